@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from podhub.core.health import healthz
+from podhub.workspaces import views as workspace_views
+
+api_v1 = [
+    path("", include("podhub.workspaces.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include(api_v1)),
+    path("", workspace_views.dashboard, name="dashboard"),
+    path("", include("podhub.workspaces.urls")),
+]
+
+handler404 = "podhub.core.errors.page_not_found"
+handler500 = "podhub.core.errors.server_error"

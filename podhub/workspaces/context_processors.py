@@ -1,0 +1,19 @@
+from django_scopes import scopes_disabled
+
+from podhub.workspaces.models import Membership
+
+
+def workspace(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    # The switcher lists the user's own memberships: a per-user, not per-tenant, read.
+    with scopes_disabled():
+        mine = list(
+            Membership.objects.filter(user=user).select_related("workspace").order_by("pk")
+        )
+    return {
+        "workspace": getattr(request, "workspace", None),
+        "membership": getattr(request, "membership", None),
+        "my_workspaces": [m.workspace for m in mine],
+    }

@@ -1,0 +1,145 @@
+"""The cross-tenant walker: every URL pattern, objects of workspace A, a user of B.
+
+Each URL keyword that names a tenant object must be registered in
+OBJECT_KWARGS with a function that makes such an object in a workspace; an
+unknown keyword fails the walk, so a new route cannot escape it unnoticed.
+Routes without object keywords are fetched too, and must not show A's marker.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.urls import URLPattern, URLResolver, get_resolver
+from django_scopes import scope
+
+MARKER = "ZZTENANTAMARKER"
+
+# kwarg name -> function(workspace, membership) returning the pk of a new A object
+OBJECT_KWARGS: dict[str, Callable] = {}
+
+
+def object_kwarg(name: str):
+    def register(fn):
+        OBJECT_KWARGS[name] = fn
+        return fn
+
+    return register
+
+
+# URL names (namespace:name) that hold no tenant data or are not for sellers.
+PUBLIC_ROUTES = {
+    "healthz",
+    "api-schema",
+    "api-docs",
+    "workspaces:create",
+    "workspaces:switch",
+    "workspaces:invitation",  # keyed by a secret token, not by a tenant id
+}
+SKIPPED_NAMESPACES = {"admin", "djdt"}
+
+
+@dataclass
+class Route:
+    route: str
+    name: str
+    kwargs: list[str]
+
+
+def walk() -> list[Route]:
+    routes: list[Route] = []
+
+    def visit(patterns, prefix: str, namespace: str | None):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                ns = p.namespace or namespace
+                if ns in SKIPPED_NAMESPACES:
+                    continue
+                if p.urlconf_name and getattr(p.urlconf_name, "__name__", "").startswith(
+                    "allauth"
+                ):
+                    continue
+                visit(p.url_patterns, prefix + str(p.pattern), ns)
+            elif isinstance(p, URLPattern):
+                name = f"{namespace}:{p.name}" if namespace and p.name else (p.name or "")
+                route = prefix + str(p.pattern)
+                if route.startswith("accounts/"):
+                    continue
+                kwargs = list(p.pattern.converters.keys()) if hasattr(p.pattern, "converters") \
+                    else []
+                routes.append(Route(route=route, name=name, kwargs=kwargs))
+
+    visit(get_resolver().url_patterns, "", None)
+    return routes
+
+
+def fill(route: str, values: dict[str, object]) -> str:
+    path = route
+    for key, value in values.items():
+        for conv in ("int", "str", "uuid", "slug", "path"):
+            path = path.replace(f"<{conv}:{key}>", str(value))
+        path = path.replace(f"<{key}>", str(value))
+    return "/" + path.lstrip("^").rstrip("$")
+
+
+def find_leaks(*, a_membership, b_dashboard, b_api) -> list[str]:
+    """Fetch every route as B with A's objects; return what B could see or do."""
+    problems: list[str] = []
+    made: dict[str, object] = {}
+    for r in walk():
+        if r.name in PUBLIC_ROUTES:
+            continue
+        missing = [k for k in r.kwargs if k not in OBJECT_KWARGS]
+        if missing:
+            problems.append(f"{r.route}: no factory for URL keyword(s) {missing}; "
+                            "register one in tests/tenancy.py")
+            continue
+        values = {}
+        for k in r.kwargs:
+            if k not in made:
+                with scope(workspace=a_membership.workspace):
+                    made[k] = OBJECT_KWARGS[k](a_membership.workspace, a_membership)
+            values[k] = made[k]
+        url = fill(r.route, values)
+        client = b_api if url.startswith("/api/") else b_dashboard
+        for method in ("get", "post"):
+            resp = getattr(client, method)(url)
+            status = resp.status_code
+            body = resp.content.decode(errors="replace") if hasattr(resp, "content") else ""
+            if r.kwargs:
+                if status not in (403, 404, 405):
+                    problems.append(f"{method.upper()} {url} ({r.name}) with A's objects "
+                                    f"answered {status} to a user of B")
+            elif MARKER in body:
+                problems.append(f"{method.upper()} {url} ({r.name}) showed A's data to B")
+    return problems
+
+
+# --- tenant objects behind URL keywords --------------------------------------
+
+
+@object_kwarg("membership_id")
+def _membership(workspace, membership):
+    from podhub.workspaces.models import Membership, Role
+    from tests.factories import UserFactory
+
+    return Membership.objects.create(
+        workspace=workspace, user=UserFactory(email=f"{MARKER.lower()}@a.test"), role=Role.MEMBER
+    ).pk
+
+
+@object_kwarg("invitation_id")
+def _invitation(workspace, membership):
+    from podhub.workspaces import services
+
+    invitation, _ = services.invitation_create(
+        workspace=workspace, invited_by=membership, email=f"invite-{MARKER.lower()}@a.test"
+    )
+    return invitation.pk
+
+
+@object_kwarg("token_id")
+def _token(workspace, membership):
+    from podhub.workspaces import services
+
+    token, _ = services.api_token_create(workspace=workspace, user=membership.user, name=MARKER)
+    return token.pk
