@@ -1,0 +1,34 @@
+"""Pluggable checks that higher apps supply (STYLE.md §0).
+
+The loss guard needs costs that only the catalog (quotes app) knows; it
+registers a function here at start-up. Without one, nothing is judged a loss.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class LossVerdict:
+    selling_amount: Decimal  # what the buyer paid for the goods, after discounts
+    cost_amount: Decimal  # base cost + shipping + handling
+    currency: str
+    detail: str = ""
+
+    @property
+    def is_loss(self) -> bool:
+        return self.selling_amount < self.cost_amount
+
+
+_loss_check: Callable | None = None
+
+
+def register_loss_check(fn: Callable) -> None:
+    """fn(order) -> LossVerdict | None (None: cost not known yet)."""
+    global _loss_check
+    _loss_check = fn
+
+
+def loss_check(order) -> LossVerdict | None:
+    return _loss_check(order) if _loss_check else None
