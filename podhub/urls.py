@@ -7,6 +7,7 @@ from podhub.workspaces import views as workspace_views
 
 api_v1 = [
     path("", include("podhub.workspaces.api_urls")),
+    path("", include("orders.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -18,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("", workspace_views.dashboard, name="dashboard"),
     path("", include("podhub.workspaces.urls")),
+    path("", include("orders.urls")),
 ]
 
 handler404 = "podhub.core.errors.page_not_found"

@@ -80,3 +80,48 @@ def artifacts_dir():
     path = os.environ.get("PODHUB_ARTIFACTS", "test-artifacts")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+# --- real headless browser ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("PODHUB_CHROMIUM", "/usr/bin/chromium")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_chromium, live_server):
+    """A fresh browser context on the live server; `page.goto("/path")` works."""
+    context = _chromium.new_context(base_url=live_server.url, viewport={"width": 1280,
+                                                                         "height": 900})
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def login(page):
+    """Sign a member in through the real login form."""
+
+    def do(membership, password=PASSWORD):
+        page.goto("/accounts/login/")
+        page.fill("input[name=login]", membership.user.email)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/accounts/login" not in url)
+        return page
+
+    return do
