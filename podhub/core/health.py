@@ -23,8 +23,12 @@ def _database() -> dict:
 
 def _broker() -> dict:
     try:
-        with celery_app.connection_for_write() as conn:
+        with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
+            channel = conn.default_channel
+            client = getattr(channel, "client", None)
+            if client is not None and hasattr(client, "ping"):
+                client.ping()  # Redis connects lazily: ask it for real
             transport = conn.transport_cls
         return {"ok": True, "transport": str(transport)}
     except Exception as exc:

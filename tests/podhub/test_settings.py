@@ -1,0 +1,35 @@
+import os
+import subprocess
+import sys
+
+from cryptography.fernet import Fernet
+
+
+def _boot(env_extra: dict) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "podhub.settings.production", **env_extra})
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings;"
+         " print(settings.SESSION_COOKIE_SECURE, settings.SECURE_HSTS_SECONDS,"
+         " settings.ALLOWED_HOSTS)"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+
+
+def test_production_refuses_to_start_without_a_real_secret_key():
+    result = _boot({"ALLOWED_HOSTS": "pod.example.com"})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_the_dev_secret_key():
+    result = _boot({"SECRET_KEY": "podhub-dev-" + "x" * 40, "ALLOWED_HOSTS": "a.example"})
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_production_sets_secure_cookies_hsts_and_hosts():
+    result = _boot({"SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "pod.example.com",
+                    "PODHUB_ENCRYPTION_KEYS": Fernet.generate_key().decode()})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() [:2] == ["True", "31536000"]
+    assert "pod.example.com" in result.stdout
