@@ -20,7 +20,9 @@ def _token_from_mail() -> str:
     return re.search(r"/invitations/([\w-]+)/", mail.outbox[-1].body).group(1)
 
 
-def test_owner_invites_by_email_and_the_invitee_joins(owner, client_for, django_capture_on_commit_callbacks):
+def test_owner_invites_by_email_and_the_invitee_joins(
+    owner, client_for, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = _invite(client_for(owner))
     assert response.status_code == 200
