@@ -45,8 +45,21 @@ class Store(WorkspaceModel):
                                    default=LossPolicy.HOLD)
     auto_pay = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    # IANA name; "once a day at a set time" is read in this zone.
+    timezone = models.CharField(max_length=64, default="UTC")
+    # The workspace's own "Outside orders" store that holds manual and CSV orders
+    # entered without naming a store; created on first use (orders.services).
+    is_outside_default = models.BooleanField(default=False, editable=False)
 
     objects = ScopedManager(workspace="workspace")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"], condition=models.Q(is_outside_default=True),
+                name="store_one_outside_default",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

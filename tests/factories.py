@@ -34,3 +34,70 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     workspace = factory.SubFactory(WorkspaceFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.OWNER
+
+
+# --- orders (appended by the orders services work) ---------------------------
+
+from decimal import Decimal  # noqa: E402
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "orders.Store"
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Store {n}")
+    platform = "shopify"
+    currency = "USD"
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    """An order as a store import leaves it (in_quotation, no lines).
+
+    `OrderFactory(lines=2)` adds two line items (SKU-1..) and fills search_text.
+    """
+
+    class Meta:
+        model = "orders.Order"
+        skip_postgeneration_save = True
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    store = factory.SubFactory(StoreFactory, workspace=factory.SelfAttribute("..workspace"))
+    external_id = factory.Sequence(lambda n: f"ext-{n}")
+    number = factory.Sequence(lambda n: f"#{1000 + n}")
+    buyer_name = "Ana Buyer"
+    buyer_email = "ana@buyer.test"
+    shipping_address = factory.LazyFunction(lambda: {
+        "name": "Ana Buyer", "address1": "1 Main St", "address2": "", "city": "Springfield",
+        "province": "IL", "zip": "62701", "country_code": "US", "phone": "",
+    })
+    currency = "USD"
+    subtotal_amount = factory.LazyFunction(lambda: Decimal("25.00"))
+    total_amount = factory.LazyFunction(lambda: Decimal("25.00"))
+    state = "in_quotation"
+    search_text = factory.LazyAttribute(
+        lambda o: f"{o.number} {o.buyer_name} {o.buyer_email}".lower()
+    )
+
+    @factory.post_generation
+    def lines(self, create, extracted, **kwargs):
+        if not create or not extracted:
+            return
+        skus = []
+        for i in range(int(extracted)):
+            line = LineItemFactory(order=self, sku=f"SKU-{i + 1}", **kwargs)
+            skus.append(line.sku)
+        self.search_text = " ".join([self.search_text, *skus]).lower()
+        self.save(update_fields=["search_text"])
+
+
+class LineItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "orders.LineItem"
+
+    order = factory.SubFactory(OrderFactory)
+    workspace = factory.SelfAttribute("order.workspace")
+    sku = factory.Sequence(lambda n: f"SKU-{n}")
+    title = "Custom mug"
+    quantity = 1
+    unit_price_amount = factory.LazyFunction(lambda: Decimal("25.00"))
