@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make run`: the embedded default on one machine — SQLite, a Celery worker and
+# beat over the file-system broker, web on http://127.0.0.1:8000. Ctrl-C stops all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-podhub.settings.base}
+PORT=${PORT:-8000}
+PY=.venv/bin/python
+mkdir -p var/log var/staticfiles
+
+$PY manage.py migrate --noinput >var/log/migrate.log
+$PY manage.py load_demo
+
+pids=()
+stopping=""
+stop() {
+  stopping=1
+  trap - INT TERM EXIT
+  echo; echo "Stopping PodHub…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+.venv/bin/celery -A podhub worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 &
+pids+=($!)
+.venv/bin/celery -A podhub beat --loglevel=INFO --schedule var/celerybeat-schedule >var/log/beat.log 2>&1 &
+pids+=($!)
+.venv/bin/gunicorn podhub.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
+  --access-logfile var/log/access.log --error-logfile var/log/web.log &
+pids+=($!)
+
+echo "  PodHub is starting on http://127.0.0.1:$PORT  (health: /healthz, API docs: /api/v1/docs/)"
+echo "  Logs: var/log/{web,worker,beat}.log — press Ctrl-C to stop web, worker and beat."
+# Exit (and stop the others) as soon as any of the three dies.
+wait -n "${pids[@]}" || true
+[ -n "$stopping" ] && exit 0
+echo "A PodHub process exited; see var/log/." >&2
+exit 1
