@@ -8,6 +8,8 @@ from podhub.workspaces import views as workspace_views
 api_v1 = [
     path("", include("podhub.workspaces.api_urls")),
     path("", include("orders.api_urls")),
+    path("", include("quotes.api_urls")),
+    path("", include("billing.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -20,6 +22,8 @@ urlpatterns = [
     path("", workspace_views.dashboard, name="dashboard"),
     path("", include("podhub.workspaces.urls")),
     path("", include("orders.urls")),
+    path("", include("quotes.urls")),
+    path("", include("billing.urls")),
 ]
 
 handler404 = "podhub.core.errors.page_not_found"

@@ -16,8 +16,5 @@ urlpatterns = [
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
     # Sections whose issues are still open show an honest empty state.
-    path("quotes/", views.section_placeholder, {"section": "quotes"}, name="quotes"),
     path("stores/", views.section_placeholder, {"section": "stores"}, name="stores"),
-    path("catalog/", views.section_placeholder, {"section": "catalog"}, name="catalog"),
-    path("balance/", views.section_placeholder, {"section": "balance"}, name="balance"),
 ]
