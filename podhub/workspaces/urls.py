@@ -16,5 +16,4 @@ urlpatterns = [
     path("settings/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
     # Sections whose issues are still open show an honest empty state.
-    path("stores/", views.section_placeholder, {"section": "stores"}, name="stores"),
 ]
