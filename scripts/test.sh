@@ -18,7 +18,6 @@ find_pg_bin() {
 find_pg_bin >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x "${PODHUB_CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
-fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "make test: installing ${need_apt[*]} with apt-get" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=""; fi

@@ -5,6 +5,7 @@ runs: SQLite (WAL), a Celery worker and beat over kombu's file-system
 transport, local media, console e-mail.
 """
 
+import os
 import secrets
 
 from cryptography.fernet import Fernet
@@ -151,6 +152,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles"))
+os.makedirs(STATIC_ROOT, exist_ok=True)  # whitenoise scans it at start-up
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "/media/"
 STORAGES = {
