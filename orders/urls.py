@@ -1,7 +1,15 @@
 from django.urls import path
 
+from orders import views
+
 app_name = "orders"
-urlpatterns: list = [
-    path("orders/", __import__("podhub.workspaces.views", fromlist=["x"]).section_placeholder,
-         {"section": "orders"}, name="list"),
+urlpatterns = [
+    path("orders/", views.order_list, name="list"),
+    path("orders/tabs/", views.tab_counts, name="tabs"),
+    path("orders/bulk/cancel/", views.bulk_cancel, name="bulk_cancel"),
+    path("orders/new/", views.order_create, name="create"),
+    path("orders/import/", views.order_import, name="import"),
+    path("orders/<int:order_id>/", views.order_detail, name="detail"),
+    path("orders/<int:order_id>/cancel/", views.order_cancel, name="cancel"),
+    path("orders/<int:order_id>/edit/", views.order_edit, name="edit"),
 ]

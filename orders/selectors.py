@@ -1,0 +1,287 @@
+"""Reads for the seller's order dashboard. Views pass what these return to templates.
+
+Every selector takes the workspace explicitly and filters on it, on top of the
+django-scopes scope the request runs in (STYLE.md: discipline *and* scopes).
+
+Query budget (asserted in tests/orders/test_views.py and bench/orders_list.py):
+`order_list` is two queries whatever the page size (the page with its store,
+then the page's line-item counts and first SKUs); `tab_counts` is one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
+
+from orders.models import HoldReason, LineItem, Order, OrderEvent, OrderState, Store
+from orders.states import SELLER_CANCELLABLE
+from podhub.core.exceptions import NotFound
+
+# Tabs, in the order the dashboard shows them (PRODUCT.md's journey, then the exits).
+TABS: list[tuple[str, str]] = [
+    (OrderState.IN_QUOTATION, "In Quotation"),
+    (OrderState.TO_ORDER, "To Order"),
+    (OrderState.AWAITING_SUBMISSION, "Awaiting Submission"),
+    (OrderState.IN_PRODUCTION, "In Production"),
+    (OrderState.SHIPPED, "Shipped"),
+    (OrderState.COMPLETED, "Completed"),
+    (OrderState.CANCELLED, "Cancelled"),
+    (OrderState.ON_HOLD, "On Hold"),
+]
+ALL_TAB = "all"
+
+# Counting stops here: "1000+" is as useful to a seller as 498,213, and costs at
+# most COUNT_CAP + 1 index entries per tab instead of a scan of the workspace.
+COUNT_CAP = 1000
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+SKUS_SHOWN = 3
+
+
+# --- the list ------------------------------------------------------------------------
+
+
+@dataclass
+class OrderRow:
+    """One line of the list: the order (store preloaded) and a summary of its items."""
+
+    order: Order
+    line_count: int = 0
+    first_skus: list[str] = field(default_factory=list)
+    first_title: str = ""
+
+    @property
+    def more_skus(self) -> int:
+        return max(0, self.line_count - len(self.first_skus))
+
+
+@dataclass
+class OrderPage:
+    rows: list[OrderRow]
+    next_cursor: str | None
+    is_first: bool
+    limit: int
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def encode_cursor(placed_at: datetime, order_id: int) -> str:
+    """Opaque position after the row (placed_at, id) in newest-first order."""
+    raw = f"{placed_at.astimezone(UTC).isoformat()}|{order_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
+    """The (placed_at, id) a cursor stands for, or None when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, ident = raw.partition("|")
+        placed_at = datetime.fromisoformat(stamp)
+        order_id = int(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if placed_at.tzinfo is None or order_id <= 0:
+        return None
+    return placed_at, order_id
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def order_list(
+    *,
+    workspace,
+    state: str | None = None,
+    q: str | None = None,
+    store_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    after: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> OrderPage:
+    """One page of the workspace's orders, newest first, with keyset pagination.
+
+    The position is (placed_at, id), so a page 10,000 rows deep costs what page
+    one costs (an index range scan from the cursor), and no row is repeated or
+    skipped when orders arrive between two pages. An unknown cursor reads as
+    the first page. `q` matches the order number, buyer name, e-mail or a SKU
+    (a substring of Order.search_text, served by a trigram index on PostgreSQL).
+    """
+    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    qs = Order.objects.filter(workspace=workspace)
+    if state and state != ALL_TAB:
+        qs = qs.filter(state=state)
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    if date_from:
+        qs = qs.filter(placed_at__gte=_day_start(date_from))
+    if date_to:
+        qs = qs.filter(placed_at__lt=_day_start(date_to + timedelta(days=1)))
+    needle = (q or "").strip().lower()
+    if needle:
+        # search_text is stored lower-cased, so a plain LIKE '%...%' (not ILIKE,
+        # not UPPER()) matches and can use the gin_trgm_ops index.
+        qs = qs.filter(search_text__contains=needle)
+    position = decode_cursor(after) if after else None
+    if position is not None:
+        placed_at, order_id = position
+        # The redundant `placed_at <= p` makes the keyset an index range condition;
+        # the OR alone would be a filter applied after scanning from the top.
+        qs = qs.filter(placed_at__lte=placed_at).filter(
+            Q(placed_at__lt=placed_at) | Q(id__lt=order_id)
+        )
+    orders = list(
+        qs.select_related("store")
+        .defer("search_text", "shipping_address")
+        .order_by("-placed_at", "-id")[: limit + 1]
+    )
+    has_more = len(orders) > limit
+    orders = orders[:limit]
+    rows = _rows_with_items(orders)
+    next_cursor = (
+        encode_cursor(orders[-1].placed_at, orders[-1].pk) if has_more and orders else None
+    )
+    return OrderPage(rows=rows, next_cursor=next_cursor, is_first=position is None,
+                     limit=limit)
+
+
+def _rows_with_items(orders: list[Order]) -> list[OrderRow]:
+    """Line-item count and first SKUs of every order of the page, in one query."""
+    rows = {o.pk: OrderRow(order=o) for o in orders}
+    if not rows:
+        return []
+    ranked = (
+        LineItem.objects.filter(order_id__in=list(rows))
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("order_id")], order_by=F("id").asc()),
+            # COUNT(*) OVER (PARTITION BY order_id)
+            n=Window(Count("*"), partition_by=[F("order_id")]),
+        )
+        .filter(rank__lte=SKUS_SHOWN)
+        .order_by("order_id", "rank")
+        .values_list("order_id", "sku", "title", "n")
+    )
+    for order_id, sku, title, n in ranked:
+        row = rows[order_id]
+        row.line_count = n
+        row.first_skus.append(sku or "—")
+        if not row.first_title:
+            row.first_title = title
+    return list(rows.values())
+
+
+# --- the tabs --------------------------------------------------------------------------
+
+
+def tab_counts(*, workspace) -> dict[str, int | str]:
+    """Orders per tab, exact up to COUNT_CAP, else "1000+"; one query for all tabs.
+
+    Capped counting instead of maintained counters: each tab reads at most
+    COUNT_CAP + 1 entries of the (workspace, state, placed_at, id) index, so the
+    cost is bounded (a few ms) even for a workspace with 500,000 orders, and the
+    numbers are exact whenever they are small enough to act on. Counters would be
+    cheaper still to read, but every state change by every writer (imports,
+    sweeps, providers, staff) would have to update one hot row per workspace,
+    and a missed or rolled-back update would show a wrong number forever.
+    """
+    table = Order._meta.db_table
+    keys = [ALL_TAB] + [s for s, _ in TABS]
+    parts = []
+    params: list[object] = []
+    for key in keys:
+        where = "workspace_id = %s" + ("" if key == ALL_TAB else " AND state = %s")
+        parts.append(
+            f"SELECT %s AS tab, (SELECT COUNT(*) FROM (SELECT 1 FROM {table} "  # noqa: S608
+            f"WHERE {where} LIMIT {COUNT_CAP + 1}) AS capped) AS n"
+        )
+        params += [key, workspace.pk] + ([] if key == ALL_TAB else [key])
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = dict(cursor.fetchall())
+    return {key: _capped(found.get(key, 0)) for key in keys}
+
+
+def _capped(n: int) -> int | str:
+    return f"{COUNT_CAP}+" if n > COUNT_CAP else int(n)
+
+
+# --- one order -------------------------------------------------------------------------
+
+
+@dataclass
+class OrderDetail:
+    order: Order
+    lines: list[LineItem]
+    events: list[OrderEvent]
+
+    @property
+    def is_locked(self) -> bool:
+        return self.order.is_locked
+
+    @property
+    def info_requested(self) -> bool:
+        return _info_requested(self.order)
+
+    @property
+    def seller_can_cancel(self) -> bool:
+        """Before production only (the service enforces it; this hides the button)."""
+        order = self.order
+        effective = order.return_state if order.state == OrderState.ON_HOLD else order.state
+        return effective in SELLER_CANCELLABLE
+
+    @property
+    def total_quantity(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+def _info_requested(order: Order) -> bool:
+    return order.state == OrderState.ON_HOLD and order.hold_reason == HoldReason.INFO_REQUESTED
+
+
+def order_get(*, workspace, order_id: int) -> OrderDetail:
+    """The order with its store, lines and timeline (events with their actor): 3 queries."""
+    order = (
+        Order.objects.filter(workspace=workspace, pk=order_id).select_related("store").first()
+    )
+    if order is None:
+        raise NotFound("No such order in this workspace.")
+    lines = list(LineItem.objects.filter(workspace=workspace, order=order).order_by("id"))
+    events = list(
+        OrderEvent.objects.filter(workspace=workspace, order=order)
+        .select_related("actor_user")
+        .order_by("created_at", "id")
+    )
+    return OrderDetail(order=order, lines=lines, events=events)
+
+
+# --- what needs the seller ----------------------------------------------------------------
+
+
+def attention_orders(*, workspace, limit: int = 20) -> list[Order]:
+    """Orders held because staff asked for information, soonest deadline first."""
+    return list(
+        Order.objects.filter(
+            workspace=workspace, state=OrderState.ON_HOLD, hold_reason=HoldReason.INFO_REQUESTED
+        )
+        .only("id", "number", "hold_message", "info_due_at", "state", "hold_reason",
+              "workspace_id")
+        .order_by(F("info_due_at").asc(nulls_last=True), "id")[:limit]
+    )
+
+
+def store_choices(*, workspace) -> list[Store]:
+    """The stores of the workspace for the filter and entry forms."""
+    return list(Store.objects.filter(workspace=workspace).only("id", "name", "platform",
+                                                                "workspace_id")
+                .order_by("name", "id"))

@@ -1,0 +1,379 @@
+"""The seller's order dashboard: the list with tabs, the order page, entry and import.
+
+Views parse input, call orders/services.py to change things and
+orders/selectors.py to read them, and render. htmx requests on the list get
+only the list (plus the tabs, out of band); everything also works without JS.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST
+
+from orders import selectors, services
+from orders.events import Actor
+from orders.forms import (
+    CancelForm,
+    CsvImportForm,
+    ManualOrderForm,
+    OrderEditForm,
+    OrderFilterForm,
+    address_from,
+)
+from orders.models import CancelReason, Order
+from podhub.core.exceptions import NotFound, ValidationFailed
+from podhub.core.views import workspace_view
+
+FILTER_KEYS = ("q", "store", "date_from", "date_to")
+MAX_BULK = 500
+
+
+# --- the list -----------------------------------------------------------------------
+
+
+def _query(values: dict, **override) -> str:
+    """The list's query string for these filter values (empty ones left out)."""
+    merged = {**values, **override}
+    params = []
+    for key in ("state", *FILTER_KEYS, "after"):
+        value = merged.get(key)
+        if value in (None, "") or (key == "state" and value == selectors.ALL_TAB):
+            continue
+        params.append((key, value.isoformat() if hasattr(value, "isoformat") else value))
+    return urlencode(params)
+
+
+def _url(values: dict, **override) -> str:
+    query = _query(values, **override)
+    return reverse("orders:list") + (f"?{query}" if query else "")
+
+
+def _tabs(workspace, values: dict) -> list[dict]:
+    counts = selectors.tab_counts(workspace=workspace)
+    tabs = [(selectors.ALL_TAB, "All")] + selectors.TABS
+    return [
+        {"key": key, "label": label, "count": counts.get(key, 0),
+         "url": _url(values, state=key, after=None), "active": values["state"] == key}
+        for key, label in tabs
+    ]
+
+
+def _list_context(request) -> dict:
+    values = OrderFilterForm(request.GET).values()
+    page = selectors.order_list(
+        workspace=request.workspace, state=values["state"], q=values["q"],
+        store_id=values["store"], date_from=values["date_from"], date_to=values["date_to"],
+        after=values["after"],
+    )
+    return {
+        "section": "orders",
+        "values": values,
+        "page": page,
+        "tabs": _tabs(request.workspace, values),
+        "current_url": _url(values),
+        "query": _query(values),
+        "next_url": _url(values, after=page.next_cursor) if page.next_cursor else None,
+        "first_url": None if page.is_first else _url(values, after=None),
+        "filtered": any(values.get(k) for k in FILTER_KEYS),
+        "cancel_form": CancelForm(),
+    }
+
+
+@workspace_view
+def order_list(request):
+    context = _list_context(request)
+    if request.htmx and not request.htmx.history_restore_request:
+        # Only the list is swapped; the tabs follow out of band (counts, active tab).
+        response = render(request, "orders/_list_response.html", context)
+    else:
+        context["stores"] = selectors.store_choices(workspace=request.workspace)
+        response = render(request, "orders/list.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@workspace_view
+def tab_counts(request):
+    """The tabs with fresh counts (polled by the list every 30 s)."""
+    values = OrderFilterForm(request.GET).values()
+    return render(request, "orders/_tabs.html", {"tabs": _tabs(request.workspace, values),
+                                                 "query": _query(values)})
+
+
+def _parse_ids(raw: list[str]) -> list[int]:
+    ids = []
+    for value in raw:
+        if value.isdigit() and int(value) > 0:
+            ids.append(int(value))
+    return list(dict.fromkeys(ids))[:MAX_BULK]
+
+
+@workspace_view
+@require_POST
+def bulk_cancel(request):
+    ids = _parse_ids(request.POST.getlist("order_ids"))
+    if not ids:
+        raise ValidationFailed("Select at least one order to cancel.")
+    form = CancelForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    result = services.order_bulk_cancel(
+        workspace=request.workspace, order_ids=ids, actor=Actor.seller(request.user), note=note
+    )
+    numbers = dict(
+        Order.objects.filter(workspace=request.workspace, pk__in=ids).values_list("pk", "number")
+    )
+    done = [{"id": i, "number": numbers.get(i, f"#{i}")} for i in result.done]
+    failed = [{"id": i, "number": numbers.get(i, f"#{i}"), "message": message}
+              for i, message in result.failed]
+    if not request.htmx:
+        if done:
+            messages.success(request, f"Cancelled {len(done)} order(s): "
+                             + ", ".join(d["number"] for d in done) + ".")
+        for f in failed:
+            messages.error(request, f"{f['number']}: {f['message']}")
+        return redirect(request.POST.get("next") or "orders:list")
+    response = render(request, "orders/_bulk_result.html", {"done": done, "failed": failed})
+    response["HX-Trigger"] = "ordersChanged"
+    return response
+
+
+# --- one order -------------------------------------------------------------------------
+
+
+def _detail_context(request, order_id: int, **extra) -> dict:
+    detail = selectors.order_get(workspace=request.workspace, order_id=order_id)
+    return {"section": "orders", "detail": detail, "order": detail.order,
+            "cancel_form": CancelForm(), **extra}
+
+
+@workspace_view
+def order_detail(request, order_id: int):
+    return render(request, "orders/detail.html", _detail_context(request, order_id))
+
+
+def _require_order(request, order_id: int) -> Order:
+    order = Order.objects.filter(workspace=request.workspace, pk=order_id).only(
+        "id", "number", "workspace_id").first()
+    if order is None:
+        raise NotFound("No such order in this workspace.")
+    return order
+
+
+@workspace_view
+@require_POST
+def order_cancel(request, order_id: int):
+    order = _require_order(request, order_id)
+    form = CancelForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    services.order_cancel(order_id=order.pk, reason=CancelReason.SELLER,
+                          actor=Actor.seller(request.user), note=note)
+    messages.success(request, f"Order {order.number} was cancelled.")
+    return redirect("orders:detail", order_id=order.pk)
+
+
+def _personalization_from(post, lines) -> dict[int, list[dict]]:
+    """p-<line>-<n>-key / -value pairs -> {line_id: [{"key", "value"}, ...]}."""
+    found: dict[int, list[dict]] = {}
+    for line in lines:
+        pairs = []
+        n = 0
+        while f"p-{line.pk}-{n}-key" in post or f"p-{line.pk}-{n}-value" in post:
+            key = post.get(f"p-{line.pk}-{n}-key", "").strip()[:100]
+            value = post.get(f"p-{line.pk}-{n}-value", "").strip()[:1000]
+            if key or value:
+                pairs.append({"key": key, "value": value})
+            n += 1
+        found[line.pk] = pairs
+    return found
+
+
+def _edit_rows(lines, posted: dict[int, list[dict]] | None = None) -> list[dict]:
+    rows = []
+    for line in lines:
+        pairs = posted.get(line.pk) if posted is not None else None
+        if pairs is None:
+            pairs = [{"key": p.get("key", ""), "value": p.get("value", "")}
+                     for p in (line.personalization or [])]
+        rows.append({"line": line, "pairs": [*pairs, {"key": "", "value": ""}]})
+    return rows
+
+
+@workspace_view
+def order_edit(request, order_id: int):
+    """Edit buyer, address and personalisation; answers a staff request for information."""
+    detail = selectors.order_get(workspace=request.workspace, order_id=order_id)
+    order = detail.order
+    if detail.is_locked:
+        if request.method == "POST":
+            raise services.OrderLocked(_locked_reason(order))
+        return render(request, "orders/edit.html", {
+            "section": "orders", "detail": detail, "order": order,
+            "locked_reason": _locked_reason(order)})
+    form = OrderEditForm(request.POST or None, initial=OrderEditForm.initial_for(order))
+    posted = None
+    if request.method == "POST":
+        posted = _personalization_from(request.POST, detail.lines)
+        if form.is_valid():
+            changes = _changes(order, detail.lines, form.cleaned_data, posted)
+            if not changes:
+                messages.info(request, "Nothing changed.")
+                return redirect("orders:detail", order_id=order.pk)
+            try:
+                services.order_edit(order_id=order.pk, actor=Actor.seller(request.user),
+                                    changes=changes)
+            except ValidationFailed as exc:
+                for error in _form_errors(form, exc):
+                    form.add_error(None, error)
+            else:
+                messages.success(request, f"Order {order.number} was updated.")
+                return redirect("orders:detail", order_id=order.pk)
+    return render(request, "orders/edit.html", {
+        "section": "orders", "detail": detail, "order": order, "form": form,
+        "rows": _edit_rows(detail.lines, posted),
+    }, status=400 if request.method == "POST" else 200)
+
+
+def _form_errors(form, exc: ValidationFailed) -> list[str]:
+    """Put a service's field errors on the form's fields; return the rest as sentences."""
+    rest = []
+    fields = exc.detail.get("fields") or {}
+    for name, error in fields.items():
+        field = "address_" + name.split(".", 1)[1] if name.startswith("shipping_address.") \
+            else name
+        if field in form.fields:
+            form.add_error(field, error)
+        else:
+            rest.append(f"{_field_label(name)}: {error}")
+    return rest or [exc.message]
+
+
+def _field_label(name: str) -> str:
+    """'line_items.1.quantity' -> 'Item 2 quantity'; 'lines.7.personalization' as is."""
+    parts = name.split(".")
+    if parts[0] == "line_items" and len(parts) > 1 and parts[1].isdigit():
+        return " ".join([f"Item {int(parts[1]) + 1}", *parts[2:]]).replace("_", " ")
+    return name.replace("_", " ")
+
+
+def _locked_reason(order: Order) -> str:
+    return (f"Order {order.number} is {order.get_state_display().lower()}: it was submitted "
+            "to production and can no longer be edited.")
+
+
+def _changes(order: Order, lines, cleaned: dict, posted: dict[int, list[dict]]) -> dict:
+    changes: dict = {}
+    for name in ("buyer_name", "buyer_email"):
+        if cleaned[name] != getattr(order, name):
+            changes[name] = cleaned[name]
+    address = {**(order.shipping_address or {}), **address_from(cleaned)}
+    current = {k: v for k, v in (order.shipping_address or {}).items() if v not in ("", None)}
+    wanted = {k: v for k, v in address.items() if v not in ("", None)}
+    if wanted != current:
+        changes["shipping_address"] = address
+    line_changes = {}
+    for line in lines:
+        before = [{"key": p.get("key", ""), "value": p.get("value", "")}
+                  for p in (line.personalization or [])]
+        after = posted.get(line.pk, [])
+        if after != before:
+            line_changes[line.pk] = {"personalization": after}
+    if line_changes:
+        changes["lines"] = line_changes
+    return changes
+
+
+# --- orders from outside sources ------------------------------------------------------
+
+MANUAL_LINES = 5
+
+
+def _manual_lines(post) -> tuple[list[dict], list[str]]:
+    """line-<n>-sku/title/quantity/price/personalization rows; blank rows are skipped."""
+    lines, errors = [], []
+    for n in range(int(post.get("line_rows", MANUAL_LINES) or MANUAL_LINES)):
+        get = lambda f, n=n: post.get(f"line-{n}-{f}", "").strip()  # noqa: E731
+        if not any(get(f) for f in ("sku", "title", "quantity", "price", "personalization")):
+            continue
+        personalization = []
+        for raw in get("personalization").splitlines():
+            key, sep, value = raw.partition(":")
+            if raw.strip():
+                personalization.append({"key": key.strip() if sep else "",
+                                        "value": value.strip() if sep else raw.strip()})
+        lines.append({"sku": get("sku"), "title": get("title"),
+                      "quantity": get("quantity") or "1", "unit_price": get("price"),
+                      "personalization": personalization})
+    if not lines:
+        errors.append("Add at least one line item.")
+    return lines, errors
+
+
+def _store(request, store_id: int | None):
+    if not store_id:
+        return None
+    for store in selectors.store_choices(workspace=request.workspace):
+        if store.pk == store_id:
+            return store
+    raise NotFound("No such store in this workspace.")
+
+
+@workspace_view
+def order_create(request):
+    stores = selectors.store_choices(workspace=request.workspace)
+    form = ManualOrderForm(request.POST or None, stores=stores)
+    line_errors: list[str] = []
+    status = 200
+    if request.method == "POST":
+        lines, line_errors = _manual_lines(request.POST)
+        if form.is_valid() and not line_errors:
+            c = form.cleaned_data
+            data = {
+                "number": c["number"], "buyer_name": c["buyer_name"],
+                "buyer_email": c["buyer_email"], "currency": c["currency"].upper(),
+                "shipping_address": address_from(c), "line_items": lines,
+            }
+            if c["channel"]:
+                data["channel"] = c["channel"]
+            try:
+                order = services.order_create_manual(
+                    workspace=request.workspace, data=data, actor=Actor.seller(request.user),
+                    store=_store(request, c["store"]),
+                )
+            except ValidationFailed as exc:
+                line_errors += _form_errors(form, exc)
+            else:
+                messages.success(request, f"Order {order.number} was created.")
+                return redirect("orders:detail", order_id=order.pk)
+        status = 400
+    return render(request, "orders/create.html", {
+        "section": "orders", "form": form, "line_errors": line_errors,
+        "line_rows": [_posted_line(request.POST, n) for n in range(MANUAL_LINES)],
+    }, status=status)
+
+
+def _posted_line(post, n: int) -> dict:
+    return {"n": n, **{f: post.get(f"line-{n}-{f}", "")
+                       for f in ("sku", "title", "quantity", "price", "personalization")}}
+
+
+@workspace_view
+def order_import(request):
+    stores = selectors.store_choices(workspace=request.workspace)
+    form = CsvImportForm(request.POST or None, request.FILES or None, stores=stores)
+    report = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            report = services.csv_import(
+                workspace=request.workspace, file=form.cleaned_data["file"],
+                actor=Actor.seller(request.user),
+                store=_store(request, form.cleaned_data["store"]),
+            )
+        else:
+            status = 400
+    return render(request, "orders/import.html", {
+        "section": "orders", "form": form, "report": report,
+    }, status=status)
