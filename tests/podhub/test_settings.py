@@ -33,3 +33,26 @@ def test_production_sets_secure_cookies_hsts_and_hosts():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() [:2] == ["True", "31536000"]
     assert "pod.example.com" in result.stdout
+
+
+def test_embedded_default_uses_sqlite_in_wal_mode_and_the_filesystem_broker(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "SECRET_KEY",
+                        "PODHUB_ENCRYPTION_KEYS", "DJANGO_SETTINGS_MODULE"}}
+    env["PODHUB_VAR_DIR"] = str(tmp_path)
+    env["DJANGO_SETTINGS_MODULE"] = "podhub.settings.base"
+    code = (
+        "import django; django.setup(); from django.conf import settings;"
+        "from django.db import connection; c = connection.cursor();"
+        "c.execute('PRAGMA journal_mode'); print(c.fetchone()[0]);"
+        "print(settings.CELERY_BROKER_URL); print(settings.EMAIL_BACKEND)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=False, cwd=os.path.dirname(os.path.dirname(
+                                os.path.dirname(__file__))))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "filesystem://",
+                                     "django.core.mail.backends.console.EmailBackend"]
+    # the dev secrets were generated into the var dir, not baked into the code
+    assert (tmp_path / "secret_key").exists()
+    assert (tmp_path / "encryption.key").exists()

@@ -85,3 +85,9 @@ def test_walker_fails_on_an_unregistered_url_keyword(
         b_api=api_client_for(other_owner),
     )
     assert any("no factory for URL keyword(s) ['gizmo_id']" in p for p in problems), problems
+
+
+def test_unknown_dashboard_page_is_a_friendly_404(client_for, owner):
+    response = client_for(owner).get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Not found" in response.content.decode()
