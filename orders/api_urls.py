@@ -1,1 +1,16 @@
-urlpatterns: list = []
+"""The order API, included at /api/v1/ by podhub/urls.py."""
+
+from django.urls import path
+
+from orders import api
+
+urlpatterns = [
+    path("orders/", api.OrderListCreateApi.as_view(), name="api-orders"),
+    path("orders/import-csv/", api.OrderCsvImportApi.as_view(), name="api-orders-import-csv"),
+    path("orders/bulk-cancel/", api.OrderBulkCancelApi.as_view(),
+         name="api-orders-bulk-cancel"),
+    path("orders/<int:order_id>/", api.OrderDetailApi.as_view(), name="api-order-detail"),
+    path("orders/<int:order_id>/cancel/", api.OrderCancelApi.as_view(),
+         name="api-order-cancel"),
+    path("orders/<int:order_id>/edit/", api.OrderEditApi.as_view(), name="api-order-edit"),
+]

@@ -4,30 +4,60 @@ Each transition locks the order row, checks the guard against orders/states.py,
 writes an OrderEvent, and sends follow-up work after commit. Illegal moves
 raise IllegalTransition (409 in the API, a clear message in the dashboard);
 late or repeated events from stores and providers change nothing.
+
+The path, one named service per arrow of PRODUCT.md's table:
+
+    order_import / order_create_manual / csv_import    -> in_quotation (order.imported/created)
+    order_mark_priced    in_quotation -> to_order       (order.priced; then the loss guard)
+    order_mark_paid      to_order -> awaiting_submission (order.paid; sets submit_at)
+    order_submit         awaiting_submission -> in_production (order.submitted)
+    order_mark_shipped   in_production -> shipped       (order.shipped)
+    order_complete       shipped -> completed           (order.completed)
+    order_hold / order_request_info   -> on_hold        (order.held.<reason>)
+    order_release_hold / order_edit answering a request -> back (order.released)
+    order_cancel / order_store_cancelled / order_bulk_cancel / the 48 h sweep -> cancelled
+
+Other timeline entries: order.updated (a newer version from the store),
+order.edited (the seller's edit, listing the fields),
+order.store_change_after_submission, order.store_cancel_after_submission,
+order.progress_while_held (a provider reported progress on a held order).
 """
 
 import logging
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders import events, hooks, states
+from orders import events, hooks, inputs, states
+from orders.csv_import import CsvImportReport, order_dict, parse_csv
 from orders.events import Actor
 from orders.models import (
+    ActorType,
     CancelReason,
     HoldReason,
+    LineItem,
     LossPolicy,
     Order,
     OrderEvent,
     OrderState,
+    Platform,
+    Store,
+    SubmitMode,
 )
-from podhub.core.exceptions import Conflict, NotFound
+from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
 
 log = logging.getLogger(__name__)
 S = OrderState
+
+OUTSIDE_STORE_NAME = "Outside orders"
+MAX_BULK = 1000
+UNMAPPED_REASON = "Not connected: no priced catalog product for this item yet."
 
 
 class IllegalTransition(Conflict):
@@ -52,11 +82,12 @@ class OrderLocked(Conflict):
     code = "order_locked"
 
 
-def lock_order(order_id: int) -> Order:
+def lock_order(order_id: int, *, workspace=None) -> Order:
     """Re-read one order under a row lock (call inside transaction.atomic)."""
-    order = Order.objects.select_for_update(of=("self",)).select_related("store").filter(
-        pk=order_id
-    ).first()
+    qs = Order.objects.select_for_update(of=("self",)).select_related("store")
+    if workspace is not None:
+        qs = qs.filter(workspace=workspace)
+    order = qs.filter(pk=order_id).first()
     if order is None:
         raise NotFound("No such order in this workspace.")
     return order
@@ -79,20 +110,64 @@ def record_event(
     return event
 
 
+_STAMPS = {
+    S.TO_ORDER: "priced_at", S.AWAITING_SUBMISSION: "paid_at",
+    S.IN_PRODUCTION: "submitted_at", S.SHIPPED: "shipped_at",
+    S.COMPLETED: "completed_at", S.CANCELLED: "cancelled_at",
+}
+
+
+def _stamp(order: Order, to: str, now: datetime) -> None:
+    stamp = _STAMPS.get(to)
+    if stamp and getattr(order, stamp) is None:
+        setattr(order, stamp, now)
+
+
 def _move(order: Order, to: str, *, actor: Actor, type: str, message: str = "",
           data: dict | None = None, now: datetime) -> OrderEvent:
     previous = order.state
     order.state = to
-    stamp = {
-        S.TO_ORDER: "priced_at", S.AWAITING_SUBMISSION: "paid_at",
-        S.IN_PRODUCTION: "submitted_at", S.SHIPPED: "shipped_at",
-        S.COMPLETED: "completed_at", S.CANCELLED: "cancelled_at",
-    }.get(to)
-    if stamp and getattr(order, stamp) is None:
-        setattr(order, stamp, now)
+    _stamp(order, to, now)
     order.save()
     return record_event(order=order, type=type, actor=actor, message=message,
                         from_state=previous, to_state=to, data=data)
+
+
+def _advance(order: Order, to: str, *, actor: Actor, type: str, now: datetime,
+             message: str = "", data: dict | None = None,
+             from_external_event: bool = False) -> bool:
+    """One step forward along the table; True when the order moved.
+
+    Replays (already there) change nothing. A store or provider event that lies
+    behind the order's progress is stale and changes nothing. Progress a store
+    or provider reports while the order is held is remembered (the hold returns
+    there) but the order stays held.
+    """
+    if order.state == to:
+        return False
+    if from_external_event and states.is_stale(order.state, to, return_state=order.return_state):
+        log.info("order %s: ignored stale move %s -> %s", order.pk, order.state, to)
+        return False
+    if order.state == S.ON_HOLD:
+        if from_external_event and order.return_state and states.allowed(
+            order.return_state, to
+        ):
+            previous = order.return_state
+            order.return_state = to
+            _stamp(order, to, now)
+            order.save()
+            record_event(order=order, type="order.progress_while_held", actor=actor,
+                         message=message or f"Reported {OrderState(to).label.lower()} while "
+                         "on hold; the order returns there when the hold is resolved.",
+                         data={"from_state": previous, "to_state": to, **(data or {})})
+            return False
+        why = order.hold_message or order.get_hold_reason_display()
+        raise IllegalTransition(order=order, requested=to,
+                                message=f"Order {order.number} is on hold: {why}")
+    if not states.allowed(order.state, to, return_state=order.return_state):
+        raise IllegalTransition(order=order, requested=to)
+    _move(order, to, actor=actor, type=type, message=message, data=data, now=now)
+    return True
 
 
 @transaction.atomic
@@ -100,26 +175,21 @@ def order_transition(
     *, order_id: int, to: str, actor: Actor, message: str = "", data: dict | None = None,
     from_external_event: bool = False, now: datetime | None = None,
 ) -> Order:
-    """Move an order along the table. The core that every named transition uses.
+    """Move an order along the table. Prefer the named services below.
 
-    `from_external_event`: a store or provider reported it; if the order is
-    already there or further on, the event is stale and changes nothing.
+    Cancelling goes through order_cancel (with `data["reason"]`, else a reason
+    that fits the actor); holding needs a reason, so use order_hold.
     """
     now = now or timezone.now()
+    if to == S.CANCELLED:
+        reason = (data or {}).get("reason") or _default_cancel_reason(actor)
+        return order_cancel(order_id=order_id, reason=reason, actor=actor, note=message,
+                            now=now)
+    if to == S.ON_HOLD:
+        raise ValueError("A hold needs a reason: use order_hold() or order_request_info().")
     order = lock_order(order_id)
-    if order.state == to:
-        return order  # replay-safe
-    if from_external_event and states.is_stale(order.state, to, return_state=order.return_state):
-        log.info("order %s: ignored stale move %s -> %s", order.pk, order.state, to)
-        return order
-    if order.state == S.ON_HOLD and to != S.CANCELLED:
-        # Progress reported while held (e.g. shipped by a provider) is kept for later.
-        why = order.hold_message or order.get_hold_reason_display()
-        raise IllegalTransition(order=order, requested=to,
-                                message=f"Order {order.number} is on hold: {why}")
-    if not states.allowed(order.state, to, return_state=order.return_state):
-        raise IllegalTransition(order=order, requested=to)
-    _move(order, to, actor=actor, type=f"order.{to}", message=message, data=data, now=now)
+    _advance(order, to, actor=actor, type=f"order.{to}", message=message, data=data,
+             from_external_event=from_external_event, now=now)
     return order
 
 
@@ -128,18 +198,34 @@ def order_transition(
 
 @transaction.atomic
 def order_mark_priced(*, order_id: int, actor: Actor, now: datetime | None = None) -> Order:
-    """Every line is priced: in_quotation -> to_order, then the loss guard runs."""
+    """Every line is priced: in_quotation -> to_order, then the loss guard runs.
+
+    An order held while in quotation stays held; the hold now returns to
+    to_order (and the loss guard runs when it is released).
+    """
     now = now or timezone.now()
     order = lock_order(order_id)
+    if order.state == S.ON_HOLD and order.return_state == S.IN_QUOTATION:
+        order.return_state = S.TO_ORDER
+        _stamp(order, S.TO_ORDER, now)
+        order.save()
+        record_event(order=order, type="order.priced", actor=actor,
+                     message="Every item is priced; the order stays on hold.",
+                     data={"while_held": True})
+        return order
     if order.state != S.TO_ORDER:
         if order.state != S.IN_QUOTATION:
             raise IllegalTransition(order=order, requested=S.TO_ORDER)
         _move(order, S.TO_ORDER, actor=actor, type="order.priced", now=now,
               message="Every item is priced.")
+    _run_loss_guard(order, now=now)
+    return order
+
+
+def _run_loss_guard(order: Order, *, now: datetime) -> None:
     verdict = hooks.loss_check(order)
     if verdict is not None and verdict.is_loss:
         _apply_loss_policy(order, verdict, now=now)
-    return order
 
 
 def _apply_loss_policy(order: Order, verdict: hooks.LossVerdict, *, now: datetime) -> None:
@@ -183,6 +269,8 @@ def _hold(order: Order, *, reason: str, message: str, actor: Actor, now: datetim
 @transaction.atomic
 def order_hold(*, order_id: int, reason: str, message: str, actor: Actor,
                now: datetime | None = None) -> Order:
+    if reason not in HoldReason.values:
+        raise ValidationFailed(f"Unknown hold reason {reason!r}.", fields={"reason": reason})
     order = lock_order(order_id)
     _hold(order, reason=reason, message=message, actor=actor, now=now or timezone.now())
     return order
@@ -193,18 +281,36 @@ def order_request_info(*, order_id: int, message: str, actor: Actor,
                        now: datetime | None = None) -> Order:
     """Staff ask the seller for missing or wrong information; the 48 h clock starts."""
     now = now or timezone.now()
-    if not message.strip():
-        raise Conflict("Say what information is missing.")
+    message = (message or "").strip()
+    if not message:
+        raise ValidationFailed("Say what information is missing.",
+                               fields={"message": "Say what information is missing."})
     order = lock_order(order_id)
     due = now + timedelta(hours=settings.ORDER_INFO_REQUEST_HOURS)
-    _hold(order, reason=HoldReason.INFO_REQUESTED, message=message.strip(), actor=actor,
+    _hold(order, reason=HoldReason.INFO_REQUESTED, message=message, actor=actor,
           now=now, info_due_at=due, data={"due_at": due.isoformat()})
     _email_seller(
         order, subject=f"Information needed for order {order.number}",
-        body=f"{message.strip()}\n\nPlease answer by editing the order in PodHub before "
-        f"{due:%Y-%m-%d %H:%M} UTC; after that the order is cancelled and refunded.",
+        body=f"{message}\n\nPlease answer by editing the order in PodHub before "
+        f"{due.astimezone(UTC):%Y-%m-%d %H:%M} UTC; after that the order is cancelled and "
+        "refunded.",
     )
     return order
+
+
+def _release(order: Order, *, actor: Actor, message: str, now: datetime) -> None:
+    back = order.return_state or S.TO_ORDER
+    reason = order.hold_reason
+    order.return_state = ""
+    order.hold_reason = ""
+    order.hold_message = ""
+    order.info_due_at = None
+    _move(order, back, actor=actor, type="order.released", now=now,
+          message=message or "Hold resolved.", data={"hold_reason": reason})
+    if back == S.TO_ORDER and reason != HoldReason.LOSS_GUARD:
+        # Priced while held, or held for something else: judge it now. A seller
+        # who released a loss-guard hold has accepted the loss.
+        _run_loss_guard(order, now=now)
 
 
 @transaction.atomic
@@ -216,14 +322,7 @@ def order_release_hold(*, order_id: int, actor: Actor, message: str = "",
     if order.state != S.ON_HOLD:
         raise IllegalTransition(order=order, requested=order.state,
                                 message=f"Order {order.number} is not on hold.")
-    back = order.return_state or S.TO_ORDER
-    reason = order.hold_reason
-    order.return_state = ""
-    order.hold_reason = ""
-    order.hold_message = ""
-    order.info_due_at = None
-    _move(order, back, actor=actor, type="order.released", now=now,
-          message=message or "Hold resolved.", data={"hold_reason": reason})
+    _release(order, actor=actor, message=message, now=now)
     return order
 
 
@@ -249,65 +348,626 @@ def info_request_expiry_sweep(*, now: datetime | None = None, limit: int = 500) 
 # --- cancellations --------------------------------------------------------------
 
 
+def _default_cancel_reason(actor: Actor) -> str:
+    return {
+        ActorType.SELLER: CancelReason.SELLER,
+        ActorType.STORE: CancelReason.STORE,
+        ActorType.PROVIDER: CancelReason.PROVIDER_REJECTED,
+    }.get(actor.type, CancelReason.STAFF)
+
+
 def _cancel(order: Order, *, reason: str, actor: Actor, note: str, now: datetime,
             data: dict | None = None) -> None:
     if order.state in states.FINAL or order.state == S.SHIPPED:
         raise IllegalTransition(order=order, requested=S.CANCELLED)
     previous = order.state
+    held = {"hold_reason": order.hold_reason, "held_from": order.return_state} \
+        if previous == S.ON_HOLD else {}
     order.state = S.CANCELLED
     order.cancel_reason = reason
     order.cancel_note = note
     order.cancelled_at = now
     order.info_due_at = None
+    order.return_state = ""
+    order.hold_reason = ""
+    order.hold_message = ""
     order.save()
     record_event(order=order, type="order.cancelled", actor=actor, message=note,
                  from_state=previous, to_state=S.CANCELLED,
-                 data={"reason": reason, **(data or {})})
+                 data={"reason": reason, **held, **(data or {})})
 
 
 @transaction.atomic
 def order_cancel(*, order_id: int, reason: str, actor: Actor, note: str = "",
-                 now: datetime | None = None) -> Order:
-    """Cancel with a reason. Sellers only before production; staff any time before shipping."""
+                 now: datetime | None = None, workspace=None) -> Order:
+    """Cancel with a reason. Sellers only before production; staff any time before shipping.
+
+    Cancelling a cancelled order changes nothing (replay-safe).
+    """
     now = now or timezone.now()
     if reason not in CancelReason.values:
-        raise Conflict(f"Unknown cancel reason {reason!r}.")
-    order = lock_order(order_id)
+        raise ValidationFailed(f"Unknown cancel reason {reason!r}.", fields={"reason": reason})
+    order = lock_order(order_id, workspace=workspace)
     if order.state == S.CANCELLED:
         return order
     effective = order.return_state if order.state == S.ON_HOLD else order.state
-    if actor.type == "seller" and effective not in states.SELLER_CANCELLABLE:
-        raise IllegalTransition(
-            order=order, requested=S.CANCELLED,
-            message=f"Order {order.number} is already in production: it can no longer be "
-            "cancelled from the dashboard. Open a claim or contact support.",
-        )
-    _cancel(order, reason=reason, actor=actor, note=note, now=now)
+    if actor.type == ActorType.SELLER and effective not in states.SELLER_CANCELLABLE:
+        if order.state in (S.SHIPPED, S.COMPLETED) or effective in (S.SHIPPED, S.COMPLETED):
+            message = (f"Order {order.number} has already shipped: it can no longer be "
+                       "cancelled. Open a claim if something went wrong.")
+        else:
+            message = (f"Order {order.number} is already in production: it can no longer be "
+                       "cancelled from the dashboard. Open a claim or contact support.")
+        raise IllegalTransition(order=order, requested=S.CANCELLED, message=message)
+    _cancel(order, reason=reason, actor=actor, note=(note or "").strip(), now=now)
     return order
 
 
 @transaction.atomic
 def order_store_cancelled(*, order_id: int, actor: Actor, note: str = "",
+                          reason: str = CancelReason.BUYER,
                           now: datetime | None = None) -> Order:
-    """The buyer or the store cancelled: before submission it cancels, after it flags."""
+    """The buyer or the store cancelled: before submission it cancels, after it flags.
+
+    A repeated store cancellation changes nothing (no second event or e-mail).
+    """
     now = now or timezone.now()
     order = lock_order(order_id)
     if order.state == S.CANCELLED:
         return order
     if order.is_locked or order.state == S.SHIPPED:
-        order.needs_attention = "Cancelled in the store after it went to production."
+        flag = "Cancelled in the store after it went to production."
+        if order.needs_attention == flag:
+            return order
+        order.needs_attention = flag
         order.save(update_fields=["needs_attention", "updated_at"])
         record_event(order=order, type="order.store_cancel_after_submission", actor=actor,
-                     message=note or order.needs_attention)
+                     message=note or flag, data={"reason": reason})
         _email_seller(order, subject=f"Order {order.number} was cancelled in the store",
                       body="The buyer or the store cancelled this order after it went to "
                       "production. Check with the provider whether it can still be stopped.")
         return order
-    _cancel(order, reason=CancelReason.BUYER, actor=actor, note=note, now=now)
+    _cancel(order, reason=reason, actor=actor, note=note, now=now)
     return order
 
 
+@dataclass
+class BulkResult:
+    done: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def order_bulk_cancel(*, workspace, order_ids: list[int], actor: Actor,
+                      note: str = "") -> BulkResult:
+    """Cancel many orders, each in its own transaction: one failure never blocks the rest.
+
+    An order already cancelled counts as done; one of another workspace, or
+    one past the point where this actor may cancel, is reported with its reason.
+    """
+    ids = list(dict.fromkeys(order_ids))
+    if len(ids) > MAX_BULK:
+        raise ValidationFailed(f"Cancel at most {MAX_BULK} orders at once.",
+                               fields={"order_ids": f"At most {MAX_BULK}."})
+    reason = _default_cancel_reason(actor)
+    result = BulkResult()
+    for order_id in ids:
+        try:
+            order_cancel(order_id=order_id, reason=reason, actor=actor, note=note,
+                         workspace=workspace)
+        except PodhubError as exc:
+            result.failed.append((order_id, exc.message))
+        else:
+            result.done.append(order_id)
+    return result
+
+
 # --- the rest of the path ---------------------------------------------------------
+
+
+def next_submit_at(order: Order, now: datetime) -> datetime | None:
+    """When the store's submit countdown ends; None when the seller submits by hand."""
+    store = order.store
+    if not order.auto_submit or not store.auto_submits:
+        return None
+    if store.submit_mode == SubmitMode.AFTER_HOURS:
+        return now + timedelta(hours=store.submit_after_hours)
+    if store.submit_mode == SubmitMode.DAILY and store.submit_daily_at is not None:
+        try:
+            zone = ZoneInfo(store.timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        local_now = now.astimezone(zone)
+        at = store.submit_daily_at.replace(tzinfo=None)
+        candidate = datetime.combine(local_now.date(), at, tzinfo=zone)
+        if candidate <= local_now:
+            candidate = datetime.combine(local_now.date() + timedelta(days=1), at, tzinfo=zone)
+        return candidate.astimezone(UTC)
+    return None
+
+
+@transaction.atomic
+def order_mark_paid(*, order_id: int, actor: Actor, now: datetime | None = None) -> Order:
+    """Paid (funds held): to_order -> awaiting_submission, and the submit countdown starts."""
+    now = now or timezone.now()
+    order = lock_order(order_id)
+    if order.state == S.TO_ORDER:
+        order.submit_at = next_submit_at(order, now)
+        order.paid_at = now
+    _advance(order, S.AWAITING_SUBMISSION, actor=actor, type="order.paid", now=now,
+             message="Paid." if order.submit_at is None else
+             f"Paid; goes to production at {order.submit_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+             "UTC unless edited or cancelled first.",
+             data={"submit_at": order.submit_at.isoformat() if order.submit_at else None})
+    return order
+
+
+@transaction.atomic
+def order_submit(*, order_id: int, actor: Actor, now: datetime | None = None) -> Order:
+    """To production: awaiting_submission -> in_production. From here the order is locked."""
+    now = now or timezone.now()
+    order = lock_order(order_id)
+    _advance(order, S.IN_PRODUCTION, actor=actor, type="order.submitted", now=now,
+             message="Submitted to production.")
+    return order
+
+
+@transaction.atomic
+def order_mark_shipped(*, order_id: int, actor: Actor, now: datetime | None = None,
+                       from_external_event: bool = False) -> Order:
+    """in_production -> shipped. A late or repeated provider event changes nothing."""
+    now = now or timezone.now()
+    order = lock_order(order_id)
+    _advance(order, S.SHIPPED, actor=actor, type="order.shipped", now=now,
+             from_external_event=from_external_event)
+    return order
+
+
+@transaction.atomic
+def order_complete(*, order_id: int, actor: Actor, now: datetime | None = None,
+                   from_external_event: bool = False) -> Order:
+    """shipped -> completed (delivered, or N days after shipping)."""
+    now = now or timezone.now()
+    order = lock_order(order_id)
+    _advance(order, S.COMPLETED, actor=actor, type="order.completed", now=now,
+             from_external_event=from_external_event)
+    return order
+
+
+# --- orders coming in: stores, manual entry, CSV --------------------------------------
+
+
+def search_text_for(*, number: str, buyer_name: str, buyer_email: str, skus) -> str:
+    """What the dashboard's search matches: "number buyer_name buyer_email sku1 sku2"."""
+    parts = [number, buyer_name, buyer_email, *skus]
+    return " ".join(p.strip() for p in parts if p and p.strip()).lower()
+
+
+def _refresh_search_text(order: Order) -> None:
+    skus = LineItem.objects.filter(order=order).order_by("id").values_list("sku", flat=True)
+    order.search_text = search_text_for(number=order.number, buyer_name=order.buyer_name,
+                                        buyer_email=order.buyer_email, skus=skus)
+
+
+def outside_store(workspace) -> Store:
+    """The workspace's own "Outside orders" store (platform manual), made on first use."""
+    store = Store.objects.filter(workspace=workspace, is_outside_default=True).first()
+    if store is not None:
+        return store
+    try:
+        with transaction.atomic():
+            return Store.objects.create(
+                workspace=workspace, name=OUTSIDE_STORE_NAME, platform=Platform.MANUAL,
+                currency=workspace.billing_currency or "USD", submit_mode=SubmitMode.MANUAL,
+                is_outside_default=True,
+            )
+    except IntegrityError:  # made by a concurrent request
+        return Store.objects.get(workspace=workspace, is_outside_default=True)
+
+
+def _line_item(order: Order, line: inputs.LineInput) -> LineItem:
+    return LineItem(
+        workspace_id=order.workspace_id, order=order, external_id=line.external_id,
+        store_product_id=line.store_product_id, store_variant_id=line.store_variant_id,
+        sku=line.sku, title=line.title, variant_title=line.variant_title,
+        quantity=line.quantity, unit_price_amount=line.unit_price,
+        discount_amount=line.discount, personalization=line.personalization,
+        images=line.images, catalog_variant_id=line.catalog_variant_id,
+        unmapped_reason="" if line.catalog_variant_id else UNMAPPED_REASON,
+    )
+
+
+_ORDER_VALUES = {
+    # Order field -> OrderInput attribute
+    "number": "number", "channel": "channel", "buyer_name": "buyer_name",
+    "buyer_email": "buyer_email", "shipping_address": "shipping_address",
+    "currency": "currency", "subtotal_amount": "subtotal", "discount_amount": "discount",
+    "shipping_amount": "shipping", "tax_amount": "tax", "total_amount": "total",
+}
+
+
+def _create_order(*, workspace, store: Store, inp: inputs.OrderInput, actor: Actor,
+                  auto_submit: bool, event_type: str, source: str, now: datetime) -> Order:
+    """Insert the order and its lines (call inside transaction.atomic)."""
+    order = Order.objects.create(
+        workspace=workspace, store=store, external_id=inp.external_id,
+        state=S.IN_QUOTATION, auto_submit=auto_submit, placed_at=inp.placed_at or now,
+        store_updated_at=inp.updated_at,
+        search_text=search_text_for(number=inp.number, buyer_name=inp.buyer_name,
+                                    buyer_email=inp.buyer_email, skus=inp.skus),
+        **{name: getattr(inp, attr) for name, attr in _ORDER_VALUES.items()},
+    )
+    LineItem.objects.bulk_create([_line_item(order, line) for line in inp.lines])
+    how = "Imported from" if event_type == "order.imported" else "Entered in"
+    via = f" ({inp.channel})" if inp.channel else ""
+    record_event(order=order, type=event_type, actor=actor, to_state=S.IN_QUOTATION,
+                 message=f"{how} {store.name}{via}.",
+                 data={"source": source, "lines": len(inp.lines)})
+    if inp.lines and all(line.catalog_variant_id for line in inp.lines):
+        order = order_mark_priced(order_id=order.pk, actor=Actor.system("Catalog"), now=now)
+    return order
+
+
+def _require_store(workspace, store: Store) -> None:
+    if store.workspace_id != workspace.pk:
+        raise NotFound("No such store in this workspace.")
+
+
+def order_import(*, workspace, store: Store, data: dict, actor: Actor,
+                 now: datetime | None = None) -> tuple[Order, bool]:
+    """Create or update the store's order `data["external_id"]`; True when it was created.
+
+    Idempotent: an order is unique per (store, external_id), so importing twice
+    never makes two orders. A version with an `updated_at` not newer than the
+    one already applied changes nothing. Items are replaced only while the
+    order is not locked; a change after submission flags the order instead.
+    """
+    now = now or timezone.now()
+    _require_store(workspace, store)
+    inp = inputs.validate_order_input(data, default_currency=store.currency)
+    with transaction.atomic():
+        order = _lock_by_external_id(store, inp.external_id)
+        if order is None:
+            try:
+                with transaction.atomic():
+                    order = _create_order(
+                        workspace=workspace, store=store, inp=inp, actor=actor,
+                        auto_submit=store.auto_submits, event_type="order.imported",
+                        source=store.platform, now=now,
+                    )
+                return order, True
+            except IntegrityError:  # a concurrent import of the same order won
+                order = _lock_by_external_id(store, inp.external_id)
+                if order is None:
+                    raise
+        _apply_store_version(order, inp, actor=actor, now=now)
+        return order, False
+
+
+def _lock_by_external_id(store: Store, external_id: str) -> Order | None:
+    return (
+        Order.objects.select_for_update(of=("self",)).select_related("store")
+        .filter(workspace_id=store.workspace_id, store=store, external_id=external_id)
+        .first()
+    )
+
+
+def _line_key(line: LineItem | inputs.LineInput) -> tuple:
+    if isinstance(line, LineItem):
+        return (line.external_id, line.store_product_id, line.store_variant_id, line.sku,
+                line.title, line.variant_title, line.quantity, Decimal(line.unit_price_amount),
+                Decimal(line.discount_amount), line.personalization, line.images)
+    return (line.external_id, line.store_product_id, line.store_variant_id, line.sku,
+            line.title, line.variant_title, line.quantity, line.unit_price, line.discount,
+            line.personalization, line.images)
+
+
+def _lines_differ(current: list[LineItem], incoming: list[inputs.LineInput]) -> bool:
+    if len(current) != len(incoming):
+        return True
+    for have, want in zip(current, incoming, strict=True):
+        if _line_key(have) != _line_key(want):
+            return True
+        if want.catalog_variant_given and have.catalog_variant_id != want.catalog_variant_id:
+            return True
+    return False
+
+
+def _replace_lines(order: Order, current: list[LineItem],
+                   incoming: list[inputs.LineInput]) -> None:
+    """Match incoming lines to current ones (by external id, else SKU + variant), update
+    them in place so their catalog mapping survives, delete the rest, add new ones."""
+    unmatched = list(current)
+    keep: list[LineItem] = []
+    new: list[LineItem] = []
+    for want in incoming:
+        have = next((c for c in unmatched if want.external_id and
+                     c.external_id == want.external_id), None)
+        if have is None:
+            have = next((c for c in unmatched if not want.external_id and
+                         (c.sku, c.store_variant_id) == (want.sku, want.store_variant_id)),
+                        None)
+        if have is None:
+            new.append(_line_item(order, want))
+            continue
+        unmatched.remove(have)
+        mapped = want.catalog_variant_id if want.catalog_variant_given \
+            else have.catalog_variant_id
+        fresh = _line_item(order, want)
+        fresh.pk, fresh.catalog_variant_id = have.pk, mapped
+        fresh.unmapped_reason = "" if mapped else (have.unmapped_reason or UNMAPPED_REASON)
+        fresh.price_snapshot, fresh.created_at = have.price_snapshot, have.created_at
+        keep.append(fresh)
+    if unmatched:
+        LineItem.objects.filter(pk__in=[c.pk for c in unmatched]).delete()
+    for line in keep:
+        line.save()
+    LineItem.objects.bulk_create(new)
+
+
+def _apply_store_version(order: Order, inp: inputs.OrderInput, *, actor: Actor,
+                         now: datetime) -> None:
+    if inp.updated_at and order.store_updated_at and inp.updated_at <= order.store_updated_at:
+        log.info("order %s: ignored store version %s (have %s)", order.pk, inp.updated_at,
+                 order.store_updated_at)
+        return
+    changed = [name for name, attr in _ORDER_VALUES.items()
+               if _differs(getattr(order, name), getattr(inp, attr))]
+    current = list(LineItem.objects.filter(order=order).order_by("id"))
+    if _lines_differ(current, inp.lines):
+        changed.append("line_items")
+    if inp.updated_at:
+        order.store_updated_at = inp.updated_at
+    if not changed or order.state == S.CANCELLED:
+        if inp.updated_at:
+            order.save(update_fields=["store_updated_at", "updated_at"])
+        return
+    if order.is_locked:
+        order.needs_attention = "Changed in the store after it went to production."
+        order.save(update_fields=["store_updated_at", "needs_attention", "updated_at"])
+        record_event(order=order, type="order.store_change_after_submission", actor=actor,
+                     message="Changed in the store after it went to production ("
+                     + ", ".join(changed) + "); the order was not changed.",
+                     data={"fields": changed})
+        _email_seller(order, subject=f"Order {order.number} changed in the store",
+                      body="The order was changed in the store after it went to production ("
+                      + ", ".join(changed) + "). PodHub kept the submitted version; check "
+                      "with the provider whether the change can still be made.")
+        return
+    for name, attr in _ORDER_VALUES.items():
+        setattr(order, name, getattr(inp, attr))
+    if "line_items" in changed:
+        _replace_lines(order, current, inp.lines)
+    order.search_text = search_text_for(number=inp.number, buyer_name=inp.buyer_name,
+                                        buyer_email=inp.buyer_email, skus=inp.skus)
+    order.save()
+    record_event(order=order, type="order.updated", actor=actor,
+                 message="Updated from the store: " + ", ".join(changed) + ".",
+                 data={"fields": changed})
+    if "line_items" in changed and order.state == S.IN_QUOTATION and inp.lines and all(
+        line.catalog_variant_id for line in LineItem.objects.filter(order=order)
+    ):
+        order_mark_priced(order_id=order.pk, actor=Actor.system("Catalog"), now=now)
+
+
+def _differs(have, want) -> bool:
+    if isinstance(want, Decimal):
+        return Decimal(have) != want
+    if isinstance(want, dict):
+        return {k: v for k, v in (have or {}).items() if v not in ("", None)} != \
+            {k: v for k, v in want.items() if v not in ("", None)}
+    return have != want
+
+
+def _outside_store_for(workspace, store: Store | None) -> Store:
+    if store is None:
+        return outside_store(workspace)
+    _require_store(workspace, store)
+    if store.platform != Platform.MANUAL:
+        message = (f"{store.name} is a {store.get_platform_display()} store: its orders are "
+                   "imported from the store. Enter outside orders in an outside-source store.")
+        raise ValidationFailed(message, fields={"store": message})
+    return store
+
+
+def order_create_manual(*, workspace, data: dict, actor: Actor,
+                        store: Store | None = None) -> Order:
+    """An order from an outside source (Etsy, Amazon, ...), entered by the seller.
+
+    Never auto-submitted: the seller checks the personalisation and submits by
+    hand. Bad input raises ValidationFailed with per-field reasons; an order
+    number already used in that store raises Conflict.
+    """
+    now = timezone.now()
+    store = _outside_store_for(workspace, store)
+    inp = inputs.validate_order_input(data, default_currency=store.currency,
+                                      require_sku=True, require_number=True)
+    existing = Order.objects.filter(workspace=workspace, store=store,
+                                    external_id=inp.external_id).only("id").first()
+    if existing is not None:
+        raise _duplicate(inp, store, existing.pk)
+    try:
+        with transaction.atomic():
+            return _create_order(workspace=workspace, store=store, inp=inp, actor=actor,
+                                 auto_submit=False, event_type="order.created",
+                                 source="manual", now=now)
+    except IntegrityError:
+        raise _duplicate(inp, store, None) from None
+
+
+def _duplicate(inp: inputs.OrderInput, store: Store, order_id: int | None) -> Conflict:
+    message = f"Order {inp.number} already exists in {store.name}."
+    return Conflict(message, order_id=order_id, fields={"number": message})
+
+
+def csv_import(*, workspace, file, actor: Actor, store: Store | None = None) -> CsvImportReport:
+    """Import outside-source orders from a CSV (docs/csv-import.md): one row per item.
+
+    Each order is created in its own transaction; an order with any bad row is
+    rejected whole; an order number already in the store is a duplicate and is
+    left unchanged. File-level problems (over 5 MB, not UTF-8, required columns
+    missing) raise ValidationFailed and import nothing.
+    """
+    now = timezone.now()
+    store = _outside_store_for(workspace, store)
+    parsed = parse_csv(file)
+    report = CsvImportReport(total_rows=parsed.total_rows, rejected=list(parsed.rejected),
+                             ignored_columns=parsed.ignored_columns)
+    known = set(
+        Order.objects.filter(workspace=workspace, store=store,
+                             external_id__in=[g.number for g in parsed.orders])
+        .values_list("external_id", flat=True)
+    )
+    for group in parsed.orders:
+        try:
+            inp = inputs.validate_order_input(order_dict(group), default_currency=store.currency,
+                                              require_sku=True, require_number=True)
+        except ValidationFailed as exc:
+            report.rejected += group.rejections(exc.detail.get("fields"))
+            continue
+        if group.row_errors:
+            report.rejected += group.rejections()
+            continue
+        if inp.external_id in known:
+            report.duplicates.append((group.rows, group.number))
+            continue
+        try:
+            with transaction.atomic():
+                order = _create_order(workspace=workspace, store=store, inp=inp, actor=actor,
+                                      auto_submit=False, event_type="order.created",
+                                      source="csv", now=now)
+        except IntegrityError:
+            report.duplicates.append((group.rows, group.number))
+            continue
+        known.add(inp.external_id)
+        report.created.append(order)
+    report.rejected.sort()
+    return report
+
+
+# --- the seller's edits ---------------------------------------------------------------
+
+EDITABLE = {"buyer_name", "buyer_email", "shipping_address", "lines"}
+LINE_EDITABLE = {"personalization", "images"}
+
+
+def _locked_message(order: Order) -> str:
+    if order.state == S.CANCELLED:
+        return f"Order {order.number} is cancelled: it can no longer be edited."
+    when = f" on {order.submitted_at:%Y-%m-%d}" if order.submitted_at else ""
+    return (f"Order {order.number} was submitted to production{when}: personalisation, "
+            "address and items can no longer be edited.")
+
+
+@transaction.atomic
+def order_edit(*, order_id: int, actor: Actor, changes: dict,
+               now: datetime | None = None, workspace=None) -> Order:
+    """The seller edits buyer, shipping address or per-line personalisation.
+
+    `changes` holds any of buyer_name, buyer_email, shipping_address (the keys
+    given replace those on the order) and lines: {line_id: {"personalization":
+    [...], "images": [...]}}. A locked order raises OrderLocked. A seller's
+    edit of an order held for an information request answers it: the order
+    returns to where it was held from.
+    """
+    now = now or timezone.now()
+    if not isinstance(changes, dict):
+        raise ValidationFailed("Send the changes as an object.")
+    order = lock_order(order_id, workspace=workspace)
+    if order.is_locked:
+        raise OrderLocked(_locked_message(order))
+    errors = inputs.Errors()
+    for key in changes:
+        if key not in EDITABLE:
+            errors.add(key, "This field cannot be edited. Editable: "
+                       + ", ".join(sorted(EDITABLE)) + ".")
+    changed: list[str] = []
+    if "buyer_name" in changes:
+        value = inputs.text(changes["buyer_name"], "buyer_name", errors, max_length=200)
+        if value != order.buyer_name:
+            order.buyer_name = value
+            changed.append("buyer_name")
+    if "buyer_email" in changes:
+        value = inputs.email(changes["buyer_email"], "buyer_email", errors)
+        if value != order.buyer_email:
+            order.buyer_email = value
+            changed.append("buyer_email")
+    if "shipping_address" in changes:
+        changed += _edit_address(order, changes["shipping_address"], errors)
+    line_updates = _edit_lines(order, changes.get("lines"), errors) \
+        if "lines" in changes else []
+    errors.raise_if_any("The change")
+    for line, fields in line_updates:
+        line.save(update_fields=[*fields, "updated_at"])
+        changed += [f"lines.{line.pk}.{f}" for f in fields]
+    if {"buyer_name", "buyer_email"} & set(changed):
+        _refresh_search_text(order)
+    order.save()
+    if changed:
+        record_event(order=order, type="order.edited", actor=actor,
+                     message="Edited " + ", ".join(changed) + ".", data={"fields": changed})
+    if (actor.type == ActorType.SELLER and order.state == S.ON_HOLD
+            and order.hold_reason == HoldReason.INFO_REQUESTED):
+        _release(order, actor=actor, now=now,
+                 message="The seller answered the request for information by editing the "
+                 "order.")
+    return order
+
+
+def _edit_address(order: Order, value, errors: inputs.Errors) -> list[str]:
+    """The keys given replace the order's; the result must be a whole valid address."""
+    if not isinstance(value, dict):
+        errors.add("shipping_address", "Send the address fields to change as an object.")
+        return []
+    current = order.shipping_address or {}
+    given = {inputs.ADDRESS_ALIASES.get(k, k): v for k, v in value.items()}
+    candidate = {k: v for k, v in current.items() if k in inputs.ADDRESS_FIELDS} | given
+    clean = inputs.address(candidate, "shipping_address", errors)
+    changed = [f"shipping_address.{k}" for k, v in clean.items() if (current.get(k) or "") != v]
+    order.shipping_address = {**current, **clean}
+    return changed
+
+
+def _edit_lines(order: Order, value, errors: inputs.Errors) -> list[tuple[LineItem, list[str]]]:
+    if not isinstance(value, dict):
+        errors.add("lines", "Send {line_id: {\"personalization\": [...]}}.")
+        return []
+    wanted: dict[int, dict] = {}
+    for raw_id, line_changes in value.items():
+        try:
+            wanted[int(raw_id)] = line_changes
+        except (TypeError, ValueError):
+            errors.add(f"lines.{raw_id}", "Not a line item id.")
+    found = {line.pk: line for line in LineItem.objects.filter(order=order, pk__in=list(wanted))}
+    updates = []
+    for line_id, line_changes in wanted.items():
+        line = found.get(line_id)
+        if line is None:
+            errors.add(f"lines.{line_id}", "No such line item in this order.")
+            continue
+        if not isinstance(line_changes, dict):
+            errors.add(f"lines.{line_id}", "Send {\"personalization\": [...]}.")
+            continue
+        fields = []
+        for key in line_changes:
+            if key not in LINE_EDITABLE:
+                errors.add(f"lines.{line_id}.{key}", "Editable: personalization, images.")
+        if "personalization" in line_changes:
+            value = inputs.personalization(line_changes["personalization"],
+                                           f"lines.{line_id}.personalization", errors)
+            if value != line.personalization:
+                line.personalization = value
+                fields.append("personalization")
+        if "images" in line_changes:
+            value = inputs.images(line_changes["images"], f"lines.{line_id}.images", errors)
+            if value != line.images:
+                line.images = value
+                fields.append("images")
+        if fields:
+            updates.append((line, fields))
+    return updates
+
+
+# --- e-mail -----------------------------------------------------------------------------
 
 
 def _email_seller(order: Order, *, subject: str, body: str) -> None:

@@ -1,0 +1,323 @@
+"""The seller's order API under /api/v1/: one APIView per operation.
+
+Errors share one body, `{"error": {"code", "message", ...}}`: 400 `invalid`
+with `fields` (field -> reason), 401, 404 `not_found` for another workspace's
+order, 409 `illegal_transition` with `current_state` (or `order_locked`).
+"""
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from orders import selectors, services
+from orders.events import Actor
+from orders.models import CancelReason, LineItem, Order, OrderEvent, OrderState, Store
+from orders.serializers import (
+    AddressSerializer,
+    ErrorSerializer,
+    OrderDetailOutputSerializer,
+    OrderOutputSerializer,
+)
+from podhub.core.api import WorkspaceApi
+from podhub.core.exceptions import NotFound, ValidationFailed
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` says why."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing or bad token."),
+    404: OpenApiResponse(ErrorSerializer, description="No such order in this workspace."),
+    409: OpenApiResponse(ErrorSerializer, description="Not possible in the order's state; "
+                         "`current_state` names it."),
+}
+
+
+def _orders_with_lines(workspace, ids: list[int]) -> list[Order]:
+    """Full orders (store, lines) for the ids, in the order given: two queries."""
+    found = {
+        o.pk: o
+        for o in Order.objects.filter(workspace=workspace, pk__in=ids)
+        .select_related("store")
+        .prefetch_related(Prefetch("line_items", queryset=LineItem.objects.order_by("id")))
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def _order_detail(workspace, order_id: int) -> Order:
+    order = (
+        Order.objects.filter(workspace=workspace, pk=order_id)
+        .select_related("store")
+        .prefetch_related(
+            Prefetch("line_items", queryset=LineItem.objects.order_by("id")),
+            Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
+        )
+        .first()
+    )
+    if order is None:
+        raise NotFound("No such order in this workspace.")
+    return order
+
+
+def _store(workspace, store_id: int | None) -> Store | None:
+    if not store_id:
+        return None
+    store = Store.objects.filter(workspace=workspace, pk=store_id).first()
+    if store is None:
+        raise ValidationFailed("No such store in this workspace.",
+                               fields={"store": "No such store in this workspace."})
+    return store
+
+
+# --- list and manual entry -------------------------------------------------------------
+
+
+class PersonalizationInputSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=100)
+    value = serializers.CharField(max_length=2000, allow_blank=True)
+
+
+class LineItemInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=128)
+    title = serializers.CharField(max_length=255, required=False,
+                                  help_text="Defaults to the SKU.")
+    variant_title = serializers.CharField(max_length=255, required=False)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
+    unit_price = serializers.DecimalField(max_digits=15, decimal_places=3,
+                                          coerce_to_string=True,
+                                          help_text="Selling price per unit, e.g. \"12.50\".")
+    discount = serializers.DecimalField(max_digits=15, decimal_places=3, required=False,
+                                        help_text="Amount off this line in total.")
+    personalization = PersonalizationInputSerializer(many=True, required=False)
+    images = serializers.ListField(child=serializers.URLField(), required=False,
+                                   help_text="Image URLs the buyer supplied.")
+
+
+class OrderListCreateApi(WorkspaceApi):
+    """`GET`: the workspace's orders, newest first, keyset-paginated.
+    `POST`: enter an order from an outside source (Etsy, Amazon, ...)."""
+
+    class FilterSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(choices=OrderState.choices, required=False,
+                                        help_text="One tab: the order status.")
+        q = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                  help_text="Order number, buyer name, e-mail or SKU.")
+        store = serializers.IntegerField(min_value=1, required=False)
+        date_from = serializers.DateField(required=False, help_text="Placed on or after.")
+        date_to = serializers.DateField(required=False, help_text="Placed on or before.")
+        after = serializers.CharField(max_length=200, required=False,
+                                      help_text="`next_cursor` of the previous page.")
+        limit = serializers.IntegerField(min_value=1, max_value=selectors.MAX_PAGE_SIZE,
+                                         default=selectors.PAGE_SIZE)
+
+        def validate_after(self, value: str) -> str:
+            if value and selectors.decode_cursor(value) is None:
+                raise serializers.ValidationError("Not a cursor returned by this API.")
+            return value
+
+    class PageSerializer(serializers.Serializer):
+        results = OrderOutputSerializer(many=True)
+        next_cursor = serializers.CharField(allow_null=True)
+
+    class InputSerializer(serializers.Serializer):
+        """The documented body of a manual order (validated by orders/inputs.py)."""
+
+        store = serializers.IntegerField(required=False, help_text=(
+            "An outside-source store of the workspace; default: the workspace's own "
+            "'Outside orders' store."))
+        channel = serializers.CharField(max_length=32, required=False,
+                                        help_text="Where it was sold: etsy, amazon, ...")
+        number = serializers.CharField(max_length=64, help_text="The order number there.")
+        external_id = serializers.CharField(max_length=128, required=False,
+                                            help_text="Defaults to the number.")
+        placed_at = serializers.DateTimeField(required=False)
+        buyer_name = serializers.CharField(max_length=200, required=False)
+        buyer_email = serializers.EmailField(required=False)
+        shipping_address = AddressSerializer(help_text=(
+            "name, address1, city and country_code (ISO 3166 alpha-2) are required; "
+            "zip for US addresses."))
+        currency = serializers.CharField(max_length=3, required=False,
+                                         help_text="ISO 4217; defaults to the store's.")
+        shipping = serializers.DecimalField(max_digits=15, decimal_places=3, required=False)
+        tax = serializers.DecimalField(max_digits=15, decimal_places=3, required=False)
+        discount = serializers.DecimalField(max_digits=15, decimal_places=3, required=False,
+                                            help_text="Order-level discount.")
+        line_items = LineItemInputSerializer(many=True)
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: PageSerializer, **ERRORS})
+    def get(self, request):
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        f = params.validated_data
+        page = selectors.order_list(
+            workspace=self.workspace, state=f.get("state"), q=f.get("q"),
+            store_id=f.get("store"), date_from=f.get("date_from"), date_to=f.get("date_to"),
+            after=f.get("after"), limit=f["limit"],
+        )
+        orders = _orders_with_lines(self.workspace, [row.order.pk for row in page.rows])
+        return Response({"results": OrderOutputSerializer(orders, many=True).data,
+                         "next_cursor": page.next_cursor})
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OrderDetailOutputSerializer, **ERRORS},
+        examples=[OpenApiExample("Etsy order", request_only=True, value={
+            "channel": "etsy", "number": "3141592653", "buyer_name": "Ana Lima",
+            "buyer_email": "ana@example.com",
+            "shipping_address": {"name": "Ana Lima", "address1": "1 Main St",
+                                 "city": "Springfield", "province": "IL", "zip": "62701",
+                                 "country_code": "US"},
+            "currency": "USD",
+            "line_items": [{"sku": "MUG-11-WHITE", "title": "Mug 11oz", "quantity": 2,
+                            "unit_price": "14.50",
+                            "personalization": [{"key": "Name", "value": "Ana"}]}],
+        })],
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("Send the order as a JSON object.")
+        data = dict(request.data)
+        store = _store(self.workspace, data.pop("store", None))
+        order = services.order_create_manual(workspace=self.workspace, data=data,
+                                             actor=Actor.seller(request.user), store=store)
+        return Response(OrderDetailOutputSerializer(_order_detail(self.workspace, order.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(WorkspaceApi):
+    """One order with its line items and its timeline."""
+
+    @extend_schema(responses={200: OrderDetailOutputSerializer, **ERRORS})
+    def get(self, request, order_id: int):
+        return Response(OrderDetailOutputSerializer(_order_detail(self.workspace, order_id)).data)
+
+
+# --- actions ---------------------------------------------------------------------------
+
+
+class OrderCancelApi(WorkspaceApi):
+    """Cancel an order (before it goes to production)."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=500, allow_blank=True, default="",
+                                       help_text="A note for the timeline.")
+
+    @extend_schema(request=InputSerializer,
+                   responses={200: OrderDetailOutputSerializer, **ERRORS})
+    def post(self, request, order_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.order_cancel(order_id=order_id, reason=CancelReason.SELLER,
+                              actor=Actor.seller(request.user),
+                              note=data.validated_data["reason"], workspace=self.workspace)
+        return Response(OrderDetailOutputSerializer(_order_detail(self.workspace, order_id)).data)
+
+
+class OrderEditApi(WorkspaceApi):
+    """Change buyer, shipping address or personalisation while the order is not locked.
+
+    Only the keys sent change. Editing an order held for a request for
+    information answers it: the order goes back to where it was.
+    """
+
+    class LineChangeSerializer(serializers.Serializer):
+        personalization = PersonalizationInputSerializer(many=True, required=False)
+        images = serializers.ListField(child=serializers.URLField(), required=False)
+
+    class InputSerializer(serializers.Serializer):
+        buyer_name = serializers.CharField(max_length=200, required=False)
+        buyer_email = serializers.EmailField(required=False, allow_blank=True)
+        shipping_address = AddressSerializer(required=False,
+                                             help_text="Only the keys sent change.")
+        lines = serializers.DictField(
+            child=serializers.DictField(), required=False,
+            help_text='{"<line id>": {"personalization": [{"key": "Name", "value": "Ana"}]}}',
+        )
+
+    @extend_schema(request=InputSerializer,
+                   responses={200: OrderDetailOutputSerializer, **ERRORS})
+    def post(self, request, order_id: int):
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("Send the changes as a JSON object.")
+        services.order_edit(order_id=order_id, actor=Actor.seller(request.user),
+                            changes=dict(request.data), workspace=self.workspace)
+        return Response(OrderDetailOutputSerializer(_order_detail(self.workspace, order_id)).data)
+
+
+class BulkFailureSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class OrderBulkCancelApi(WorkspaceApi):
+    """Cancel many orders; each succeeds or fails on its own."""
+
+    class InputSerializer(serializers.Serializer):
+        order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
+                                          min_length=1, max_length=services.MAX_BULK)
+        reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        done = serializers.ListField(child=serializers.IntegerField())
+        failed = BulkFailureSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.order_bulk_cancel(
+            workspace=self.workspace, order_ids=data.validated_data["order_ids"],
+            actor=Actor.seller(request.user), note=data.validated_data["reason"],
+        )
+        return Response({"done": result.done,
+                         "failed": [{"id": i, "reason": why} for i, why in result.failed]})
+
+
+class CsvCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+
+
+class CsvDuplicateSerializer(serializers.Serializer):
+    rows = serializers.ListField(child=serializers.IntegerField())
+    number = serializers.CharField()
+
+
+class CsvRejectedSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class OrderCsvImportApi(WorkspaceApi):
+    """Import outside-source orders from a CSV file (layout: docs/csv-import.md)."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text="UTF-8 CSV, at most 5 MB, one row per item.")
+        store = serializers.IntegerField(required=False, help_text=(
+            "An outside-source store; default: the workspace's 'Outside orders'."))
+
+    class OutputSerializer(serializers.Serializer):
+        total_rows = serializers.IntegerField()
+        created = CsvCreatedSerializer(many=True)
+        duplicates = CsvDuplicateSerializer(many=True)
+        rejected = CsvRejectedSerializer(many=True)
+        ignored_columns = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(request={"multipart/form-data": InputSerializer},
+                   responses={200: OutputSerializer, **ERRORS})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = services.csv_import(
+            workspace=self.workspace, file=data.validated_data["file"],
+            actor=Actor.seller(request.user),
+            store=_store(self.workspace, data.validated_data.get("store")),
+        )
+        return Response({
+            "total_rows": report.total_rows,
+            "created": [{"id": o.pk, "number": o.number} for o in report.created],
+            "duplicates": [{"rows": rows, "number": n} for rows, n in report.duplicates],
+            "rejected": [{"row": row, "reason": why} for row, why in report.rejected],
+            "ignored_columns": report.ignored_columns,
+        })
