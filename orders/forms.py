@@ -3,7 +3,7 @@
 from django import forms
 
 from orders.models import OrderState
-from orders.selectors import ALL_TAB
+from orders.selectors import ALL_TAB, MAX_PAGE_SIZE, PAGE_SIZE
 
 # The keys of Order.shipping_address the dashboard edits (Shopify's names);
 # other keys already on an order are kept as they are.
@@ -31,11 +31,14 @@ class OrderFilterForm(forms.Form):
     date_from = forms.DateField(required=False)
     date_to = forms.DateField(required=False)
     after = forms.CharField(required=False, max_length=200)
+    per_page = forms.IntegerField(required=False, min_value=10, max_value=MAX_PAGE_SIZE)
 
     def values(self) -> dict:
         self.is_valid()
         data = {name: self.cleaned_data.get(name) for name in self.fields}
         data["state"] = data["state"] or ALL_TAB
+        if data["per_page"] == PAGE_SIZE:
+            data["per_page"] = None
         return data
 
 

@@ -23,11 +23,12 @@ from orders.forms import (
     OrderFilterForm,
     address_from,
 )
-from orders.models import CancelReason, Order
-from podhub.core.exceptions import NotFound, ValidationFailed
+from orders.models import CancelReason, Order, Platform
+from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
 from podhub.core.views import workspace_view
 
 FILTER_KEYS = ("q", "store", "date_from", "date_to")
+PAGE_KEYS = ("per_page", "after")
 MAX_BULK = 500
 
 
@@ -38,7 +39,7 @@ def _query(values: dict, **override) -> str:
     """The list's query string for these filter values (empty ones left out)."""
     merged = {**values, **override}
     params = []
-    for key in ("state", *FILTER_KEYS, "after"):
+    for key in ("state", *FILTER_KEYS, *PAGE_KEYS):
         value = merged.get(key)
         if value in (None, "") or (key == "state" and value == selectors.ALL_TAB):
             continue
@@ -66,7 +67,7 @@ def _list_context(request) -> dict:
     page = selectors.order_list(
         workspace=request.workspace, state=values["state"], q=values["q"],
         store_id=values["store"], date_from=values["date_from"], date_to=values["date_to"],
-        after=values["after"],
+        after=values["after"], limit=values["per_page"] or selectors.PAGE_SIZE,
     )
     return {
         "section": "orders",
@@ -90,6 +91,7 @@ def order_list(request):
         response = render(request, "orders/_list_response.html", context)
     else:
         context["stores"] = selectors.store_choices(workspace=request.workspace)
+        context["per_page_choices"] = (10, 25, 50, 100, 200)
         response = render(request, "orders/list.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
@@ -236,7 +238,7 @@ def order_edit(request, order_id: int):
     }, status=400 if request.method == "POST" else 200)
 
 
-def _form_errors(form, exc: ValidationFailed) -> list[str]:
+def _form_errors(form, exc: PodhubError) -> list[str]:
     """Put a service's field errors on the form's fields; return the rest as sentences."""
     rest = []
     fields = exc.detail.get("fields") or {}
@@ -268,10 +270,10 @@ def _changes(order: Order, lines, cleaned: dict, posted: dict[int, list[dict]]) 
     for name in ("buyer_name", "buyer_email"):
         if cleaned[name] != getattr(order, name):
             changes[name] = cleaned[name]
-    address = {**(order.shipping_address or {}), **address_from(cleaned)}
-    current = {k: v for k, v in (order.shipping_address or {}).items() if v not in ("", None)}
-    wanted = {k: v for k, v in address.items() if v not in ("", None)}
-    if wanted != current:
+    # Only the keys the form edits: the service keeps the order's other keys.
+    address = address_from(cleaned)
+    current = order.shipping_address or {}
+    if any((current.get(k) or "") != v for k, v in address.items()):
         changes["shipping_address"] = address
     line_changes = {}
     for line in lines:
@@ -311,10 +313,16 @@ def _manual_lines(post) -> tuple[list[dict], list[str]]:
     return lines, errors
 
 
-def _store(request, store_id: int | None):
+def _outside_stores(request) -> list:
+    """Stores that take orders typed in or imported by the seller (platform manual)."""
+    return [s for s in selectors.store_choices(workspace=request.workspace)
+            if s.platform == Platform.MANUAL]
+
+
+def _store(stores, store_id: int | None):
     if not store_id:
-        return None
-    for store in selectors.store_choices(workspace=request.workspace):
+        return None  # the service uses the workspace's default outside store
+    for store in stores:
         if store.pk == store_id:
             return store
     raise NotFound("No such store in this workspace.")
@@ -322,7 +330,7 @@ def _store(request, store_id: int | None):
 
 @workspace_view
 def order_create(request):
-    stores = selectors.store_choices(workspace=request.workspace)
+    stores = _outside_stores(request)
     form = ManualOrderForm(request.POST or None, stores=stores)
     line_errors: list[str] = []
     status = 200
@@ -340,9 +348,9 @@ def order_create(request):
             try:
                 order = services.order_create_manual(
                     workspace=request.workspace, data=data, actor=Actor.seller(request.user),
-                    store=_store(request, c["store"]),
+                    store=_store(stores, c["store"]),
                 )
-            except ValidationFailed as exc:
+            except (ValidationFailed, Conflict) as exc:
                 line_errors += _form_errors(form, exc)
             else:
                 messages.success(request, f"Order {order.number} was created.")
@@ -361,19 +369,32 @@ def _posted_line(post, n: int) -> dict:
 
 @workspace_view
 def order_import(request):
-    stores = selectors.store_choices(workspace=request.workspace)
+    stores = _outside_stores(request)
     form = CsvImportForm(request.POST or None, request.FILES or None, stores=stores)
     report = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            report = services.csv_import(
-                workspace=request.workspace, file=form.cleaned_data["file"],
-                actor=Actor.seller(request.user),
-                store=_store(request, form.cleaned_data["store"]),
-            )
+            try:
+                report = services.csv_import(
+                    workspace=request.workspace, file=form.cleaned_data["file"],
+                    actor=Actor.seller(request.user),
+                    store=_store(stores, form.cleaned_data["store"]),
+                )
+            except ValidationFailed as exc:  # the file as a whole: size, encoding, columns
+                form.add_error("file", exc.message)
+                status = 400
         else:
             status = 400
     return render(request, "orders/import.html", {
-        "section": "orders", "form": form, "report": report,
+        "section": "orders", "form": form, "report": report, "columns": _csv_columns(),
     }, status=status)
+
+
+def _csv_columns() -> list[dict]:
+    from orders import csv_import
+
+    required = set(csv_import.REQUIRED_COLUMNS)
+    names = ["order_number", *csv_import.ORDER_COLUMNS, *csv_import.LINE_COLUMNS]
+    return [{"name": n, "required": n in required,
+             "per": "line item" if n in csv_import.LINE_COLUMNS else "order"} for n in names]

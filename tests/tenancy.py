@@ -143,3 +143,19 @@ def _token(workspace, membership):
 
     token, _ = services.api_token_create(workspace=workspace, user=membership.user, name=MARKER)
     return token.pk
+
+
+@object_kwarg("order_id")
+def _order(workspace, membership):
+    from orders.models import LineItem, Order, OrderState, Platform, Store
+
+    store = Store.objects.create(workspace=workspace, name=f"Store {MARKER}",
+                                 platform=Platform.MANUAL)
+    order = Order.objects.create(
+        workspace=workspace, store=store, external_id=f"ext-{MARKER}", number=f"#{MARKER}",
+        buyer_name=f"Buyer {MARKER}", buyer_email=f"{MARKER.lower()}@a.test", currency="USD",
+        state=OrderState.TO_ORDER, search_text=f"#{MARKER} buyer {MARKER}".lower(),
+    )
+    LineItem.objects.create(workspace=workspace, order=order, sku=f"SKU-{MARKER}",
+                            title=f"Item {MARKER}", quantity=1)
+    return order.pk

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from orders.models import LineItem, Order, OrderState, Platform, Store
+from orders.services import search_text_for
 
 _seq = itertools.count(1)
 BASE_TIME = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -32,7 +33,8 @@ def make_order(
         shipping_address={"name": buyer_name, "address1": "1 Main St", "city": "Springfield",
                           "zip": "62701", "country_code": "US"},
         subtotal_amount=Decimal("25.00") * len(skus), total_amount=Decimal("25.00") * len(skus),
-        search_text=" ".join([number, buyer_name, buyer_email, *skus]).lower(),
+        search_text=search_text_for(number=number, buyer_name=buyer_name,
+                                    buyer_email=buyer_email, skus=skus),
         **fields,
     )
     LineItem.objects.bulk_create([

@@ -203,32 +203,35 @@ def test_tabs_endpoint_renders_fresh_counts(seller, workspace, store):
 # --- query budget -----------------------------------------------------------------------
 
 
-def _queries_for_list(client) -> int:
+def _queries_for_list(client, **params) -> tuple[int, int]:
     with CaptureQueriesContext(connection) as queries:
-        response = client.get("/orders/")
+        response = client.get("/orders/", params)
     assert response.status_code == 200
-    return len(queries)
+    return len(queries), len(response.context["page"].rows)
 
 
-@pytest.mark.parametrize("extra", [0, 1])
+@pytest.mark.parametrize("params", [{"per_page": 100}, {"per_page": 100, "q": "mug"},
+                                    {"per_page": 100, "state": S.TO_ORDER}])
 def test_list_issues_the_same_few_queries_for_10_and_100_rows(
-    client_for, owner, workspace, store, extra
+    client_for, owner, workspace, store, params
 ):
-    # given 10 orders, then 100 more (several lines each), and a held order for the banner
-    for i in range(10):
-        make_order(workspace, store, skus=("A", "B", "C", "D")[: 1 + i % 4])
+    # given 10 orders (1 to 4 lines each), one held for information (the site-wide banner)
+    made = [make_order(workspace, store, skus=("MUG-A", "B", "C", "D")[: 1 + i % 4])
+            for i in range(10)]
+    with scope(workspace=workspace):
+        services.order_request_info(order_id=made[0].pk, message="?", actor=Actor.system())
+    held = 1 if params.get("state") == S.TO_ORDER else 0
     seller = client_for(owner)
     seller.get("/orders/")  # warm the session
-    small = _queries_for_list(seller)
-    for i in range(100):
-        make_order(workspace, make_store(workspace, name=f"S{i}") if extra else store,
-                   skus=("A", "B", "C", "D")[: 1 + i % 4])
-    with scope(workspace=workspace):
-        rows = selectors.order_list(workspace=workspace, limit=100)
-    assert len(rows) == 100
-    # when
-    big = _queries_for_list(seller)
+    small, shown = _queries_for_list(seller, **params)
+    assert shown == 10 - held
+    # when 90 more orders across 90 stores make the page 100 rows
+    for i in range(90):
+        make_order(workspace, make_store(workspace, name=f"S{i}"),
+                   skus=("MUG-A", "B", "C", "D")[: 1 + i % 4])
+    big, shown = _queries_for_list(seller, **params)
     # then
+    assert shown == 100 - held
     assert small == big
     assert big <= 10
 
@@ -488,17 +491,17 @@ def test_manual_order_entry_shows_errors(seller, workspace):
         assert not Order.objects.filter(number="X-1").exists()
 
 
-CSV_HEADER = ("order_number,buyer_name,buyer_email,address1,city,zip,country_code,"
-              "sku,title,quantity,unit_price,personalization\n")
+CSV_HEADER = ("order_number,buyer_name,buyer_email,ship_name,ship_address1,ship_city,ship_zip,"
+              "ship_country,sku,title,quantity,unit_price,personalization\n")
 
 
 def test_csv_import_reports_created_duplicates_and_rejected(seller, workspace):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     body = CSV_HEADER + (
-        "A-1,Ana,ana@example.com,1 Main St,Springfield,62701,US,MUG-11,Mug,1,12.50,Name=Ana\n"
-        "A-1,Ana,ana@example.com,1 Main St,Springfield,62701,US,TEE-L,Tee,2,20.00,\n"
-        "A-2,Bo,bo@example.com,2 Main St,Springfield,62701,US,MUG-11,Mug,zero,12.50,\n"
+        "A-1,Ana,ana@example.com,Ana,1 Main St,Springfield,62701,US,MUG-11,Mug,1,12.50,Name=Ana\n"
+        "A-1,,,,,,,,TEE-L,Tee,2,20.00,\n"
+        "A-2,Bo,bo@example.com,Bo,2 Main St,Springfield,62701,US,MUG-11,Mug,zero,12.50,\n"
     )
     upload = lambda: SimpleUploadedFile("orders.csv", body.encode(),  # noqa: E731
                                         content_type="text/csv")
@@ -529,3 +532,14 @@ def test_dates_are_parsed_as_whole_days(workspace, store):
         page = selectors.order_list(workspace=workspace, date_from=date(2026, 5, 1),
                                     date_to=date(2026, 5, 1))
     assert [r.order.pk for r in page.rows] == [late.pk]
+
+
+def test_another_workspace_never_sees_these_orders(client_for, other_owner, workspace, store):
+    make_order(workspace, store, number="#SECRET-1", buyer_name="Hidden Buyer")
+    other = client_for(other_owner)
+    for params in ({}, {"q": "secret"}, {"q": "hidden"}, {"state": S.TO_ORDER}):
+        response = other.get("/orders/", params)
+        assert response.status_code == 200
+        assert "SECRET-1" not in response.content.decode()
+        assert response.context["page"].rows == []
+    assert "Hidden Buyer" not in other.get("/orders/tabs/").content.decode()
