@@ -89,6 +89,8 @@ def order_list(request):
     if request.htmx and not request.htmx.history_restore_request:
         # Only the list is swapped; the tabs follow out of band (counts, active tab).
         response = render(request, "orders/_list_response.html", context)
+        # The address bar gets the canonical URL (no empty or default parameters).
+        response["HX-Push-Url"] = context["current_url"]
     else:
         context["stores"] = selectors.store_choices(workspace=request.workspace)
         context["per_page_choices"] = (10, 25, 50, 100, 200)
