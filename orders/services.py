@@ -399,7 +399,12 @@ def order_cancel(*, order_id: int, reason: str, actor: Actor, note: str = "",
             message = (f"Order {order.number} is already in production: it can no longer be "
                        "cancelled from the dashboard. Open a claim or contact support.")
         raise IllegalTransition(order=order, requested=S.CANCELLED, message=message)
-    _cancel(order, reason=reason, actor=actor, note=(note or "").strip(), now=now)
+    note = (note or "").strip()
+    _cancel(order, reason=reason, actor=actor, note=note, now=now)
+    if actor.type == ActorType.STAFF:
+        _email_seller(order, subject=f"Order {order.number} was cancelled by PodHub",
+                      body=f"Reason: {CancelReason(reason).label}." + (f"\n\n{note}" if note
+                                                                       else ""))
     return order
 
 
