@@ -1,4 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from integrations import views, webhooks
 
 app_name = "integrations"
-urlpatterns: list = []
+urlpatterns = [
+    path("webhooks/shopify/", webhooks.shopify_webhook, name="shopify_webhook"),
+    path("stores/", views.store_list, name="stores"),
+    path("stores/shopify/connect/", views.connect_shopify, name="connect_shopify"),
+    path("stores/shopify/install/", views.install_shopify, name="install_shopify"),
+    path("stores/shopify/callback/", views.oauth_callback, name="oauth_callback"),
+    path("stores/manual/", views.create_manual, name="create_manual"),
+    path("stores/<int:store_id>/", views.health, name="health"),
+    path("stores/<int:store_id>/import/", views.import_progress, name="import_progress"),
+    path("stores/<int:store_id>/disconnect/", views.disconnect, name="disconnect"),
+    path("stores/<int:store_id>/reconcile/", views.reconcile_now, name="reconcile"),
+    path("stores/orders/<int:order_id>/sync/", views.order_panel, name="order_panel"),
+]

@@ -1,0 +1,59 @@
+"""Integration settings. Read from Django settings when set there, else the environment.
+
+Proposed for podhub/settings/base.py (see docs/shopify.md):
+    SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")
+    SHOPIFY_API_KEY / SHOPIFY_API_SECRET (public app), SHOPIFY_SCOPES
+"""
+
+from django.conf import settings
+
+from podhub.env import env
+
+DEFAULT_API_VERSION = "2025-10"
+DEFAULT_SCOPES = (
+    "read_orders,write_orders,read_merchant_managed_fulfillment_orders,"
+    "write_merchant_managed_fulfillment_orders,read_products,write_products"
+)
+
+
+def _get(name: str, default: str = "") -> str:
+    value = getattr(settings, name, None)
+    if value is None:
+        value = env.str(name, default=default)
+    return value
+
+
+def api_version() -> str:
+    return _get("SHOPIFY_API_VERSION", DEFAULT_API_VERSION)
+
+
+def api_key() -> str:
+    return _get("SHOPIFY_API_KEY")
+
+
+def api_secret() -> str:
+    return _get("SHOPIFY_API_SECRET")
+
+
+def scopes() -> str:
+    return _get("SHOPIFY_SCOPES", DEFAULT_SCOPES)
+
+
+# Webhook bodies above this size are refused (413) before they are read.
+WEBHOOK_MAX_BYTES = 5 * 1024 * 1024
+# How far back each reconciliation sweep re-reads (overlap with the previous one).
+SWEEP_OVERLAP_SECONDS = 15 * 60
+# First reconciliation of a store without a high-water mark looks back this far.
+SWEEP_FIRST_LOOKBACK_HOURS = 24
+# An import job whose heartbeat is older than this is resumed by the sweep.
+IMPORT_STALE_SECONDS = 120
+# Outbox retry schedule: base * 2**attempt seconds with jitter, capped.
+OUTBOX_BACKOFF_BASE = 30
+OUTBOX_BACKOFF_MAX = 3600
+OUTBOX_MAX_ATTEMPTS = 40  # about 36 h of retries at the cap
+INBOX_MAX_ATTEMPTS = 10
+
+
+def api_secret_previous() -> str:
+    """The client secret before a rotation: Shopify signs with the old one for up to an hour."""
+    return _get("SHOPIFY_API_SECRET_PREVIOUS")

@@ -1,0 +1,71 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django_scopes import scope, scopes_disabled
+
+from integrations.services import connections
+from podhub.core.exceptions import PodhubError
+from podhub.workspaces.models import Workspace
+
+
+class Command(BaseCommand):
+    help = ("Connect a store to a workspace: Shopify (custom-app token + webhook secret) or a "
+            "manual store for outside orders. Prints {store_id, webhook_url}.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workspace", required=True, type=int)
+        parser.add_argument("--platform", required=True,
+                            choices=["shopify", "manual", "woocommerce"])
+        parser.add_argument("--shop-domain")
+        parser.add_argument("--access-token")
+        parser.add_argument("--webhook-secret")
+        parser.add_argument("--api-base", default="",
+                            help="base URL of the Admin API (the sandbox); default https://SHOP")
+        parser.add_argument("--name", default="")
+        parser.add_argument("--no-import", action="store_true",
+                            help="do not start the initial import of open orders")
+        # WooCommerce arguments (accepted so the error names the real problem)
+        parser.add_argument("--url")
+        parser.add_argument("--consumer-key")
+        parser.add_argument("--consumer-secret")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args, **opts):
+        with scopes_disabled():
+            workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
+        if workspace is None:
+            raise CommandError(f"no workspace with id {opts['workspace']}; nothing was changed")
+        platform = opts["platform"]
+        try:
+            with scope(workspace=workspace):
+                if platform == "woocommerce":
+                    raise CommandError("WooCommerce stores are not supported yet; nothing was "
+                                       "changed")
+                if platform == "manual":
+                    if not (opts["name"] or "").strip():
+                        raise CommandError("--name is required for a manual store")
+                    store = connections.store_create_manual(workspace=workspace,
+                                                            name=opts["name"])
+                    result = {"store_id": store.pk, "webhook_url": None}
+                else:
+                    missing = [f"--{k.replace('_', '-')}" for k in
+                               ("shop_domain", "access_token", "webhook_secret")
+                               if not (opts.get(k) or "").strip()]
+                    if missing:
+                        raise CommandError(f"{', '.join(missing)} required for Shopify; "
+                                           "nothing was changed")
+                    conn = connections.store_connect_shopify(
+                        workspace=workspace, shop_domain=opts["shop_domain"],
+                        access_token=opts["access_token"],
+                        webhook_secret=opts["webhook_secret"], api_base=opts["api_base"],
+                        name=opts["name"], start_import=not opts["no_import"])
+                    result = {"store_id": conn.store_id,
+                              "webhook_url": connections.webhook_url()}
+        except PodhubError as exc:
+            raise CommandError(f"{exc.message} Nothing was changed.") from None
+        if opts["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            self.stdout.write(f"Store {result['store_id']} connected."
+                              + (f" Webhooks: {result['webhook_url']}"
+                                 if result["webhook_url"] else ""))

@@ -1,0 +1,131 @@
+"""Reads for the Stores pages (explicit workspace filter on top of the scope)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from integrations.models import (
+    ImportJob,
+    InboundWebhook,
+    InboxStatus,
+    OutboxMessage,
+    OutboxStatus,
+    StoreConnection,
+    StoreOrderRecord,
+)
+from orders.models import Order, Store
+from podhub.core.exceptions import NotFound
+
+
+@dataclass
+class StoreRow:
+    store: Store
+    connection: StoreConnection | None
+    job: ImportJob | None
+
+
+def store_list(*, workspace) -> list[StoreRow]:
+    stores = list(Store.objects.filter(workspace=workspace).order_by("name", "pk"))
+    conns = {c.store_id: c for c in StoreConnection.objects.filter(workspace=workspace)}
+    jobs: dict[int, ImportJob] = {}
+    for job in ImportJob.objects.filter(workspace=workspace).order_by("pk"):
+        jobs[job.connection_id] = job  # the newest per connection wins
+    rows = []
+    for s in stores:
+        c = conns.get(s.pk)
+        rows.append(StoreRow(store=s, connection=c, job=jobs.get(c.pk) if c else None))
+    return rows
+
+
+def connection_get(*, workspace, store_id: int) -> StoreConnection:
+    conn = (StoreConnection.objects.select_related("store")
+            .filter(workspace=workspace, store_id=store_id).first())
+    if conn is None:
+        raise NotFound("No such connected store.")
+    return conn
+
+
+def latest_import(*, workspace, connection: StoreConnection) -> ImportJob | None:
+    return ImportJob.objects.filter(workspace=workspace, connection=connection) \
+        .order_by("-pk").first()
+
+
+@dataclass
+class SyncHealth:
+    connection: StoreConnection
+    job: ImportJob | None
+    waiting: int
+    oldest_waiting: datetime | None
+    failed_inbox: int
+    outbox_pending: int
+    outbox_failed: int
+    recent_inbox: list
+    recent_failures: list
+    outbox: list
+    now: datetime
+
+    @property
+    def lag_seconds(self) -> float:
+        return (self.now - self.oldest_waiting).total_seconds() if self.oldest_waiting else 0.0
+
+    @property
+    def last_webhook_age(self) -> float | None:
+        at = self.connection.last_webhook_at
+        return (self.now - at).total_seconds() if at else None
+
+    @property
+    def last_sweep_age(self) -> float | None:
+        at = self.connection.last_sweep_at
+        return (self.now - at).total_seconds() if at else None
+
+    @property
+    def healthy(self) -> bool:
+        return self.connection.is_active and not self.failed_inbox and not self.outbox_failed \
+            and self.lag_seconds < 300
+
+
+def sync_health(*, workspace, connection: StoreConnection, now=None) -> SyncHealth:
+    now = now or timezone.now()
+    week = now - timedelta(days=7)
+    inbox = InboundWebhook.objects.filter(workspace=workspace, connection=connection)
+    agg = inbox.aggregate(
+        waiting=Count("pk", filter=Q(status=InboxStatus.PENDING)),
+        oldest=Min("created_at", filter=Q(status=InboxStatus.PENDING)),
+        failed=Count("pk", filter=Q(status=InboxStatus.FAILED, created_at__gte=week)),
+    )
+    outbox = OutboxMessage.objects.filter(workspace=workspace, store_id=connection.store_id)
+    oagg = outbox.aggregate(
+        pending=Count("pk", filter=Q(status=OutboxStatus.PENDING)),
+        failed=Count("pk", filter=Q(status=OutboxStatus.FAILED)),
+    )
+    return SyncHealth(
+        connection=connection, job=latest_import(workspace=workspace, connection=connection),
+        waiting=agg["waiting"], oldest_waiting=agg["oldest"], failed_inbox=agg["failed"],
+        outbox_pending=oagg["pending"], outbox_failed=oagg["failed"],
+        recent_inbox=list(inbox.defer("body").order_by("-created_at", "-pk")[:20]),
+        recent_failures=list(inbox.defer("body").filter(status=InboxStatus.FAILED)
+                             .order_by("-created_at")[:10]),
+        outbox=list(outbox.select_related("order").order_by("-created_at", "-pk")[:30]),
+        now=now,
+    )
+
+
+@dataclass
+class OrderSync:
+    order: Order
+    record: StoreOrderRecord | None
+    pushes: list
+
+
+def order_sync(*, workspace, order_id: int) -> OrderSync:
+    order = Order.objects.filter(workspace=workspace, pk=order_id).select_related("store").first()
+    if order is None:
+        raise NotFound("No such order in this workspace.")
+    record = StoreOrderRecord.objects.filter(workspace=workspace, order=order).first()
+    pushes = list(OutboxMessage.objects.filter(workspace=workspace, order=order)
+                  .order_by("created_at", "pk"))
+    return OrderSync(order=order, record=record, pushes=pushes)

@@ -1,0 +1,216 @@
+"""The initial import of a newly connected store, and the reconciliation sweep.
+
+Import: every open, unfulfilled, paid order, a page at a time; the ImportJob
+row is the ledger (cursor, counters, heartbeat) and the task only its doorbell.
+Sweep: re-read the orders the store changed since the last sweep (with
+overlap) and apply each, so a webhook Shopify never delivered is caught.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_scopes import scopes_disabled
+
+from integrations import conf
+from integrations.models import (
+    ConnectionStatus,
+    ImportJob,
+    JobStatus,
+    StoreConnection,
+)
+from integrations.services.connections import client_for
+from integrations.services.orders import apply_store_order
+from integrations.shopify import queries
+from integrations.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
+from integrations.shopify.mapping import from_graphql
+from podhub.core.exceptions import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+IMPORT_QUERY = "status:open financial_status:paid fulfillment_status:unfulfilled"
+
+
+def import_job_start(*, connection: StoreConnection) -> ImportJob:
+    """A row first; the doorbell rings after commit."""
+    from integrations.tasks import import_job_task
+
+    job = ImportJob.objects.create(workspace_id=connection.workspace_id, connection=connection)
+    import_job_task.delay_on_commit(workspace_id=connection.workspace_id, job_id=job.pk)
+    return job
+
+
+def _claim(job_id: int, now: datetime) -> ImportJob | None:
+    stale = now - timedelta(seconds=conf.IMPORT_STALE_SECONDS)
+    with transaction.atomic():
+        job = (ImportJob.objects.select_for_update(skip_locked=True)
+               .select_related("connection", "connection__store", "connection__workspace")
+               .filter(pk=job_id).first())
+        if job is None:
+            return None
+        if job.status == JobStatus.RUNNING and job.heartbeat_at and job.heartbeat_at > stale:
+            return None  # a live worker has it
+        if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+            return None
+        job.status = JobStatus.RUNNING
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "updated_at"])
+        return job
+
+
+def _full_lines(client: AdminClient, node: dict) -> dict:
+    """Fetch the rest of an order's line items when the first page was not all."""
+    items = node.get("lineItems") or {}
+    page = items.get("pageInfo") or {}
+    nodes = list(items.get("nodes") or [])
+    while page.get("hasNextPage"):
+        data = client.execute(queries.ORDER_LINES, {"id": node["id"],
+                                                    "after": page.get("endCursor")})
+        more = ((data.get("order") or {}).get("lineItems") or {})
+        nodes.extend(more.get("nodes") or [])
+        page = more.get("pageInfo") or {}
+    return {**node, "lineItems": {"nodes": nodes}}
+
+
+def _apply_node(conn: StoreConnection, client: AdminClient, node: dict, now: datetime) -> str:
+    node = _full_lines(client, node)
+    data, facts = from_graphql(node)
+    try:
+        return apply_store_order(connection=conn, data=data, facts=facts, now=now)
+    except ValidationFailed as exc:
+        log.warning("store order %s could not be imported: %s", facts.external_id, exc.message)
+        StoreConnection.objects.filter(pk=conn.pk).update(
+            last_error=f"Order {data.get('number')} could not be read: {exc.message}"[:2000],
+            last_error_at=now)
+        return "failed"
+
+
+def import_job_run(*, job_id: int, client: AdminClient | None = None,
+                   max_pages: int | None = None) -> ImportJob | None:
+    """Run (or resume) a job until done, stopped, or `max_pages` pages later."""
+    now = timezone.now()
+    job = _claim(job_id, now)
+    if job is None:
+        return None
+    conn = job.connection
+    own = client is None
+    client = client or client_for(conn)
+    pages = 0
+    try:
+        if job.total is None:
+            data = client.execute(queries.ORDERS_COUNT, {"query": IMPORT_QUERY})
+            job.total = int(((data.get("ordersCount") or {}).get("count")) or 0)
+            ImportJob.objects.filter(pk=job.pk).update(total=job.total)
+        while True:
+            data = client.execute(queries.ORDERS, {"first": queries.ORDERS_PAGE,
+                                                   "after": job.cursor or None,
+                                                   "query": IMPORT_QUERY})
+            orders = data.get("orders") or {}
+            counts = {"imported": 0, "skipped": 0, "failed": 0}
+            for node in orders.get("nodes") or []:
+                outcome = _apply_node(conn, client, node, timezone.now())
+                key = ("imported" if outcome in ("created", "updated", "stale", "cancelled")
+                       else "failed" if outcome == "failed" else "skipped")
+                counts[key] += 1
+            info = orders.get("pageInfo") or {}
+            job.imported += counts["imported"]
+            job.skipped += counts["skipped"]
+            job.failed += counts["failed"]
+            job.cursor = info.get("endCursor") or job.cursor
+            finished = not info.get("hasNextPage")
+            stamp = timezone.now()
+            with transaction.atomic():
+                current = ImportJob.objects.select_for_update().get(pk=job.pk)
+                if current.status != JobStatus.RUNNING:
+                    return current  # stopped (disconnect) while we worked
+                job.heartbeat_at = stamp
+                if finished:
+                    job.status = JobStatus.DONE
+                    job.finished_at = stamp
+                    job.total = max(job.total or 0, job.seen)
+                job.save(update_fields=["imported", "skipped", "failed", "cursor", "status",
+                                        "heartbeat_at", "finished_at", "total", "updated_at"])
+            pages += 1
+            if finished:
+                if conn.sweep_high_water is None:
+                    StoreConnection.objects.filter(pk=conn.pk).update(
+                        sweep_high_water=job.started_at)
+                return job
+            if max_pages is not None and pages >= max_pages:
+                return job
+    except ShopifyAuthError as exc:
+        ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc),
+                                                   finished_at=timezone.now())
+        raise
+    except ShopifyError as exc:
+        # Leave it running: its heartbeat goes stale and the sweep resumes from the cursor.
+        ImportJob.objects.filter(pk=job.pk).update(error=str(exc)[:2000])
+        raise
+    finally:
+        if own:
+            client.close()
+
+
+def import_jobs_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
+    """(workspace id, job id) of jobs to (re)start: waiting, or running with a dead worker."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=conf.IMPORT_STALE_SECONDS)
+    with scopes_disabled():
+        qs = ImportJob.objects.filter(connection__status=ConnectionStatus.ACTIVE).filter(
+            status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+        return [(ws, pk) for ws, pk, status, beat in
+                qs.values_list("workspace_id", "pk", "status", "heartbeat_at")
+                if status == JobStatus.PENDING or beat is None or beat <= stale]
+
+
+# --- reconciliation -------------------------------------------------------------------
+
+
+def reconcile_store(*, connection_id: int, client: AdminClient | None = None,
+                    now: datetime | None = None, max_pages: int = 40) -> dict:
+    """Re-read orders updated since the last sweep (minus an overlap) and apply each."""
+    now = now or timezone.now()
+    conn = (StoreConnection.objects.select_related("store", "workspace")
+            .filter(pk=connection_id).first())
+    if conn is None or conn.status != ConnectionStatus.ACTIVE:
+        return {"skipped": "not connected"}
+    since = (conn.sweep_high_water - timedelta(seconds=conf.SWEEP_OVERLAP_SECONDS)
+             if conn.sweep_high_water else
+             now - timedelta(hours=conf.SWEEP_FIRST_LOOKBACK_HOURS))
+    query = f"updated_at:>='{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+    own = client is None
+    client = client or client_for(conn)
+    stats = {"seen": 0, "created": 0, "updated": 0, "cancelled": 0, "skipped": 0,
+             "failed": 0, "stale": 0}
+    high = conn.sweep_high_water
+    after = None
+    try:
+        for _ in range(max_pages):
+            data = client.execute(queries.ORDERS, {"first": queries.ORDERS_PAGE,
+                                                   "after": after, "query": query})
+            orders = data.get("orders") or {}
+            for node in orders.get("nodes") or []:
+                stats["seen"] += 1
+                outcome = _apply_node(conn, client, node, timezone.now())
+                stats[outcome.split(":")[0] if outcome.split(":")[0] in stats else "skipped"] += 1
+                seen_at = parse_datetime(node.get("updatedAt") or "")
+                if seen_at and (high is None or seen_at > high):
+                    high = seen_at
+            info = orders.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                break
+            after = info.get("endCursor")
+    except ShopifyError as exc:
+        StoreConnection.objects.filter(pk=conn.pk).update(
+            last_error=f"Reconciliation failed: {exc}"[:2000], last_error_at=now)
+        raise
+    finally:
+        if own:
+            client.close()
+    StoreConnection.objects.filter(pk=conn.pk).update(last_sweep_at=now, sweep_high_water=high)
+    return stats

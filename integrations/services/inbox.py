@@ -1,0 +1,179 @@
+"""The inbox: a webhook delivery is stored raw before the 200, then processed by a worker.
+
+`webhook_store` is the hot path (one INSERT ... ON CONFLICT DO NOTHING);
+`inbox_drain` processes a connection's waiting deliveries in arrival order,
+each in its own transaction, idempotently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import datetime, timedelta
+
+from django.core.mail import send_mail
+from django.db import connection as db
+from django.db import transaction
+from django.utils import timezone
+
+from integrations import conf
+from integrations.models import (
+    ConnectionStatus,
+    InboundWebhook,
+    InboxStatus,
+    StoreConnection,
+)
+from integrations.services import privacy
+from integrations.services.connections import connection_uninstalled
+from integrations.services.orders import apply_store_order
+from integrations.shopify.mapping import from_rest
+from podhub.core.exceptions import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
+                "orders/fulfilled", "orders/partially_fulfilled", "orders/edited"}
+PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
+
+_INSERT = None
+
+
+def _insert_sql() -> str:
+    global _INSERT
+    if _INSERT is None:
+        t = InboundWebhook._meta.db_table
+        _INSERT = (
+            f"INSERT INTO {t} (workspace_id, connection_id, event_id, webhook_id, topic, "
+            "resource_id, api_version, triggered_at, body, status, attempts, created_at, "
+            "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s) "
+            "ON CONFLICT (connection_id, event_id) DO NOTHING RETURNING id"
+        )
+    return _INSERT
+
+
+def resource_id_of(topic: str, payload) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    if topic.startswith("orders/"):
+        value = payload.get("id")
+    elif topic.startswith("customers/"):
+        value = (payload.get("customer") or {}).get("id")
+    else:
+        value = payload.get("shop_id") or payload.get("id")
+    return str(value)[:64] if value is not None else ""
+
+
+def webhook_store(*, connection_id: int, workspace_id: int, event_id: str, webhook_id: str,
+                  topic: str, resource_id: str, api_version: str, triggered_at: str,
+                  body: str, now: datetime | None = None) -> int | None:
+    """Insert the delivery unless its event is already stored; the new row id or None."""
+    now = now or timezone.now()
+    with db.cursor() as cur:
+        cur.execute(_insert_sql(), [workspace_id, connection_id, event_id[:128],
+                                    webhook_id[:128], topic[:64], resource_id, api_version[:16],
+                                    triggered_at[:64], body, now, now])
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+# --- processing ------------------------------------------------------------------------
+
+
+def _retry_at(attempts: int, now: datetime) -> datetime:
+    delay = min(3600, 15 * 2 ** attempts) * (0.5 + random.random() / 2)  # noqa: S311
+    return now + timedelta(seconds=delay)
+
+
+def inbox_process(*, inbox_id: int, now: datetime | None = None) -> str | None:
+    """Process one waiting delivery (locked, skipped if another worker has it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = (InboundWebhook.objects.select_for_update(skip_locked=True, of=("self",))
+               .select_related("connection", "connection__store", "connection__workspace")
+               .filter(pk=inbox_id, status=InboxStatus.PENDING).first())
+        if row is None:
+            return None
+        row.attempts += 1
+        try:
+            with transaction.atomic():
+                result = _handle(row, now=now)
+            row.status = InboxStatus.IGNORED if result.startswith("ignored") \
+                else InboxStatus.PROCESSED
+            row.result = result[:255]
+            row.error = ""
+            row.processed_at = now
+        except ValidationFailed as exc:
+            row.status = InboxStatus.FAILED
+            row.error = f"{exc.message} {json.dumps(exc.detail.get('fields', {}))[:2000]}"
+            row.processed_at = now
+            _note_error(row.connection, f"Order could not be read: {exc.message}", now)
+        except Exception as exc:  # a bug or an outage: retry later, keep the reason
+            log.exception("inbox %s failed", row.pk)
+            row.error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            if row.attempts >= conf.INBOX_MAX_ATTEMPTS:
+                row.status = InboxStatus.FAILED
+                _note_error(row.connection, f"A webhook failed: {row.error[:200]}", now)
+            else:
+                row.next_attempt_at = _retry_at(row.attempts, now)
+        row.save()
+        return row.status
+
+
+def _note_error(conn: StoreConnection, message: str, now: datetime) -> None:
+    StoreConnection.objects.filter(pk=conn.pk).update(last_error=message[:2000],
+                                                      last_error_at=now)
+
+
+def _handle(row: InboundWebhook, *, now: datetime) -> str:
+    conn = row.connection
+    topic = row.topic
+    payload = json.loads(row.body)
+    if topic in PRIVACY_TOPICS:
+        return privacy.handle(conn, row, payload, now=now)
+    if conn.status != ConnectionStatus.ACTIVE:
+        return f"ignored: store {conn.get_status_display().lower()}"
+    if topic == "app/uninstalled":
+        connection_uninstalled(connection_id=conn.pk, now=now)
+        return "uninstalled"
+    if topic in ORDER_TOPICS:
+        data, facts = from_rest(payload)
+        if not facts.external_id:
+            raise ValidationFailed("The webhook names no order id.")
+        return apply_store_order(connection=conn, data=data, facts=facts, now=now)
+    return f"ignored: topic {topic} is not used"
+
+
+def inbox_drain(*, connection_id: int, limit: int = 500, now: datetime | None = None) -> int:
+    """Process the connection's waiting deliveries, oldest first; returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        InboundWebhook.objects.filter(connection_id=connection_id, status=InboxStatus.PENDING)
+        .exclude(next_attempt_at__gt=now).order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    done = 0
+    for pk in ids:
+        if inbox_process(inbox_id=pk) is not None:
+            done += 1
+    if ids:
+        last = (InboundWebhook.objects.filter(connection_id=connection_id)
+                .order_by("-created_at").values_list("created_at", flat=True).first())
+        StoreConnection.objects.filter(pk=connection_id).update(last_webhook_at=last)
+    return done
+
+
+def inbox_due(*, now: datetime | None = None, older_than: int = 30) -> list[tuple[int, int]]:
+    """(workspace id, connection id) with deliveries a lost doorbell left waiting."""
+    now = now or timezone.now()
+    rows = (InboundWebhook.objects.filter(status=InboxStatus.PENDING,
+                                          created_at__lte=now - timedelta(seconds=older_than))
+            .exclude(next_attempt_at__gt=now)
+            .values_list("workspace_id", "connection_id").distinct())
+    return list(rows)
+
+
+def send_data_export(*, to: list[str], subject: str, body: str) -> None:
+    if to:
+        transaction.on_commit(lambda: send_mail(subject=subject, message=body, from_email=None,
+                                                recipient_list=to, fail_silently=True))

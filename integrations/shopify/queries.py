@@ -1,0 +1,136 @@
+"""The GraphQL documents PodHub sends (and the sandbox answers). Pinned to conf.api_version()."""
+
+# Per page: requested cost = 2 + ORDERS_PAGE * (4 + LINES_PAGE) = 702 of a 1000 bucket.
+ORDERS_PAGE = 50
+LINES_PAGE = 10
+
+ORDER_FIELDS = """
+fragment PodhubOrder on Order {
+  id name email createdAt updatedAt cancelledAt closed test
+  displayFinancialStatus displayFulfillmentStatus currencyCode
+  totalDiscountsSet { shopMoney { amount } }
+  totalShippingPriceSet { shopMoney { amount } }
+  totalTaxSet { shopMoney { amount } }
+  totalPriceSet { shopMoney { amount } }
+  shippingAddress {
+    name firstName lastName company address1 address2 city province provinceCode
+    zip countryCodeV2 phone
+  }
+  lineItems(first: LINES_PAGE) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...PodhubLine }
+  }
+}
+fragment PodhubLine on LineItem {
+  id sku title variantTitle quantity
+  customAttributes { key value }
+  originalUnitPriceSet { shopMoney { amount } }
+  discountAllocations { allocatedAmountSet { shopMoney { amount } } }
+  product { id }
+  variant { id }
+}
+""".replace("LINES_PAGE", str(LINES_PAGE))
+
+ORDERS = """
+query PodhubOrders($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    pageInfo { hasNextPage endCursor }
+    nodes { ...PodhubOrder }
+  }
+}
+""" + ORDER_FIELDS
+
+ORDERS_COUNT = """
+query PodhubOrdersCount($query: String) {
+  ordersCount(query: $query, limit: null) { count precision }
+}
+"""
+
+ORDER_LINES = """
+query PodhubOrderLines($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 100, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { ...PodhubLine }
+    }
+  }
+}
+fragment PodhubLine on LineItem {
+  id sku title variantTitle quantity
+  customAttributes { key value }
+  originalUnitPriceSet { shopMoney { amount } }
+  discountAllocations { allocatedAmountSet { shopMoney { amount } } }
+  product { id }
+  variant { id }
+}
+"""
+
+FULFILLMENT_ORDERS = """
+query PodhubFulfillmentOrders($id: ID!) {
+  order(id: $id) {
+    id
+    fulfillments(first: 50) { id status trackingInfo { company number url } }
+    fulfillmentOrders(first: 20) {
+      nodes {
+        id status
+        lineItems(first: 100) {
+          nodes { id remainingQuantity totalQuantity lineItem { id sku } }
+        }
+      }
+    }
+  }
+}
+"""
+
+FULFILLMENT_CREATE = """
+mutation PodhubFulfillmentCreate($fulfillment: FulfillmentInput!, $message: String) {
+  fulfillmentCreate(fulfillment: $fulfillment, message: $message) {
+    fulfillment { id status trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_CANCEL = """
+mutation PodhubOrderCancel($orderId: ID!, $reason: OrderCancelReason!, $refund: Boolean!,
+                           $restock: Boolean!, $notifyCustomer: Boolean, $staffNote: String) {
+  orderCancel(orderId: $orderId, reason: $reason, refund: $refund, restock: $restock,
+              notifyCustomer: $notifyCustomer, staffNote: $staffNote) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+    userErrors { field message }
+  }
+}
+"""
+
+REFUND_CREATE = """
+mutation PodhubRefundCreate($input: RefundInput!) {
+  refundCreate(input: $input) {
+    refund { id totalRefundedSet { shopMoney { amount currencyCode } } }
+    userErrors { field message }
+  }
+}
+"""
+
+PRODUCT_CREATE = """
+mutation PodhubProductCreate($product: ProductCreateInput!) {
+  productCreate(product: $product) {
+    product { id title variants(first: 100) { nodes { id sku } } }
+    userErrors { field message }
+  }
+}
+"""
+
+SHOP = """
+query PodhubShop { shop { id name myshopifyDomain currencyCode } }
+"""
+
+
+def gid(kind: str, numeric: str | int) -> str:
+    return f"gid://shopify/{kind}/{numeric}"
+
+
+def numeric_id(value) -> str:
+    """'gid://shopify/Order/123' -> '123'; 123 -> '123'."""
+    text = str(value or "")
+    return text.rsplit("/", 1)[-1]

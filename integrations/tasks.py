@@ -1,0 +1,93 @@
+"""Doorbells and sweeps. Every task takes ids; the rows hold the work (STYLE.md §2.5)."""
+
+import contextlib
+
+from celery import shared_task
+from django_scopes import scopes_disabled
+
+from podhub.celery import WorkspaceTask
+
+# Beat entries (merged into settings.CELERY_BEAT_SCHEDULE by IntegrationsConfig.ready):
+BEAT_SCHEDULE = {
+    # every 30 s: inbox rows, import jobs and outbox pushes whose doorbell was lost or is due
+    "integrations-sweep": {"task": "integrations.tasks.integrations_sweep_task",
+                           "schedule": 30.0},
+    # every 10 min: re-read each connected store's recently updated orders
+    "integrations-reconcile": {"task": "integrations.tasks.reconcile_sweep_task",
+                               "schedule": 600.0},
+}
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def inbox_drain_task(*, workspace_id: int, connection_id: int) -> int:
+    from integrations.services.inbox import inbox_drain
+
+    return inbox_drain(connection_id=connection_id)
+
+
+@shared_task(base=WorkspaceTask, acks_late=True, soft_time_limit=None, time_limit=None)
+def import_job_task(*, workspace_id: int, job_id: int) -> None:
+    from integrations.services.imports import import_job_run
+    from integrations.shopify.client import ShopifyError
+
+    # A store outage is kept on the job row; the sweep resumes it from its cursor.
+    with contextlib.suppress(ShopifyError):
+        import_job_run(job_id=job_id)
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def reconcile_store_task(*, workspace_id: int, connection_id: int) -> dict:
+    from integrations.services.imports import reconcile_store
+    from integrations.shopify.client import ShopifyError
+
+    try:
+        return reconcile_store(connection_id=connection_id)
+    except ShopifyError as exc:
+        return {"error": str(exc)}
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def outbox_deliver_task(*, workspace_id: int, message_id: int) -> None:
+    from integrations.services.outbox import outbox_deliver
+
+    outbox_deliver(message_id=message_id)
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def order_event_task(*, workspace_id: int, event_id: int) -> None:
+    from integrations.services.outbox import order_event_handle
+
+    order_event_handle(event_id=event_id)
+
+
+@shared_task
+def integrations_sweep_task() -> dict:
+    """Beat: ring again for every row a lost task left behind."""
+    from integrations.services.imports import import_jobs_due
+    from integrations.services.inbox import inbox_due
+    from integrations.services.outbox import outbox_due
+
+    with scopes_disabled():
+        inbox = inbox_due()
+        jobs = import_jobs_due()
+        outbox = outbox_due()
+    for ws, conn in inbox:
+        inbox_drain_task.delay(workspace_id=ws, connection_id=conn)
+    for ws, job in jobs:
+        import_job_task.delay(workspace_id=ws, job_id=job)
+    for ws, msg in outbox:
+        outbox_deliver_task.delay(workspace_id=ws, message_id=msg)
+    return {"inbox": len(inbox), "imports": len(jobs), "outbox": len(outbox)}
+
+
+@shared_task
+def reconcile_sweep_task() -> int:
+    from integrations.models import ConnectionStatus, StoreConnection
+
+    with scopes_disabled():
+        conns = list(StoreConnection.objects.filter(status=ConnectionStatus.ACTIVE,
+                                                    platform="shopify")
+                     .values_list("workspace_id", "pk"))
+    for ws, pk in conns:
+        reconcile_store_task.delay(workspace_id=ws, connection_id=pk)
+    return len(conns)

@@ -1,0 +1,136 @@
+"""The Stores section: connect, import progress, sync health, disconnect; OAuth."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from integrations import conf, selectors
+from integrations.forms import ConnectShopifyForm, InstallShopifyForm, ManualStoreForm
+from integrations.models import ConnectionStatus
+from integrations.services import connections
+from podhub.core.exceptions import PodhubError, ValidationFailed
+from podhub.core.views import workspace_view
+
+
+def _page(request, **extra):
+    ctx = {
+        "section": "stores",
+        "rows": selectors.store_list(workspace=request.workspace),
+        "connect_form": ConnectShopifyForm(),
+        "install_form": InstallShopifyForm(),
+        "manual_form": ManualStoreForm(),
+        "oauth_enabled": bool(conf.api_key() and conf.api_secret()),
+        "webhook_url": connections.webhook_url(),
+    }
+    ctx.update(extra)
+    return ctx
+
+
+@workspace_view
+def store_list(request):
+    return render(request, "integrations/stores.html", _page(request))
+
+
+@workspace_view
+@require_POST
+def connect_shopify(request):
+    form = ConnectShopifyForm(request.POST)
+    if not form.is_valid():
+        return render(request, "integrations/stores.html",
+                      _page(request, connect_form=form), status=400)
+    try:
+        conn = connections.store_connect_shopify(workspace=request.workspace,
+                                                 **form.cleaned_data)
+    except ValidationFailed as exc:
+        form.add_error(exc.detail.get("field") if exc.detail.get("field") in form.fields
+                       else None, exc.message)
+        return render(request, "integrations/stores.html",
+                      _page(request, connect_form=form), status=400)
+    messages.success(request, f"{conn.shop_domain} is connected; its open orders are being "
+                              "imported.")
+    return redirect("integrations:health", store_id=conn.store_id)
+
+
+@workspace_view
+@require_POST
+def create_manual(request):
+    form = ManualStoreForm(request.POST)
+    if form.is_valid():
+        store = connections.store_create_manual(workspace=request.workspace,
+                                                name=form.cleaned_data["name"])
+        messages.success(request, f"Store “{store.name}” added for outside orders.")
+    else:
+        messages.error(request, "Give the store a name.")
+    return redirect("integrations:stores")
+
+
+@workspace_view
+@require_POST
+def install_shopify(request):
+    form = InstallShopifyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter the shop address.")
+        return redirect("integrations:stores")
+    url = connections.oauth_begin(workspace=request.workspace, user=request.user,
+                                  **form.cleaned_data)
+    return redirect(url)
+
+
+@workspace_view
+@require_GET
+def oauth_callback(request):
+    try:
+        conn = connections.oauth_complete(workspace=request.workspace, user=request.user,
+                                          params=request.GET.dict())
+    except PodhubError as exc:
+        messages.error(request, exc.message)
+        return redirect("integrations:stores")
+    messages.success(request, f"{conn.shop_domain} is connected; its open orders are being "
+                              "imported.")
+    return redirect("integrations:health", store_id=conn.store_id)
+
+
+@workspace_view
+def health(request, store_id: int):
+    conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
+    ctx = {"section": "stores", "h": selectors.sync_health(workspace=request.workspace,
+                                                          connection=conn),
+           "webhook_url": connections.webhook_url()}
+    return render(request, "integrations/health.html", ctx)
+
+
+@workspace_view
+def import_progress(request, store_id: int):
+    conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
+    job = selectors.latest_import(workspace=request.workspace, connection=conn)
+    return render(request, "integrations/_import_progress.html", {"job": job, "conn": conn})
+
+
+@workspace_view
+@require_POST
+def disconnect(request, store_id: int):
+    conn = connections.store_disconnect(workspace=request.workspace, store_id=store_id)
+    messages.success(request, f"{conn.shop_domain} is disconnected: PodHub neither reads nor "
+                              "writes it any more. Its orders stay here.")
+    return redirect("integrations:stores")
+
+
+@workspace_view
+@require_POST
+def reconcile_now(request, store_id: int):
+    from integrations.tasks import reconcile_store_task
+
+    conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
+    if conn.status != ConnectionStatus.ACTIVE:
+        messages.error(request, "This store is not connected.")
+    else:
+        reconcile_store_task.delay(workspace_id=conn.workspace_id, connection_id=conn.pk)
+        messages.success(request, "Re-reading the store's recent orders now.")
+    return redirect("integrations:health", store_id=store_id)
+
+
+@workspace_view
+def order_panel(request, order_id: int):
+    """The order page's "store sync" panel (loaded into the orders shell with htmx)."""
+    sync = selectors.order_sync(workspace=request.workspace, order_id=order_id)
+    return render(request, "integrations/_order_panel.html", {"sync": sync})
