@@ -242,7 +242,7 @@ def email(value, name: str, errors: Errors) -> str:
 
 
 def currency_code(value, name: str, errors: Errors, *, default: str) -> str:
-    value = text(value, name, errors, max_length=3).upper() or default.upper()
+    value = text(value, name, errors, max_length=40).upper() or default.upper()
     if not _CURRENCY.match(value):
         errors.add(name, "Enter a three-letter ISO 4217 code such as USD.")
     return value
@@ -400,7 +400,7 @@ def _line(value, name: str, errors: Errors, *, currency: str, require_sku: bool)
         if raw not in (None, ""):
             line.catalog_variant_id = whole_number(raw, f"{name}.catalog_variant_id", errors,
                                                    low=1, high=2**62)
-    if line.discount > line.unit_price * line.quantity:
+    if line.unit_price >= 0 and line.discount > line.unit_price * line.quantity:
         errors.add(f"{name}.discount", "The discount is larger than the item's price.")
     return line
 
