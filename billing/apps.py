@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class BillingConfig(AppConfig):
     name = "billing"
+
+    def ready(self):
+        # Billing sits above orders: it hears about order events, orders never
+        # imports billing (STYLE.md §0).
+        from billing import handlers
+        from orders import events
+
+        events.subscribe(handlers.on_order_event)

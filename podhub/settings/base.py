@@ -241,6 +241,22 @@ HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", d
 # Hours a seller has to answer a staff request for information (PrintBase: 48).
 ORDER_INFO_REQUEST_HOURS = env.int("ORDER_INFO_REQUEST_HOURS", default=48)
 
+# --- billing: Stripe ------------------------------------------------------------------
+# With no STRIPE_SECRET_KEY the embedded default talks to the local Stripe-like
+# sandbox (`python -m billing.sandbox`, started by `make run`) with its test keys.
+_stripe_key = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_SANDBOX = not _stripe_key
+STRIPE_SECRET_KEY = _stripe_key or "sk_test_podhub_sandbox"
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET",
+                                default="whsec_podhub_sandbox" if STRIPE_SANDBOX else "")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111"
+                          if STRIPE_SANDBOX else "https://api.stripe.com")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+CELERY_BEAT_SCHEDULE.update({
+    # every 60 s: Stripe events, captures/releases and recharges whose task was lost
+    "billing-sweep": {"task": "billing.tasks.billing_sweep_task", "schedule": 60.0},
+})
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,24 @@
+"""Reactions to order events (called after the order's transaction commits).
+
+The work itself is derived from rows: an OrderCharge with open holds and an
+order state that says "capture" or "release". The subscriber only rings the
+doorbell (a task, sent on commit); billing_sweep_task finds whatever a lost
+task left behind.
+"""
+
+# submitted -> capture product; shipped/completed -> capture shipping;
+# cancelled -> release what was not captured yet.
+SYNC_EVENTS = frozenset({"order.submitted", "order.in_production", "order.shipped",
+                         "order.completed", "order.cancelled"})
+AUTO_PAY_EVENTS = frozenset({"order.priced", "order.released", "order.imported",
+                             "order.created"})
+
+
+def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
+    from billing import tasks
+
+    if type in SYNC_EVENTS:
+        tasks.order_charge_sync_task.delay_on_commit(workspace_id=workspace_id,
+                                                     order_event_id=event_id)
+    elif type in AUTO_PAY_EVENTS:
+        tasks.auto_pay_task.delay_on_commit(workspace_id=workspace_id, order_event_id=event_id)

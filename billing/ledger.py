@@ -1,0 +1,325 @@
+"""The ledger: the only writer of Account, LedgerEntry and Hold.
+
+Every write runs in one transaction that first locks the workspace's Account
+row (`SELECT … FOR UPDATE`), so writes of one workspace are serialised and the
+check "available stays ≥ 0" cannot race. The cached totals on the Account row
+are updated in the same transaction as the entries that change them.
+
+Each operation carries an idempotency key (unique in the database). Replaying
+an operation with a key that is already in the ledger returns the existing
+entry and changes nothing; the same key with a different amount or kind is a
+Conflict. The lock query also looks the key up, so the common path costs one
+round trip for lock + replay check.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from billing.models import Account, EntryKind, Hold, LedgerEntry
+from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.core.money import quantize
+
+ZERO = Decimal("0")
+
+
+class InsufficientFunds(Conflict):
+    """Not enough available balance."""
+
+    code = "insufficient_funds"
+
+    def __init__(self, *, needed: Decimal, available: Decimal, currency: str):
+        missing = quantize(needed - available, currency)
+        self.needed = quantize(needed, currency)
+        self.available = quantize(max(available, ZERO), currency)
+        self.missing = missing
+        self.currency = currency
+        super().__init__(
+            f"Not enough balance: {self.needed} {currency} needed, {self.available} "
+            f"{currency} available. {missing} {currency} missing.",
+            needed=str(self.needed), available=str(self.available), missing=str(missing),
+            currency=currency,
+        )
+
+
+class KeyReused(Conflict):
+    """This idempotency key was already used for a different operation."""
+
+    code = "idempotency_key_reused"
+
+
+def ensure_account(workspace_id: int, currency: str | None = None) -> Account:
+    """The workspace's Account row, created on first use (race-safe)."""
+    acct = Account.objects.filter(workspace_id=workspace_id).first()
+    if acct is not None:
+        return acct
+    if currency is None:
+        from podhub.workspaces.models import Workspace
+
+        currency = Workspace.objects.values_list("billing_currency", flat=True).get(
+            pk=workspace_id)
+    try:
+        with transaction.atomic():
+            return Account.objects.create(workspace_id=workspace_id, currency=currency)
+    except IntegrityError:
+        return Account.objects.get(workspace_id=workspace_id)
+
+
+def _amount(value, currency: str) -> Decimal:
+    if isinstance(value, float):
+        raise TypeError("money is Decimal, never float")
+    amount = Decimal(value)
+    if amount != quantize(amount, currency):
+        raise ValidationFailed(f"{amount} has more decimals than {currency} allows.")
+    return amount
+
+
+@dataclass
+class Book:
+    """The locked account inside one transaction; posts entries, flushes totals once."""
+
+    account: Account
+    existing_id: int | None = None
+    posted: list[LedgerEntry] = field(default_factory=list)
+    _dirty: bool = False
+
+    @property
+    def currency(self) -> str:
+        return self.account.currency
+
+    @property
+    def available(self) -> Decimal:
+        return self.account.balance_amount - self.account.held_amount
+
+    # --- replay ---------------------------------------------------------------
+
+    def replayed(self, *, kind: str, amount: Decimal | None = None) -> LedgerEntry | None:
+        """The entry already posted under this book's key, checked to be the same op."""
+        if self.existing_id is None:
+            return None
+        entry = LedgerEntry.objects.get(pk=self.existing_id)
+        if entry.kind != kind or (amount is not None and entry.amount != amount):
+            raise KeyReused(
+                f"Idempotency key {entry.idempotency_key!r} was used for a {entry.kind} of "
+                f"{entry.amount} {entry.currency}.")
+        return entry
+
+    def next_invoice_number(self) -> str:
+        """Invoice numbers run per workspace without gaps (taken under the account lock)."""
+        self.account.invoice_seq += 1
+        self._dirty = True
+        return f"PH{self.account.workspace_id}-{self.account.invoice_seq:06d}"
+
+    def key_used(self, key: str) -> LedgerEntry | None:
+        return LedgerEntry.objects.filter(idempotency_key=key).first()
+
+    # --- the one place that writes an entry -------------------------------------
+
+    def post(self, kind: str, amount: Decimal, *, key: str, balance_delta: Decimal = ZERO,
+             held_delta: Decimal = ZERO, debt_delta: Decimal = ZERO, memo: str = "",
+             **refs) -> LedgerEntry:
+        acct = self.account
+        balance = acct.balance_amount + balance_delta
+        held = acct.held_amount + held_delta
+        if held < 0:
+            raise Conflict("Cannot release or capture more than is held.")
+        if balance - held < 0:
+            raise InsufficientFunds(needed=amount, available=self.available,
+                                    currency=acct.currency)
+        entry = LedgerEntry(
+            workspace_id=acct.workspace_id, kind=kind, currency=acct.currency, amount=amount,
+            balance_delta=balance_delta, held_delta=held_delta, balance_after=balance,
+            held_after=held, idempotency_key=key, memo=memo[:255], **refs,
+        )
+        entry.save(force_insert=True)
+        acct.balance_amount = balance
+        acct.held_amount = held
+        acct.debt_amount += debt_delta
+        self._dirty = True
+        self.posted.append(entry)
+        return entry
+
+    def flush(self) -> None:
+        if not self._dirty:
+            return
+        acct = self.account
+        Account.objects.filter(pk=acct.pk).update(
+            balance_amount=acct.balance_amount, held_amount=acct.held_amount,
+            debt_amount=acct.debt_amount, invoice_seq=acct.invoice_seq,
+            updated_at=timezone.now(),
+        )
+        self._dirty = False
+        threshold = acct.recharge_below_amount
+        if threshold is not None and self.available < threshold:
+            from billing.tasks import auto_recharge_task
+
+            auto_recharge_task.delay_on_commit(workspace_id=acct.workspace_id)
+
+    # --- operations ----------------------------------------------------------------
+
+    def credit(self, kind: str, amount: Decimal, *, key: str, memo: str = "",
+               **refs) -> LedgerEntry:
+        """Money in: a top-up, a refund to the balance, a positive adjustment."""
+        amount = _amount(amount, self.currency)
+        if amount <= 0:
+            raise ValidationFailed("A credit must be positive.")
+        entry = self.post(kind, amount, key=key, balance_delta=amount, memo=memo, **refs)
+        if self.account.debt_amount > 0 and self.available > 0:
+            collect = min(self.account.debt_amount, self.available)
+            self.post(EntryKind.REVERSAL, collect, key=f"{key}:debt", balance_delta=-collect,
+                      debt_delta=-collect, memo="Earlier reversal collected from this credit",
+                      top_up=refs.get("top_up"))
+        return entry
+
+    def debit(self, kind: str, amount: Decimal, *, key: str, memo: str = "",
+              **refs) -> LedgerEntry:
+        """Money out of the available balance (a negative staff adjustment)."""
+        amount = _amount(amount, self.currency)
+        if amount <= 0:
+            raise ValidationFailed("A debit must be positive.")
+        return self.post(kind, amount, key=key, balance_delta=-amount, memo=memo, **refs)
+
+    def reverse(self, amount: Decimal, *, key: str, memo: str = "", **refs) -> LedgerEntry:
+        """Stripe took money back (refund, dispute): take what is available, owe the rest."""
+        amount = _amount(amount, self.currency)
+        take = min(amount, max(self.available, ZERO))
+        return self.post(EntryKind.REVERSAL, amount, key=key, balance_delta=-take,
+                         debt_delta=amount - take, memo=memo, **refs)
+
+    def hold(self, amount: Decimal, *, key: str, purpose: str, memo: str = "",
+             order_id: int | None = None, payment=None) -> Hold:
+        amount = _amount(amount, self.currency)
+        if amount < 0:
+            raise ValidationFailed("A hold cannot be negative.")
+        if amount > self.available:
+            raise InsufficientFunds(needed=amount, available=self.available,
+                                    currency=self.currency)
+        hold = Hold(workspace_id=self.account.workspace_id, purpose=purpose, order_id=order_id,
+                    payment=payment, currency=self.currency, amount=amount,
+                    is_open=amount > 0)
+        hold.save(force_insert=True)
+        self.post(EntryKind.HOLD, amount, key=key, held_delta=amount, memo=memo, hold=hold,
+                  order_id=order_id, payment=payment)
+        return hold
+
+    def _hold_for_update(self, hold: Hold | int) -> Hold:
+        # Hold rows are only written under the account lock we hold: a plain read
+        # (READ COMMITTED, after the lock) sees their latest state.
+        hold_id = hold.pk if isinstance(hold, Hold) else hold
+        found = Hold.objects.filter(pk=hold_id, workspace_id=self.account.workspace_id).first()
+        if found is None:
+            raise NotFound("No such hold in this workspace.")
+        return found
+
+    def _settle(self, hold: Hold | int, amount: Decimal | None, *, kind: str, key: str,
+                memo: str, **refs) -> LedgerEntry | None:
+        hold = self._hold_for_update(hold)
+        remaining = hold.remaining_amount
+        amount = remaining if amount is None else _amount(amount, self.currency)
+        if amount < 0 or amount > remaining:
+            raise Conflict(f"Hold {hold.pk} has {remaining} {hold.currency} left, not {amount}.")
+        if amount == 0:
+            return None
+        captured = kind == EntryKind.CAPTURE
+        entry = self.post(kind, amount, key=key, held_delta=-amount,
+                          balance_delta=-amount if captured else ZERO, memo=memo, hold=hold,
+                          order_id=hold.order_id, payment_id=hold.payment_id, **refs)
+        if captured:
+            hold.captured_amount += amount
+        else:
+            hold.released_amount += amount
+        hold.is_open = hold.remaining_amount > 0
+        Hold.objects.filter(pk=hold.pk).update(
+            captured_amount=hold.captured_amount, released_amount=hold.released_amount,
+            is_open=hold.is_open, updated_at=timezone.now())
+        return entry
+
+    def capture(self, hold: Hold | int, amount: Decimal | None = None, *, key: str,
+                memo: str = "", **refs) -> LedgerEntry | None:
+        """Spend held money (all that is left, or `amount`)."""
+        return self._settle(hold, amount, kind=EntryKind.CAPTURE, key=key, memo=memo, **refs)
+
+    def release(self, hold: Hold | int, amount: Decimal | None = None, *, key: str,
+                memo: str = "", **refs) -> LedgerEntry | None:
+        """Give held money back to available (all that is left, or `amount`)."""
+        return self._settle(hold, amount, kind=EntryKind.RELEASE, key=key, memo=memo, **refs)
+
+
+def _lock(workspace_id: int, key: str | None) -> Book:
+    qs = Account.objects.select_for_update(of=("self",)).filter(workspace_id=workspace_id)
+    if key:
+        qs = qs.annotate(existing_id=Subquery(
+            LedgerEntry.objects.filter(idempotency_key=key, workspace_id=OuterRef("workspace_id"))
+            .values("pk")[:1]))
+    acct = qs.first()
+    if acct is None:
+        ensure_account(workspace_id)
+        acct = qs.first()
+    return Book(account=acct, existing_id=getattr(acct, "existing_id", None))
+
+
+@contextmanager
+def locked(workspace_id: int, key: str | None = None) -> Iterator[Book]:
+    """Lock the workspace's account for one transaction; flush totals on success."""
+    with transaction.atomic():
+        book = _lock(workspace_id, key)
+        yield book
+        book.flush()
+
+
+# --- the public operations (one transaction each) ------------------------------------
+
+
+def credit(*, workspace_id: int, kind: str, amount: Decimal, key: str, memo: str = "",
+           **refs) -> LedgerEntry:
+    if kind not in (EntryKind.TOP_UP, EntryKind.REFUND, EntryKind.ADJUSTMENT):
+        raise ValidationFailed(f"{kind} is not a credit.")
+    with locked(workspace_id, key) as book:
+        return book.replayed(kind=kind, amount=Decimal(amount)) or book.credit(
+            kind, amount, key=key, memo=memo, **refs)
+
+
+def debit(*, workspace_id: int, kind: str, amount: Decimal, key: str, memo: str = "",
+          **refs) -> LedgerEntry:
+    if kind != EntryKind.ADJUSTMENT:
+        raise ValidationFailed(f"{kind} is not a debit.")
+    with locked(workspace_id, key) as book:
+        return book.replayed(kind=kind, amount=Decimal(amount)) or book.debit(
+            kind, amount, key=key, memo=memo, **refs)
+
+
+def reverse(*, workspace_id: int, amount: Decimal, key: str, memo: str = "",
+            **refs) -> LedgerEntry:
+    with locked(workspace_id, key) as book:
+        return book.replayed(kind=EntryKind.REVERSAL, amount=Decimal(amount)) or book.reverse(
+            amount, key=key, memo=memo, **refs)
+
+
+def hold_place(*, workspace_id: int, amount: Decimal, key: str,
+               purpose: str = "other", memo: str = "", order_id: int | None = None,
+               payment=None) -> Hold:
+    with locked(workspace_id, key) as book:
+        existing = book.replayed(kind=EntryKind.HOLD, amount=Decimal(amount))
+        if existing is not None:
+            return existing.hold
+        return book.hold(amount, key=key, purpose=purpose, memo=memo, order_id=order_id,
+                         payment=payment)
+
+
+def hold_capture(*, workspace_id: int, hold_id: int, key: str,
+                 amount: Decimal | None = None, memo: str = "") -> LedgerEntry | None:
+    with locked(workspace_id, key) as book:
+        return book.replayed(kind=EntryKind.CAPTURE) or book.capture(
+            hold_id, amount, key=key, memo=memo)
+
+
+def hold_release(*, workspace_id: int, hold_id: int, key: str,
+                 amount: Decimal | None = None, memo: str = "") -> LedgerEntry | None:
+    with locked(workspace_id, key) as book:
+        return book.replayed(kind=EntryKind.RELEASE) or book.release(
+            hold_id, amount, key=key, memo=memo)

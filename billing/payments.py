@@ -1,0 +1,451 @@
+"""Paying orders from the balance, capturing and releasing as they move, group shipping.
+
+Paying = confirming (PRODUCT.md): the seller confirms one or many `to_order`
+orders; their prices are frozen by the quotes price service, product cost and
+shipping are held on the balance, and each order moves to
+`awaiting_submission`. A bulk payment is all-or-nothing: one transaction holds
+every order of the selection or none, so a seller never ends up with half a
+batch paid; when the total does not fit in the available balance nothing is
+held and the error says exactly how much is missing.
+
+Lock order: the account row first, then orders by pk (saleor lock_objects).
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing import invoices, ledger, pricing
+from billing.ledger import InsufficientFunds
+from billing.models import (
+    EntryKind,
+    HoldPurpose,
+    OrderCharge,
+    Payment,
+    ShipmentGroup,
+    StoreShippingDefault,
+)
+from orders import services as order_services
+from orders.events import Actor
+from orders.models import Order, OrderEvent, OrderState, Store
+from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
+S = OrderState
+ZERO = Decimal("0")
+MAX_BULK = 200
+
+
+# --- what a selection costs -----------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    orders: list[Order]
+    prices: dict[int, pricing.OrderPrice]
+    currency: str
+    available: Decimal
+    problems: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((p.total for p in self.prices.values()), ZERO)
+
+    @property
+    def missing(self) -> Decimal:
+        return max(self.total - self.available, ZERO)
+
+    @property
+    def payable(self) -> bool:
+        return bool(self.orders) and not self.problems and self.missing == 0
+
+
+def default_methods(*, workspace, store_ids) -> dict[int, str]:
+    return dict(StoreShippingDefault.objects.filter(
+        workspace=workspace, store_id__in=set(store_ids)).values_list("store_id",
+                                                                      "shipping_method"))
+
+
+def selection_price(*, workspace, order_ids: list[int],
+                    shipping_methods: dict[int, str] | None = None) -> Selection:
+    """Price a selection for review (reads only)."""
+    order_ids = list(dict.fromkeys(int(i) for i in order_ids))[:MAX_BULK]
+    orders = list(Order.objects.filter(workspace=workspace, pk__in=order_ids)
+                  .select_related("store", "workspace").order_by("placed_at", "pk"))
+    if len(orders) != len(order_ids):
+        raise NotFound("Some of these orders are not in this workspace.")
+    acct = ledger.ensure_account(workspace.pk, workspace.billing_currency)
+    defaults = default_methods(workspace=workspace, store_ids=[o.store_id for o in orders])
+    shipping_methods = shipping_methods or {}
+    sel = Selection(orders=orders, prices={}, currency=acct.currency,
+                    available=acct.available_amount)
+    for order in orders:
+        method = shipping_methods.get(order.pk) or defaults.get(order.store_id)
+        price = pricing.quote(order, method)
+        if price.problem and method and not shipping_methods.get(order.pk):
+            price = pricing.quote(order, None)  # the store default does not ship there
+        sel.prices[order.pk] = price
+        if order.state != S.TO_ORDER:
+            sel.problems[order.pk] = (f"Order {order.number} is "
+                                      f"{order.get_state_display().lower()}: only orders "
+                                      "“To order” can be paid.")
+        elif price.problem:
+            sel.problems[order.pk] = f"Order {order.number} cannot be paid yet: {price.problem}"
+    return sel
+
+
+# --- paying -------------------------------------------------------------------------------
+
+
+def orders_pay(*, workspace, order_ids: list[int], shipping_methods: dict[int, str] | None,
+               key: str, user=None, expected_total: Decimal | None = None,
+               auto: bool = False, remember_defaults: bool = False) -> Payment:
+    """Hold the funds for every order of the selection and mark them paid — or nothing.
+
+    `key` makes the confirmation idempotent (a double click pays once).
+    `expected_total` is what the seller reviewed: a price change since refuses.
+    """
+    if not key or len(key) > 150:
+        raise ValidationFailed("Missing payment key.")
+    key = f"pay:{workspace.pk}:{key}"
+    existing = Payment.objects.filter(workspace=workspace, idempotency_key=key).first()
+    if existing is not None:
+        return existing
+    order_ids = list(dict.fromkeys(int(i) for i in order_ids))
+    if not order_ids:
+        raise ValidationFailed("Select at least one order to pay.")
+    if len(order_ids) > MAX_BULK:
+        raise ValidationFailed(f"Pay at most {MAX_BULK} orders at once.")
+    shipping_methods = shipping_methods or {}
+    actor = Actor.rule("Auto-pay") if auto else (Actor.seller(user) if user else
+                                                 Actor.system())
+    with ledger.locked(workspace.pk) as book:
+        if Payment.objects.filter(workspace=workspace, idempotency_key=key).exists():
+            return Payment.objects.get(workspace=workspace, idempotency_key=key)
+        orders = list(Order.objects.select_for_update(of=("self",)).filter(
+            workspace=workspace, pk__in=order_ids).order_by("pk"))
+        if len(orders) != len(order_ids):
+            raise NotFound("Some of these orders are not in this workspace.")
+        for order in orders:
+            if order.state != S.TO_ORDER:
+                raise Conflict(f"Order {order.number} is {order.get_state_display().lower()}: "
+                               "only orders “To order” can be paid.", order_id=order.pk)
+        defaults = default_methods(workspace=workspace, store_ids=[o.store_id for o in orders])
+        frozen = {}
+        for order in orders:
+            method = shipping_methods.get(order.pk) or defaults.get(order.store_id)
+            frozen[order.pk] = pricing.freeze(workspace, order.pk, method)
+        total = sum((p.total for p in frozen.values()), ZERO)
+        if expected_total is not None and total != expected_total:
+            raise Conflict(f"The price changed since you reviewed it ({expected_total} → "
+                           f"{total} {book.currency}). Review the orders again.",
+                           code_detail="price_changed")
+        if total > book.available:
+            raise InsufficientFunds(needed=total, available=book.available,
+                                    currency=book.currency)
+        payment = Payment.objects.create(
+            workspace=workspace, idempotency_key=key, currency=book.currency, auto=auto,
+            product_amount=sum((p.product_amount for p in frozen.values()), ZERO),
+            shipping_amount=sum((p.shipping_amount for p in frozen.values()), ZERO),
+            total_amount=total, created_by=user)
+        for order in orders:
+            price = frozen[order.pk]
+            product_hold = book.hold(price.product_amount, key=f"{key}:o{order.pk}:product",
+                                     purpose=HoldPurpose.PRODUCT, order_id=order.pk,
+                                     payment=payment, memo=f"Order {order.number}: product")
+            shipping_hold = book.hold(price.shipping_amount, key=f"{key}:o{order.pk}:shipping",
+                                      purpose=HoldPurpose.SHIPPING, order_id=order.pk,
+                                      payment=payment,
+                                      memo=f"Order {order.number}: shipping "
+                                      f"({price.shipping_label})")
+            OrderCharge.objects.create(
+                workspace=workspace, order=order, payment=payment, currency=book.currency,
+                shipping_method=price.shipping_method, shipping_label=price.shipping_label,
+                item_count=price.items, product_amount=price.product_amount,
+                shipping_amount=price.shipping_amount, handling_amount=price.handling_amount,
+                shipping_first_amount=price.first_item,
+                shipping_additional_amount=price.additional_item, lines=_json_lines(price),
+                product_hold=product_hold, shipping_hold=shipping_hold)
+            order_services.order_mark_paid(order_id=order.pk, actor=actor)
+            if remember_defaults and shipping_methods.get(order.pk):
+                StoreShippingDefault.objects.update_or_create(
+                    workspace=workspace, store_id=order.store_id,
+                    defaults={"shipping_method": shipping_methods[order.pk]})
+        invoices.issue_for_payment(book, payment=payment, orders=orders, prices=frozen)
+    return payment
+
+
+def _json_lines(price: pricing.OrderPrice) -> list[dict]:
+    return [{**ln, "unit_amount": str(ln["unit_amount"]), "amount": str(ln["amount"])}
+            for ln in price.lines]
+
+
+# --- following the order: capture and release ------------------------------------------------
+
+
+def _effective(order: Order) -> str:
+    return order.return_state if order.state == S.ON_HOLD and order.return_state else \
+        order.state
+
+
+def order_charge_sync(*, workspace_id: int, order_id: int) -> list:
+    """Bring an order's holds in line with its state. Idempotent; run as often as you like.
+
+    in production → capture product cost; shipped/completed → capture shipping too;
+    cancelled → release whatever was not captured yet.
+    """
+    charge = OrderCharge.objects.filter(workspace_id=workspace_id, order_id=order_id).first()
+    if charge is None:
+        return []
+    with ledger.locked(workspace_id) as book:
+        order = Order.objects.get(pk=order_id, workspace_id=workspace_id)
+        state = _effective(order)
+        done = []
+        number = order.number
+        if order.state == S.CANCELLED:
+            for hold_id, what in ((charge.product_hold_id, "product"),
+                                  (charge.shipping_hold_id, "shipping")):
+                if hold_id:
+                    done.append(book.release(hold_id, key=f"order:{order_id}:release:{what}",
+                                             memo=f"Order {number} cancelled: {what} "
+                                             "released"))
+        else:
+            if state in (S.IN_PRODUCTION, S.SHIPPED, S.COMPLETED) and charge.product_hold_id:
+                done.append(book.capture(charge.product_hold_id,
+                                         key=f"order:{order_id}:capture:product",
+                                         memo=f"Order {number} in production: product cost"))
+            if state in (S.SHIPPED, S.COMPLETED) and charge.shipping_hold_id:
+                done.append(book.capture(charge.shipping_hold_id,
+                                         key=f"order:{order_id}:capture:shipping",
+                                         group_id=charge.group_id,
+                                         memo=f"Order {number} shipped: shipping"))
+        return [e for e in done if e is not None]
+
+
+def order_charge_sync_for_event(*, workspace_id: int, order_event_id: int) -> list:
+    event = OrderEvent.objects.filter(pk=order_event_id, workspace_id=workspace_id).first()
+    if event is None:
+        return []
+    return order_charge_sync(workspace_id=workspace_id, order_id=event.order_id)
+
+
+def order_charge_sweep(*, limit: int = 500) -> int:
+    """Charges whose order moved on while a task was lost (called with scopes disabled)."""
+    from django.db.models import Q
+
+    need = OrderCharge.objects.filter(
+        Q(order__state=S.CANCELLED, product_hold__is_open=True)
+        | Q(order__state=S.CANCELLED, shipping_hold__is_open=True)
+        | Q(order__state__in=[S.IN_PRODUCTION, S.SHIPPED, S.COMPLETED],
+            product_hold__is_open=True)
+        | Q(order__state__in=[S.SHIPPED, S.COMPLETED], shipping_hold__is_open=True)
+    ).values_list("workspace_id", "order_id")[:limit]
+    count = 0
+    for workspace_id, order_id in need:
+        order_charge_sync(workspace_id=workspace_id, order_id=order_id)
+        count += 1
+    return count
+
+
+# --- staff refund after capture --------------------------------------------------------------
+
+
+def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff_user,
+                 key: str):
+    """Staff give captured money back to the seller's balance (a claim, a cancel in
+    production). Never more than was captured for the order, minus earlier refunds."""
+    from django.db.models import Sum
+
+    from billing.models import LedgerEntry
+    from billing.topups import parse_amount
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the order is refunded.", field="reason")
+    acct = ledger.ensure_account(workspace_id)
+    amount = parse_amount(amount, acct.currency)
+    if amount <= 0:
+        raise ValidationFailed("A refund must be positive.", field="amount")
+    full_key = f"refund:{order_id}:{key}"
+    with ledger.locked(workspace_id, full_key) as book:
+        replay = book.replayed(kind=EntryKind.REFUND, amount=amount)
+        if replay is not None:
+            return replay
+        sums = {row["kind"]: row["total"] or ZERO for row in LedgerEntry.objects.filter(
+            workspace_id=workspace_id, order_id=order_id,
+            kind__in=[EntryKind.CAPTURE, EntryKind.REFUND]).values("kind").annotate(
+            total=Sum("amount"))}
+        refundable = sums.get(EntryKind.CAPTURE, ZERO) - sums.get(EntryKind.REFUND, ZERO)
+        if amount > refundable:
+            raise Conflict(f"At most {refundable} {book.currency} of this order's captured "
+                           "cost can be refunded.")
+        number = Order.objects.filter(pk=order_id).values_list("number", flat=True).first()
+        return book.credit(EntryKind.REFUND, amount, key=full_key, order_id=order_id,
+                           reason=reason, actor=staff_user,
+                           memo=f"Refund for order {number}: {reason}"[:255])
+
+
+# --- auto-pay -------------------------------------------------------------------------------
+
+
+def order_auto_pay(*, workspace, order_id: int) -> Payment | None:
+    """Pay a connected order of an auto-pay store on arrival, if the balance covers it."""
+    order = Order.objects.filter(workspace=workspace, pk=order_id).select_related("store").first()
+    if order is None or order.state != S.TO_ORDER or not order.store.auto_pay:
+        return None
+    if OrderCharge.objects.filter(order_id=order_id).exists():
+        return None
+    try:
+        return orders_pay(workspace=workspace, order_ids=[order_id], shipping_methods=None,
+                          key=f"auto:{order_id}", auto=True)
+    except (InsufficientFunds, Conflict) as exc:
+        log.info("auto-pay of order %s skipped: %s", order_id, exc)
+        return None
+
+
+def auto_pay_for_event(*, workspace_id: int, order_event_id: int | None) -> int:
+    from podhub.workspaces.models import Workspace
+
+    workspace = Workspace.objects.get(pk=workspace_id)
+    if order_event_id is not None:
+        event = OrderEvent.objects.filter(pk=order_event_id, workspace_id=workspace_id).first()
+        ids = [event.order_id] if event else []
+    else:  # after a top-up: every waiting order of an auto-pay store, oldest first
+        stores = Store.objects.filter(workspace_id=workspace_id, auto_pay=True)
+        ids = list(Order.objects.filter(workspace_id=workspace_id, state=S.TO_ORDER,
+                                        store__in=stores).order_by("placed_at", "pk")
+                   .values_list("pk", flat=True)[:MAX_BULK])
+    return sum(1 for oid in ids if order_auto_pay(workspace=workspace, order_id=oid))
+
+
+# --- group shipping ----------------------------------------------------------------------------
+
+_ADDRESS_FIELDS = ("name", "company", "address1", "address2", "city", "province", "zip",
+                   "country_code")
+
+
+def address_key(address: dict) -> str:
+    norm = "|".join(" ".join(str((address or {}).get(f) or "").lower().split())
+                    for f in _ADDRESS_FIELDS)
+    return hashlib.sha256(norm.encode()).hexdigest()[:32]
+
+
+GROUPABLE_STATES = (S.AWAITING_SUBMISSION, S.IN_PRODUCTION)
+
+
+def _groupable(workspace_id: int):
+    return (OrderCharge.objects.filter(
+        workspace_id=workspace_id, group__isnull=True, shipping_hold__is_open=True,
+        shipping_hold__released_amount=0, order__state__in=GROUPABLE_STATES)
+        .select_related("order", "shipping_hold"))
+
+
+@dataclass
+class GroupSuggestion:
+    charges: list[OrderCharge]
+    address: dict
+    shipping_label: str
+    fee: Decimal
+    separate: Decimal
+
+    @property
+    def saving(self) -> Decimal:
+        return self.separate - self.fee
+
+    @property
+    def order_ids(self) -> list[int]:
+        return [c.order_id for c in self.charges]
+
+
+def consolidated_fee(charges: list[OrderCharge]) -> Decimal:
+    """One parcel: first item + each additional item at the method's rates, one handling."""
+    items = sum(c.item_count for c in charges)
+    first = max(c.shipping_first_amount for c in charges)
+    additional = max(c.shipping_additional_amount for c in charges)
+    handling = max(c.handling_amount for c in charges)
+    return first + additional * max(items - 1, 0) + handling
+
+
+def group_suggestions(*, workspace) -> list[GroupSuggestion]:
+    """Paid orders with the same address and the same shipping method (provider routing
+    joins the key when fulfillment registers it), cheaper together."""
+    buckets: dict[tuple, list[OrderCharge]] = {}
+    for c in _groupable(workspace.pk).order_by("order__placed_at", "pk"):
+        buckets.setdefault((address_key(c.order.shipping_address), c.shipping_method),
+                           []).append(c)
+    out = []
+    for charges in buckets.values():
+        if len(charges) < 2:
+            continue
+        fee = consolidated_fee(charges)
+        separate = sum((c.shipping_amount for c in charges), ZERO)
+        if fee < separate:
+            out.append(GroupSuggestion(charges=charges, address=charges[0].order.shipping_address,
+                                       shipping_label=charges[0].shipping_label, fee=fee,
+                                       separate=separate))
+    return out
+
+
+def group_create(*, workspace, order_ids: list[int], user=None) -> ShipmentGroup:
+    """Ship these paid orders as one parcel: one consolidated fee, the difference released."""
+    order_ids = sorted({int(i) for i in order_ids})
+    if len(order_ids) < 2:
+        raise ValidationFailed("Pick at least two paid orders to ship together.")
+    with ledger.locked(workspace.pk) as book:
+        list(Order.objects.select_for_update(of=("self",)).filter(
+            workspace=workspace, pk__in=order_ids).order_by("pk").values_list("pk", flat=True))
+        charges = list(OrderCharge.objects.filter(workspace=workspace, order_id__in=order_ids)
+                       .select_related("order", "shipping_hold").order_by("order_id"))
+        if len(charges) != len(order_ids):
+            raise Conflict("Only paid orders can be shipped together.")
+        ok_ids = set(_groupable(workspace.pk).filter(order_id__in=order_ids)
+                     .values_list("order_id", flat=True))
+        for c in charges:
+            if c.order_id not in ok_ids:
+                raise Conflict(f"Order {c.order.number} can no longer join a group (already "
+                               "grouped, shipped, or cancelled).")
+        keys = {address_key(c.order.shipping_address) for c in charges}
+        if len(keys) != 1:
+            raise Conflict("These orders do not go to the same address.")
+        if len({c.shipping_method for c in charges}) != 1:
+            raise Conflict("These orders use different shipping methods: pick one method.")
+        fee = consolidated_fee(charges)
+        separate = sum((c.shipping_amount for c in charges), ZERO)
+        if fee >= separate:
+            raise Conflict("Shipping these orders together would not cost less.")
+        group = ShipmentGroup.objects.create(
+            workspace=workspace, address=charges[0].order.shipping_address,
+            address_key=keys.pop(), shipping_method=charges[0].shipping_method,
+            currency=book.currency, item_count=sum(c.item_count for c in charges),
+            fee_amount=fee, separate_amount=separate, created_by=user)
+        # Each order keeps a share of the one fee; the rest of its hold goes back.
+        first, rest = charges[0], charges[1:]
+        shares = {first.pk: first.shipping_first_amount + first.shipping_additional_amount
+                  * max(first.item_count - 1, 0) + first.handling_amount}
+        for c in rest:
+            shares[c.pk] = first.shipping_additional_amount * c.item_count
+        shares[first.pk] += fee - sum(shares.values())  # rounding lands on the first order
+        for c in charges:
+            give_back = c.shipping_hold.remaining_amount - shares[c.pk]
+            if give_back < 0:
+                raise Conflict(f"Order {c.order.number}: the group fee share exceeds its hold.")
+            book.release(c.shipping_hold_id, give_back, key=f"group:{group.pk}:o{c.order_id}",
+                         group_id=group.pk,
+                         memo=f"Order {c.order.number} joins shipment group {group.pk}: "
+                         "shipping difference released")
+        OrderCharge.objects.filter(pk__in=[c.pk for c in charges]).update(
+            group=group, updated_at=timezone.now())
+        invoices.issue_for_group(book, group=group, charges=charges, shares=shares)
+    return group
+
+
+@transaction.atomic
+def store_default_set(*, workspace, store_id: int, shipping_method: str) -> None:
+    if not Store.objects.filter(workspace=workspace, pk=store_id).exists():
+        raise NotFound("No such store.")
+    StoreShippingDefault.objects.update_or_create(
+        workspace=workspace, store_id=store_id, defaults={"shipping_method": shipping_method})

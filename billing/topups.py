@@ -1,0 +1,315 @@
+"""Money in: Stripe Checkout top-ups, the saved card, auto-recharge; staff adjustments.
+
+Stripe is called outside every transaction (no HTTP while a row is locked).
+Credits happen only from verified webhook events (billing/stripe_events.py),
+keyed by our TopUp, so a top-up is credited once whatever Stripe sends.
+"""
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+import stripe
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing import ledger, stripe_gateway
+from billing.models import (
+    Account,
+    EntryKind,
+    LedgerEntry,
+    PaymentProfile,
+    TopUp,
+    TopUpKind,
+    TopUpStatus,
+)
+from podhub.core.exceptions import Conflict, ValidationFailed
+from podhub.core.money import quantize
+
+log = logging.getLogger(__name__)
+
+TOP_UP_MIN = Decimal("5")
+TOP_UP_MAX = Decimal("10000")
+
+
+class PaymentServiceError(Conflict):
+    """The payment service could not be reached; nothing was charged. Try again."""
+
+    code = "payment_service_unavailable"
+    status = 503
+
+
+def parse_amount(value, currency: str, *, field: str = "amount") -> Decimal:
+    try:
+        amount = Decimal(str(value).strip().replace(",", "."))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed("Enter an amount such as 100 or 49.90.", field=field) from None
+    if not amount.is_finite() or amount != quantize(amount, currency):
+        raise ValidationFailed(f"Enter an amount in {currency} with at most the currency's "
+                               "decimals.", field=field)
+    return amount
+
+
+def profile_for(workspace_id: int) -> PaymentProfile:
+    profile = PaymentProfile.objects.filter(workspace_id=workspace_id).first()
+    if profile is not None:
+        return profile
+    try:
+        with transaction.atomic():
+            return PaymentProfile.objects.create(workspace_id=workspace_id)
+    except IntegrityError:
+        return PaymentProfile.objects.get(workspace_id=workspace_id)
+
+
+# --- Checkout top-ups ------------------------------------------------------------------
+
+
+def top_up_start(*, workspace, user, amount, success_url: str, cancel_url: str) -> TopUp:
+    """Create a pending top-up and its Checkout Session; the seller pays on Stripe's page."""
+    acct = ledger.ensure_account(workspace.pk, workspace.billing_currency)
+    amount = parse_amount(amount, acct.currency)
+    if amount < TOP_UP_MIN or amount > TOP_UP_MAX:
+        raise ValidationFailed(f"Top up between {TOP_UP_MIN} and {TOP_UP_MAX} {acct.currency}.",
+                               field="amount")
+    top_up = TopUp.objects.create(workspace=workspace, kind=TopUpKind.CHECKOUT, amount=amount,
+                                  currency=acct.currency, created_by=user)
+    profile = PaymentProfile.objects.filter(workspace=workspace).first()
+    try:
+        session = stripe_gateway.create_top_up_session(
+            top_up=top_up, success_url=success_url.replace("TOPUP_ID", str(top_up.pk)),
+            cancel_url=cancel_url, customer=profile.stripe_customer_id if profile else "")
+    except stripe.StripeError as exc:
+        log.warning("top-up %s: Checkout Session failed: %s", top_up.pk, exc)
+        TopUp.objects.filter(pk=top_up.pk).update(
+            status=TopUpStatus.FAILED, failure_message=str(exc)[:500])
+        raise PaymentServiceError() from exc
+    TopUp.objects.filter(pk=top_up.pk).update(stripe_session_id=session.id,
+                                              checkout_url=session.url or "")
+    top_up.stripe_session_id, top_up.checkout_url = session.id, session.url or ""
+    return top_up
+
+
+def top_up_credit(*, top_up_id: int, workspace_id: int, payment_intent_id: str = "",
+                  memo: str = "") -> LedgerEntry:
+    """Credit a paid top-up once (key `topup:<id>`), whichever event says it first."""
+    key = f"topup:{top_up_id}"
+    with ledger.locked(workspace_id, key) as book:
+        top_up = TopUp.objects.select_for_update().get(pk=top_up_id, workspace_id=workspace_id)
+        entry = book.replayed(kind=EntryKind.TOP_UP, amount=top_up.amount)
+        if entry is None:
+            label = "Auto-recharge" if top_up.kind == TopUpKind.AUTO_RECHARGE else "Card top-up"
+            entry = book.credit(EntryKind.TOP_UP, top_up.amount, key=key, top_up=top_up,
+                                memo=memo or f"{label} (Stripe)")
+        top_up.status = TopUpStatus.PAID
+        top_up.credited_at = top_up.credited_at or timezone.now()
+        top_up.failure_message = ""
+        if payment_intent_id and not top_up.stripe_payment_intent_id:
+            top_up.stripe_payment_intent_id = payment_intent_id
+        top_up.save()
+    from billing.tasks import auto_pay_task
+
+    auto_pay_task.delay_on_commit(workspace_id=workspace_id)  # waiting auto-pay orders
+    return entry
+
+
+def top_up_mark(*, top_up: TopUp, status: str, message: str = "") -> None:
+    """Failed or expired — only while nothing was credited."""
+    TopUp.objects.filter(pk=top_up.pk, status=TopUpStatus.PENDING).update(
+        status=status, failure_message=message[:500], updated_at=timezone.now())
+
+
+def top_up_reverse_refunds(*, top_up_id: int, workspace_id: int, refunded: Decimal,
+                           charge_id: str) -> LedgerEntry | None:
+    """Stripe refunded `refunded` (cumulative) of this top-up: take back what is new."""
+    key = f"stripe-refund:{top_up_id}:{charge_id}:{refunded}"
+    with ledger.locked(workspace_id, key) as book:
+        top_up = TopUp.objects.select_for_update().get(pk=top_up_id, workspace_id=workspace_id)
+        delta = refunded - top_up.refunded_amount
+        if book.existing_id is not None or delta <= 0:
+            return None
+        entry = book.reverse(delta, key=key, top_up=top_up,
+                             memo=f"Top-up refunded at Stripe ({charge_id})")
+        top_up.refunded_amount = refunded
+        top_up.save(update_fields=["refunded_amount", "updated_at"])
+        return entry
+
+
+def top_up_dispute(*, top_up_id: int, workspace_id: int, dispute_id: str, amount: Decimal,
+                   won: bool = False) -> LedgerEntry | None:
+    """A dispute takes the money back at once; a dispute won gives it back."""
+    key = f"stripe-dispute:{dispute_id}" + (":won" if won else "")
+    with ledger.locked(workspace_id, key) as book:
+        top_up = TopUp.objects.select_for_update().get(pk=top_up_id, workspace_id=workspace_id)
+        if book.existing_id is not None:
+            return None
+        if won:
+            if book.key_used(f"stripe-dispute:{dispute_id}") is None:
+                return None  # never debited, so nothing to give back
+            entry = book.credit(EntryKind.TOP_UP, amount, key=key, top_up=top_up,
+                                memo=f"Dispute {dispute_id} won: funds reinstated")
+            top_up.disputed_amount -= amount
+        else:
+            entry = book.reverse(amount, key=key, top_up=top_up,
+                                 memo=f"Top-up disputed at Stripe ({dispute_id})")
+            top_up.disputed_amount += amount
+        top_up.save(update_fields=["disputed_amount", "updated_at"])
+        return entry
+
+
+# --- the saved card and auto-recharge ----------------------------------------------------
+
+
+def card_setup_start(*, workspace, user, success_url: str, cancel_url: str) -> str:
+    """A Checkout Session in setup mode; returns the URL where the seller enters the card."""
+    profile = profile_for(workspace.pk)
+    try:
+        if not profile.stripe_customer_id:
+            customer = stripe_gateway.create_customer(
+                email=user.email, workspace_id=workspace.pk,
+                idempotency_key=f"podhub-customer-{workspace.pk}")
+            PaymentProfile.objects.filter(pk=profile.pk).update(stripe_customer_id=customer.id)
+            profile.stripe_customer_id = customer.id
+        session = stripe_gateway.create_setup_session(
+            workspace_id=workspace.pk, customer=profile.stripe_customer_id,
+            success_url=success_url, cancel_url=cancel_url,
+            idempotency_key=f"podhub-setup-{workspace.pk}-{timezone.now().timestamp()}")
+    except stripe.StripeError as exc:
+        raise PaymentServiceError() from exc
+    PaymentProfile.objects.filter(pk=profile.pk).update(setup_session_id=session.id)
+    return session.url
+
+
+def card_saved(*, profile_id: int, payment_method: dict) -> None:
+    card = payment_method.get("card") or {}
+    PaymentProfile.objects.filter(pk=profile_id).update(
+        payment_method_id=payment_method["id"], card_brand=str(card.get("brand", ""))[:32],
+        card_last4=str(card.get("last4", ""))[:4], recharge_failed_at=None,
+        recharge_failure="", updated_at=timezone.now())
+
+
+def _sync_threshold(profile: PaymentProfile) -> None:
+    """The Account keeps a copy of the threshold for the ledger's hot path."""
+    on = profile.auto_recharge and profile.has_card and profile.recharge_failed_at is None
+    Account.objects.filter(workspace_id=profile.workspace_id).update(
+        recharge_below_amount=profile.recharge_threshold_amount if on else None)
+
+
+def auto_recharge_configure(*, workspace, enabled: bool, threshold, amount) -> PaymentProfile:
+    acct = ledger.ensure_account(workspace.pk, workspace.billing_currency)
+    profile = profile_for(workspace.pk)
+    threshold = parse_amount(threshold or "0", acct.currency, field="threshold")
+    amount = parse_amount(amount or "0", acct.currency, field="recharge_amount")
+    if enabled:
+        if not profile.has_card:
+            raise Conflict("Save a card first: auto-recharge charges the saved card.")
+        if threshold <= 0:
+            raise ValidationFailed("Set the threshold above 0.", field="threshold")
+        if amount < TOP_UP_MIN or amount > TOP_UP_MAX:
+            raise ValidationFailed(f"Recharge between {TOP_UP_MIN} and {TOP_UP_MAX} "
+                                   f"{acct.currency}.", field="recharge_amount")
+    with transaction.atomic():
+        profile = PaymentProfile.objects.select_for_update().get(pk=profile.pk)
+        profile.auto_recharge = enabled
+        profile.recharge_threshold_amount = threshold
+        profile.recharge_amount = amount
+        profile.recharge_failed_at = None  # new settings: try again
+        profile.recharge_failure = ""
+        profile.save()
+        _sync_threshold(profile)
+        if enabled:
+            from billing.tasks import auto_recharge_task
+
+            auto_recharge_task.delay_on_commit(workspace_id=workspace.pk)
+    return profile
+
+
+def auto_recharge_check(*, workspace_id: int) -> TopUp | None:
+    """Available below the threshold: charge the saved card off-session (one at a time).
+
+    The TopUp row exists (committed) before Stripe is called, with its own
+    idempotency key, so a retry after a crash charges at most once."""
+    profile = PaymentProfile.objects.filter(workspace_id=workspace_id).first()
+    acct = Account.objects.filter(workspace_id=workspace_id).first()
+    if profile is None or acct is None or not profile.auto_recharge or not profile.has_card:
+        return None
+    if profile.recharge_failed_at is not None:
+        return None  # shown and e-mailed; waits for a new card or new settings
+    pending = TopUp.objects.filter(workspace_id=workspace_id, kind=TopUpKind.AUTO_RECHARGE,
+                                   status=TopUpStatus.PENDING).first()
+    if pending is None:
+        if acct.available_amount >= profile.recharge_threshold_amount:
+            return None
+        try:
+            with transaction.atomic():
+                pending = TopUp.objects.create(
+                    workspace_id=workspace_id, kind=TopUpKind.AUTO_RECHARGE,
+                    amount=profile.recharge_amount, currency=acct.currency)
+        except IntegrityError:
+            return None  # another worker started one
+    elif pending.stripe_payment_intent_id:
+        return pending  # charged; the webhook will credit it
+    try:
+        intent = stripe_gateway.charge_off_session(
+            top_up=pending, customer=profile.stripe_customer_id,
+            payment_method=profile.payment_method_id)
+    except stripe.CardError as exc:
+        recharge_failed(top_up_id=pending.pk, workspace_id=workspace_id,
+                        message=exc.user_message or str(exc))
+        return pending
+    except stripe.StripeError as exc:
+        log.warning("auto-recharge %s: Stripe unavailable (%s); the sweep retries", pending.pk,
+                    exc)
+        return pending
+    TopUp.objects.filter(pk=pending.pk, stripe_payment_intent_id__isnull=True).update(
+        stripe_payment_intent_id=intent.id)
+    return pending
+
+
+def recharge_failed(*, top_up_id: int, workspace_id: int, message: str) -> None:
+    """Shown on the Balance page and e-mailed to owners and admins, once per attempt."""
+    with transaction.atomic():
+        changed = TopUp.objects.filter(pk=top_up_id, status=TopUpStatus.PENDING).update(
+            status=TopUpStatus.FAILED, failure_message=message[:500], updated_at=timezone.now())
+        if not changed:
+            return
+        profile = PaymentProfile.objects.select_for_update().get(workspace_id=workspace_id)
+        profile.recharge_failed_at = timezone.now()
+        profile.recharge_failure = message[:500]
+        profile.save(update_fields=["recharge_failed_at", "recharge_failure", "updated_at"])
+        _sync_threshold(profile)
+        _email_owners(workspace_id, subject="Auto-recharge failed",
+                      body=f"We tried to recharge your PodHub balance from your saved card "
+                      f"and it failed: {message}\n\nUpdate the card or top up by hand so that "
+                      "your orders keep going to production.")
+
+
+def _email_owners(workspace_id: int, *, subject: str, body: str) -> None:
+    from podhub.workspaces.models import Membership, Role
+
+    recipients = list(Membership.objects.filter(
+        workspace_id=workspace_id, role__in=[Role.OWNER, Role.ADMIN]).values_list(
+        "user__email", flat=True))
+    if recipients:
+        url = f"{settings.PUBLIC_BASE_URL}/balance/"
+        transaction.on_commit(lambda: send_mail(
+            subject=f"[PodHub] {subject}", message=f"{body}\n\n{url}", from_email=None,
+            recipient_list=recipients, fail_silently=True))
+
+
+# --- staff -----------------------------------------------------------------------------
+
+
+def balance_adjust(*, workspace_id: int, amount, reason: str, staff_user,
+                   key: str) -> LedgerEntry:
+    """A staff correction, positive or negative, always with a reason in the ledger."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the balance is adjusted.", field="reason")
+    acct = ledger.ensure_account(workspace_id)
+    amount = parse_amount(amount, acct.currency)
+    if amount == 0:
+        raise ValidationFailed("An adjustment cannot be 0.", field="amount")
+    op = ledger.credit if amount > 0 else ledger.debit
+    return op(workspace_id=workspace_id, kind=EntryKind.ADJUSTMENT, amount=abs(amount), key=key,
+              memo=f"Adjustment by staff: {reason}"[:255], reason=reason, actor=staff_user)

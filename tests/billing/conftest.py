@@ -1,0 +1,76 @@
+from decimal import Decimal
+
+import pytest
+
+from billing.sandbox.stripe_sandbox import StripeSandbox, serve
+
+
+@pytest.fixture
+def celery_eager():
+    """Run tasks in-process when they are sent (delay_on_commit still waits for commit)."""
+    from podhub.celery import app
+
+    old = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old
+
+
+@pytest.fixture
+def stripe_sandbox(settings):
+    """The Stripe-like sandbox over real HTTP on a free port; `stripe` is pointed at it.
+
+    Events are only recorded (webhook_url None) unless a test sets `webhook_url`."""
+    sandbox = StripeSandbox(secret_key=settings.STRIPE_SECRET_KEY,
+                            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+                            retry_base_seconds=0.2)
+    server, base = serve(sandbox)
+    settings.STRIPE_API_BASE = base
+    yield sandbox
+    sandbox.close()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def catalog(db):
+    """A public catalog product (a mug at 12.00 USD) and standard shipping to the US
+    (5.00 first item, 2.00 each additional, 1.00 handling), through the quotes models."""
+    from quotes.models import Product, ShippingMethod, ShippingRate, ShippingZone, Variant
+
+    product = Product.objects.create(name="Mug", currency="USD")
+    mug = Variant.objects.create(product=product, sku="MUG-11", price_amount=Decimal("12.00"),
+                                 options={"Size": "11 oz"})
+    zone = ShippingZone.objects.create(name="United States", countries="US")
+    standard = ShippingMethod.objects.create(code="standard", name="Standard", currency="USD",
+                                             handling_amount=Decimal("1.00"))
+    express = ShippingMethod.objects.create(code="express", name="Express", currency="USD",
+                                            handling_amount=Decimal("1.00"), sort_order=1)
+    ShippingRate.objects.create(method=standard, zone=zone, currency="USD",
+                                first_item_amount=Decimal("5.00"),
+                                additional_item_amount=Decimal("2.00"))
+    ShippingRate.objects.create(method=express, zone=zone, currency="USD",
+                                first_item_amount=Decimal("15.00"),
+                                additional_item_amount=Decimal("5.00"))
+    return {"mug": mug, "standard": standard, "express": express}
+
+
+@pytest.fixture
+def make_order(catalog):
+    """A `to_order` order of `quantity` mugs (12.00 each) shipped to the US."""
+    from tests.factories import LineItemFactory, OrderFactory, StoreFactory
+
+    stores = {}
+
+    def make(workspace, quantity=1, *, address=None, store=None, **kwargs):
+        if store is None:
+            store = stores.get(workspace.pk) or StoreFactory(workspace=workspace)
+            stores[workspace.pk] = store
+        order = OrderFactory(workspace=workspace, store=store, state="to_order", **kwargs,
+                             **({"shipping_address": address} if address else {}))
+        LineItemFactory(order=order, sku="MUG-11", title="Mug", quantity=quantity,
+                        catalog_variant_id=catalog["mug"].pk)
+        return order
+
+    return make
