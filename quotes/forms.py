@@ -1,0 +1,137 @@
+"""Forms: staff (admin) tiers and zones, seller SKU rules, decline and link."""
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from podhub.core.exceptions import ValidationFailed
+from quotes import calc
+from quotes.models import QuoteLine, RuleKind, ShippingZone, Variant
+
+TIERS_HELP = ("Quantity tiers, e.g. '10-49: 8.00 mini-bulk; 50+: 6.50 bulk'. The tier "
+              "quantity counts every item of the product in the order.")
+
+
+class TiersFormMixin:
+    """A text field for the JSON `tiers`, validated against the unit price field."""
+
+    price_field = "price_amount"
+
+    def _init_tiers(self):
+        if self.instance and self.instance.pk and self.instance.tiers:
+            self.initial["tiers_text"] = calc.tiers_to_text(
+                calc.tiers_from_json(self.instance.tiers))
+
+    def _clean_tiers(self, cleaned):
+        text = cleaned.get("tiers_text", "")
+        try:
+            tiers = calc.parse_tiers(text)
+            base = cleaned.get(self.price_field)
+            if tiers and base is not None:
+                calc.validate_tiers(tiers, base_price=Decimal(base))
+        except ValidationFailed as exc:
+            self.add_error("tiers_text", exc.message)
+            return cleaned
+        self.instance.tiers = calc.tiers_to_json(tiers)
+        return cleaned
+
+
+def tiers_field():
+    return forms.CharField(label="Tiers", required=False, help_text=TIERS_HELP,
+                           widget=forms.TextInput(attrs={"size": 34}))
+
+
+class VariantAdminForm(TiersFormMixin, forms.ModelForm):
+    tiers_text = tiers_field()
+
+    class Meta:
+        model = Variant
+        fields = ["product", "sku", "options", "weight_grams", "production_days",
+                  "price_amount", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_tiers()
+
+    def clean(self):
+        cleaned = super().clean()
+        product = cleaned.get("product") or getattr(self.instance, "product", None)
+        price = cleaned.get("price_amount")
+        if price is not None and price <= 0 and product is not None and \
+                product.is_published and cleaned.get("is_active", True):
+            self.add_error("price_amount", "A published variant needs a unit price above 0.")
+        options = cleaned.get("options")
+        if options is not None and not isinstance(options, dict):
+            self.add_error("options", 'Enter options as an object, e.g. {"Size": "M"}.')
+        return self._clean_tiers(cleaned)
+
+
+class QuoteLineAdminForm(TiersFormMixin, forms.ModelForm):
+    price_field = "unit_price_amount"
+    tiers_text = tiers_field()
+
+    class Meta:
+        model = QuoteLine
+        fields = ["catalog_variant", "currency", "unit_price_amount", "setup_fee_amount",
+                  "production_days", "valid_until", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 2, "cols": 24})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_tiers()
+
+    def clean(self):
+        cleaned = super().clean()
+        currency = (cleaned.get("currency") or "").upper()
+        if currency and (len(currency) != 3 or not currency.isalpha()):
+            self.add_error("currency", "Enter a three-letter code such as USD.")
+        cleaned["currency"] = currency
+        return self._clean_tiers(cleaned)
+
+
+class ShippingZoneAdminForm(forms.ModelForm):
+    class Meta:
+        model = ShippingZone
+        fields = ["name", "countries", "is_rest_of_world"]
+
+    def clean_countries(self):
+        codes = [c for c in self.cleaned_data["countries"].replace(",", " ").upper().split() if c]
+        bad = [c for c in codes if len(c) != 2 or not c.isalpha()]
+        if bad:
+            raise ValidationError(f"Not two-letter ISO country codes: {', '.join(bad)}.")
+        taken = []
+        for zone in ShippingZone.objects.exclude(pk=self.instance.pk or 0):
+            taken += [f"{c} ({zone.name})" for c in codes if c in zone.country_list]
+        if taken:
+            raise ValidationError("Already in another zone: " + ", ".join(taken) + ".")
+        return " ".join(dict.fromkeys(codes))
+
+
+# --- seller -----------------------------------------------------------------------------
+
+
+def _variant_field(choices, label="Catalog product"):
+    return forms.TypedChoiceField(label=label, coerce=int,
+                                  choices=[("", "— choose —"), *choices])
+
+
+class SkuRuleForm(forms.Form):
+    kind = forms.ChoiceField(choices=RuleKind.choices, label="Match")
+    pattern = forms.CharField(max_length=128, label="SKU or prefix")
+    store = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
+                                   label="Store")
+    variant = forms.TypedChoiceField(coerce=int, label="Catalog product")
+
+    def __init__(self, *args, variants=(), stores=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["variant"].choices = [("", "— choose —"), *variants]
+        self.fields["store"].choices = [("", "Every store"),
+                                        *((s.pk, s.name) for s in stores)]
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}),
+                             label="Why do you decline?")
+    cancel_orders = forms.BooleanField(required=False,
+                                       label="Also cancel the orders waiting for this product")

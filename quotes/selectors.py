@@ -1,0 +1,148 @@
+"""Reads for the seller's catalog and quote pages and the API (explicit workspace filters)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+
+from orders.models import LineItem, Order
+from quotes import calc, mapping
+from quotes.models import (
+    OrderPrice,
+    Product,
+    Quote,
+    QuoteLine,
+    QuoteStatus,
+    ShippingMethod,
+    ShippingRate,
+    ShippingZone,
+    SkuRule,
+    Variant,
+)
+from quotes.services import waiting_q
+
+QUOTE_TABS = [
+    ("pending", "Pending", (QuoteStatus.SENT, QuoteStatus.REQUESTED)),
+    ("answered", "Answered", (QuoteStatus.ACCEPTED, QuoteStatus.LINKED)),
+    ("declined", "Declined", (QuoteStatus.DECLINED,)),
+]
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+def catalog_products(*, q: str = "") -> QuerySet[Product]:
+    """Public, published products with their active variants (the seller catalog)."""
+    qs = Product.objects.filter(made_for_workspace__isnull=True, is_published=True)
+    qs = qs.prefetch_related(Prefetch(
+        "variants", queryset=Variant.objects.filter(is_active=True).order_by("pk"),
+    )).order_by("category", "name", "pk")
+    if q:
+        qs = qs.filter(name__icontains=q)
+    return qs
+
+
+@dataclass
+class ZoneRates:
+    zone: ShippingZone
+    rates: list[ShippingRate]
+
+
+def shipping_table() -> tuple[list[ShippingMethod], list[ZoneRates]]:
+    """Every active method × zone with its first/additional item rate and delivery days."""
+    methods = list(ShippingMethod.objects.filter(is_active=True).order_by("sort_order", "pk"))
+    rates = defaultdict(dict)
+    for r in ShippingRate.objects.filter(method__is_active=True).select_related("method", "zone"):
+        rates[r.zone_id][r.method_id] = r
+    zones = []
+    for z in ShippingZone.objects.order_by("is_rest_of_world", "name"):
+        zones.append(ZoneRates(z, [rates[z.pk].get(m.pk) for m in methods]))
+    return methods, zones
+
+
+def variant_choices(*, workspace) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Catalog variants a seller may link or write rules to, grouped by product."""
+    groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for v in mapping.usable_variants(workspace).filter(
+            product__is_published=True).order_by("product__name", "pk"):
+        groups[v.product.name].append((v.pk, f"{v.label} · {v.sku}"))
+    return sorted(groups.items())
+
+
+def variant_tiers(variant: Variant) -> list[calc.Tier]:
+    return calc.tiers_from_json(variant.tiers)
+
+
+# --- SKU rules --------------------------------------------------------------------------
+
+
+def sku_rule_list(*, workspace) -> QuerySet[SkuRule]:
+    return SkuRule.objects.filter(workspace=workspace).select_related(
+        "variant__product", "store").order_by("kind", "pattern")
+
+
+# --- quotes ---------------------------------------------------------------------------------
+
+
+def quote_tab_counts(*, workspace) -> dict[str, int]:
+    counts = defaultdict(int)
+    for status in Quote.objects.filter(workspace=workspace).values_list("status", flat=True):
+        for key, _, statuses in QUOTE_TABS:
+            if status in statuses:
+                counts[key] += 1
+    return counts
+
+
+def quote_list(*, workspace, tab: str = "pending", status: str | None = None
+               ) -> QuerySet[Quote]:
+    qs = Quote.objects.filter(workspace=workspace).select_related("store").prefetch_related(
+        Prefetch("lines", queryset=QuoteLine.objects.select_related(
+            "catalog_variant").order_by("pk")))
+    if status:
+        qs = qs.filter(status=status)
+    else:
+        statuses = {k: s for k, _, s in QUOTE_TABS}.get(tab, QUOTE_TABS[0][2])
+        qs = qs.filter(status__in=statuses)
+    # the ones waiting for the seller first, then the oldest requests
+    return qs.order_by("-status", "requested_at", "pk") if tab == "pending" and not status \
+        else qs.order_by("-answered_at", "-requested_at", "pk")
+
+
+def quote_get(*, workspace, quote_id: int) -> Quote | None:
+    return Quote.objects.filter(workspace=workspace, pk=quote_id).select_related(
+        "store").prefetch_related(Prefetch("lines", queryset=QuoteLine.objects.select_related(
+            "catalog_variant").order_by("pk"))).first()
+
+
+def waiting_orders(*, workspace, quotes) -> dict[int, list[int]]:
+    """Per quote, the ids of its product's orders still waiting for prices (one query)."""
+    quotes = list(quotes)
+    if not quotes:
+        return {}
+    rows = LineItem.objects.filter(workspace=workspace).filter(waiting_q("order__")).filter(
+        order__store_id__in={q.store_id for q in quotes}
+    ).values_list("order_id", "order__store_id", "store_product_id", "title")
+    by_key: dict[tuple[int, str], set[int]] = defaultdict(set)
+    for order_id, store_id, store_product_id, title in rows:
+        line = LineItem(store_product_id=store_product_id, title=title)
+        by_key[(store_id, mapping.product_key(line))].add(order_id)
+    return {q.pk: sorted(by_key.get((q.store_id, q.product_key), ())) for q in quotes}
+
+
+def open_quote_count(*, workspace) -> int:
+    """Quotes waiting for the seller's answer (the dashboard notice)."""
+    return Quote.objects.filter(workspace=workspace, status=QuoteStatus.SENT).count()
+
+
+# --- an order's price -------------------------------------------------------------------------
+
+
+def order_for_price(*, workspace, order_id: int) -> Order | None:
+    return Order.objects.filter(workspace=workspace, pk=order_id).select_related(
+        "workspace", "store").first()
+
+
+def order_price_snapshot(*, workspace, order: Order) -> OrderPrice | None:
+    return OrderPrice.objects.filter(workspace=workspace, order=order).first()

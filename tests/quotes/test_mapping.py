@@ -1,0 +1,187 @@
+"""Mapping store lines to catalog variants: catalog SKU, exact and prefix rules, links."""
+
+import pytest
+from django_scopes import scope
+
+from orders.models import LineItem, OrderState
+from quotes import services
+from quotes.models import Quote, QuoteLine, QuoteStatus, RuleKind
+from tests.factories import ProductFactory, StoreFactory, VariantFactory
+
+pytestmark = pytest.mark.django_db
+S = OrderState
+
+
+def _lines(order):
+    return list(LineItem.objects.filter(order=order).order_by("pk"))
+
+
+def test_an_order_whose_skus_are_catalog_skus_is_priced_at_import(
+    workspace, store, catalog, import_order
+):
+    # given a catalog with MUG11-WHITE and STAMP-40; when an order of both arrives
+    order = import_order(workspace, store, ("MUG11-WHITE", 2), ("STAMP-40", 1))
+    # then it is priced at once, each line naming its catalog variant
+    with scope(workspace=workspace):
+        assert order.state == S.TO_ORDER
+        lines = _lines(order)
+        assert [ln.catalog_variant_id for ln in lines] == [catalog.mug_white.pk,
+                                                          catalog.stamp_40.pk]
+        assert [ln.unmapped_reason for ln in lines] == ["", ""]
+        assert not Quote.objects.filter(workspace=workspace).exists()
+
+
+def test_an_unknown_sku_waits_in_quotation_saying_which_line_and_why(
+    workspace, store, catalog, import_order
+):
+    order = import_order(workspace, store, ("MUG11-WHITE", 1),
+                         {"sku": "PLAQUE-OAK", "title": "Oak plaque", "quantity": 1})
+    with scope(workspace=workspace):
+        assert order.state == S.IN_QUOTATION
+        mapped, unmapped = _lines(order)
+        assert mapped.catalog_variant_id == catalog.mug_white.pk and not mapped.unmapped_reason
+        assert unmapped.catalog_variant_id is None
+        assert unmapped.unmapped_reason.startswith(
+            "Not connected: SKU PLAQUE-OAK matches no catalog product, link or SKU rule.")
+        assert "PodHub staff are preparing a quote" in unmapped.unmapped_reason
+        quote = Quote.objects.get(workspace=workspace)
+        assert quote.title == "Oak plaque" and quote.status == QuoteStatus.REQUESTED
+        assert order.events.filter(type="order.quote_requested").exists()
+
+
+def test_a_line_without_sku_or_store_ids_is_explained(workspace, store, catalog, import_order):
+    order = import_order(workspace, store, {"title": "Hand-made thing", "quantity": 1})
+    with scope(workspace=workspace):
+        (line,) = _lines(order)
+        assert "the item has no SKU and its store product is not linked" in line.unmapped_reason
+
+
+def test_one_quote_per_store_product_not_per_order_with_one_line_per_variant(
+    workspace, store, catalog, import_order
+):
+    # given two orders of the same store product in two variants
+    def plaque(variant, sku):
+        return {"sku": sku, "title": "Oak plaque", "variant_title": variant,
+                "store_product_id": "777", "store_variant_id": sku.lower(), "quantity": 1,
+                "images": ["https://img.test/plaque.png"],
+                "personalization": [{"key": "Name", "value": "Ana"}]}
+
+    import_order(workspace, store, plaque("Small", "PLQ-S"))
+    import_order(workspace, store, plaque("Large", "PLQ-L"), plaque("Small", "PLQ-S"))
+    with scope(workspace=workspace):
+        quote = Quote.objects.get(workspace=workspace)
+        assert quote.product_key == "p:777"
+        assert quote.images == [{"key": "", "url": "https://img.test/plaque.png"}]
+        assert quote.personalization_sample == [{"key": "Name", "value": "Ana"}]
+        assert sorted(QuoteLine.objects.filter(quote=quote).values_list("variant_title",
+                                                                       flat=True)) == [
+            "Large", "Small"]
+
+
+def test_exact_sku_rule_maps_a_store_sku(workspace, owner, store, catalog, import_order):
+    with scope(workspace=workspace):
+        services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT, pattern="MY-MUG",
+                                 variant_id=catalog.mug_black.pk, by=owner.user)
+    order = import_order(workspace, store, ("MY-MUG", 1))
+    with scope(workspace=workspace):
+        assert order.state == S.TO_ORDER
+        assert _lines(order)[0].catalog_variant_id == catalog.mug_black.pk
+
+
+def test_prefix_rules_the_longest_prefix_wins(workspace, owner, store, catalog, import_order):
+    with scope(workspace=workspace):
+        services.sku_rule_create(workspace=workspace, kind=RuleKind.PREFIX, pattern="MUG-",
+                                 variant_id=catalog.mug_white.pk)
+        services.sku_rule_create(workspace=workspace, kind=RuleKind.PREFIX, pattern="MUG-BLK-",
+                                 variant_id=catalog.mug_black.pk)
+    order = import_order(workspace, store, ("MUG-ANA", 1), ("MUG-BLK-BOB", 1))
+    with scope(workspace=workspace):
+        assert order.state == S.TO_ORDER
+        assert [ln.catalog_variant_id for ln in _lines(order)] == [catalog.mug_white.pk,
+                                                                  catalog.mug_black.pk]
+
+
+def test_a_rule_for_the_store_beats_a_rule_for_every_store(
+    workspace, store, catalog, import_order
+):
+    other_store = StoreFactory(workspace=workspace, name="Woo")
+    with scope(workspace=workspace):
+        services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT, pattern="MUG",
+                                 variant_id=catalog.mug_white.pk)
+        services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT, pattern="MUG",
+                                 variant_id=catalog.mug_black.pk, store_id=store.pk)
+    here = import_order(workspace, store, ("MUG", 1))
+    there = import_order(workspace, other_store, ("MUG", 1))
+    with scope(workspace=workspace):
+        assert _lines(here)[0].catalog_variant_id == catalog.mug_black.pk
+        assert _lines(there)[0].catalog_variant_id == catalog.mug_white.pk
+
+
+def test_a_new_rule_prices_the_orders_already_waiting(
+    workspace, store, catalog, import_order, django_capture_on_commit_callbacks
+):
+    waiting = import_order(workspace, store, ("SHOP-MUG-1", 1))
+    with scope(workspace=workspace):
+        assert waiting.state == S.IN_QUOTATION
+        with django_capture_on_commit_callbacks(execute=True):
+            services.sku_rule_create(workspace=workspace, kind=RuleKind.PREFIX,
+                                     pattern="SHOP-MUG", variant_id=catalog.mug_white.pk)
+        waiting.refresh_from_db()
+        assert waiting.state == S.TO_ORDER
+
+
+def test_a_product_published_from_the_catalog_is_linked_by_store_ids(
+    workspace, store, catalog, import_order
+):
+    # given integrations published MUG11-BLACK as store product 55 / variant 56
+    with scope(workspace=workspace):
+        services.product_link_published(workspace=workspace, store_id=store.pk,
+                                        store_product_id="55", store_variant_id="56",
+                                        variant_id=catalog.mug_black.pk)
+    # when an order arrives with the store's own SKU, then the link prices it
+    order = import_order(workspace, store, {"sku": "SELLER-OWN", "store_product_id": "55",
+                                            "store_variant_id": "56", "quantity": 1})
+    with scope(workspace=workspace):
+        assert order.state == S.TO_ORDER
+        assert _lines(order)[0].catalog_variant_id == catalog.mug_black.pk
+
+
+def test_rules_refuse_bad_patterns_and_other_workspaces_products(
+    workspace, other_workspace, catalog
+):
+    private = VariantFactory(product=ProductFactory(made_for_workspace=other_workspace,
+                                                    is_published=False))
+    with scope(workspace=workspace):
+        with pytest.raises(services.ValidationFailed, match="without spaces"):
+            services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT,
+                                     pattern="A B", variant_id=catalog.mug_white.pk)
+        with pytest.raises(services.ValidationFailed, match="at least 2 characters"):
+            services.sku_rule_create(workspace=workspace, kind=RuleKind.PREFIX, pattern="M",
+                                     variant_id=catalog.mug_white.pk)
+        with pytest.raises(services.NotFound, match="No such catalog product"):
+            services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT, pattern="X1",
+                                     variant_id=private.pk)
+        services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT, pattern="X1",
+                                 variant_id=catalog.mug_white.pk)
+        with pytest.raises(services.Conflict, match="already an “Exact SKU” rule for X1"):
+            services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT, pattern="X1",
+                                     variant_id=catalog.mug_black.pk)
+
+
+def test_the_sweep_prices_an_order_whose_follow_up_was_lost(workspace, store, catalog):
+    # given an order imported but the after-commit pricing never ran (no callbacks)
+    from orders import services as order_services
+    from tests.quotes.conftest import STORE_ACTOR, order_data
+
+    with scope(workspace=workspace):
+        order, _ = order_services.order_import(workspace=workspace, store=store,
+                                               data=order_data(("MUG11-WHITE", 1)),
+                                               actor=STORE_ACTOR)
+        assert order.state == S.IN_QUOTATION
+    # when the beat sweep runs
+    assert services.pricing_sweep() == 1
+    # then it is priced; a second sweep finds nothing to do
+    with scope(workspace=workspace):
+        order.refresh_from_db()
+        assert order.state == S.TO_ORDER
+    assert services.pricing_sweep() == 0
