@@ -12,7 +12,6 @@ import logging
 import random
 from datetime import datetime, timedelta
 
-from django.core.mail import send_mail
 from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
@@ -45,8 +44,9 @@ def _insert_sql() -> str:
         t = InboundWebhook._meta.db_table
         _INSERT = (
             f"INSERT INTO {t} (workspace_id, connection_id, event_id, webhook_id, topic, "
-            "resource_id, api_version, triggered_at, body, status, attempts, created_at, "
-            "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, %s, %s) "
+            "resource_id, api_version, triggered_at, body, status, attempts, result, error, "
+            "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, "
+            "'', '', %s, %s) "
             "ON CONFLICT (connection_id, event_id) DO NOTHING RETURNING id"
         )
     return _INSERT
@@ -171,9 +171,3 @@ def inbox_due(*, now: datetime | None = None, older_than: int = 30) -> list[tupl
             .exclude(next_attempt_at__gt=now)
             .values_list("workspace_id", "connection_id").distinct())
     return list(rows)
-
-
-def send_data_export(*, to: list[str], subject: str, body: str) -> None:
-    if to:
-        transaction.on_commit(lambda: send_mail(subject=subject, message=body, from_email=None,
-                                                recipient_list=to, fail_silently=True))

@@ -35,7 +35,7 @@ def _moment(value: str) -> datetime | None:
 
 
 def _lock_record(conn: StoreConnection, external_id: str) -> StoreOrderRecord:
-    rec = (StoreOrderRecord.objects.select_for_update().select_related("order")
+    rec = (StoreOrderRecord.objects.select_for_update(of=("self",)).select_related("order")
            .filter(connection=conn, external_id=external_id).first())
     if rec is not None:
         return rec
@@ -44,7 +44,7 @@ def _lock_record(conn: StoreConnection, external_id: str) -> StoreOrderRecord:
             return StoreOrderRecord.objects.create(workspace_id=conn.workspace_id,
                                                    connection=conn, external_id=external_id)
     except IntegrityError:
-        return (StoreOrderRecord.objects.select_for_update().select_related("order")
+        return (StoreOrderRecord.objects.select_for_update(of=("self",)).select_related("order")
                 .get(connection=conn, external_id=external_id))
 
 

@@ -69,11 +69,11 @@ FULFILLMENT_ORDERS = """
 query PodhubFulfillmentOrders($id: ID!) {
   order(id: $id) {
     id
-    fulfillments(first: 50) { id status trackingInfo { company number url } }
-    fulfillmentOrders(first: 20) {
+    fulfillments(first: 10) { id status trackingInfo { company number url } }
+    fulfillmentOrders(first: 5) {
       nodes {
         id status
-        lineItems(first: 100) {
+        lineItems(first: 50) {
           nodes { id remainingQuantity totalQuantity lineItem { id sku } }
         }
       }

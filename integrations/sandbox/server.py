@@ -1,0 +1,428 @@
+"""The sandbox store's HTTP face: a small WSGI app and a threaded server.
+
+  POST /admin/api/<version>/graphql.json   Admin GraphQL subset, cost + throttle
+  GET  /admin/oauth/authorize              consent (auto-approved) -> redirect_uri
+  POST /admin/oauth/access_token           code or refresh token -> tokens
+  /_sandbox/...                            control API for tests, demo and bench
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from socketserver import ThreadingMixIn
+from urllib.parse import parse_qs, urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from integrations.sandbox.shop import SandboxShop, cursor_position, iso, parse_iso
+from integrations.shopify.hmac import signed_query
+
+
+def _first(query: str, field: str, variables: dict, default: int) -> int:
+    m = re.search(field + r"\(\s*first:\s*(\$?\w+)", query)
+    if not m:
+        return default
+    raw = m.group(1)
+    if raw.startswith("$"):
+        return int(variables.get(raw[1:]) or default)
+    return int(raw)
+
+
+def _user_error(message: str, field: list | None = None) -> list:
+    return [{"field": field, "message": message}]
+
+
+class GraphQL:
+    """Recognises the root field of each document PodHub sends and answers it."""
+
+    def __init__(self, shop: SandboxShop):
+        self.shop = shop
+
+    def requested_cost(self, query: str, variables: dict) -> float:
+        if query.lstrip().startswith("mutation"):
+            return 10.0
+        if "ordersCount" in query:
+            return 1.0
+        if re.search(r"\borders\(", query):
+            n = _first(query, "orders", variables, 50)
+            lines = _first(query, "lineItems", variables, 10)
+            return 2 + n * (4 + lines)
+        if "fulfillmentOrders" in query:
+            f = _first(query, "fulfillments", variables, 10)
+            fo = _first(query, "fulfillmentOrders", variables, 5)
+            li = _first(query, "lineItems", variables, 50)
+            return 1 + (2 + f * 2) + (2 + fo * (1 + 2 + li * 2))
+        if re.search(r"\border\(", query):
+            return 1 + 2 + _first(query, "lineItems", variables, 100)
+        return 1.0
+
+    def execute(self, query: str, variables: dict) -> tuple[dict, float]:
+        """(data, actual cost)."""
+        s = self.shop
+        if "mutation" in query[:200]:
+            for name in ("fulfillmentCreate", "orderCancel", "refundCreate", "productCreate"):
+                if name + "(" in query:
+                    return getattr(self, name)(variables), 10.0
+            raise ValueError("unsupported mutation")
+        if "ordersCount" in query:
+            return {"ordersCount": {"count": s.count(variables.get("query")),
+                                    "precision": "EXACT"}}, 1.0
+        if re.search(r"\borders\(", query):
+            first = min(int(variables.get("first") or 50), 250)
+            lines = _first(query, "lineItems", variables, 10)
+            orders, more, end = s.search(variables.get("query"), first=first,
+                                         after=variables.get("after"))
+            nodes = [s.gql_order(o, lines_first=lines) for o in orders]
+            actual = 2 + sum(4 + len(n["lineItems"]["nodes"]) for n in nodes)
+            return {"orders": {"pageInfo": {"hasNextPage": more, "endCursor": end},
+                               "nodes": nodes}}, actual
+        if "shop" in query and "shop {" in query:
+            return {"shop": {"id": "gid://shopify/Shop/1", "name": "PodHub Sandbox",
+                             "myshopifyDomain": s.shop_domain, "currencyCode": "USD"}}, 1.0
+        if re.search(r"\border\(", query):
+            oid = int(str(variables.get("id", "")).rsplit("/", 1)[-1] or 0)
+            order = s.order(oid)
+            if order is None:
+                return {"order": None}, 1.0
+            if "fulfillmentOrders" in query:
+                return {"order": self.fulfillment_orders(order)}, 1 + 2 + 2 + 5
+            after = cursor_position(variables.get("after"))
+            node = s.gql_order(order, lines_first=100, lines_after=after)
+            return {"order": {"lineItems": node["lineItems"]}}, 3 + len(
+                node["lineItems"]["nodes"])
+        raise ValueError("unsupported query")
+
+    def fulfillment_orders(self, order: dict) -> dict:
+        closed = bool(order["cancelled_at"])
+        left = sum(ln["fulfillable_quantity"] for ln in order["line_items"])
+        done = sum(ln["fulfilled_quantity"] for ln in order["line_items"])
+        status = "CLOSED" if closed or left == 0 else ("IN_PROGRESS" if done else "OPEN")
+        return {
+            "id": order["admin_graphql_api_id"],
+            "fulfillments": [{"id": f["admin_graphql_api_id"], "status": "SUCCESS",
+                              "trackingInfo": [{"company": f["tracking_company"],
+                                                "number": f["tracking_number"],
+                                                "url": f["tracking_url"]}]}
+                             for f in self.shop.fulfillments(order["id"])],
+            "fulfillmentOrders": {"nodes": [{
+                "id": f"gid://shopify/FulfillmentOrder/{order['id']}", "status": status,
+                "lineItems": {"nodes": [{
+                    "id": f"gid://shopify/FulfillmentOrderLineItem/{ln['id']}",
+                    "remainingQuantity": 0 if closed else ln["fulfillable_quantity"],
+                    "totalQuantity": ln["quantity"],
+                    "lineItem": {"id": ln["admin_graphql_api_id"], "sku": ln["sku"]},
+                } for ln in order["line_items"]]},
+            }]},
+        }
+
+    def fulfillmentCreate(self, v: dict) -> dict:  # noqa: N802 - GraphQL name
+        s = self.shop
+        f = v.get("fulfillment") or {}
+        groups = f.get("lineItemsByFulfillmentOrder") or []
+        if not groups:
+            return {"fulfillmentCreate": {"fulfillment": None, "userErrors": _user_error(
+                "lineItemsByFulfillmentOrder is required")}}
+        order_ids = {int(g["fulfillmentOrderId"].rsplit("/", 1)[-1]) for g in groups}
+        if len(order_ids) != 1:
+            return {"fulfillmentCreate": {"fulfillment": None, "userErrors": _user_error(
+                "fulfillment orders must belong to the same order")}}
+        order = s.order(order_ids.pop())
+        if order is None or order["cancelled_at"]:
+            return {"fulfillmentCreate": {"fulfillment": None, "userErrors": _user_error(
+                "Fulfillment order does not exist or is closed.")}}
+        by_id = {ln["id"]: ln for ln in order["line_items"]}
+        items = []
+        for g in groups:
+            wanted = g.get("fulfillmentOrderLineItems") or [
+                {"id": f"x/{ln['id']}", "quantity": ln["fulfillable_quantity"]}
+                for ln in order["line_items"] if ln["fulfillable_quantity"]]
+            for it in wanted:
+                lid = int(str(it["id"]).rsplit("/", 1)[-1])
+                ln = by_id.get(lid)
+                qty = int(it.get("quantity") or 0)
+                if ln is None or qty <= 0 or qty > ln["fulfillable_quantity"]:
+                    return {"fulfillmentCreate": {"fulfillment": None, "userErrors": _user_error(
+                        f"Invalid quantity for line item {lid}.")}}
+                items.append({"line_item_id": lid, "quantity": qty})
+        tracking = f.get("trackingInfo") or {}
+        created = s._fulfill(order["id"], items, tracking=tracking,
+                             notify=bool(f.get("notifyCustomer", False)),
+                             message=v.get("message"))
+        return {"fulfillmentCreate": {"fulfillment": {
+            "id": created["admin_graphql_api_id"], "status": "SUCCESS",
+            "trackingInfo": [{"company": tracking.get("company"),
+                              "number": tracking.get("number"), "url": tracking.get("url")}]},
+            "userErrors": []}}
+
+    def orderCancel(self, v: dict) -> dict:  # noqa: N802
+        s = self.shop
+        oid = int(str(v.get("orderId", "")).rsplit("/", 1)[-1] or 0)
+        order = s.order(oid)
+        if order is None:
+            return {"orderCancel": {"job": None, "orderCancelUserErrors": _user_error(
+                "Order does not exist."), "userErrors": []}}
+        if order["cancelled_at"]:
+            return {"orderCancel": {"job": None, "orderCancelUserErrors": _user_error(
+                "Order has already been cancelled."), "userErrors": []}}
+        s.cancel_order(oid, reason=str(v.get("reason", "other")).lower(),
+                       refund=bool(v.get("refund")))
+        if v.get("staffNote"):
+            s.update_order(oid, {"note": v["staffNote"]}, webhooks=False)
+        return {"orderCancel": {"job": {"id": f"gid://shopify/Job/{oid}", "done": True},
+                                "orderCancelUserErrors": [], "userErrors": []}}
+
+    def refundCreate(self, v: dict) -> dict:  # noqa: N802
+        s = self.shop
+        data = v.get("input") or {}
+        oid = int(str(data.get("orderId", "")).rsplit("/", 1)[-1] or 0)
+        order = s.order(oid)
+        if order is None:
+            return {"refundCreate": {"refund": None, "userErrors": _user_error(
+                "Order does not exist.")}}
+        by_id = {ln["id"]: ln for ln in order["line_items"]}
+        amount = 0.0
+        for r in data.get("refundLineItems") or []:
+            ln = by_id.get(int(str(r["lineItemId"]).rsplit("/", 1)[-1]))
+            if ln is None:
+                return {"refundCreate": {"refund": None, "userErrors": _user_error(
+                    "Line item does not exist.")}}
+            amount += float(ln["price"]) * int(r.get("quantity", 1))
+        with s.lock:
+            rid = s._next("refund", 900_000)
+            refund = {"id": f"gid://shopify/Refund/{rid}", "order_id": oid,
+                      "note": data.get("note"), "notify": bool(data.get("notify")),
+                      "amount": f"{amount:.2f}", "lines": data.get("refundLineItems") or []}
+            s.db.execute("INSERT INTO refunds VALUES (?, ?, ?)", (rid, oid, json.dumps(refund)))
+        s.update_order(oid, {"financial_status": "partially_refunded"})
+        return {"refundCreate": {"refund": {"id": refund["id"], "totalRefundedSet": {
+            "shopMoney": {"amount": refund["amount"], "currencyCode": "USD"}}},
+            "userErrors": []}}
+
+    def productCreate(self, v: dict) -> dict:  # noqa: N802
+        s = self.shop
+        p = v.get("product") or {}
+        if not p.get("title"):
+            return {"productCreate": {"product": None, "userErrors": _user_error(
+                "Title can't be blank", ["title"])}}
+        with s.lock:
+            pid = s._next("product", 8_000_000)
+            variants = [{"id": f"gid://shopify/ProductVariant/{s._next('variant', 50_000_000)}",
+                         "sku": var.get("sku"), "price": var.get("price")}
+                        for var in p.get("variants") or []]
+            product = {"id": f"gid://shopify/Product/{pid}", "title": p["title"],
+                       "vendor": p.get("vendor"), "variants": variants}
+            s.db.execute("INSERT INTO products VALUES (?, ?)", (pid, json.dumps(product)))
+        return {"productCreate": {"product": {"id": product["id"], "title": p["title"],
+                                              "variants": {"nodes": [{"id": x["id"], "sku":
+                                                                      x["sku"]}
+                                                                     for x in variants]}},
+                                  "userErrors": []}}
+
+
+def _json(start_response, status: int, body, headers=None) -> list[bytes]:
+    data = json.dumps(body).encode()
+    reason = {200: "OK", 201: "Created", 302: "Found", 400: "Bad Request",
+              401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+              429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Status")
+    start_response(f"{status} {reason}", [("Content-Type", "application/json"),
+                                         ("Content-Length", str(len(data))),
+                                         *(headers or [])])
+    return [data]
+
+
+def make_app(shop: SandboxShop):
+    gql = GraphQL(shop)
+
+    def app(environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        raw = environ["wsgi.input"].read(length) if length else b""
+        if path.startswith("/admin/api/") and path.endswith("/graphql.json"):
+            return graphql(environ, start_response, raw)
+        if path == "/admin/oauth/authorize":
+            q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            params = {"code": shop.issue_code(), "shop": shop.shop_domain,
+                      "state": q.get("state", ""), "timestamp": str(int(time.time()))}
+            target = q.get("redirect_uri", "") + "?" + signed_query(params, shop.app_secret)
+            start_response("302 Found", [("Location", target), ("Content-Length", "0")])
+            return [b""]
+        if path == "/admin/oauth/access_token" and method == "POST":
+            try:
+                data = json.loads(raw or b"{}")
+            except ValueError:
+                data = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            status, body = shop.token_response(data)
+            return _json(start_response, status, body)
+        if path.startswith("/_sandbox/"):
+            return control(method, path[len("/_sandbox/"):].strip("/"), raw, environ,
+                           start_response)
+        return _json(start_response, 404, {"errors": "Not Found"})
+
+    def graphql(environ, start_response, raw):
+        shop.stats["graphql_calls"] += 1
+        now = shop.clock()
+        if shop.fail_next > 0 or shop.down_until > now:
+            if shop.fail_next > 0:
+                shop.fail_next -= 1
+            shop.stats["http_5xx"] += 1
+            return _json(start_response, 503, {"errors": "Service Unavailable"})
+        token = environ.get("HTTP_X_SHOPIFY_ACCESS_TOKEN", "")
+        if not shop.token_ok(token):
+            return _json(start_response, 401, {"errors": "[API] Invalid API key or access "
+                                                         "token (unrecognized login or wrong "
+                                                         "password)"})
+        try:
+            payload = json.loads(raw)
+            query, variables = payload["query"], payload.get("variables") or {}
+        except (ValueError, KeyError, TypeError):
+            return _json(start_response, 400, {"errors": "Bad Request: invalid JSON"})
+        requested = gql.requested_cost(query, variables)
+        shop.stats["cost_requested"] += requested
+        if requested > shop.settings.max_query_cost:
+            return _json(start_response, 200, {"errors": [{
+                "message": f"Query cost is {requested:.0f}, which exceeds the single query "
+                           f"max cost limit ({shop.settings.max_query_cost:.0f}).",
+                "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested,
+                               "maxCost": shop.settings.max_query_cost}}]})
+        status = shop.charge(requested)
+        if status is None:
+            shop.stats["throttled"] += 1
+            with shop.lock:
+                ts = shop.throttle_status()
+            body = {"errors": [{"message": "Throttled", "extensions": {
+                "code": "THROTTLED",
+                "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+                "extensions": {"cost": {"requestedQueryCost": requested,
+                                        "actualQueryCost": None, "throttleStatus": ts}}}
+            if shop.settings.throttled_status == 429:
+                shop.stats["http_429"] += 1
+                return _json(start_response, 429, body, [("Retry-After", "1.0")])
+            return _json(start_response, 200, body)
+        try:
+            data, actual = gql.execute(query, variables)
+        except (ValueError, KeyError, TypeError) as exc:
+            shop.refund_cost(requested)
+            return _json(start_response, 200, {"errors": [{"message": str(exc)}]})
+        status = shop.refund_cost(max(0.0, requested - actual))
+        shop.stats["cost_actual"] += actual
+        return _json(start_response, 200, {"data": data, "extensions": {"cost": {
+            "requestedQueryCost": requested, "actualQueryCost": actual,
+            "throttleStatus": status}}})
+
+    def control(method, path, raw, environ, start_response):
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return _json(start_response, 400, {"error": "invalid JSON"})
+        parts = path.split("/")
+        if path == "orders" and method == "POST":
+            order = shop.create_order(body.get("order") or body, delivery=body.get("delivery"))
+            return _json(start_response, 201, order)
+        if path == "orders/bulk" and method == "POST":
+            n = shop.bulk_create(int(body.get("count", 10)),
+                                 unpaid_every=int(body.get("unpaid_every", 0)),
+                                 fulfilled_every=int(body.get("fulfilled_every", 0)),
+                                 webhooks=bool(body.get("webhooks", False)))
+            return _json(start_response, 201, {"created": n})
+        if len(parts) >= 2 and parts[0] == "orders":
+            oid = int(parts[1])
+            if shop.order(oid) is None:
+                return _json(start_response, 404, {"error": "no such order"})
+            action = parts[2] if len(parts) > 2 else ""
+            delivery = body.get("delivery")
+            if action == "" and method == "GET":
+                order = shop.order(oid)
+                order["fulfillments"] = shop.fulfillments(oid)
+                order["refunds"] = shop.refunds(oid)
+                return _json(start_response, 200, order)
+            if action == "pay":
+                return _json(start_response, 200, shop.mark_paid(oid, delivery=delivery))
+            if action == "cancel":
+                return _json(start_response, 200, shop.cancel_order(oid, delivery=delivery))
+            if action == "update":
+                return _json(start_response, 200, shop.update_order(
+                    oid, body.get("changes") or {}, delivery=delivery))
+        if path == "orders" and method == "GET":
+            q = parse_qs(environ.get("QUERY_STRING", ""))
+            orders, _, _ = shop.search(q.get("query", [None])[0], first=250)
+            return _json(start_response, 200, {"orders": orders})
+        if path == "webhooks" and method == "POST":
+            shop.subscribe(url=body["url"], secret=body["secret"])
+            return _json(start_response, 200, {"ok": True})
+        if path == "webhooks" and method == "GET":
+            return _json(start_response, 200, {"log": shop.webhook_log(),
+                                               "pending": shop.pending_deliveries()})
+        if path == "webhooks/hold" and method == "POST":
+            shop.hold_webhooks = bool(body.get("hold", True))
+            return _json(start_response, 200, {"hold": shop.hold_webhooks})
+        if path == "webhooks/release" and method == "POST":
+            n = shop.release_held(reverse=bool(body.get("reverse")))
+            return _json(start_response, 200, {"released": n})
+        if path in ("app/uninstall", "privacy") and method == "POST":
+            topic = "app/uninstalled" if path == "app/uninstall" else body["topic"]
+            payload = body.get("payload") or {"id": 1, "domain": shop.shop_domain}
+            payload.setdefault("shop_domain", shop.shop_domain)
+            return _json(start_response, 200, {"event_id": shop.emit(topic, payload)})
+        if path == "down" and method == "POST":
+            shop.down_until = shop.clock() + float(body.get("seconds", 0))
+            shop.fail_next = int(body.get("fail_next", 0))
+            return _json(start_response, 200, {"down_until": shop.down_until})
+        if path == "settings" and method == "POST":
+            for key in ("bucket_max", "restore_rate", "max_query_cost", "throttled_status"):
+                if key in body:
+                    setattr(shop.settings, key, type(getattr(shop.settings, key))(body[key]))
+            with shop.lock:
+                shop.bucket = shop.settings.bucket_max
+                shop.bucket_at = shop.clock()
+            return _json(start_response, 200, {"ok": True})
+        if path == "stats" and method == "GET":
+            with shop.lock:
+                return _json(start_response, 200, {**shop.stats, "orders": shop.count(None),
+                                                   "bucket": shop.throttle_status()})
+        if path == "products" and method == "GET":
+            return _json(start_response, 200, {"products": shop.products()})
+        return _json(start_response, 404, {"error": f"unknown sandbox endpoint {path}"})
+
+    return app
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):  # the sandbox is chatty enough through its stats
+        pass
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class SandboxServer:
+    """The sandbox on 127.0.0.1:<port> in background threads (port 0: a free one)."""
+
+    def __init__(self, shop: SandboxShop, *, host: str = "127.0.0.1", port: int = 0):
+        self.shop = shop
+        self.httpd = make_server(host, port, make_app(shop), server_class=_ThreadingServer,
+                                 handler_class=_Quiet)
+        self.url = f"http://{host}:{self.httpd.server_port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-http",
+                                        daemon=True)
+        self._thread.start()
+        self.shop.start_sender()
+        return self
+
+    def stop(self) -> None:
+        self.shop.stop()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+__all__ = ["SandboxServer", "make_app", "iso", "parse_iso", "urlencode"]
