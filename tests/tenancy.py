@@ -159,3 +159,14 @@ def _order(workspace, membership):
     LineItem.objects.create(workspace=workspace, order=order, sku=f"SKU-{MARKER}",
                             title=f"Item {MARKER}", quantity=1)
     return order.pk
+
+
+@object_kwarg("invoice_id")
+def _invoice(workspace, membership):
+    from billing.models import Invoice, InvoiceKind
+
+    return Invoice.objects.create(
+        workspace=workspace, number=f"PH-{MARKER}", kind=InvoiceKind.PAYMENT,
+        bill_to=f"A {MARKER}", lines=[{"order": f"#{MARKER}", "description": MARKER,
+                                       "quantity": 1, "unit_amount": "1.00", "amount": "1.00"}],
+    ).pk
