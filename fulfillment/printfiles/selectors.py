@@ -1,0 +1,164 @@
+"""Reads for the print-file panel and downloads; every one filters by workspace."""
+
+import re
+from dataclasses import dataclass, field
+
+from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus
+from fulfillment.printfiles.services import locked_reason, newest_print_files
+from fulfillment.printfiles.spec import SpecError, normalize_key, parse_spec
+from orders.models import LineItem, Order
+from podhub.core.exceptions import NotFound
+
+
+@dataclass
+class EditorField:
+    key: str
+    value: str
+    required: bool = False
+    is_image: bool = False
+
+
+@dataclass
+class LinePanel:
+    line: LineItem
+    position: int
+    files: list[PrintFile] = field(default_factory=list)
+    versions: int = 0
+    render: Render | None = None  # the newest render request
+    fields: list[EditorField] = field(default_factory=list)
+
+    @property
+    def rendering(self) -> bool:
+        return self.render is not None and self.render.is_open
+
+    @property
+    def failed(self) -> bool:
+        return self.render is not None and self.render.status == RenderStatus.FAILED
+
+
+@dataclass
+class Panel:
+    order: Order
+    lines: list[LinePanel]
+    locked_reason: str
+
+    @property
+    def rendering(self) -> bool:
+        return any(lp.rendering for lp in self.lines)
+
+    @property
+    def has_files(self) -> bool:
+        return any(lp.files and any(f.file for f in lp.files) for lp in self.lines)
+
+
+def order_get(*, workspace, order_id: int) -> Order:
+    order = Order.objects.filter(workspace=workspace, pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order in this workspace.")
+    return order
+
+
+def print_file_get(*, workspace, print_file_id: int) -> PrintFile:
+    pf = (PrintFile.objects.filter(workspace=workspace, pk=print_file_id)
+          .select_related("order", "line_item").first())
+    if pf is None:
+        raise NotFound("No such print file in this workspace.")
+    return pf
+
+
+def _editor_fields(line: LineItem, templates: list) -> list[EditorField]:
+    """The buyer's fields, plus any field a template reads that the order lacks."""
+    fields = [EditorField(key=str(p.get("key", "")), value=str(p.get("value", "")))
+              for p in (line.personalization or []) if isinstance(p, dict)]
+    fields += [EditorField(key=str(i.get("key", "")), value=str(i.get("url", "")),
+                           is_image=True)
+               for i in (line.images or []) if isinstance(i, dict)]
+    known = {normalize_key(f.key) for f in fields}
+    for template in templates:
+        try:
+            spec = parse_spec(template.spec)
+        except SpecError:
+            continue
+        for layer in spec.layers:
+            key = getattr(layer, "key", "")
+            if not key:
+                continue
+            required = getattr(layer, "required", False)
+            if normalize_key(key) in known:
+                for f in fields:
+                    if normalize_key(f.key) == normalize_key(key):
+                        f.required = f.required or required
+                continue
+            known.add(normalize_key(key))
+            fields.append(EditorField(key=key, value="", required=required,
+                                      is_image=key in spec.image_keys))
+    return fields
+
+
+def _templates_by_variant(variant_ids: set[int]) -> dict[int, list[DesignTemplate]]:
+    from quotes.models import Variant
+
+    if not variant_ids:
+        return {}
+    product_of = dict(Variant.objects.filter(pk__in=variant_ids).values_list("pk", "product_id"))
+    by_product: dict[int, list[DesignTemplate]] = {}
+    for template in DesignTemplate.objects.filter(product_id__in=set(product_of.values()),
+                                                  is_active=True).order_by("side"):
+        by_product.setdefault(template.product_id, []).append(template)
+    return {vid: by_product.get(pid, []) for vid, pid in product_of.items()}
+
+
+def print_panel(*, workspace, order_id: int) -> Panel:
+    order = order_get(workspace=workspace, order_id=order_id)
+    lines = list(LineItem.objects.filter(order=order, workspace=workspace).order_by("id"))
+    newest = newest_print_files(order)
+    files_by_line: dict[int, list[PrintFile]] = {}
+    for pf in sorted(newest, key=lambda f: (f.line_item_id, f.side)):
+        files_by_line.setdefault(pf.line_item_id, []).append(pf)
+    templates = _templates_by_variant({line.catalog_variant_id for line in lines
+                                       if line.catalog_variant_id})
+    counts: dict[int, int] = {}
+    for line_id in PrintFile.objects.filter(order=order, workspace=workspace).values_list(
+            "line_item_id", flat=True):
+        counts[line_id] = counts.get(line_id, 0) + 1
+    renders: dict[int, Render] = {}
+    for job in Render.objects.filter(order=order, workspace=workspace).order_by("-created_at",
+                                                                                 "-pk"):
+        renders.setdefault(job.line_item_id, job)
+    panels = []
+    for i, line in enumerate(lines, 1):
+        files = files_by_line.get(line.pk, [])
+        panels.append(LinePanel(line=line, position=i, files=files, versions=counts.get(
+            line.pk, 0), render=renders.get(line.pk),
+            fields=_editor_fields(line, templates.get(line.catalog_variant_id, []))))
+    return Panel(order=order, lines=panels, locked_reason=locked_reason(order))
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def download_name(pf: PrintFile, position: int) -> str:
+    """order-1001_line-2_front_v3.png: order, line and side, as the files are sorted."""
+    return (f"order-{_safe(pf.order.number)}_line-{position}_{_safe(pf.side)}"
+            f"_v{pf.version}.{pf.extension}")
+
+
+def line_position(pf: PrintFile) -> int:
+    ids = list(LineItem.objects.filter(order_id=pf.order_id, workspace_id=pf.workspace_id)
+               .order_by("id").values_list("pk", flat=True))
+    return ids.index(pf.line_item_id) + 1 if pf.line_item_id in ids else 0
+
+
+def zip_entries(*, workspace, order_id: int) -> tuple[Order, list[tuple[str, PrintFile]]]:
+    order = order_get(workspace=workspace, order_id=order_id)
+    positions = {pk: i for i, pk in enumerate(
+        LineItem.objects.filter(order=order, workspace=workspace).order_by("id")
+        .values_list("pk", flat=True), 1)}
+    entries = []
+    for pf in newest_print_files(order):
+        if pf.file:
+            pf.order = order
+            entries.append((download_name(pf, positions.get(pf.line_item_id, 0)), pf))
+    entries.sort(key=lambda e: e[0])
+    return order, entries

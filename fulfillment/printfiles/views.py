@@ -1,0 +1,133 @@
+"""Seller views: the print-file panel on the order page (htmx), re-render, the
+personalisation editor, and permission-checked downloads.
+
+Files are never served from a public URL: each view looks the file up in the
+request's workspace (404 for any other) and streams it from storage.
+"""
+
+import tempfile
+import zipfile
+
+from django.http import FileResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from fulfillment.printfiles import selectors, services
+from orders import services as order_services
+from orders.events import Actor
+from podhub.core.exceptions import NotFound, ValidationFailed
+from podhub.core.views import workspace_view
+
+MAX_FIELDS = 50
+
+
+def _panel(request, order_id: int, *, status: int = 200, notice: str = ""):
+    panel = selectors.print_panel(workspace=request.workspace, order_id=order_id)
+    return render(request, "fulfillment/_panel.html",
+                  {"panel": panel, "order": panel.order, "notice": notice}, status=status)
+
+
+def _done(request, order_id: int, notice: str = ""):
+    if request.htmx:
+        return _panel(request, order_id, notice=notice)
+    return redirect(reverse("orders:detail", args=[order_id]) + "#print-files")
+
+
+@workspace_view
+@require_GET
+def panel(request, order_id: int):
+    return _panel(request, order_id)
+
+
+@workspace_view
+@require_POST
+def rerender(request, order_id: int):
+    selectors.order_get(workspace=request.workspace, order_id=order_id)
+    line_id = request.POST.get("line_id")
+    line_ids = None
+    if line_id:
+        if not line_id.isdigit():
+            raise ValidationFailed("Not an item of this order.")
+        line_ids = [int(line_id)]
+    services.render_request(order_id=order_id, workspace=request.workspace, line_ids=line_ids,
+                            user=request.user, reason="re-render")
+    return _done(request, order_id, "Re-rendering.")
+
+
+@workspace_view
+@require_POST
+def edit_personalization(request, order_id: int, line_id: int):
+    """Save the line's personalisation; the edit re-renders (orders.events -> services)."""
+    order = selectors.order_get(workspace=request.workspace, order_id=order_id)
+    keys, values = request.POST.getlist("key"), request.POST.getlist("value")
+    image_keys, image_urls = request.POST.getlist("image_key"), request.POST.getlist("image_url")
+    if len(keys) != len(values) or len(image_keys) != len(image_urls) or \
+            len(keys) + len(image_keys) > MAX_FIELDS:
+        raise ValidationFailed("The form was incomplete: reload the page and try again.")
+    personalization = [{"key": k, "value": v} for k, v in zip(keys, values, strict=True)
+                       if k.strip() and v.strip()]
+    images = [{"key": k, "url": u.strip()} for k, u in zip(image_keys, image_urls, strict=True)
+              if u.strip()]
+    if order.is_locked:
+        raise services.PrintFilesLocked(services.locked_reason(order))
+    order_services.order_edit(
+        order_id=order.pk, actor=Actor.seller(request.user),
+        changes={"lines": {str(line_id): {"personalization": personalization,
+                                          "images": images}}})
+    return _done(request, order_id, "Saved; re-rendering.")
+
+
+def _stream(field, *, filename: str, attachment: bool, content_type: str | None = None):
+    if not field:
+        raise NotFound("This file does not exist.")
+    response = FileResponse(field.open("rb"), as_attachment=attachment, filename=filename,
+                            content_type=content_type)
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@workspace_view
+@require_GET
+def download(request, print_file_id: int):
+    pf = selectors.print_file_get(workspace=request.workspace, print_file_id=print_file_id)
+    return _stream(pf.file, filename=selectors.download_name(pf, selectors.line_position(pf)),
+                   attachment=True)
+
+
+@workspace_view
+@require_GET
+def preview(request, print_file_id: int):
+    pf = selectors.print_file_get(workspace=request.workspace, print_file_id=print_file_id)
+    return _stream(pf.preview, filename=f"preview-{pf.pk}.webp", attachment=False,
+                   content_type="image/webp")
+
+
+@workspace_view
+@require_GET
+def mockup(request, print_file_id: int):
+    pf = selectors.print_file_get(workspace=request.workspace, print_file_id=print_file_id)
+    return _stream(pf.mockup, filename=f"mockup-{pf.pk}.jpg", attachment=False,
+                   content_type="image/jpeg")
+
+
+@workspace_view
+@require_GET
+def download_zip(request, order_id: int):
+    """Every newest print file of the order, named by order, line and side."""
+    order, entries = selectors.zip_entries(workspace=request.workspace, order_id=order_id)
+    if not entries:
+        raise NotFound("This order has no print files yet.")
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, pf in entries:  # PNG/JPEG are compressed already: store them
+            with pf.file.open("rb") as src, archive.open(name, "w", force_zip64=True) as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+    spool.seek(0)
+    number = selectors._safe(order.number)
+    response = FileResponse(spool, as_attachment=True, filename=f"order-{number}-print-files.zip",
+                            content_type="application/zip")
+    response["Cache-Control"] = "private, no-store"
+    return response
