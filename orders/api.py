@@ -115,11 +115,17 @@ class OrderListCreateApi(WorkspaceApi):
             return value
 
     class PageSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderPage"
+
         results = OrderOutputSerializer(many=True)
         next_cursor = serializers.CharField(allow_null=True)
 
     class InputSerializer(serializers.Serializer):
         """The documented body of a manual order (validated by orders/inputs.py)."""
+
+        class Meta:
+            ref_name = "ManualOrderInput"
 
         store = serializers.IntegerField(required=False, help_text=(
             "An outside-source store of the workspace; default: the workspace's own "
@@ -143,7 +149,8 @@ class OrderListCreateApi(WorkspaceApi):
                                             help_text="Order-level discount.")
         line_items = LineItemInputSerializer(many=True)
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: PageSerializer, **ERRORS})
+    @extend_schema(operation_id="orders_list", parameters=[FilterSerializer],
+                   responses={200: PageSerializer, **ERRORS})
     def get(self, request):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -198,6 +205,9 @@ class OrderCancelApi(WorkspaceApi):
     """Cancel an order (before it goes to production)."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderCancelInput"
+
         reason = serializers.CharField(max_length=500, allow_blank=True, default="",
                                        help_text="A note for the timeline.")
 
@@ -212,6 +222,11 @@ class OrderCancelApi(WorkspaceApi):
         return Response(OrderDetailOutputSerializer(_order_detail(self.workspace, order_id)).data)
 
 
+class LineChangeSerializer(serializers.Serializer):
+    personalization = PersonalizationInputSerializer(many=True, required=False)
+    images = serializers.ListField(child=serializers.URLField(), required=False)
+
+
 class OrderEditApi(WorkspaceApi):
     """Change buyer, shipping address or personalisation while the order is not locked.
 
@@ -219,17 +234,16 @@ class OrderEditApi(WorkspaceApi):
     information answers it: the order goes back to where it was.
     """
 
-    class LineChangeSerializer(serializers.Serializer):
-        personalization = PersonalizationInputSerializer(many=True, required=False)
-        images = serializers.ListField(child=serializers.URLField(), required=False)
-
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderEditInput"
+
         buyer_name = serializers.CharField(max_length=200, required=False)
         buyer_email = serializers.EmailField(required=False, allow_blank=True)
         shipping_address = AddressSerializer(required=False,
                                              help_text="Only the keys sent change.")
         lines = serializers.DictField(
-            child=serializers.DictField(), required=False,
+            child=LineChangeSerializer(), required=False,
             help_text='{"<line id>": {"personalization": [{"key": "Name", "value": "Ana"}]}}',
         )
 
@@ -252,11 +266,17 @@ class OrderBulkCancelApi(WorkspaceApi):
     """Cancel many orders; each succeeds or fails on its own."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderBulkCancelInput"
+
         order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
                                           min_length=1, max_length=services.MAX_BULK)
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderBulkCancelResult"
+
         done = serializers.ListField(child=serializers.IntegerField())
         failed = BulkFailureSerializer(many=True)
 
@@ -293,11 +313,17 @@ class OrderCsvImportApi(WorkspaceApi):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderCsvImportInput"
+
         file = serializers.FileField(help_text="UTF-8 CSV, at most 5 MB, one row per item.")
         store = serializers.IntegerField(required=False, help_text=(
             "An outside-source store; default: the workspace's 'Outside orders'."))
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderCsvImportReport"
+
         total_rows = serializers.IntegerField()
         created = CsvCreatedSerializer(many=True)
         duplicates = CsvDuplicateSerializer(many=True)
