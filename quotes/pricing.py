@@ -327,8 +327,9 @@ def price_order(*, order: Order, shipping_method: str | None = None,
     elif bd.shipping_options:
         bd.shipping = bd.shipping_options[0]
     # the buyer's selling price: goods after discounts + the shipping the buyer paid
-    bd.selling_store_amount = max(
-        order.subtotal_amount - order.discount_amount + order.shipping_amount, ZERO)
+    bd.selling_store_amount = quantize(max(
+        order.subtotal_amount - order.discount_amount + order.shipping_amount, ZERO),
+        bd.store_currency)
     try:
         bd.selling_amount = quantize(convert(bd.selling_store_amount, bd.store_currency),
                                      currency)
