@@ -1,0 +1,179 @@
+"""Pushes to the store: fulfillments with tracking, second parcels, cancels, refunds, retries."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_scopes import scope
+
+from integrations.models import OutboxMessage, OutboxStatus
+from integrations.services.inbox import inbox_drain
+from integrations.services.outbox import (
+    order_event_handle,
+    outbox_deliver,
+    outbox_due,
+    publish_product,
+    push_fulfillment,
+    push_refund,
+)
+from orders import services as order_services
+from orders.events import Actor
+from orders.models import Order
+from podhub.core.exceptions import Conflict
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def imported(connection, sandbox, workspace):
+    remote = sandbox.shop.create_order({"line_items": [
+        {"title": "Mug", "sku": "MUG", "price": "10.00", "quantity": 2},
+        {"title": "Tee", "sku": "TEE", "price": "20.00", "quantity": 1}]})
+    sandbox.shop.deliver_due()
+    with scope(workspace=workspace):
+        inbox_drain(connection_id=connection.pk)
+        order = Order.objects.select_related("store").get()
+    return remote, order
+
+
+def test_push_fulfillment_creates_a_shopify_fulfillment_with_tracking(connection, sandbox,
+                                                                      workspace, imported):
+    remote, order = imported
+    with scope(workspace=workspace):
+        msg = push_fulfillment(store=order.store, order=order, shipment_ref="S1", carrier="UPS",
+                               number="1Z999AA10123456784",
+                               url="https://track.example/1Z999AA10123456784", line_items=None)
+        msg = outbox_deliver(message_id=msg.pk)
+    assert msg.status == OutboxStatus.DONE
+    [f] = sandbox.shop.fulfillments(remote["id"])
+    assert (f["tracking_company"], f["tracking_number"], f["tracking_url"]) == (
+        "UPS", "1Z999AA10123456784", "https://track.example/1Z999AA10123456784")
+    assert f["notify_customer"] is True
+    assert sandbox.shop.order(remote["id"])["fulfillment_status"] == "fulfilled"
+
+
+def test_a_second_parcel_adds_its_own_fulfillment(connection, sandbox, workspace, imported):
+    remote, order = imported
+    with scope(workspace=workspace):
+        mug, tee = order.line_items.order_by("id")
+        first = push_fulfillment(store=order.store, order=order, shipment_ref="P1",
+                                 carrier="USPS", number="9400111", url="",
+                                 line_items=[{"line_item_id": mug.pk, "quantity": 2}])
+        again = push_fulfillment(store=order.store, order=order, shipment_ref="P1",
+                                 carrier="USPS", number="9400111", url="",
+                                 line_items=[{"line_item_id": mug.pk, "quantity": 2}])
+        assert again.pk == first.pk  # the same shipment is pushed once
+        second = push_fulfillment(store=order.store, order=order, shipment_ref="P2",
+                                  carrier="DHL", number="JD0002", url="https://dhl.example/JD0002",
+                                  line_items=[{"line_item_id": tee.pk, "quantity": 1}])
+        outbox_deliver(message_id=first.pk)
+        outbox_deliver(message_id=second.pk)
+    fulfillments = sandbox.shop.fulfillments(remote["id"])
+    assert [f["tracking_number"] for f in fulfillments] == ["9400111", "JD0002"]
+    assert [len(f["line_items"]) for f in fulfillments] == [1, 1]
+    assert sandbox.shop.order(remote["id"])["fulfillment_status"] == "fulfilled"
+
+
+def test_a_push_retries_with_backoff_until_the_store_is_back(connection, sandbox, workspace,
+                                                             imported):
+    remote, order = imported
+    shop = sandbox.shop
+    shop.down_until = shop.clock() + 3600  # the store is down for an hour
+    with scope(workspace=workspace):
+        msg = push_fulfillment(store=order.store, order=order, shipment_ref="S1",
+                               carrier="UPS", number="1Z1", url="")
+        msg = outbox_deliver(message_id=msg.pk)
+        assert msg.status == OutboxStatus.PENDING and msg.attempts == 1
+        assert msg.next_attempt_at > timezone.now() + timedelta(seconds=10)
+        assert "503" in msg.last_error
+        assert outbox_deliver(message_id=msg.pk) is None  # not due yet
+        # hours later: the store is back and the sweep finds the message due
+        shop.down_until = 0
+        later = timezone.now() + timedelta(hours=2)
+        assert (workspace.pk, msg.pk) in outbox_due(now=later)
+        msg = outbox_deliver(message_id=msg.pk, now=later)
+    assert msg.status == OutboxStatus.DONE and msg.attempts == 2
+    assert len(shop.fulfillments(remote["id"])) == 1
+
+
+def test_a_lost_answer_does_not_create_a_second_fulfillment(connection, sandbox, workspace,
+                                                            imported):
+    remote, order = imported
+    with scope(workspace=workspace):
+        msg = push_fulfillment(store=order.store, order=order, shipment_ref="S1",
+                               carrier="UPS", number="1Z1", url="")
+        outbox_deliver(message_id=msg.pk)
+        # the worker died before recording success: the message is due again
+        OutboxMessage.objects.filter(pk=msg.pk).update(status=OutboxStatus.PENDING,
+                                                       next_attempt_at=timezone.now())
+        msg = outbox_deliver(message_id=msg.pk)
+    assert msg.status == OutboxStatus.DONE and msg.result.get("already")
+    assert len(sandbox.shop.fulfillments(remote["id"])) == 1
+
+
+def test_a_refused_push_fails_for_good_and_shows(connection, sandbox, workspace, imported,
+                                                 client_for, owner):
+    remote, order = imported
+    sandbox.shop.cancel_order(remote["id"], webhooks=False)
+    with scope(workspace=workspace):
+        msg = push_fulfillment(store=order.store, order=order, shipment_ref="S1",
+                               carrier="UPS", number="1Z1", url="")
+        msg = outbox_deliver(message_id=msg.pk)
+    assert msg.status == OutboxStatus.FAILED
+    html = client_for(owner).get(f"/stores/{order.store_id}/").content.decode()
+    assert "Failed for good" in html and "1Z1" in html
+
+
+def test_loss_guard_cancel_cancels_and_refunds_in_the_store(connection, sandbox, workspace,
+                                                            imported):
+    remote, order = imported
+    with scope(workspace=workspace):
+        order_services.order_cancel(order_id=order.pk, reason="loss_guard",
+                                    actor=Actor.system("Loss guard"), note="below cost")
+        event = order.events.get(type="order.cancelled")
+        msg = order_event_handle(event_id=event.pk)
+        msg = outbox_deliver(message_id=msg.pk)
+    assert msg.status == OutboxStatus.DONE
+    cancelled = sandbox.shop.order(remote["id"])
+    assert cancelled["cancelled_at"] and cancelled["financial_status"] == "refunded"
+
+
+def test_a_seller_cancel_is_not_pushed(connection, workspace, imported):
+    _, order = imported
+    with scope(workspace=workspace):
+        order_services.order_cancel(order_id=order.pk, reason="seller",
+                                    actor=Actor.system("test"))
+        event = order.events.get(type="order.cancelled")
+        assert order_event_handle(event_id=event.pk) is None
+
+
+def test_refund_and_product_publish(connection, sandbox, workspace, imported):
+    remote, order = imported
+    with scope(workspace=workspace):
+        mug = order.line_items.order_by("id").first()
+        refund = push_refund(store=order.store, order=order, refund_ref="claim-1",
+                             line_items=[{"line_item_id": mug.pk, "quantity": 1}], note="misprint")
+        assert outbox_deliver(message_id=refund.pk).status == OutboxStatus.DONE
+        product = publish_product(store=order.store, product_ref="catalog-7",
+                                  title="PodHub mug", variants=[
+                                      {"sku": "PH-MUG-11-W", "price": "14.00", "option": "White"},
+                                      {"sku": "PH-MUG-11-B", "price": "14.00", "option": "Black"}])
+        assert outbox_deliver(message_id=product.pk).status == OutboxStatus.DONE
+    assert sandbox.shop.refunds(remote["id"])[0]["amount"] == "10.00"
+    [p] = sandbox.shop.products()
+    assert [v["sku"] for v in p["variants"]] == ["PH-MUG-11-W", "PH-MUG-11-B"]
+
+
+def test_nothing_is_pushed_to_a_disconnected_store(connection, workspace, imported):
+    from integrations.services.connections import store_disconnect
+
+    _, order = imported
+    with scope(workspace=workspace):
+        msg = push_fulfillment(store=order.store, order=order, shipment_ref="S1",
+                               carrier="UPS", number="1Z1", url="")
+        store_disconnect(workspace=workspace, store_id=order.store_id)
+        msg.refresh_from_db()
+        assert msg.status == OutboxStatus.CANCELLED
+        with pytest.raises(Conflict):
+            push_fulfillment(store=order.store, order=order, shipment_ref="S2",
+                             carrier="UPS", number="1Z2", url="")
