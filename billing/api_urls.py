@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from django.urls import path
+
+from billing import api
+
+urlpatterns = [
+    path("balance/", api.BalanceApi.as_view(), name="api-balance"),
+    path("ledger/", api.LedgerApi.as_view(), name="api-ledger"),
+]

@@ -136,7 +136,11 @@ class Book:
             balance_delta=balance_delta, held_delta=held_delta, balance_after=balance,
             held_after=held, idempotency_key=key, memo=memo[:255], **refs,
         )
-        entry.save(force_insert=True)
+        try:
+            entry.save(force_insert=True)
+        except IntegrityError:
+            # The key exists but was not visible to our lock query: another workspace's.
+            raise KeyReused(f"Idempotency key {key!r} is already used.") from None
         acct.balance_amount = balance
         acct.held_amount = held
         acct.debt_amount += debt_delta

@@ -7,6 +7,7 @@ No call here runs inside a database transaction that holds a lock.
 """
 
 import json
+import time
 from decimal import Decimal
 
 import stripe
@@ -48,8 +49,14 @@ def from_minor(value: int, currency: str) -> Decimal:
 def construct_event(payload: bytes, sig_header: str):
     """Verify `Stripe-Signature` (HMAC and time tolerance) and parse the event.
 
-    Raises stripe.SignatureVerificationError (bad or stale signature) or
-    ValueError (not JSON)."""
+    Raises stripe.SignatureVerificationError (bad, stale or future-dated
+    signature) or ValueError (not JSON). The library only refuses old
+    timestamps; one too far in the future is refused here too.
+    """
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE
+    stamps = [p[2:] for p in (sig_header or "").split(",") if p.strip().startswith("t=")]
+    if stamps and stamps[0].strip().isdigit() and int(stamps[0]) > time.time() + tolerance:
+        raise stripe.SignatureVerificationError("Timestamp in the future", sig_header, payload)
     return stripe.Webhook.construct_event(payload, sig_header, settings.STRIPE_WEBHOOK_SECRET,
                                           tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
 

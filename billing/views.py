@@ -1,0 +1,278 @@
+"""The seller's Balance, Pay and Invoice pages, and the Stripe webhook."""
+
+import csv
+import logging
+import secrets
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+import stripe
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from billing import invoices, payments, selectors, stripe_events, topups
+from billing.ledger import InsufficientFunds
+from billing.models import EntryKind, Invoice, TopUp, TopUpStatus
+from orders.models import Order, OrderState
+from podhub.core.exceptions import NotFound
+from podhub.core.money import quantize
+from podhub.core.views import workspace_view
+
+log = logging.getLogger(__name__)
+
+
+def _abs(request, name: str, **kwargs) -> str:
+    return request.build_absolute_uri(reverse(name, kwargs=kwargs or None))
+
+
+# --- the Balance page -----------------------------------------------------------------
+
+
+@workspace_view
+@require_GET
+def balance(request):
+    ws = request.workspace
+    filters = selectors.LedgerFilter.from_query(request.GET)
+    page = Paginator(selectors.entry_list(workspace=ws, filters=filters), 50).get_page(
+        request.GET.get("page"))
+    suggested = request.GET.get("amount", "")
+    return render(request, "billing/balance.html", {
+        "section": "balance",
+        "account": selectors.account_get(workspace=ws),
+        "holds": list(selectors.open_hold_list(workspace=ws)),
+        "entries": page,
+        "filters": filters,
+        "filter_query": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
+        "kinds": EntryKind.choices,
+        "top_ups": selectors.top_up_list(workspace=ws),
+        "profile": selectors.profile_get(workspace=ws),
+        "invoices": selectors.invoice_list(workspace=ws, limit=10),
+        "suggested_amount": suggested,
+        "this_month": timezone.now().strftime("%Y-%m"),
+        "min_top_up": topups.TOP_UP_MIN,
+    })
+
+
+@workspace_view
+@require_POST
+def top_up(request):
+    top_up = topups.top_up_start(
+        workspace=request.workspace, user=request.user, amount=request.POST.get("amount", ""),
+        success_url=_abs(request, "billing:top_up_return") + "?top_up=TOPUP_ID",
+        cancel_url=_abs(request, "billing:balance"))
+    return redirect(top_up.checkout_url)
+
+
+@workspace_view
+@require_GET
+def top_up_return(request):
+    """Stripe's success URL. The webhook credits; this page only says where it stands."""
+    found = None
+    if request.GET.get("top_up", "").isdigit():
+        found = TopUp.objects.filter(workspace=request.workspace,
+                                     pk=int(request.GET["top_up"])).first()
+    if found is not None and found.status == TopUpStatus.PAID:
+        messages.success(request, f"Top-up of {found.amount} {found.currency} received.")
+    elif found is not None:
+        messages.info(request, f"Top-up of {found.amount} {found.currency} is "
+                      f"{found.get_status_display().lower()}: the balance updates as soon as "
+                      "Stripe confirms the payment.")
+    return redirect("billing:balance")
+
+
+@workspace_view
+@require_POST
+def card_setup(request):
+    url = topups.card_setup_start(workspace=request.workspace, user=request.user,
+                                  success_url=_abs(request, "billing:card_return"),
+                                  cancel_url=_abs(request, "billing:balance"))
+    return redirect(url)
+
+
+@workspace_view
+@require_GET
+def card_return(request):
+    messages.info(request, "Card details sent to Stripe: the card shows here once Stripe "
+                  "confirms it.")
+    return redirect("billing:balance")
+
+
+@workspace_view
+@require_POST
+def auto_recharge(request):
+    enabled = request.POST.get("enabled") == "on"
+    topups.auto_recharge_configure(workspace=request.workspace, enabled=enabled,
+                                   threshold=request.POST.get("threshold", "0"),
+                                   amount=request.POST.get("amount", "0"))
+    messages.success(request, "Auto-recharge is on." if enabled else "Auto-recharge is off.")
+    return redirect("billing:balance")
+
+
+# --- CSV, statement, invoices --------------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@workspace_view
+@require_GET
+def ledger_csv(request):
+    filters = selectors.LedgerFilter.from_query(request.GET)
+    rows = selectors.entry_list(workspace=request.workspace, filters=filters).order_by(
+        "created_at", "id")
+    writer = csv.writer(_Echo())
+
+    def stream():
+        yield writer.writerow(["id", "time_utc", "kind", "amount", "currency", "balance_delta",
+                               "held_delta", "balance_after", "available_after", "order",
+                               "memo", "reason", "idempotency_key"])
+        for e in rows.iterator(chunk_size=500):
+            yield writer.writerow([
+                e.pk, e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.amount, e.currency,
+                e.balance_delta, e.held_delta, e.balance_after, e.available_after,
+                e.order.number if e.order_id else "", e.memo, e.reason, e.idempotency_key])
+
+    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="podhub-ledger.csv"'
+    return response
+
+
+@workspace_view
+@require_GET
+def statement(request):
+    raw = request.GET.get("month") or timezone.now().strftime("%Y-%m")
+    try:
+        month = date.fromisoformat(raw + "-01")
+    except ValueError:
+        month = timezone.now().date().replace(day=1)
+    st = selectors.statement_get(workspace=request.workspace, month=month)
+    prev = (month.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    nxt = date(month.year + (month.month == 12), month.month % 12 + 1, 1).strftime("%Y-%m")
+    return render(request, "billing/statement.html", {
+        "section": "balance", "st": st, "prev": prev, "next": nxt,
+        "totals": [(EntryKind(k).label, v) for k, v in st.totals.items()]})
+
+
+@workspace_view
+@require_GET
+def invoice_list(request):
+    return render(request, "billing/invoices.html", {
+        "section": "balance", "invoices": selectors.invoice_list(workspace=request.workspace,
+                                                                 limit=500)})
+
+
+def _invoice(request, invoice_id: int) -> Invoice:
+    found = selectors.invoice_get(workspace=request.workspace, invoice_id=invoice_id)
+    if found is None:
+        raise NotFound("No such invoice.")
+    return found
+
+
+@workspace_view
+@require_GET
+def invoice_detail(request, invoice_id: int):
+    return render(request, "billing/invoice.html", {"section": "balance",
+                                                     "invoice": _invoice(request, invoice_id)})
+
+
+@workspace_view
+@require_GET
+def invoice_pdf(request, invoice_id: int):
+    found = _invoice(request, invoice_id)
+    response = HttpResponse(invoices.render_pdf(found), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{found.number}.pdf"'
+    return response
+
+
+# --- paying orders ---------------------------------------------------------------------------
+
+
+def _ids(values) -> list[int]:
+    return [int(v) for v in values if str(v).isdigit()][:payments.MAX_BULK]
+
+
+def _methods(params, ids) -> dict[int, str]:
+    return {i: params[f"ship_{i}"] for i in ids if params.get(f"ship_{i}")}
+
+
+def _missing_top_up(missing: Decimal, currency: str) -> Decimal:
+    return max(quantize(missing, currency), topups.TOP_UP_MIN)
+
+
+@workspace_view
+def pay(request):
+    """Choose `to_order` orders, review the itemised total, confirm: funds are held."""
+    ws = request.workspace
+    params = request.POST if request.method == "POST" else request.GET
+    ids = _ids(params.getlist("orders"))
+    if not ids:
+        waiting = list(Order.objects.filter(workspace=ws, state=OrderState.TO_ORDER)
+                       .select_related("store").order_by("placed_at", "pk")[:payments.MAX_BULK])
+        return render(request, "billing/pay_choose.html", {"section": "balance",
+                                                           "orders": waiting})
+    methods = _methods(params, ids)
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            expected = Decimal(params.get("expected_total", ""))
+        except InvalidOperation:
+            expected = None
+        try:
+            payment = payments.orders_pay(
+                workspace=ws, order_ids=ids, shipping_methods=methods, user=request.user,
+                key=params.get("key", ""), expected_total=expected,
+                remember_defaults=params.get("remember") == "on")
+        except InsufficientFunds as exc:
+            error, status = exc, 409
+        else:
+            count = payment.charges.count()
+            messages.success(request, f"Paid {count} order{'s' if count != 1 else ''}: "
+                             f"{payment.total_amount} {payment.currency} held on your balance.")
+            return redirect(reverse("billing:balance") + f"?paid={payment.pk}")
+    sel = payments.selection_price(workspace=ws, order_ids=ids, shipping_methods=methods)
+    return render(request, "billing/pay_review.html", {
+        "section": "balance", "sel": sel,
+        "rows": [(o, sel.prices[o.pk], sel.problems.get(o.pk)) for o in sel.orders],
+        "key": params.get("key") or secrets.token_urlsafe(16),
+        "error": error,
+        "top_up_amount": _missing_top_up(sel.missing, sel.currency) if sel.missing else None,
+    }, status=status)
+
+
+@workspace_view
+def groups(request):
+    ws = request.workspace
+    if request.method == "POST":
+        group = payments.group_create(workspace=ws, order_ids=_ids(request.POST.getlist(
+            "orders")), user=request.user)
+        messages.success(request, f"Shipment group {group.pk}: {group.item_count} items ship "
+                         f"together for {group.fee_amount} {group.currency}; "
+                         f"{group.saved_amount} {group.currency} released.")
+        return redirect("billing:invoice", invoice_id=group.invoice.pk)
+    return render(request, "billing/groups.html", {
+        "section": "balance", "suggestions": payments.group_suggestions(workspace=ws)})
+
+
+# --- Stripe ----------------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Verify the signature (and its age), store the event, acknowledge; process later."""
+    try:
+        row, created = stripe_events.stripe_event_receive(
+            payload=request.body, sig_header=request.headers.get("Stripe-Signature", ""))
+    except stripe.SignatureVerificationError:
+        return JsonResponse({"error": "bad signature"}, status=401)
+    except (ValueError, KeyError):
+        return JsonResponse({"error": "not a Stripe event"}, status=400)
+    return JsonResponse({"received": True, "duplicate": not created})
