@@ -34,6 +34,7 @@ PUBLIC_ROUTES = {
     "workspaces:create",
     "workspaces:switch",
     "workspaces:invitation",  # keyed by a secret token, not by a tenant id
+    "integrations:shopify_webhook",  # public by design: HMAC-signed by the shop
 }
 SKIPPED_NAMESPACES = {"admin", "djdt"}
 
@@ -170,3 +171,16 @@ def _invoice(workspace, membership):
         bill_to=f"A {MARKER}", lines=[{"order": f"#{MARKER}", "description": MARKER,
                                        "quantity": 1, "unit_amount": "1.00", "amount": "1.00"}],
     ).pk
+
+
+@object_kwarg("store_id")
+def _store(workspace, membership):
+    from integrations.models import StoreConnection
+    from orders.models import Platform, Store
+
+    store = Store.objects.create(workspace=workspace, name=f"Shop {MARKER}",
+                                 platform=Platform.SHOPIFY)
+    StoreConnection.objects.create(workspace=workspace, store=store, platform="shopify",
+                                   shop_domain=f"{MARKER.lower()}.myshopify.com",
+                                   access_token="t", webhook_secret="s")
+    return store.pk
