@@ -31,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **opts):
+        if opts["platform"] == "woocommerce":
+            raise CommandError("WooCommerce stores are not supported yet; nothing was changed")
         with scopes_disabled():
             workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
         if workspace is None:
@@ -38,9 +40,6 @@ class Command(BaseCommand):
         platform = opts["platform"]
         try:
             with scope(workspace=workspace):
-                if platform == "woocommerce":
-                    raise CommandError("WooCommerce stores are not supported yet; nothing was "
-                                       "changed")
                 if platform == "manual":
                     if not (opts["name"] or "").strip():
                         raise CommandError("--name is required for a manual store")
