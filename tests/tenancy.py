@@ -173,6 +173,32 @@ def _invoice(workspace, membership):
     ).pk
 
 
+@object_kwarg("line_id")
+def _line(workspace, membership):
+    from orders.models import LineItem, Order
+
+    order = Order.objects.filter(workspace=workspace, external_id=f"ext-{MARKER}").first()
+    if order is None:  # order_id's factory made none yet
+        order = Order.objects.get(pk=_order(workspace, membership))
+    return LineItem.objects.filter(order=order).order_by("pk").first().pk
+
+
+@object_kwarg("print_file_id")
+def _print_file(workspace, membership):
+    from django.core.files.base import ContentFile
+
+    from fulfillment.models import PrintFile
+    from orders.models import LineItem
+
+    line = LineItem.objects.get(pk=_line(workspace, membership))
+    pf = PrintFile(workspace=workspace, order_id=line.order_id, line_item=line, side="front",
+                   version=PrintFile.objects.filter(line_item=line).count() + 1, format="png")
+    for field in ("file", "preview", "mockup"):
+        getattr(pf, field).save(f"{MARKER}.png", ContentFile(MARKER.encode()), save=False)
+    pf.save()
+    return pf.pk
+
+
 @object_kwarg("store_id")
 def _store(workspace, membership):
     from integrations.models import StoreConnection
