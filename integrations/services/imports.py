@@ -114,7 +114,8 @@ def import_job_run(*, job_id: int, client: AdminClient | None = None,
             counts = {"imported": 0, "skipped": 0, "failed": 0}
             for node in orders.get("nodes") or []:
                 outcome = _apply_node(conn, client, node, timezone.now())
-                key = ("imported" if outcome in ("created", "updated", "stale", "cancelled")
+                key = ("imported" if outcome in ("created", "updated", "stale", "unchanged",
+                                                 "cancelled")
                        else "failed" if outcome == "failed" else "skipped")
                 counts[key] += 1
             info = orders.get("pageInfo") or {}
@@ -186,7 +187,7 @@ def reconcile_store(*, connection_id: int, client: AdminClient | None = None,
     own = client is None
     client = client or client_for(conn)
     stats = {"seen": 0, "created": 0, "updated": 0, "cancelled": 0, "skipped": 0,
-             "failed": 0, "stale": 0}
+             "failed": 0, "stale": 0, "unchanged": 0}
     high = conn.sweep_high_water
     after = None
     try:

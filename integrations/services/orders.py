@@ -52,7 +52,8 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
                       label: str = "Shopify", now: datetime | None = None) -> str:
     """Create, update or cancel the PodHub order; return what happened (one word).
 
-    'created', 'updated', 'cancelled', 'stale', 'skipped:<why>'. Raises
+    'created', 'updated', 'cancelled', 'unchanged' (same version again), 'stale' (older
+    than what was applied), 'skipped:<why>'. Raises
     ValidationFailed when the store's order cannot be read (kept on the inbox row).
     """
     now = now or timezone.now()
@@ -76,7 +77,7 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
             order = Order.objects.filter(store_id=connection.store_id,
                                          external_id=facts.external_id).first()
             rec.order = order
-        outcome = "stale" if same_version else "updated"
+        outcome = "unchanged" if same_version else "updated"
         if order is None:
             if not facts.importable:
                 why = ("fulfilled" if facts.fulfilled else "cancelled" if facts.cancelled
@@ -97,7 +98,7 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
                     now=now)
                 outcome = "cancelled"
             else:
-                outcome = "stale"
+                outcome = "unchanged"
         elif not same_version:
             if _PAID_FIELD:
                 data = {**data, _PAID_FIELD: facts.paid}
