@@ -6,11 +6,13 @@ hours shown; each quote has one inline row per variant to price. "Send quote"
 """
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Case, Count, IntegerField, Value, When
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from orders.models import Order
 from podhub.core.exceptions import PodhubError
@@ -95,6 +97,7 @@ class ProductAdmin(CatalogChangeMixin, admin.ModelAdmin):
     search_fields = ("name", "variants__sku")
     raw_id_fields = ("made_for_workspace",)
     list_select_related = ("made_for_workspace",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [VariantInline]
 
     def get_queryset(self, request):
@@ -186,11 +189,13 @@ class QuoteAdmin(admin.ModelAdmin):
         return False  # a quote is requested by an unmapped order
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
+        # annotate first: ModelAdmin.get_queryset orders by get_ordering() at once
+        qs = self.model._default_manager.get_queryset().annotate(
             open_rank=Case(When(status=QuoteStatus.REQUESTED, then=Value(0)),
                            When(status=QuoteStatus.SENT, then=Value(1)), default=Value(2),
                            output_field=IntegerField()),
             n_lines=Count("lines"))
+        return qs.order_by(*self.get_ordering(request))
 
     def get_ordering(self, request):
         # open quotes first, the longest-waiting on top
@@ -225,7 +230,7 @@ class QuoteAdmin(admin.ModelAdmin):
                  if isinstance(p, dict)]
         if not pairs:
             return "—"
-        return format_html_join(format_html("<br>"), "<strong>{}</strong>: {}", pairs)
+        return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: {}", pairs)
 
     @admin.display(description="Sample order")
     def sample_order_link(self, obj):
@@ -244,7 +249,7 @@ class QuoteAdmin(admin.ModelAdmin):
     def history_text(self, obj):
         rows = [(h.get("at", "")[:16].replace("T", " "), h.get("what", ""), h.get("by", ""),
                  h.get("note", "")) for h in obj.history]
-        return format_html_join(format_html("<br>"), "{} · {} · {} {}", rows) if rows else "—"
+        return format_html_join(mark_safe("<br>"), "{} · {} · {} {}", rows) if rows else "—"
 
     def _send(self, request, quote):
         try:
