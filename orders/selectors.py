@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, Q
 
 from orders.models import HoldReason, LineItem, Order, OrderEvent, OrderState, Store
 from orders.states import SELLER_CANCELLABLE
@@ -42,6 +41,13 @@ COUNT_CAP = 1000
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 SKUS_SHOWN = 3
+# The columns a list row shows: fewer columns to fetch and convert on every page.
+LIST_FIELDS = (
+    "id", "workspace_id", "store_id", "number", "channel", "buyer_name", "buyer_email",
+    "currency", "total_amount", "state", "return_state", "hold_reason", "cancel_reason",
+    "needs_attention", "placed_at", "submit_at", "submitted_at", "store__id", "store__name",
+    "store__workspace_id",
+)
 
 
 # --- the list ------------------------------------------------------------------------
@@ -55,6 +61,7 @@ class OrderRow:
     line_count: int = 0
     first_skus: list[str] = field(default_factory=list)
     first_title: str = ""
+    url: str = ""  # the order page; set by the view
 
     @property
     def more_skus(self) -> int:
@@ -143,7 +150,7 @@ def order_list(
         )
     orders = list(
         qs.select_related("store")
-        .defer("search_text", "shipping_address")
+        .only(*LIST_FIELDS)
         .order_by("-placed_at", "-id")[: limit + 1]
     )
     has_more = len(orders) > limit
@@ -157,22 +164,29 @@ def order_list(
 
 
 def _rows_with_items(orders: list[Order]) -> list[OrderRow]:
-    """Line-item count and first SKUs of every order of the page, in one query."""
+    """Line-item count and first SKUs of every order of the page, in one query.
+
+    Written as SQL: the ORM's window-function filter costs more to compile
+    (about 1.5 ms) than the query takes to run.
+    """
     rows = {o.pk: OrderRow(order=o) for o in orders}
     if not rows:
         return []
-    ranked = (
-        LineItem.objects.filter(order_id__in=list(rows))
-        .annotate(
-            rank=Window(RowNumber(), partition_by=[F("order_id")], order_by=F("id").asc()),
-            # COUNT(*) OVER (PARTITION BY order_id)
-            n=Window(Count("*"), partition_by=[F("order_id")]),
-        )
-        .filter(rank__lte=SKUS_SHOWN)
-        .order_by("order_id", "rank")
-        .values_list("order_id", "sku", "title", "n")
+    table = LineItem._meta.db_table
+    marks = ", ".join(["%s"] * len(rows))
+    sql = (
+        "SELECT order_id, sku, title, n FROM ("  # noqa: S608 - only placeholders go in
+        " SELECT order_id, sku, title,"
+        "  ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY id) AS rank,"
+        "  COUNT(*) OVER (PARTITION BY order_id) AS n"
+        f" FROM {table} WHERE workspace_id = %s AND order_id IN ({marks})"
+        f") ranked WHERE rank <= {SKUS_SHOWN} ORDER BY order_id, rank"
     )
-    for order_id, sku, title, n in ranked:
+    workspace_id = orders[0].workspace_id
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workspace_id, *rows])
+        found = cursor.fetchall()
+    for order_id, sku, title, n in found:
         row = rows[order_id]
         row.line_count = n
         row.first_skus.append(sku or "—")

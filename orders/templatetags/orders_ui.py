@@ -2,6 +2,8 @@
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from orders import selectors
 from orders.models import ActorType, CancelReason, HoldReason, OrderState
@@ -105,3 +107,62 @@ def http_url(value) -> str:
                                                      not text.startswith("//")):
         return text
     return ""
+
+
+# --- the list's rows, rendered in Python ----------------------------------------------------
+# The order list is the dashboard's hot path (bench/orders_list.py: p95 < 100 ms, the
+# view at >= 0.3x the rate of its own SQL in pgbench). The template engine costs about
+# 200 us per row; this costs about 20 us, for the same escaped markup.
+
+_ROW = (
+    '<tr data-order-id="{id}" data-number="{number}">'
+    '<td><input type="checkbox" name="order_ids" value="{id}" aria-label="Select {number}"></td>'
+    '<td><a href="{url}">{number}</a>{channel}</td>'
+    "<td>{placed}</td>"
+    "<td>{store}</td>"
+    '<td>{buyer}<br><span class="muted">{email}</span></td>'
+    '<td>{items}<br><span class="muted">{skus}</span></td>'
+    "<td>{total} {currency}</td>"
+    '<td><span class="state state-{state}">{state_label}</span>{extra}</td>'
+    "</tr>\n"
+)
+
+
+def _row_extra(o) -> str:
+    parts = []
+    if o.state == OrderState.AWAITING_SUBMISSION:
+        if o.submit_at:
+            parts.append(format_html(
+                '<br><span class="countdown" data-deadline="{}" title="{} UTC">{}</span>',
+                o.submit_at.isoformat(), f"{o.submit_at:%Y-%m-%d %H:%M}",
+                submit_countdown(o.submit_at)))
+        else:
+            parts.append(mark_safe('<br><span class="muted">submit by hand</span>'))  # noqa: S308
+    elif o.state == OrderState.ON_HOLD and o.hold_reason:
+        parts.append(format_html('<br><span class="muted">{}</span>', o.get_hold_reason_display()))
+    elif o.state == OrderState.CANCELLED and o.cancel_reason:
+        parts.append(format_html('<br><span class="muted">{}</span>',
+                                 o.get_cancel_reason_display()))
+    if o.needs_attention:
+        parts.append(format_html('<br><span class="danger">{}</span>', o.needs_attention))
+    return mark_safe("".join(parts))  # noqa: S308 - every part is format_html output
+
+
+@register.simple_tag
+def order_rows(rows) -> str:
+    """The <tr>s of the order list (selectors.OrderRow with .url set by the view)."""
+    out = []
+    for row in rows:
+        o = row.order
+        more = f" +{row.more_skus} more" if row.more_skus else ""
+        out.append(format_html(
+            _ROW, id=o.pk, number=o.number, url=row.url,
+            channel=format_html(' <span class="muted">{}</span>', o.channel) if o.channel else "",
+            placed=f"{timezone.localtime(o.placed_at):%Y-%m-%d %H:%M}",
+            store=o.store.name, buyer=o.buyer_name, email=o.buyer_email,
+            items=f"{row.line_count} item{'' if row.line_count == 1 else 's'}",
+            skus=", ".join(row.first_skus) + more,
+            total=f"{o.total_amount:.2f}", currency=o.currency, state=o.state,
+            state_label=o.get_state_display(), extra=_row_extra(o),
+        ))
+    return mark_safe("".join(out))  # noqa: S308 - every row is format_html output
