@@ -33,6 +33,7 @@ from orders import services as order_services
 from orders.events import Actor
 from orders.models import Order, OrderEvent, OrderState, Store
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.core.money import quantize
 
 log = logging.getLogger(__name__)
 S = OrderState
@@ -57,7 +58,7 @@ class Selection:
 
     @property
     def missing(self) -> Decimal:
-        return max(self.total - self.available, ZERO)
+        return quantize(max(self.total - self.available, ZERO), self.currency)
 
     @property
     def payable(self) -> bool:
@@ -338,10 +339,13 @@ GROUPABLE_STATES = (S.AWAITING_SUBMISSION, S.IN_PRODUCTION)
 
 
 def _groupable(workspace_id: int):
+    from django.db.models import Q
+
+    in_state = Q(order__state__in=GROUPABLE_STATES) | Q(
+        order__state=S.ON_HOLD, order__return_state__in=GROUPABLE_STATES)
     return (OrderCharge.objects.filter(
-        workspace_id=workspace_id, group__isnull=True, shipping_hold__is_open=True,
-        shipping_hold__released_amount=0, order__state__in=GROUPABLE_STATES)
-        .select_related("order", "shipping_hold"))
+        in_state, workspace_id=workspace_id, group__isnull=True, shipping_hold__is_open=True,
+        shipping_hold__released_amount=0).select_related("order", "shipping_hold"))
 
 
 @dataclass

@@ -67,7 +67,8 @@ def make_order(catalog):
         if store is None:
             store = stores.get(workspace.pk) or StoreFactory(workspace=workspace)
             stores[workspace.pk] = store
-        order = OrderFactory(workspace=workspace, store=store, state="to_order", **kwargs,
+        kwargs.setdefault("state", "to_order")
+        order = OrderFactory(workspace=workspace, store=store, **kwargs,
                              **({"shipping_address": address} if address else {}))
         LineItemFactory(order=order, sku="MUG-11", title="Mug", quantity=quantity,
                         catalog_variant_id=catalog["mug"].pk)

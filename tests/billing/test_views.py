@@ -1,0 +1,157 @@
+"""The seller's pages, the public balance API, exports, invoices and the staff admin."""
+
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django_scopes import scope
+
+from billing import ledger, payments
+from billing.models import Account, EntryKind, Invoice, LedgerEntry, OrderCharge
+from tests.factories import UserFactory
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+
+def fund(workspace, amount, key="fund"):
+    with scope(workspace=workspace):
+        ledger.credit(workspace_id=workspace.pk, kind=EntryKind.TOP_UP, amount=D(amount),
+                      key=f"{key}:{workspace.pk}")
+
+
+def test_balance_api_contract(owner, api_client_for, workspace):
+    fund(workspace, "40.00")
+    with scope(workspace=workspace):
+        ledger.hold_place(workspace_id=workspace.pk, amount=D("15.5"), key="h")
+    resp = api_client_for(owner).get("/api/v1/balance/")
+    assert resp.status_code == 200
+    assert resp.json() == {"balance": "40.00", "available": "24.50", "currency": "USD"}
+
+
+def test_balance_api_needs_a_token(client):
+    assert client.get("/api/v1/balance/").status_code in (401, 403)
+
+
+def test_balance_page_shows_totals_holds_and_filtered_ledger(owner, client_for, workspace,
+                                                            make_order):
+    fund(workspace, "100.00")
+    order = make_order(workspace, 1)
+    with scope(workspace=workspace):
+        payments.orders_pay(workspace=workspace, order_ids=[order.pk], shipping_methods=None,
+                            key="k")
+    seller = client_for(owner)
+    page = seller.get("/balance/").content.decode()
+    assert "100.00 USD" in page and "82.00 USD" in page and "18.00 USD" in page
+    assert order.number in page
+    holds_only = seller.get("/balance/?kind=hold").content.decode()
+    assert "Order " + order.number + ": product" in holds_only
+    assert "Card top-up" not in holds_only and "Top-up</td>" not in holds_only
+
+
+def test_pay_page_refuses_with_the_missing_amount_and_offers_a_top_up(owner, client_for,
+                                                                      workspace, make_order):
+    fund(workspace, "20.00")
+    a, b = make_order(workspace, 1), make_order(workspace, 1)
+    seller = client_for(owner)
+    review = seller.get("/pay/", {"orders": [a.pk, b.pk]}).content.decode()
+    assert "36.00 USD" in review and "16.00 USD missing" in review
+    resp = seller.post("/pay/", {"orders": [a.pk, b.pk], "key": "x1",
+                                 "expected_total": "36.00", f"ship_{a.pk}": "standard",
+                                 f"ship_{b.pk}": "standard"})
+    assert resp.status_code == 409
+    body = resp.content.decode()
+    assert "16.00 USD missing" in body
+    assert 'name="amount" value="16.00"' in body
+    with scope(workspace=workspace):
+        assert not OrderCharge.objects.exists()
+    # one order fits: paid, and the seller lands on the Balance page
+    resp = seller.post("/pay/", {"orders": [a.pk], "key": "x2", "expected_total": "18.00"})
+    assert resp.status_code == 302 and resp["Location"].startswith("/balance/")
+    with scope(workspace=workspace):
+        assert Account.objects.get().held_amount == D("18.00")
+
+
+def test_choose_page_lists_orders_to_pay(owner, client_for, workspace, make_order):
+    order = make_order(workspace, 1)
+    page = client_for(owner).get("/pay/").content.decode()
+    assert order.number in page and 'name="orders"' in page
+
+
+def test_ledger_csv_and_monthly_statement(owner, client_for, workspace):
+    fund(workspace, "12.34")
+    seller = client_for(owner)
+    resp = seller.get("/balance/ledger.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(resp.streaming_content).decode())))
+    assert rows[0][:4] == ["id", "time_utc", "kind", "amount"]
+    assert rows[1][2:5] == ["top_up", "12.340", "USD"]
+    statement = seller.get("/balance/statement/").content.decode()
+    assert "Opening balance" in statement and "12.34" in statement
+
+
+def test_invoice_html_and_pdf(owner, client_for, workspace, make_order):
+    fund(workspace, "50.00")
+    order = make_order(workspace, 2)
+    with scope(workspace=workspace):
+        payment = payments.orders_pay(workspace=workspace, order_ids=[order.pk],
+                                      shipping_methods=None, key="k")
+        invoice = Invoice.objects.get(payment=payment)
+    seller = client_for(owner)
+    html = seller.get(f"/balance/invoices/{invoice.pk}/").content.decode()
+    assert invoice.number in html and "32.00 USD" in html and order.number in html
+    pdf = seller.get(f"/balance/invoices/{invoice.pk}/pdf/")
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert invoice.number.encode() in pdf["Content-Disposition"].encode()
+
+
+def test_staff_adjust_a_balance_with_a_reason_in_the_admin(client, workspace):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    fund(workspace, "10.00")
+    with scope(workspace=workspace):
+        acct = Account.objects.get()
+    url = reverse("admin:billing_account_adjust", args=[acct.pk])
+    form = client.get(url)
+    assert form.status_code == 200
+    no_reason = client.post(url, {"amount": "5", "reason": "", "key": "a1"})
+    assert no_reason.status_code == 200
+    resp = client.post(url, {"amount": "-4.50", "reason": "Damaged parcel credit reversed",
+                             "key": "a2"})
+    assert resp.status_code == 302
+    client.post(url, {"amount": "-4.50", "reason": "Damaged parcel credit reversed",
+                      "key": "a2"})  # a double submit posts once
+    with scope(workspace=workspace):
+        entry = LedgerEntry.objects.get(kind=EntryKind.ADJUSTMENT)
+        assert entry.reason == "Damaged parcel credit reversed" and entry.actor == staff
+        assert Account.objects.get().balance_amount == D("5.50")
+
+
+def test_staff_refund_after_capture_is_limited_to_what_was_captured(
+        client, workspace, make_order):
+    from django_scopes import scopes_disabled
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    fund(workspace, "50.00")
+    order = make_order(workspace, 1)
+    with scope(workspace=workspace):
+        payments.orders_pay(workspace=workspace, order_ids=[order.pk], shipping_methods=None,
+                            key="k")
+        from orders import services as order_services
+        from orders.events import Actor
+
+        order_services.order_submit(order_id=order.pk, actor=Actor.system("t"))
+        payments.order_charge_sync(workspace_id=workspace.pk, order_id=order.pk)
+    with scopes_disabled():
+        charge = OrderCharge.objects.get()
+    url = reverse("admin:billing_ordercharge_refund", args=[charge.pk])
+    too_much = client.post(url, {"amount": "13", "reason": "Misprint", "key": "r1"})
+    assert b"At most 12.00" in too_much.content
+    ok = client.post(url, {"amount": "12", "reason": "Misprint", "key": "r2"})
+    assert ok.status_code == 302
+    with scope(workspace=workspace):
+        acct = Account.objects.get()
+        assert (acct.balance_amount, acct.held_amount) == (D("50.00"), D("6.00"))
