@@ -6,6 +6,7 @@ order, 409 `illegal_transition` with `current_state` (or `order_locked`).
 """
 
 from django.db.models import Prefetch
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -180,8 +181,9 @@ class OrderListCreateApi(WorkspaceApi):
         })],
     )
     def post(self, request):
-        if not isinstance(request.data, dict):
-            raise ValidationFailed("Send the order as a JSON object.")
+        if not isinstance(request.data, dict) or isinstance(request.data, QueryDict):
+            raise ValidationFailed("Send the order as a JSON object "
+                                   "(Content-Type: application/json).")
         data = dict(request.data)
         store = _store(self.workspace, data.pop("store", None))
         order = services.order_create_manual(workspace=self.workspace, data=data,

@@ -217,6 +217,12 @@ def test_manual_order_with_bad_fields_is_400_naming_each(api, workspace):
         assert not Order.objects.exists()
 
 
+def test_manual_order_must_be_json(api):
+    response = api.post("/api/v1/orders/", {"number": "1"}, format="multipart")
+    assert response.status_code == 400
+    assert "application/json" in response.json()["error"]["message"]
+
+
 def test_manual_order_twice_is_409(api):
     assert api.post("/api/v1/orders/", _manual_body(), format="json").status_code == 201
     response = api.post("/api/v1/orders/", _manual_body(), format="json")
