@@ -240,6 +240,7 @@ class QuoteDeclineApi(WorkspaceApi):
 
     @extend_schema(request=InputSerializer, responses=QuoteSerializer)
     def post(self, request, quote_id: int):
+        _quote_or_404(self.workspace, quote_id)  # another workspace's quote: 404 before 400
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.quote_decline(workspace=self.workspace, quote_id=quote_id, by=request.user,

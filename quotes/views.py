@@ -120,6 +120,8 @@ def quote_accept(request, quote_id: int):
 @workspace_view
 @require_POST
 def quote_decline(request, quote_id: int):
+    if selectors.quote_get(workspace=request.workspace, quote_id=quote_id) is None:
+        raise Http404("No such quote in this workspace.")
     form = DeclineForm(request.POST)
     if not form.is_valid():
         raise ValidationFailed("Say why you decline the quote (PodHub staff read it).")

@@ -210,3 +210,29 @@ def _store(workspace, membership):
                                    shop_domain=f"{MARKER.lower()}.myshopify.com",
                                    access_token="t", webhook_secret="s")
     return store.pk
+
+
+@object_kwarg("quote_id")
+def _quote(workspace, membership):
+    from orders.models import Platform, Store
+    from quotes.models import Quote, QuoteLine, QuoteStatus
+
+    store = Store.objects.create(workspace=workspace, name=f"Quoted {MARKER}",
+                                 platform=Platform.MANUAL)
+    quote = Quote.objects.create(workspace=workspace, store=store, product_key=f"t:{MARKER}",
+                                 title=f"Plaque {MARKER}", status=QuoteStatus.SENT)
+    QuoteLine.objects.create(workspace=workspace, quote=quote, variant_key=f"s:{MARKER}",
+                             variant_title=MARKER, unit_price_amount=1, production_days=1)
+    return quote.pk
+
+
+@object_kwarg("rule_id")
+def _sku_rule(workspace, membership):
+    from quotes.models import Product, RuleKind, SkuRule, Variant
+
+    product = Product.objects.create(name=f"Catalog {MARKER}", made_for_workspace=workspace,
+                                     is_published=False)
+    variant = Variant.objects.create(product=product, sku=f"CAT-{MARKER}-{product.pk}",
+                                     price_amount=1)
+    return SkuRule.objects.create(workspace=workspace, kind=RuleKind.EXACT,
+                                  pattern=f"SKU-{MARKER}-{product.pk}", variant=variant).pk
