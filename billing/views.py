@@ -77,10 +77,11 @@ def top_up_return(request):
     if request.GET.get("top_up", "").isdigit():
         found = TopUp.objects.filter(workspace=request.workspace,
                                      pk=int(request.GET["top_up"])).first()
+    amount = quantize(found.amount, found.currency) if found is not None else None
     if found is not None and found.status == TopUpStatus.PAID:
-        messages.success(request, f"Top-up of {found.amount} {found.currency} received.")
+        messages.success(request, f"Top-up of {amount} {found.currency} received.")
     elif found is not None:
-        messages.info(request, f"Top-up of {found.amount} {found.currency} is "
+        messages.info(request, f"Top-up of {amount} {found.currency} is "
                       f"{found.get_status_display().lower()}: the balance updates as soon as "
                       "Stripe confirms the payment.")
     return redirect("billing:balance")
@@ -234,8 +235,9 @@ def pay(request):
             error, status = exc, 409
         else:
             count = payment.charges.count()
+            total = quantize(payment.total_amount, payment.currency)
             messages.success(request, f"Paid {count} order{'s' if count != 1 else ''}: "
-                             f"{payment.total_amount} {payment.currency} held on your balance.")
+                             f"{total} {payment.currency} held on your balance.")
             return redirect(reverse("billing:balance") + f"?paid={payment.pk}")
     sel = payments.selection_price(workspace=ws, order_ids=ids, shipping_methods=methods)
     return render(request, "billing/pay_review.html", {
