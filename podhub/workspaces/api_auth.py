@@ -36,3 +36,28 @@ class IsWorkspaceMember(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return bool(request.user and request._request.workspace is not None)
+
+
+try:  # document the token scheme in the OpenAPI schema
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class WorkspaceTokenScheme(OpenApiAuthenticationExtension):
+        target_class = "podhub.workspaces.api_auth.WorkspaceTokenAuthentication"
+        name = "tokenAuth"
+
+        def get_security_definition(self, auto_schema):
+            return {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Token <key>`: create a key under Settings → API tokens.",
+            }
+
+    class WorkspaceSessionScheme(OpenApiAuthenticationExtension):
+        target_class = "podhub.workspaces.api_auth.WorkspaceSessionAuthentication"
+        name = "cookieAuth"
+
+        def get_security_definition(self, auto_schema):
+            return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+except ImportError:  # pragma: no cover
+    pass
