@@ -50,7 +50,7 @@ def _state(workspace, order):
 
 
 def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
-    page, login, owner, store, staff, catalog, live_server, _chromium, artifacts_dir
+    page, login, owner, store, staff, catalog, live_server, artifacts_dir
 ):
     cache.clear()  # login rate limits
     ws = owner.workspace
@@ -72,7 +72,7 @@ def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
     assert page.locator("[data-testid=quote-status]").inner_text() == "Waiting for PodHub"
 
     # staff price the product in the admin queue and send the quote
-    staff_ctx = _chromium.new_context(base_url=live_server.url)
+    staff_ctx = page.context.browser.new_context(base_url=live_server.url)
     admin = staff_ctx.new_page()
     admin.set_default_timeout(10_000)
     admin.goto("/admin/login/?next=/admin/quotes/quote/")

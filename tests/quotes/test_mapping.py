@@ -185,3 +185,74 @@ def test_the_sweep_prices_an_order_whose_follow_up_was_lost(workspace, store, ca
         order.refresh_from_db()
         assert order.state == S.TO_ORDER
     assert services.pricing_sweep() == 0
+
+
+def test_a_sku_fixed_in_the_store_prices_the_waiting_order(
+    workspace, store, catalog, import_order, django_capture_on_commit_callbacks
+):
+    # given an order waiting because the store had a typo in the SKU
+    from orders import services as order_services
+    from tests.quotes.conftest import STORE_ACTOR, order_data
+
+    data = order_data({"sku": "MUG11-WHTIE", "quantity": 1, "external_id": "li-typo"},
+                      updated_at="2026-05-01T10:00:00Z")
+    with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
+        order, _ = order_services.order_import(workspace=workspace, store=store, data=data,
+                                               actor=STORE_ACTOR)
+    with scope(workspace=workspace):
+        order.refresh_from_db()
+        assert order.state == S.IN_QUOTATION
+    # when the seller fixes the SKU in the store and the store sends the update
+    data["line_items"][0]["sku"] = "MUG11-WHITE"
+    data["updated_at"] = "2026-05-01T11:00:00Z"
+    with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
+        order_services.order_import(workspace=workspace, store=store, data=data,
+                                    actor=STORE_ACTOR)
+    # then it is priced: an order is never silently stuck after a SKU edit
+    with scope(workspace=workspace):
+        order.refresh_from_db()
+        assert order.state == S.TO_ORDER
+
+
+def test_staff_adding_the_product_to_the_catalog_prices_waiting_orders(
+    workspace, store, catalog, import_order, django_capture_on_commit_callbacks
+):
+    order = import_order(workspace, store, ("TOTE-NATURAL", 1))
+    assert order.state == S.IN_QUOTATION
+    # staff add the product in the admin (the admin calls catalog_recheck after saving)
+    VariantFactory(sku="TOTE-NATURAL", price="6.00")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert services.catalog_recheck() == 1
+    assert len(callbacks) == 1  # the doorbell: the sweep task, sent after commit
+    with scope(workspace=workspace):
+        line = LineItem.objects.get(order=order)
+        assert line.unmapped_reason == services.PENDING_REASON
+    assert services.pricing_sweep() == 1
+    with scope(workspace=workspace):
+        order.refresh_from_db()
+        assert order.state == S.TO_ORDER
+
+
+def test_the_sweep_runs_every_five_minutes():
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["quotes-pricing-sweep"]
+    assert entry == {"task": "quotes.tasks.pricing_sweep_task", "schedule": 300.0}
+
+
+def test_a_held_waiting_order_is_priced_and_stays_held(
+    workspace, owner, store, catalog, import_order, django_capture_on_commit_callbacks
+):
+    from orders import services as order_services
+    from orders.events import Actor
+
+    order = import_order(workspace, store, ("LATER-SKU", 1))
+    with scope(workspace=workspace):
+        order_services.order_request_info(order_id=order.pk, message="Which colour?",
+                                          actor=Actor.staff(owner.user))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.sku_rule_create(workspace=workspace, kind=RuleKind.EXACT,
+                                     pattern="LATER-SKU", variant_id=catalog.mug_white.pk)
+        order.refresh_from_db()
+        assert (order.state, order.return_state) == (S.ON_HOLD, S.TO_ORDER)
+        assert _lines(order)[0].catalog_variant_id == catalog.mug_white.pk
