@@ -38,6 +38,7 @@ FONTS: dict[str, str] = {
     "noto-sans-arabic": "NotoSansArabic-Regular.ttf",
     "noto-sans-hebrew": "NotoSansHebrew-Regular.ttf",
 }
+LATIN = frozenset(FONTS[k] for k in FONTS if not k.startswith("noto-"))
 EMOJI_FONT = "NotoColorEmoji.ttf"
 EMOJI_STRIKE = 109
 FALLBACKS = ("DejaVuSans.ttf", "NotoSansArabic-Regular.ttf", "NotoSansHebrew-Regular.ttf",
@@ -107,6 +108,8 @@ class Run:
 
 def runs(text: str, primary: str) -> tuple[list[Run], set[str]]:
     """Split text into runs of one font each; also return the characters no font has."""
+    if text.isascii() and text.isprintable() and primary in LATIN:
+        return [Run(primary, text)], set()  # every Latin font we ship has printable ASCII
     chain = (primary, *[f for f in FALLBACKS if f != primary])
     out: list[Run] = []
     missing: set[str] = set()

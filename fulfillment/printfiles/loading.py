@@ -158,7 +158,8 @@ def _too_many(size, max_pixels: int, pillow_says: str = "") -> ImageRefused:
 
 def to_srgb(img: Image.Image) -> Image.Image:
     """Upright, 8-bit, sRGB, RGB or RGBA; the ICC profile is applied, then dropped."""
-    img = ImageOps.exif_transpose(img)
+    if img.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn it upright
+        img = ImageOps.exif_transpose(img)
     icc = img.info.get("icc_profile")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")

@@ -9,17 +9,25 @@ import io
 from PIL import Image, ImageChops
 
 from fulfillment.printfiles.loading import SRGB_ICC
-from fulfillment.printfiles.pngfast import encode_png as _fast_png
+from fulfillment.printfiles.pngfast import write_png
 from fulfillment.printfiles.spec import Mockup
 
-PNG_COMPRESS_LEVEL = 1  # see docs/benchmarks.md: level 6 is ~1.5x slower for ~2% smaller
+PNG_COMPRESS_LEVEL = 2  # docs/benchmarks.md: the knee of time against size
 JPEG_QUALITY = 95
 PREVIEW_MAX_SIDE = 640
 MOCKUP_MAX_SIDE = 1000
 
 
 def encode_png(img: Image.Image, *, dpi: int, compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
-    return _fast_png(img, dpi=dpi, compress_level=compress_level, icc_profile=SRGB_ICC)
+    buf = io.BytesIO()
+    write_print_png(buf, img, dpi=dpi, compress_level=compress_level)
+    return buf.getvalue()
+
+
+def write_print_png(fp, img: Image.Image, *, dpi: int,
+                    compress_level: int = PNG_COMPRESS_LEVEL) -> int:
+    """Stream the print file's PNG into `fp` (parallel strips, pngfast); bytes written."""
+    return write_png(fp, img, dpi=dpi, compress_level=compress_level, icc_profile=SRGB_ICC)
 
 
 def encode_png_pillow(img: Image.Image, *, dpi: int,

@@ -20,7 +20,7 @@ from PIL import Image, ImageChops, ImageDraw
 
 from fulfillment.printfiles import fonts
 from fulfillment.printfiles.imaging import composite
-from fulfillment.printfiles.loading import LoadedImage
+from fulfillment.printfiles.loading import MAX_PIXELS, LoadedImage, open_image
 from fulfillment.printfiles.problems import Code, ImageRefused, Problem, Severity
 from fulfillment.printfiles.spec import (
     BackgroundLayer,
@@ -62,9 +62,15 @@ def image_target_px(spec: TemplateSpec, key: str) -> tuple[int, int] | None:
 
 
 def render(spec: TemplateSpec, *, values: Mapping[str, str] | None = None,
-           images: Mapping[str, LoadedImage | Image.Image | ImageRefused | None] | None = None,
-           assets: Mapping[str, Image.Image] | None = None) -> RenderResult:
-    """Compose the print file. `values`/`images` are keyed by personalisation key."""
+           images: Mapping[str, bytes | LoadedImage | Image.Image | ImageRefused | None]
+           | None = None, assets: Mapping[str, Image.Image] | None = None,
+           max_pixels: int = MAX_PIXELS) -> RenderResult:
+    """Compose the print file. `values`/`images` are keyed by personalisation key.
+
+    An image given as the file's bytes is decoded (safely, `loading.open_image`,
+    at reduced scale when the box is much smaller) just before its layer is
+    drawn and dropped after it, so only one decoded photo is in memory at once.
+    """
     vals = {normalize_key(k): v for k, v in (values or {}).items()}
     imgs = {normalize_key(k): v for k, v in (images or {}).items()}
     assets = assets or {}
@@ -87,6 +93,12 @@ def render(spec: TemplateSpec, *, values: Mapping[str, str] | None = None,
                        check_resolution=False)
                 continue
             source = imgs.get(normalize_key(layer.key))
+            if isinstance(source, bytes | bytearray):
+                try:
+                    source = open_image(bytes(source), max_pixels=max_pixels,
+                                        draft_size=layer.box.px(spec.dpi)[2:])
+                except ImageRefused as exc:
+                    source = exc
             if isinstance(source, ImageRefused):
                 problems.append(source.problem(layer.label))
             elif source is None:
@@ -98,8 +110,10 @@ def render(spec: TemplateSpec, *, values: Mapping[str, str] | None = None,
             else:
                 _image(canvas, layer, source, source.size, spec, assets, problems)
     image = canvas
-    if image.getchannel("A").getextrema() == (255, 255):
-        image = canvas.convert("RGB")  # opaque: a third smaller and faster to encode
+    background = next((layer for layer in spec.layers if isinstance(layer, BackgroundLayer)),
+                      None)
+    if background is not None and background.color is not None and background.color[3] == 255:
+        image = canvas.convert("RGB")  # opaque: a quarter smaller and faster to encode
     return RenderResult(image=image, dpi=spec.dpi, problems=problems)
 
 
@@ -128,7 +142,36 @@ def _cover(img: Image.Image, size: tuple[int, int],
     scale = max(w / cw, h / ch)
     vw, vh = w / scale, h / scale  # the part of the source that shows
     box = (left + (cw - vw) / 2, top + (ch - vh) / 2, left + (cw + vw) / 2, top + (ch + vh) / 2)
-    return img.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+    return img.resize(size, _filter(scale), box=box, reducing_gap=3.0)
+
+
+def _filter(scale: float) -> Image.Resampling:
+    """Lanczos to shrink (sharp, no aliasing); bicubic to enlarge (as smooth, half the cost)."""
+    return Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
+
+
+def _cover_in_bands(canvas: Image.Image, img: Image.Image, box: tuple[int, int, int, int],
+                    crop, band_rows: int = 512) -> None:
+    """An opaque photo filling its box: resized band by band straight into the canvas.
+
+    "Over" with an opaque source is a plain copy, so each band is pasted; and
+    no full-size tile (nor the resampler's full-size intermediate) is ever
+    held. Each band's source rows are the exact slice of the same source box,
+    and the filter reads its support from the whole image, so bands join
+    without seams.
+    """
+    x, y, w, h = box
+    left, top, right, bottom = _crop_box(img, crop)
+    cw, ch = right - left, bottom - top
+    scale = max(w / cw, h / ch)
+    vw, vh = w / scale, h / scale
+    sx0, sy0 = left + (cw - vw) / 2, top + (ch - vh) / 2
+    resample = _filter(scale)
+    for r0 in range(0, h, band_rows):
+        r1 = min(h, r0 + band_rows)
+        src = (sx0, sy0 + r0 / scale, sx0 + vw, sy0 + r1 / scale)
+        band = img.resize((w, r1 - r0), resample, box=src, reducing_gap=3.0)
+        canvas.paste(band, (x, y + r0))
 
 
 def _crop_box(img: Image.Image, crop) -> tuple[float, float, float, float]:
@@ -241,14 +284,23 @@ def _image(canvas: Image.Image, layer: ImageLayer, img: Image.Image,
             f"{layer.box.w:g} × {layer.box.h:g} in it is {effective:.0f} DPI, below the "
             f"{spec.min_effective_dpi} DPI minimum. Use an image of at least {need_w} × "
             f"{need_h} px.", layer.label))
+    if (layer.fit == "cover" and img.mode == "RGB" and not layer.mask
+            and not layer.rotation % 360):
+        _cover_in_bands(canvas, img, layer.box.px(dpi), layer.crop)
+        return
     if layer.fit == "cover":
         tile = _cover(img, (bw, bh), layer.crop)
         offset = (0, 0)
     else:
         size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
-        tile = img.resize(size, Image.Resampling.LANCZOS, box=(left, top, right, bottom),
+        tile = img.resize(size, _filter(scale), box=(left, top, right, bottom),
                           reducing_gap=3.0)
         offset = ((bw - size[0]) // 2, (bh - size[1]) // 2)
+    if tile.mode == "RGB" and not layer.mask and offset == (0, 0) and not layer.rotation % 360:
+        # Opaque and box-filling: "over" is a plain copy; no alpha channel, no blending.
+        left, top, _, _ = layer.box.px(dpi)
+        canvas.paste(tile, (left, top))
+        return
     tile = tile.convert("RGBA") if tile.mode != "RGBA" else tile
     if layer.mask:
         mask = _mask(layer.mask, tile.size, assets, problems, layer.label)

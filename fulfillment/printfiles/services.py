@@ -17,11 +17,13 @@ the one that went to production.
 """
 
 import logging
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import IO
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -31,7 +33,7 @@ from PIL import Image
 from fulfillment.models import DesignTemplate, OutputFormat, PrintFile, Render, RenderStatus
 from fulfillment.printfiles import conf, loading, output
 from fulfillment.printfiles.problems import Code, ImageRefused, Problem
-from fulfillment.printfiles.render import image_target_px, render
+from fulfillment.printfiles.render import render
 from fulfillment.printfiles.spec import SpecError, TemplateSpec, normalize_key, parse_spec
 from fulfillment.tasks import render_task
 from orders import services as order_services
@@ -171,7 +173,7 @@ class Output:
     side: str
     template: DesignTemplate | None
     format: str
-    content: bytes
+    content: bytes | IO[bytes]  # the print file: bytes, or a file positioned at its start
     preview: bytes
     mockup: bytes
     size: tuple[int, int]
@@ -222,12 +224,16 @@ def _store(job: Render, line: LineItem, inputs: dict, outputs: list[Output]) -> 
                 workspace_id=job.workspace_id, order_id=job.order_id, line_item_id=line.pk,
                 render=job, template=out.template, side=out.side, version=version,
                 format=out.format, width_px=out.size[0], height_px=out.size[1], dpi=out.dpi,
-                size_bytes=len(out.content), problems=[p.as_dict() for p in out.problems],
+                size_bytes=_size(out.content), problems=[p.as_dict() for p in out.problems],
                 has_errors=any(p.is_error for p in out.problems), inputs=inputs,
             )
             ext = {"jpeg": "jpg", "tiff": "tif"}.get(out.format, out.format)
-            if out.content:
-                pf.file.save(f"{stem}.{ext}", ContentFile(out.content), save=False)
+            if isinstance(out.content, bytes):
+                if out.content:
+                    pf.file.save(f"{stem}.{ext}", ContentFile(out.content), save=False)
+            else:
+                pf.file.save(f"{stem}.{ext}", File(out.content), save=False)
+                out.content.close()
             if out.preview:
                 pf.preview.save(f"{stem}-preview.webp", ContentFile(out.preview), save=False)
             if out.mockup:
@@ -237,6 +243,15 @@ def _store(job: Render, line: LineItem, inputs: dict, outputs: list[Output]) -> 
         job.save(update_fields=["status", "error", "finished_at", "updated_at"])
         apply_preflight(order)
     return "done"
+
+
+def _size(content) -> int:
+    if isinstance(content, bytes):
+        return len(content)
+    here = content.tell()
+    size = content.seek(0, 2)
+    content.seek(here)
+    return size
 
 
 def _values(line: LineItem) -> tuple[dict[str, str], dict[str, str]]:
@@ -252,10 +267,6 @@ def _download(url: str) -> bytes:
     return loading.fetch_url(url, max_bytes=conf.max_upload_bytes(),
                              timeout=conf.download_timeout(),
                              allow_private=conf.allow_private_urls())
-
-
-def _fetch(url: str, target: tuple[int, int] | None) -> loading.LoadedImage:
-    return loading.open_image(_download(url), max_pixels=conf.max_pixels(), draft_size=target)
 
 
 def _assets(template: DesignTemplate) -> dict[str, Image.Image]:
@@ -314,15 +325,20 @@ def _render_template(template: DesignTemplate, spec: TemplateSpec, values: dict[
         if not url:
             continue
         try:
-            images[key] = _fetch(url, image_target_px(spec, key))
+            images[key] = _download(url)  # bytes: render() decodes each just in time
         except ImageRefused as exc:
             images[key] = exc
     assets = _assets(template)
-    result = render(spec, values=values, images=images, assets=assets)
+    result = render(spec, values=values, images=images, assets=assets,
+                    max_pixels=conf.max_pixels())
+    images.clear()
     if template.output_format == OutputFormat.JPEG:
         content = output.encode_jpeg(result.image, dpi=spec.dpi)
     else:
-        content = output.encode_png(result.image, dpi=spec.dpi, compress_level=conf.png_level())
+        content = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
+        output.write_print_png(content, result.image, dpi=spec.dpi,
+                               compress_level=conf.png_level())
+        content.seek(0)
     mock = b""
     if spec.mockup and spec.mockup.asset in assets:
         mock = output.mockup(assets[spec.mockup.asset], result.image, spec.mockup)
