@@ -161,7 +161,7 @@ class SkuRuleSerializer(serializers.Serializer):
 
 
 class SkuRuleListCreateApi(WorkspaceApi):
-    class InputSerializer(serializers.Serializer):
+    class SkuRuleInputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=RuleKind.values)
         pattern = serializers.CharField(max_length=128)
         variant_id = serializers.IntegerField()
@@ -172,9 +172,9 @@ class SkuRuleListCreateApi(WorkspaceApi):
         return Response(SkuRuleSerializer(selectors.sku_rule_list(workspace=self.workspace),
                                           many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: SkuRuleSerializer})
+    @extend_schema(request=SkuRuleInputSerializer, responses={201: SkuRuleSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.SkuRuleInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rule = services.sku_rule_create(workspace=self.workspace, by=request.user,
                                         **data.validated_data)
@@ -234,14 +234,14 @@ class QuoteAcceptApi(WorkspaceApi):
 class QuoteDeclineApi(WorkspaceApi):
     """Decline with a reason; `cancel_orders` also cancels the orders waiting for it."""
 
-    class InputSerializer(serializers.Serializer):
+    class QuoteDeclineInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000)
         cancel_orders = serializers.BooleanField(default=False)
 
-    @extend_schema(request=InputSerializer, responses=QuoteSerializer)
+    @extend_schema(request=QuoteDeclineInputSerializer, responses=QuoteSerializer)
     def post(self, request, quote_id: int):
         _quote_or_404(self.workspace, quote_id)  # another workspace's quote: 404 before 400
-        data = self.InputSerializer(data=request.data)
+        data = self.QuoteDeclineInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.quote_decline(workspace=self.workspace, quote_id=quote_id, by=request.user,
                                **data.validated_data)

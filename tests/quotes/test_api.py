@@ -150,3 +150,11 @@ def test_quote_list_query_budget(workspace, owner, store, catalog, import_order,
     with django_assert_max_num_queries(14):
         resp = client.get("/api/v1/quotes/")
     assert len(resp.json()) == 8
+
+
+def test_the_openapi_schema_documents_the_quotes_api(client):
+    schema = client.get("/api/v1/schema/").content.decode()
+    for path in ("/api/v1/catalog/products/", "/api/v1/quotes/{quote_id}/accept/",
+                 "/api/v1/quotes/{quote_id}/decline/", "/api/v1/orders/{order_id}/price/"):
+        assert path in schema
+    assert "QuoteDeclineInput" in schema and "SkuRuleInput" in schema
