@@ -41,12 +41,9 @@ from quotes.models import (
 class CatalogChangeMixin:
     """After staff change prices, waiting orders are evaluated again (doorbell + sweep)."""
 
-    recheck_currency = False
-
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        waiting = services.catalog_recheck(
-            currency=getattr(obj, "from_currency", None) if self.recheck_currency else None)
+        waiting = services.catalog_recheck()
         if waiting:
             self.message_user(request, f"{waiting} waiting order(s) will be re-checked "
                               "against the new prices.")
@@ -130,7 +127,6 @@ class VariantAdmin(CatalogChangeMixin, admin.ModelAdmin):
 
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(CatalogChangeMixin, admin.ModelAdmin):
-    recheck_currency = True
     list_display = ("from_currency", "to_currency", "rate", "updated_at")
 
     def save_model(self, request, obj, form, change):

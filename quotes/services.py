@@ -53,6 +53,7 @@ from quotes.models import (
     SkuRule,
     Variant,
 )
+from quotes.tasks import pricing_sweep_task
 
 log = logging.getLogger(__name__)
 S = OrderState
@@ -321,14 +322,11 @@ def pricing_sweep(*, limit: int = 200, now: datetime | None = None) -> int:
     return done
 
 
-def catalog_recheck(*, currency: str | None = None) -> int:
+def catalog_recheck() -> int:
     """Staff changed the catalog or a rate: waiting lines are evaluated again (the
     doorbell task runs the sweep after commit). Returns how many orders wait."""
-    from quotes.tasks import pricing_sweep_task
-
     with scopes_disabled():
-        flt = Q(order__store__currency=currency) if currency else Q()
-        ids = _mark_pending(flt)
+        ids = _mark_pending(Q())
     if ids:
         pricing_sweep_task.delay_on_commit()
     return len(ids)
@@ -452,6 +450,10 @@ def quote_accept(*, workspace: Workspace, quote_id: int, by, now: datetime | Non
                        "only a quote PodHub has sent can be accepted.", quote_status=quote.status)
     lines = list(QuoteLine.objects.filter(quote=quote).select_related("catalog_variant")
                  .order_by("pk"))
+    if not lines or any(ln.catalog_variant_id is None or ln.unit_price_amount <= 0
+                        for ln in lines):
+        raise Conflict(f"PodHub is revising the quote for {quote.title}: wait for the new "
+                       "one.", quote_status=quote.status)
     expired = [ln.valid_until for ln in lines if ln.valid_until and ln.valid_until < now.date()]
     if expired:
         raise QuoteExpired(f"The quote for {quote.title} expired on {min(expired)}: ask PodHub "

@@ -2,11 +2,11 @@
 
 from celery import shared_task
 
-from quotes import services
-
 
 @shared_task
 def pricing_sweep_task() -> int:
     """Beat, every 5 min (and rung after catalog changes): evaluate waiting orders whose
     follow-up pricing was lost. The sweep disables scopes itself, per workspace."""
-    return services.pricing_sweep()
+    from quotes.services import pricing_sweep  # services import this module
+
+    return pricing_sweep()

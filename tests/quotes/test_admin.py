@@ -145,3 +145,20 @@ def test_catalog_admin_pages_render(admin_client_, catalog, workspace):
                 "/admin/quotes/acceptedprice/", "/admin/quotes/setupfeecharge/",
                 "/admin/quotes/orderprice/"):
         assert admin_client_.get(url).status_code == 200, url
+
+
+def test_a_new_exchange_rate_rechecks_the_waiting_orders(
+    workspace, catalog, admin_client_, import_order
+):
+    gbp = StoreFactory(workspace=workspace, currency="GBP")
+    order = import_order(workspace, gbp, ("MUG11-WHITE", 1), currency="GBP")
+    assert order.state == "in_quotation"
+    resp = admin_client_.post("/admin/quotes/exchangerate/add/", {
+        "from_currency": "gbp", "to_currency": "usd", "rate": "1.27"}, follow=True)
+    assert "1 waiting order(s) will be re-checked" in resp.content.decode()
+    from quotes.services import pricing_sweep
+
+    assert pricing_sweep() == 1
+    with scopes_disabled():
+        order.refresh_from_db()
+    assert order.state == "to_order"

@@ -277,3 +277,15 @@ def test_the_seller_may_link_a_quoted_product_to_the_catalog_instead(
         assert quote.status == QuoteStatus.LINKED
         assert first.state == S.TO_ORDER
         assert LineItem.objects.get(order=first).catalog_variant_id == catalog.mug_black.pk
+
+
+def test_a_quote_staff_are_revising_cannot_be_accepted(
+    workspace, owner, staff, waiting, django_capture_on_commit_callbacks
+):
+    _, _, quote = waiting
+    with scope(workspace=workspace):
+        _price_lines(quote)
+        _send(quote, staff, django_capture_on_commit_callbacks)
+        QuoteLine.objects.filter(quote=quote).update(unit_price_amount=D("0"))  # staff edit
+        with pytest.raises(Conflict, match="PodHub is revising the quote for Oak plaque"):
+            services.quote_accept(workspace=workspace, quote_id=quote.pk, by=owner.user)
