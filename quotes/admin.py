@@ -17,7 +17,12 @@ from django.utils.safestring import mark_safe
 from orders.models import Order
 from podhub.core.exceptions import PodhubError
 from quotes import calc, services
-from quotes.forms import QuoteLineAdminForm, ShippingZoneAdminForm, VariantAdminForm
+from quotes.forms import (
+    ExchangeRateAdminForm,
+    QuoteLineAdminForm,
+    ShippingZoneAdminForm,
+    VariantAdminForm,
+)
 from quotes.models import (
     AcceptedPrice,
     ExchangeRate,
@@ -127,12 +132,8 @@ class VariantAdmin(CatalogChangeMixin, admin.ModelAdmin):
 
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(CatalogChangeMixin, admin.ModelAdmin):
+    form = ExchangeRateAdminForm
     list_display = ("from_currency", "to_currency", "rate", "updated_at")
-
-    def save_model(self, request, obj, form, change):
-        obj.from_currency = obj.from_currency.upper()
-        obj.to_currency = obj.to_currency.upper()
-        super().save_model(request, obj, form, change)
 
 
 # --- the quote queue -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from podhub.core.exceptions import ValidationFailed
 from quotes import calc
-from quotes.models import QuoteLine, RuleKind, ShippingZone, Variant
+from quotes.models import ExchangeRate, QuoteLine, RuleKind, ShippingZone, Variant
 
 TIERS_HELP = ("Quantity tiers, e.g. '10-49: 8.00 mini-bulk; 50+: 6.50 bulk'. The tier "
               "quantity counts every item of the product in the order.")
@@ -106,6 +106,34 @@ class ShippingZoneAdminForm(forms.ModelForm):
         if taken:
             raise ValidationError("Already in another zone: " + ", ".join(taken) + ".")
         return " ".join(dict.fromkeys(codes))
+
+
+class ExchangeRateAdminForm(forms.ModelForm):
+    class Meta:
+        model = ExchangeRate
+        fields = ["from_currency", "to_currency", "rate"]
+
+    def _code(self, name):
+        code = (self.cleaned_data.get(name) or "").strip().upper()
+        if len(code) != 3 or not code.isalpha():
+            raise ValidationError("Enter a three-letter code such as USD.")
+        return code
+
+    def clean_from_currency(self):
+        return self._code("from_currency")
+
+    def clean_to_currency(self):
+        return self._code("to_currency")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("from_currency") and cleaned.get("from_currency") == cleaned.get(
+                "to_currency"):
+            raise ValidationError("A rate converts between two different currencies.")
+        rate = cleaned.get("rate")
+        if rate is not None and rate <= 0:
+            self.add_error("rate", "The rate must be above 0.")
+        return cleaned
 
 
 # --- seller -----------------------------------------------------------------------------

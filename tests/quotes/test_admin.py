@@ -162,3 +162,19 @@ def test_a_new_exchange_rate_rechecks_the_waiting_orders(
     with scopes_disabled():
         order.refresh_from_db()
     assert order.state == "to_order"
+
+
+def test_exchange_rate_form_refuses_nonsense(admin_client_):
+    from quotes.models import ExchangeRate
+
+    ExchangeRate.objects.create(from_currency="EUR", to_currency="USD", rate=D("1.1"))
+    for data, message in (
+        ({"from_currency": "eur", "to_currency": "usd", "rate": "1.2"},
+         "Exchange rate with this From currency and To currency already exists"),
+        ({"from_currency": "usd", "to_currency": "usd", "rate": "1"},
+         "A rate converts between two different currencies."),
+        ({"from_currency": "GBP", "to_currency": "USD", "rate": "0"}, "The rate must be above 0."),
+        ({"from_currency": "G1", "to_currency": "USD", "rate": "1"}, "three-letter code"),
+    ):
+        html = admin_client_.post("/admin/quotes/exchangerate/add/", data).content.decode()
+        assert message in html, data
