@@ -47,17 +47,18 @@ def _query(values: dict, **override) -> str:
     return urlencode(params)
 
 
-def _url(values: dict, **override) -> str:
+def _url(values: dict, *, base: str = "", **override) -> str:
     query = _query(values, **override)
-    return reverse("orders:list") + (f"?{query}" if query else "")
+    return (base or reverse("orders:list")) + (f"?{query}" if query else "")
 
 
 def _tabs(workspace, values: dict) -> list[dict]:
     counts = selectors.tab_counts(workspace=workspace)
     tabs = [(selectors.ALL_TAB, "All")] + selectors.TABS
+    base = reverse("orders:list")
     return [
         {"key": key, "label": label, "count": counts.get(key, 0),
-         "url": _url(values, state=key, after=None), "active": values["state"] == key}
+         "url": _url(values, base=base, state=key, after=None), "active": values["state"] == key}
         for key, label in tabs
     ]
 
@@ -72,7 +73,7 @@ def _list_context(request) -> dict:
     # One reverse() for the page instead of one per row (a hot path: 50-200 rows).
     pattern = reverse("orders:detail", kwargs={"order_id": 999999999}).replace("999999999", "{}")
     for row in page.rows:
-        row.url = pattern.format(row.order.pk)
+        row.url = pattern.format(row.id)
     return {
         "section": "orders",
         "values": values,
