@@ -1,0 +1,104 @@
+"""Throw-away PostgreSQL and Redis for the Shopify benchmarks (like scripts/test.sh)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _pg_bin() -> Path:
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / "initdb").exists():
+            return d
+    found = shutil.which("initdb")
+    if not found:
+        sys.exit("PostgreSQL binaries not found (apt-get install postgresql)")
+    return Path(found).parent
+
+
+def _as_pg(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+class Services:
+    """PostgreSQL (durable settings: fsync on, synchronous_commit on) and Redis."""
+
+    def __init__(self):
+        self.base = Path(tempfile.mkdtemp(prefix="podhub-shopify-bench."))
+        os.chmod(self.base, 0o755)
+        self.pg_port = free_port()
+        self.redis_port = free_port()
+        self.bin = _pg_bin()
+
+    def start(self) -> dict[str, str]:
+        if os.geteuid() == 0:
+            subprocess.run(["id", "postgres"], check=True, capture_output=True)
+            shutil.chown(self.base, "postgres")
+        data = self.base / "data"
+        subprocess.run(_as_pg([str(self.bin / "initdb"), "-D", str(data), "-U", "postgres",
+                               "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
+                       check=True, capture_output=True)
+        opts = (f"-p {self.pg_port} -k {self.base} -c listen_addresses=127.0.0.1 "
+                "-c max_connections=100 -c shared_buffers=256MB -c jit=off")
+        subprocess.run(_as_pg([str(self.bin / "pg_ctl"), "-D", str(data), "-l",
+                               str(self.base / "pg.log"), "-w", "-t", "60", "start", "-o", opts]),
+                       check=True, capture_output=True)
+        atexit.register(self.stop)
+        subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U",
+                        "postgres", "-qAtc", "CREATE DATABASE podhub"], check=True,
+                       capture_output=True)
+        subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                        "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile",
+                        str(self.base / "redis.pid"), "--dir", str(self.base)], check=True,
+                       capture_output=True)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        from cryptography.fernet import Fernet
+
+        env = {
+            "DJANGO_SETTINGS_MODULE": "podhub.settings.base",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg_port}/podhub",
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "CACHE_URL": f"rediscache://127.0.0.1:{self.redis_port}/1",
+            "PODHUB_VAR_DIR": str(self.base / "var"),
+            "PODHUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+        os.environ.update(env)
+        done = subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT,
+                              capture_output=True, text=True, env=os.environ, check=False)
+        if done.returncode:
+            sys.exit("migrate failed:\n" + done.stderr[-3000:])
+        return env
+
+    def stop(self) -> None:
+        subprocess.run(_as_pg([str(self.bin / "pg_ctl"), "-D", str(self.base / "data"), "-m",
+                               "immediate", "stop"]), capture_output=True)
+        pid = self.base / "redis.pid"
+        if pid.exists():
+            subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
