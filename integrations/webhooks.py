@@ -10,6 +10,8 @@ nothing. Processing happens in the worker.
 
 import json
 import logging
+import threading
+import time
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -79,7 +81,45 @@ def shopify_webhook(request):
     return JsonResponse({"ok": True, "duplicate": new_id is None})
 
 
+# Doorbells are coalesced per process: at most one per connection per RING_WINDOW
+# seconds, plus one trailing ring for what arrived in between. A drain task takes
+# every waiting row of the connection, so one ring covers a burst; if the process
+# dies before a trailing ring, the beat sweep rings within 30 s. This is what
+# keeps intake cheaper than "one INSERT + one publish" per delivery.
+RING_WINDOW = 0.25
+_ring_lock = threading.Lock()
+_last_ring: dict[int, float] = {}
+_trailing: set[int] = set()
+
+
 def _ring(workspace_id: int, connection_id: int) -> None:
+    now = time.monotonic()
+    with _ring_lock:
+        last = _last_ring.get(connection_id, 0.0)
+        if now - last >= RING_WINDOW:
+            _last_ring[connection_id] = now
+            delay = None
+        elif connection_id in _trailing:
+            return
+        else:
+            _trailing.add(connection_id)
+            delay = last + RING_WINDOW - now
+    if delay is None:
+        _send_ring(workspace_id, connection_id)
+    else:
+        timer = threading.Timer(delay, _trailing_ring, (workspace_id, connection_id))
+        timer.daemon = True
+        timer.start()
+
+
+def _trailing_ring(workspace_id: int, connection_id: int) -> None:
+    with _ring_lock:
+        _trailing.discard(connection_id)
+        _last_ring[connection_id] = time.monotonic()
+    _send_ring(workspace_id, connection_id)
+
+
+def _send_ring(workspace_id: int, connection_id: int) -> None:
     from integrations.tasks import inbox_drain_task
 
     try:
