@@ -129,3 +129,14 @@ def order_sync(*, workspace, order_id: int) -> OrderSync:
     pushes = list(OutboxMessage.objects.filter(workspace=workspace, order=order)
                   .order_by("created_at", "pk"))
     return OrderSync(order=order, record=record, pushes=pushes)
+
+
+def publishable_products(*, workspace) -> list:
+    """Catalog products the seller may publish to a store (public or made for them)."""
+    from django.db.models import Q
+
+    from quotes.models import Product
+
+    return list(Product.objects.filter(Q(made_for_workspace__isnull=True)
+                                       | Q(made_for_workspace=workspace), is_published=True)
+                .order_by("name", "pk")[:500])

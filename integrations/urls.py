@@ -14,5 +14,6 @@ urlpatterns = [
     path("stores/<int:store_id>/import/", views.import_progress, name="import_progress"),
     path("stores/<int:store_id>/disconnect/", views.disconnect, name="disconnect"),
     path("stores/<int:store_id>/reconcile/", views.reconcile_now, name="reconcile"),
+    path("stores/<int:store_id>/publish/", views.publish, name="publish"),
     path("stores/orders/<int:order_id>/sync/", views.order_panel, name="order_panel"),
 ]

@@ -95,8 +95,28 @@ def health(request, store_id: int):
     conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
     ctx = {"section": "stores", "h": selectors.sync_health(workspace=request.workspace,
                                                           connection=conn),
-           "webhook_url": connections.webhook_url()}
+           "webhook_url": connections.webhook_url(),
+           "products": selectors.publishable_products(workspace=request.workspace)}
     return render(request, "integrations/health.html", ctx)
+
+
+@workspace_view
+@require_POST
+def publish(request, store_id: int):
+    from integrations.services.outbox import publish_catalog_product
+
+    conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
+    try:
+        product_id = int(request.POST.get("product_id", ""))
+        markup = int(request.POST.get("markup_percent", "100") or 100)
+    except ValueError:
+        messages.error(request, "Choose a product and a whole-number markup.")
+        return redirect("integrations:health", store_id=store_id)
+    publish_catalog_product(workspace=request.workspace, store=conn.store,
+                            product_id=product_id, markup_percent=markup)
+    messages.success(request, "Publishing the product to the store; it shows under "
+                              "“Pushes to the store”.")
+    return redirect("integrations:health", store_id=store_id)
 
 
 @workspace_view

@@ -352,3 +352,32 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
         return None
     return push_order_cancel(store=store, order=event.order, reason="loss_guard",
                              note=event.message[:500])
+
+
+def publish_catalog_product(*, workspace, store: Store, product_id: int,
+                            markup_percent: int = 100) -> OutboxMessage:
+    """Publish a catalog product (quotes app) to the store with its PodHub SKUs.
+
+    The store price of each variant is the catalog price plus `markup_percent`;
+    the seller edits it in Shopify afterwards. Orders of it arrive connected
+    (exact SKU match).
+    """
+    from decimal import Decimal
+
+    from django.db.models import Q
+
+    from quotes.models import Product
+
+    product = (Product.objects.filter(Q(made_for_workspace__isnull=True)
+                                      | Q(made_for_workspace=workspace), pk=product_id,
+                                      is_published=True)
+               .prefetch_related("variants").first())
+    if product is None:
+        raise ValidationFailed("No such product in the catalog.")
+    if not 0 <= markup_percent <= 1000:
+        raise ValidationFailed("The markup is a percentage from 0 to 1000.")
+    factor = Decimal(100 + markup_percent) / 100
+    variants = [{"sku": v.sku, "price": str((v.price_amount * factor).quantize(Decimal("0.01"))),
+                 "option": v.label} for v in product.variants.all() if v.is_active]
+    return publish_product(store=store, product_ref=f"catalog-{product.pk}", title=product.name,
+                           variants=variants, description=product.description)

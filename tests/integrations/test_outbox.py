@@ -177,3 +177,25 @@ def test_nothing_is_pushed_to_a_disconnected_store(connection, workspace, import
         with pytest.raises(Conflict):
             push_fulfillment(store=order.store, order=order, shipment_ref="S2",
                              carrier="UPS", number="1Z2", url="")
+
+
+def test_publish_a_catalog_product_from_the_sync_health_page(connection, sandbox, workspace,
+                                                             client_for, owner):
+    from tests.factories import ProductFactory, VariantFactory
+
+    product = ProductFactory(name="Photo mug")
+    VariantFactory(product=product, sku="PH-MUG-W", options={"Colour": "White"}, price="8.00")
+    VariantFactory(product=product, sku="PH-MUG-B", options={"Colour": "Black"}, price="9.50")
+    c = client_for(owner)
+    page = c.get(f"/stores/{connection.store_id}/").content.decode()
+    assert "Photo mug" in page
+    resp = c.post(f"/stores/{connection.store_id}/publish/", {"product_id": product.pk,
+                                                              "markup_percent": "100"})
+    assert resp.status_code == 302
+    with scope(workspace=workspace):
+        msg = OutboxMessage.objects.get(kind="product_create")
+        assert outbox_deliver(message_id=msg.pk).status == OutboxStatus.DONE
+    [p] = sandbox.shop.products()
+    assert p["title"] == "Photo mug"
+    assert [(v["sku"], v["price"]) for v in p["variants"]] == [("PH-MUG-W", "16.00"),
+                                                               ("PH-MUG-B", "19.00")]
