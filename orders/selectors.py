@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F
+from django_scopes import ScopeError, get_scope
 
 from orders.models import (
     CancelReason,
@@ -111,11 +112,11 @@ def _label(choices, value: str) -> str:
         return value
 
 
-# The columns of OrderRow, in its order (store_name through the join).
-ROW_COLUMNS = (
-    "id", "number", "channel", "buyer_name", "buyer_email", "currency", "total_amount", "state",
-    "hold_reason", "cancel_reason", "needs_attention", "placed_at", "submit_at", "store_id",
-    "store__name",
+# The columns of OrderRow, in its order.
+ROW_SQL = (
+    "o.id", "o.number", "o.channel", "o.buyer_name", "o.buyer_email", "o.currency",
+    "o.total_amount", "o.state", "o.hold_reason", "o.cancel_reason", "o.needs_attention",
+    "o.placed_at", "o.submit_at", "o.store_id", "s.name",
 )
 
 
@@ -177,35 +178,83 @@ def order_list(
     (a substring of Order.search_text, served by a trigram index on PostgreSQL).
     """
     limit = max(1, min(int(limit), MAX_PAGE_SIZE))
-    qs = Order.objects.filter(workspace=workspace)
+    _check_scope(workspace)
+    ops = connection.ops
+    where = ["o.workspace_id = %s"]
+    params: list[object] = [workspace.pk]
     if state and state != ALL_TAB:
-        qs = qs.filter(state=state)
+        where.append("o.state = %s")
+        params.append(state)
     if store_id:
-        qs = qs.filter(store_id=store_id)
+        where.append("o.store_id = %s")
+        params.append(store_id)
     if date_from:
-        qs = qs.filter(placed_at__gte=_day_start(date_from))
+        where.append("o.placed_at >= %s")
+        params.append(ops.adapt_datetimefield_value(_day_start(date_from)))
     if date_to:
-        qs = qs.filter(placed_at__lt=_day_start(date_to + timedelta(days=1)))
+        where.append("o.placed_at < %s")
+        params.append(ops.adapt_datetimefield_value(_day_start(date_to + timedelta(days=1))))
     needle = (q or "").strip().lower()
     if needle:
         # search_text is stored lower-cased, so a plain LIKE '%...%' (not ILIKE,
         # not UPPER()) matches and can use the gin_trgm_ops index.
-        qs = qs.filter(search_text__contains=needle)
+        where.append("o.search_text LIKE %s ESCAPE '\\'")
+        params.append("%" + _like_escape(needle) + "%")
     position = decode_cursor(after) if after else None
     if position is not None:
         placed_at, order_id = position
+        at = ops.adapt_datetimefield_value(placed_at)
         # The redundant `placed_at <= p` makes the keyset an index range condition;
         # the OR alone would be a filter applied after scanning from the top.
-        qs = qs.filter(placed_at__lte=placed_at).filter(
-            Q(placed_at__lt=placed_at) | Q(id__lt=order_id)
-        )
-    found = list(qs.order_by("-placed_at", "-id").values_list(*ROW_COLUMNS)[: limit + 1])
+        where.append("o.placed_at <= %s AND (o.placed_at < %s OR o.id < %s)")
+        params += [at, at, order_id]
+    sql = (
+        f"SELECT {', '.join(ROW_SQL)} FROM {Order._meta.db_table} o "  # noqa: S608
+        f"JOIN {Store._meta.db_table} s ON s.id = o.store_id "
+        f"WHERE {' AND '.join(where)} ORDER BY o.placed_at DESC, o.id DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit + 1])
+        found = cursor.fetchall()
     has_more = len(found) > limit
-    rows = [OrderRow(*values) for values in found[:limit]]
+    rows = [_row(values) for values in found[:limit]]
     _add_items(workspace, rows)
     next_cursor = encode_cursor(rows[-1].placed_at, rows[-1].id) if has_more else None
     return OrderPage(rows=rows, next_cursor=next_cursor, is_first=position is None,
                      limit=limit)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row(values) -> OrderRow:
+    row = OrderRow(*values)
+    # SQLite hands back naive UTC datetimes and floats; PostgreSQL aware ones and Decimal.
+    if row.placed_at.tzinfo is None:
+        row.placed_at = row.placed_at.replace(tzinfo=UTC)
+    if row.submit_at is not None and row.submit_at.tzinfo is None:
+        row.submit_at = row.submit_at.replace(tzinfo=UTC)
+    if not isinstance(row.total_amount, Decimal):
+        row.total_amount = Decimal(str(row.total_amount))
+    return row
+
+
+def _check_scope(workspace) -> None:
+    """Raw SQL bypasses the ScopedManager: apply its rule here, on top of the filter.
+
+    Inside `scope(workspace=X)` only X may be read; with no scope it is an
+    error; scopes_disabled() (admin, sweeps) allows any workspace.
+    """
+    current = get_scope()
+    if not current.get("_enabled", True):
+        return
+    if "workspace" not in current:
+        raise ScopeError("A scope on dimension(s) workspace needs to be active for this query.")
+    active = current["workspace"]
+    allowed = active if isinstance(active, list | tuple) else [active]
+    if active is not None and workspace.pk not in {getattr(w, "pk", w) for w in allowed}:
+        raise ScopeError(f"Workspace {workspace.pk} is outside the active scope.")
 
 
 def _add_items(workspace, rows: list[OrderRow]) -> None:
@@ -216,6 +265,7 @@ def _add_items(workspace, rows: list[OrderRow]) -> None:
     """
     if not rows:
         return
+    _check_scope(workspace)
     by_id = {row.id: row for row in rows}
     table = LineItem._meta.db_table
     marks = ", ".join(["%s"] * len(by_id))
@@ -252,6 +302,7 @@ def tab_counts(*, workspace) -> dict[str, int | str]:
     sweeps, providers, staff) would have to update one hot row per workspace,
     and a missed or rolled-back update would show a wrong number forever.
     """
+    _check_scope(workspace)
     table = Order._meta.db_table
     keys = [ALL_TAB] + [s for s, _ in TABS]
     parts = []

@@ -543,3 +543,26 @@ def test_another_workspace_never_sees_these_orders(client_for, other_owner, work
         assert "SECRET-1" not in response.content.decode()
         assert response.context["page"].rows == []
     assert "Hidden Buyer" not in other.get("/orders/tabs/").content.decode()
+
+
+def test_search_treats_like_wildcards_literally(workspace, store):
+    make_order(workspace, store, buyer_name="Ana 50%_off")
+    make_order(workspace, store, buyer_name="Bo 500 off")
+    with scope(workspace=workspace):
+        assert [r.buyer_name for r in selectors.order_list(workspace=workspace, q="50%_").rows] \
+            == ["Ana 50%_off"]
+        assert selectors.order_list(workspace=workspace, q="a_5").rows == []
+
+
+def test_list_sql_honours_the_active_scope(workspace, store, other_workspace):
+    from django_scopes import ScopeError, scopes_disabled
+
+    make_order(workspace, store)
+    with pytest.raises(ScopeError):
+        selectors.order_list(workspace=workspace)  # no scope at all
+    with scope(workspace=other_workspace), pytest.raises(ScopeError):
+        selectors.order_list(workspace=workspace)
+    with scope(workspace=other_workspace), pytest.raises(ScopeError):
+        selectors.tab_counts(workspace=workspace)
+    with scopes_disabled():
+        assert len(selectors.order_list(workspace=workspace).rows) == 1
