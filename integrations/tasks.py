@@ -65,19 +65,23 @@ def integrations_sweep_task() -> dict:
     """Beat: ring again for every row a lost task left behind."""
     from integrations.services.imports import import_jobs_due
     from integrations.services.inbox import inbox_due
-    from integrations.services.outbox import outbox_due
+    from integrations.services.outbox import loss_guard_cancels_missing, outbox_due
 
     with scopes_disabled():
         inbox = inbox_due()
         jobs = import_jobs_due()
         outbox = outbox_due()
+        cancels = loss_guard_cancels_missing()
     for ws, conn in inbox:
         inbox_drain_task.delay(workspace_id=ws, connection_id=conn)
     for ws, job in jobs:
         import_job_task.delay(workspace_id=ws, job_id=job)
     for ws, msg in outbox:
         outbox_deliver_task.delay(workspace_id=ws, message_id=msg)
-    return {"inbox": len(inbox), "imports": len(jobs), "outbox": len(outbox)}
+    for ws, event in cancels:
+        order_event_task.delay(workspace_id=ws, event_id=event)
+    return {"inbox": len(inbox), "imports": len(jobs), "outbox": len(outbox),
+            "cancels": len(cancels)}
 
 
 @shared_task

@@ -335,7 +335,32 @@ def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
         return
     from integrations.tasks import order_event_task
 
-    order_event_task.delay(workspace_id=workspace_id, event_id=event_id)
+    try:
+        order_event_task.delay(workspace_id=workspace_id, event_id=event_id)
+    except Exception:  # never fail the caller's commit; the sweep finds the event
+        log.warning("doorbell for order event %s not sent; the sweep will pick it up",
+                    event_id, exc_info=True)
+
+
+def loss_guard_cancels_missing(*, now: datetime | None = None, days: int = 2) -> list:
+    """(workspace id, event id) of recent loss-guard cancels of Shopify orders not yet pushed."""
+    from orders.models import OrderEvent
+
+    now = now or timezone.now()
+    events = list(OrderEvent.objects.filter(
+        type="order.cancelled", data__reason="loss_guard",
+        created_at__gte=now - timedelta(days=days), order__store__platform=Platform.SHOPIFY,
+    ).values_list("workspace_id", "pk", "order__store_id", "order__external_id")[:500])
+    if not events:
+        return []
+    keys = set(OutboxMessage.objects.filter(
+        store_id__in={e[2] for e in events}, key__in={f"cancel:{e[3]}" for e in events},
+    ).values_list("store_id", "key"))
+    active = set(StoreConnection.objects.filter(
+        store_id__in={e[2] for e in events}, status=ConnectionStatus.ACTIVE,
+    ).values_list("store_id", flat=True))
+    return [(ws, pk) for ws, pk, store_id, ext in events
+            if store_id in active and (store_id, f"cancel:{ext}") not in keys]
 
 
 def order_event_handle(*, event_id: int) -> OutboxMessage | None:

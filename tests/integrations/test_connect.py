@@ -218,3 +218,18 @@ def test_query_hmac_matches_shopify_rules():
     assert verify_query({**params, "hmac": sig}, "hush", now=1337178173)
     assert not verify_query({**params, "hmac": sig}, "hush", now=1337178173 + 2 * 86400)
     assert not verify_query({**params, "hmac": "0" * 64}, "hush", now=1337178173)
+
+
+def test_staff_admin_lists_connections_without_secrets(connection, client):
+    from tests.factories import UserFactory
+
+    staff = UserFactory(email="staff@podhub.test", is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    for url in ("/admin/integrations/storeconnection/",
+                f"/admin/integrations/storeconnection/{connection.pk}/change/",
+                "/admin/integrations/inboundwebhook/", "/admin/integrations/outboxmessage/",
+                "/admin/integrations/importjob/"):
+        resp = client.get(url)
+        assert resp.status_code == 200, url
+        assert "shpat_test_token" not in resp.content.decode()
+        assert "whsec_test_secret" not in resp.content.decode()

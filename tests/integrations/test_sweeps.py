@@ -85,3 +85,24 @@ def test_order_panel_and_store_list(connection, sandbox, workspace, client_for, 
     assert "waiting for the buyer's payment in the store" in html
     html = c.get("/stores/").content.decode()
     assert "Sandbox Shopify store" in html and connection.shop_domain in html
+
+
+def test_a_lost_loss_guard_doorbell_is_found_by_the_sweep(connection, sandbox, workspace):
+    from orders import services as order_services
+    from orders.events import Actor
+
+    remote = sandbox.shop.create_order({})
+    sandbox.shop.deliver_due()
+    with scope(workspace=workspace):
+        tasks.inbox_drain_task(workspace_id=workspace.pk, connection_id=connection.pk)
+        order = Order.objects.get(external_id=str(remote["id"]))
+        order_services.order_cancel(order_id=order.pk, reason="loss_guard",
+                                    actor=Actor.system("Loss guard"))
+    with mock.patch.object(tasks.order_event_task, "delay") as ring:
+        assert tasks.integrations_sweep_task()["cancels"] == 1
+    (kwargs,) = [c.kwargs for c in ring.call_args_list]
+    tasks.order_event_task(**kwargs)
+    with scope(workspace=workspace):
+        assert OutboxMessage.objects.filter(kind="order_cancel").count() == 1
+    with mock.patch.object(tasks.order_event_task, "delay"):
+        assert tasks.integrations_sweep_task()["cancels"] == 0
