@@ -183,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", choices=["podhub", "pillow", "vips"])
     parser.add_argument("--level", type=int, default=1)
-    parser.add_argument("--levels", default="0,1,3,6,9")
+    parser.add_argument("--levels", default="0,1,2,3,6,9")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     args = parser.parse_args()
