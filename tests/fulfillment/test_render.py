@@ -214,3 +214,24 @@ def test_missing_template_asset_is_a_problem_not_a_crash():
     result = render(spec)
 
     assert [p.code for p in result.problems] == [Code.MISSING_ASSET, Code.MISSING_ASSET]
+
+
+def test_parallel_png_is_one_valid_zlib_stream_with_its_checksum():
+    import struct
+    import zlib
+
+    img = photo((700, 530)).convert("RGBA")  # five strips of rows
+    data = output.encode_png(img, dpi=300, compress_level=2)
+
+    pos, idat = 8, b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == \
+            zlib.crc32(kind + body)
+        if kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)  # checks the adler32 trailer too
+    assert len(raw) == 530 * (1 + 700 * 4)
