@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F
 from django_scopes import ScopeError, get_scope
 
 from orders.models import (
@@ -231,13 +230,17 @@ def _like_escape(text: str) -> str:
 def _row(values) -> OrderRow:
     row = OrderRow(*values)
     # SQLite hands back naive UTC datetimes and floats; PostgreSQL aware ones and Decimal.
-    if row.placed_at.tzinfo is None:
-        row.placed_at = row.placed_at.replace(tzinfo=UTC)
-    if row.submit_at is not None and row.submit_at.tzinfo is None:
-        row.submit_at = row.submit_at.replace(tzinfo=UTC)
+    row.placed_at = _aware(row.placed_at)
+    row.submit_at = _aware(row.submit_at)
     if not isinstance(row.total_amount, Decimal):
         row.total_amount = Decimal(str(row.total_amount))
     return row
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _check_scope(workspace) -> None:
@@ -376,20 +379,52 @@ def order_get(*, workspace, order_id: int) -> OrderDetail:
 # --- what needs the seller ----------------------------------------------------------------
 
 
-def attention_orders(*, workspace, limit: int = 20) -> list[Order]:
-    """Orders held because staff asked for information, soonest deadline first."""
-    return list(
-        Order.objects.filter(
-            workspace=workspace, state=OrderState.ON_HOLD, hold_reason=HoldReason.INFO_REQUESTED
-        )
-        .only("id", "number", "hold_message", "info_due_at", "state", "hold_reason",
-              "workspace_id")
-        .order_by(F("info_due_at").asc(nulls_last=True), "id")[:limit]
+@dataclass
+class AttentionOrder:
+    """An order staff asked the seller about: what the banners show."""
+
+    id: int
+    number: str
+    hold_message: str
+    info_due_at: datetime | None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def attention_orders(*, workspace, limit: int = 20) -> list[AttentionOrder]:
+    """Orders held because staff asked for information, soonest deadline first.
+
+    Read on every dashboard page (the site-wide banner): SQL on the partial index
+    order_info_requested_ws (migration 0004), no model instances.
+    """
+    _check_scope(workspace)
+    sql = (
+        f"SELECT id, number, hold_message, info_due_at FROM {Order._meta.db_table} "  # noqa: S608
+        "WHERE workspace_id = %s AND state = %s AND hold_reason = %s "
+        "ORDER BY info_due_at, id LIMIT %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workspace.pk, OrderState.ON_HOLD, HoldReason.INFO_REQUESTED,
+                             int(limit)])
+        found = cursor.fetchall()
+    return [AttentionOrder(i, number, message, _aware(due)) for i, number, message, due in found]
+
+
+def store_options(*, workspace) -> list[tuple[int, str]]:
+    """(id, name) of the workspace's stores, for the list's store filter."""
+    _check_scope(workspace)
+    sql = (f"SELECT id, name FROM {Store._meta.db_table} WHERE workspace_id = %s "  # noqa: S608
+           "ORDER BY name, id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workspace.pk])
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def store_choices(*, workspace) -> list[Store]:
-    """The stores of the workspace for the filter and entry forms."""
+    """The stores of the workspace (model instances) for the entry and import forms."""
     return list(Store.objects.filter(workspace=workspace).only("id", "name", "platform",
                                                                 "workspace_id")
                 .order_by("name", "id"))
+

@@ -97,7 +97,7 @@ def order_list(request):
         # The address bar gets the canonical URL (no empty or default parameters).
         response["HX-Push-Url"] = context["current_url"]
     else:
-        context["stores"] = selectors.store_choices(workspace=request.workspace)
+        context["stores"] = selectors.store_options(workspace=request.workspace)
         context["per_page_choices"] = (10, 25, 50, 100, 200)
         response = render(request, "orders/list.html", context)
     patch_vary_headers(response, ("HX-Request",))
