@@ -65,16 +65,7 @@ class Services:
         subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U",
                         "postgres", "-qAtc", "CREATE DATABASE podhub"], check=True,
                        capture_output=True)
-        subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                        "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile",
-                        str(self.base / "redis.pid"), "--dir", str(self.base)], check=True,
-                       capture_output=True)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        self.redis_start()
         from cryptography.fernet import Fernet
 
         env = {
@@ -94,6 +85,31 @@ class Services:
         if done.returncode:
             sys.exit("migrate failed:\n" + done.stderr[-3000:])
         return env
+
+    def redis_start(self) -> None:
+        subprocess.run(["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                        "--save", "", "--appendonly", "no", "--daemonize", "yes", "--pidfile",
+                        str(self.base / "redis.pid"), "--dir", str(self.base)], check=True,
+                       capture_output=True)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def redis_stop(self) -> None:
+        """Kill Redis (no save: queued messages are lost, as in a crash)."""
+        pid = self.base / "redis.pid"
+        if pid.exists():
+            subprocess.run(["kill", "-9", pid.read_text().strip()], capture_output=True)
+            pid.unlink()
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.2).close()
+                time.sleep(0.05)
+            except OSError:
+                return
 
     def stop(self) -> None:
         subprocess.run(_as_pg([str(self.bin / "pg_ctl"), "-D", str(self.base / "data"), "-m",

@@ -52,6 +52,8 @@ OUTBOX_BACKOFF_BASE = 30
 OUTBOX_BACKOFF_MAX = 3600
 OUTBOX_MAX_ATTEMPTS = 40  # about 36 h of retries at the cap
 INBOX_MAX_ATTEMPTS = 10
+# Processed deliveries (raw bodies with buyer data) are deleted after this many days.
+INBOX_KEEP_DAYS = 30
 
 
 def api_secret_previous() -> str:

@@ -64,7 +64,7 @@ def order_event_task(*, workspace_id: int, event_id: int) -> None:
 def integrations_sweep_task() -> dict:
     """Beat: ring again for every row a lost task left behind."""
     from integrations.services.imports import import_jobs_due
-    from integrations.services.inbox import inbox_due
+    from integrations.services.inbox import inbox_due, inbox_prune
     from integrations.services.outbox import loss_guard_cancels_missing, outbox_due
 
     with scopes_disabled():
@@ -72,6 +72,7 @@ def integrations_sweep_task() -> dict:
         jobs = import_jobs_due()
         outbox = outbox_due()
         cancels = loss_guard_cancels_missing()
+        pruned = inbox_prune()
     for ws, conn in inbox:
         inbox_drain_task.delay(workspace_id=ws, connection_id=conn)
     for ws, job in jobs:
@@ -81,7 +82,7 @@ def integrations_sweep_task() -> dict:
     for ws, event in cancels:
         order_event_task.delay(workspace_id=ws, event_id=event)
     return {"inbox": len(inbox), "imports": len(jobs), "outbox": len(outbox),
-            "cancels": len(cancels)}
+            "cancels": len(cancels), "pruned": pruned}
 
 
 @shared_task

@@ -171,3 +171,19 @@ def inbox_due(*, now: datetime | None = None, older_than: int = 30) -> list[tupl
             .exclude(next_attempt_at__gt=now)
             .values_list("workspace_id", "connection_id").distinct())
     return list(rows)
+
+
+def inbox_prune(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Delete processed deliveries older than INBOX_KEEP_DAYS (they hold buyer data).
+
+    Duplicates are only ever late by hours (Shopify retries for 4 h), so the dedupe
+    key is kept far longer than it can matter. Failed rows stay until handled.
+    """
+    now = now or timezone.now()
+    ids = list(InboundWebhook.objects.filter(
+        status__in=[InboxStatus.PROCESSED, InboxStatus.IGNORED],
+        created_at__lt=now - timedelta(days=conf.INBOX_KEEP_DAYS),
+    ).values_list("pk", flat=True)[:limit])
+    if ids:
+        InboundWebhook.objects.filter(pk__in=ids).delete()
+    return len(ids)

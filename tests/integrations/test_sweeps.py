@@ -106,3 +106,15 @@ def test_a_lost_loss_guard_doorbell_is_found_by_the_sweep(connection, sandbox, w
         assert OutboxMessage.objects.filter(kind="order_cancel").count() == 1
     with mock.patch.object(tasks.order_event_task, "delay"):
         assert tasks.integrations_sweep_task()["cancels"] == 0
+
+
+def test_old_processed_deliveries_are_pruned(connection, sandbox, workspace, webhook_client):
+    post_webhook(webhook_client, "orders/create", sandbox.shop.create_order({}, webhooks=False))
+    post_webhook(webhook_client, "orders/create", b'{"id": 5, "line_items": []}')
+    with scope(workspace=workspace):
+        tasks.inbox_drain_task(workspace_id=workspace.pk, connection_id=connection.pk)
+        InboundWebhook.objects.update(created_at=timezone.now() - timedelta(days=31))
+    with mock.patch.object(tasks.inbox_drain_task, "delay"):
+        assert tasks.integrations_sweep_task()["pruned"] == 1
+    with scope(workspace=workspace):
+        assert list(InboundWebhook.objects.values_list("status", flat=True)) == ["failed"]
