@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
-from django.utils import timezone
 
+from billing import ledger_sql as sql
 from billing.models import Account, EntryKind, Hold, LedgerEntry
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 from podhub.core.money import quantize
@@ -86,6 +85,10 @@ class Book:
     account: Account
     existing_id: int | None = None
     posted: list[LedgerEntry] = field(default_factory=list)
+    pending: list[LedgerEntry] = field(default_factory=list)
+    new_holds: list[Hold] = field(default_factory=list)
+    changed_holds: dict[int, Hold] = field(default_factory=dict)
+    holds: dict[int, Hold] = field(default_factory=dict)  # read with the lock
     _dirty: bool = False
 
     @property
@@ -102,7 +105,10 @@ class Book:
         """The entry already posted under this book's key, checked to be the same op."""
         if self.existing_id is None:
             return None
-        entry = LedgerEntry.objects.get(pk=self.existing_id)
+        entry = LedgerEntry.objects.filter(pk=self.existing_id,
+                                           workspace_id=self.account.workspace_id).first()
+        if entry is None:
+            raise KeyReused("This idempotency key is already used.")
         if entry.kind != kind or (amount is not None and entry.amount != amount):
             raise KeyReused(
                 f"Idempotency key {entry.idempotency_key!r} was used for a {entry.kind} of "
@@ -136,11 +142,9 @@ class Book:
             balance_delta=balance_delta, held_delta=held_delta, balance_after=balance,
             held_after=held, idempotency_key=key, memo=memo[:255], **refs,
         )
-        try:
-            entry.save(force_insert=True)
-        except IntegrityError:
-            # The key exists but was not visible to our lock query: another workspace's.
-            raise KeyReused(f"Idempotency key {key!r} is already used.") from None
+        hold = refs.get("hold")
+        entry._new_hold = hold if hold is not None and hold.pk is None else None
+        self.pending.append(entry)  # written by flush(), in one statement on PostgreSQL
         acct.balance_amount = balance
         acct.held_amount = held
         acct.debt_amount += debt_delta
@@ -149,15 +153,22 @@ class Book:
         return entry
 
     def flush(self) -> None:
-        if not self._dirty:
+        """Write what the operations decided: new holds, entries, hold and account totals.
+
+        Called when the locked block ends; call it earlier to get the new holds' ids."""
+        if not (self.pending or self.new_holds or self.changed_holds or self._dirty):
             return
-        acct = self.account
-        Account.objects.filter(pk=acct.pk).update(
-            balance_amount=acct.balance_amount, held_amount=acct.held_amount,
-            debt_amount=acct.debt_amount, invoice_seq=acct.invoice_seq,
-            updated_at=timezone.now(),
-        )
+        try:
+            with transaction.atomic(savepoint=False):
+                sql.flush(self.account, self.new_holds, self.pending,
+                          list(self.changed_holds.values()), self._dirty)
+        except IntegrityError:
+            # The key exists but was not visible to our lock query: another workspace's.
+            keys = ", ".join(repr(e.idempotency_key) for e in self.pending)
+            raise KeyReused(f"Idempotency key {keys} is already used.") from None
+        self.pending, self.new_holds, self.changed_holds = [], [], {}
         self._dirty = False
+        acct = self.account
         threshold = acct.recharge_below_amount
         if threshold is not None and self.available < threshold:
             from billing.tasks import auto_recharge_task
@@ -206,7 +217,7 @@ class Book:
         hold = Hold(workspace_id=self.account.workspace_id, purpose=purpose, order_id=order_id,
                     payment=payment, currency=self.currency, amount=amount,
                     is_open=amount > 0)
-        hold.save(force_insert=True)
+        self.new_holds.append(hold)  # gets its id at flush()
         self.post(EntryKind.HOLD, amount, key=key, held_delta=amount, memo=memo, hold=hold,
                   order_id=order_id, payment=payment)
         return hold
@@ -215,7 +226,7 @@ class Book:
         # Hold rows are only written under the account lock we hold: a plain read
         # (READ COMMITTED, after the lock) sees their latest state.
         hold_id = hold.pk if isinstance(hold, Hold) else hold
-        found = Hold.objects.filter(pk=hold_id, workspace_id=self.account.workspace_id).first()
+        found = self.holds.get(hold_id) or sql.read_hold(hold_id, self.account.workspace_id)
         if found is None:
             raise NotFound("No such hold in this workspace.")
         return found
@@ -238,9 +249,8 @@ class Book:
         else:
             hold.released_amount += amount
         hold.is_open = hold.remaining_amount > 0
-        Hold.objects.filter(pk=hold.pk).update(
-            captured_amount=hold.captured_amount, released_amount=hold.released_amount,
-            is_open=hold.is_open, updated_at=timezone.now())
+        self.changed_holds[hold.pk] = hold
+        self.holds[hold.pk] = hold
         return entry
 
     def capture(self, hold: Hold | int, amount: Decimal | None = None, *, key: str,
@@ -254,24 +264,25 @@ class Book:
         return self._settle(hold, amount, kind=EntryKind.RELEASE, key=key, memo=memo, **refs)
 
 
-def _lock(workspace_id: int, key: str | None) -> Book:
-    qs = Account.objects.select_for_update(of=("self",)).filter(workspace_id=workspace_id)
-    if key:
-        qs = qs.annotate(existing_id=Subquery(
-            LedgerEntry.objects.filter(idempotency_key=key, workspace_id=OuterRef("workspace_id"))
-            .values("pk")[:1]))
-    acct = qs.first()
-    if acct is None:
+def _lock(workspace_id: int, key: str | None, hold_id: int | None = None) -> Book:
+    """One round trip: lock the account row, look the key up, read the hold to settle."""
+    found = sql.lock_account(workspace_id, key, hold_id)
+    if found is None:
         ensure_account(workspace_id)
-        acct = qs.first()
-    return Book(account=acct, existing_id=getattr(acct, "existing_id", None))
+        found = sql.lock_account(workspace_id, key, hold_id)
+    acct, existing_id, hold = found
+    book = Book(account=acct, existing_id=existing_id)
+    if hold is not None:
+        book.holds[hold.pk] = hold
+    return book
 
 
 @contextmanager
-def locked(workspace_id: int, key: str | None = None) -> Iterator[Book]:
-    """Lock the workspace's account for one transaction; flush totals on success."""
+def locked(workspace_id: int, key: str | None = None,
+           hold_id: int | None = None) -> Iterator[Book]:
+    """Lock the workspace's account for one transaction; flush entries and totals on success."""
     with transaction.atomic():
-        book = _lock(workspace_id, key)
+        book = _lock(workspace_id, key, hold_id)
         yield book
         book.flush()
 
@@ -317,13 +328,13 @@ def hold_place(*, workspace_id: int, amount: Decimal, key: str,
 
 def hold_capture(*, workspace_id: int, hold_id: int, key: str,
                  amount: Decimal | None = None, memo: str = "") -> LedgerEntry | None:
-    with locked(workspace_id, key) as book:
+    with locked(workspace_id, key, hold_id) as book:
         return book.replayed(kind=EntryKind.CAPTURE) or book.capture(
             hold_id, amount, key=key, memo=memo)
 
 
 def hold_release(*, workspace_id: int, hold_id: int, key: str,
                  amount: Decimal | None = None, memo: str = "") -> LedgerEntry | None:
-    with locked(workspace_id, key) as book:
+    with locked(workspace_id, key, hold_id) as book:
         return book.replayed(kind=EntryKind.RELEASE) or book.release(
             hold_id, amount, key=key, memo=memo)

@@ -163,6 +163,7 @@ def orders_pay(*, workspace, order_ids: list[int], shipping_methods: dict[int, s
                                       payment=payment,
                                       memo=f"Order {order.number}: shipping "
                                       f"({price.shipping_label})")
+            book.flush()  # the holds get their ids
             OrderCharge.objects.create(
                 workspace=workspace, order=order, payment=payment, currency=book.currency,
                 shipping_method=price.shipping_method, shipping_label=price.shipping_label,

@@ -1,0 +1,310 @@
+#!/usr/bin/env python
+"""Benchmark: the billing ledger under contention (issue 6, "Reliability").
+
+What it does, in one run:
+
+1. starts a throw-away PostgreSQL (like scripts/test.sh: initdb in a temp dir,
+   a free port, run as the postgres user when root, fsync off) and migrates it;
+2. runs --processes worker processes (default 8), each doing --ops (default
+   1,000) random ledger operations on ONE workspace through the real services
+   (billing.ledger: lock the account row, idempotency check, entry, hold,
+   cached totals; one transaction each): 25 % top-ups, 35 % holds, 20 %
+   captures, 20 % releases of the worker's own open holds;
+3. checks the invariants afterwards: cached balance = sum of entries, held =
+   sum of open holds, no entry with available < 0, no idempotency key twice,
+   and every accepted operation is in the ledger;
+4. runs `pgbench` with the bare guarded UPDATE of the same kind of account row
+   + INSERT of a ledger row (same table, same indexes), at the same
+   concurrency and the same number of transactions per client;
+5. prints operations/s of both and the ratio (goal: >= 0.5x).
+
+Run:  .venv/bin/python bench/billing_ledger.py            (about a minute)
+      .venv/bin/python bench/billing_ledger.py --processes 8 --ops 1000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TARGET_RATIO = 0.5
+
+
+def find_pg_bin() -> Path:
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / "initdb").exists():
+            return d
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    sys.exit("PostgreSQL binaries not found (apt-get install postgresql)")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def as_pg(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+class Postgres:
+    """The same server settings as scripts/test.sh's throw-away cluster."""
+
+    SETTINGS = {"listen_addresses": "127.0.0.1", "max_connections": "100",
+                "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                "shared_buffers": "256MB", "jit": "off"}
+
+    def __init__(self):
+        self.bin = find_pg_bin()
+        self.base = Path(tempfile.mkdtemp(prefix="podhub-billing-bench."))
+        self.data = self.base / "data"
+        self.port = free_port()
+
+    def start(self) -> None:
+        os.chmod(self.base, 0o755)
+        if os.geteuid() == 0:
+            if subprocess.run(["id", "postgres"], capture_output=True).returncode:
+                subprocess.run(["useradd", "--system", "--home-dir", str(self.base),
+                                "postgres"], check=True)
+            shutil.chown(self.base, "postgres")
+        subprocess.run(as_pg([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                              "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]), check=True,
+                       capture_output=True)
+        opts = " ".join(f"-c {k}={v}" for k, v in self.SETTINGS.items())
+        subprocess.run(as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
+                              str(self.base / "server.log"), "-w", "-t", "60", "start",
+                              "-o", f"-p {self.port} -k {self.base} {opts}"]),
+                       check=True, capture_output=True)
+        atexit.register(self.stop)
+        self.psql("CREATE DATABASE podhub")
+
+    def stop(self) -> None:
+        subprocess.run(as_pg([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m",
+                              "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def psql(self, sql: str, db: str = "postgres") -> str:
+        return subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
+                               "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-qAtc",
+                               sql], check=True, capture_output=True, text=True).stdout
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/podhub"
+
+    def pgbench(self, script: Path, *, clients: int, transactions: int) -> tuple[float, float]:
+        started = time.perf_counter()
+        out = subprocess.run(
+            [str(self.bin / "pgbench"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+             "postgres", "-n", "-M", "simple", "-c", str(clients), "-j", str(clients),
+             "-t", str(transactions), "-f", str(script), "podhub"],
+            check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
+        if not m:
+            raise RuntimeError(out.stdout + out.stderr)
+        return float(m.group(1)), wall
+
+
+def setup_django(db_url: str, var_dir: Path) -> None:
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "podhub.settings.base", "DATABASE_URL": db_url,
+        "PODHUB_VAR_DIR": str(var_dir), "CELERY_BROKER_URL": "memory://",
+        "CACHE_URL": "locmemcache://", "LOG_LEVEL": "WARNING", "DJANGO_DEBUG": "false",
+    })
+    import django
+
+    django.setup()
+
+
+# --- the workers --------------------------------------------------------------------------
+
+
+def worker(args) -> dict:
+    """One process, one connection: `ops` random operations on one workspace."""
+    db_url, var_dir, workspace_id, index, ops, seed, start_at = args
+    setup_django(db_url, Path(var_dir))
+    from django.db import connection
+    from django_scopes import scope
+
+    from billing import ledger
+    from billing.models import EntryKind
+    from podhub.workspaces.models import Workspace
+
+    ws = Workspace.objects.get(pk=workspace_id)
+    connection.ensure_connection()
+    rnd = random.Random(seed)
+    holds: list[int] = []
+    accepted: list[str] = []
+    refused = 0
+    while time.time() < start_at:  # all workers start together
+        time.sleep(0.001)
+    t0 = time.perf_counter()
+    with scope(workspace=ws):
+        for i in range(ops):
+            key = f"bench-{index}-{i}"
+            r = rnd.random()
+            if r >= 0.6 and not holds:
+                r = 0.4
+            try:
+                if r < 0.25:
+                    ledger.credit(workspace_id=ws.pk, kind=EntryKind.TOP_UP,
+                                  amount=Decimal(rnd.randint(100, 5000)) / 100, key=key)
+                elif r < 0.6:
+                    h = ledger.hold_place(workspace_id=ws.pk,
+                                          amount=Decimal(rnd.randint(100, 4000)) / 100, key=key)
+                    holds.append(h.pk)
+                elif r < 0.8:
+                    ledger.hold_capture(workspace_id=ws.pk, hold_id=holds.pop(
+                        rnd.randrange(len(holds))), key=key)
+                else:
+                    ledger.hold_release(workspace_id=ws.pk, hold_id=holds.pop(
+                        rnd.randrange(len(holds))), key=key)
+                accepted.append(key)
+            except ledger.InsufficientFunds:
+                refused += 1
+    elapsed = time.perf_counter() - t0
+    connection.close()
+    return {"accepted": accepted, "refused": refused, "elapsed": elapsed, "end": time.time()}
+
+
+PGBENCH_SCRIPT = """\\set amt random(1, 5000)
+BEGIN;
+UPDATE billing_account SET balance_amount = balance_amount + :amt / 100.0, updated_at = now()
+  WHERE id = {account_id} AND balance_amount + :amt / 100.0 - held_amount >= 0;
+INSERT INTO billing_ledgerentry (workspace_id, created_at, updated_at, kind, currency, amount,
+  balance_delta, held_delta, balance_after, held_after, idempotency_key, memo, reason)
+  VALUES ({workspace_id}, now(), now(), 'top_up', 'USD', :amt / 100.0, :amt / 100.0, 0, 0, 0,
+  'pgbench-' || nextval('bench_key_seq'), '', '');
+END;
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--ops", type=int, default=1000, help="operations per process")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    pg = Postgres()
+    pg.start()
+    var_dir = Path(tempfile.mkdtemp(prefix="podhub-billing-var."))
+    atexit.register(shutil.rmtree, var_dir, True)
+    setup_django(pg.url, var_dir)
+    from django.core.management import call_command
+    from django.db import connections
+    from django.db.models import Count, Sum
+    from django_scopes import scopes_disabled
+
+    from billing import ledger
+    from billing.models import Account, EntryKind, Hold, LedgerEntry
+    from podhub.workspaces.models import Workspace
+
+    call_command("migrate", verbosity=0)
+    with scopes_disabled():
+        ws = Workspace.objects.create(name="Bench")
+        other = Workspace.objects.create(name="pgbench")
+        ledger.credit(workspace_id=ws.pk, kind=EntryKind.TOP_UP, amount=Decimal("500"),
+                      key="bench-seed")
+        pg_acct = ledger.ensure_account(other.pk, "USD")
+    connections.close_all()
+
+    # 1. the ledger services, N processes on one workspace
+    start_at = time.time() + 2.0
+    jobs = [(pg.url, str(var_dir), ws.pk, i, args.ops, 42 + i, start_at)
+            for i in range(args.processes)]
+    ctx = mp.get_context("spawn")  # a fresh interpreter and connection per worker
+    with ctx.Pool(args.processes) as pool:
+        results = pool.map(worker, jobs)
+    wall = max(r["end"] for r in results) - start_at
+    total_ops = args.processes * args.ops
+    ledger_rate = total_ops / wall
+
+    # 2. invariants
+    with scopes_disabled():
+        acct = Account.objects.get(workspace=ws)
+        entries = LedgerEntry.objects.filter(workspace=ws)
+        sums = entries.aggregate(b=Sum("balance_delta"), h=Sum("held_delta"))
+        open_total = sum((h.remaining_amount for h in Hold.objects.filter(workspace=ws)),
+                         Decimal(0))
+        accepted = {k for r in results for k in r["accepted"]} | {"bench-seed"}
+        keys = set(entries.values_list("idempotency_key", flat=True))
+        checks = {
+            "balance_equals_sum_of_entries": acct.balance_amount == sums["b"],
+            "held_equals_open_holds": acct.held_amount == sums["h"] == open_total,
+            "available_never_negative": not entries.filter(
+                balance_after__lt=models_F("held_after")).exists(),
+            "no_key_twice": not entries.values("idempotency_key").annotate(
+                n=Count("id")).filter(n__gt=1).exists(),
+            "accepted_ops_are_the_ledger": keys == accepted,
+        }
+    connections.close_all()
+
+    # 3. pgbench: the bare guarded UPDATE + INSERT on one row, same concurrency
+    pg.psql("CREATE SEQUENCE bench_key_seq", db="podhub")
+    pg.psql(f"UPDATE billing_account SET balance_amount = 500 WHERE id = {pg_acct.pk}",
+            db="podhub")
+    script = var_dir / "ledger.sql"
+    script.write_text(PGBENCH_SCRIPT.format(account_id=pg_acct.pk, workspace_id=other.pk))
+    pgbench_tps, pgbench_wall = pg.pgbench(script, clients=args.processes,
+                                           transactions=args.ops)
+    ratio = ledger_rate / pgbench_tps
+
+    report = {
+        "processes": args.processes, "ops_per_process": args.ops, "operations": total_ops,
+        "accepted": sum(len(r["accepted"]) for r in results),
+        "refused_insufficient_funds": sum(r["refused"] for r in results),
+        "ledger_seconds": round(wall, 2), "ledger_ops_per_s": round(ledger_rate, 1),
+        "pgbench_tps": round(pgbench_tps, 1), "pgbench_seconds": round(pgbench_wall, 2),
+        "ratio": round(ratio, 3), "target_ratio": TARGET_RATIO, "invariants": checks,
+        "final_balance": str(acct.balance_amount), "final_held": str(acct.held_amount),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+                   f"{platform.python_version()}, {pg.bin}",
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"billing ledger: {args.processes} processes x {args.ops} random operations on "
+              f"one workspace")
+        print(f"  ledger services : {ledger_rate:8.1f} operations/s ({total_ops} in "
+              f"{wall:.2f} s; {report['refused_insufficient_funds']} refused for funds)")
+        print(f"  pgbench (bare)  : {pgbench_tps:8.1f} transactions/s "
+              f"(guarded UPDATE + INSERT, {args.processes} clients)")
+        print(f"  ratio           : {ratio:.2f}x  (goal >= {TARGET_RATIO}x)")
+        for name, ok in checks.items():
+            print(f"  {'ok  ' if ok else 'FAIL'} {name}")
+        print(f"  machine: {report['machine']}")
+    ok = all(checks.values())
+    return 0 if ok else 1
+
+
+def models_F(name):
+    from django.db.models import F
+
+    return F(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
