@@ -149,3 +149,6 @@ class PrintFile(WorkspaceModel):
     @property
     def extension(self) -> str:
         return {"jpeg": "jpg", "tiff": "tif"}.get(self.format, self.format or "png")
+
+
+from fulfillment.models_fulfillment import *  # noqa: E402,F403  issue 7: shipments, claims
