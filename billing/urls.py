@@ -17,5 +17,6 @@ urlpatterns = [
     path("balance/invoices/<int:invoice_id>/pdf/", views.invoice_pdf, name="invoice_pdf"),
     path("balance/groups/", views.groups, name="groups"),
     path("pay/", views.pay, name="pay"),
+    path("balance/orders/<int:order_id>/panel/", views.order_panel, name="order_panel"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
 ]

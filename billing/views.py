@@ -278,3 +278,23 @@ def stripe_webhook(request):
     except (ValueError, KeyError):
         return JsonResponse({"error": "not a Stripe event"}, status=400)
     return JsonResponse({"received": True, "duplicate": not created})
+
+
+@workspace_view
+@require_GET
+def order_panel(request, order_id: int):
+    """The order page's payment panel (htmx partial, served by billing as STYLE.md §0 asks)."""
+    from billing.models import Hold, LedgerEntry, OrderCharge
+
+    ws = request.workspace
+    order = Order.objects.filter(workspace=ws, pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order in this workspace.")
+    charge = (OrderCharge.objects.filter(workspace=ws, order=order)
+              .select_related("payment__invoice", "group").first())
+    return render(request, "billing/_order_panel.html", {
+        "order": order, "charge": charge,
+        "holds": list(Hold.objects.filter(workspace=ws, order=order).order_by("pk")),
+        "entries": list(LedgerEntry.objects.filter(workspace=ws, order=order)
+                        .order_by("created_at", "id")),
+    })

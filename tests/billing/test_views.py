@@ -155,3 +155,16 @@ def test_staff_refund_after_capture_is_limited_to_what_was_captured(
     with scope(workspace=workspace):
         acct = Account.objects.get()
         assert (acct.balance_amount, acct.held_amount) == (D("50.00"), D("6.00"))
+
+
+def test_order_payment_panel(owner, client_for, workspace, make_order):
+    fund(workspace, "50.00")
+    paid, waiting = make_order(workspace, 1), make_order(workspace, 1)
+    with scope(workspace=workspace):
+        payments.orders_pay(workspace=workspace, order_ids=[paid.pk], shipping_methods=None,
+                            key="k")
+    seller = client_for(owner)
+    panel = seller.get(f"/balance/orders/{paid.pk}/panel/").content.decode()
+    assert "Product cost" in panel and "12.00" in panel and "PH" in panel
+    offer = seller.get(f"/balance/orders/{waiting.pk}/panel/").content.decode()
+    assert f"/pay/?orders={waiting.pk}" in offer
