@@ -25,7 +25,7 @@ from typing import IO
 
 from django.core.files.base import ContentFile, File
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from PIL import Image
@@ -110,9 +110,21 @@ def render_request(*, order_id: int, workspace, line_ids=None, user=None,
 
 
 def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
-    """orders.events subscriber (after commit): re-render what the event changed."""
+    """orders.events subscriber (after commit): re-render what the event changed.
+
+    It never fails the caller's commit: an error is logged, and the sweep
+    (`render_sweep`, which also finds lines changed after their last render)
+    catches the line up within a minute.
+    """
     if type not in RENDER_EVENTS:
         return
+    try:
+        _on_order_event(event_id=event_id, workspace_id=workspace_id, type=type)
+    except Exception:
+        log.exception("print files: event %s (%s) not handled; the sweep will", event_id, type)
+
+
+def _on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
     from orders.models import OrderEvent
     from podhub.workspaces.models import Workspace
 
@@ -439,11 +451,18 @@ def printfiles_ready(*, order: Order) -> tuple[bool, list[str]]:
 # --- the sweep ---------------------------------------------------------------------------
 
 
+SWEEP_LOOKBACK = timedelta(days=2)
+
+
 def render_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
-    """Beat: re-send renders whose task was lost. Runs across workspaces."""
+    """Beat: re-send renders whose task was lost; request renders for lines changed
+    after their last render whose request was lost (the subscriber runs after
+    commit, so a crash in between would lose it). Runs across workspaces."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=conf.stale_seconds())
     lost_after = now - timedelta(seconds=60)
+    _request_missing_renders(now=now, since=now - SWEEP_LOOKBACK, settle=lost_after,
+                             limit=limit)
     with scopes_disabled():
         due = list(
             Render.objects.filter(
@@ -453,3 +472,29 @@ def render_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
     for workspace_id, pk in due:
         render_task.delay_on_commit(workspace_id=workspace_id, render_id=pk)
     return len(due)
+
+
+def _request_missing_renders(*, now: datetime, since: datetime, settle: datetime,
+                             limit: int) -> int:
+    from podhub.workspaces.models import Workspace
+
+    with scopes_disabled():
+        newer_render = Render.objects.filter(line_item=OuterRef("pk"),
+                                             created_at__gte=OuterRef("updated_at"))
+        stale_lines = list(
+            LineItem.objects.filter(catalog_variant_id__isnull=False, updated_at__gte=since,
+                                    updated_at__lte=settle, order__submitted_at__isnull=True)
+            .exclude(order__state__in=[OrderState.IN_PRODUCTION, OrderState.SHIPPED,
+                                       OrderState.COMPLETED, OrderState.CANCELLED])
+            .filter(~Exists(newer_render))
+            .order_by("updated_at").values_list("workspace_id", "order_id", "pk")[:limit])
+        workspaces = Workspace.objects.in_bulk({ws for ws, _, _ in stale_lines})
+    made = 0
+    for workspace_id, order_id, line_id in stale_lines:
+        with scope(workspace=workspaces[workspace_id]):
+            try:
+                made += len(render_request(order_id=order_id, workspace=workspaces[workspace_id],
+                                           line_ids=[line_id], reason="sweep"))
+            except (PrintFilesLocked, NotFound):
+                continue
+    return made

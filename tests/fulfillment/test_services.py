@@ -13,7 +13,7 @@ from fulfillment.printfiles import services
 from fulfillment.printfiles.problems import Code
 from orders import services as order_services
 from orders.events import Actor
-from orders.models import HoldReason, OrderState
+from orders.models import HoldReason, LineItem, OrderState
 from tests.factories import LineItemFactory, OrderFactory
 from tests.fulfillment.conftest import jpeg, png_of
 
@@ -257,3 +257,23 @@ def test_printfiles_ready_for_submission(workspace, order, line, template, sent_
         assert "Print files are still rendering." in services.printfiles_ready(order=order)[1]
         _render_all(order)
         assert services.printfiles_ready(order=order) == (True, [])
+
+
+def test_sweep_requests_renders_for_lines_changed_after_their_last_render(
+        workspace, order, line, template, sent_tasks):
+    now = timezone.now()
+    with scope(workspace=workspace):
+        # an edit whose after-commit render request was lost (no Render row at all)
+        LineItem.objects.filter(pk=line.pk).update(updated_at=now - timedelta(minutes=5))
+        locked = OrderFactory(workspace=workspace, state="in_production", submitted_at=now)
+        LineItemFactory(order=locked, catalog_variant_id=line.catalog_variant_id)
+        LineItem.objects.filter(order=locked).update(updated_at=now - timedelta(minutes=5))
+
+    services.render_sweep(now=now)
+
+    with scope(workspace=workspace):
+        [job] = Render.objects.all()
+        assert (job.line_item_id, job.reason) == (line.pk, "sweep")
+    services.render_sweep(now=now)  # now it has a render: nothing more
+    with scope(workspace=workspace):
+        assert Render.objects.count() == 1
