@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("quotes.urls")),
     path("", include("billing.urls")),
+    path("", include("fulfillment.urls")),
     path("", include("integrations.urls")),
 ]
 
