@@ -19,3 +19,33 @@ def render_sweep_task() -> int:
     from fulfillment.printfiles.services import render_sweep
 
     return render_sweep()
+
+
+# --- submission, shipments, provider webhooks (issue 7) ------------------------------------
+
+
+@shared_task(base=WorkspaceTask, acks_late=True, soft_time_limit=60, time_limit=90)
+def submission_send_task(*, workspace_id: int, submission_id: int) -> str:
+    """Send one submission to its provider (fulfillment.submission.submission_send)."""
+    from fulfillment.submission import submission_send
+
+    return submission_send(submission_id=submission_id)
+
+
+@shared_task(soft_time_limit=240, time_limit=300)
+def submit_sweep_task() -> dict:
+    """Beat, every 60 s: due orders -> production; unsent or stuck submissions; stored
+    provider webhooks whose processing failed."""
+    from fulfillment.shipments import webhook_sweep
+    from fulfillment.submission import send_due, submit_sweep
+
+    submitted = submit_sweep(send=False)
+    return {"submitted": submitted, "sent": send_due(), "webhooks": webhook_sweep()}
+
+
+@shared_task(soft_time_limit=240, time_limit=300)
+def complete_sweep_task() -> int:
+    """Beat, every 15 min: shipped orders older than FULFILLMENT_COMPLETE_AFTER_DAYS."""
+    from fulfillment.shipments import complete_sweep
+
+    return complete_sweep()

@@ -15,3 +15,25 @@ urlpatterns = [
     path("print-files/<int:print_file_id>/preview/", views.preview, name="preview"),
     path("print-files/<int:print_file_id>/mockup/", views.mockup, name="mockup"),
 ]
+
+# --- issue 7: submit, shipments and tracking, claims, provider webhooks ---------------------
+from fulfillment import views as fulfillment_views  # noqa: E402
+
+urlpatterns += [
+    path("orders/<int:order_id>/fulfillment/", fulfillment_views.panel,
+         name="fulfillment_panel"),
+    path("orders/<int:order_id>/fulfillment/submit/", fulfillment_views.submit_now,
+         name="submit_now"),
+    path("orders/<int:order_id>/fulfillment/packing-sheet/", fulfillment_views.packing_sheet,
+         name="packing_sheet"),
+    path("orders/<int:order_id>/fulfillment/shipments/<int:shipment_id>/tracking/",
+         fulfillment_views.enter_tracking, name="enter_tracking"),
+    path("orders/<int:order_id>/fulfillment/claims/", fulfillment_views.claim_open,
+         name="claim_open"),
+    path("orders/<int:order_id>/fulfillment/claims/<int:claim_id>/reply/",
+         fulfillment_views.claim_reply, name="claim_reply"),
+    path("claim-photos/<int:claim_message_id>/", fulfillment_views.claim_photo,
+         name="claim_photo"),
+    path("webhooks/providers/<slug:provider_code>/", fulfillment_views.provider_webhook,
+         name="provider_webhook"),
+]

@@ -1,0 +1,43 @@
+"""Seller API of issue 7: bulk "Submit now", an order's shipments."""
+
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from fulfillment import selectors, submission
+from orders.events import Actor
+from podhub.core.api import WorkspaceApi
+
+
+class OrdersSubmitApi(WorkspaceApi):
+    """POST /api/v1/orders/submit/ {"order_ids": [...]}: submit paid orders now."""
+
+    class InputSerializer(serializers.Serializer):
+        order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
+                                          allow_empty=False, max_length=submission.MAX_BULK)
+
+    class OutputSerializer(serializers.Serializer):
+        submitted = serializers.ListField(child=serializers.IntegerField())
+        failed = serializers.ListField(child=serializers.DictField())
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = submission.orders_submit_now(
+            workspace=self.workspace, order_ids=data.validated_data["order_ids"],
+            actor=Actor.seller(request.user))
+        return Response({"submitted": result.done,
+                         "failed": [{"id": pk, "message": msg} for pk, msg in result.failed]})
+
+
+class OrderShipmentsApi(WorkspaceApi):
+    """GET /api/v1/orders/<order_id>/shipments/: each parcel with its own tracking."""
+
+    def get(self, request, order_id: int):
+        panel = selectors.fulfillment_panel(workspace=self.workspace, order_id=order_id)
+        return Response({"order_id": panel.order.pk, "shipments": [{
+            "id": row.shipment.pk, "provider": row.provider_name,
+            "status": row.shipment.status, "carrier": row.shipment.carrier,
+            "tracking_number": row.shipment.tracking_number,
+            "tracking_url": row.shipment.tracking_url,
+            "shipped_at": row.shipment.shipped_at, "delivered_at": row.shipment.delivered_at,
+            "line_items": row.shipment.items} for row in panel.shipments]})

@@ -1,0 +1,11 @@
+"""Fulfillment API routes; podhub/urls.py includes them under /api/v1/."""
+
+from django.urls import path
+
+from fulfillment import api
+
+urlpatterns = [
+    path("orders/submit/", api.OrdersSubmitApi.as_view(), name="api-orders-submit"),
+    path("orders/<int:order_id>/shipments/", api.OrderShipmentsApi.as_view(),
+         name="api-order-shipments"),
+]

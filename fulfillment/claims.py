@@ -1,0 +1,202 @@
+"""After-sales claims: the seller opens one on a shipped order (misprint,
+damaged, lost, wrong item) with photos and a message; staff answer in admin
+with a reprint (a new linked order at no charge that goes through routing) or
+a refund to the balance (billing.services.order_refund); the claim keeps its
+own thread."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django_scopes import scope
+
+from fulfillment.models import Claim, ClaimKind, ClaimMessage, ClaimStatus
+from orders import services as order_services
+from orders.events import Actor
+from orders.models import LineItem, Order, OrderState
+from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+
+CLAIMABLE = (OrderState.SHIPPED, OrderState.COMPLETED)
+MAX_PHOTOS = 6
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+
+
+def _check_photos(photos) -> list:
+    photos = list(photos or [])
+    if len(photos) > MAX_PHOTOS:
+        raise ValidationFailed(f"Attach at most {MAX_PHOTOS} photos.",
+                               fields={"photos": "Too many."})
+    for photo in photos:
+        if photo.size > MAX_PHOTO_BYTES:
+            raise ValidationFailed("A photo may be at most 10 MB.", fields={"photos": photo.name})
+        if not (photo.content_type or "").startswith("image/"):
+            raise ValidationFailed("Photos must be images (JPEG, PNG).",
+                                   fields={"photos": photo.name})
+    return photos
+
+
+def _messages(claim: Claim, *, body: str, photos, user, from_staff: bool) -> None:
+    photos = list(photos)
+    ClaimMessage.objects.create(workspace_id=claim.workspace_id, claim=claim, author=user,
+                                from_staff=from_staff, body=body,
+                                photo=photos[0] if photos else "")
+    for photo in photos[1:]:
+        ClaimMessage.objects.create(workspace_id=claim.workspace_id, claim=claim, author=user,
+                                    from_staff=from_staff, photo=photo)
+
+
+@transaction.atomic
+def claim_open(*, workspace, order_id: int, kind: str, message: str, user, photos=(),
+               line_item_ids: list[int] | None = None) -> Claim:
+    message = (message or "").strip()
+    errors = {}
+    if kind not in ClaimKind.values:
+        errors["kind"] = "Choose misprint, damaged, lost or wrong item."
+    if not message:
+        errors["message"] = "Say what went wrong."
+    if errors:
+        raise ValidationFailed("The claim is incomplete.", fields=errors)
+    photos = _check_photos(photos)
+    order = order_services.lock_order(order_id, workspace=workspace)
+    if order.state not in CLAIMABLE:
+        raise Conflict("A claim can be opened once the order has shipped.")
+    items = []
+    if line_item_ids:
+        lines = dict(LineItem.objects.filter(order=order, pk__in=line_item_ids)
+                     .values_list("pk", "quantity"))
+        items = [{"line_item_id": pk, "quantity": q} for pk, q in lines.items()]
+    claim = Claim.objects.create(workspace=workspace, order=order, kind=kind, items=items,
+                                 opened_by=user)
+    _messages(claim, body=message, photos=photos, user=user, from_staff=False)
+    order_services.record_event(
+        order=order, type="claim.opened", actor=Actor.seller(user),
+        message=f"Claim opened: {claim.get_kind_display()}. {message}"[:2000],
+        data={"claim_id": claim.pk, "kind": kind})
+    return claim
+
+
+def _claim_get(workspace, claim_id: int, order_id: int | None = None) -> Claim:
+    qs = Claim.objects.select_for_update().filter(workspace=workspace, pk=claim_id)
+    if order_id is not None:
+        qs = qs.filter(order_id=order_id)
+    claim = qs.first()
+    if claim is None:
+        raise NotFound("No such claim in this workspace.")
+    return claim
+
+
+@transaction.atomic
+def claim_reply(*, workspace, order_id: int, claim_id: int, message: str, user,
+                photos=()) -> ClaimMessage:
+    message = (message or "").strip()
+    photos = _check_photos(photos)
+    if not message and not photos:
+        raise ValidationFailed("Write a message or attach a photo.", fields={"message": "Empty."})
+    claim = _claim_get(workspace, claim_id, order_id)
+    _messages(claim, body=message, photos=photos, user=user, from_staff=False)
+    return claim.messages.last()
+
+
+def staff_reply(*, claim_id: int, message: str, user) -> None:
+    claim = Claim.objects.select_related("workspace").get(pk=claim_id)  # admin: scopes off
+    with scope(workspace=claim.workspace), transaction.atomic():
+        claim = _claim_get(claim.workspace, claim_id)
+        _messages(claim, body=message, photos=(), user=user, from_staff=True)
+
+
+def claim_reprint(*, claim_id: int, user, note: str = "", now: datetime | None = None) -> Order:
+    """Staff: a new linked order of the claimed items at no charge, routed and submitted."""
+    from fulfillment.submission import order_submit_now
+
+    now = now or timezone.now()
+    claim = Claim.objects.select_related("workspace").get(pk=claim_id)
+    workspace = claim.workspace
+    actor = Actor.staff(user)
+    with scope(workspace=workspace), transaction.atomic():
+        claim = _claim_get(workspace, claim_id)
+        if claim.status != ClaimStatus.OPEN:
+            raise Conflict(f"This claim was already answered ({claim.get_status_display()}).")
+        order = Order.objects.get(pk=claim.order_id)
+        wanted = {i["line_item_id"]: i["quantity"] for i in claim.items}
+        lines = [ln for ln in LineItem.objects.filter(order=order).order_by("pk")
+                 if not wanted or ln.pk in wanted]
+        data = {
+            "number": f"{order.number}-R{claim.pk}", "external_id": f"reprint-{claim.pk}",
+            "channel": "reprint", "currency": order.currency,
+            "buyer_name": order.buyer_name, "buyer_email": order.buyer_email,
+            "shipping_address": order.shipping_address,
+            "line_items": [{"sku": ln.sku or f"line-{ln.pk}", "title": ln.title,
+                            "variant_title": ln.variant_title,
+                            "quantity": wanted.get(ln.pk, ln.quantity), "unit_price": "0",
+                            "personalization": ln.personalization, "images": ln.images,
+                            "catalog_variant_id": ln.catalog_variant_id} for ln in lines],
+        }
+        reprint = order_services.order_create_manual(workspace=workspace, data=data, actor=actor)
+        order_services.order_mark_priced(order_id=reprint.pk, actor=actor, now=now)
+        order_services.order_mark_paid(order_id=reprint.pk, actor=actor, now=now)
+        order_services.record_event(
+            order=reprint, type="claim.reprint_created", actor=actor,
+            message=f"Reprint of order {order.number} at no charge (claim {claim.pk}).",
+            data={"claim_id": claim.pk, "original_order_id": order.pk})
+        claim.status = ClaimStatus.REPRINTED
+        claim.reprint_order = reprint
+        claim.resolved_at = now
+        claim.save()
+        _messages(claim, body=note or f"We are reprinting it at no charge: order "
+                  f"{reprint.number}.", photos=(), user=user, from_staff=True)
+        order_services.record_event(
+            order=order, type="claim.reprinted", actor=actor,
+            message=f"Claim {claim.pk}: reprint {reprint.number} at no charge.",
+            data={"claim_id": claim.pk, "reprint_order_id": reprint.pk})
+        order_submit_now(workspace=workspace, order_id=reprint.pk, actor=actor, now=now)
+        return reprint
+
+
+def claim_refund(*, claim_id: int, amount, user, note: str = "",
+                 now: datetime | None = None) -> Claim:
+    """Staff: give captured money back to the seller's balance."""
+    now = now or timezone.now()
+    claim = Claim.objects.select_related("workspace").get(pk=claim_id)
+    workspace = claim.workspace
+    with scope(workspace=workspace), transaction.atomic():
+        claim = _claim_get(workspace, claim_id)
+        if claim.status != ClaimStatus.OPEN:
+            raise Conflict(f"This claim was already answered ({claim.get_status_display()}).")
+        entry = _refund(workspace_id=workspace.pk, order_id=claim.order_id, amount=amount,
+                        reason=f"Claim {claim.pk}: {claim.get_kind_display()}", user=user,
+                        key=f"claim:{claim.pk}")
+        claim.status = ClaimStatus.REFUNDED
+        claim.refund_amount = Decimal(str(getattr(entry, "amount", amount)))
+        claim.resolved_at = now
+        claim.save()
+        _messages(claim, body=note or f"Refunded {claim.refund_amount} to your balance.",
+                  photos=(), user=user, from_staff=True)
+        order_services.record_event(
+            order=claim.order, type="claim.refunded", actor=Actor.staff(user),
+            message=f"Claim {claim.pk}: {claim.refund_amount} refunded to the balance.",
+            data={"claim_id": claim.pk, "amount": str(claim.refund_amount)})
+    return claim
+
+
+def claim_reject(*, claim_id: int, user, note: str) -> Claim:
+    claim = Claim.objects.select_related("workspace").get(pk=claim_id)
+    with scope(workspace=claim.workspace), transaction.atomic():
+        claim = _claim_get(claim.workspace, claim_id)
+        if claim.status != ClaimStatus.OPEN:
+            raise Conflict("This claim was already answered.")
+        claim.status = ClaimStatus.REJECTED
+        claim.resolved_at = timezone.now()
+        claim.save()
+        _messages(claim, body=note or "Claim rejected.", photos=(), user=user, from_staff=True)
+    return claim
+
+
+def _refund(*, workspace_id: int, order_id: int, amount, reason: str, user, key: str):
+    """Billing sits below fulfillment (STYLE.md §0): calling its service is allowed."""
+    from billing.services import order_refund
+
+    return order_refund(workspace_id=workspace_id, order_id=order_id, amount=amount,
+                        reason=reason, staff_user=user, key=key)

@@ -1,0 +1,171 @@
+"""The one provider interface every factory implements.
+
+PodHub hands a provider a `FactoryOrder` (our reference is the idempotency key
+and the provider's external id for the order) and reads back `RemoteOrder`s
+and `ProviderUpdate`s. Errors say what to do next:
+
+- ProviderUnavailable: down, 5xx, timeout, 429 -> try again later (or fall back
+  after a while);
+- ProviderRefused: the provider will never take this order (4xx, unknown
+  product, destination not served) -> fall back to the next provider now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+class ProviderError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ProviderUnavailable(ProviderError):
+    """Down, slow or overloaded: retry later."""
+
+
+class ProviderRefused(ProviderError):
+    """The provider will not make this order: route it elsewhere."""
+
+
+@dataclass(frozen=True)
+class FactoryItem:
+    line_item_id: int
+    sku: str  # the provider's SKU
+    quantity: int
+    files: list[dict] = field(default_factory=list)  # [{"side", "url"}]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class FactoryOrder:
+    reference: str  # our id: idempotency key, the provider's external_id
+    recipient: dict  # PodHub's address dict (name, address1, city, zip, country_code, ...)
+    items: list[FactoryItem]
+    shipping_method: str = "standard"
+    order_number: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteShipment:
+    external_id: str
+    status: str  # shipped | in_transit | delivered
+    carrier: str = ""
+    number: str = ""
+    url: str = ""
+    line_item_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RemoteOrder:
+    external_id: str  # the provider's id for the order
+    reference: str  # ours
+    status: str  # accepted | in_production | shipped | delivered | cancelled | rejected
+    shipments: list[RemoteShipment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProviderUpdate:
+    """One fact from a webhook or a poll, keyed so a replay is recognised."""
+
+    event_key: str
+    reference: str
+    # accepted | in_production | shipped | in_transit | delivered | cancelled | rejected
+    status: str
+    external_id: str = ""
+    shipment: RemoteShipment | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ShippingOption:
+    code: str
+    name: str
+    amount: Decimal
+    currency: str = "USD"
+
+
+class ProviderClient:
+    """Base class; adapters override what their provider supports."""
+
+    code = ""
+    #: True when the provider takes the order by API (the sweep sends it)
+    remote = True
+
+    def __init__(self, *, api_base: str = "", api_key: str = "", webhook_secret: str = "",
+                 timeout: float = 10.0, transport=None):
+        self.api_base = api_base.rstrip("/")
+        self.api_key = api_key
+        self.webhook_secret = webhook_secret
+        self.timeout = timeout
+        self.transport = transport
+
+    # --- orders ---------------------------------------------------------------
+    def submit(self, order: FactoryOrder) -> RemoteOrder:
+        raise NotImplementedError
+
+    def lookup(self, reference: str) -> RemoteOrder | None:
+        """The order we sent under `reference`, or None if the provider never got it."""
+        raise NotImplementedError
+
+    def cancel(self, external_id: str) -> None:
+        raise NotImplementedError
+
+    def fetch_status(self, external_id: str) -> RemoteOrder:
+        raise NotImplementedError
+
+    def shipping_methods(self, country: str) -> list[ShippingOption]:
+        return [ShippingOption("standard", "Standard", Decimal("0"))]
+
+    # --- webhooks -------------------------------------------------------------
+    def verify_webhook(self, headers: dict, body: bytes) -> bool:
+        """Hex HMAC-SHA256 of the raw body with the webhook secret (Printful v2 style)."""
+        secret = self.webhook_secret
+        given = _header(headers, "X-PodHub-Signature") or _header(headers, "X-PF-Signature")
+        if not secret or not given:
+            return False
+        given = given.removeprefix("sha256=")
+        return hmac.compare_digest(sign(body, secret), given)
+
+    def parse_webhook(self, headers: dict, body: bytes) -> list[ProviderUpdate]:
+        raise NotImplementedError
+
+    # --- helpers --------------------------------------------------------------
+    def _http(self):
+        import httpx
+
+        return httpx.Client(base_url=self.api_base, timeout=self.timeout,
+                            follow_redirects=False, transport=self.transport)
+
+    def _call(self, method: str, path: str, **kwargs):
+        """One HTTP call; maps transport errors and status codes to our errors."""
+        import httpx
+
+        try:
+            with self._http() as http:
+                response = http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ProviderUnavailable(f"{self.code}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise ProviderUnavailable(f"{self.code}: HTTP {response.status_code}")
+        return response
+
+
+def sign(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _header(headers: dict, name: str) -> str:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return ""
+
+
+STATUS_RANK = {"accepted": 1, "in_production": 2, "shipped": 3, "in_transit": 4,
+               "delivered": 5}

@@ -1,0 +1,112 @@
+"""The sandbox factory's HTTP face: a small WSGI app and a threaded server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from socketserver import ThreadingMixIn
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from fulfillment.sandbox_factory.factory import SandboxFactory
+
+
+class _Threaded(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):  # the demo logs its own lines
+        pass
+
+
+def _json(start_response, status: int, data) -> list[bytes]:
+    body = json.dumps(data).encode()
+    start_response(f"{status} {'OK' if status < 400 else 'Error'}",
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def make_app(factory: SandboxFactory):
+    def app(environ, start_response):
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        try:
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            size = 0
+        raw = environ["wsgi.input"].read(size) if size else b""
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            return _json(start_response, 400, {"error": "body is not JSON"})
+        if path.startswith("/_sandbox/"):
+            return _control(factory, method, path, data, start_response)
+        if factory.config.latency:
+            time.sleep(factory.config.latency)
+        if factory.config.down:
+            return _json(start_response, 503, {"error": "factory is down"})
+        if environ.get("HTTP_AUTHORIZATION", "") != f"Bearer {factory.api_key}":
+            return _json(start_response, 401, {"error": "bad api key"})
+        parts = [p for p in path.split("/") if p]
+        if parts[:2] != ["v1", "orders"] and parts[:2] != ["v1", "shipping-rates"]:
+            return _json(start_response, 404, {"error": "not found"})
+        if parts == ["v1", "shipping-rates"] and method == "GET":
+            country = parse_qs(environ.get("QUERY_STRING", "")).get("country", [""])[0]
+            return _json(start_response, 200, {"result": factory.rates(country)})
+        if parts == ["v1", "orders"] and method == "POST":
+            key = environ.get("HTTP_IDEMPOTENCY_KEY", "")
+            if key and data.get("external_id") and key != data["external_id"]:
+                return _json(start_response, 400, {"error": "Idempotency-Key must equal "
+                                                   "external_id"})
+            status, body = factory.create(data)
+            return _json(start_response, status, body)
+        if len(parts) == 3 and method == "GET":
+            status, body = factory.get(parts[2])
+            return _json(start_response, status, body)
+        if len(parts) == 4 and parts[3] == "cancel" and method == "POST":
+            status, body = factory.cancel(parts[2])
+            return _json(start_response, status, body)
+        return _json(start_response, 405, {"error": "method not allowed"})
+
+    return app
+
+
+def _control(factory: SandboxFactory, method, path, data, start_response):
+    if path == "/_sandbox/config" and method == "POST":
+        for key, value in data.items():
+            if hasattr(factory.config, key):
+                setattr(factory.config, key, value)
+        return _json(start_response, 200, vars(factory.config))
+    if path == "/_sandbox/advance" and method == "POST":
+        ids = [data["order"]] if data.get("order") else factory.due() if not data.get(
+            "all") else list(factory.orders)
+        for order_id in ids:
+            factory.advance(order_id, to=data.get("to"))
+        return _json(start_response, 200, {"advanced": len(ids)})
+    if path == "/_sandbox/stats":
+        return _json(start_response, 200, {**factory.stats, "orders": len(factory.orders)})
+    return _json(start_response, 404, {"error": "not found"})
+
+
+class SandboxFactoryServer:
+    """`SandboxFactoryServer(factory, port=0).start()`; `.url`, `.stop()`."""
+
+    def __init__(self, factory: SandboxFactory, *, host: str = "127.0.0.1", port: int = 0):
+        self.factory = factory
+        self.httpd = make_server(host, port, make_app(factory), server_class=_Threaded,
+                                 handler_class=_Quiet)
+        self.url = f"http://{host}:{self.httpd.server_port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SandboxFactoryServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,111 @@
+"""Reads for the fulfillment panel, the packing sheet and the claim thread;
+each filters by workspace explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fulfillment.models import (
+    Adapter,
+    Claim,
+    ClaimKind,
+    ClaimMessage,
+    Shipment,
+    Submission,
+    SubmissionStatus,
+)
+from orders.models import LineItem, Order, OrderState
+from podhub.core.exceptions import NotFound
+
+
+@dataclass
+class ShipmentRow:
+    shipment: Shipment
+    provider_name: str
+    adapter: str
+    lines: list[tuple[LineItem, int]] = field(default_factory=list)
+    events: list = field(default_factory=list)
+
+    @property
+    def can_enter_tracking(self) -> bool:
+        return self.adapter == Adapter.MANUAL and not self.shipment.is_shipped
+
+
+@dataclass
+class FulfillmentPanel:
+    order: Order
+    submissions: list[Submission]
+    shipments: list[ShipmentRow]
+    claims: list[Claim]
+    claim_kinds: list = field(default_factory=lambda: ClaimKind.choices)
+
+    @property
+    def can_submit(self) -> bool:
+        return self.order.state == OrderState.AWAITING_SUBMISSION
+
+    @property
+    def is_outside(self) -> bool:
+        return not self.order.store.auto_submits or not self.order.auto_submit
+
+    @property
+    def has_manual(self) -> bool:
+        return any(s.adapter == Adapter.MANUAL for s in self.submissions)
+
+    @property
+    def can_claim(self) -> bool:
+        return self.order.state in (OrderState.SHIPPED, OrderState.COMPLETED)
+
+
+def order_get(*, workspace, order_id: int) -> Order:
+    order = Order.objects.filter(workspace=workspace, pk=order_id).select_related(
+        "store").first()
+    if order is None:
+        raise NotFound("No such order in this workspace.")
+    return order
+
+
+def fulfillment_panel(*, workspace, order_id: int) -> FulfillmentPanel:
+    order = order_get(workspace=workspace, order_id=order_id)
+    lines = {ln.pk: ln for ln in LineItem.objects.filter(order=order, workspace=workspace)}
+    subs = list(Submission.objects.filter(order=order, workspace=workspace)
+                .select_related("provider").order_by("pk"))
+    by_sub = {s.pk: s for s in subs}
+    rows = []
+    for shipment in (Shipment.objects.filter(order=order, workspace=workspace)
+                     .prefetch_related("events").order_by("pk")):
+        sub = by_sub.get(shipment.submission_id)
+        if sub is not None and sub.status in (SubmissionStatus.FAILED,
+                                              SubmissionStatus.CANCELLED):
+            continue
+        rows.append(ShipmentRow(
+            shipment=shipment, provider_name=sub.provider.name if sub else "",
+            adapter=sub.adapter if sub else "",
+            lines=[(lines[i["line_item_id"]], i["quantity"]) for i in shipment.items
+                   if i.get("line_item_id") in lines],
+            events=list(shipment.events.all())))
+    claims = list(Claim.objects.filter(order=order, workspace=workspace)
+                  .prefetch_related("messages"))
+    return FulfillmentPanel(order=order, submissions=subs, shipments=rows, claims=claims)
+
+
+@dataclass
+class PackingSheet:
+    order: Order
+    lines: list[LineItem]
+    submissions: list[Submission]
+
+
+def packing_sheet(*, workspace, order_id: int) -> PackingSheet:
+    order = order_get(workspace=workspace, order_id=order_id)
+    return PackingSheet(
+        order=order,
+        lines=list(LineItem.objects.filter(order=order, workspace=workspace).order_by("pk")),
+        submissions=list(Submission.objects.filter(order=order, workspace=workspace)
+                         .exclude(status=SubmissionStatus.FAILED).select_related("provider")))
+
+
+def claim_message_get(*, workspace, claim_message_id: int) -> ClaimMessage:
+    msg = ClaimMessage.objects.filter(workspace=workspace, pk=claim_message_id).first()
+    if msg is None or not msg.photo:
+        raise NotFound("No such photo.")
+    return msg

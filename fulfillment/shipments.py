@@ -1,0 +1,412 @@
+"""Shipments and tracking: provider webhooks, manual tracking entry, the board's
+"mark shipped", and the completion sweep.
+
+Rules:
+- a provider delivery is verified (HMAC), stored raw (ProviderWebhook) before
+  the 200, deduplicated by (provider, event id) and applied once;
+- each shipment keeps its own carrier, number and URL; status only moves
+  forward (SHIPMENT_RANK): a duplicate or backwards update changes nothing and
+  its reason is logged and kept on the stored webhook;
+- every shipment that ships writes an OrderEvent `shipment.shipped` (data:
+  shipment_id, carrier, number, url, line_item_ids, line_items, provider) that
+  integrations pushes to the store and billing reads to capture shipping;
+- the order is shipped when all its shipments are, completed when all are
+  delivered or FULFILLMENT_COMPLETE_AFTER_DAYS after shipping (sweep).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_scopes import scope, scopes_disabled
+
+from fulfillment.models import (
+    SHIPMENT_RANK,
+    SHIPPED_OR_LATER,
+    Adapter,
+    ProviderConnection,
+    ProviderWebhook,
+    Shipment,
+    ShipmentEvent,
+    ShipmentStatus,
+    Submission,
+    SubmissionStatus,
+    WebhookResult,
+)
+from fulfillment.providers import ProviderUpdate, client_for
+from fulfillment.providers.base import STATUS_RANK
+from orders import services as order_services
+from orders.events import Actor
+from orders.models import HoldReason, Order, OrderState
+from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.workspaces.models import Workspace
+
+log = logging.getLogger(__name__)
+
+TRACKING_URLS = {
+    "usps": "https://tools.usps.com/go/TrackConfirmAction?tLabels={}",
+    "ups": "https://www.ups.com/track?tracknum={}",
+    "fedex": "https://www.fedex.com/fedextrack/?trknbr={}",
+    "dhl": "https://www.dhl.com/en/express/tracking.html?AWB={}",
+    "royal mail": "https://www.royalmail.com/track-your-item#/tracking-results/{}",
+    "canada post": "https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor={}",
+}
+LIVE = (SubmissionStatus.PENDING, SubmissionStatus.SENDING, SubmissionStatus.ACCEPTED,
+        SubmissionStatus.IN_PRODUCTION, SubmissionStatus.SHIPPED)
+
+
+def complete_after_days() -> int:
+    return getattr(settings, "FULFILLMENT_COMPLETE_AFTER_DAYS", 30)
+
+
+def tracking_url(carrier: str, number: str) -> str:
+    template = TRACKING_URLS.get((carrier or "").strip().lower())
+    return template.format(number) if template and number else ""
+
+
+# --- provider webhooks -----------------------------------------------------------------------
+
+
+class WebhookRejected(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
+        ProviderWebhook, bool]:
+    """Verify and store one delivery; returns (row, created). Raises WebhookRejected."""
+    import hashlib
+
+    with scopes_disabled():
+        conn = (ProviderConnection.objects.select_related("provider")
+                .filter(provider__code=provider_code, is_enabled=True).first())
+    if conn is None:
+        raise WebhookRejected(404, f"unknown provider {provider_code!r}")
+    client = client_for(conn.provider, connection=conn)
+    if not client.verify_webhook(headers, body):
+        log.warning("provider webhook %s: bad or missing signature; refused", provider_code)
+        raise WebhookRejected(401, "bad signature")
+    try:
+        updates = client.parse_webhook(headers, body)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("provider webhook %s: unreadable body (%s)", provider_code, exc)
+        raise WebhookRejected(400, "unreadable body") from exc
+    key = (updates[0].event_key if updates and updates[0].event_key
+           else "sha256:" + hashlib.sha256(body).hexdigest())
+    try:
+        with transaction.atomic():
+            row = ProviderWebhook.objects.create(
+                provider_code=provider_code, event_key=key[:200], body=body.decode(
+                    "utf-8", errors="replace"),
+                headers={k: v for k, v in headers.items()
+                         if k.lower().startswith(("x-", "content-type"))})
+    except IntegrityError:
+        log.info("provider webhook %s %s: duplicate delivery ignored", provider_code, key)
+        return ProviderWebhook.objects.get(provider_code=provider_code, event_key=key[:200]), False
+    return row, True
+
+
+def webhook_process(*, webhook_id: int, now: datetime | None = None) -> str:
+    """Apply one stored delivery (idempotent: a processed row is left alone)."""
+    now = now or timezone.now()
+    with scopes_disabled():
+        with transaction.atomic():
+            row = ProviderWebhook.objects.select_for_update().get(pk=webhook_id)
+            if row.result in (WebhookResult.APPLIED, WebhookResult.IGNORED):
+                return row.result
+            row.attempts += 1
+            row.save(update_fields=["attempts"])
+        conn = ProviderConnection.objects.select_related("provider").get(
+            provider__code=row.provider_code)
+        client = client_for(conn.provider, connection=conn)
+        results = []
+        try:
+            for update in client.parse_webhook(row.headers, row.body.encode()):
+                results.append(apply_update(provider=conn.provider, update=update, now=now))
+        except Exception as exc:
+            log.exception("provider webhook %s failed; the sweep retries it", row.pk)
+            ProviderWebhook.objects.filter(pk=row.pk).update(
+                result=WebhookResult.FAILED, reason=f"{type(exc).__name__}: {exc}"[:255])
+            return WebhookResult.FAILED
+        applied = [r for r in results if r[0] == WebhookResult.APPLIED]
+        result = WebhookResult.APPLIED if applied else WebhookResult.IGNORED
+        reason = "; ".join(r[1] for r in results)[:255]
+        workspace_id = next((r[2] for r in results if r[2]), None)
+        ProviderWebhook.objects.filter(pk=row.pk).update(
+            result=result, reason=reason, processed_at=now, workspace_id=workspace_id)
+        return result
+
+
+def webhook_sweep(*, limit: int = 200) -> int:
+    with scopes_disabled():
+        ids = list(ProviderWebhook.objects.filter(
+            result__in=[WebhookResult.PENDING, WebhookResult.FAILED], attempts__lt=10,
+            received_at__lte=timezone.now() - timedelta(seconds=30))
+            .order_by("received_at").values_list("pk", flat=True)[:limit])
+    for webhook_id in ids:
+        webhook_process(webhook_id=webhook_id)
+    return len(ids)
+
+
+def _ignored(reason: str, workspace_id: int | None = None) -> tuple[str, str, int | None]:
+    log.info("provider update ignored: %s", reason)
+    return WebhookResult.IGNORED, reason, workspace_id
+
+
+def apply_update(*, provider, update: ProviderUpdate, now: datetime) -> tuple[
+        str, str, int | None]:
+    """Apply one status or shipment update. Returns (result, reason, workspace id)."""
+    with scopes_disabled():
+        sub = (Submission.objects.filter(provider=provider, reference=update.reference).first()
+               if update.reference else None)
+        if sub is None and update.external_id:
+            sub = Submission.objects.filter(provider=provider,
+                                            external_id=update.external_id).first()
+        if sub is None:
+            return _ignored(f"unknown order {update.reference or update.external_id!r}")
+        workspace = Workspace.objects.get(pk=sub.workspace_id)
+    with scope(workspace=workspace), transaction.atomic():
+        sub = Submission.objects.select_for_update().select_related("order", "provider").get(
+            pk=sub.pk)
+        actor = Actor.provider(provider.name)
+        if sub.status in (SubmissionStatus.FAILED, SubmissionStatus.CANCELLED):
+            return _ignored(f"{sub.reference} is {sub.status}", sub.workspace_id)
+        if update.status == "rejected":
+            from fulfillment.submission import reroute
+
+            reroute(submission_id=sub.pk, reason=update.message or "rejected by the provider",
+                    now=now)
+            return WebhookResult.APPLIED, f"{sub.reference} rerouted", sub.workspace_id
+        if update.status == "cancelled":
+            sub.status = SubmissionStatus.CANCELLED
+            sub.save()
+            order_services.order_hold(
+                order_id=sub.order_id, reason=HoldReason.PROVIDER_REJECTED, actor=actor, now=now,
+                message=f"{provider.name} cancelled {sub.reference}.")
+            return WebhookResult.APPLIED, f"{sub.reference} cancelled", sub.workspace_id
+        if update.shipment is None:
+            return _order_status(sub, update, actor=actor, now=now)
+        return _shipment_update(sub, update, actor=actor, now=now)
+
+
+def _order_status(sub: Submission, update: ProviderUpdate, *, actor, now) -> tuple:
+    have = {SubmissionStatus.ACCEPTED: 1, SubmissionStatus.IN_PRODUCTION: 2,
+            SubmissionStatus.SHIPPED: 3}.get(sub.status, 0)
+    want = STATUS_RANK.get(update.status)
+    if want is None:
+        return _ignored(f"unknown status {update.status!r}", sub.workspace_id)
+    if want <= have:
+        return _ignored(f"{sub.reference}: {update.status} is not after {sub.status} "
+                        "(duplicate or late)", sub.workspace_id)
+    if update.status not in ("accepted", "in_production"):
+        return _ignored(f"{sub.reference}: {update.status} without a shipment",
+                        sub.workspace_id)
+    sub.status = update.status
+    sub.external_id = sub.external_id or update.external_id
+    if update.status == "in_production":
+        sub.production_started_at = sub.production_started_at or now
+    sub.lease_until = None
+    sub.save()
+    order_services.record_event(
+        order=sub.order, type=f"fulfillment.{update.status}", actor=actor,
+        message=f"{sub.provider.name}: {sub.reference} {update.status.replace('_', ' ')}.",
+        data={"submission_id": sub.pk, "reference": sub.reference})
+    return WebhookResult.APPLIED, f"{sub.reference} {update.status}", sub.workspace_id
+
+
+def _shipment_update(sub: Submission, update: ProviderUpdate, *, actor, now) -> tuple:
+    remote = update.shipment
+    status = remote.status or update.status
+    if status not in SHIPMENT_RANK or status == ShipmentStatus.PENDING:
+        return _ignored(f"unknown shipment status {status!r}", sub.workspace_id)
+    shipment = (Shipment.objects.select_for_update()
+                .filter(submission=sub, external_id=remote.external_id).first()
+                if remote.external_id else None)
+    if shipment is None:
+        shipment = (Shipment.objects.select_for_update()
+                    .filter(submission=sub, external_id="", status=ShipmentStatus.PENDING)
+                    .order_by("pk").first())
+        if shipment is None:
+            shipment = Shipment(workspace_id=sub.workspace_id, order_id=sub.order_id,
+                                submission=sub)
+        shipment.external_id = remote.external_id
+        if remote.line_item_ids:
+            quantities = {i["line_item_id"]: i["quantity"] for i in sub.items}
+            shipment.items = [{"line_item_id": pk, "quantity": quantities.get(pk, 1)}
+                              for pk in remote.line_item_ids if pk in quantities]
+    if sub.status in (SubmissionStatus.PENDING, SubmissionStatus.SENDING):
+        sub.status = SubmissionStatus.ACCEPTED
+        sub.external_id = sub.external_id or update.external_id
+        sub.save()
+    return _advance_shipment(shipment, status, carrier=remote.carrier, number=remote.number,
+                             url=remote.url, actor=actor, source=sub.provider.code, now=now)
+
+
+def _advance_shipment(shipment: Shipment, status: str, *, carrier: str, number: str, url: str,
+                      actor, source: str, now: datetime) -> tuple:
+    if SHIPMENT_RANK[status] <= SHIPMENT_RANK[shipment.status]:
+        return _ignored(f"shipment {shipment.external_id or shipment.pk}: {status} is not after "
+                        f"{shipment.status} (duplicate or late)", shipment.workspace_id)
+    was_shipped = shipment.is_shipped
+    shipment.status = status
+    if carrier:
+        shipment.carrier = carrier[:80]
+    if number:
+        shipment.tracking_number = number[:128]
+    shipment.tracking_url = (url or shipment.tracking_url
+                             or tracking_url(shipment.carrier, shipment.tracking_number))[:500]
+    if status in SHIPPED_OR_LATER:
+        shipment.shipped_at = shipment.shipped_at or now
+    if status == ShipmentStatus.DELIVERED:
+        shipment.delivered_at = shipment.delivered_at or now
+    shipment.save()
+    ShipmentEvent.objects.create(workspace_id=shipment.workspace_id, shipment=shipment,
+                                 status=status, occurred_at=now, source=source[:32])
+    order = shipment.order
+    if not was_shipped and shipment.is_shipped:
+        line_items = shipment.items or []
+        order_services.record_event(
+            order=order, type="shipment.shipped", actor=actor,
+            message=f"Shipped with {shipment.carrier or 'a carrier'}: "
+            f"{shipment.tracking_number or 'no tracking number'}.",
+            data={"shipment_id": shipment.pk, "carrier": shipment.carrier,
+                  "number": shipment.tracking_number, "url": shipment.tracking_url,
+                  "line_item_ids": [i["line_item_id"] for i in line_items],
+                  "line_items": line_items,
+                  "provider": shipment.submission.provider.code if shipment.submission_id
+                  else ""})
+    elif status == ShipmentStatus.DELIVERED:
+        order_services.record_event(
+            order=order, type="shipment.delivered", actor=actor,
+            message=f"Delivered: {shipment.tracking_number}.",
+            data={"shipment_id": shipment.pk})
+    _sync_order(order, actor=actor, now=now)
+    return (WebhookResult.APPLIED, f"shipment {shipment.external_id or shipment.pk} {status}",
+            shipment.workspace_id)
+
+
+def _sync_order(order: Order, *, actor, now: datetime) -> None:
+    """Shipped when every live shipment is; completed when every one is delivered."""
+    shipments = list(Shipment.objects.filter(order=order).exclude(
+        submission__status__in=[SubmissionStatus.FAILED, SubmissionStatus.CANCELLED]))
+    if not shipments or not all(s.is_shipped for s in shipments):
+        return
+    for sub_id in {s.submission_id for s in shipments if s.submission_id}:
+        Submission.objects.filter(pk=sub_id).exclude(status=SubmissionStatus.SHIPPED).update(
+            status=SubmissionStatus.SHIPPED)
+    order_services.order_mark_shipped(order_id=order.pk, actor=actor, now=now,
+                                      from_external_event=True)
+    if all(s.status == ShipmentStatus.DELIVERED for s in shipments):
+        order_services.order_complete(order_id=order.pk, actor=actor, now=now,
+                                      from_external_event=True)
+
+
+# --- by hand: manual providers (seller) and the in-house board (staff) ----------------------
+
+
+def shipment_enter_tracking(*, workspace, order_id: int, shipment_id: int, carrier: str,
+                            number: str, url: str = "", actor: Actor,
+                            now: datetime | None = None, staff: bool = False) -> Shipment:
+    """Carrier + tracking typed in: the seller for a manual provider, staff for the
+    in-house factory."""
+    now = now or timezone.now()
+    carrier, number, url = (carrier or "").strip(), (number or "").strip(), (url or "").strip()
+    errors = {}
+    if not carrier:
+        errors["carrier"] = "Name the carrier."
+    if not number:
+        errors["number"] = "Enter the tracking number."
+    if url and not url.startswith(("https://", "http://")):
+        errors["url"] = "A tracking link starts with https://."
+    if errors:
+        raise ValidationFailed("Carrier and tracking number are needed.", fields=errors)
+    with transaction.atomic():
+        shipment = (Shipment.objects.select_for_update().select_related("submission")
+                    .filter(workspace=workspace, order_id=order_id, pk=shipment_id).first())
+        if shipment is None:
+            raise NotFound("No such shipment in this workspace.")
+        allowed = {Adapter.MANUAL} | ({Adapter.OWN} if staff else set())
+        if shipment.submission is None or shipment.submission.adapter not in allowed:
+            raise Conflict("This provider sends its own tracking; it cannot be typed in.")
+        if shipment.is_shipped:
+            raise Conflict("This shipment already has its tracking.")
+        _advance_shipment(shipment, ShipmentStatus.SHIPPED, carrier=carrier, number=number,
+                          url=url, actor=actor, source="staff" if staff else "seller", now=now)
+    return shipment
+
+
+def board_mark_in_production(*, submission_ids: list[int], user,
+                             now: datetime | None = None) -> int:
+    """Staff, production board: these in-house orders are being made."""
+    now = now or timezone.now()
+    done = 0
+    with scopes_disabled():
+        for sub in Submission.objects.filter(pk__in=submission_ids, adapter=Adapter.OWN,
+                                             status=SubmissionStatus.ACCEPTED):
+            with scope(workspace=sub.order.workspace), transaction.atomic():
+                sub = Submission.objects.select_for_update().get(pk=sub.pk)
+                if sub.status != SubmissionStatus.ACCEPTED:
+                    continue
+                sub.status = SubmissionStatus.IN_PRODUCTION
+                sub.production_started_at = now
+                sub.save()
+                order_services.record_event(
+                    order=sub.order, type="fulfillment.in_production", actor=Actor.staff(user),
+                    message=f"In production at the PodHub factory ({sub.reference}).",
+                    data={"submission_id": sub.pk})
+                done += 1
+    return done
+
+
+def board_mark_shipped(*, submission_ids: list[int], carrier: str, numbers: dict[int, str],
+                       user, now: datetime | None = None) -> int:
+    """Staff, production board: these parcels left, each with its own tracking number."""
+    done = 0
+    with scopes_disabled():
+        subs = list(Submission.objects.filter(pk__in=submission_ids, adapter=Adapter.OWN)
+                    .select_related("order__workspace"))
+    for sub in subs:
+        number = (numbers.get(sub.pk) or "").strip()
+        if not number:
+            continue
+        with scope(workspace=sub.order.workspace):
+            shipment = Shipment.objects.filter(submission=sub,
+                                               status=ShipmentStatus.PENDING).first()
+            if shipment is None:
+                continue
+            shipment_enter_tracking(workspace=sub.order.workspace, order_id=sub.order_id,
+                                    shipment_id=shipment.pk, carrier=carrier, number=number,
+                                    actor=Actor.staff(user), now=now, staff=True)
+            done += 1
+    return done
+
+
+# --- completion -------------------------------------------------------------------------------
+
+
+def complete_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Shipped orders whose parcels are out for N days are completed."""
+    now = now or timezone.now()
+    days = complete_after_days()
+    cutoff = now - timedelta(days=days)
+    done = 0
+    with scopes_disabled(), transaction.atomic():
+        ids = list(Order.objects.select_for_update(skip_locked=True, of=("self",))
+                   .filter(state=OrderState.SHIPPED, shipped_at__lte=cutoff)
+                   .order_by("shipped_at").values_list("pk", flat=True)[:limit])
+        for order_id in ids:
+            order_services.order_complete(
+                order_id=order_id, actor=Actor.system("Completion sweep"), now=now)
+            done += 1
+    return done
+
+
+__all__ = ["LIVE", "Conflict", "apply_update", "board_mark_in_production", "board_mark_shipped",
+           "complete_sweep", "shipment_enter_tracking", "tracking_url", "webhook_process",
+           "webhook_receive", "webhook_sweep"]

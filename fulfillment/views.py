@@ -1,0 +1,113 @@
+"""Seller views of issue 7: the fulfillment panel on the order page (htmx:
+countdown, Submit now, shipments with tracking, manual tracking entry, claims),
+the packing sheet, and the provider webhook endpoint."""
+
+import json
+import logging
+
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from fulfillment import claims, selectors, shipments, submission
+from orders.events import Actor
+from podhub.core.views import workspace_view
+
+log = logging.getLogger(__name__)
+
+
+def _panel(request, order_id: int, *, notice: str = "", status: int = 200):
+    panel = selectors.fulfillment_panel(workspace=request.workspace, order_id=order_id)
+    return render(request, "fulfillment/fulfillment_panel.html",
+                  {"panel": panel, "order": panel.order, "notice": notice}, status=status)
+
+
+def _done(request, order_id: int, notice: str):
+    if request.htmx:
+        return _panel(request, order_id, notice=notice)
+    return redirect(reverse("orders:detail", args=[order_id]) + "#fulfillment")
+
+
+@workspace_view
+@require_GET
+def panel(request, order_id: int):
+    return _panel(request, order_id)
+
+
+@workspace_view
+@require_POST
+def submit_now(request, order_id: int):
+    submission.order_submit_now(workspace=request.workspace, order_id=order_id,
+                                actor=Actor.seller(request.user))
+    return _done(request, order_id, "Submitted to production.")
+
+
+@workspace_view
+@require_POST
+def enter_tracking(request, order_id: int, shipment_id: int):
+    shipments.shipment_enter_tracking(
+        workspace=request.workspace, order_id=order_id, shipment_id=shipment_id,
+        carrier=request.POST.get("carrier", ""), number=request.POST.get("number", ""),
+        url=request.POST.get("url", ""), actor=Actor.seller(request.user))
+    return _done(request, order_id, "Tracking saved; it goes to the store.")
+
+
+@workspace_view
+@require_GET
+def packing_sheet(request, order_id: int):
+    sheet = selectors.packing_sheet(workspace=request.workspace, order_id=order_id)
+    return render(request, "fulfillment/packing_sheet.html", {"sheet": sheet})
+
+
+@workspace_view
+@require_POST
+def claim_open(request, order_id: int):
+    claims.claim_open(workspace=request.workspace, order_id=order_id,
+                      kind=request.POST.get("kind", ""), message=request.POST.get("message", ""),
+                      photos=request.FILES.getlist("photos"), user=request.user)
+    return _done(request, order_id, "Claim opened: staff will answer here.")
+
+
+@workspace_view
+@require_POST
+def claim_reply(request, order_id: int, claim_id: int):
+    claims.claim_reply(workspace=request.workspace, order_id=order_id, claim_id=claim_id,
+                       message=request.POST.get("message", ""),
+                       photos=request.FILES.getlist("photos"), user=request.user)
+    return _done(request, order_id, "Message sent.")
+
+
+@workspace_view
+@require_GET
+def claim_photo(request, claim_message_id: int):
+    from django.http import FileResponse
+
+    msg = selectors.claim_message_get(workspace=request.workspace,
+                                      claim_message_id=claim_message_id)
+    response = FileResponse(msg.photo.open("rb"), filename=msg.photo.name.rsplit("/", 1)[-1])
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@csrf_exempt
+@require_POST
+def provider_webhook(request, provider_code: str):
+    """Verified (401 otherwise), stored before the 200, applied once, forward only."""
+    try:
+        row, created = shipments.webhook_receive(
+            provider_code=provider_code, headers=dict(request.headers), body=request.body)
+    except shipments.WebhookRejected as exc:
+        return JsonResponse({"error": {"code": "rejected", "message": exc.reason}},
+                            status=exc.status)
+    if not created:
+        return JsonResponse({"ok": True, "duplicate": True})
+    try:
+        result = shipments.webhook_process(webhook_id=row.pk)
+    except Exception:  # stored: the sweep retries; the provider must not
+        log.exception("provider webhook %s: processing failed", row.pk)
+        result = "failed"
+    return HttpResponse(json.dumps({"ok": True, "result": result}),
+                        content_type="application/json")
