@@ -135,22 +135,30 @@ def main() -> None:
         while any(t.is_alive() for t in threads):
             frac = sent["n"] / len(requests)
             if frac >= 0.3 and "kill" not in done:
-                os.killpg(worker.pid, signal.SIGKILL)
-                done.add("kill")
-                print(f"{time.perf_counter() - t0:5.1f} s: worker killed (SIGKILL)")
-            if frac >= 0.5 and "redis" not in done:
+                with scopes_disabled():  # kill it while it is processing deliveries
+                    busy = InboundWebhook.objects.filter(connection=conn,
+                                                         status="processed").count()
+                if busy:
+                    os.killpg(worker.pid, signal.SIGKILL)
+                    done.add("kill")
+                    print(f"{time.perf_counter() - t0:5.1f} s: worker killed (SIGKILL) after "
+                          f"processing {busy} deliveries")
+            if frac >= 0.5 and "kill" in done and "redis" not in done:
                 services.redis_stop()
                 print(f"{time.perf_counter() - t0:5.1f} s: Redis killed (queue lost)")
                 time.sleep(1.0)
                 services.redis_start()
                 done.add("redis")
                 print(f"{time.perf_counter() - t0:5.1f} s: Redis started again")
-            if frac >= 0.7 and "worker" not in done:
+            if frac >= 0.7 and "redis" in done and "worker" not in done:
                 worker = worker_start(env)
                 procs.append(worker)
                 done.add("worker")
                 print(f"{time.perf_counter() - t0:5.1f} s: new worker started")
             time.sleep(0.05)
+        if "kill" not in done:
+            os.killpg(worker.pid, signal.SIGKILL)
+            print("worker killed after the burst (it had not started processing before)")
         if "worker" not in done:
             worker = worker_start(env)
             procs.append(worker)
