@@ -8,6 +8,7 @@ PDF: fpdf2 (pure Python, no system libraries, actively maintained, LGPL),
 with DejaVu Sans for non-Latin-1 names when the font is installed.
 """
 
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from billing.models import Invoice, InvoiceKind, OrderCharge, Payment, ShipmentG
 from podhub.workspaces.models import Workspace
 
 ZERO = Decimal("0")
+# fpdf2 subsets fonts through fontTools, which logs every step at INFO.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu",)
 
 

@@ -58,6 +58,7 @@ def test_top_up_bulk_pay_hold_cancel_release_and_invoice(
     assert "12.00 USD missing" in page.locator("[data-testid=pay-error]").inner_text()
     assert page.locator("[data-testid=top-up-missing] input[name=amount]").input_value() == \
         "12.00"
+    page.screenshot(path=f"{artifacts_dir}/billing-missing.png", full_page=True)
     with scope(workspace=ws):
         assert Account.objects.get().held_amount == 0
 

@@ -270,3 +270,38 @@ def test_a_declined_auto_recharge_is_shown_and_emailed(
     # the payment_failed event changes nothing more
     webhook(stripe_sandbox.events_of("payment_intent.payment_failed")[0]["id"])
     assert len(mail.outbox) == 1
+
+
+def test_an_event_whose_task_was_lost_is_applied_by_the_sweep(
+        workspace, seller, client, stripe_sandbox, celery_eager):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+    from django_scopes import scopes_disabled
+
+    from billing.services import billing_sweep
+
+    url = start_top_up(seller, "25.00")
+    pay_checkout(stripe_sandbox, url)
+    event = stripe_sandbox.events_of("checkout.session.completed")[0]
+    # stored and acknowledged, but the on-commit task never runs (a killed worker)
+    assert deliver(client, stripe_sandbox, event["id"]).status_code == 200
+    assert StripeEvent.objects.get(event_id=event["id"]).status == "received"
+    assert balance_of(workspace) == (0, 0)
+    with scopes_disabled():
+        assert billing_sweep()["stripe_events"] == 0  # too fresh: its task may still come
+        with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+            assert billing_sweep()["stripe_events"] == 1
+    assert balance_of(workspace) == (D("25.00"), D("25.00"))
+    assert StripeEvent.objects.get(event_id=event["id"]).status == "processed"
+
+
+def test_a_signed_body_that_is_not_json_is_refused(client, settings):
+    from billing.sandbox.stripe_sandbox import sign
+
+    body = b"not json"
+    resp = client.post("/webhooks/stripe/", data=body, content_type="application/json",
+                       HTTP_STRIPE_SIGNATURE=sign(body, settings.STRIPE_WEBHOOK_SECRET))
+    assert resp.status_code == 400
+    assert not StripeEvent.objects.exists()
