@@ -172,8 +172,8 @@ def apply_update(*, provider, update: ProviderUpdate, now: datetime) -> tuple[
             return _ignored(f"unknown order {update.reference or update.external_id!r}")
         workspace = Workspace.objects.get(pk=sub.workspace_id)
     with scope(workspace=workspace), transaction.atomic():
-        sub = Submission.objects.select_for_update().select_related("order", "provider").get(
-            pk=sub.pk)
+        sub = (Submission.objects.select_for_update(of=("self",))
+               .select_related("order", "provider").get(pk=sub.pk))
         actor = Actor.provider(provider.name)
         if sub.status in (SubmissionStatus.FAILED, SubmissionStatus.CANCELLED):
             return _ignored(f"{sub.reference} is {sub.status}", sub.workspace_id)
@@ -327,7 +327,8 @@ def shipment_enter_tracking(*, workspace, order_id: int, shipment_id: int, carri
     if errors:
         raise ValidationFailed("Carrier and tracking number are needed.", fields=errors)
     with transaction.atomic():
-        shipment = (Shipment.objects.select_for_update().select_related("submission")
+        shipment = (Shipment.objects.select_for_update(of=("self",))
+                    .select_related("submission")
                     .filter(workspace=workspace, order_id=order_id, pk=shipment_id).first())
         if shipment is None:
             raise NotFound("No such shipment in this workspace.")

@@ -309,8 +309,8 @@ def _send(sub_id: int, *, now: datetime) -> str:
 
 
 def _lock_sub(sub_id: int) -> Submission:
-    return Submission.objects.select_for_update().select_related("provider", "order").get(
-        pk=sub_id)
+    return (Submission.objects.select_for_update(of=("self",))
+            .select_related("provider", "order").get(pk=sub_id))
 
 
 @transaction.atomic
