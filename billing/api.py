@@ -44,3 +44,51 @@ class LedgerApi(WorkspaceApi):
         filters = selectors.LedgerFilter.from_query(request.query_params)
         entries = selectors.entry_list(workspace=self.workspace, filters=filters)[:500]
         return Response(LedgerEntryOutputSerializer(entries, many=True).data)
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    total = serializers.CharField()
+    product = serializers.CharField()
+    shipping = serializers.CharField()
+    currency = serializers.CharField()
+    order_ids = serializers.ListField(child=serializers.IntegerField())
+    invoice = serializers.CharField(allow_null=True)
+
+
+class PaymentCreateApi(WorkspaceApi):
+    """Pay `to_order` orders from the balance (all or nothing).
+
+    Not enough available: 409 `insufficient_funds` with `needed`, `available` and
+    `missing`; nothing is held. Send the same `key` again to retry safely."""
+
+    class InputSerializer(serializers.Serializer):
+        order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
+                                          min_length=1, max_length=200)
+        shipping_methods = serializers.DictField(child=serializers.CharField(max_length=64),
+                                                 required=False, default=dict,
+                                                 help_text='{"<order id>": "express"}')
+        key = serializers.CharField(max_length=100, help_text="idempotency key")
+        expected_total = serializers.DecimalField(max_digits=20, decimal_places=3,
+                                                  required=False)
+
+    @extend_schema(request=InputSerializer, responses={201: PaymentOutputSerializer})
+    def post(self, request):
+        from billing import payments
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        methods = {int(k): m for k, m in v["shipping_methods"].items() if str(k).isdigit()}
+        payment = payments.orders_pay(
+            workspace=self.workspace, order_ids=v["order_ids"], shipping_methods=methods,
+            key=v["key"], user=request.user, expected_total=v.get("expected_total"))
+        invoice = getattr(payment, "invoice", None)
+        return Response({
+            "id": payment.pk, "currency": payment.currency,
+            "total": str(quantize(payment.total_amount, payment.currency)),
+            "product": str(quantize(payment.product_amount, payment.currency)),
+            "shipping": str(quantize(payment.shipping_amount, payment.currency)),
+            "order_ids": sorted(payment.charges.values_list("order_id", flat=True)),
+            "invoice": invoice.number if invoice else None,
+        }, status=201)

@@ -5,4 +5,5 @@ from billing import api
 urlpatterns = [
     path("balance/", api.BalanceApi.as_view(), name="api-balance"),
     path("ledger/", api.LedgerApi.as_view(), name="api-ledger"),
+    path("payments/", api.PaymentCreateApi.as_view(), name="api-payment-create"),
 ]

@@ -168,3 +168,23 @@ def test_order_payment_panel(owner, client_for, workspace, make_order):
     assert "Product cost" in panel and "12.00" in panel and "PH" in panel
     offer = seller.get(f"/balance/orders/{waiting.pk}/panel/").content.decode()
     assert f"/pay/?orders={waiting.pk}" in offer
+
+
+def test_pay_api_all_or_nothing_with_the_missing_amount(owner, api_client_for, workspace,
+                                                         make_order):
+    fund(workspace, "20.00")
+    a, b = make_order(workspace, 1), make_order(workspace, 1)
+    api = api_client_for(owner)
+    refused = api.post("/api/v1/payments/", {"order_ids": [a.pk, b.pk], "key": "p1"},
+                       format="json")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "insufficient_funds"
+    assert refused.json()["error"]["missing"] == "16.00"
+    ok = api.post("/api/v1/payments/", {"order_ids": [a.pk], "key": "p2",
+                                        "shipping_methods": {str(a.pk): "standard"}},
+                  format="json")
+    again = api.post("/api/v1/payments/", {"order_ids": [a.pk], "key": "p2"}, format="json")
+    assert ok.status_code == 201 and again.status_code == 201
+    assert ok.json()["total"] == "18.00" and ok.json()["order_ids"] == [a.pk]
+    assert again.json()["id"] == ok.json()["id"]
+    assert api.get("/api/v1/balance/").json()["available"] == "2.00"
