@@ -65,13 +65,13 @@ def integrations_sweep_task() -> dict:
     """Beat: ring again for every row a lost task left behind."""
     from integrations.services.imports import import_jobs_due
     from integrations.services.inbox import inbox_due, inbox_prune
-    from integrations.services.outbox import loss_guard_cancels_missing, outbox_due
+    from integrations.services.outbox import order_events_missing, outbox_due
 
     with scopes_disabled():
         inbox = inbox_due()
         jobs = import_jobs_due()
         outbox = outbox_due()
-        cancels = loss_guard_cancels_missing()
+        pushes = order_events_missing()
         pruned = inbox_prune()
     for ws, conn in inbox:
         inbox_drain_task.delay(workspace_id=ws, connection_id=conn)
@@ -79,10 +79,10 @@ def integrations_sweep_task() -> dict:
         import_job_task.delay(workspace_id=ws, job_id=job)
     for ws, msg in outbox:
         outbox_deliver_task.delay(workspace_id=ws, message_id=msg)
-    for ws, event in cancels:
+    for ws, event in pushes:
         order_event_task.delay(workspace_id=ws, event_id=event)
     return {"inbox": len(inbox), "imports": len(jobs), "outbox": len(outbox),
-            "cancels": len(cancels), "pruned": pruned}
+            "events": len(pushes), "pruned": pruned}
 
 
 @shared_task

@@ -329,9 +329,12 @@ HANDLERS = {
 }
 
 
+PUSHED_EVENTS = ("order.cancelled", "shipment.shipped")
+
+
 def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
-    """orders.events subscriber: the loss guard's cancel goes to the store."""
-    if type != "order.cancelled":
+    """orders.events subscriber: shipped parcels and loss-guard cancels go to the store."""
+    if type not in PUSHED_EVENTS:
         return
     from integrations.tasks import order_event_task
 
@@ -342,41 +345,75 @@ def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
                     event_id, exc_info=True)
 
 
-def loss_guard_cancels_missing(*, now: datetime | None = None, days: int = 2) -> list:
-    """(workspace id, event id) of recent loss-guard cancels of Shopify orders not yet pushed."""
-    from orders.models import OrderEvent
-
-    now = now or timezone.now()
-    events = list(OrderEvent.objects.filter(
-        type="order.cancelled", data__reason="loss_guard",
-        created_at__gte=now - timedelta(days=days), order__store__platform=Platform.SHOPIFY,
-    ).values_list("workspace_id", "pk", "order__store_id", "order__external_id")[:500])
-    if not events:
-        return []
-    keys = set(OutboxMessage.objects.filter(
-        store_id__in={e[2] for e in events}, key__in={f"cancel:{e[3]}" for e in events},
-    ).values_list("store_id", "key"))
-    active = set(StoreConnection.objects.filter(
-        store_id__in={e[2] for e in events}, status=ConnectionStatus.ACTIVE,
-    ).values_list("store_id", flat=True))
-    return [(ws, pk) for ws, pk, store_id, ext in events
-            if store_id in active and (store_id, f"cancel:{ext}") not in keys]
+def _event_key(event_type: str, data: dict, external_id: str) -> str | None:
+    if event_type == "shipment.shipped":
+        return f"fulfillment:{external_id}:{data.get('shipment_id')}"
+    if event_type == "order.cancelled" and data.get("reason") == "loss_guard":
+        return f"cancel:{external_id}"
+    return None
 
 
 def order_event_handle(*, event_id: int) -> OutboxMessage | None:
+    """Turn one order event into an outbox message for a connected Shopify store."""
     from orders.models import OrderEvent
 
     event = OrderEvent.objects.select_related("order", "order__store").filter(pk=event_id).first()
-    if event is None or event.type != "order.cancelled":
+    if event is None or event.type not in PUSHED_EVENTS:
         return None
-    if (event.data or {}).get("reason") != "loss_guard":
-        return None
+    data = event.data or {}
+    if _event_key(event.type, data, event.order.external_id) is None:
+        return None  # e.g. a seller's cancel: the store is not touched
     store = event.order.store
     if store.platform != Platform.SHOPIFY or not StoreConnection.objects.filter(
             store_id=store.pk, status=ConnectionStatus.ACTIVE).exists():
         return None
-    return push_order_cancel(store=store, order=event.order, reason="loss_guard",
-                             note=event.message[:500])
+    if event.type == "order.cancelled":
+        return push_order_cancel(store=store, order=event.order, reason="loss_guard",
+                                 note=event.message[:500])
+    if not data.get("number"):
+        log.info("shipment %s has no tracking number: nothing to push", data.get("shipment_id"))
+        return None
+    try:
+        return push_fulfillment(store=store, order=event.order,
+                                shipment_ref=str(data.get("shipment_id")),
+                                carrier=data.get("carrier") or "", number=data["number"],
+                                url=data.get("url") or "",
+                                line_items=data.get("line_items") or None)
+    except ValidationFailed as exc:
+        log.warning("shipment %s not pushed: %s", data.get("shipment_id"), exc.message)
+        return None
+
+
+def order_events_missing(*, now: datetime | None = None, days: int = 2) -> list:
+    """(workspace id, event id) of recent shipments / loss-guard cancels of orders of
+    connected Shopify stores that have no outbox message yet (a lost doorbell)."""
+    from django.db.models import Q
+
+    from orders.models import OrderEvent
+
+    now = now or timezone.now()
+    events = list(OrderEvent.objects.filter(
+        Q(type="shipment.shipped") | Q(type="order.cancelled", data__reason="loss_guard"),
+        created_at__gte=now - timedelta(days=days), order__store__platform=Platform.SHOPIFY,
+    ).values_list("workspace_id", "pk", "type", "data", "order__store_id",
+                  "order__external_id")[:1000])
+    if not events:
+        return []
+    wanted = {(store, _event_key(t, d or {}, ext)) for _, _, t, d, store, ext in events}
+    stores = {store for store, _ in wanted}
+    have = set(OutboxMessage.objects.filter(
+        store_id__in=stores, key__in={k for _, k in wanted if k}).values_list("store_id", "key"))
+    active = set(StoreConnection.objects.filter(store_id__in=stores,
+                                                status=ConnectionStatus.ACTIVE)
+                 .values_list("store_id", flat=True))
+    out = []
+    for ws, pk, t, d, store, ext in events:
+        key = _event_key(t, d or {}, ext)
+        if key and store in active and (store, key) not in have:
+            if t == "shipment.shipped" and not (d or {}).get("number"):
+                continue
+            out.append((ws, pk))
+    return out
 
 
 def publish_catalog_product(*, workspace, store: Store, product_id: int,

@@ -199,3 +199,32 @@ def test_publish_a_catalog_product_from_the_sync_health_page(connection, sandbox
     assert p["title"] == "Photo mug"
     assert [(v["sku"], v["price"]) for v in p["variants"]] == [("PH-MUG-W", "16.00"),
                                                                ("PH-MUG-B", "19.00")]
+
+
+def test_a_shipped_parcel_from_the_fulfillment_app_is_pushed(connection, sandbox, workspace,
+                                                             imported):
+    """The fulfillment app records `shipment.shipped` with the parcel's tracking and lines."""
+    from integrations import tasks
+    from orders.services import record_event
+
+    remote, order = imported
+    with scope(workspace=workspace):
+        mug = order.line_items.order_by("id").first()
+        record_event(order=order, type="shipment.shipped", actor=Actor.provider("factory"),
+                     data={"shipment_id": 77, "carrier": "USPS", "number": "9400100000000001",
+                           "url": "https://tools.usps.com/go/TrackConfirmAction?tLabels=94001",
+                           "line_items": [{"line_item_id": mug.pk, "quantity": 2}]})
+        event = order.events.get(type="shipment.shipped")
+    from unittest import mock
+
+    with mock.patch.object(tasks.order_event_task, "delay"):
+        assert tasks.integrations_sweep_task()["events"] == 1  # found even without a doorbell
+    with scope(workspace=workspace):
+        msg = order_event_handle(event_id=event.pk)
+        assert order_event_handle(event_id=event.pk).pk == msg.pk  # once per shipment
+        assert outbox_deliver(message_id=msg.pk).status == OutboxStatus.DONE
+    [f] = sandbox.shop.fulfillments(remote["id"])
+    assert (f["tracking_company"], f["tracking_number"]) == ("USPS", "9400100000000001")
+    assert f["notify_customer"] is True
+    assert f["line_items"] == [{"line_item_id": int(mug.external_id), "quantity": 2}]
+    assert sandbox.shop.order(remote["id"])["fulfillment_status"] == "partial"

@@ -99,13 +99,13 @@ def test_a_lost_loss_guard_doorbell_is_found_by_the_sweep(connection, sandbox, w
         order_services.order_cancel(order_id=order.pk, reason="loss_guard",
                                     actor=Actor.system("Loss guard"))
     with mock.patch.object(tasks.order_event_task, "delay") as ring:
-        assert tasks.integrations_sweep_task()["cancels"] == 1
+        assert tasks.integrations_sweep_task()["events"] == 1
     (kwargs,) = [c.kwargs for c in ring.call_args_list]
     tasks.order_event_task(**kwargs)
     with scope(workspace=workspace):
         assert OutboxMessage.objects.filter(kind="order_cancel").count() == 1
     with mock.patch.object(tasks.order_event_task, "delay"):
-        assert tasks.integrations_sweep_task()["cancels"] == 0
+        assert tasks.integrations_sweep_task()["events"] == 0
 
 
 def test_old_processed_deliveries_are_pruned(connection, sandbox, workspace, webhook_client):
