@@ -457,15 +457,23 @@ def scenarios() -> dict[str, str]:
     }
 
 
-def latencies(url: str, headers: dict, n: int) -> list[float]:
+def latencies(cases: list[tuple[str, dict]], n: int) -> list[tuple[list[float], list[float]]]:
+    """Wall and CPU milliseconds of n sequential requests per case, the cases interleaved.
+
+    Round-robin over the cases, so load from elsewhere on the machine falls on
+    all of them alike (the deep page and page one are compared in the same run).
+    """
     for _ in range(max(5, n // 10)):  # warm-up
-        call(url, headers)
-    out = []
+        for url, headers in cases:
+            call(url, headers)
+    out: list[tuple[list[float], list[float]]] = [([], []) for _ in cases]
     for _ in range(n):
-        t = time.perf_counter()
-        status, _ = call(url, headers)
-        out.append((time.perf_counter() - t) * 1000)
-        assert status == 200, status
+        for (url, headers), (wall, cpu) in zip(cases, out, strict=True):
+            t, c = time.perf_counter(), time.process_time()
+            status, _ = call(url, headers)
+            wall.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
+            assert status == 200, status
     return out
 
 
@@ -579,37 +587,41 @@ def main() -> int:
     results = []
     scripts_dir = Path(tempfile.mkdtemp(prefix="podhub-pgbench."))
     atexit.register(shutil.rmtree, scripts_dir, True)
-    for name, url in scenarios().items():
-        for kind in args.kinds:
-            headers = variants[kind]
-            log(f"{name} [{kind}]: {url}")
-            status, sql, rows = captured(url, headers)
-            assert status == 200, (name, status)
-            sep = "&" if "?" in url else "?"
-            q10 = len(captured(f"{url}{sep}per_page=10", headers)[1])
-            q100 = len(captured(f"{url}{sep}per_page=100", headers)[1])
-            if args.explain:
-                explain(sql, log)
-            times = latencies(url, headers, args.requests)
-            script = scripts_dir / f"case{len(results)}.sql"
-            script.write_text("".join(q.rstrip().rstrip(";") + ";\n" for q in sql))
-            # Alternate the two in rounds and keep each one's best: a burst of load from
-            # elsewhere on the machine then cannot favour one side of the ratio.
-            rates, pgbs = [], []
-            for _ in range(args.rounds):
-                rates.append(view_rate(url, headers, clients=args.concurrency,
-                                       seconds=args.seconds))
-                pgbs.append(pg.pgbench(script, clients=args.concurrency, seconds=args.seconds))
-            rate, pgb = max(rates), max(pgbs)
-            results.append({
-                "scenario": name, "kind": kind, "url": url, "rows": rows, "queries": len(sql),
-                "queries_10_rows": q10, "queries_100_rows": q100,
-                "p50_ms": round(statistics.median(times), 2),
-                "p95_ms": round(pct(times, 0.95), 2), "mean_ms": round(statistics.fmean(times), 2),
-                "view_rps": round(rate, 1), "pgbench_tps": round(pgb, 1),
-                "ratio_vs_pgbench": round(rate / pgb, 3),
-            })
-            log(f"  -> {results[-1]}")
+    cases = [(name, kind, url) for name, url in scenarios().items() for kind in args.kinds]
+    for name, kind, url in cases:
+        headers = variants[kind]
+        log(f"{name} [{kind}]: {url}")
+        status, sql, rows = captured(url, headers)
+        assert status == 200, (name, status)
+        sep = "&" if "?" in url else "?"
+        q10 = len(captured(f"{url}{sep}per_page=10", headers)[1])
+        q100 = len(captured(f"{url}{sep}per_page=100", headers)[1])
+        if args.explain:
+            explain(sql, log)
+        script = scripts_dir / f"case{len(results)}.sql"
+        script.write_text("".join(q.rstrip().rstrip(";") + ";\n" for q in sql))
+        results.append({"scenario": name, "kind": kind, "url": url, "rows": rows,
+                        "queries": len(sql), "queries_10_rows": q10, "queries_100_rows": q100,
+                        "script": script})
+    log(f"latency: {args.requests} requests of each of the {len(cases)} cases, interleaved")
+    timings = latencies([(url, variants[kind]) for _, kind, url in cases], args.requests)
+    for r, (wall, cpu) in zip(results, timings, strict=True):
+        r.update({"p50_ms": round(statistics.median(wall), 2),
+                  "p95_ms": round(pct(wall, 0.95), 2), "mean_ms": round(statistics.fmean(wall), 2),
+                  "cpu_p50_ms": round(statistics.median(cpu), 2)})
+    for r in results:
+        # Alternate the view and pgbench in rounds and keep each one's best: a burst of
+        # load from elsewhere on the machine then cannot favour one side of the ratio.
+        rates, pgbs = [], []
+        for _ in range(args.rounds):
+            rates.append(view_rate(r["url"], variants[r["kind"]], clients=args.concurrency,
+                                   seconds=args.seconds))
+            pgbs.append(pg.pgbench(r["script"],
+                                   clients=args.concurrency, seconds=args.seconds))
+        r.update({"view_rps": round(max(rates), 1), "pgbench_tps": round(max(pgbs), 1),
+                  "ratio_vs_pgbench": round(max(rates) / max(pgbs), 3)})
+        r.pop("script")
+        log(f"  -> {r}")
     load_after = os.getloadavg()
 
     deep_ratios = {}
@@ -640,18 +652,20 @@ def main() -> int:
     print(f"data: {data['orders']:,} orders, {data['line_items']:,} line items, "
           f"{data['workspaces']:,} workspaces; the seller's workspace holds "
           f"{data['big_workspace_orders']:,} orders; database {data['database_size']}")
-    print(f"latency: {args.requests} sequential requests per row (after warm-up), in-process "
-          f"WSGI; rates: {args.concurrency} concurrent clients, best of {args.rounds} "
-          f"alternating {args.seconds} s runs of the view and of pgbench")
+    print(f"latency: {args.requests} sequential requests per row, rows interleaved, "
+          "in-process WSGI (cpu ms: the web process's CPU per request, p50)")
+    print(f"rates: {args.concurrency} concurrent clients, best of {args.rounds} alternating "
+          f"{args.seconds} s runs of the view and of pgbench")
     print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}\n")
     head = (f"{'scenario':32} {'kind':4} {'rows':>4} {'q':>2} {'q@10/100':>8} {'p50 ms':>7}"
-            f" {'p95 ms':>7} {'view/s':>7} {'pgbench/s':>9} {'ratio':>5}")
+            f" {'p95 ms':>7} {'cpu ms':>6} {'view/s':>7} {'pgbench/s':>9} {'ratio':>5}")
     print(head)
     print("-" * len(head))
     for r in results:
         print(f"{r['scenario']:32} {r['kind']:4} {r['rows']:>4} {r['queries']:>2} "
               f"{r['queries_10_rows']:>4}/{r['queries_100_rows']:<3} {r['p50_ms']:>7.1f} "
-              f"{r['p95_ms']:>7.1f} {r['view_rps']:>7.1f} {r['pgbench_tps']:>9.1f} "
+              f"{r['p95_ms']:>7.1f} {r['cpu_p50_ms']:>6.1f} {r['view_rps']:>7.1f} "
+              f"{r['pgbench_tps']:>9.1f} "
               f"{r['ratio_vs_pgbench']:>5.2f}")
     print(f"\ndeep page / page one (p50): {deep_ratios}")
     for label, ok in checks.items():
