@@ -110,3 +110,263 @@ class PrintFileAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- issue 7: providers, the in-house production board, shipments, webhooks, claims ----------
+
+from django.contrib.admin.helpers import ActionForm  # noqa: E402
+from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django.utils.html import format_html  # noqa: E402
+
+from fulfillment import claims as claim_services  # noqa: E402
+from fulfillment import shipments as shipment_services  # noqa: E402
+from fulfillment.models import (  # noqa: E402
+    Adapter,
+    Claim,
+    ClaimMessage,
+    ClaimStatus,
+    ProviderConnection,
+    ProviderWebhook,
+    Shipment,
+    ShipmentEvent,
+    Submission,
+    SubmissionStatus,
+)
+from podhub.core.exceptions import PodhubError  # noqa: E402
+
+
+@admin.register(ProviderConnection)
+class ProviderConnectionAdmin(admin.ModelAdmin):
+    list_display = ["provider", "adapter", "api_base", "destinations", "production_hours",
+                    "is_enabled"]
+    list_filter = ["adapter", "is_enabled"]
+
+
+class BoardActionForm(ActionForm):
+    carrier = forms.CharField(required=False, max_length=80, help_text="Mark shipped: carrier")
+    tracking_numbers = forms.CharField(
+        required=False, help_text="Mark shipped: one tracking number per selected order, in the "
+        "order they are listed, separated by spaces")
+
+
+class LateFilter(admin.SimpleListFilter):
+    title = "production target"
+    parameter_name = "late"
+
+    def lookups(self, request, model_admin):
+        return [("late", "Late (past the target)"), ("on_time", "On time")]
+
+    def queryset(self, request, queryset):
+        open_ = queryset.filter(status__in=[SubmissionStatus.ACCEPTED,
+                                            SubmissionStatus.IN_PRODUCTION])
+        if self.value() == "late":
+            return open_.filter(due_at__lt=timezone.now())
+        if self.value() == "on_time":
+            return open_.filter(due_at__gte=timezone.now())
+        return queryset
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    """The production board: filter by "In-house factory" for the print queue."""
+
+    list_display = ["reference", "order_link", "provider", "status", "items_text", "due_at",
+                    "late", "files", "external_id", "attempts"]
+    list_filter = ["adapter", "status", LateFilter, "provider"]
+    list_select_related = ["order", "provider"]
+    search_fields = ["reference", "external_id", "order__number"]
+    ordering = ["due_at", "pk"]
+    raw_id_fields = ["workspace", "order", "provider"]
+    readonly_fields = ["status", "reference", "external_id", "attempts", "error", "items",
+                       "sent_at", "lease_until", "next_attempt_at", "first_failure_at"]
+    action_form = BoardActionForm
+    actions = ["mark_in_production", "mark_shipped", "send_now"]
+
+    @admin.display(description="Order")
+    def order_link(self, obj):
+        return format_html('<a href="{}">{}</a>',
+                           reverse("admin:orders_order_change", args=[obj.order_id]),
+                           obj.order.number)
+
+    @admin.display(description="Items")
+    def items_text(self, obj):
+        return ", ".join(f"{i['quantity']}× {i['provider_sku']}" for i in obj.items)
+
+    @admin.display(description="Late", boolean=True)
+    def late(self, obj):
+        return obj.is_late
+
+    @admin.display(description="Print files / packing slip")
+    def files(self, obj):
+        return format_html(
+            '<a href="{}">print files (zip)</a> · <a href="{}" target="_blank">packing slip</a>',
+            reverse("fulfillment:zip", args=[obj.order_id]),
+            reverse("admin:fulfillment_submission_packing_slip", args=[obj.pk]))
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("<int:submission_id>/packing-slip/",
+                     self.admin_site.admin_view(self.packing_slip),
+                     name="fulfillment_submission_packing_slip"), *super().get_urls()]
+
+    def packing_slip(self, request, submission_id: int):
+        from django.shortcuts import render
+        from django_scopes import scope
+
+        from fulfillment import selectors
+
+        sub = Submission.objects.select_related("order__workspace").get(pk=submission_id)
+        with scope(workspace=sub.order.workspace):
+            sheet = selectors.packing_sheet(workspace=sub.order.workspace,
+                                            order_id=sub.order_id)
+            return render(request, "fulfillment/packing_sheet.html", {"sheet": sheet})
+
+    @admin.action(description="Mark in production (in-house)")
+    def mark_in_production(self, request, queryset):
+        n = shipment_services.board_mark_in_production(
+            submission_ids=list(queryset.filter(adapter=Adapter.OWN).values_list("pk", flat=True)),
+            user=request.user)
+        messages.info(request, f"{n} order(s) in production.")
+
+    @admin.action(description="Mark shipped with carrier + tracking numbers (in-house)")
+    def mark_shipped(self, request, queryset):
+        carrier = request.POST.get("carrier", "").strip()
+        numbers = request.POST.get("tracking_numbers", "").split()
+        ids = list(queryset.filter(adapter=Adapter.OWN).order_by("due_at", "pk")
+                   .values_list("pk", flat=True))
+        if not carrier or len(numbers) != len(ids):
+            messages.error(request, f"Give a carrier and exactly {len(ids)} tracking number(s) "
+                           "(one per selected in-house order).")
+            return
+        try:
+            n = shipment_services.board_mark_shipped(
+                submission_ids=ids, carrier=carrier, numbers=dict(zip(ids, numbers, strict=True)),
+                user=request.user)
+        except PodhubError as exc:
+            messages.error(request, exc.message)
+            return
+        messages.info(request, f"{n} order(s) shipped; tracking goes to the stores.")
+
+    @admin.action(description="Send now (API providers)")
+    def send_now(self, request, queryset):
+        from fulfillment.submission import send_due
+
+        queryset.filter(status=SubmissionStatus.PENDING).update(next_attempt_at=timezone.now())
+        messages.info(request, f"{send_due()} submission(s) sent.")
+
+
+class ShipmentEventInline(admin.TabularInline):
+    model = ShipmentEvent
+    extra = 0
+    readonly_fields = ["status", "message", "occurred_at", "source"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(admin.ModelAdmin):
+    list_display = ["pk", "order", "submission", "status", "carrier", "tracking_number",
+                    "shipped_at", "delivered_at"]
+    list_filter = ["status"]
+    list_select_related = ["order", "submission"]
+    search_fields = ["tracking_number", "order__number", "external_id"]
+    raw_id_fields = ["workspace", "order", "submission"]
+    readonly_fields = ["status", "shipped_at", "delivered_at"]
+    inlines = [ShipmentEventInline]
+
+
+@admin.register(ProviderWebhook)
+class ProviderWebhookAdmin(admin.ModelAdmin):
+    list_display = ["pk", "provider_code", "event_key", "result", "reason", "received_at"]
+    list_filter = ["provider_code", "result"]
+    search_fields = ["event_key"]
+    actions = ["reprocess"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Process again")
+    def reprocess(self, request, queryset):
+        for row in queryset:
+            ProviderWebhook.objects.filter(pk=row.pk).update(result="pending")
+            shipment_services.webhook_process(webhook_id=row.pk)
+        messages.info(request, "Processed.")
+
+
+class ClaimMessageInline(admin.TabularInline):
+    model = ClaimMessage
+    extra = 0
+    fields = ["created_at", "from_staff", "author", "body", "photo"]
+    readonly_fields = ["created_at", "from_staff", "author", "body", "photo"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ClaimActionForm(ActionForm):
+    amount = forms.DecimalField(required=False, min_value=0, help_text="Refund: amount")
+    note = forms.CharField(required=False, help_text="Message to the seller")
+
+
+@admin.register(Claim)
+class ClaimAdmin(admin.ModelAdmin):
+    list_display = ["pk", "order", "kind", "status", "created_at", "reprint_order",
+                    "refund_amount"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["order", "reprint_order"]
+    raw_id_fields = ["workspace", "order", "reprint_order", "opened_by"]
+    readonly_fields = ["status", "reprint_order", "refund_amount", "resolved_at", "items"]
+    inlines = [ClaimMessageInline]
+    action_form = ClaimActionForm
+    actions = ["reply", "reprint", "refund", "reject"]
+
+    def _each(self, request, queryset, fn, label):
+        done = 0
+        for claim in queryset:
+            try:
+                fn(claim)
+            except PodhubError as exc:
+                messages.error(request, f"Claim {claim.pk}: {exc.message}")
+            else:
+                done += 1
+        if done:
+            messages.info(request, f"{done} claim(s) {label}.")
+
+    @admin.action(description="Reply (the note)")
+    def reply(self, request, queryset):
+        note = request.POST.get("note", "").strip()
+        if not note:
+            messages.error(request, "Write the reply in the note field.")
+            return
+        self._each(request, queryset, lambda c: claim_services.staff_reply(
+            claim_id=c.pk, message=note, user=request.user), "answered")
+
+    @admin.action(description="Answer with a reprint (new order at no charge)")
+    def reprint(self, request, queryset):
+        note = request.POST.get("note", "")
+        self._each(request, queryset.filter(status=ClaimStatus.OPEN),
+                   lambda c: claim_services.claim_reprint(claim_id=c.pk, user=request.user,
+                                                          note=note), "reprinted")
+
+    @admin.action(description="Answer with a refund to the balance (amount)")
+    def refund(self, request, queryset):
+        amount = request.POST.get("amount", "").strip()
+        if not amount:
+            messages.error(request, "Give the amount to refund.")
+            return
+        self._each(request, queryset.filter(status=ClaimStatus.OPEN),
+                   lambda c: claim_services.claim_refund(
+                       claim_id=c.pk, amount=amount, user=request.user,
+                       note=request.POST.get("note", "")), "refunded")
+
+    @admin.action(description="Reject (the note says why)")
+    def reject(self, request, queryset):
+        self._each(request, queryset.filter(status=ClaimStatus.OPEN),
+                   lambda c: claim_services.claim_reject(claim_id=c.pk, user=request.user,
+                                                         note=request.POST.get("note", "")),
+                   "rejected")

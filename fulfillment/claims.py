@@ -16,7 +16,7 @@ from django_scopes import scope
 from fulfillment.models import Claim, ClaimKind, ClaimMessage, ClaimStatus
 from orders import services as order_services
 from orders.events import Actor
-from orders.models import LineItem, Order, OrderState
+from orders.models import HoldReason, LineItem, Order, OrderState
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 
 CLAIMABLE = (OrderState.SHIPPED, OrderState.COMPLETED)
@@ -135,7 +135,14 @@ def claim_reprint(*, claim_id: int, user, note: str = "", now: datetime | None =
                             "catalog_variant_id": ln.catalog_variant_id} for ln in lines],
         }
         reprint = order_services.order_create_manual(workspace=workspace, data=data, actor=actor)
-        order_services.order_mark_priced(order_id=reprint.pk, actor=actor, now=now)
+        reprint = Order.objects.get(pk=reprint.pk)
+        if reprint.state == OrderState.IN_QUOTATION:
+            order_services.order_mark_priced(order_id=reprint.pk, actor=actor, now=now)
+            reprint = Order.objects.get(pk=reprint.pk)
+        if reprint.state == OrderState.ON_HOLD and reprint.hold_reason == HoldReason.LOSS_GUARD:
+            # sold at 0 on purpose: the loss guard's verdict does not apply to a reprint
+            order_services.order_release_hold(order_id=reprint.pk, actor=actor, now=now,
+                                              message="Reprint at no charge (claim).")
         order_services.order_mark_paid(order_id=reprint.pk, actor=actor, now=now)
         order_services.record_event(
             order=reprint, type="claim.reprint_created", actor=actor,

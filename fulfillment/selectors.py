@@ -109,3 +109,10 @@ def claim_message_get(*, workspace, claim_message_id: int) -> ClaimMessage:
     if msg is None or not msg.photo:
         raise NotFound("No such photo.")
     return msg
+
+
+def claim_get(*, workspace, order_id: int, claim_id: int) -> Claim:
+    claim = Claim.objects.filter(workspace=workspace, order_id=order_id, pk=claim_id).first()
+    if claim is None:
+        raise NotFound("No such claim in this workspace.")
+    return claim

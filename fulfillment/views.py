@@ -47,6 +47,7 @@ def submit_now(request, order_id: int):
 @workspace_view
 @require_POST
 def enter_tracking(request, order_id: int, shipment_id: int):
+    selectors.order_get(workspace=request.workspace, order_id=order_id)  # 404 before 400
     shipments.shipment_enter_tracking(
         workspace=request.workspace, order_id=order_id, shipment_id=shipment_id,
         carrier=request.POST.get("carrier", ""), number=request.POST.get("number", ""),
@@ -64,6 +65,7 @@ def packing_sheet(request, order_id: int):
 @workspace_view
 @require_POST
 def claim_open(request, order_id: int):
+    selectors.order_get(workspace=request.workspace, order_id=order_id)
     claims.claim_open(workspace=request.workspace, order_id=order_id,
                       kind=request.POST.get("kind", ""), message=request.POST.get("message", ""),
                       photos=request.FILES.getlist("photos"), user=request.user)
@@ -73,6 +75,7 @@ def claim_open(request, order_id: int):
 @workspace_view
 @require_POST
 def claim_reply(request, order_id: int, claim_id: int):
+    selectors.claim_get(workspace=request.workspace, order_id=order_id, claim_id=claim_id)
     claims.claim_reply(workspace=request.workspace, order_id=order_id, claim_id=claim_id,
                        message=request.POST.get("message", ""),
                        photos=request.FILES.getlist("photos"), user=request.user)

@@ -35,6 +35,7 @@ PUBLIC_ROUTES = {
     "workspaces:switch",
     "workspaces:invitation",  # keyed by a secret token, not by a tenant id
     "integrations:shopify_webhook",  # public by design: HMAC-signed by the shop
+    "fulfillment:provider_webhook",  # public by design: HMAC-signed by the provider
 }
 SKIPPED_NAMESPACES = {"admin", "djdt"}
 
@@ -236,3 +237,38 @@ def _sku_rule(workspace, membership):
                                      price_amount=1)
     return SkuRule.objects.create(workspace=workspace, kind=RuleKind.EXACT,
                                   pattern=f"SKU-{MARKER}-{product.pk}", variant=variant).pk
+
+
+@object_kwarg("shipment_id")
+def _shipment(workspace, membership):
+    from fulfillment.models import Shipment
+    from orders.models import Order
+
+    order = Order.objects.filter(workspace=workspace, external_id=f"ext-{MARKER}").first()
+    if order is None:
+        order = Order.objects.get(pk=_order(workspace, membership))
+    return Shipment.objects.create(workspace=workspace, order=order, carrier=MARKER,
+                                   tracking_number=MARKER).pk
+
+
+@object_kwarg("claim_id")
+def _claim(workspace, membership):
+    from fulfillment.models import Claim, ClaimKind
+    from orders.models import Order
+
+    order = Order.objects.filter(workspace=workspace, external_id=f"ext-{MARKER}").first()
+    if order is None:
+        order = Order.objects.get(pk=_order(workspace, membership))
+    return Claim.objects.create(workspace=workspace, order=order, kind=ClaimKind.MISPRINT).pk
+
+
+@object_kwarg("claim_message_id")
+def _claim_message(workspace, membership):
+    from django.core.files.base import ContentFile
+
+    from fulfillment.models import ClaimMessage
+
+    msg = ClaimMessage(workspace=workspace, claim_id=_claim(workspace, membership), body=MARKER)
+    msg.photo.save(f"{MARKER}.png", ContentFile(MARKER.encode()), save=False)
+    msg.save()
+    return msg.pk
