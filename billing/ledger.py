@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 
 from billing import ledger_sql as sql
 from billing.models import Account, EntryKind, Hold, LedgerEntry
@@ -78,12 +79,35 @@ def _amount(value, currency: str) -> Decimal:
     return amount
 
 
+_CURRENCY: dict[int, str] = {}  # an account's currency never changes once it exists
+
+
+def account_currency(workspace_id: int) -> str:
+    if workspace_id not in _CURRENCY:
+        _CURRENCY[workspace_id] = ensure_account(workspace_id).currency
+    return _CURRENCY[workspace_id]
+
+
+def in_database() -> bool:
+    """PostgreSQL runs each operation inside the server (billing_ledger_write, migration
+    0002); SQLite, the embedded default, runs the same rules here in Python."""
+    return connection.vendor == "postgresql" and getattr(settings, "BILLING_LEDGER_IN_DB",
+                                                         True)
+
+
+def _pk(value) -> int | None:
+    return getattr(value, "pk", value)
+
+
 @dataclass
 class Book:
     """The locked account inside one transaction; posts entries, flushes totals once."""
 
-    account: Account
+    workspace_id: int
+    acct: Account | None = None
     existing_id: int | None = None
+    in_db: bool = False
+    ring: bool = False
     posted: list[LedgerEntry] = field(default_factory=list)
     pending: list[LedgerEntry] = field(default_factory=list)
     new_holds: list[Hold] = field(default_factory=list)
@@ -92,8 +116,21 @@ class Book:
     _dirty: bool = False
 
     @property
+    def account(self) -> Account:
+        """The locked account row (in the database mode, locked on first use)."""
+        if self.acct is None:
+            found = sql.lock_account(self.workspace_id, None, None)
+            if found is None:
+                ensure_account(self.workspace_id)
+                found = sql.lock_account(self.workspace_id, None, None)
+            self.acct = found[0]
+        return self.acct
+
+    @property
     def currency(self) -> str:
-        return self.account.currency
+        if self.acct is not None:
+            return self.acct.currency
+        return account_currency(self.workspace_id)
 
     @property
     def available(self) -> Decimal:
@@ -117,9 +154,56 @@ class Book:
 
     def next_invoice_number(self) -> str:
         """Invoice numbers run per workspace without gaps (taken under the account lock)."""
-        self.account.invoice_seq += 1
-        self._dirty = True
+        if self.in_db:
+            self.account.invoice_seq = sql.next_invoice_seq(self.account.pk)
+        else:
+            self.account.invoice_seq += 1
+            self._dirty = True
         return f"PH{self.account.workspace_id}-{self.account.invoice_seq:06d}"
+
+    # --- the database mode: one call of billing_ledger_write per operation ---------
+
+    def _write(self, op: str, kind: str, amount: Decimal | None, *, key: str,
+               hold_id: int | None = None, purpose: str = "", memo: str = "",
+               **refs) -> tuple[str, LedgerEntry | None, int | None]:
+        ids = {name: refs.get(f"{name}_id", _pk(refs.get(name)))
+               for name in ("order", "payment", "top_up", "group", "actor")}
+        args = (self.workspace_id, op, str(kind), key, amount, hold_id, purpose, ids["order"],
+                ids["payment"], ids["top_up"], ids["group"], ids["actor"], memo[:255],
+                refs.get("reason", ""))
+        row = sql.ledger_write(*args)
+        if row[0] == "no_account":
+            ensure_account(self.workspace_id)
+            row = sql.ledger_write(*args)
+        outcome, entry_id, new_hold, amt, balance, held, debt, currency, below, entry_ws = row
+        if outcome == "replay":
+            if entry_ws != self.workspace_id:
+                raise KeyReused(f"Idempotency key {key!r} is already used.")
+            self.existing_id = entry_id
+            return outcome, self.replayed(kind=kind, amount=amount if op in (
+                "credit", "debit", "reverse", "hold") else None), None
+        if self.acct is not None:
+            self.acct.balance_amount, self.acct.held_amount = balance, held
+            self.acct.debt_amount = debt
+        if below is not None and balance - held < below:
+            self.ring = True
+        if outcome == "insufficient":
+            raise InsufficientFunds(needed=amt, available=balance - held, currency=currency)
+        if outcome == "no_hold":
+            raise NotFound("No such hold in this workspace.")
+        if outcome == "too_much":
+            raise Conflict(f"Hold {new_hold} has {amt} {currency} left, not {amount}.")
+        if outcome == "nothing":
+            return outcome, None, new_hold
+        entry = LedgerEntry(
+            id=entry_id, workspace_id=self.workspace_id, kind=kind, currency=currency,
+            amount=amt, idempotency_key=key, memo=memo[:255], reason=refs.get("reason", ""),
+            hold_id=new_hold if op in ("hold", "capture", "release") else None,
+            order_id=ids["order"], payment_id=ids["payment"], top_up_id=ids["top_up"],
+            group_id=ids["group"], actor_id=ids["actor"])
+        entry._state.adding = False
+        self.posted.append(entry)
+        return outcome, entry, new_hold
 
     def key_used(self, key: str) -> LedgerEntry | None:
         return LedgerEntry.objects.filter(idempotency_key=key).first()
@@ -156,6 +240,13 @@ class Book:
         """Write what the operations decided: new holds, entries, hold and account totals.
 
         Called when the locked block ends; call it earlier to get the new holds' ids."""
+        if self.in_db:  # already written, operation by operation
+            if self.ring:
+                from billing.tasks import auto_recharge_task
+
+                auto_recharge_task.delay_on_commit(workspace_id=self.workspace_id)
+                self.ring = False
+            return
         if not (self.pending or self.new_holds or self.changed_holds or self._dirty):
             return
         try:
@@ -183,6 +274,8 @@ class Book:
         amount = _amount(amount, self.currency)
         if amount <= 0:
             raise ValidationFailed("A credit must be positive.")
+        if self.in_db:
+            return self._write("credit", kind, amount, key=key, memo=memo, **refs)[1]
         entry = self.post(kind, amount, key=key, balance_delta=amount, memo=memo, **refs)
         if self.account.debt_amount > 0 and self.available > 0:
             collect = min(self.account.debt_amount, self.available)
@@ -197,11 +290,16 @@ class Book:
         amount = _amount(amount, self.currency)
         if amount <= 0:
             raise ValidationFailed("A debit must be positive.")
+        if self.in_db:
+            return self._write("debit", kind, amount, key=key, memo=memo, **refs)[1]
         return self.post(kind, amount, key=key, balance_delta=-amount, memo=memo, **refs)
 
     def reverse(self, amount: Decimal, *, key: str, memo: str = "", **refs) -> LedgerEntry:
         """Stripe took money back (refund, dispute): take what is available, owe the rest."""
         amount = _amount(amount, self.currency)
+        if self.in_db:
+            return self._write("reverse", EntryKind.REVERSAL, amount, key=key, memo=memo,
+                               **refs)[1]
         take = min(amount, max(self.available, ZERO))
         return self.post(EntryKind.REVERSAL, amount, key=key, balance_delta=-take,
                          debt_delta=amount - take, memo=memo, **refs)
@@ -211,6 +309,17 @@ class Book:
         amount = _amount(amount, self.currency)
         if amount < 0:
             raise ValidationFailed("A hold cannot be negative.")
+        if self.in_db:
+            outcome, entry, hold_id = self._write(
+                "hold", EntryKind.HOLD, amount, key=key, purpose=purpose, memo=memo,
+                order_id=order_id, payment=payment)
+            if outcome == "replay":
+                return entry.hold
+            hold = Hold(id=hold_id, workspace_id=self.workspace_id, purpose=purpose,
+                        order_id=order_id, payment_id=_pk(payment), currency=entry.currency,
+                        amount=amount, is_open=amount > 0)
+            hold._state.adding = False
+            return hold
         if amount > self.available:
             raise InsufficientFunds(needed=amount, available=self.available,
                                     currency=self.currency)
@@ -233,6 +342,12 @@ class Book:
 
     def _settle(self, hold: Hold | int, amount: Decimal | None, *, kind: str, key: str,
                 memo: str, **refs) -> LedgerEntry | None:
+        if self.in_db:
+            if amount is not None:
+                amount = _amount(amount, self.currency)
+            op = "capture" if kind == EntryKind.CAPTURE else "release"
+            return self._write(op, kind, amount, key=key, memo=memo,
+                               hold_id=hold.pk if isinstance(hold, Hold) else hold, **refs)[1]
         hold = self._hold_for_update(hold)
         remaining = hold.remaining_amount
         amount = remaining if amount is None else _amount(amount, self.currency)
@@ -271,18 +386,25 @@ def _lock(workspace_id: int, key: str | None, hold_id: int | None = None) -> Boo
         ensure_account(workspace_id)
         found = sql.lock_account(workspace_id, key, hold_id)
     acct, existing_id, hold = found
-    book = Book(account=acct, existing_id=existing_id)
+    book = Book(workspace_id=workspace_id, acct=acct, existing_id=existing_id,
+                in_db=in_database())
     if hold is not None:
         book.holds[hold.pk] = hold
     return book
 
 
 @contextmanager
-def locked(workspace_id: int, key: str | None = None,
-           hold_id: int | None = None) -> Iterator[Book]:
-    """Lock the workspace's account for one transaction; flush entries and totals on success."""
+def locked(workspace_id: int, key: str | None = None, hold_id: int | None = None, *,
+           single: bool = False) -> Iterator[Book]:
+    """Lock the workspace's account for one transaction; flush entries and totals on success.
+
+    `single`: one operation that needs nothing read first; in the database mode
+    it is one call of billing_ledger_write, which takes the lock itself."""
     with transaction.atomic():
-        book = _lock(workspace_id, key, hold_id)
+        if single and in_database():
+            book = Book(workspace_id=workspace_id, in_db=True)
+        else:
+            book = _lock(workspace_id, key, hold_id)
         yield book
         book.flush()
 
@@ -294,7 +416,7 @@ def credit(*, workspace_id: int, kind: str, amount: Decimal, key: str, memo: str
            **refs) -> LedgerEntry:
     if kind not in (EntryKind.TOP_UP, EntryKind.REFUND, EntryKind.ADJUSTMENT):
         raise ValidationFailed(f"{kind} is not a credit.")
-    with locked(workspace_id, key) as book:
+    with locked(workspace_id, key, single=True) as book:
         return book.replayed(kind=kind, amount=Decimal(amount)) or book.credit(
             kind, amount, key=key, memo=memo, **refs)
 
@@ -303,14 +425,14 @@ def debit(*, workspace_id: int, kind: str, amount: Decimal, key: str, memo: str 
           **refs) -> LedgerEntry:
     if kind != EntryKind.ADJUSTMENT:
         raise ValidationFailed(f"{kind} is not a debit.")
-    with locked(workspace_id, key) as book:
+    with locked(workspace_id, key, single=True) as book:
         return book.replayed(kind=kind, amount=Decimal(amount)) or book.debit(
             kind, amount, key=key, memo=memo, **refs)
 
 
 def reverse(*, workspace_id: int, amount: Decimal, key: str, memo: str = "",
             **refs) -> LedgerEntry:
-    with locked(workspace_id, key) as book:
+    with locked(workspace_id, key, single=True) as book:
         return book.replayed(kind=EntryKind.REVERSAL, amount=Decimal(amount)) or book.reverse(
             amount, key=key, memo=memo, **refs)
 
@@ -318,7 +440,7 @@ def reverse(*, workspace_id: int, amount: Decimal, key: str, memo: str = "",
 def hold_place(*, workspace_id: int, amount: Decimal, key: str,
                purpose: str = "other", memo: str = "", order_id: int | None = None,
                payment=None) -> Hold:
-    with locked(workspace_id, key) as book:
+    with locked(workspace_id, key, single=True) as book:
         existing = book.replayed(kind=EntryKind.HOLD, amount=Decimal(amount))
         if existing is not None:
             return existing.hold
@@ -328,13 +450,13 @@ def hold_place(*, workspace_id: int, amount: Decimal, key: str,
 
 def hold_capture(*, workspace_id: int, hold_id: int, key: str,
                  amount: Decimal | None = None, memo: str = "") -> LedgerEntry | None:
-    with locked(workspace_id, key, hold_id) as book:
+    with locked(workspace_id, key, hold_id, single=True) as book:
         return book.replayed(kind=EntryKind.CAPTURE) or book.capture(
             hold_id, amount, key=key, memo=memo)
 
 
 def hold_release(*, workspace_id: int, hold_id: int, key: str,
                  amount: Decimal | None = None, memo: str = "") -> LedgerEntry | None:
-    with locked(workspace_id, key, hold_id) as book:
+    with locked(workspace_id, key, hold_id, single=True) as book:
         return book.replayed(kind=EntryKind.RELEASE) or book.release(
             hold_id, amount, key=key, memo=memo)

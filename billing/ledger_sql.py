@@ -217,3 +217,21 @@ def update_hold(hold: Hold) -> None:
 def update_account(acct: Account) -> None:
     with connection.cursor() as cur:
         cur.execute(*_account_update(acct, timezone.now()))
+
+
+def ledger_write(workspace_id, op, kind, key, amount, hold_id, purpose, order_id, payment_id,
+                 top_up_id, group_id, actor_id, memo, reason) -> tuple:
+    """One operation inside PostgreSQL (migration 0002): lock, replay check, guard, write."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT * FROM billing_ledger_write(%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s, %s, %s)",
+                    [workspace_id, op, kind, key, amount, hold_id, purpose or "other", order_id,
+                     payment_id, top_up_id, group_id, actor_id, memo, reason, timezone.now()])
+        return cur.fetchone()
+
+
+def next_invoice_seq(account_id: int) -> int:
+    with connection.cursor() as cur:
+        cur.execute(f"UPDATE {Account._meta.db_table} SET invoice_seq = invoice_seq + 1 "
+                    "WHERE id = %s RETURNING invoice_seq", [account_id])
+        return cur.fetchone()[0]

@@ -75,3 +75,11 @@ def make_order(catalog):
         return order
 
     return make
+
+
+@pytest.fixture(params=["in_database", "in_python"])
+def ledger_mode(request, settings):
+    """Run a test against both implementations of the ledger rules: the PostgreSQL
+    function (billing_ledger_write) and the Python Book that SQLite uses."""
+    settings.BILLING_LEDGER_IN_DB = request.param == "in_database"
+    return request.param

@@ -8,7 +8,7 @@ from billing import ledger
 from billing.models import Account, EntryKind, Hold, LedgerEntry
 
 D = Decimal
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_mode")]
 
 
 def totals(workspace):

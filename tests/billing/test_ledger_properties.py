@@ -25,6 +25,7 @@ from podhub.core.exceptions import Conflict
 from tests.factories import WorkspaceFactory
 
 D = Decimal
+pytestmark = pytest.mark.usefixtures("ledger_mode")
 
 
 def assert_invariants(workspace):

@@ -22,7 +22,7 @@ from orders.events import Actor
 from orders.models import Order
 
 D = Decimal
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_mode")]
 
 
 def fund(workspace, amount):
