@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("orders.api_urls")),
     path("", include("quotes.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("fulfillment.api_urls")),
     path("", include("integrations.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
