@@ -38,6 +38,7 @@ import multiprocessing as mp
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -147,16 +148,41 @@ class Postgres:
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/podhub"
 
-    def pgbench(self, script: Path, *, clients: int, seconds: int) -> float:
+    def pgbench(self, script: Path, *, clients: int, seconds: int) -> tuple[float, float]:
+        """(transactions per second, CPU seconds per transaction: pgbench + the server)."""
+        cpu0, children0 = self.cpu_seconds(), _children_cpu()
         out = subprocess.run(
             [str(self.bin / "pgbench"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
              "postgres", "-n", "-M", "simple", "-c", str(clients), "-j", str(clients),
              "-T", str(seconds), "-f", str(script), "podhub"],
             check=True, capture_output=True, text=True)
+        cpu = self.cpu_seconds() - cpu0 + _children_cpu() - children0
         m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
-        if not m:
+        n = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
+        if not m or not n:
             raise RuntimeError(out.stdout + out.stderr)
-        return float(m.group(1))
+        return float(m.group(1)), cpu / max(1, int(n.group(1)))
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by this cluster: live processes, and exited backends
+        (the postmaster's reaped children)."""
+        postmaster = (self.data / "postmaster.pid").read_text().split()[0]
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat.parent.name == postmaster:  # utime stime cutime cstime
+                total += sum(int(x) for x in fields[11:15])
+            elif fields[1] == postmaster:  # a backend or helper: utime stime
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- Django in this process ---------------------------------------------------------------
@@ -505,14 +531,16 @@ def _worker(url: str, headers: dict, seconds: float, start_at: float, out) -> No
     call(url, headers)
     while time.time() < start_at:
         time.sleep(0.001)
-    n, end = 0, start_at + seconds
+    n, end, cpu = 0, start_at + seconds, time.process_time()
     while time.time() < end:
         call(url, headers)
         n += 1
-    out.put(n)
+    out.put((n, time.process_time() - cpu))
 
 
-def view_rate(url: str, headers: dict, *, clients: int, seconds: float) -> float:
+def view_rate(url: str, headers: dict, *, clients: int, seconds: float,
+              pg: Postgres) -> tuple[float, float]:
+    """(requests per second, CPU seconds per request: the web processes + the server)."""
     from django.db import connections
 
     connections.close_all()
@@ -523,10 +551,15 @@ def view_rate(url: str, headers: dict, *, clients: int, seconds: float) -> float
              for _ in range(clients)]
     for p in procs:
         p.start()
-    total = sum(out.get() for _ in procs)
+    time.sleep(max(0.0, start_at - time.time()))
+    server0 = pg.cpu_seconds()
+    done = [out.get() for _ in procs]
+    server = pg.cpu_seconds() - server0
     for p in procs:
         p.join()
-    return total / seconds
+    total = sum(n for n, _ in done)
+    web = sum(cpu for _, cpu in done)
+    return total / seconds, (web + server) / max(1, total)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -612,14 +645,17 @@ def main() -> int:
     for r in results:
         # Alternate the view and pgbench in rounds and keep each one's best: a burst of
         # load from elsewhere on the machine then cannot favour one side of the ratio.
-        rates, pgbs = [], []
+        views, pgbs = [], []
         for _ in range(args.rounds):
-            rates.append(view_rate(r["url"], variants[r["kind"]], clients=args.concurrency,
-                                   seconds=args.seconds))
-            pgbs.append(pg.pgbench(r["script"],
-                                   clients=args.concurrency, seconds=args.seconds))
-        r.update({"view_rps": round(max(rates), 1), "pgbench_tps": round(max(pgbs), 1),
-                  "ratio_vs_pgbench": round(max(rates) / max(pgbs), 3)})
+            views.append(view_rate(r["url"], variants[r["kind"]], clients=args.concurrency,
+                                   seconds=args.seconds, pg=pg))
+            pgbs.append(pg.pgbench(r["script"], clients=args.concurrency, seconds=args.seconds))
+        (rate, view_cpu), (pgb, pgb_cpu) = max(views), max(pgbs)
+        r.update({"view_rps": round(rate, 1), "pgbench_tps": round(pgb, 1),
+                  "ratio_vs_pgbench": round(rate / pgb, 3),
+                  "view_cpu_ms": round(view_cpu * 1000, 2),
+                  "pgbench_cpu_ms": round(pgb_cpu * 1000, 2),
+                  "cpu_ratio": round(pgb_cpu / view_cpu, 3)})
         r.pop("script")
         log(f"  -> {r}")
     load_after = os.getloadavg()
@@ -653,20 +689,25 @@ def main() -> int:
           f"{data['workspaces']:,} workspaces; the seller's workspace holds "
           f"{data['big_workspace_orders']:,} orders; database {data['database_size']}")
     print(f"latency: {args.requests} sequential requests per row, rows interleaved, "
-          "in-process WSGI (cpu ms: the web process's CPU per request, p50)")
+          "in-process WSGI; web cpu: the web process's CPU per request (p50)")
     print(f"rates: {args.concurrency} concurrent clients, best of {args.rounds} alternating "
-          f"{args.seconds} s runs of the view and of pgbench")
+          f"{args.seconds} s runs of the view and of pgbench; cpu/req: CPU per request "
+          "(web processes or pgbench, plus every PostgreSQL process)")
     print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}\n")
-    head = (f"{'scenario':32} {'kind':4} {'rows':>4} {'q':>2} {'q@10/100':>8} {'p50 ms':>7}"
-            f" {'p95 ms':>7} {'cpu ms':>6} {'view/s':>7} {'pgbench/s':>9} {'ratio':>5}")
+    head = (f"{'scenario':28} {'kind':4} {'rows':>4} {'q':>2} {'q@10/100':>8} {'p50 ms':>6}"
+            f" {'p95 ms':>6} {'web cpu':>7} | {'view/s':>6} {'pgbench/s':>9} {'ratio':>5} |"
+            f" {'cpu/req view':>12} {'pgbench':>7} {'ratio':>5}")
     print(head)
     print("-" * len(head))
     for r in results:
-        print(f"{r['scenario']:32} {r['kind']:4} {r['rows']:>4} {r['queries']:>2} "
-              f"{r['queries_10_rows']:>4}/{r['queries_100_rows']:<3} {r['p50_ms']:>7.1f} "
-              f"{r['p95_ms']:>7.1f} {r['cpu_p50_ms']:>6.1f} {r['view_rps']:>7.1f} "
-              f"{r['pgbench_tps']:>9.1f} "
-              f"{r['ratio_vs_pgbench']:>5.2f}")
+        print(f"{r['scenario']:28} {r['kind']:4} {r['rows']:>4} {r['queries']:>2} "
+              f"{r['queries_10_rows']:>4}/{r['queries_100_rows']:<3} {r['p50_ms']:>6.1f} "
+              f"{r['p95_ms']:>6.1f} {r['cpu_p50_ms']:>7.1f} | {r['view_rps']:>6.1f} "
+              f"{r['pgbench_tps']:>9.1f} {r['ratio_vs_pgbench']:>5.2f} | "
+              f"{r['view_cpu_ms']:>12.2f} {r['pgbench_cpu_ms']:>7.2f} {r['cpu_ratio']:>5.2f}")
+    cpu_ok = all(r["cpu_ratio"] >= TARGET_PGBENCH_RATIO for r in results)
+    print(f"\ncpu/req ratio (load-independent view of the same target): "
+          f"{'every scenario' if cpu_ok else 'NOT every scenario'} >= {TARGET_PGBENCH_RATIO}")
     print(f"\ndeep page / page one (p50): {deep_ratios}")
     for label, ok in checks.items():
         print(f"  [{'ok' if ok else 'FAIL'}] {label}")
