@@ -12,7 +12,7 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
-from billing.models import Invoice, InvoiceKind, OrderCharge, Payment, ShipmentGroup
+from billing.models import Invoice, InvoiceKind, OrderCharge, Payment, ShipmentGroup, TopUp
 from podhub.workspaces.models import Workspace
 
 ZERO = Decimal("0")
@@ -61,6 +61,19 @@ def issue_for_group(book, *, group: ShipmentGroup, charges: list[OrderCharge],
         f"{group.item_count} items in one parcel. Consolidated shipping {group.fee_amount} "
         f"instead of {group.separate_amount} {group.currency}; the difference "
         f"({group.saved_amount}) was released to your balance.")
+
+
+def issue_for_top_up(book, *, top_up: TopUp) -> Invoice:
+    """A receipt for money put on the balance."""
+    ws = Workspace.objects.get(pk=top_up.workspace_id)
+    how = "auto-recharge" if top_up.kind == "auto_recharge" else "card, Stripe Checkout"
+    return Invoice.objects.create(
+        workspace_id=top_up.workspace_id, number=book.next_invoice_number(),
+        kind=InvoiceKind.TOP_UP, top_up=top_up, bill_to=ws.name, currency=top_up.currency,
+        lines=[{"order": "", "description": f"Balance top-up ({how})", "quantity": 1,
+                "unit_amount": _s(top_up.amount), "amount": _s(top_up.amount)}],
+        total_amount=top_up.amount,
+        note="Prepaid balance: used to pay orders; not a charge for goods.")
 
 
 # --- PDF ----------------------------------------------------------------------------------

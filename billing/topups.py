@@ -14,10 +14,11 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import ledger, stripe_gateway
+from billing import invoices, ledger, stripe_gateway
 from billing.models import (
     Account,
     EntryKind,
+    Invoice,
     LedgerEntry,
     PaymentProfile,
     TopUp,
@@ -107,6 +108,8 @@ def top_up_credit(*, top_up_id: int, workspace_id: int, payment_intent_id: str =
         if payment_intent_id and not top_up.stripe_payment_intent_id:
             top_up.stripe_payment_intent_id = payment_intent_id
         top_up.save()
+        if not Invoice.objects.filter(top_up=top_up).exists():
+            invoices.issue_for_top_up(book, top_up=top_up)
     from billing.tasks import auto_pay_task
 
     auto_pay_task.delay_on_commit(workspace_id=workspace_id)  # waiting auto-pay orders

@@ -75,6 +75,10 @@ def test_a_paid_checkout_credits_the_balance_once(workspace, seller, stripe_sand
         assert top_up.status == TopUpStatus.PAID
         assert LedgerEntry.objects.filter(kind=EntryKind.TOP_UP).count() == 1
     assert StripeEvent.objects.get(event_id=event["id"]).status == "processed"
+    with scope(workspace=workspace):  # one receipt
+        from billing.models import Invoice
+
+        assert Invoice.objects.get(top_up=top_up).total_amount == D("50.00")
     # and the seller sees it
     page = seller.get("/balance/")
     assert b"50.00 USD" in page.content

@@ -188,3 +188,18 @@ def test_pay_api_all_or_nothing_with_the_missing_amount(owner, api_client_for, w
     assert ok.json()["total"] == "18.00" and ok.json()["order_ids"] == [a.pk]
     assert again.json()["id"] == ok.json()["id"]
     assert api.get("/api/v1/balance/").json()["available"] == "2.00"
+
+
+def test_group_shipping_page_suggests_and_groups(owner, client_for, workspace, make_order):
+    fund(workspace, "100.00")
+    a, b = make_order(workspace, 1), make_order(workspace, 1)
+    with scope(workspace=workspace):
+        payments.orders_pay(workspace=workspace, order_ids=[a.pk, b.pk], shipping_methods=None,
+                            key="k")
+    seller = client_for(owner)
+    page = seller.get("/balance/groups/").content.decode()
+    assert a.number in page and b.number in page and "you save 4.00" in page
+    resp = seller.post("/balance/groups/", {"orders": [a.pk, b.pk]})
+    assert resp.status_code == 302 and "/balance/invoices/" in resp["Location"]
+    invoice = seller.get(resp["Location"]).content.decode()
+    assert "Group shipment" in invoice and "8.00 USD" in invoice
