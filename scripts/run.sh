@@ -35,11 +35,25 @@ fi
 pids+=($!)
 .venv/bin/celery -A podhub beat --loglevel=INFO --schedule var/celerybeat-schedule >var/log/beat.log 2>&1 &
 pids+=($!)
+# The demo's "Sandbox Shopify store": a local Shopify-like server (its own state in
+# var/shopify-sandbox.sqlite3) that creates an order every minute and sends signed webhooks.
+SANDBOX_PORT=${SANDBOX_PORT:-8010}
+$PY manage.py run_shopify_sandbox --port "$SANDBOX_PORT" --db var/shopify-sandbox.sqlite3 \
+  --access-token shpat_demo --webhook-secret demo-webhook-secret --seed-orders 25 \
+  --webhook-url "http://127.0.0.1:$PORT/webhooks/shopify/" --generate-every 60 \
+  >var/log/shopify-sandbox.log 2>&1 &
+pids+=($!)
+DEMO_WS=$($PY manage.py load_demo --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["workspace_id"])')
+$PY manage.py connect_store --workspace "$DEMO_WS" --platform shopify --name "Sandbox Shopify store" \
+  --shop-domain podhub-sandbox.myshopify.com --access-token shpat_demo \
+  --webhook-secret demo-webhook-secret --api-base "http://127.0.0.1:$SANDBOX_PORT" --json \
+  >/dev/null 2>&1 || true  # already connected on later runs
 .venv/bin/gunicorn podhub.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
   --access-logfile var/log/access.log --error-logfile var/log/web.log &
 pids+=($!)
 
 echo "  PodHub is starting on http://127.0.0.1:$PORT  (health: /healthz, API docs: /api/v1/docs/)"
+echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT (log: var/log/shopify-sandbox.log)"
 echo "  Logs: var/log/{web,worker,beat}.log — press Ctrl-C to stop web, worker and beat."
 # Exit (and stop the others) as soon as any of the three dies.
 wait -n "${pids[@]}" || true
