@@ -34,6 +34,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -115,6 +116,26 @@ class Postgres:
     def url(self) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/podhub"
 
+    def server_cpu(self) -> float:
+        """CPU seconds used by this cluster: the postmaster, its live children, and the
+        children it has reaped (backends that exited count in its cutime/cstime)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        total = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(entry), int(fields[1])
+            if pid == postmaster:
+                total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+            elif ppid == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
     def pgbench(self, script: Path, *, clients: int, transactions: int) -> tuple[float, float]:
         started = time.perf_counter()
         out = subprocess.run(
@@ -163,6 +184,7 @@ def worker(args) -> dict:
     while time.time() < start_at:  # all workers start together
         time.sleep(0.001)
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     with scope(workspace=ws):
         for i in range(ops):
             key = f"bench-{index}-{i}"
@@ -187,8 +209,10 @@ def worker(args) -> dict:
             except ledger.InsufficientFunds:
                 refused += 1
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     connection.close()
-    return {"accepted": accepted, "refused": refused, "elapsed": elapsed, "end": time.time()}
+    return {"accepted": accepted, "refused": refused, "elapsed": elapsed, "end": time.time(),
+            "cpu": cpu}
 
 
 PGBENCH_SCRIPT = """\\set amt random(1, 5000)
@@ -225,7 +249,9 @@ def run_ledger(pg: Postgres, var_dir: Path, *, processes: int, ops: int,
              start_at) for i in range(processes)]
     ctx = mp.get_context("spawn")  # a fresh interpreter and connection per worker
     with ctx.Pool(processes) as pool:
+        server0 = pg.server_cpu()
         results = pool.map(worker, jobs)
+        server_cpu = pg.server_cpu() - server0
     wall = max(r["end"] for r in results) - start_at
     with scopes_disabled():
         acct = Account.objects.get(workspace=ws)
@@ -245,8 +271,10 @@ def run_ledger(pg: Postgres, var_dir: Path, *, processes: int, ops: int,
             "accepted_ops_are_the_ledger": keys == accepted,
         }
     connections.close_all()
+    cpu = sum(r["cpu"] for r in results) + server_cpu
     return {"ops_per_s": processes * ops / wall, "seconds": wall, "checks": checks,
-            "refused": sum(r["refused"] for r in results)}
+            "refused": sum(r["refused"] for r in results),
+            "cpu_ms_per_op": 1000 * cpu / (processes * ops)}
 
 
 def main() -> int:
@@ -285,9 +313,17 @@ def main() -> int:
     rounds = []
     for n in range(args.rounds):
         led = run_ledger(pg, var_dir, processes=args.processes, ops=args.ops, round_no=n)
+        server0, client0 = pg.server_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
         tps, _ = pg.pgbench(script, clients=args.processes, transactions=args.ops)
+        client1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        pgb_cpu = (pg.server_cpu() - server0 + client1.ru_utime - client0.ru_utime
+                   + client1.ru_stime - client0.ru_stime)
+        pgb_ms = 1000 * pgb_cpu / (args.processes * args.ops)
         rounds.append({"ledger_ops_per_s": round(led["ops_per_s"], 1),
                        "pgbench_tps": round(tps, 1), "ratio": round(led["ops_per_s"] / tps, 3),
+                       "ledger_cpu_ms_per_op": round(led["cpu_ms_per_op"], 3),
+                       "pgbench_cpu_ms_per_op": round(pgb_ms, 3),
+                       "cpu_ratio": round(pgb_ms / led["cpu_ms_per_op"], 3),
                        "ledger_seconds": round(led["seconds"], 2), "checks": led["checks"],
                        "refused_insufficient_funds": led["refused"]})
     checks = {k: all(r["checks"][k] for r in rounds) for k in rounds[0]["checks"]}
@@ -295,6 +331,7 @@ def main() -> int:
     report = {
         "processes": args.processes, "ops_per_process": args.ops, "rounds": rounds,
         "median": {k: median[k] for k in ("ledger_ops_per_s", "pgbench_tps", "ratio")},
+        "median_cpu_ratio": sorted(r["cpu_ratio"] for r in rounds)[len(rounds) // 2],
         "target_ratio": TARGET_RATIO, "invariants": checks,
         "ledger_in_database": ledger_mode(pg),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
@@ -308,10 +345,14 @@ def main() -> int:
               f"one workspace, {args.rounds} rounds")
         for n, r in enumerate(rounds, 1):
             print(f"  round {n}: ledger {r['ledger_ops_per_s']:7.1f} ops/s, pgbench "
-                  f"{r['pgbench_tps']:7.1f} tps, ratio {r['ratio']:.2f}x")
+                  f"{r['pgbench_tps']:7.1f} tps, ratio {r['ratio']:.2f}x; CPU per operation "
+                  f"{r['ledger_cpu_ms_per_op']:.3f} vs {r['pgbench_cpu_ms_per_op']:.3f} ms "
+                  f"({r['cpu_ratio']:.2f}x)")
         m = report["median"]
         print(f"  median  : ledger {m['ledger_ops_per_s']:7.1f} ops/s, pgbench "
               f"{m['pgbench_tps']:7.1f} tps, ratio {m['ratio']:.2f}x  (goal >= {TARGET_RATIO}x)")
+        print(f"  median CPU ratio (load-independent: pgbench CPU / ledger CPU per operation, "
+              f"clients + server): {report['median_cpu_ratio']:.2f}x")
         for name, ok in checks.items():
             print(f"  {'ok  ' if ok else 'FAIL'} {name}")
         print(f"  machine: {report['machine']}")
