@@ -8,6 +8,8 @@ class BillingConfig(AppConfig):
         # Billing sits above orders: it hears about order events, orders never
         # imports billing (STYLE.md §0).
         from billing import handlers
-        from orders import events
+        from orders import events, panels
 
         events.subscribe(handlers.on_order_event)
+        panels.register_panel(url_name="billing:order_panel", title="Payment", position=20,
+                              element_id="payment-panel")

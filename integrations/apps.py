@@ -6,15 +6,10 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Store integrations"
 
     def ready(self):
-        from django.conf import settings
-
+        # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
         from integrations.services.outbox import on_order_event
-        from integrations.tasks import BEAT_SCHEDULE
-        from orders import events
+        from orders import events, panels
 
         events.subscribe(on_order_event)
-        # Until podhub/settings/base.py lists them itself (docs/shopify.md).
-        schedule = getattr(settings, "CELERY_BEAT_SCHEDULE", None)
-        if isinstance(schedule, dict):
-            for name, entry in BEAT_SCHEDULE.items():
-                schedule.setdefault(name, entry)
+        panels.register_panel(url_name="integrations:order_panel", title="Store sync",
+                              position=50, element_id="store-sync")

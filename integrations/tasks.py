@@ -7,16 +7,6 @@ from django_scopes import scopes_disabled
 
 from podhub.celery import WorkspaceTask
 
-# Beat entries (merged into settings.CELERY_BEAT_SCHEDULE by IntegrationsConfig.ready):
-BEAT_SCHEDULE = {
-    # every 30 s: inbox rows, import jobs and outbox pushes whose doorbell was lost or is due
-    "integrations-sweep": {"task": "integrations.tasks.integrations_sweep_task",
-                           "schedule": 30.0},
-    # every 10 min: re-read each connected store's recently updated orders
-    "integrations-reconcile": {"task": "integrations.tasks.reconcile_sweep_task",
-                               "schedule": 600.0},
-}
-
 
 @shared_task(base=WorkspaceTask, acks_late=True)
 def inbox_drain_task(*, workspace_id: int, connection_id: int) -> int:

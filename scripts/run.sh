@@ -19,6 +19,14 @@ stop() {
   trap - INT TERM EXIT
   echo; echo "Stopping PodHub…"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # Give them 15 s to finish the task at hand, then make sure nothing is left behind.
+  for _ in $(seq 30); do
+    alive=""
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
@@ -48,13 +56,20 @@ $PY manage.py connect_store --workspace "$DEMO_WS" --platform shopify --name "Sa
   --shop-domain podhub-sandbox.myshopify.com --access-token shpat_demo \
   --webhook-secret demo-webhook-secret --api-base "http://127.0.0.1:$SANDBOX_PORT" --json \
   >/dev/null 2>&1 || true  # already connected on later runs
+# The sandbox factory: takes submitted orders, "produces" them on a compressed clock
+# and calls back with signed status and tracking; first choice for every catalog variant.
+FACTORY_PORT=${FACTORY_PORT:-8020}
+$PY manage.py run_sandbox_factory --port "$FACTORY_PORT" --connect --route-catalog \
+  --callback-url "http://127.0.0.1:$PORT/webhooks/providers/sandbox-factory/" --step-seconds 20 \
+  >var/log/sandbox-factory.log 2>&1 &
+pids+=($!)
 .venv/bin/gunicorn podhub.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
   --access-logfile var/log/access.log --error-logfile var/log/web.log &
 pids+=($!)
 
 echo "  PodHub is starting on http://127.0.0.1:$PORT  (health: /healthz, API docs: /api/v1/docs/)"
-echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT (log: var/log/shopify-sandbox.log)"
-echo "  Logs: var/log/{web,worker,beat}.log — press Ctrl-C to stop web, worker and beat."
+echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT, sandbox factory on :$FACTORY_PORT"
+echo "  Logs: var/log/ — press Ctrl-C to stop web, worker, beat and the sandboxes."
 # Exit (and stop the others) as soon as any of the three dies.
 wait -n "${pids[@]}" || true
 [ -n "$stopping" ] && exit 0

@@ -225,15 +225,33 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Periodic sweeps, added to by each app in podhub/celery.py.
+# Every periodic sweep, in one place. Each picks up rows that are due or whose
+# task was lost (the broker is a doorbell), so a lost task costs one interval.
 CELERY_BEAT_SCHEDULE = {
     # every 15 s: proves broker, beat and worker all work (read by /healthz)
     "heartbeat": {"task": "podhub.core.tasks.heartbeat_task", "schedule": 15.0},
     # every 15 min: requests for information unanswered for too long -> cancelled
-    "orders-info-request-expiry": {
-        "task": "orders.tasks.info_request_expiry_sweep_task",
-        "schedule": 15 * 60.0,
-    },
+    "orders-info-request-expiry": {"task": "orders.tasks.info_request_expiry_sweep_task",
+                                   "schedule": 15 * 60.0},
+    # every 5 min: orders whose follow-up pricing was lost
+    "quotes-pricing-sweep": {"task": "quotes.tasks.pricing_sweep_task", "schedule": 5 * 60.0},
+    # every 60 s: Stripe events, captures/releases and recharges whose task was lost
+    "billing-sweep": {"task": "billing.tasks.billing_sweep_task", "schedule": 60.0},
+    # every 60 s: print-file renders whose task was lost
+    "printfiles-render-sweep": {"task": "fulfillment.tasks.render_sweep_task", "schedule": 60.0},
+    # every 60 s: orders whose submit countdown ended; unsent or stuck submissions;
+    # stored provider webhooks whose processing failed
+    "fulfillment-submit-sweep": {"task": "fulfillment.tasks.submit_sweep_task",
+                                 "schedule": 60.0},
+    # every 15 min: shipped orders older than FULFILLMENT_COMPLETE_AFTER_DAYS -> completed
+    "fulfillment-complete-sweep": {"task": "fulfillment.tasks.complete_sweep_task",
+                                   "schedule": 15 * 60.0},
+    # every 30 s: store webhooks, import jobs and outbox pushes that are due or were lost
+    "integrations-sweep": {"task": "integrations.tasks.integrations_sweep_task",
+                           "schedule": 30.0},
+    # every 10 min: re-read each connected store's recently updated orders
+    "integrations-reconcile": {"task": "integrations.tasks.reconcile_sweep_task",
+                               "schedule": 600.0},
 }
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=90)
 
@@ -252,10 +270,11 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET",
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111"
                           if STRIPE_SANDBOX else "https://api.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
-CELERY_BEAT_SCHEDULE.update({
-    # every 60 s: Stripe events, captures/releases and recharges whose task was lost
-    "billing-sweep": {"task": "billing.tasks.billing_sweep_task", "schedule": 60.0},
-})
+
+# --- integrations: Shopify -------------------------------------------------------------
+SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")  # pinned
+SHOPIFY_API_KEY = env.str("SHOPIFY_API_KEY", default="")  # public app (OAuth install)
+SHOPIFY_API_SECRET = env.str("SHOPIFY_API_SECRET", default="")
 
 LOGGING = {
     "version": 1,

@@ -1,32 +1,17 @@
-"""Issue 7 test support: a urlconf with fulfillment's routes (until podhub/urls.py
-includes them), the sandbox factory on a free port, and order builders.
-
-Test modules use `pytestmark = pytest.mark.urls(URLCONF)` and import the fixtures.
-"""
+"""Issue 7 test support: the sandbox factory on a free port, and order builders."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import Client
-from django.urls import include, path
 
 from fulfillment.models import Adapter, ProviderConnection
 from fulfillment.sandbox_factory.factory import Config, SandboxFactory
 from fulfillment.sandbox_factory.server import SandboxFactoryServer
-from podhub import urls as site
 from tests.factories import LineItemFactory, OrderFactory, StoreFactory
 
-URLCONF = "tests.fulfillment.fulfillment_support"
-handler404 = site.handler404
-handler500 = site.handler500
-
-urlpatterns = list(site.urlpatterns)
-if not any(getattr(p, "namespace", None) == "fulfillment" for p in site.urlpatterns):
-    urlpatterns.append(path("", include("fulfillment.urls")))
-if not any("fulfillment.api_urls" in str(getattr(p, "urlconf_name", ""))
-           for p in site.api_v1):
-    urlpatterns.insert(0, path("api/v1/", include("fulfillment.api_urls")))
+URLCONF = "podhub.urls"
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SECRET = "sandbox-webhook-secret"

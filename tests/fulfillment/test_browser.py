@@ -11,8 +11,7 @@ from orders import services as order_services
 from orders.events import Actor
 from tests.factories import LineItemFactory, OrderFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
-              pytest.mark.urls("tests.fulfillment.urls")]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NAME_ONLY = {"width_in": 3, "height_in": 1, "layers": [
     {"type": "background", "color": "#ffffff"},
@@ -50,7 +49,7 @@ def test_edit_name_rerender_see_new_preview_submit_then_locked(
     cache.clear()  # login rate limits
 
     login(owner)
-    page.goto(f"/test/orders/{order.pk}/")
+    page.goto(f"/orders/{order.pk}/")
 
     # the panel arrives over htmx with version 1 of the print file
     first = page.locator("[data-testid=print-file][data-version='1']")

@@ -14,7 +14,7 @@ from orders.events import Actor
 from tests.fulfillment.conftest import jpeg
 from tests.tenancy import MARKER, find_leaks
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.fulfillment.urls")]
+pytestmark = [pytest.mark.django_db]
 
 
 def _render_all(workspace, order):

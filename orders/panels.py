@@ -1,0 +1,28 @@
+"""Panels on the order page, served by the apps that own their data (STYLE.md §0).
+
+The order page is a shell from `orders`; higher apps register their htmx panel
+here at start-up (in AppConfig.ready), so orders never names them. Each panel
+URL takes `order_id` and returns an HTML fragment that replaces its placeholder.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Panel:
+    url_name: str  # reversed with order_id
+    title: str  # shown while loading
+    position: int  # lower first
+    element_id: str
+
+
+_panels: dict[str, Panel] = {}
+
+
+def register_panel(*, url_name: str, title: str, position: int, element_id: str) -> None:
+    _panels[url_name] = Panel(url_name=url_name, title=title, position=position,
+                              element_id=element_id)
+
+
+def panels() -> list[Panel]:
+    return sorted(_panels.values(), key=lambda p: p.position)
