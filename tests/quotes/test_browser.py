@@ -33,15 +33,6 @@ def _import(workspace, store, *lines):
     return order
 
 
-# What the order page's shell includes (see the report / docs/pricing.md).
-SNIPPET_JS = """(url) => {
-  const div = document.createElement("div");
-  div.setAttribute("hx-get", url);
-  div.setAttribute("hx-trigger", "load");
-  div.setAttribute("hx-swap", "outerHTML");
-  document.querySelector("main").appendChild(div);
-  htmx.process(div);
-}"""
 
 
 def _state(workspace, order):
@@ -109,14 +100,13 @@ def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
     assert (_state(ws, first), _state(ws, sibling)) == (S.TO_ORDER, S.TO_ORDER)
     page.goto(f"/orders/{sibling.pk}/")
     assert page.locator("[data-testid=order-state]").inner_text() == "To order"
-    # the panel loads into the order page with the snippet the page includes (htmx)
-    if not page.locator("[data-testid=price-breakdown]").count():
-        page.evaluate(SNIPPET_JS, f"/orders/{sibling.pk}/price/")
+    # the price panel loads into the order page shell with htmx
+    page.wait_for_selector("[data-testid=price-breakdown]")
     panel = page.locator("[data-testid=price-breakdown]")
     text = panel.inner_text()
     assert "Oak plaque" in text and "quote #" in text and "Mug 11 oz · White" in text
-    assert page.locator("[data-testid=price-shipping]").inner_text() == "7.00 USD"
-    assert page.locator("[data-testid=price-total]").inner_text() == "31.00 USD"  # 15+8+7+1
+    assert panel.locator("[data-testid=price-shipping]").inner_text() == "7.00 USD"
+    assert panel.locator("[data-testid=price-total]").inner_text() == "31.00 USD"  # 15+8+7+1
     page.screenshot(path=f"{artifacts_dir}/quotes-order-price.png", full_page=True)
     # choosing express re-prices the panel in place: 15 + 8 + (12 + 3) + 1
     panel.locator("select[name=shipping_method]").select_option("express")
