@@ -20,9 +20,28 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Print files and uploads: S3-compatible object storage (AWS, MinIO, R2, ...) when a
+# bucket is named, else the local disk (a single-host install with a volume).
+_bucket = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+_default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if _bucket:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _bucket,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,  # the bucket is private; objects inherit it
+            "file_overwrite": False,  # every render is a new version
+            "querystring_auth": True,  # any URL handed out is signed and expires
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=3600),
+            "signature_version": "s3v4",
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": env.str("DJANGO_FILE_STORAGE",
-                                   default="django.core.files.storage.FileSystemStorage")},
+    "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = False

@@ -56,3 +56,20 @@ def test_embedded_default_uses_sqlite_in_wal_mode_and_the_filesystem_broker(tmp_
     # the dev secrets were generated into the var dir, not baked into the code
     assert (tmp_path / "secret_key").exists()
     assert (tmp_path / "encryption.key").exists()
+
+
+def test_production_stores_print_files_in_a_private_s3_bucket_when_one_is_named():
+    code = ("import django; django.setup(); from django.core.files.storage import "
+            "storages; s = storages[\"default\"]; print(type(s).__name__, s.bucket_name, s.default_acl,"
+            " s.querystring_auth, s.file_overwrite, s.endpoint_url)")
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "podhub.settings.production", "SECRET_KEY": "s" * 50,
+                "ALLOWED_HOSTS": "pod.example.com",
+                "PODHUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                "AWS_STORAGE_BUCKET_NAME": "podhub-files",
+                "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["S3Storage", "podhub-files", "None", "True", "False",
+                                     "http://127.0.0.1:9000"]
