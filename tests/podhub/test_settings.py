@@ -60,8 +60,8 @@ def test_embedded_default_uses_sqlite_in_wal_mode_and_the_filesystem_broker(tmp_
 
 def test_production_stores_print_files_in_a_private_s3_bucket_when_one_is_named():
     code = ("import django; django.setup(); from django.core.files.storage import "
-            "storages; s = storages[\"default\"]; print(type(s).__name__, s.bucket_name, s.default_acl,"
-            " s.querystring_auth, s.file_overwrite, s.endpoint_url)")
+            "storages; s = storages['default']; print(type(s).__name__, s.bucket_name,"
+            " s.default_acl, s.querystring_auth, s.file_overwrite, s.endpoint_url)")
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
     env.update({"DJANGO_SETTINGS_MODULE": "podhub.settings.production", "SECRET_KEY": "s" * 50,
                 "ALLOWED_HOSTS": "pod.example.com",
