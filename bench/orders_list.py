@@ -156,6 +156,7 @@ class Postgres:
              "postgres", "-n", "-M", "simple", "-c", str(clients), "-j", str(clients),
              "-T", str(seconds), "-f", str(script), "podhub"],
             check=True, capture_output=True, text=True)
+        time.sleep(0.3)  # let the postmaster reap pgbench's backends (their CPU moves to it)
         cpu = self.cpu_seconds() - cpu0 + _children_cpu() - children0
         m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
         n = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
@@ -554,9 +555,11 @@ def view_rate(url: str, headers: dict, *, clients: int, seconds: float,
     time.sleep(max(0.0, start_at - time.time()))
     server0 = pg.cpu_seconds()
     done = [out.get() for _ in procs]
-    server = pg.cpu_seconds() - server0
     for p in procs:
         p.join()
+    connections.close_all()
+    time.sleep(0.3)  # the workers' backends exit and are reaped: their CPU is counted
+    server = pg.cpu_seconds() - server0
     total = sum(n for n, _ in done)
     web = sum(cpu for _, cpu in done)
     return total / seconds, (web + server) / max(1, total)
