@@ -60,7 +60,9 @@ class PaymentCreateApi(WorkspaceApi):
     """Pay `to_order` orders from the balance (all or nothing).
 
     Not enough available: 409 `insufficient_funds` with `needed`, `available` and
-    `missing`; nothing is held. Send the same `key` again to retry safely."""
+    `missing`; nothing is held. An order whose buyer has not paid the store yet:
+    409 `store_unpaid` with its `order_id`; nothing is held. Send the same `key`
+    again to retry safely."""
 
     class InputSerializer(serializers.Serializer):
         order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),

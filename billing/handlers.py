@@ -10,8 +10,9 @@ task left behind.
 # cancelled -> release what was not captured yet.
 SYNC_EVENTS = frozenset({"order.submitted", "order.in_production", "order.shipped",
                          "order.completed", "order.cancelled"})
+# order.store_paid: an order that waited for the buyer's payment in the store.
 AUTO_PAY_EVENTS = frozenset({"order.priced", "order.released", "order.imported",
-                             "order.created"})
+                             "order.created", "order.store_paid"})
 
 
 def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:

@@ -6,7 +6,10 @@ shipping are held on the balance, and each order moves to
 `awaiting_submission`. A bulk payment is all-or-nothing: one transaction holds
 every order of the selection or none, so a seller never ends up with half a
 batch paid; when the total does not fit in the available balance nothing is
-held and the error says exactly how much is missing.
+held and the error says exactly how much is missing. A store order the buyer
+has not paid the store for yet (`Order.store_paid` False) cannot be paid: the
+whole selection is refused naming it (StoreUnpaid, 409 `store_unpaid`), and
+auto-pay waits for the store's "paid" (the order.store_paid event).
 
 Lock order: the account row first, then orders by pk (saleor lock_objects).
 """
@@ -32,6 +35,7 @@ from billing.models import (
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import Order, OrderEvent, OrderState, Store
+from orders.services import StoreUnpaid
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 from podhub.core.money import quantize
 
@@ -94,6 +98,8 @@ def selection_price(*, workspace, order_ids: list[int],
             sel.problems[order.pk] = (f"Order {order.number} is "
                                       f"{order.get_state_display().lower()}: only orders "
                                       "“To order” can be paid.")
+        elif not order.store_paid:
+            sel.problems[order.pk] = StoreUnpaid(order=order).message
         elif price.problem:
             sel.problems[order.pk] = f"Order {order.number} cannot be paid yet: {price.problem}"
     return sel
@@ -135,6 +141,8 @@ def orders_pay(*, workspace, order_ids: list[int], shipping_methods: dict[int, s
             if order.state != S.TO_ORDER:
                 raise Conflict(f"Order {order.number} is {order.get_state_display().lower()}: "
                                "only orders “To order” can be paid.", order_id=order.pk)
+            if not order.store_paid:
+                raise StoreUnpaid(order=order)
         defaults = default_methods(workspace=workspace, store_ids=[o.store_id for o in orders])
         frozen = {}
         for order in orders:
@@ -295,9 +303,15 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
 
 
 def order_auto_pay(*, workspace, order_id: int) -> Payment | None:
-    """Pay a connected order of an auto-pay store on arrival, if the balance covers it."""
+    """Pay a connected order of an auto-pay store on arrival, if the balance covers it.
+
+    An order the buyer has not paid the store for yet waits: it is paid on its
+    order.store_paid event."""
     order = Order.objects.filter(workspace=workspace, pk=order_id).select_related("store").first()
     if order is None or order.state != S.TO_ORDER or not order.store.auto_pay:
+        return None
+    if not order.store_paid:
+        log.info("auto-pay of order %s waits for the buyer's payment in the store", order_id)
         return None
     if OrderCharge.objects.filter(order_id=order_id).exists():
         return None
@@ -319,8 +333,8 @@ def auto_pay_for_event(*, workspace_id: int, order_event_id: int | None) -> int:
     else:  # after a top-up: every waiting order of an auto-pay store, oldest first
         stores = Store.objects.filter(workspace_id=workspace_id, auto_pay=True)
         ids = list(Order.objects.filter(workspace_id=workspace_id, state=S.TO_ORDER,
-                                        store__in=stores).order_by("placed_at", "pk")
-                   .values_list("pk", flat=True)[:MAX_BULK])
+                                        store_paid=True, store__in=stores)
+                   .order_by("placed_at", "pk").values_list("pk", flat=True)[:MAX_BULK])
     return sum(1 for oid in ids if order_auto_pay(workspace=workspace, order_id=oid))
 
 

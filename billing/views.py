@@ -20,6 +20,7 @@ from billing import invoices, payments, selectors, stripe_events, topups
 from billing.ledger import InsufficientFunds
 from billing.models import EntryKind, Invoice, TopUp, TopUpStatus
 from orders.models import Order, OrderState
+from orders.services import StoreUnpaid
 from podhub.core.exceptions import NotFound
 from podhub.core.money import quantize
 from podhub.core.views import workspace_view
@@ -210,7 +211,9 @@ def _missing_top_up(missing: Decimal, currency: str) -> Decimal:
 
 @workspace_view
 def pay(request):
-    """Choose `to_order` orders, review the itemised total, confirm: funds are held."""
+    """Choose `to_order` orders, review the itemised total, confirm: funds are held.
+
+    Orders still waiting for the buyer's payment in the store are listed, not selectable."""
     ws = request.workspace
     params = request.POST if request.method == "POST" else request.GET
     ids = _ids(params.getlist("orders"))
@@ -231,7 +234,7 @@ def pay(request):
                 workspace=ws, order_ids=ids, shipping_methods=methods, user=request.user,
                 key=params.get("key", ""), expected_total=expected,
                 remember_defaults=params.get("remember") == "on")
-        except InsufficientFunds as exc:
+        except (InsufficientFunds, StoreUnpaid) as exc:
             error, status = exc, 409
         else:
             count = payment.charges.count()

@@ -17,6 +17,9 @@ The dict::
                            "province", "zip", "country_code", "phone"},
       "currency": "USD",                 # defaults to the store's
       "subtotal", "discount", "shipping", "tax", "total": "12.50",  # decimal strings
+      "store_paid": true,                # optional: false while the buyer has not paid the
+                                         # store yet; an order is created paid when omitted
+                                         # and an update without it keeps the current value
       "line_items": [{
           "external_id", "store_product_id", "store_variant_id",   # optional
           "sku": "MUG-11-WHITE", "title": "Mug 11oz", "variant_title": "White",
@@ -66,7 +69,7 @@ ADDRESS_ALIASES = {"country": "country_code", "postal_code": "zip", "postcode": 
 ORDER_FIELDS = {
     "channel", "source", "external_id", "number", "placed_at", "updated_at", "buyer_name",
     "buyer_email", "shipping_address", "currency", "subtotal", "discount", "shipping", "tax",
-    "total", "line_items",
+    "total", "line_items", "store_paid",
 }
 LINE_FIELDS = {
     "external_id", "store_product_id", "store_variant_id", "sku", "title", "variant_title",
@@ -77,6 +80,8 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _US_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
 _url = URLValidator(schemes=["http", "https"])
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
 
 
 @dataclass
@@ -114,6 +119,9 @@ class OrderInput:
     shipping: Decimal = Decimal("0")
     tax: Decimal = Decimal("0")
     total: Decimal = Decimal("0")
+    store_paid: bool = True
+    # False when the input said nothing about it: an update keeps the current value.
+    store_paid_given: bool = False
 
     @property
     def skus(self) -> list[str]:
@@ -203,6 +211,20 @@ def whole_number(value, name: str, errors: Errors, *, low: int, high: int) -> in
         errors.add(name, f"Enter a whole number from {low} to {high}.")
         return low
     return value
+
+
+def boolean(value, name: str, errors: Errors, *, default: bool) -> bool:
+    """true/false (JSON), or "true"/"false", "yes"/"no", "1"/"0" as text."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    errors.add(name, "Enter true or false.")
+    return default
 
 
 def moment(value, name: str, errors: Errors) -> datetime | None:
@@ -465,6 +487,8 @@ def validate_order_input(
         updated_at=moment(data.get("updated_at"), "updated_at", errors),
         subtotal=subtotal, discount=discount, shipping=shipping, tax=tax, total=total,
         lines=lines,
+        store_paid=boolean(data.get("store_paid"), "store_paid", errors, default=True),
+        store_paid_given=data.get("store_paid") not in (None, ""),
     )
     errors.raise_if_any()
     return result

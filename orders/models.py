@@ -126,6 +126,10 @@ class Order(WorkspaceModel):
     cancel_note = models.TextField(blank=True)
     needs_attention = models.CharField(max_length=200, blank=True)
     auto_submit = models.BooleanField(default=True)
+    # Has the buyer paid the store? A store order still pending or only authorized
+    # waits for the store's "paid" before it can be paid for here. Outside-source
+    # orders are paid by definition. Only moves False -> True (orders.services).
+    store_paid = models.BooleanField(default=True)
 
     placed_at = models.DateTimeField(default=timezone.now)
     store_updated_at = models.DateTimeField(null=True, blank=True)

@@ -112,6 +112,8 @@ class OrderOutputSerializer(serializers.Serializer):
     cancel_note = serializers.CharField()
     needs_attention = serializers.CharField()
     auto_submit = serializers.BooleanField()
+    store_paid = serializers.BooleanField(
+        help_text="false while the buyer has not paid the store: the order cannot be paid yet")
     locked = serializers.BooleanField(source="is_locked")
     placed_at = serializers.DateTimeField()
     priced_at = serializers.DateTimeField(allow_null=True)

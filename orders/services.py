@@ -18,7 +18,9 @@ The path, one named service per arrow of PRODUCT.md's table:
     order_cancel / order_store_cancelled / order_bulk_cancel / the 48 h sweep -> cancelled
 
 Other timeline entries: order.updated (a newer version from the store),
+order.store_paid (the buyer paid the store: the order may now be paid here),
 order.edited (the seller's edit, listing the fields),
+order.buyer_data_redacted (order_redact_buyer: the buyer's personal data erased),
 order.store_change_after_submission, order.store_cancel_after_submission,
 order.progress_while_held (a provider reported progress on a held order).
 """
@@ -72,6 +74,19 @@ class IllegalTransition(Conflict):
             f"{OrderState(requested).label.lower()}.",
             current_state=order.state,
             requested_state=requested,
+            order_id=order.pk,
+        )
+
+
+class StoreUnpaid(Conflict):
+    """The buyer has not paid the store for this order yet."""
+
+    code = "store_unpaid"
+
+    def __init__(self, *, order: Order):
+        super().__init__(
+            f"Order {order.number} is waiting for the buyer's payment in the store: it can be "
+            "paid here once the store reports it paid.",
             order_id=order.pk,
         )
 
@@ -492,9 +507,14 @@ def next_submit_at(order: Order, now: datetime) -> datetime | None:
 
 @transaction.atomic
 def order_mark_paid(*, order_id: int, actor: Actor, now: datetime | None = None) -> Order:
-    """Paid (funds held): to_order -> awaiting_submission, and the submit countdown starts."""
+    """Paid (funds held): to_order -> awaiting_submission, and the submit countdown starts.
+
+    A store order the buyer has not paid yet (store_paid False) raises StoreUnpaid.
+    """
     now = now or timezone.now()
     order = lock_order(order_id)
+    if order.state == S.TO_ORDER and not order.store_paid:
+        raise StoreUnpaid(order=order)
     if order.state == S.TO_ORDER:
         order.submit_at = next_submit_at(order, now)
         order.paid_at = now
@@ -596,7 +616,7 @@ def _create_order(*, workspace, store: Store, inp: inputs.OrderInput, actor: Act
     order = Order.objects.create(
         workspace=workspace, store=store, external_id=inp.external_id,
         state=S.IN_QUOTATION, auto_submit=auto_submit, placed_at=inp.placed_at or now,
-        store_updated_at=inp.updated_at,
+        store_updated_at=inp.updated_at, store_paid=inp.store_paid,
         search_text=search_text_for(number=inp.number, buyer_name=inp.buyer_name,
                                     buyer_email=inp.buyer_email, skus=inp.skus),
         **{name: getattr(inp, attr) for name, attr in _ORDER_VALUES.items()},
@@ -604,9 +624,10 @@ def _create_order(*, workspace, store: Store, inp: inputs.OrderInput, actor: Act
     LineItem.objects.bulk_create([_line_item(order, line) for line in inp.lines])
     how = "Imported from" if event_type == "order.imported" else "Entered in"
     via = f" ({inp.channel})" if inp.channel else ""
+    unpaid = "" if inp.store_paid else " Waiting for the buyer's payment in the store."
     record_event(order=order, type=event_type, actor=actor, to_state=S.IN_QUOTATION,
-                 message=f"{how} {store.name}{via}.",
-                 data={"source": source, "lines": len(inp.lines)})
+                 message=f"{how} {store.name}{via}.{unpaid}",
+                 data={"source": source, "lines": len(inp.lines), "store_paid": inp.store_paid})
     if inp.lines and all(line.catalog_variant_id for line in inp.lines):
         order = order_mark_priced(order_id=order.pk, actor=Actor.system("Catalog"), now=now)
     return order
@@ -625,6 +646,11 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
     never makes two orders. A version with an `updated_at` not newer than the
     one already applied changes nothing. Items are replaced only while the
     order is not locked; a change after submission flags the order instead.
+
+    `store_paid` only ever moves from False to True (order.store_paid on the
+    timeline), whatever the version: the buyer's payment is a fact a late
+    delivery may still bring, and an update that omits it or says False never
+    takes it back.
     """
     now = now or timezone.now()
     _require_store(workspace, store)
@@ -644,8 +670,18 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
                 order = _lock_by_external_id(store, inp.external_id)
                 if order is None:
                     raise
+        _apply_store_paid(order, inp, actor=actor)
         _apply_store_version(order, inp, actor=actor, now=now)
         return order, False
+
+
+def _apply_store_paid(order: Order, inp: inputs.OrderInput, *, actor: Actor) -> None:
+    if order.store_paid or not (inp.store_paid_given and inp.store_paid):
+        return
+    order.store_paid = True
+    order.save(update_fields=["store_paid", "updated_at"])
+    record_event(order=order, type="order.store_paid", actor=actor,
+                 message="The buyer paid in the store: the order can be paid now.")
 
 
 def _lock_by_external_id(store: Store, external_id: str) -> Order | None:
@@ -970,6 +1006,40 @@ def _edit_lines(order: Order, value, errors: inputs.Errors) -> list[tuple[LineIt
         if fields:
             updates.append((line, fields))
     return updates
+
+
+# --- privacy -------------------------------------------------------------------------------
+
+# Personalisation is kept while the order may still be made; erased once it is finished.
+_FINISHED = (S.SHIPPED, S.COMPLETED, S.CANCELLED)
+
+
+@transaction.atomic
+def order_redact_buyer(*, order_id: int, actor: Actor, reason: str = "") -> Order:
+    """Erase the buyer's personal data: name, e-mail, shipping address, and the items'
+    personalisation and images once the order is finished (shipped, completed or
+    cancelled; until then production needs them). Records order.buyer_data_redacted
+    when anything was erased; a repeat changes nothing.
+    """
+    order = lock_order(order_id)
+    effective = order.return_state if order.state == S.ON_HOLD else order.state
+    erased: list[str] = [name for name in ("buyer_name", "buyer_email", "shipping_address")
+                         if getattr(order, name)]
+    order.buyer_name, order.buyer_email, order.shipping_address = "", "", {}
+    if effective in _FINISHED or order.state in _FINISHED:
+        lines = LineItem.objects.filter(order=order)
+        if any(p or i for p, i in lines.values_list("personalization", "images")):
+            lines.update(personalization=[], images=[], updated_at=timezone.now())
+            erased.append("personalization")
+    if not erased:
+        return order
+    _refresh_search_text(order)
+    order.save(update_fields=["buyer_name", "buyer_email", "shipping_address", "search_text",
+                              "updated_at"])
+    record_event(order=order, type="order.buyer_data_redacted", actor=actor,
+                 message=reason or "The buyer's personal data was erased.",
+                 data={"fields": erased})
+    return order
 
 
 # --- e-mail -----------------------------------------------------------------------------

@@ -16,15 +16,11 @@ from django.utils.dateparse import parse_datetime
 
 from integrations.models import StoreConnection, StoreOrderRecord
 from integrations.shopify.mapping import StoreFacts
-from orders import inputs as order_inputs
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import Order
 
 log = logging.getLogger(__name__)
-
-# orders.inputs may learn whether the store has been paid; pass it when it does.
-_PAID_FIELD = "store_paid" if "store_paid" in order_inputs.ORDER_FIELDS else None
 
 
 def _moment(value: str) -> datetime | None:
@@ -84,8 +80,7 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
                        else "archived")
                 rec.save()
                 return f"skipped:{why}"
-            if _PAID_FIELD:
-                data = {**data, _PAID_FIELD: facts.paid}
+            data = {**data, "store_paid": facts.store_paid}
             order, created = order_services.order_import(
                 workspace=connection.workspace, store=connection.store, data=data,
                 actor=actor, now=now)
@@ -99,9 +94,11 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
                 outcome = "cancelled"
             else:
                 outcome = "unchanged"
-        elif not same_version:
-            if _PAID_FIELD:
-                data = {**data, _PAID_FIELD: facts.paid}
+        elif not same_version or (facts.store_paid and not order.store_paid):
+            # orders/paid may carry the same updated_at as the version already applied:
+            # order_import still takes the payment (it only flips store_paid to True).
+            data = {**data, "store_paid": facts.store_paid}
+            outcome = "updated"
             order_services.order_import(workspace=connection.workspace,
                                         store=connection.store, data=data, actor=actor,
                                         now=now)

@@ -25,13 +25,12 @@ from integrations.models import (
     StoreOrderRecord,
 )
 from orders.events import Actor
-from orders.models import LineItem, Order
-from orders.services import record_event
+from orders.models import Order
+from orders.services import order_redact_buyer
 from podhub.core.crypto import Secret
 from podhub.workspaces.models import Membership, Role
 
 REDACTED_BODY = '{"redacted": true}'
-FINAL_STATES = ("shipped", "completed", "cancelled")
 
 
 def _ids(values) -> list[str]:
@@ -54,23 +53,17 @@ def _recipients(workspace_id: int) -> list[str]:
 
 
 def redact_orders(conn: StoreConnection, orders, *, why: str) -> int:
-    """Blank buyer name, e-mail, address; personalisation too once the order is finished."""
-    n = 0
-    for order in orders.select_for_update(of=("self",)):
-        order.buyer_name = ""
-        order.buyer_email = ""
-        order.shipping_address = {}
-        order.search_text = order.number.lower()
-        order.save(update_fields=["buyer_name", "buyer_email", "shipping_address",
-                                  "search_text", "updated_at"])
-        if order.state in FINAL_STATES:
-            LineItem.objects.filter(order=order).update(personalization=[], images=[])
-        record_event(order=order, type="order.buyer_data_redacted", actor=Actor.store("Shopify"),
-                     message=why)
-        n += 1
+    """Erase the buyer's data from these orders (orders.services.order_redact_buyer: name,
+    e-mail, address; personalisation too once the order is finished) and from the raw
+    deliveries that carried them."""
+    order_ids = sorted(set(orders.values_list("pk", flat=True)))
+    actor = Actor.store("Shopify")
+    for order_id in order_ids:
+        order_redact_buyer(order_id=order_id, actor=actor, reason=why)
     InboundWebhook.objects.filter(connection=conn, resource_id__in=list(
-        orders.values_list("external_id", flat=True))).update(body=REDACTED_BODY)
-    return n
+        Order.objects.filter(pk__in=order_ids).values_list("external_id", flat=True))
+    ).update(body=REDACTED_BODY)
+    return len(order_ids)
 
 
 def handle(conn: StoreConnection, row: InboundWebhook, payload: dict, *, now: datetime) -> str:

@@ -16,6 +16,11 @@ from django.core.validators import URLValidator, validate_email
 from integrations.shopify.queries import numeric_id
 
 MAX_PROPS = 50
+# Financial statuses of an order the buyer has not (fully) paid the store for yet.
+# paid, partially_refunded and refunded were paid; an unknown or missing status
+# does not block the order.
+UNPAID_STATUSES = frozenset({"pending", "authorized", "unpaid", "partially_paid", "voided",
+                             "expired"})
 _url = URLValidator(schemes=["http", "https"])
 
 
@@ -34,6 +39,12 @@ class StoreFacts:
     @property
     def paid(self) -> bool:
         return self.financial_status in ("paid", "partially_refunded")
+
+    @property
+    def store_paid(self) -> bool:
+        """Order.store_paid: has the buyer paid the store (paid, partially_refunded,
+        refunded), or not yet (pending, authorized, unpaid, ...)?"""
+        return self.financial_status not in UNPAID_STATUSES
 
     @property
     def importable(self) -> bool:

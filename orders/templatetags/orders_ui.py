@@ -17,6 +17,8 @@ EVENT_LABELS = {
     "order.imported": "Imported from the store",
     "order.priced": "Priced",
     "order.paid": "Paid",
+    "order.store_paid": "Paid in the store",
+    "order.buyer_data_redacted": "Buyer data erased",
     "order.submitted": "Submitted to production",
     "order.cancelled": "Cancelled",
     "order.released": "Hold released",
