@@ -47,7 +47,8 @@ cleanup() {
   set +e
   as_pg "$PG_BIN/pg_ctl" -D "$TMP/pg/data" -m immediate stop >/dev/null 2>&1
   [ -f "$TMP/redis.pid" ] && kill "$(cat "$TMP/redis.pid")" 2>/dev/null
-  rm -rf "$TMP"
+  rm -rf "$TMP" 2>/dev/null || { sleep 1; rm -rf "$TMP" 2>/dev/null; }
+  return 0
 }
 trap cleanup EXIT INT TERM
 
