@@ -1,5 +1,5 @@
 # The two set-up commands of the README. Both work on a fresh Debian machine.
-.PHONY: run test lint bench-orders
+.PHONY: run test lint
 
 run:
 	@scripts/run.sh

@@ -94,7 +94,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No per-request "SELECT 1": a dead pooled connection fails one request and is
+    # replaced, which is cheaper than a round trip on every request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS",
+                                                          default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (rate limits, allauth codes): shared between processes ------------
@@ -103,6 +106,9 @@ CACHES = {
         "CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}"
     ),
 }
+
+# Sessions read from the shared cache, written through to the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
