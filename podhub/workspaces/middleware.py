@@ -21,6 +21,7 @@ class WorkspaceScopeMiddleware:
         request.membership = None
         request.api_token = None
         request.api_token_error = ""
+        request.my_workspaces = None
         if request.path.startswith(ADMIN_PREFIX):
             if request.user.is_authenticated and request.user.is_staff:
                 with scopes_disabled():
@@ -31,6 +32,7 @@ class WorkspaceScopeMiddleware:
         request.membership = found.membership
         request.api_token = found.api_token
         request.api_token_error = found.token_error
+        request.my_workspaces = found.my_workspaces
         if found.workspace is None:
             # Never scope(workspace=None): django-scopes reads None as "all".
             return self.get_response(request)

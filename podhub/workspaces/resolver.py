@@ -20,6 +20,8 @@ class Resolution:
     membership: Membership | None = None
     api_token: ApiToken | None = None
     token_error: str = ""
+    # The user's own workspaces (for the switcher), read in the same query.
+    my_workspaces: list[Workspace] | None = None
 
 
 def parse_token_header(header: str) -> str | None:
@@ -41,16 +43,18 @@ def resolve(request) -> Resolution:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return Resolution()
-    memberships = Membership.objects.select_related("workspace").filter(user=user)
+    memberships = list(
+        Membership.objects.select_related("workspace").filter(user=user)
+        .order_by("created_at", "pk")
+    )
+    mine = [m.workspace for m in memberships]
     wanted = request.session.get(SESSION_KEY)
-    membership = None
-    if wanted is not None:
-        membership = memberships.filter(workspace_id=wanted).first()
+    membership = next((m for m in memberships if m.workspace_id == wanted), None)
+    if membership is None and memberships:
+        membership = memberships[0]
     if membership is None:
-        membership = memberships.order_by("created_at", "pk").first()
-    if membership is None:
-        return Resolution()
-    return Resolution(workspace=membership.workspace, membership=membership)
+        return Resolution(my_workspaces=mine)
+    return Resolution(workspace=membership.workspace, membership=membership, my_workspaces=mine)
 
 
 def _resolve_token(key: str) -> Resolution:
