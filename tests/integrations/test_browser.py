@@ -26,7 +26,7 @@ def wait_for(condition, timeout=30.0, what="condition"):
         value = condition()
         if value:
             return value
-        time.sleep(0.1)  # poll interval of a condition wait, not a fixed sleep (noqa for the sleep check)
+        time.sleep(0.1)  # condition-wait poll interval (noqa: sleep check)
     raise AssertionError(f"timed out waiting for {what}")
 
 
