@@ -161,7 +161,7 @@ class OrderListCreateApi(WorkspaceApi):
             store_id=f.get("store"), date_from=f.get("date_from"), date_to=f.get("date_to"),
             after=f.get("after"), limit=f["limit"],
         )
-        orders = _orders_with_lines(self.workspace, [row.order.pk for row in page.rows])
+        orders = _orders_with_lines(self.workspace, [row.id for row in page.rows])
         return Response({"results": OrderOutputSerializer(orders, many=True).data,
                          "next_cursor": page.next_cursor})
 

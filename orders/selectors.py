@@ -88,11 +88,6 @@ class OrderRow:
         return self.id
 
     @property
-    def order(self) -> OrderRow:
-        """Kept for callers that read `row.order.pk` (orders/api.py): use `row.id`."""
-        return self
-
-    @property
     def more_skus(self) -> int:
         return max(0, self.line_count - len(self.first_skus))
 
