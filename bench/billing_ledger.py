@@ -36,7 +36,6 @@ import random
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,29 +45,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.pgtools import as_pg, find_pg_bin, free_port  # noqa: E402
+
 TARGET_RATIO = 0.5
-
-
-def find_pg_bin() -> Path:
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / "initdb").exists():
-            return d
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    sys.exit("PostgreSQL binaries not found (apt-get install postgresql)")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def as_pg(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 class Postgres:

@@ -40,7 +40,6 @@ import platform
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.pgtools import as_pg, find_pg_bin, free_port  # noqa: E402
 
 TARGET_P95_MS = 100.0
 TARGET_DEEP_RATIO = 1.5
@@ -60,28 +60,6 @@ DEEP_ROWS = 10_000
 
 
 # --- a throw-away PostgreSQL ---------------------------------------------------------------
-
-
-def find_pg_bin() -> Path:
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / "initdb").exists():
-            return d
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    sys.exit("PostgreSQL binaries not found (apt-get install postgresql)")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def as_pg(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 class Postgres:

@@ -14,28 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = str(ROOT / ".venv" / "bin" / "python")
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def _pg_bin() -> Path:
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / "initdb").exists():
-            return d
-    found = shutil.which("initdb")
-    if not found:
-        sys.exit("PostgreSQL binaries not found (apt-get install postgresql)")
-    return Path(found).parent
-
-
-def _as_pg(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+sys.path.insert(0, str(ROOT))
+from bench.pgtools import as_pg, find_pg_bin, free_port  # noqa: E402
 
 
 class Services:
@@ -46,19 +26,19 @@ class Services:
         os.chmod(self.base, 0o755)
         self.pg_port = free_port()
         self.redis_port = free_port()
-        self.bin = _pg_bin()
+        self.bin = find_pg_bin()
 
     def start(self) -> dict[str, str]:
         if os.geteuid() == 0:
             subprocess.run(["id", "postgres"], check=True, capture_output=True)
             shutil.chown(self.base, "postgres")
         data = self.base / "data"
-        subprocess.run(_as_pg([str(self.bin / "initdb"), "-D", str(data), "-U", "postgres",
+        subprocess.run(as_pg([str(self.bin / "initdb"), "-D", str(data), "-U", "postgres",
                                "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
                        check=True, capture_output=True)
         opts = (f"-p {self.pg_port} -k {self.base} -c listen_addresses=127.0.0.1 "
                 "-c max_connections=100 -c shared_buffers=256MB -c jit=off")
-        subprocess.run(_as_pg([str(self.bin / "pg_ctl"), "-D", str(data), "-l",
+        subprocess.run(as_pg([str(self.bin / "pg_ctl"), "-D", str(data), "-l",
                                str(self.base / "pg.log"), "-w", "-t", "60", "start", "-o", opts]),
                        check=True, capture_output=True)
         atexit.register(self.stop)
@@ -112,7 +92,7 @@ class Services:
                 return
 
     def stop(self) -> None:
-        subprocess.run(_as_pg([str(self.bin / "pg_ctl"), "-D", str(self.base / "data"), "-m",
+        subprocess.run(as_pg([str(self.bin / "pg_ctl"), "-D", str(self.base / "data"), "-m",
                                "immediate", "stop"]), capture_output=True)
         pid = self.base / "redis.pid"
         if pid.exists():
