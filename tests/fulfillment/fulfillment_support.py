@@ -11,8 +11,6 @@ from fulfillment.sandbox_factory.factory import Config, SandboxFactory
 from fulfillment.sandbox_factory.server import SandboxFactoryServer
 from tests.factories import LineItemFactory, OrderFactory, StoreFactory
 
-URLCONF = "podhub.urls"
-
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SECRET = "sandbox-webhook-secret"
 API_KEY = "sandbox-factory-key"
@@ -26,11 +24,9 @@ def webhook_client():
 
 
 @pytest.fixture
-def factory_server(webhook_client, settings):
+def factory_server(webhook_client):
     """The sandbox factory over HTTP; its callbacks go through the Django test client
     (same database transaction as the test). The clock moves only when a test says."""
-    settings.ROOT_URLCONF = URLCONF
-
     def send(url, body, headers):
         return webhook_client.post(url, data=body, content_type="application/json",
                                    headers={k: v for k, v in headers.items()

@@ -14,14 +14,11 @@ from orders.models import Order, OrderEvent
 from podhub.core.exceptions import Conflict
 from tests.fulfillment.fulfillment_support import (
     NOW,
-    URLCONF,
     make_order,
     make_provider,
     make_variant,
 )
 from tests.tenancy import MARKER, find_leaks
-
-pytestmark = pytest.mark.urls(URLCONF)
 
 
 def _png() -> SimpleUploadedFile:

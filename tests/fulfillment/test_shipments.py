@@ -15,7 +15,6 @@ from tests.fulfillment import fulfillment_support as support
 from tests.fulfillment.fulfillment_support import (
     NOW,
     SECRET,
-    URLCONF,
     make_order,
     make_provider,
     make_variant,
@@ -24,7 +23,6 @@ from tests.fulfillment.fulfillment_support import (
 factory_server = support.factory_server
 sandbox_provider = support.sandbox_provider
 webhook_client = support.webhook_client
-pytestmark = pytest.mark.urls(URLCONF)
 URL = "/webhooks/providers/sandbox-factory/"
 
 

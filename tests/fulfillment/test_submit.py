@@ -21,7 +21,6 @@ from orders.services import next_submit_at
 from tests.fulfillment import fulfillment_support as support
 from tests.fulfillment.fulfillment_support import (
     NOW,
-    URLCONF,
     make_order,
     make_provider,
     make_variant,
@@ -31,7 +30,6 @@ factory_server = support.factory_server
 sandbox_provider = support.sandbox_provider
 webhook_client = support.webhook_client
 
-pytestmark = pytest.mark.urls(URLCONF)
 
 
 def _state(order) -> str:
