@@ -142,9 +142,3 @@ def invitation(request, token: str):
         messages.success(request, f"You joined {found.workspace.name}.")
         return redirect("dashboard")
     return render(request, "workspaces/invitation.html", {"invitation": found})
-
-
-@workspace_view
-def section_placeholder(request, section: str):
-    """Sections whose issues are not built yet show what will live there."""
-    return render(request, "dashboard/section_empty.html", {"section": section})
