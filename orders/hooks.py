@@ -11,7 +11,7 @@ from decimal import Decimal
 
 @dataclass(frozen=True)
 class LossVerdict:
-    selling_amount: Decimal  # what the buyer paid for the goods, after discounts
+    selling_amount: Decimal  # what the buyer paid after discounts (goods + shipping, no tax)
     cost_amount: Decimal  # base cost + shipping + handling
     currency: str
     detail: str = ""
