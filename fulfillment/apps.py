@@ -8,10 +8,13 @@ class FulfillmentConfig(AppConfig):
         # Fulfillment sits above orders: it hears about order events (an order
         # priced, edited, updated) and re-renders print files (STYLE.md §0).
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
+        from fulfillment import claims
         from fulfillment.printfiles import services
-        from orders import events, panels
+        from orders import events, hooks, panels
 
         events.subscribe(services.on_order_event)
+        # A claim's reprint is free on purpose: the loss guard never judges it.
+        hooks.register_loss_exemption(claims.is_reprint)
         panels.register_panel(url_name="fulfillment:panel", title="Print files", position=30,
                               element_id="print-files")
         panels.register_panel(url_name="fulfillment:fulfillment_panel",

@@ -16,12 +16,26 @@ from django_scopes import scope
 from fulfillment.models import Claim, ClaimKind, ClaimMessage, ClaimStatus
 from orders import services as order_services
 from orders.events import Actor
-from orders.models import HoldReason, LineItem, Order, OrderState
+from orders.models import LineItem, Order, OrderState
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 
 CLAIMABLE = (OrderState.SHIPPED, OrderState.COMPLETED)
+REPRINT_CHANNEL = "reprint"
 MAX_PHOTOS = 6
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
+
+
+def is_reprint(order: Order) -> bool:
+    """The loss-guard exemption (orders.hooks): a claim's reprint is free on purpose.
+
+    Only an order some claim names as its reprint counts; the channel is a cheap
+    pre-filter (a seller typing "reprint" as the channel of an outside order gains
+    nothing: without the claim the guard still judges it)."""
+    if order.channel != REPRINT_CHANNEL or not order.pk:
+        return False
+    with scope(workspace=order.workspace_id):
+        return Claim.objects.filter(workspace_id=order.workspace_id,
+                                    reprint_order_id=order.pk).exists()
 
 
 def _check_photos(photos) -> list:
@@ -125,24 +139,32 @@ def claim_reprint(*, claim_id: int, user, note: str = "", now: datetime | None =
                  if not wanted or ln.pk in wanted]
         data = {
             "number": f"{order.number}-R{claim.pk}", "external_id": f"reprint-{claim.pk}",
-            "channel": "reprint", "currency": order.currency,
+            "channel": REPRINT_CHANNEL, "currency": order.currency,
             "buyer_name": order.buyer_name, "buyer_email": order.buyer_email,
             "shipping_address": order.shipping_address,
+            # entered unmapped: a fully mapped order is priced (and judged) on creation,
+            # before the claim names it as its reprint
             "line_items": [{"sku": ln.sku or f"line-{ln.pk}", "title": ln.title,
                             "variant_title": ln.variant_title,
                             "quantity": wanted.get(ln.pk, ln.quantity), "unit_price": "0",
-                            "personalization": ln.personalization, "images": ln.images,
-                            "catalog_variant_id": ln.catalog_variant_id} for ln in lines],
+                            "personalization": ln.personalization, "images": ln.images}
+                           for ln in lines],
         }
         reprint = order_services.order_create_manual(workspace=workspace, data=data, actor=actor)
+        # Linked before it is priced: the loss guard asks `is_reprint` (registered in
+        # FulfillmentConfig.ready) and leaves an order sold at 0 on purpose alone, so a
+        # store whose policy is "cancel" never cancels, nor "hold" holds, a reprint.
+        claim.reprint_order = reprint
+        claim.save(update_fields=["reprint_order"])
+        copies = list(LineItem.objects.filter(order=reprint).order_by("pk"))
+        for copy, original in zip(copies, lines, strict=True):
+            copy.catalog_variant_id = original.catalog_variant_id
+            copy.unmapped_reason = ""
+        LineItem.objects.bulk_update(copies, ["catalog_variant_id", "unmapped_reason"])
         reprint = Order.objects.get(pk=reprint.pk)
-        if reprint.state == OrderState.IN_QUOTATION:
+        if reprint.state == OrderState.IN_QUOTATION and all(c.catalog_variant_id
+                                                            for c in copies):
             order_services.order_mark_priced(order_id=reprint.pk, actor=actor, now=now)
-            reprint = Order.objects.get(pk=reprint.pk)
-        if reprint.state == OrderState.ON_HOLD and reprint.hold_reason == HoldReason.LOSS_GUARD:
-            # sold at 0 on purpose: the loss guard's verdict does not apply to a reprint
-            order_services.order_release_hold(order_id=reprint.pk, actor=actor, now=now,
-                                              message="Reprint at no charge (claim).")
         order_services.order_mark_paid(order_id=reprint.pk, actor=actor, now=now)
         order_services.record_event(
             order=reprint, type="claim.reprint_created", actor=actor,

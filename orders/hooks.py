@@ -2,6 +2,8 @@
 
 The loss guard needs costs that only the catalog (quotes app) knows; it
 registers a function here at start-up. Without one, nothing is judged a loss.
+Apps above may also register exemptions: orders that are free on purpose (a
+claim's reprint, fulfillment) are never judged, so never held or cancelled.
 """
 
 from collections.abc import Callable
@@ -22,6 +24,7 @@ class LossVerdict:
 
 
 _loss_check: Callable | None = None
+_loss_exemptions: list[Callable] = []
 
 
 def register_loss_check(fn: Callable) -> None:
@@ -30,5 +33,13 @@ def register_loss_check(fn: Callable) -> None:
     _loss_check = fn
 
 
+def register_loss_exemption(fn: Callable) -> None:
+    """fn(order) -> bool: True when the order is free on purpose and must not be judged."""
+    if fn not in _loss_exemptions:
+        _loss_exemptions.append(fn)
+
+
 def loss_check(order) -> LossVerdict | None:
-    return _loss_check(order) if _loss_check else None
+    if _loss_check is None or any(fn(order) for fn in _loss_exemptions):
+        return None
+    return _loss_check(order)

@@ -104,3 +104,45 @@ def test_fulfillment_routes_refuse_other_workspaces(owner, other_owner, client_f
                           b_api=api_client_for(other_owner))
     assert [p for p in problems if "fulfillment" in p or "claim" in p
             or "shipment" in p] == []
+
+
+@pytest.mark.parametrize("policy", ["hold", "cancel"])
+def test_the_loss_guard_never_holds_or_cancels_a_reprint(workspace, owner, shipped, policy):
+    """A reprint is sold at 0 on purpose: whatever the outside store's loss policy, it is
+    routed and submitted, and the seller gets no loss-guard e-mail. An outside order
+    at 0 that is not a claim's reprint is still judged."""
+    from django.core import mail
+
+    from orders import services as order_services
+    from orders.events import Actor
+
+    with scope(workspace=workspace):
+        store = order_services.outside_store(workspace)
+        store.loss_policy = policy
+        store.save()
+        claim = claims.claim_open(workspace=workspace, order_id=shipped.pk, kind="misprint",
+                                  message="Name misspelt", user=owner.user)
+        line = shipped.line_items.get()
+    mail.outbox.clear()
+    with scopes_disabled():
+        reprint = claims.claim_reprint(claim_id=claim.pk, user=owner.user, now=NOW)
+        reprint = Order.objects.get(pk=reprint.pk)
+        types = set(OrderEvent.objects.filter(order=reprint).values_list("type", flat=True))
+    assert reprint.state == "in_production"
+    assert not {t for t in types if "loss_guard" in t or t == "order.cancelled"}
+    assert not [m for m in mail.outbox if "below cost" in m.subject]
+
+    # the same items at 0 in the same store, typed in as an outside order: judged as usual
+    with scope(workspace=workspace):
+        other = order_services.order_create_manual(
+            workspace=workspace, actor=Actor.seller(owner.user), data={
+                "number": "X-1", "external_id": "x-1", "channel": "reprint", "currency": "USD",
+                "shipping_address": shipped.shipping_address,
+                "line_items": [{"sku": line.sku, "title": line.title, "quantity": 1,
+                                "unit_price": "0", "catalog_variant_id":
+                                line.catalog_variant_id}]})
+        if Order.objects.get(pk=other.pk).state == "in_quotation":
+            order_services.order_mark_priced(order_id=other.pk, actor=Actor.system(), now=NOW)
+        other = Order.objects.get(pk=other.pk)
+    assert other.state == ("on_hold" if policy == "hold" else "cancelled")
+    assert (other.hold_reason or other.cancel_reason) == "loss_guard"
