@@ -52,6 +52,20 @@ class FulfillmentPanel:
         return any(s.adapter == Adapter.MANUAL for s in self.submissions)
 
     @property
+    def parcels_shipped(self) -> int:
+        return sum(1 for row in self.shipments if row.shipment.is_shipped)
+
+    @property
+    def parcels_progress(self) -> str:
+        """"1 of 2 parcels shipped" while an order ships parcel by parcel."""
+        total, shipped = len(self.shipments), self.parcels_shipped
+        if total < 2 or not shipped:
+            return ""
+        if shipped == total:
+            return f"All {total} parcels shipped"
+        return f"{shipped} of {total} parcels shipped"
+
+    @property
     def can_claim(self) -> bool:
         return self.order.state in (OrderState.SHIPPED, OrderState.COMPLETED)
 

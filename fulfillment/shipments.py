@@ -10,8 +10,11 @@ Rules:
 - every shipment that ships writes an OrderEvent `shipment.shipped` (data:
   shipment_id, carrier, number, url, line_item_ids, line_items, provider) that
   integrations pushes to the store and billing reads to capture shipping;
-- the order is shipped when all its shipments are, completed when all are
-  delivered or FULFILLMENT_COMPLETE_AFTER_DAYS after shipping (sweep).
+- parcel by parcel: when a provider splits a submission, the items no parcel
+  carries yet wait in a pending placeholder shipment; the order is shipped when
+  every live shipment is (so its shipped_at is the last parcel's), completed
+  when all are delivered or FULFILLMENT_COMPLETE_AFTER_DAYS after the LAST
+  parcel shipped (sweep).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
@@ -240,12 +244,47 @@ def _shipment_update(sub: Submission, update: ProviderUpdate, *, actor, now) -> 
             quantities = {i["line_item_id"]: i["quantity"] for i in sub.items}
             shipment.items = [{"line_item_id": pk, "quantity": quantities.get(pk, 1)}
                               for pk in remote.line_item_ids if pk in quantities]
+            shipment.save()
+            _cover_the_rest(sub, shipment)
     if sub.status in (SubmissionStatus.PENDING, SubmissionStatus.SENDING):
         sub.status = SubmissionStatus.ACCEPTED
         sub.external_id = sub.external_id or update.external_id
         sub.save()
     return _advance_shipment(shipment, status, carrier=remote.carrier, number=remote.number,
                              url=remote.url, actor=actor, source=sub.provider.code, now=now)
+
+
+def _cover_the_rest(sub: Submission, parcel: Shipment) -> None:
+    """A provider splitting one submission into parcels: the items no parcel carries yet
+    wait in one pending placeholder, so the order counts them ("1 of 2 parcels shipped")
+    and is not shipped before they are. A parcel that names no items carries them all."""
+    shipments = list(Shipment.objects.select_for_update().filter(submission=sub)
+                     .order_by("pk"))
+    placeholders = [s for s in shipments if s.pk != parcel.pk and not s.external_id
+                    and s.status == ShipmentStatus.PENDING]
+    carried: dict[int, int] = {}
+    for s in shipments:
+        if s in placeholders:
+            continue
+        if not s.items:
+            carried = None
+            break
+        for item in s.items:
+            carried[item["line_item_id"]] = carried.get(item["line_item_id"], 0) + item[
+                "quantity"]
+    rest = [] if carried is None else [
+        {"line_item_id": i["line_item_id"],
+         "quantity": i["quantity"] - carried.get(i["line_item_id"], 0)}
+        for i in sub.items if i["quantity"] > carried.get(i["line_item_id"], 0)]
+    if rest and placeholders:
+        placeholders[0].items = rest
+        placeholders[0].save(update_fields=["items"])
+        placeholders = placeholders[1:]
+    elif rest:
+        Shipment.objects.create(workspace_id=sub.workspace_id, order_id=sub.order_id,
+                                submission=sub, items=rest)
+    for extra in placeholders:  # nothing left for it to carry
+        extra.delete()
 
 
 def _advance_shipment(shipment: Shipment, status: str, *, carrier: str, number: str, url: str,
@@ -291,15 +330,28 @@ def _advance_shipment(shipment: Shipment, status: str, *, carrier: str, number: 
             shipment.workspace_id)
 
 
+def live_shipments(order: Order) -> list[Shipment]:
+    """The order's parcels, without those of submissions that failed or were cancelled."""
+    return list(Shipment.objects.filter(order=order).exclude(
+        submission__status__in=[SubmissionStatus.FAILED, SubmissionStatus.CANCELLED])
+        .order_by("pk"))
+
+
 def _sync_order(order: Order, *, actor, now: datetime) -> None:
-    """Shipped when every live shipment is; completed when every one is delivered."""
-    shipments = list(Shipment.objects.filter(order=order).exclude(
-        submission__status__in=[SubmissionStatus.FAILED, SubmissionStatus.CANCELLED]))
+    """Parcel by parcel: a submission is shipped when all its parcels are; the order
+    when every live parcel is (so `Order.shipped_at` is the last parcel's); completed
+    when every one is delivered."""
+    shipments = live_shipments(order)
+    by_sub: dict[int, list[Shipment]] = {}
+    for s in shipments:
+        if s.submission_id:
+            by_sub.setdefault(s.submission_id, []).append(s)
+    done = [sub_id for sub_id, parcels in by_sub.items() if all(p.is_shipped for p in parcels)]
+    if done:
+        Submission.objects.filter(pk__in=done).exclude(status=SubmissionStatus.SHIPPED).update(
+            status=SubmissionStatus.SHIPPED)
     if not shipments or not all(s.is_shipped for s in shipments):
         return
-    for sub_id in {s.submission_id for s in shipments if s.submission_id}:
-        Submission.objects.filter(pk=sub_id).exclude(status=SubmissionStatus.SHIPPED).update(
-            status=SubmissionStatus.SHIPPED)
     order_services.order_mark_shipped(order_id=order.pk, actor=actor, now=now,
                                       from_external_event=True)
     if all(s.status == ShipmentStatus.DELIVERED for s in shipments):
@@ -392,14 +444,19 @@ def board_mark_shipped(*, submission_ids: list[int], carrier: str, numbers: dict
 
 
 def complete_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Shipped orders whose parcels are out for N days are completed."""
+    """Shipped orders whose LAST parcel is out for N days are completed (a parcel that
+    left later than the order's shipped_at, or one still waiting, keeps it open)."""
     now = now or timezone.now()
     days = complete_after_days()
     cutoff = now - timedelta(days=days)
     done = 0
     with scopes_disabled(), transaction.atomic():
+        live = Shipment.objects.filter(order=OuterRef("pk")).exclude(
+            submission__status__in=[SubmissionStatus.FAILED, SubmissionStatus.CANCELLED])
+        recent = live.filter(Q(shipped_at__gt=cutoff) | Q(shipped_at__isnull=True))
         ids = list(Order.objects.select_for_update(skip_locked=True, of=("self",))
                    .filter(state=OrderState.SHIPPED, shipped_at__lte=cutoff)
+                   .filter(~Exists(recent))
                    .order_by("shipped_at").values_list("pk", flat=True)[:limit])
         for order_id in ids:
             order_services.order_complete(
@@ -409,5 +466,5 @@ def complete_sweep(*, now: datetime | None = None, limit: int = 1000) -> int:
 
 
 __all__ = ["LIVE", "Conflict", "apply_update", "board_mark_in_production", "board_mark_shipped",
-           "complete_sweep", "shipment_enter_tracking", "tracking_url", "webhook_process",
-           "webhook_receive", "webhook_sweep"]
+           "complete_sweep", "live_shipments", "shipment_enter_tracking", "tracking_url",
+           "webhook_process", "webhook_receive", "webhook_sweep"]

@@ -83,26 +83,98 @@ def test_two_parcels_keep_their_own_tracking_and_ship_the_order(workspace, submi
     assert _order(order).state == "completed"
 
 
-def test_one_parcel_of_two_shipped_leaves_the_order_in_production(workspace, submitted,
-                                                                  webhook_client):
+def test_one_parcel_of_two_shipped_leaves_the_order_in_production(workspace, owner, client_for,
+                                                                  submitted, webhook_client):
     order, sub = submitted
     ids = [i["line_item_id"] for i in sub.items]
     parcel = {"id": "P1", "carrier": "USPS", "tracking_number": "111", "status": "shipped",
               "items": [{"external_line_id": ids[0], "quantity": 1}]}
     assert _post(webhook_client, _event(sub, "shipped", event_id="e1",
                                         shipment=parcel)).status_code == 200
+    # the first parcel fills the placeholder with its item; the other item waits in a new one
+    with scope(workspace=workspace):
+        rows = list(Shipment.objects.filter(order=order).order_by("pk"))
+    assert [(r.status, [i["line_item_id"] for i in r.items]) for r in rows] == [
+        ("shipped", [ids[0]]), ("pending", [ids[1]])]
+    assert _order(order).state == "in_production"
+    with scopes_disabled():
+        assert Submission.objects.get(pk=sub.pk).status != "shipped"
+    panel = client_for(owner).get(f"/orders/{order.pk}/fulfillment/").content.decode()
+    assert "1 of 2 parcels shipped" in panel and "111" in panel
+    # the second parcel fills the rest: now the order is shipped, each parcel with its number
     parcel2 = {"id": "P2", "carrier": "UPS", "tracking_number": "222", "status": "shipped",
                "items": [{"external_line_id": ids[1], "quantity": 1}]}
-    # the first parcel fills the placeholder; the second is a new shipment
-    with scope(workspace=workspace):
-        assert Shipment.objects.filter(order=order).count() == 1
-    assert _order(order).state == "shipped"  # the one placeholder covered the submission
     assert _post(webhook_client, _event(sub, "shipped", event_id="e2",
                                         shipment=parcel2)).status_code == 200
     with scope(workspace=workspace):
-        numbers = sorted(Shipment.objects.filter(order=order).values_list(
-            "tracking_number", flat=True))
-    assert numbers == ["111", "222"]
+        rows = list(Shipment.objects.filter(order=order).order_by("pk"))
+    assert [(r.tracking_number, r.status) for r in rows] == [("111", "shipped"),
+                                                             ("222", "shipped")]
+    assert _order(order).state == "shipped"
+    with scopes_disabled():
+        assert Submission.objects.get(pk=sub.pk).status == "shipped"
+    panel = client_for(owner).get(f"/orders/{order.pk}/fulfillment/").content.decode()
+    assert "All 2 parcels shipped" in panel
+
+
+def _ship(sub, *, parcel: str, line_id: int, status: str, now, number: str = ""):
+    """One provider fact applied at `now` (the webhook endpoint stamps the wall clock)."""
+    from fulfillment.providers import ProviderUpdate
+    from fulfillment.providers.base import RemoteShipment
+
+    update = ProviderUpdate(
+        event_key=f"{parcel}-{status}", reference=sub.reference, status=status,
+        shipment=RemoteShipment(external_id=parcel, status=status, carrier="USPS",
+                                number=number or f"N-{parcel}", line_item_ids=[line_id]))
+    with scopes_disabled():
+        return shipments.apply_update(provider=sub.provider, update=update, now=now)
+
+
+def test_completion_counts_from_the_last_parcel(workspace, submitted, settings):
+    settings.FULFILLMENT_COMPLETE_AFTER_DAYS = 14
+    order, sub = submitted
+    first, second = (i["line_item_id"] for i in sub.items)
+    _ship(sub, parcel="P1", line_id=first, status="shipped", now=NOW)
+    # 20 days after the first parcel, the second is still in production: nothing completes
+    assert shipments.complete_sweep(now=NOW + timedelta(days=20)) == 0
+    assert _order(order).state == "in_production"
+    last = NOW + timedelta(days=10)
+    _ship(sub, parcel="P2", line_id=second, status="shipped", now=last)
+    shipped = _order(order)
+    assert shipped.state == "shipped" and shipped.shipped_at == last
+    # 14 days after the first parcel (but 4 after the last): still shipped
+    assert shipments.complete_sweep(now=NOW + timedelta(days=14)) == 0
+    assert shipments.complete_sweep(now=last + timedelta(days=14) - timedelta(minutes=1)) == 0
+    assert _order(order).state == "shipped"
+    assert shipments.complete_sweep(now=last + timedelta(days=14)) == 1
+    assert _order(order).state == "completed"
+
+
+def test_completed_when_every_parcel_is_delivered_not_the_first(workspace, submitted):
+    order, sub = submitted
+    first, second = (i["line_item_id"] for i in sub.items)
+    _ship(sub, parcel="P1", line_id=first, status="shipped", now=NOW)
+    _ship(sub, parcel="P2", line_id=second, status="shipped", now=NOW)
+    _ship(sub, parcel="P1", line_id=first, status="delivered", now=NOW + timedelta(days=2))
+    assert _order(order).state == "shipped"
+    _ship(sub, parcel="P2", line_id=second, status="delivered", now=NOW + timedelta(days=3))
+    done = _order(order)
+    assert done.state == "completed" and done.completed_at == NOW + timedelta(days=3)
+
+
+def test_a_late_extra_parcel_keeps_a_shipped_order_open_for_n_days(workspace, submitted,
+                                                                   settings):
+    """A parcel reported after the order counted as shipped (a provider re-shipping an
+    item) restarts the completion clock: N days from the LAST parcel."""
+    settings.FULFILLMENT_COMPLETE_AFTER_DAYS = 14
+    order, sub = submitted
+    first, second = (i["line_item_id"] for i in sub.items)
+    _ship(sub, parcel="P1", line_id=first, status="shipped", now=NOW)
+    _ship(sub, parcel="P2", line_id=second, status="shipped", now=NOW)
+    _ship(sub, parcel="P3", line_id=second, status="shipped", now=NOW + timedelta(days=10))
+    assert _order(order).state == "shipped"
+    assert shipments.complete_sweep(now=NOW + timedelta(days=15)) == 0
+    assert shipments.complete_sweep(now=NOW + timedelta(days=24)) == 1
 
 
 def test_bad_signature_is_refused_and_stored_nowhere(workspace, submitted, webhook_client):
