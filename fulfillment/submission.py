@@ -271,17 +271,16 @@ def submission_send(*, submission_id: int, now: datetime | None = None) -> str:
 
 
 def factory_order(sub: Submission) -> FactoryOrder:
-    from fulfillment.printfiles.services import newest_print_files
+    from fulfillment.printfiles.services import newest_print_files, signed_url
 
     order = sub.order
     lines = {line.pk: line for line in LineItem.objects.filter(
         order=order, pk__in=[i["line_item_id"] for i in sub.items])}
     files: dict[int, list[dict]] = {}
-    base = settings.PUBLIC_BASE_URL.rstrip("/")
     for pf in newest_print_files(order):
         if pf.line_item_id in lines and pf.file:
             files.setdefault(pf.line_item_id, []).append(
-                {"side": pf.side, "url": f"{base}/print-files/{pf.pk}/download/"})
+                {"side": pf.side, "url": signed_url(pf)})
     return FactoryOrder(
         reference=sub.reference, recipient=dict(order.shipping_address or {}),
         order_number=order.number,
