@@ -136,8 +136,44 @@ from fulfillment.models import (  # noqa: E402
 from podhub.core.exceptions import PodhubError  # noqa: E402
 
 
+class ProviderConnectionForm(forms.ModelForm):
+    """Keys are typed in, never shown: a blank field keeps the stored value."""
+
+    api_key = forms.CharField(
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text="Printful: private token, or <token>:<store id> for an account token. "
+        "CustomCat: the read-write API key. Gelato: the API key. Blank: keep the stored one.")
+    webhook_secret = forms.CharField(
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text="Printful: the webhook configuration's secret key (signatures). Gelato: a "
+        "token of your choice, sent by Gelato in X-PodHub-Webhook-Token. CustomCat: none "
+        "(polled). Blank: keep the stored one.")
+
+    class Meta:
+        model = ProviderConnection
+        fields = ["provider", "adapter", "api_base", "api_key", "webhook_secret",
+                  "destinations", "production_hours", "is_enabled"]
+        help_texts = {"api_base": "Empty: the provider's public API (Printful "
+                      "https://api.printful.com, CustomCat https://customcat-beta.mylocker.net"
+                      "/api/v1, Gelato https://order.gelatoapis.com); a local stand-in's URL "
+                      "to try it (manage.py run_provider_standin)."}
+
+    def _keep(self, name: str):
+        value = self.cleaned_data.get(name)
+        if not value and self.instance.pk:
+            return getattr(self.instance, name)
+        return value or ""
+
+    def clean_api_key(self):
+        return self._keep("api_key")
+
+    def clean_webhook_secret(self):
+        return self._keep("webhook_secret")
+
+
 @admin.register(ProviderConnection)
 class ProviderConnectionAdmin(admin.ModelAdmin):
+    form = ProviderConnectionForm
     list_display = ["provider", "adapter", "api_base", "destinations", "production_hours",
                     "is_enabled"]
     list_filter = ["adapter", "is_enabled"]

@@ -112,6 +112,9 @@ class Submission(WorkspaceModel):
     sent_at = models.DateTimeField(null=True, blank=True)
     production_started_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
+    # the poll sweep (fulfillment/polling.py): when to ask the provider next, when we last did
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(workspace="workspace")
 
@@ -119,6 +122,8 @@ class Submission(WorkspaceModel):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="submission_to_send",
                          condition=models.Q(status__in=["pending", "sending"])),
+            models.Index(fields=["next_poll_at", "sent_at"], name="submission_to_poll",
+                         condition=models.Q(status__in=["accepted", "in_production"])),
             models.Index(fields=["provider", "external_id"], name="submission_provider_ext"),
         ]
 

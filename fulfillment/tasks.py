@@ -49,3 +49,12 @@ def complete_sweep_task() -> int:
     from fulfillment.shipments import complete_sweep
 
     return complete_sweep()
+
+
+@shared_task(soft_time_limit=240, time_limit=300)
+def poll_sweep_task() -> dict:
+    """Beat, every 5 min: ask API providers about open submissions not heard of for a
+    while (CustomCat always, Printful/Gelato as a safety net); fulfillment.polling."""
+    from fulfillment.polling import poll_sweep
+
+    return poll_sweep()
