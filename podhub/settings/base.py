@@ -249,6 +249,10 @@ CELERY_BEAT_SCHEDULE = {
     # stored provider webhooks whose processing failed
     "fulfillment-submit-sweep": {"task": "fulfillment.tasks.submit_sweep_task",
                                  "schedule": 60.0},
+    # every 5 min: open submissions at API providers not heard of for a while are polled
+    # (CustomCat always, Printful/Gelato as a safety net; fulfillment/polling.py)
+    "fulfillment-poll-sweep": {"task": "fulfillment.tasks.poll_sweep_task",
+                               "schedule": 5 * 60.0},
     # every 15 min: shipped orders older than FULFILLMENT_COMPLETE_AFTER_DAYS -> completed
     "fulfillment-complete-sweep": {"task": "fulfillment.tasks.complete_sweep_task",
                                    "schedule": 15 * 60.0},
