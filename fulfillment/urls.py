@@ -14,6 +14,8 @@ urlpatterns = [
     path("print-files/<int:print_file_id>/download/", views.download, name="download"),
     path("print-files/<int:print_file_id>/preview/", views.preview, name="preview"),
     path("print-files/<int:print_file_id>/mockup/", views.mockup, name="mockup"),
+    # public: the signed, expiring link a provider fetches (printfiles/signing.py)
+    path("files/print/<str:token>/", views.signed_download, name="signed_print_file"),
 ]
 
 # --- issue 7: submit, shipments and tracking, claims, provider webhooks ---------------------

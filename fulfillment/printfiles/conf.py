@@ -8,6 +8,7 @@
     PRINTFILES_PNG_LEVEL            zlib level of print-file PNGs (1: docs/benchmarks.md)
     PRINTFILES_RENDER_STALE_SECONDS a running render older than this is retried (600)
     PRINTFILES_MAX_ATTEMPTS         renders failing this often stay failed (3)
+    PRINTFILES_SIGNED_URL_SECONDS   how long a provider's signed file link works (72 h)
 """
 
 from django.conf import settings
@@ -48,3 +49,7 @@ def stale_seconds() -> int:
 
 def max_attempts() -> int:
     return _get("PRINTFILES_MAX_ATTEMPTS", "int", 3)
+
+
+def signed_url_seconds() -> int:
+    return _get("PRINTFILES_SIGNED_URL_SECONDS", "int", 72 * 3600)

@@ -34,6 +34,7 @@ from fulfillment.models import DesignTemplate, OutputFormat, PrintFile, Render, 
 from fulfillment.printfiles import conf, loading, output
 from fulfillment.printfiles.problems import Code, ImageRefused, Problem
 from fulfillment.printfiles.render import render
+from fulfillment.printfiles.signing import signed_url as signed_url  # providers' file links
 from fulfillment.printfiles.spec import SpecError, TemplateSpec, normalize_key, parse_spec
 from fulfillment.tasks import render_task
 from orders import services as order_services

@@ -2,18 +2,20 @@
 personalisation editor, and permission-checked downloads.
 
 Files are never served from a public URL: each view looks the file up in the
-request's workspace (404 for any other) and streams it from storage.
+request's workspace (404 for any other) and streams it from storage. The one
+exception is `signed_download`, for providers: the link itself is the
+permission (signed, expiring; fulfillment/printfiles/signing.py).
 """
 
 import tempfile
 import zipfile
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from fulfillment.printfiles import selectors, services
+from fulfillment.printfiles import selectors, services, signing
 from orders import services as order_services
 from orders.events import Actor
 from podhub.core.exceptions import NotFound, ValidationFailed
@@ -130,4 +132,20 @@ def download_zip(request, order_id: int):
     response = FileResponse(spool, as_attachment=True, filename=f"order-{number}-print-files.zip",
                             content_type="application/zip")
     response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+def signed_download(request, token: str):
+    """A provider fetching a print file by its signed link: no session, no workspace.
+    403 when the signature is wrong, 410 when the link has expired."""
+    try:
+        pf = signing.print_file_for(token)
+    except signing.SignedLinkRefused as exc:
+        return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
+    response = _stream(pf.file, filename=f"{selectors._safe(pf.order.number)}-{pf.pk}-"
+                       f"{selectors._safe(pf.side)}-v{pf.version}.{pf.extension}",
+                       attachment=True)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
     return response
