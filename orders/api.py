@@ -7,14 +7,23 @@ order, 409 `illegal_transition` with `current_state` (or `order_locked`).
 
 from django.db.models import Prefetch
 from django.http import QueryDict
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from orders import selectors, services
+from orders import csv_jobs, selectors, services
 from orders.events import Actor
-from orders.models import CancelReason, LineItem, Order, OrderEvent, OrderState, Store
+from orders.models import (
+    CancelReason,
+    CsvImportStatus,
+    LineItem,
+    Order,
+    OrderEvent,
+    OrderState,
+    Store,
+)
 from orders.serializers import (
     AddressSerializer,
     ErrorSerializer,
@@ -309,8 +318,60 @@ class CsvRejectedSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class CsvImportStatusSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "OrderCsvImport"
+
+    id = serializers.IntegerField()
+    url = serializers.CharField(help_text="GET it for progress and the outcome.")
+    status = serializers.ChoiceField(choices=CsvImportStatus.choices)
+    filename = serializers.CharField()
+    store = serializers.IntegerField(source="store_id")
+    total_rows = serializers.IntegerField()
+    rows_done = serializers.IntegerField()
+    created_count = serializers.IntegerField()
+    duplicate_count = serializers.IntegerField()
+    rejected_count = serializers.IntegerField()
+    ignored_columns = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField(help_text="Why a failed import stopped.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CsvImportDetailSerializer(CsvImportStatusSerializer):
+    class Meta:
+        ref_name = "OrderCsvImportDetail"
+
+    created = CsvCreatedSerializer(many=True)
+    duplicates = CsvDuplicateSerializer(many=True)
+    rejected = CsvRejectedSerializer(many=True)
+
+
+def _import_body(request, job, *, detail: bool) -> dict:
+    url = request.build_absolute_uri(reverse("api-orders-import-detail",
+                                             kwargs={"import_id": job.pk}))
+    body = {"id": job.pk, "url": url, "status": job.status, "filename": job.filename,
+            "store": job.store_id, "total_rows": job.total_rows, "rows_done": job.rows_done,
+            "created_count": job.created_count, "duplicate_count": job.duplicate_count,
+            "rejected_count": job.rejected_count, "ignored_columns": job.ignored_columns,
+            "error": job.error, "created_at": job.created_at, "finished_at": job.finished_at}
+    if detail:
+        report = csv_jobs.job_report(job)
+        body |= {
+            "created": [{"id": o.pk, "number": o.number} for o in report.created],
+            "duplicates": [{"rows": rows, "number": n} for rows, n in report.duplicates],
+            "rejected": [{"row": row, "reason": why} for row, why in report.rejected],
+        }
+    return body
+
+
 class OrderCsvImportApi(WorkspaceApi):
-    """Import outside-source orders from a CSV file (layout: docs/csv-import.md)."""
+    """Upload a CSV of outside-source orders (layout: docs/csv-import.md).
+
+    The file is checked as a whole (size, encoding, columns: 400 if bad) and
+    kept; its orders are imported in the background. 202 with the import's
+    URL: GET it until `status` is `done`.
+    """
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
@@ -322,30 +383,24 @@ class OrderCsvImportApi(WorkspaceApi):
         store = serializers.IntegerField(required=False, help_text=(
             "An outside-source store; default: the workspace's 'Outside orders'."))
 
-    class OutputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "OrderCsvImportReport"
-
-        total_rows = serializers.IntegerField()
-        created = CsvCreatedSerializer(many=True)
-        duplicates = CsvDuplicateSerializer(many=True)
-        rejected = CsvRejectedSerializer(many=True)
-        ignored_columns = serializers.ListField(child=serializers.CharField())
-
     @extend_schema(request={"multipart/form-data": InputSerializer},
-                   responses={200: OutputSerializer, **ERRORS})
+                   responses={202: CsvImportStatusSerializer, **ERRORS})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        report = services.csv_import(
+        job = csv_jobs.csv_import_start(
             workspace=self.workspace, file=data.validated_data["file"],
             actor=Actor.seller(request.user),
             store=_store(self.workspace, data.validated_data.get("store")),
         )
-        return Response({
-            "total_rows": report.total_rows,
-            "created": [{"id": o.pk, "number": o.number} for o in report.created],
-            "duplicates": [{"rows": rows, "number": n} for rows, n in report.duplicates],
-            "rejected": [{"row": row, "reason": why} for row, why in report.rejected],
-            "ignored_columns": report.ignored_columns,
-        })
+        body = _import_body(request, job, detail=False)
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class OrderCsvImportDetailApi(WorkspaceApi):
+    """A CSV import's progress and, as it goes, what was created, skipped or rejected."""
+
+    @extend_schema(responses={200: CsvImportDetailSerializer, **ERRORS})
+    def get(self, request, import_id: int):
+        job = selectors.csv_import_get(workspace=self.workspace, import_id=import_id)
+        return Response(_import_body(request, job, detail=True))

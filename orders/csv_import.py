@@ -121,7 +121,8 @@ class CsvFile:
     ignored_columns: list[str]
 
 
-def _read_text(file) -> str:
+def read_upload(file) -> bytes | str:
+    """The upload's content, refused whole when it is over MAX_BYTES."""
     if isinstance(file, bytes | str):
         raw = file
     else:
@@ -133,6 +134,11 @@ def _read_text(file) -> str:
         raw = file.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         raise ValidationFailed(_too_large(len(raw)), fields={"file": _too_large(len(raw))})
+    return raw
+
+
+def _read_text(file) -> str:
+    raw = read_upload(file)
     if isinstance(raw, str):
         return raw
     try:

@@ -239,3 +239,96 @@ class OrderEvent(WorkspaceModel):
 
     def __str__(self) -> str:
         return f"{self.type} on {self.order_id}"
+
+
+class CsvImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def _csv_import_path(instance: "CsvImport", filename: str) -> str:
+    return f"orders/csv-imports/{instance.workspace_id}/{instance.sha256[:16]}-{filename[-80:]}"
+
+
+class CsvImport(WorkspaceModel):
+    """One uploaded CSV of outside-source orders and how far its import got.
+
+    A row first, then a task (orders.csv_jobs): the file is kept for replay,
+    `next_group` counts the orders of the file (in file order) already settled
+    — advanced in the same transaction that creates them — so a killed worker
+    resumes after the last committed order and never makes one twice. The
+    sweep re-wakes jobs whose task was lost or whose worker died.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+    file = models.FileField(upload_to=_csv_import_path, max_length=300)
+    filename = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=CsvImportStatus.choices,
+                              default=CsvImportStatus.PENDING)
+    total_rows = models.PositiveIntegerField(default=0)
+    total_groups = models.PositiveIntegerField(default=0)  # orders in the file
+    rows_done = models.PositiveIntegerField(default=0)
+    next_group = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)  # rows
+    ignored_columns = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)  # the file as a whole could not be read
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(workspace="workspace")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="csvimport_ws_recent"),
+            models.Index(fields=["status"], name="csvimport_open",
+                         condition=models.Q(status__in=["pending", "running"])),
+        ]
+
+    def __str__(self) -> str:
+        return f"CSV import {self.pk} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (CsvImportStatus.PENDING, CsvImportStatus.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if self.status == CsvImportStatus.DONE:
+            return 100
+        return int(100 * self.rows_done / self.total_rows) if self.total_rows else 0
+
+
+class CsvImportOutcome(models.TextChoices):
+    CREATED = "created", "Created"
+    DUPLICATE = "duplicate", "Already imported"
+    REJECTED = "rejected", "Rejected"
+
+
+class CsvImportLine(WorkspaceModel):
+    """What became of the rows of one order (created, duplicate) or of one bad row."""
+
+    job = models.ForeignKey(CsvImport, on_delete=models.CASCADE, related_name="lines")
+    row = models.PositiveIntegerField()  # first row; the header is row 1
+    rows = models.JSONField(default=list, blank=True)  # every row of the order
+    outcome = models.CharField(max_length=12, choices=CsvImportOutcome.choices)
+    number = models.CharField(max_length=128, blank=True)
+    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    reason = models.TextField(blank=True)
+
+    objects = ScopedManager(workspace="workspace")
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "outcome", "row"], name="csvimportline_job")]
+        ordering = ["row", "pk"]
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.outcome}"

@@ -21,6 +21,9 @@ from django_scopes import ScopeError, get_scope
 
 from orders.models import (
     CancelReason,
+    CsvImport,
+    CsvImportLine,
+    CsvImportOutcome,
     HoldReason,
     LineItem,
     Order,
@@ -428,3 +431,45 @@ def store_choices(*, workspace) -> list[Store]:
                                                                 "workspace_id")
                 .order_by("name", "id"))
 
+
+
+# --- CSV imports ---------------------------------------------------------------------------
+
+IMPORT_LINES_SHOWN = 500
+
+
+@dataclass
+class CsvImportView:
+    job: CsvImport
+    created: list[CsvImportLine]
+    duplicates: list[CsvImportLine]
+    rejected: list[CsvImportLine]
+    more_created: int = 0
+    more_rejected: int = 0
+
+
+def csv_import_get(*, workspace, import_id: int) -> CsvImport:
+    job = (CsvImport.objects.filter(workspace=workspace, pk=import_id)
+           .select_related("store").first())
+    if job is None:
+        raise NotFound("No such import in this workspace.")
+    return job
+
+
+def csv_import_detail(*, workspace, import_id: int,
+                      shown: int = IMPORT_LINES_SHOWN) -> CsvImportView:
+    """The job and (up to `shown` of each) its created orders, duplicates, rejected rows."""
+    job = csv_import_get(workspace=workspace, import_id=import_id)
+    lines = CsvImportLine.objects.filter(workspace=workspace, job=job).order_by("row", "pk")
+    created = list(lines.filter(outcome=CsvImportOutcome.CREATED)
+                   .select_related("order")[:shown])
+    duplicates = list(lines.filter(outcome=CsvImportOutcome.DUPLICATE)[:shown])
+    rejected = list(lines.filter(outcome=CsvImportOutcome.REJECTED)[:shown])
+    return CsvImportView(job=job, created=created, duplicates=duplicates, rejected=rejected,
+                         more_created=max(0, job.created_count - len(created)),
+                         more_rejected=max(0, job.rejected_count - len(rejected)))
+
+
+def csv_import_recent(*, workspace, limit: int = 10) -> list[CsvImport]:
+    return list(CsvImport.objects.filter(workspace=workspace).select_related("store")
+                .order_by("-created_at", "-pk")[:limit])

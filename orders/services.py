@@ -37,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orders import events, hooks, inputs, states
-from orders.csv_import import CsvImportReport, order_dict, parse_csv
+from orders.csv_import import CsvImportReport
 from orders.events import Actor
 from orders.models import (
     ActorType,
@@ -841,48 +841,16 @@ def _duplicate(inp: inputs.OrderInput, store: Store, order_id: int | None) -> Co
 
 
 def csv_import(*, workspace, file, actor: Actor, store: Store | None = None) -> CsvImportReport:
-    """Import outside-source orders from a CSV (docs/csv-import.md): one row per item.
+    """Import outside-source orders from a CSV (docs/csv-import.md) in this process.
 
-    Each order is created in its own transaction; an order with any bad row is
-    rejected whole; an order number already in the store is a duplicate and is
-    left unchanged. File-level problems (over 5 MB, not UTF-8, required columns
-    missing) raise ValidationFailed and import nothing.
+    The dashboard and the API queue the same work as a job instead
+    (orders/csv_jobs.py: CsvImport, a task, progress); this runs that job
+    inline and returns its report. File-level problems (over 5 MB, not UTF-8,
+    required columns missing) raise ValidationFailed and import nothing.
     """
-    now = timezone.now()
-    store = _outside_store_for(workspace, store)
-    parsed = parse_csv(file)
-    report = CsvImportReport(total_rows=parsed.total_rows, rejected=list(parsed.rejected),
-                             ignored_columns=parsed.ignored_columns)
-    known = set(
-        Order.objects.filter(workspace=workspace, store=store,
-                             external_id__in=[g.number for g in parsed.orders])
-        .values_list("external_id", flat=True)
-    )
-    for group in parsed.orders:
-        try:
-            inp = inputs.validate_order_input(order_dict(group), default_currency=store.currency,
-                                              require_sku=True, require_number=True)
-        except ValidationFailed as exc:
-            report.rejected += group.rejections(exc.detail.get("fields"))
-            continue
-        if group.row_errors:
-            report.rejected += group.rejections()
-            continue
-        if inp.external_id in known:
-            report.duplicates.append((group.rows, group.number))
-            continue
-        try:
-            with transaction.atomic():
-                order = _create_order(workspace=workspace, store=store, inp=inp, actor=actor,
-                                      auto_submit=False, event_type="order.created",
-                                      source="csv", now=now)
-        except IntegrityError:
-            report.duplicates.append((group.rows, group.number))
-            continue
-        known.add(inp.external_id)
-        report.created.append(order)
-    report.rejected.sort()
-    return report
+    from orders import csv_jobs  # built on this module's order creation
+
+    return csv_jobs.csv_import(workspace=workspace, file=file, actor=actor, store=store)
 
 
 # --- the seller's edits ---------------------------------------------------------------

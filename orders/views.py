@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from orders import selectors, services
+from orders import csv_jobs, selectors, services
 from orders.events import Actor
 from orders.forms import (
     CancelForm,
@@ -383,14 +383,14 @@ def _posted_line(post, n: int) -> dict:
 
 @workspace_view
 def order_import(request):
+    """Upload a CSV: the file is checked and kept, its import runs as a job (progress page)."""
     stores = _outside_stores(request)
     form = CsvImportForm(request.POST or None, request.FILES or None, stores=stores)
-    report = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
-                report = services.csv_import(
+                job = csv_jobs.csv_import_start(
                     workspace=request.workspace, file=form.cleaned_data["file"],
                     actor=Actor.seller(request.user),
                     store=_store(stores, form.cleaned_data["store"]),
@@ -398,11 +398,24 @@ def order_import(request):
             except ValidationFailed as exc:  # the file as a whole: size, encoding, columns
                 form.add_error("file", exc.message)
                 status = 400
+            else:
+                return redirect("orders:import_detail", import_id=job.pk)
         else:
             status = 400
     return render(request, "orders/import.html", {
-        "section": "orders", "form": form, "report": report, "columns": _csv_columns(),
+        "section": "orders", "form": form, "columns": _csv_columns(),
+        "recent": selectors.csv_import_recent(workspace=request.workspace),
     }, status=status)
+
+
+@workspace_view
+def import_detail(request, import_id: int):
+    """An import's progress: polled with htmx until done; then what was created or rejected."""
+    view = selectors.csv_import_detail(workspace=request.workspace, import_id=import_id)
+    context = {"section": "orders", "imp": view}
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "orders/_import_progress.html", context)
+    return render(request, "orders/import_detail.html", context)
 
 
 def _csv_columns() -> list[dict]:

@@ -273,3 +273,18 @@ def _claim_message(workspace, membership):
     msg.photo.save(f"{MARKER}.png", ContentFile(MARKER.encode()), save=False)
     msg.save()
     return msg.pk
+
+
+@object_kwarg("import_id")
+def _csv_import(workspace, membership):
+    from django.core.files.base import ContentFile
+
+    from orders.models import CsvImport, Platform, Store
+
+    store = Store.objects.create(workspace=workspace, name=f"CSV {MARKER}",
+                                 platform=Platform.MANUAL)
+    job = CsvImport(workspace=workspace, store=store, filename=f"{MARKER}.csv", sha256="0" * 64,
+                    total_rows=1, total_groups=1)
+    job.file.save(f"{MARKER}.csv", ContentFile(f"order_number\n{MARKER}\n".encode()), save=False)
+    job.save()
+    return job.pk

@@ -239,6 +239,8 @@ CELERY_BEAT_SCHEDULE = {
     # every 15 min: requests for information unanswered for too long -> cancelled
     "orders-info-request-expiry": {"task": "orders.tasks.info_request_expiry_sweep_task",
                                    "schedule": 15 * 60.0},
+    # every 60 s: CSV order imports whose task was lost or whose worker died
+    "orders-csv-import-sweep": {"task": "orders.tasks.csv_import_sweep_task", "schedule": 60.0},
     # every 5 min: orders whose follow-up pricing was lost
     "quotes-pricing-sweep": {"task": "quotes.tasks.pricing_sweep_task", "schedule": 5 * 60.0},
     # every 60 s: Stripe events, captures/releases and recharges whose task was lost

@@ -315,9 +315,17 @@ def test_csv_import(api, workspace):
            "E-2,Ben,2 Main St,Springfield,62701,US,MUG,many,14.50\n")
     upload = SimpleUploadedFile("orders.csv", csv.encode(), content_type="text/csv")
     response = api.post("/api/v1/orders/import-csv/", {"file": upload}, format="multipart")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["total_rows"] == 2
+    # the file is accepted and queued: 202 with the job's URL
+    assert response.status_code == 202
+    job = response.json()
+    assert (job["status"], job["total_rows"]) == ("pending", 2)
+    # the worker's part, run here
+    from orders import csv_jobs
+
+    with scope(workspace=workspace):
+        csv_jobs.csv_import_process(job_id=job["id"])
+    body = api.get(job["url"]).json()
+    assert (body["status"], body["total_rows"], body["rows_done"]) == ("done", 2, 2)
     assert [c["number"] for c in body["created"]] == ["E-1"]
     assert body["rejected"] == [{"row": 3,
                                  "reason": "quantity: Enter a whole number from 1 to 10000."}]
@@ -340,6 +348,7 @@ def test_the_openapi_schema_documents_the_order_api(db):
     paths = response.json()["paths"]
     for path in ["/api/v1/orders/", "/api/v1/orders/{order_id}/",
                  "/api/v1/orders/{order_id}/cancel/", "/api/v1/orders/{order_id}/edit/",
-                 "/api/v1/orders/import-csv/", "/api/v1/orders/bulk-cancel/"]:
+                 "/api/v1/orders/import-csv/", "/api/v1/orders/bulk-cancel/",
+                 "/api/v1/orders/imports/{import_id}/"]:
         assert path in paths
     assert "post" in paths["/api/v1/orders/"] and "get" in paths["/api/v1/orders/"]
