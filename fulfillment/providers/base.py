@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -95,6 +97,9 @@ class ProviderClient:
     code = ""
     #: True when the provider takes the order by API (the sweep sends it)
     remote = True
+    #: an httpx.Client shared by many calls (kept-alive connections, see `shared_http`);
+    #: None: `_call` opens a client per call
+    http = None
 
     def __init__(self, *, api_base: str = "", api_key: str = "", webhook_secret: str = "",
                  timeout: float = 10.0, transport=None):
@@ -146,13 +151,40 @@ class ProviderClient:
         import httpx
 
         try:
-            with self._http() as http:
-                response = http.request(method, path, **kwargs)
+            if self.http is not None:
+                response = self.http.request(method, f"{self.api_base}{path}",
+                                             timeout=self.timeout, **kwargs)
+            else:
+                with self._http() as http:
+                    response = http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"{self.code}: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise ProviderUnavailable(f"{self.code}: HTTP {response.status_code}")
         return response
+
+
+_shared: dict[tuple[int, int], object] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_http(transport=None):
+    """One httpx.Client per process (and transport) for provider calls: connections are
+    kept alive across calls and the client's set-up (~25 ms: its TLS context) is paid
+    once. Created again after a fork (Celery's prefork children)."""
+    import httpx
+
+    key = (os.getpid(), id(transport))
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            if any(pid != key[0] for pid, _ in _shared):
+                _shared.clear()  # inherited from the parent: never use its sockets
+            client = httpx.Client(follow_redirects=False, transport=transport,
+                                  limits=httpx.Limits(max_connections=64,
+                                                      max_keepalive_connections=16))
+            _shared[key] = client
+        return client
 
 
 def sign(body: bytes, secret: str) -> str:

@@ -9,7 +9,19 @@ HTTP API (JSON; `Authorization: Bearer <api key>`):
   GET  /v1/orders/<id>             one order
   POST /v1/orders/<id>/cancel      409 once shipped
   GET  /v1/shipping-rates?country=US
-  /_sandbox/config, /_sandbox/advance, /_sandbox/stats   control (tests, demo, bench)
+  /_sandbox/config, /_sandbox/advance, /_sandbox/stats, /_sandbox/orders
+                                   control (tests, demo, bench)
+  POST /_faults {"mode": "500" | "timeout" | "none", "hang_seconds": 30}
+  GET  /_faults                    the outage switch, at runtime (also /_sandbox/faults):
+                                   "500": every /v1/ call answers 500; "timeout": every
+                                   /v1/ call hangs `hang_seconds` (longer than a client's
+                                   timeout) and then answers 504; "none": back to normal.
+                                   Calls already hanging finish their hang.
+
+Run it as its own process (no Django): `python -m fulfillment.sandbox_factory --port 8020
+[--fault 500|timeout] [--hang-seconds 30] [--callback-url URL]`; it prints its URL.
+The server speaks HTTP/1.1 with keep-alive, one thread per connection, and never
+sleeps per request unless a fault or `latency` says so.
 
 Production: accepted -> in_production -> shipped -> in_transit -> delivered,
 one step every `step_seconds` (compressed clock). Each step is sent as a signed
@@ -47,6 +59,11 @@ class Config:
     refuse_skus: list[str] = field(default_factory=lambda: ["REFUSE"])  # prefixes
     countries: list[str] = field(default_factory=list)  # empty: everywhere
     latency: float = 0.0
+    fault: str = "none"  # "none" | "500" | "timeout": the outage switch (POST /_faults)
+    hang_seconds: float = 30.0  # how long a call hangs in "timeout" mode
+
+
+FAULT_MODES = ("none", "500", "timeout")
 
 
 @dataclass
@@ -97,9 +114,40 @@ class SandboxFactory:
         self.lock = threading.Lock()
         self.orders: dict[str, FactoryOrder] = {}
         self.by_external: dict[str, str] = {}
-        self.stats = {"creates": 0, "duplicates": 0, "webhooks": 0, "webhook_failures": 0}
+        self.stats = {"creates": 0, "duplicates": 0, "webhooks": 0, "webhook_failures": 0,
+                      "calls": 0, "faults": 0}
+        self.stopping = threading.Event()  # ends hanging calls when the server stops
         self._ids = itertools.count(1)
         self._events = itertools.count(1)
+
+    # --- faults -----------------------------------------------------------------------
+    def set_fault(self, mode: str, *, hang_seconds: float | None = None) -> dict:
+        mode = str(mode or "none")
+        if mode not in FAULT_MODES:
+            raise ValueError(f"fault mode must be one of {', '.join(FAULT_MODES)}")
+        with self.lock:
+            self.config.fault = mode
+            if hang_seconds is not None:
+                self.config.hang_seconds = float(hang_seconds)
+        return self.fault_state()
+
+    def fault_state(self) -> dict:
+        return {"mode": self.config.fault, "hang_seconds": self.config.hang_seconds}
+
+    def fault(self) -> tuple[int, dict] | None:
+        """What an API call answers under the current fault mode (None: no fault).
+        "timeout" hangs first, so the caller's own timeout fires."""
+        mode = self.config.fault
+        with self.lock:
+            self.stats["calls"] += 1
+            if mode != "none":
+                self.stats["faults"] += 1
+        if mode == "500":
+            return 500, {"error": "factory fault: internal error"}
+        if mode == "timeout":
+            self.stopping.wait(self.config.hang_seconds)
+            return 504, {"error": "factory fault: timed out"}
+        return None
 
     # --- API ------------------------------------------------------------------------
     def create(self, data: dict) -> tuple[int, dict]:
