@@ -94,3 +94,24 @@ def test_files_in_a_bucket_get_the_storages_presigned_url(workspace, print_file)
     url = signed_url(print_file)
     assert url == (f"https://s3.example/podhub-print-files/{print_file.file.name}"
                    f"?X-Amz-Expires={conf.signed_url_seconds()}")
+
+
+def test_factory_order_sends_signed_links(workspace, order, line, print_file, settings):
+    """What a provider receives for each item: the newest file of each side, as a signed
+    link on PODHUB_PUBLIC_URL that answers without a session."""
+    from fulfillment import submission
+    from fulfillment.models import Submission
+    from tests.fulfillment.fulfillment_support import make_provider
+
+    settings.PUBLIC_BASE_URL = "https://podhub.example/"
+    provider = make_provider("link-factory")
+    with scope(workspace=workspace):
+        sub = Submission.objects.create(
+            workspace=workspace, order=order, provider=provider, adapter="sandbox",
+            reference=f"PH{order.pk}-1", items=[{"line_item_id": line.pk, "quantity": 1,
+                                                 "provider_sku": "X-MUG", "cost": "4.00"}])
+        sent = submission.factory_order(sub)
+    files = sent.items[0].files
+    assert [f["side"] for f in files] == ["front"]
+    assert files[0]["url"].startswith("https://podhub.example/files/print/")
+    assert _get(files[0]["url"]).status_code == 200
