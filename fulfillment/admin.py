@@ -139,6 +139,13 @@ from podhub.core.exceptions import PodhubError  # noqa: E402
 class ProviderConnectionForm(forms.ModelForm):
     """Keys are typed in, never shown: a blank field keeps the stored value."""
 
+    api_base = forms.URLField(
+        required=False, max_length=300, assume_scheme="https",
+        help_text="Empty: the provider's public API (Printful https://api.printful.com, "
+        "CustomCat https://customcat-beta.mylocker.net/api/v1, Gelato "
+        "https://order.gelatoapis.com); a local stand-in's URL to try it "
+        "(manage.py run_provider_standin).")
+
     api_key = forms.CharField(
         required=False, strip=True, widget=forms.PasswordInput(render_value=False),
         help_text="Printful: private token, or <token>:<store id> for an account token. "
@@ -153,10 +160,6 @@ class ProviderConnectionForm(forms.ModelForm):
         model = ProviderConnection
         fields = ["provider", "adapter", "api_base", "api_key", "webhook_secret",
                   "destinations", "production_hours", "is_enabled"]
-        help_texts = {"api_base": "Empty: the provider's public API (Printful "
-                      "https://api.printful.com, CustomCat https://customcat-beta.mylocker.net"
-                      "/api/v1, Gelato https://order.gelatoapis.com); a local stand-in's URL "
-                      "to try it (manage.py run_provider_standin)."}
 
     def _keep(self, name: str):
         value = self.cleaned_data.get(name)

@@ -156,8 +156,9 @@ def poll_one(*, submission_id: int, now: datetime) -> list[tuple[str, str, int |
             remote = client.fetch_status(remote.external_id) if remote.external_id else remote
     except ProviderError as exc:
         log.warning("poll %s: %s", sub.reference, exc.message)
-        Submission.objects.filter(pk=sub.pk).update(
-            next_poll_at=now + min(RETRY_AFTER_ERROR, poll_intervals()[sub.adapter]))
+        with scopes_disabled():
+            Submission.objects.filter(pk=sub.pk).update(
+                next_poll_at=now + min(RETRY_AFTER_ERROR, poll_intervals()[sub.adapter]))
         return [(WebhookResult.FAILED, exc.message, sub.workspace_id)]
     results = []
     for update in updates_from_remote(sub, remote):

@@ -93,6 +93,7 @@ class StandIn:
         self.by_reference: dict[str, str] = {}
         self.stats = {"creates": 0, "duplicates": 0, "confirms": 0, "webhooks": 0,
                       "webhook_failures": 0, "calls": 0}
+        self.outbox: list[dict] = []  # events caused by API calls, sent by the clock
         self._ids = itertools.count(1001)
         self._events = itertools.count(1)
 
@@ -135,8 +136,23 @@ class StandIn:
                     if not o.cancelled and not o.draft and o.stage < len(STAGES) - 1
                     and o.next_at <= now]
 
+    def queue(self, event: dict) -> None:
+        """An event caused by an API call (a cancel): sent by the next `flush`/`tick`,
+        never from inside the request, as a provider sends it later, on its own."""
+        with self.lock:
+            self.outbox.append(event)
+
+    def flush(self) -> int:
+        with self.lock:
+            events, self.outbox = self.outbox, []
+        for event in events:
+            self.send(event)
+        return len(events)
+
     def tick(self, now: float | None = None) -> int:
-        """Advance every order whose step is due at `now`; returns how many moved."""
+        """Send queued events and advance every order whose step is due at `now`;
+        returns how many orders moved."""
+        self.flush()
         ids = self.due(now)
         for order_id in ids:
             self.advance(order_id, now=now)

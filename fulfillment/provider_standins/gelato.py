@@ -69,7 +69,7 @@ class GelatoStandIn(StandIn):
                     order.cancelled = True
                     events = self.events_for(order, "cancelled")
                 for event in events:
-                    self.send(event)
+                    self.queue(event)
                 return Reply(200, {})
         return Reply(404, {"code": "not_found", "message": "Not found"})
 

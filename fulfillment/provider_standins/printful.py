@@ -68,7 +68,7 @@ class PrintfulStandIn(StandIn):
                 if order.stage >= 2:
                     return _error(409, "Order is already fulfilled", "Conflict")
                 order.cancelled = True
-            self.send(self._event("order_canceled", order))
+            self.queue(self._event("order_canceled", order))
             return Reply(200, {"data": self.as_json(order)})
         if rest == ["confirmation"] and method == "POST":
             with self.lock:
