@@ -3,13 +3,14 @@
 An order placed in the sandbox Shopify store (real HTTP server, free port) arrives by
 signed webhook, is priced through the demo catalog's SKU rules, is paid by the seller
 on its order page, shows its countdown, is submitted by the sweep to the sandbox
-factory (real HTTP server, free port), which fetches nothing from us but receives
-signed print-file links that work without a session, and calls back signed webhooks
+factory (real HTTP server, free port), which receives signed print-file links that
+work without a session (the test fetches them as a factory would), and calls back signed webhooks
 for TWO parcels with their own tracking numbers. The order page shows each parcel's
 tracking (first "1 of 2 parcels shipped", then both) and the timeline; the sandbox
-store has one fulfillment per parcel with its own tracking number.
+store has one fulfillment per parcel with its own tracking number; both delivered, the
+order is completed.
 
-Nothing waits on a worker: the tests's thread does what the beat sweeps and tasks would
+Nothing waits on a worker: the test's thread does what the beat sweeps and tasks would
 (inbox drain, renders, submit sweep with `now` past submit_at, outbox), by calling the
 same services. The balance is credited through the ledger service: the Stripe top-up
 itself is browser-tested in tests/billing/test_browser.py.
@@ -269,3 +270,11 @@ def test_shopify_order_to_two_tracked_parcels(page, login, owner, workspace, sho
         assert [i["line_item_id"] for i in f["line_items"]] == [
             store_line[i["line_item_id"]] for i in p.items]
     assert shop.shop.order(placed["id"])["fulfillment_status"] == "fulfilled"
+
+    # 10. both parcels delivered: the order is completed
+    factory.factory.advance(made.id, to="delivered")
+    page.goto(f"/orders/{order.pk}/")
+    assert page.locator("[data-testid=order-state]").inner_text() == "Completed"
+    delivered = panel.locator("[data-testid=shipment] [data-testid=shipment-status]")
+    delivered.first.wait_for()
+    assert delivered.all_inner_texts() == ["Delivered", "Delivered"]
