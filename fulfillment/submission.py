@@ -16,6 +16,14 @@ Two steps, so no lock is held across an HTTP call (STYLE.md §2.3):
    backoff, and after FULFILLMENT_FALLBACK_AFTER_MINUTES routed to the next
    provider; refused (4xx): routed to the next provider at once, within the
    workspace's maximum extra cost. The timeline says why each time.
+
+Throughput (bench/submit_bench.py): sends go out in batches (one claim, one read of
+the batch's rows, one kept-alive HTTP client per process, one commit for the
+accepted ones); the sweep rings one send doorbell per batch of routed orders, and a
+doorbell sends its submission together with whatever else is due. A provider that
+is down for one call of a batch is not called again for the rest of that batch
+(they wait their backoff like the first), so an outage with timeouts costs one
+timeout per batch, not one per order.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
@@ -58,12 +66,18 @@ log = logging.getLogger(__name__)
 LOCAL_ADAPTERS = (Adapter.OWN, Adapter.MANUAL)
 LEASE = timedelta(minutes=5)
 BATCH = 100
+SEND_BATCH = 100
 MAX_BULK = 1000
 SYSTEM = Actor.system("Submit countdown")
 
 
 def fallback_after() -> timedelta:
     return timedelta(minutes=getattr(settings, "FULFILLMENT_FALLBACK_AFTER_MINUTES", 10))
+
+
+def send_timeout() -> float:
+    """Seconds a provider call may take before it counts as a timeout (unavailable)."""
+    return float(getattr(settings, "FULFILLMENT_SEND_TIMEOUT_SECONDS", 10))
 
 
 class NoRoute(Conflict):
@@ -88,8 +102,11 @@ def _describe(plan: routing.Plan) -> str:
     return "; ".join(parts)
 
 
-def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime) -> list[Submission]:
-    seq = Submission.objects.filter(order=order).count()
+def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime,
+                        seq: int | None = None) -> list[Submission]:
+    """seq: how many submissions the order has already (None: count them)."""
+    if seq is None:
+        seq = Submission.objects.filter(order=order).count()
     made = []
     for routes in plan.legs.values():
         seq += 1
@@ -119,21 +136,25 @@ def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime) -> l
     return made
 
 
-def _route_and_submit(order: Order, *, actor: Actor, now: datetime) -> list[Submission]:
-    """Inside a transaction holding the order's row lock."""
-    plan = routing.plan(order)
+def _route_and_submit(order: Order, *, actor: Actor, now: datetime,
+                      lines: list[LineItem] | None = None, seq: int | None = None,
+                      ring: bool = True) -> list[Submission]:
+    """Inside a transaction holding the order's row lock. `lines`/`seq`: already read
+    by the caller (the sweep reads them for a whole batch); `ring`: send a doorbell per
+    remote submission (the sweep rings one per batch instead)."""
+    plan = routing.plan(order, lines=lines)
     if not plan.ok:
         why = "; ".join(f"{r.line.title}: {r.reason}" for r in plan.unroutable) \
             or "the order has no items"
         raise NoRoute(f"Order {order.number} cannot be submitted: {why}.")
-    subs = _create_submissions(order, plan, now=now)
+    subs = _create_submissions(order, plan, now=now, seq=seq)
     order_services.record_event(
         order=order, type="fulfillment.routed", actor=actor, message=_describe(plan),
         data={"submissions": [{"id": s.pk, "reference": s.reference,
                                "provider": s.provider.code, "items": s.items} for s in subs]})
     order_services.order_submit(order_id=order.pk, actor=actor, now=now)
     remote = [s.pk for s in subs if s.adapter not in LOCAL_ADAPTERS]
-    if remote:
+    if remote and ring:
         from fulfillment.tasks import submission_send_task
 
         for sub_id in remote:
@@ -147,7 +168,8 @@ def submit_sweep(*, now: datetime | None = None, limit: int = 5000, batch: int =
     """Beat, every minute: submit every order whose countdown has ended.
 
     Orders are picked `FOR UPDATE SKIP LOCKED` in small batches, so two sweeps
-    (or a sweep and a Submit now) never take the same order.
+    (or a sweep and a Submit now) never take the same order. Each batch commits
+    once and rings one send doorbell; with `send`, the sweep then sends what is due.
     """
     now = now or timezone.now()
     done = 0
@@ -159,18 +181,42 @@ def submit_sweep(*, now: datetime | None = None, limit: int = 5000, batch: int =
                               [:min(batch, limit - done)])
                 if not orders:
                     break
-                for order in orders:
-                    _submit_one_locked(order, now=now)
+                _submit_batch_locked(orders, now=now)
                 done += len(orders)
         if send:
             send_due(now=now)
     return done
 
 
-def _submit_one_locked(order: Order, *, now: datetime) -> None:
+def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
+    """Route and submit a batch of locked orders: their lines and earlier submissions
+    are read once for the batch; one doorbell for the batch's remote submissions."""
+    from django.db.models import Count
+
+    ids = [o.pk for o in orders]
+    lines: dict[int, list[LineItem]] = {pk: [] for pk in ids}
+    for line in LineItem.objects.filter(order_id__in=ids).order_by("order_id", "pk"):
+        lines[line.order_id].append(line)
+    seqs = dict(Submission.objects.filter(order_id__in=ids).values_list("order_id")
+                .annotate(n=Count("pk")))
+    remote: list[Submission] = []
+    for order in orders:
+        subs = _submit_one_locked(order, now=now, lines=lines[order.pk],
+                                  seq=seqs.get(order.pk, 0))
+        remote.extend(s for s in subs if s.adapter not in LOCAL_ADAPTERS)
+    if remote:
+        from fulfillment.tasks import submission_send_task
+
+        submission_send_task.delay_on_commit(workspace_id=remote[0].workspace_id,
+                                             submission_id=remote[0].pk)
+
+
+def _submit_one_locked(order: Order, *, now: datetime, lines: list[LineItem] | None = None,
+                       seq: int | None = None) -> list[Submission]:
     try:
         with transaction.atomic():
-            _route_and_submit(order, actor=SYSTEM, now=now)
+            return _route_and_submit(order, actor=SYSTEM, now=now, lines=lines, seq=seq,
+                                     ring=False)
     except NoRoute as exc:
         order.submit_at = None  # not due again until a human acts
         Order.objects.filter(pk=order.pk).update(submit_at=None)
@@ -178,6 +224,7 @@ def _submit_one_locked(order: Order, *, now: datetime) -> None:
                                   message=exc.message, actor=SYSTEM, now=now)
     except PodhubError as exc:
         log.warning("submit sweep: order %s not submitted: %s", order.pk, exc.message)
+    return []
 
 
 def order_submit_now(*, workspace, order_id: int, actor: Actor,
@@ -229,16 +276,25 @@ def _claimable(now: datetime) -> Q:
             | Q(status=SubmissionStatus.SENDING, lease_until__lte=now))
 
 
-def _claim(*, now: datetime, submission_id: int | None = None, limit: int = 50) -> list[int]:
+def _claim(*, now: datetime, submission_id: int | None = None, limit: int = SEND_BATCH,
+           others: bool = False) -> list[int]:
+    """Claim (pending -> sending, with a lease) up to `limit` due submissions; with
+    `submission_id`, that one first, and with `others` whatever else is due too."""
+    from django.db.models import F
+
     with transaction.atomic():
         qs = (Submission.objects.select_for_update(skip_locked=True)
               .filter(_claimable(now)).exclude(adapter__in=LOCAL_ADAPTERS))
+        ids: list[int] = []
         if submission_id is not None:
-            qs = qs.filter(pk=submission_id)
-        ids = list(qs.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+            ids = list(qs.filter(pk=submission_id).values_list("pk", flat=True))
+            if not ids or not others:
+                limit = len(ids)
+            qs = qs.exclude(pk=submission_id)
+        if len(ids) < limit:
+            ids += list(qs.order_by("next_attempt_at", "pk")
+                        .values_list("pk", flat=True)[:limit - len(ids)])
         if ids:
-            from django.db.models import F
-
             Submission.objects.filter(pk__in=ids).update(
                 status=SubmissionStatus.SENDING, lease_until=now + LEASE,
                 attempts=F("attempts") + 1)
@@ -251,36 +307,55 @@ def send_due(*, now: datetime | None = None, limit: int = 10_000) -> int:
     sent = 0
     with scopes_disabled():
         while sent < limit:
-            ids = _claim(now=now, limit=min(50, limit - sent))
+            ids = _claim(now=now, limit=min(SEND_BATCH, limit - sent))
             if not ids:
                 break
-            for sub_id in ids:
-                _send(sub_id, now=now)
+            _send_batch(ids, now=now)
             sent += len(ids)
     return sent
 
 
 def submission_send(*, submission_id: int, now: datetime | None = None) -> str:
-    """The doorbell's work: claim this one submission and send it (no-op if taken)."""
+    """The doorbell's work: claim this submission (no-op if taken) and send it, together
+    with up to SEND_BATCH - 1 others that are due (a doorbell means "look now")."""
     now = now or timezone.now()
     with scopes_disabled():
-        ids = _claim(now=now, submission_id=submission_id)
-        if not ids:
+        ids = _claim(now=now, submission_id=submission_id, others=True)
+        if not ids or ids[0] != submission_id:
+            if ids:
+                _send_batch(ids, now=now)
             return "not claimable"
-        return _send(ids[0], now=now)
+        return _send_batch(ids, now=now)[submission_id]
 
 
-def factory_order(sub: Submission) -> FactoryOrder:
-    from fulfillment.printfiles.services import newest_print_files, signed_url
+def _newest_files(order_ids: list[int]) -> dict[int, list[dict]]:
+    """line id -> [{"side", "url"}] of the newest print file of each (line, side)
+    (fulfillment.printfiles.services.newest_print_files, for many orders at once)."""
+    from fulfillment.models import PrintFile
 
-    order = sub.order
-    lines = {line.pk: line for line in LineItem.objects.filter(
-        order=order, pk__in=[i["line_item_id"] for i in sub.items])}
+    newest: dict[tuple[int, str], PrintFile] = {}
+    for pf in (PrintFile.objects.filter(order_id__in=order_ids)
+               .order_by("line_item_id", "side", "-version")):
+        newest.setdefault((pf.line_item_id, pf.side), pf)
+    from fulfillment.printfiles.services import signed_url  # providers fetch without a session
+
     files: dict[int, list[dict]] = {}
-    for pf in newest_print_files(order):
-        if pf.line_item_id in lines and pf.file:
+    for pf in newest.values():
+        if pf.file:
             files.setdefault(pf.line_item_id, []).append(
                 {"side": pf.side, "url": signed_url(pf)})
+    return files
+
+
+def factory_order(sub: Submission, *, lines: dict[int, LineItem] | None = None,
+                  files: dict[int, list[dict]] | None = None) -> FactoryOrder:
+    """What the provider gets. `lines`/`files`: already read for a batch."""
+    order = sub.order
+    if lines is None:
+        lines = {line.pk: line for line in LineItem.objects.filter(
+            order=order, pk__in=[i["line_item_id"] for i in sub.items])}
+    if files is None:
+        files = _newest_files([order.pk])
     return FactoryOrder(
         reference=sub.reference, recipient=dict(order.shipping_address or {}),
         order_number=order.number,
@@ -291,20 +366,52 @@ def factory_order(sub: Submission) -> FactoryOrder:
                for i in sub.items])
 
 
+def _send_batch(ids: list[int], *, now: datetime) -> dict[int, str]:
+    """Send claimed submissions: their rows, lines and print files read once, calls over
+    one kept-alive client, the accepted ones saved in one transaction. Returns what
+    happened to each."""
+    from fulfillment import providers
+    from fulfillment.providers.base import shared_http
+
+    subs = list(Submission.objects.filter(pk__in=ids)
+                .select_related("order", "order__workspace", "provider",
+                                "provider__connection").order_by("pk"))
+    order_ids = list({s.order_id for s in subs})
+    line_ids = [i["line_item_id"] for s in subs for i in s.items]
+    lines = LineItem.objects.in_bulk(line_ids)
+    files = _newest_files(order_ids)
+    http = shared_http(providers.TRANSPORT)
+    timeout = send_timeout()
+    results: dict[int, str] = {}
+    accepted: list[tuple[int, RemoteOrder]] = []
+    down: dict[int, str] = {}  # provider id -> why, for the rest of this batch
+    for sub in subs:
+        if sub.provider_id in down:
+            results[sub.pk] = _unavailable(sub.pk, down[sub.provider_id], now=now)
+            continue
+        with scope(workspace=sub.order.workspace):
+            try:
+                client = client_for(sub.provider)
+                client.http, client.timeout = http, timeout
+                remote = client.lookup(sub.reference) if sub.attempts > 1 else None
+                if remote is None:
+                    remote = client.submit(factory_order(sub, lines=lines, files=files))
+            except ProviderUnavailable as exc:
+                down[sub.provider_id] = exc.message
+                results[sub.pk] = _unavailable(sub.pk, exc.message, now=now)
+                continue
+            except ProviderRefused as exc:
+                results[sub.pk] = reroute(submission_id=sub.pk, reason=exc.message, now=now)
+                continue
+        accepted.append((sub.pk, remote))
+    if accepted:
+        results.update(_accepted_many(accepted, now=now))
+    return results
+
+
 def _send(sub_id: int, *, now: datetime) -> str:
-    sub = Submission.objects.select_related("order", "provider", "provider__connection").get(
-        pk=sub_id)
-    with scope(workspace=sub.order.workspace):
-        try:
-            client = client_for(sub.provider)
-            remote = client.lookup(sub.reference) if sub.attempts > 1 else None
-            if remote is None:
-                remote = client.submit(factory_order(sub))
-        except ProviderUnavailable as exc:
-            return _unavailable(sub_id, exc.message, now=now)
-        except ProviderRefused as exc:
-            return reroute(submission_id=sub_id, reason=exc.message, now=now)
-        return _accepted(sub_id, remote, now=now)
+    """Send one claimed submission."""
+    return _send_batch([sub_id], now=now)[sub_id]
 
 
 def _lock_sub(sub_id: int) -> Submission:
@@ -313,22 +420,40 @@ def _lock_sub(sub_id: int) -> Submission:
 
 
 @transaction.atomic
+def _accepted_many(pairs: list[tuple[int, RemoteOrder]], *, now: datetime) -> dict[int, str]:
+    """The provider took these: one lock, one UPDATE, one timeline entry each."""
+    remotes = dict(pairs)
+    subs = list(Submission.objects.select_for_update(of=("self",))
+                .select_related("provider", "order").filter(pk__in=remotes).order_by("pk"))
+    results: dict[int, str] = {}
+    changed = []
+    for sub in subs:
+        if sub.status != SubmissionStatus.SENDING:
+            results[sub.pk] = f"already {sub.status}"
+            continue
+        changed.append(sub)
+        results[sub.pk] = "accepted"
+    if changed:  # one statement (bulk_update's CASE per row is slow to build and plan)
+        with connection.cursor() as cur:
+            cur.execute(
+                f"UPDATE {Submission._meta.db_table} AS s SET status = %s, "  # noqa: S608 (our table name)
+                "external_id = v.ext, sent_at = COALESCE(s.sent_at, %s), lease_until = NULL, "
+                "error = '', updated_at = %s FROM (SELECT unnest(%s::bigint[]) AS id, "
+                "unnest(%s::text[]) AS ext) AS v WHERE s.id = v.id",
+                [SubmissionStatus.ACCEPTED, now, timezone.now(), [s.pk for s in changed],
+                 [remotes[s.pk].external_id for s in changed]])
+    for sub in changed:
+        remote = remotes[sub.pk]
+        order_services.record_event(
+            order=sub.order, type="fulfillment.accepted", actor=Actor.provider(sub.provider.name),
+            message=f"{sub.provider.name} accepted {sub.reference} as {remote.external_id}.",
+            data={"submission_id": sub.pk, "reference": sub.reference,
+                  "external_id": remote.external_id, "provider": sub.provider.code})
+    return results
+
+
 def _accepted(sub_id: int, remote: RemoteOrder, *, now: datetime) -> str:
-    sub = _lock_sub(sub_id)
-    if sub.status != SubmissionStatus.SENDING:
-        return f"already {sub.status}"
-    sub.status = SubmissionStatus.ACCEPTED
-    sub.external_id = remote.external_id
-    sub.sent_at = sub.sent_at or now
-    sub.lease_until = None
-    sub.error = ""
-    sub.save()
-    order_services.record_event(
-        order=sub.order, type="fulfillment.accepted", actor=Actor.provider(sub.provider.name),
-        message=f"{sub.provider.name} accepted {sub.reference} as {remote.external_id}.",
-        data={"submission_id": sub.pk, "reference": sub.reference,
-              "external_id": remote.external_id, "provider": sub.provider.code})
-    return "accepted"
+    return _accepted_many([(sub_id, remote)], now=now)[sub_id]
 
 
 @transaction.atomic
