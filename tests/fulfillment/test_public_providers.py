@@ -506,3 +506,18 @@ def test_admin_connection_form_keeps_stored_keys_when_left_blank(db):
     assert client.api_base == "https://api.printful.com"
     assert client._headers() == {"Authorization": "Bearer tok", "X-PF-Store-Id": "123"}
     assert "s3cret" not in form.as_p()
+
+
+def test_run_provider_standin_connect_registers_a_working_connection(db):
+    from fulfillment.management.commands.run_provider_standin import Command
+
+    Command()._connect("gelato", "gelato-standin", "http://127.0.0.1:8033",
+                       {"api_key": "k", "webhook_secret": "s"})
+    from quotes.models import Provider
+
+    provider = Provider.objects.get(code="gelato-standin")
+    client = client_for(provider)
+    assert isinstance(client, GelatoClient)
+    assert client.api_base == "http://127.0.0.1:8033"
+    assert client.verify_webhook({WEBHOOK_TOKEN_HEADER: "s"}, b"{}")
+    assert not client.verify_webhook({WEBHOOK_TOKEN_HEADER: "x"}, b"{}")
