@@ -521,3 +521,28 @@ def test_run_provider_standin_connect_registers_a_working_connection(db):
     assert client.api_base == "http://127.0.0.1:8033"
     assert client.verify_webhook({WEBHOOK_TOKEN_HEADER: "s"}, b"{}")
     assert not client.verify_webhook({WEBHOOK_TOKEN_HEADER: "x"}, b"{}")
+
+
+def test_staff_connect_gelato_in_the_admin_and_keys_never_show(db, client):
+    from quotes.models import Provider
+    from tests.factories import UserFactory
+
+    provider = Provider.objects.create(code="gelato", name="Gelato", kind="api")
+    client.force_login(UserFactory(email="staff@podhub.test", is_staff=True,
+                                   is_superuser=True))
+    add = client.get("/admin/fulfillment/providerconnection/add/").content.decode()
+    assert 'value="gelato"' in add and 'value="printful"' in add and 'value="customcat"' in add
+    response = client.post("/admin/fulfillment/providerconnection/add/", {
+        "provider": provider.pk, "adapter": "gelato", "api_base": "", "api_key": "gel-key-1",
+        "webhook_secret": "gel-token-1", "destinations": "US CA", "production_hours": 72,
+        "is_enabled": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    conn = ProviderConnection.objects.get(provider=provider)
+    page = client.get(f"/admin/fulfillment/providerconnection/{conn.pk}/change/")
+    assert page.status_code == 200
+    assert "gel-key-1" not in page.content.decode()
+    assert "gel-token-1" not in page.content.decode()
+    gelato = client_for(provider)
+    assert isinstance(gelato, GelatoClient)
+    assert gelato._headers() == {"X-API-KEY": "gel-key-1"}
+    assert gelato.verify_webhook({WEBHOOK_TOKEN_HEADER: "gel-token-1"}, b"{}")
