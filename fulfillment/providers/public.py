@@ -203,8 +203,15 @@ class PrintfulClient(PublicClient):
 
     def _confirm(self, data: dict) -> RemoteOrder:
         if data.get("status") == "draft":
-            confirmed = self._request("POST", f"/v2/orders/{data['id']}/confirmation",
-                                      what="confirm order", headers=self._headers())
+            try:
+                confirmed = self._request("POST", f"/v2/orders/{data['id']}/confirmation",
+                                          what="confirm order", headers=self._headers())
+            except ProviderRefused as exc:
+                if getattr(exc, "status", 0) != 409:
+                    raise
+                # confirmed meanwhile (a concurrent retry): read what it is now
+                confirmed = self._request("GET", f"/v2/orders/{data['id']}",
+                                          what="order status", headers=self._headers())
             data = confirmed.get("data", confirmed)
         return _printful_order(data)
 

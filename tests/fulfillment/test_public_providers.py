@@ -546,3 +546,18 @@ def test_staff_connect_gelato_in_the_admin_and_keys_never_show(db, client):
     assert isinstance(gelato, GelatoClient)
     assert gelato._headers() == {"X-API-KEY": "gel-key-1"}
     assert gelato.verify_webhook({WEBHOOK_TOKEN_HEADER: "gel-token-1"}, b"{}")
+
+
+def test_printful_draft_confirmed_meanwhile_is_read_not_refused(workspace, printful):
+    h = printful
+    fo = _factory_order(h, workspace)
+    client = h.client()
+    draft = httpx.post(f"{h.server.url}/v2/orders", json=client._order_body(fo),
+                       headers={"Authorization": f"Bearer {API_KEY}"}).json()["data"]
+    # a concurrent retry confirms it between our read and our confirmation
+    httpx.post(f"{h.server.url}/v2/orders/{draft['id']}/confirmation",
+               headers={"Authorization": f"Bearer {API_KEY}"})
+    remote = client._confirm(draft)
+    assert remote.external_id == str(draft["id"])
+    assert remote.status == "accepted"
+    assert h.standin.stats["confirms"] == 1
