@@ -14,8 +14,9 @@ Two steps, so no lock is held across an HTTP call (STYLE.md §2.3):
    the reference up at the provider, so a crash between "sent" and "saved"
    never makes a second factory order. Down (5xx, timeout): retried with
    backoff, and after FULFILLMENT_FALLBACK_AFTER_MINUTES routed to the next
-   provider; refused (4xx): routed to the next provider at once, within the
-   workspace's maximum extra cost. The timeline says why each time.
+   provider if one may take the items (else it keeps waiting, with backoff, for
+   this one: an outage never holds an order); refused (4xx): routed to the next
+   provider at once, within the workspace's maximum extra cost. The timeline says why each time.
 
 Throughput (bench/submit_bench.py): sends go out in batches (one claim, one read of
 the batch's rows, one kept-alive HTTP client per process, one commit for the
@@ -463,23 +464,59 @@ def _unavailable(sub_id: int, message: str, *, now: datetime) -> str:
         return f"already {sub.status}"
     first = sub.first_failure_at is None
     sub.first_failure_at = sub.first_failure_at or now
+    no_fallback = ""
     if now - sub.first_failure_at >= fallback_after():
-        sub.save(update_fields=["first_failure_at", "updated_at"])
-        return reroute(submission_id=sub_id, now=now, reason=(
-            f"{sub.provider.name} has been unavailable since "
-            f"{sub.first_failure_at:%Y-%m-%d %H:%M} UTC ({message})"))
+        plan, _ = _fallback_plan(sub, also_tried=True)
+        if plan.ok:
+            sub.save(update_fields=["first_failure_at", "updated_at"])
+            return reroute(submission_id=sub_id, now=now, reason=(
+                f"{sub.provider.name} has been unavailable since "
+                f"{sub.first_failure_at:%Y-%m-%d %H:%M} UTC ({message})"))
+        # nobody else may make it: keep waiting for this provider (a refusal would hold)
+        no_fallback = "; ".join(f"{r.line.title}: {r.reason}" for r in plan.unroutable)
     delay = min(timedelta(seconds=10 * 2 ** min(sub.attempts, 5)), timedelta(minutes=5))
+    told = sub.error.startswith(NO_FALLBACK)
     sub.status = SubmissionStatus.PENDING
     sub.next_attempt_at = now + delay
     sub.lease_until = None
-    sub.error = message[:2000]
+    sub.error = (f"{NO_FALLBACK} ({no_fallback}); {message}" if no_fallback else message)[:2000]
     sub.save()
     if first:
         order_services.record_event(
             order=sub.order, type="fulfillment.provider_unavailable", actor=SYSTEM,
             message=f"{sub.provider.name} is unavailable ({message}); retrying.",
             data={"submission_id": sub.pk, "provider": sub.provider.code})
+    elif no_fallback and not told:
+        order_services.record_event(
+            order=sub.order, type="fulfillment.provider_unavailable", actor=SYSTEM,
+            message=f"{sub.provider.name} is still unavailable ({message}) and no other "
+            f"provider can take the items ({no_fallback}); retrying until it is back.",
+            data={"submission_id": sub.pk, "provider": sub.provider.code,
+                  "no_fallback": True})
     return "retry later"
+
+
+NO_FALLBACK = "No fallback"
+
+
+def _fallback_plan(sub: Submission, *, also_tried: bool = False
+                   ) -> tuple[routing.Plan, dict[int, Decimal]]:
+    """Where `sub`'s items would go next: every provider that already failed them is
+    skipped (with `also_tried`, `sub`'s own provider too, before it is marked failed),
+    and no fallback may cost more than the first choice plus the maximum extra cost."""
+    tried: dict[int, set[int]] = {}
+    failed = list(Submission.objects.filter(order_id=sub.order_id,
+                                            status=SubmissionStatus.FAILED))
+    if also_tried:
+        failed.append(sub)
+    for f in failed:
+        for item in f.items:
+            tried.setdefault(item["line_item_id"], set()).add(f.provider_id)
+    first_cost = {i["line_item_id"]: Decimal(i.get("first_cost") or i["cost"])
+                  for i in sub.items}
+    line_ids = [i["line_item_id"] for i in sub.items]
+    lines = list(LineItem.objects.filter(order_id=sub.order_id, pk__in=line_ids).order_by("pk"))
+    return routing.plan(sub.order, lines=lines, tried=tried, first_cost=first_cost), first_cost
 
 
 @transaction.atomic
@@ -495,15 +532,8 @@ def reroute(*, submission_id: int, reason: str, now: datetime | None = None) -> 
     sub.lease_until = None
     sub.save()
     Shipment.objects.filter(submission=sub, status=ShipmentStatus.PENDING).delete()
-    line_ids = [i["line_item_id"] for i in sub.items]
-    tried: dict[int, set[int]] = {}
-    for failed in Submission.objects.filter(order=order, status=SubmissionStatus.FAILED):
-        for item in failed.items:
-            tried.setdefault(item["line_item_id"], set()).add(failed.provider_id)
-    first_cost = {i["line_item_id"]: Decimal(i.get("first_cost") or i["cost"])
-                  for i in sub.items}
-    lines = list(LineItem.objects.filter(order=order, pk__in=line_ids).order_by("pk"))
-    plan = routing.plan(order, lines=lines, tried=tried, first_cost=first_cost)
+    sub.order = order
+    plan, first_cost = _fallback_plan(sub)
     actor = Actor.provider(sub.provider.name)
     if not plan.ok:
         why = "; ".join(f"{r.line.title}: {r.reason}" for r in plan.unroutable)
