@@ -42,7 +42,7 @@ from fulfillment.models import (
     WebhookResult,
 )
 from fulfillment.providers import ProviderUpdate, client_for
-from fulfillment.providers.base import STATUS_RANK
+from fulfillment.providers.base import STATUS_RANK, WEBHOOK_TOKEN_HEADER
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import HoldReason, Order, OrderState
@@ -109,7 +109,8 @@ def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
                 provider_code=provider_code, event_key=key[:200], body=body.decode(
                     "utf-8", errors="replace"),
                 headers={k: v for k, v in headers.items()
-                         if k.lower().startswith(("x-", "content-type"))})
+                         if k.lower().startswith(("x-", "content-type"))
+                         and k.lower() != WEBHOOK_TOKEN_HEADER.lower()})  # a secret
     except IntegrityError:
         log.info("provider webhook %s %s: duplicate delivery ignored", provider_code, key)
         return ProviderWebhook.objects.get(provider_code=provider_code, event_key=key[:200]), False

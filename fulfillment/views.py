@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from fulfillment import claims, selectors, shipments, submission
+from fulfillment.providers.base import WEBHOOK_TOKEN_HEADER
 from orders.events import Actor
 from podhub.core.views import workspace_view
 
@@ -99,9 +100,14 @@ def claim_photo(request, claim_message_id: int):
 @require_POST
 def provider_webhook(request, provider_code: str):
     """Verified (401 otherwise), stored before the 200, applied once, forward only."""
+    headers = dict(request.headers)
+    if request.GET.get("token"):
+        # Providers that cannot send a custom header (Gelato's dashboard) put the
+        # shared token in the webhook URL instead.
+        headers.setdefault(WEBHOOK_TOKEN_HEADER, request.GET["token"])
     try:
         row, created = shipments.webhook_receive(
-            provider_code=provider_code, headers=dict(request.headers), body=request.body)
+            provider_code=provider_code, headers=headers, body=request.body)
     except shipments.WebhookRejected as exc:
         return JsonResponse({"error": {"code": "rejected", "message": exc.reason}},
                             status=exc.status)

@@ -19,6 +19,10 @@ import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+# Shared-token header for providers that do not sign webhooks (Gelato); the
+# provider webhook view also accepts it as `?token=` in the URL.
+WEBHOOK_TOKEN_HEADER = "X-PodHub-Webhook-Token"
+
 
 class ProviderError(Exception):
     def __init__(self, message: str):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from fulfillment.providers.base import (
+    WEBHOOK_TOKEN_HEADER,
     FactoryOrder,
     ProviderClient,
     ProviderRefused,
@@ -43,7 +44,6 @@ __all__ = ["CustomCatClient", "GelatoClient", "PrintfulClient", "SkuShipment",
 
 #: Gelato webhooks carry no signature: the URL configured in Gelato's dashboard
 #: must send this header with the connection's webhook secret.
-WEBHOOK_TOKEN_HEADER = "X-PodHub-Webhook-Token"
 
 
 @dataclass(frozen=True)

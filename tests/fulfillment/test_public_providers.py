@@ -561,3 +561,24 @@ def test_printful_draft_confirmed_meanwhile_is_read_not_refused(workspace, print
     assert remote.external_id == str(draft["id"])
     assert remote.status == "accepted"
     assert h.standin.stats["confirms"] == 1
+
+
+def test_gelato_token_in_the_webhook_url_is_accepted_and_never_stored(workspace, gelato):
+    h = gelato
+    order = h.order(workspace)
+    submission.submit_sweep(now=NOW)
+    sub = _sub(workspace, order)
+    event = {"id": "os_url_token", "event": "order_status_updated", "orderId": sub.external_id,
+             "orderReferenceId": sub.reference, "fulfillmentStatus": "printed", "items": []}
+    body = json.dumps(event).encode()
+    # a wrong token in the URL is refused and nothing is stored
+    wrong = h.webhooks.post(f"{h.url}?token=nope", data=body, content_type="application/json")
+    assert wrong.status_code == 401
+    assert not ProviderWebhook.objects.exists()
+    # the right one (Gelato's dashboard cannot add headers) is applied
+    ok = h.webhooks.post(f"{h.url}?token={SECRET}", data=body, content_type="application/json")
+    assert ok.status_code == 200
+    row = ProviderWebhook.objects.get()
+    assert row.result == "applied"
+    assert SECRET not in json.dumps(row.headers)
+    assert _state(order) == "in_production"
