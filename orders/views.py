@@ -12,7 +12,6 @@ from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
@@ -27,6 +26,7 @@ from orders.forms import (
     address_from,
 )
 from orders.models import CancelReason, Order, Platform
+from orders.urlcache import const_url, id_url
 from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
 from podhub.core.views import workspace_view
 
@@ -52,13 +52,13 @@ def _query(values: dict, **override) -> str:
 
 def _url(values: dict, *, base: str = "", **override) -> str:
     query = _query(values, **override)
-    return (base or reverse("orders:list")) + (f"?{query}" if query else "")
+    return (base or const_url("orders:list")) + (f"?{query}" if query else "")
 
 
 def _tabs(workspace, values: dict) -> list[dict]:
     counts = selectors.tab_counts(workspace=workspace)
     tabs = [(selectors.ALL_TAB, "All")] + selectors.TABS
-    base = reverse("orders:list")
+    base = const_url("orders:list")
     return [
         {"key": key, "label": label, "count": counts.get(key, 0),
          "url": _url(values, base=base, state=key, after=None), "active": values["state"] == key}
@@ -73,8 +73,8 @@ def _list_context(request) -> dict:
         store_id=values["store"], date_from=values["date_from"], date_to=values["date_to"],
         after=values["after"], limit=values["per_page"] or selectors.PAGE_SIZE,
     )
-    # One reverse() for the page instead of one per row (a hot path: 50-200 rows).
-    pattern = reverse("orders:detail", kwargs={"order_id": 999999999}).replace("999999999", "{}")
+    # No reverse() per row (a hot path: 50-200 rows), nor per page.
+    pattern = id_url("orders:detail", "order_id")
     for row in page.rows:
         row.url = pattern.format(row.id)
     return {

@@ -6,13 +6,15 @@ class QuotesConfig(AppConfig):
     verbose_name = "Catalog, pricing and quotes"
 
     def ready(self):
-        from orders import events, hooks, panels
-        from quotes import pricing, services
+        from orders import events, hooks, notices, panels
+        from quotes import pricing, selectors, services
 
         # Price an order right after it is imported, entered or changed (STYLE.md §0).
         events.subscribe(services.on_order_event)
         # The loss guard: selling price vs base cost + shipping + handling.
         hooks.register_loss_check(pricing.loss_verdict)
+        # "N quotes wait for your answer" above every dashboard page.
+        notices.register_notice("quotes.open", selectors.OPEN_QUOTES_NOTICE_SQL)
         # The price breakdown panel on the order page.
         panels.register_panel(url_name="quotes:order_price", title="What you pay", position=10,
                                element_id="price-panel")

@@ -136,6 +136,15 @@ def open_quote_count(*, workspace) -> int:
     return Quote.objects.filter(workspace=workspace, status=QuoteStatus.SENT).count()
 
 
+# The same count as a site-wide notice (orders.notices reads every page's notices in one
+# query): one row, n = the count.
+OPEN_QUOTES_NOTICE_SQL = (
+    "SELECT COUNT(*) AS n, CAST(NULL AS text) AS s1, CAST(NULL AS text) AS s2, "
+    f"CAST(NULL AS timestamp) AS t FROM {Quote._meta.db_table} "  # noqa: S608
+    f"WHERE workspace_id = %s AND status = '{QuoteStatus.SENT.value}'"
+)
+
+
 # --- an order's price -------------------------------------------------------------------------
 
 

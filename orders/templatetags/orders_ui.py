@@ -3,12 +3,13 @@
 import html
 
 from django import template
-from django.urls import reverse
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from orders import selectors
+from orders import notices, selectors
 from orders.models import ActorType, CancelReason, HoldReason, OrderState
+from orders.urlcache import const_url
 
 register = template.Library()
 
@@ -74,26 +75,32 @@ def hold_reason_label(value: str) -> str:
     return _choice(HoldReason, value) if value else ""
 
 
+@register.simple_tag
+def curl(name: str) -> str:
+    """{% url %} for a URL without arguments, reversed once per process (orders.urlcache)."""
+    return const_url(name)
+
+
 BANNER_SHOWN = 3
 
 
-@register.inclusion_tag("orders/_attention_banner.html", takes_context=True)
-def attention_banner(context):
+@register.simple_tag(takes_context=True)
+def attention_banner(context) -> str:
     """Site-wide: orders on hold because staff asked the seller for information.
 
-    Shown on every page, so it reads at most BANNER_SHOWN + 1 rows (a partial index).
+    Shown on every page: its rows come with the other site-wide notices in one
+    query (orders.notices), at most BANNER_SHOWN + 1 of them; nothing to show
+    renders nothing.
     """
     request = context.get("request")
-    workspace = getattr(request, "workspace", None)
-    if workspace is None or not request.user.is_authenticated:
-        return {"orders": []}
-    orders = selectors.attention_orders(workspace=workspace, limit=BANNER_SHOWN + 1)
-    if not orders:
-        return {"orders": []}
-    return {
+    rows = notices.for_request(request).get("orders.info_requested") if request else None
+    if not rows:
+        return ""
+    orders = [selectors.AttentionOrder(r.n, r.s1, r.s2 or "", r.t) for r in rows]
+    return render_to_string("orders/_attention_banner.html", {
         "orders": orders, "shown": orders[:BANNER_SHOWN], "more": len(orders) > BANNER_SHOWN,
-        "on_hold_url": reverse("orders:list") + f"?state={OrderState.ON_HOLD}",
-    }
+        "on_hold_url": const_url("orders:list") + f"?state={OrderState.ON_HOLD}",
+    })
 
 
 @register.filter

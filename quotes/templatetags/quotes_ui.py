@@ -3,9 +3,11 @@
 from decimal import Decimal, InvalidOperation
 
 from django import template
+from django.template.loader import render_to_string
 
+from orders import notices
 from podhub.core.money import quantize
-from quotes import calc, selectors
+from quotes import calc
 
 register = template.Library()
 
@@ -32,11 +34,15 @@ def tiers_text(tiers) -> str:
     return calc.tiers_to_text(tiers)
 
 
-@register.inclusion_tag("quotes/_quote_notice.html", takes_context=True)
-def quote_notice(context):
-    """Dashboard notice: quotes PodHub sent that wait for the seller's answer."""
+@register.simple_tag(takes_context=True)
+def quote_notice(context) -> str:
+    """Dashboard notice: quotes PodHub sent that wait for the seller's answer.
+
+    Read with the other site-wide notices in one query (orders.notices).
+    """
     request = context.get("request")
-    workspace = getattr(request, "workspace", None)
-    if workspace is None or not request.user.is_authenticated:
-        return {"count": 0}
-    return {"count": selectors.open_quote_count(workspace=workspace)}
+    rows = notices.for_request(request).get("quotes.open") if request else None
+    count = rows[0].n if rows else 0
+    if not count:
+        return ""
+    return render_to_string("quotes/_quote_notice.html", {"count": count})
