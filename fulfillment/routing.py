@@ -80,18 +80,24 @@ def candidates(lines: list[LineItem], country: str) -> dict[int, list[Candidate]
 
 def plan(order: Order, *, lines: list[LineItem] | None = None,
          tried: dict[int, set[int]] | None = None,
-         first_cost: dict[int, Decimal] | None = None) -> Plan:
+         first_cost: dict[int, Decimal] | None = None,
+         options: dict[int, list[Candidate]] | None = None,
+         extra: Decimal | None = None) -> Plan:
     """Route `lines` (default: all of the order's). `tried`: line id -> provider ids that
     already refused it; `first_cost`: line id -> the cost of its first choice (a
-    fallback may exceed it by at most the workspace's maximum extra cost)."""
+    fallback may exceed it by at most the workspace's maximum extra cost).
+    `options` (`candidates()` for these lines and the order's country) and `extra`
+    (`max_extra_cost()`): already read by a caller routing many orders at once."""
     if lines is None:
         lines = list(LineItem.objects.filter(order=order, workspace_id=order.workspace_id)
                      .order_by("pk"))
     tried = tried or {}
     first_cost = first_cost or {}
     country = str((order.shipping_address or {}).get("country_code") or "").upper()
-    options = candidates(lines, country)
-    extra = max_extra_cost(order.workspace_id)
+    if options is None:
+        options = candidates(lines, country)
+    if extra is None:
+        extra = max_extra_cost(order.workspace_id)
     result = Plan()
     for line in lines:
         route = ItemRoute(line=line, candidates=options.get(line.pk, []))

@@ -103,11 +103,9 @@ def _describe(plan: routing.Plan) -> str:
     return "; ".join(parts)
 
 
-def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime,
-                        seq: int | None = None) -> list[Submission]:
-    """seq: how many submissions the order has already (None: count them)."""
-    if seq is None:
-        seq = Submission.objects.filter(order=order).count()
+def _build_submissions(order: Order, plan: routing.Plan, *, now: datetime,
+                       seq: int) -> list[Submission]:
+    """One unsaved Submission per provider of the plan; seq: how many the order had."""
     made = []
     for routes in plan.legs.values():
         seq += 1
@@ -120,7 +118,7 @@ def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime,
         local = cand.adapter in LOCAL_ADAPTERS
         conn = connection_for(cand.provider)
         hours = conn.production_hours if conn else 72
-        sub = Submission.objects.create(
+        made.append(Submission(
             workspace_id=order.workspace_id, order=order, provider=cand.provider,
             adapter=cand.adapter, reference=f"PH{order.pk}-{seq}", items=items,
             cost_amount=sum((Decimal(i["cost"]) * i["quantity"] for i in items), Decimal(0)),
@@ -128,13 +126,43 @@ def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime,
             status=SubmissionStatus.ACCEPTED if local else SubmissionStatus.PENDING,
             external_id=f"PH{order.pk}-{seq}" if local else "",
             sent_at=now if local else None, due_at=now + timedelta(hours=hours),
-            next_attempt_at=None if local else now)
-        Shipment.objects.create(
-            workspace_id=order.workspace_id, order=order, submission=sub,
-            items=[{"line_item_id": i["line_item_id"], "quantity": i["quantity"]}
-                   for i in items])
-        made.append(sub)
+            next_attempt_at=None if local else now))
     return made
+
+
+def _save_submissions(subs: list[Submission]) -> None:
+    """Insert the submissions and a pending Shipment each (two statements for all)."""
+    Submission.objects.bulk_create(subs)
+    Shipment.objects.bulk_create([
+        Shipment(workspace_id=sub.workspace_id, order_id=sub.order_id, submission=sub,
+                 items=[{"line_item_id": i["line_item_id"], "quantity": i["quantity"]}
+                        for i in sub.items])
+        for sub in subs])
+
+
+def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime,
+                        seq: int | None = None) -> list[Submission]:
+    """seq: how many submissions the order has already (None: count them)."""
+    if seq is None:
+        seq = Submission.objects.filter(order=order).count()
+    made = _build_submissions(order, plan, now=now, seq=seq)
+    _save_submissions(made)
+    return made
+
+
+def _no_route(order: Order, plan: routing.Plan) -> NoRoute:
+    why = "; ".join(f"{r.line.title}: {r.reason}" for r in plan.unroutable) \
+        or "the order has no items"
+    return NoRoute(f"Order {order.number} cannot be submitted: {why}.")
+
+
+def _submitted(order: Order, plan: routing.Plan, subs: list[Submission], *, actor: Actor,
+               now: datetime) -> None:
+    order_services.record_event(
+        order=order, type="fulfillment.routed", actor=actor, message=_describe(plan),
+        data={"submissions": [{"id": s.pk, "reference": s.reference,
+                               "provider": s.provider.code, "items": s.items} for s in subs]})
+    order_services.order_submit(order_id=order.pk, actor=actor, now=now)
 
 
 def _route_and_submit(order: Order, *, actor: Actor, now: datetime,
@@ -145,15 +173,9 @@ def _route_and_submit(order: Order, *, actor: Actor, now: datetime,
     remote submission (the sweep rings one per batch instead)."""
     plan = routing.plan(order, lines=lines)
     if not plan.ok:
-        why = "; ".join(f"{r.line.title}: {r.reason}" for r in plan.unroutable) \
-            or "the order has no items"
-        raise NoRoute(f"Order {order.number} cannot be submitted: {why}.")
+        raise _no_route(order, plan)
     subs = _create_submissions(order, plan, now=now, seq=seq)
-    order_services.record_event(
-        order=order, type="fulfillment.routed", actor=actor, message=_describe(plan),
-        data={"submissions": [{"id": s.pk, "reference": s.reference,
-                               "provider": s.provider.code, "items": s.items} for s in subs]})
-    order_services.order_submit(order_id=order.pk, actor=actor, now=now)
+    _submitted(order, plan, subs, actor=actor, now=now)
     remote = [s.pk for s in subs if s.adapter not in LOCAL_ADAPTERS]
     if remote and ring:
         from fulfillment.tasks import submission_send_task
@@ -190,8 +212,10 @@ def submit_sweep(*, now: datetime | None = None, limit: int = 5000, batch: int =
 
 
 def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
-    """Route and submit a batch of locked orders: their lines and earlier submissions
-    are read once for the batch; one doorbell for the batch's remote submissions."""
+    """Route and submit a batch of locked orders with a fixed number of reads for the
+    batch (lines, earlier submissions, providers per country, maximum extra cost per
+    workspace), two inserts for all their submissions and shipments, then the timeline
+    and order_submit per order; one send doorbell for the batch."""
     from django.db.models import Count
 
     ids = [o.pk for o in orders]
@@ -200,10 +224,30 @@ def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
         lines[line.order_id].append(line)
     seqs = dict(Submission.objects.filter(order_id__in=ids).values_list("order_id")
                 .annotate(n=Count("pk")))
-    remote: list[Submission] = []
+    by_country: dict[str, list[LineItem]] = {}
     for order in orders:
-        subs = _submit_one_locked(order, now=now, lines=lines[order.pk],
-                                  seq=seqs.get(order.pk, 0))
+        country = str((order.shipping_address or {}).get("country_code") or "").upper()
+        by_country.setdefault(country, []).extend(lines[order.pk])
+    options: dict[int, list[routing.Candidate]] = {}
+    for country, country_lines in by_country.items():
+        options.update(routing.candidates(country_lines, country))
+    extras = {ws: routing.max_extra_cost(ws) for ws in {o.workspace_id for o in orders}}
+    planned: list[tuple[Order, routing.Plan, list[Submission]]] = []
+    for order in orders:
+        plan = routing.plan(order, lines=lines[order.pk], options=options,
+                            extra=extras[order.workspace_id])
+        if not plan.ok:
+            _hold_unroutable(order, _no_route(order, plan), now=now)
+            continue
+        planned.append((order, plan, _build_submissions(order, plan, now=now,
+                                                        seq=seqs.get(order.pk, 0))))
+    if not planned:
+        return
+    _save_submissions([sub for _, _, subs in planned for sub in subs])
+    remote: list[Submission] = []
+    for order, plan, subs in planned:
+        # the order is locked and awaiting submission: order_submit cannot refuse it
+        _submitted(order, plan, subs, actor=SYSTEM, now=now)
         remote.extend(s for s in subs if s.adapter not in LOCAL_ADAPTERS)
     if remote:
         from fulfillment.tasks import submission_send_task
@@ -212,20 +256,15 @@ def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
                                              submission_id=remote[0].pk)
 
 
-def _submit_one_locked(order: Order, *, now: datetime, lines: list[LineItem] | None = None,
-                       seq: int | None = None) -> list[Submission]:
+def _hold_unroutable(order: Order, exc: NoRoute, *, now: datetime) -> None:
     try:
         with transaction.atomic():
-            return _route_and_submit(order, actor=SYSTEM, now=now, lines=lines, seq=seq,
-                                     ring=False)
-    except NoRoute as exc:
-        order.submit_at = None  # not due again until a human acts
-        Order.objects.filter(pk=order.pk).update(submit_at=None)
-        order_services.order_hold(order_id=order.pk, reason=HoldReason.PROVIDER_REJECTED,
-                                  message=exc.message, actor=SYSTEM, now=now)
-    except PodhubError as exc:
-        log.warning("submit sweep: order %s not submitted: %s", order.pk, exc.message)
-    return []
+            order.submit_at = None  # not due again until a human acts
+            Order.objects.filter(pk=order.pk).update(submit_at=None)
+            order_services.order_hold(order_id=order.pk, reason=HoldReason.PROVIDER_REJECTED,
+                                      message=exc.message, actor=SYSTEM, now=now)
+    except PodhubError as err:
+        log.warning("submit sweep: order %s not held: %s", order.pk, err.message)
 
 
 def order_submit_now(*, workspace, order_id: int, actor: Actor,
