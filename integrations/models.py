@@ -37,7 +37,9 @@ class StoreConnection(WorkspaceModel):
     shop_domain = models.CharField(max_length=255, db_index=True)
     # Empty: https://{shop_domain}. Set for the sandbox (or a proxy).
     api_base = models.CharField(max_length=255, blank=True)
-    access_token = EncryptedTextField(blank=True, default="")
+    access_token = EncryptedTextField(blank=True, default="")  # WooCommerce: consumer key
+    # WooCommerce only: the REST API consumer secret (the key is in access_token).
+    consumer_secret = EncryptedTextField(blank=True, default="")
     refresh_token = EncryptedTextField(blank=True, default="")
     token_expires_at = models.DateTimeField(null=True, blank=True)
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
@@ -196,6 +198,8 @@ class OutboxKind(models.TextChoices):
     ORDER_CANCEL = "order_cancel", "Cancel order in the store"
     REFUND_CREATE = "refund_create", "Refund in the store"
     PRODUCT_CREATE = "product_create", "Publish product"
+    ORDER_COMPLETE = "order_complete", "Mark the order completed in the store"
+    WEBHOOKS_REGISTER = "webhooks_register", "Register the store's webhooks"
 
 
 class OutboxStatus(models.TextChoices):

@@ -81,7 +81,7 @@ def reconcile_sweep_task() -> int:
 
     with scopes_disabled():
         conns = list(StoreConnection.objects.filter(status=ConnectionStatus.ACTIVE,
-                                                    platform="shopify")
+                                                    platform__in=["shopify", "woocommerce"])
                      .values_list("workspace_id", "pk"))
     for ws, pk in conns:
         reconcile_store_task.delay(workspace_id=ws, connection_id=pk)

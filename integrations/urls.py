@@ -5,7 +5,10 @@ from integrations import views, webhooks
 app_name = "integrations"
 urlpatterns = [
     path("webhooks/shopify/", webhooks.shopify_webhook, name="shopify_webhook"),
+    path("webhooks/woocommerce/<int:store_id>/", webhooks.woocommerce_webhook,
+         name="woocommerce_webhook"),
     path("stores/", views.store_list, name="stores"),
+    path("stores/woocommerce/connect/", views.connect_woocommerce, name="connect_woocommerce"),
     path("stores/shopify/connect/", views.connect_shopify, name="connect_shopify"),
     path("stores/shopify/install/", views.install_shopify, name="install_shopify"),
     path("stores/shopify/callback/", views.oauth_callback, name="oauth_callback"),

@@ -5,7 +5,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations import conf, selectors
-from integrations.forms import ConnectShopifyForm, InstallShopifyForm, ManualStoreForm
+from integrations.forms import (
+    ConnectShopifyForm,
+    ConnectWooCommerceForm,
+    InstallShopifyForm,
+    ManualStoreForm,
+)
 from integrations.models import ConnectionStatus
 from integrations.services import connections
 from podhub.core.exceptions import PodhubError, ValidationFailed
@@ -19,6 +24,7 @@ def _page(request, **extra):
         "connect_form": ConnectShopifyForm(),
         "install_form": InstallShopifyForm(),
         "manual_form": ManualStoreForm(),
+        "woo_form": ConnectWooCommerceForm(),
         "oauth_enabled": bool(conf.api_key() and conf.api_secret()),
         "webhook_url": connections.webhook_url(),
     }
@@ -48,6 +54,27 @@ def connect_shopify(request):
                       _page(request, connect_form=form), status=400)
     messages.success(request, f"{conn.shop_domain} is connected; its open orders are being "
                               "imported.")
+    return redirect("integrations:health", store_id=conn.store_id)
+
+
+@workspace_view
+@require_POST
+def connect_woocommerce(request):
+    from integrations.woocommerce.services import store_connect_woocommerce
+
+    form = ConnectWooCommerceForm(request.POST)
+    if not form.is_valid():
+        return render(request, "integrations/stores.html", _page(request, woo_form=form),
+                      status=400)
+    try:
+        conn = store_connect_woocommerce(workspace=request.workspace, **form.cleaned_data)
+    except PodhubError as exc:
+        field = (exc.detail or {}).get("field")
+        form.add_error(field if field in form.fields else None, exc.message)
+        return render(request, "integrations/stores.html", _page(request, woo_form=form),
+                      status=400)
+    messages.success(request, f"{conn.shop_domain} is connected: its webhooks are being "
+                              "registered and its processing and on-hold orders imported.")
     return redirect("integrations:health", store_id=conn.store_id)
 
 
@@ -90,13 +117,22 @@ def oauth_callback(request):
     return redirect("integrations:health", store_id=conn.store_id)
 
 
+def _webhook_url(conn) -> str:
+    if conn.platform == "woocommerce":
+        from integrations.woocommerce.services import webhook_url
+
+        return webhook_url(conn.store_id)
+    return connections.webhook_url()
+
+
 @workspace_view
 def health(request, store_id: int):
     conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
     ctx = {"section": "stores", "h": selectors.sync_health(workspace=request.workspace,
                                                           connection=conn),
-           "webhook_url": connections.webhook_url(),
-           "products": selectors.publishable_products(workspace=request.workspace)}
+           "webhook_url": _webhook_url(conn),
+           "products": selectors.publishable_products(workspace=request.workspace)
+           if conn.platform == "shopify" else []}
     return render(request, "integrations/health.html", ctx)
 
 

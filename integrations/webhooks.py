@@ -10,6 +10,7 @@ nothing. Processing happens in the worker.
 
 import json
 import logging
+import re
 import threading
 import time
 
@@ -127,3 +128,71 @@ def _send_ring(workspace_id: int, connection_id: int) -> None:
     except Exception:  # the row is stored: the sweep will ring for it
         log.warning("doorbell for connection %s not sent; the sweep will pick it up",
                     connection_id, exc_info=True)
+
+
+# --- WooCommerce: POST /webhooks/woocommerce/<store id>/ ---------------------------------
+
+_PING = re.compile(rb"^webhook_id=\d+$")
+
+
+@csrf_exempt
+def woocommerce_webhook(request, store_id: int):
+    """Checks, in order: size (413), the store (401: an unknown store cannot be
+    authenticated), the unsigned `webhook_id=<id>` ping WooCommerce sends when a webhook
+    is created or activated (200, nothing stored), X-WC-Webhook-Signature over the raw
+    body in constant time (401), JSON (400 with the reason), the topic header (400).
+    Then one INSERT ... ON CONFLICT DO NOTHING keyed by (X-WC-Webhook-Source, order id,
+    date_modified_gmt), then the 200. WooCommerce never retries a failed delivery: the
+    reconciliation sweep reads what was missed."""
+    from integrations.woocommerce.services import connection_for_webhook, event_id_of
+    from integrations.woocommerce.signature import verify
+
+    if request.method != "POST":
+        return _refuse(405, "method_not_allowed", "POST only.")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > conf.WEBHOOK_MAX_BYTES:
+        return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are "
+                                         "refused.")
+    conn = connection_for_webhook(store_id)
+    if conn is None:
+        return _refuse(401, "unknown_store", "No WooCommerce store with this id.")
+    body = request.read(conf.WEBHOOK_MAX_BYTES + 1)
+    if len(body) > conf.WEBHOOK_MAX_BYTES:
+        return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are "
+                                         "refused.")
+    h = request.headers
+    signature = h.get("X-WC-Webhook-Signature", "")
+    topic = h.get("X-WC-Webhook-Topic", "").strip().lower()
+    if not signature and not topic and _PING.match(body.strip()):
+        return JsonResponse({"ok": True, "ping": True})
+    if not signature:
+        return _refuse(401, "unsigned", "X-WC-Webhook-Signature is missing.")
+    secret = conn.webhook_secret.reveal() if hasattr(conn.webhook_secret, "reveal") \
+        else (conn.webhook_secret or "")
+    if not verify(body, signature, secret):
+        return _refuse(401, "bad_signature", "The HMAC signature does not match.")
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
+    if not topic:
+        return _refuse(400, "missing_headers", "Missing header(s): X-WC-Webhook-Topic")
+    if not isinstance(payload, dict):
+        return _refuse(400, "malformed_json", "The body is not a JSON object.")
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    source = h.get("X-WC-Webhook-Source", "") or conn.shop_domain
+    new_id = webhook_store(
+        connection_id=conn.pk, workspace_id=conn.workspace_id,
+        event_id=event_id_of(source=source, topic=topic, payload=payload),
+        webhook_id=h.get("X-WC-Webhook-ID", ""), topic=topic,
+        resource_id=str(payload.get("id") or "")[:64], api_version="wc/v3",
+        triggered_at=h.get("X-WC-Webhook-Delivery-ID", ""), body=text,
+    )
+    if new_id is not None:
+        _ring(conn.workspace_id, conn.pk)
+    return JsonResponse({"ok": True, "duplicate": new_id is None})

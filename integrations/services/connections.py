@@ -153,6 +153,7 @@ def _stop_traffic(conn: StoreConnection, *, status: str, now: datetime, why: str
     conn.disconnected_at = now
     conn.access_token = Secret("")
     conn.refresh_token = Secret("")
+    conn.consumer_secret = Secret("")
     conn.token_expires_at = None
     conn.save()
     ImportJob.objects.filter(connection=conn, status__in=[JobStatus.PENDING, JobStatus.RUNNING]) \

@@ -23,6 +23,7 @@ from integrations.models import (
     JobStatus,
     StoreConnection,
 )
+from integrations.services import platforms
 from integrations.services.connections import client_for
 from integrations.services.orders import apply_store_order
 from integrations.shopify import queries
@@ -93,6 +94,10 @@ def _apply_node(conn: StoreConnection, client: AdminClient, node: dict, now: dat
 def import_job_run(*, job_id: int, client: AdminClient | None = None,
                    max_pages: int | None = None) -> ImportJob | None:
     """Run (or resume) a job until done, stopped, or `max_pages` pages later."""
+    adapter = platforms.adapter(ImportJob.objects.filter(pk=job_id).values_list(
+        "connection__platform", flat=True).first() or "")
+    if adapter is not None:  # another platform than Shopify
+        return adapter.import_job_run(job_id=job_id, client=client, max_pages=max_pages)
     now = timezone.now()
     job = _claim(job_id, now)
     if job is None:
@@ -175,6 +180,11 @@ def import_jobs_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
 def reconcile_store(*, connection_id: int, client: AdminClient | None = None,
                     now: datetime | None = None, max_pages: int = 40) -> dict:
     """Re-read orders updated since the last sweep (minus an overlap) and apply each."""
+    adapter = platforms.adapter(StoreConnection.objects.filter(pk=connection_id).values_list(
+        "platform", flat=True).first() or "")
+    if adapter is not None:  # another platform than Shopify
+        return adapter.reconcile_store(connection_id=connection_id, client=client, now=now,
+                                       max_pages=max_pages)
     now = now or timezone.now()
     conn = (StoreConnection.objects.select_related("store", "workspace")
             .filter(pk=connection_id).first())

@@ -23,7 +23,7 @@ from integrations.models import (
     InboxStatus,
     StoreConnection,
 )
-from integrations.services import privacy
+from integrations.services import platforms, privacy
 from integrations.services.connections import connection_uninstalled
 from integrations.services.orders import apply_store_order
 from integrations.shopify.mapping import from_rest
@@ -129,6 +129,11 @@ def _handle(row: InboundWebhook, *, now: datetime) -> str:
     conn = row.connection
     topic = row.topic
     payload = json.loads(row.body)
+    adapter = platforms.adapter(conn.platform)
+    if adapter is not None:  # another platform than Shopify
+        if conn.status != ConnectionStatus.ACTIVE:
+            return f"ignored: store {conn.get_status_display().lower()}"
+        return adapter.handle_delivery(conn, row, payload, now=now)
     if topic in PRIVACY_TOPICS:
         return privacy.handle(conn, row, payload, now=now)
     if conn.status != ConnectionStatus.ACTIVE:

@@ -89,7 +89,7 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
         elif rec.cancelled:
             if order.state != "cancelled":
                 order_services.order_store_cancelled(
-                    order_id=order.pk, actor=actor, note="Cancelled in the Shopify store.",
+                    order_id=order.pk, actor=actor, note=f"Cancelled in the {label} store.",
                     now=now)
                 outcome = "cancelled"
             else:

@@ -24,6 +24,7 @@ from integrations.models import (
     OutboxStatus,
     StoreConnection,
 )
+from integrations.services import platforms
 from integrations.services.connections import client_for
 from integrations.shopify import queries
 from integrations.shopify.client import (
@@ -41,9 +42,15 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 300
 
 
-def _connection(store: Store) -> StoreConnection:
+# Platforms whose stores take tracking pushes and loss-guard cancels.
+PUSH_PLATFORMS = (Platform.SHOPIFY, Platform.WOOCOMMERCE)
+
+
+def _connection(store: Store, platforms=(Platform.SHOPIFY,)) -> StoreConnection:
     conn = StoreConnection.objects.filter(store_id=store.pk).first()
-    if conn is None or store.platform != Platform.SHOPIFY:
+    if conn is None or store.platform not in platforms:
+        if len(platforms) > 1:
+            raise Conflict(f"{store.name} is not a connected store.")
         raise Conflict(f"{store.name} is not a connected Shopify store.")
     if conn.status != ConnectionStatus.ACTIVE:
         raise Conflict(f"{store.name} is not connected any more: nothing is sent to it.")
@@ -79,8 +86,9 @@ def push_fulfillment(*, store: Store, order: Order, shipment_ref: str, carrier: 
     no-op, a second parcel adds its own fulfillment. `line_items`: the PodHub
     LineItem ids and quantities in this parcel, [{"line_item_id", "quantity"}];
     None means everything still unfulfilled.
+    WooCommerce: a tracking note to the buyer plus tracking meta (docs/woocommerce.md).
     """
-    _connection(store)
+    _connection(store, PUSH_PLATFORMS)
     if order.store_id != store.pk:
         raise ValidationFailed("The order is not from this store.")
     if not (number or "").strip():
@@ -106,7 +114,7 @@ def push_fulfillment(*, store: Store, order: Order, shipment_ref: str, carrier: 
 def push_order_cancel(*, store: Store, order: Order, reason: str, note: str = "",
                       refund: bool = True) -> OutboxMessage:
     """Cancel the order in the store (and refund the buyer), e.g. the loss guard's cancel."""
-    _connection(store)
+    _connection(store, PUSH_PLATFORMS)
     msg, _ = outbox_enqueue(
         store=store, order=order, kind=OutboxKind.ORDER_CANCEL,
         key=f"cancel:{order.external_id}",
@@ -181,6 +189,9 @@ def outbox_deliver(*, message_id: int, client: AdminClient | None = None,
         OutboxMessage.objects.filter(pk=msg.pk).update(
             status=OutboxStatus.CANCELLED, last_error="The store is not connected.")
         return None
+    adapter = platforms.adapter(conn.platform)
+    if adapter is not None:  # another platform than Shopify
+        return _deliver_with(adapter, conn, msg)
     own = client is None
     client = client or client_for(conn, max_retries=2)
     status, error, result, retry = OutboxStatus.DONE, "", {}, False
@@ -201,6 +212,29 @@ def outbox_deliver(*, message_id: int, client: AdminClient | None = None,
         fields.update(result=result, done_at=done)
     elif retry:
         if msg.attempts >= conf.OUTBOX_MAX_ATTEMPTS:
+            fields["status"] = OutboxStatus.FAILED
+        else:
+            fields["next_attempt_at"] = done + timedelta(seconds=_backoff(msg.attempts))
+    OutboxMessage.objects.filter(pk=msg.pk).update(**fields)
+    if fields["status"] == OutboxStatus.FAILED:
+        StoreConnection.objects.filter(pk=conn.pk).update(
+            last_error=f"{msg.get_kind_display()} failed: {error}"[:2000], last_error_at=done)
+    msg.refresh_from_db()
+    return msg
+
+
+def _deliver_with(adapter, conn: StoreConnection, msg: OutboxMessage) -> OutboxMessage:
+    """The same bookkeeping as Shopify's, around the platform's own call."""
+    status, error, result, retry_after = adapter.deliver(conn, msg)
+    done = timezone.now()
+    fields = {"status": status, "last_error": error[:2000], "updated_at": done}
+    if status == OutboxStatus.DONE:
+        fields.update(result=result, done_at=done)
+    elif status == OutboxStatus.PENDING:
+        if retry_after is not None:  # waiting for something else, not a failure
+            fields["attempts"] = max(msg.attempts - 1, 0)
+            fields["next_attempt_at"] = done + timedelta(seconds=retry_after)
+        elif msg.attempts >= conf.OUTBOX_MAX_ATTEMPTS:
             fields["status"] = OutboxStatus.FAILED
         else:
             fields["next_attempt_at"] = done + timedelta(seconds=_backoff(msg.attempts))
@@ -329,7 +363,7 @@ HANDLERS = {
 }
 
 
-PUSHED_EVENTS = ("order.cancelled", "shipment.shipped")
+PUSHED_EVENTS = ("order.cancelled", "shipment.shipped", "order.shipped")
 
 
 def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
@@ -345,7 +379,10 @@ def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
                     event_id, exc_info=True)
 
 
-def _event_key(event_type: str, data: dict, external_id: str) -> str | None:
+def _event_key(event_type: str, data: dict, external_id: str,
+               platform: str = Platform.SHOPIFY) -> str | None:
+    if event_type == "order.shipped":  # WooCommerce: completed once the last parcel left
+        return f"complete:{external_id}" if platform == Platform.WOOCOMMERCE else None
     if event_type == "shipment.shipped":
         return f"fulfillment:{external_id}:{data.get('shipment_id')}"
     if event_type == "order.cancelled" and data.get("reason") == "loss_guard":
@@ -361,12 +398,16 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
     if event is None or event.type not in PUSHED_EVENTS:
         return None
     data = event.data or {}
-    if _event_key(event.type, data, event.order.external_id) is None:
-        return None  # e.g. a seller's cancel: the store is not touched
     store = event.order.store
-    if store.platform != Platform.SHOPIFY or not StoreConnection.objects.filter(
+    if _event_key(event.type, data, event.order.external_id, store.platform) is None:
+        return None  # e.g. a seller's cancel: the store is not touched
+    if store.platform not in PUSH_PLATFORMS or not StoreConnection.objects.filter(
             store_id=store.pk, status=ConnectionStatus.ACTIVE).exists():
         return None
+    if event.type == "order.shipped":
+        from integrations.woocommerce.services import push_order_complete
+
+        return push_order_complete(store=store, order=event.order)
     if event.type == "order.cancelled":
         return push_order_cancel(store=store, order=event.order, reason="loss_guard",
                                  note=event.message[:500])
@@ -386,20 +427,25 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
 
 def order_events_missing(*, now: datetime | None = None, days: int = 2) -> list:
     """(workspace id, event id) of recent shipments / loss-guard cancels of orders of
-    connected Shopify stores that have no outbox message yet (a lost doorbell)."""
+    connected Shopify and WooCommerce stores (and, for WooCommerce, orders whose last
+    parcel shipped) that have no outbox message yet (a lost doorbell)."""
     from django.db.models import Q
 
     from orders.models import OrderEvent
 
     now = now or timezone.now()
     events = list(OrderEvent.objects.filter(
-        Q(type="shipment.shipped") | Q(type="order.cancelled", data__reason="loss_guard"),
-        created_at__gte=now - timedelta(days=days), order__store__platform=Platform.SHOPIFY,
+        Q(type="shipment.shipped") | Q(type="order.cancelled", data__reason="loss_guard")
+        | Q(type="order.shipped", order__store__platform=Platform.WOOCOMMERCE),
+        created_at__gte=now - timedelta(days=days), order__store__platform__in=PUSH_PLATFORMS,
     ).values_list("workspace_id", "pk", "type", "data", "order__store_id",
-                  "order__external_id")[:1000])
+                  "order__external_id", "order__store__platform")[:1000])
     if not events:
         return []
-    wanted = {(store, _event_key(t, d or {}, ext)) for _, _, t, d, store, ext in events}
+    events = [(ws, pk, t, d, store, ext) for ws, pk, t, d, store, ext, platform in events
+              if _event_key(t, d or {}, ext, platform)]
+    wanted = {(store, _event_key(t, d or {}, ext, Platform.WOOCOMMERCE))
+              for _, _, t, d, store, ext in events}
     stores = {store for store, _ in wanted}
     have = set(OutboxMessage.objects.filter(
         store_id__in=stores, key__in={k for _, k in wanted if k}).values_list("store_id", "key"))
@@ -408,7 +454,7 @@ def order_events_missing(*, now: datetime | None = None, days: int = 2) -> list:
                  .values_list("store_id", flat=True))
     out = []
     for ws, pk, t, d, store, ext in events:
-        key = _event_key(t, d or {}, ext)
+        key = _event_key(t, d or {}, ext, Platform.WOOCOMMERCE)
         if key and store in active and (store, key) not in have:
             if t == "shipment.shipped" and not (d or {}).get("number"):
                 continue

@@ -9,8 +9,9 @@ from podhub.workspaces.models import Workspace
 
 
 class Command(BaseCommand):
-    help = ("Connect a store to a workspace: Shopify (custom-app token + webhook secret) or a "
-            "manual store for outside orders. Prints {store_id, webhook_url}.")
+    help = ("Connect a store to a workspace: Shopify (custom-app token + webhook secret), "
+            "WooCommerce (REST API keys) or a manual store for outside orders. "
+            "Prints {store_id, webhook_url}.")
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, type=int)
@@ -18,21 +19,20 @@ class Command(BaseCommand):
                             choices=["shopify", "manual", "woocommerce"])
         parser.add_argument("--shop-domain")
         parser.add_argument("--access-token")
-        parser.add_argument("--webhook-secret")
+        parser.add_argument("--webhook-secret",
+                            help="Shopify: the signing secret; WooCommerce: optional, the "
+                                 "secret PodHub registers its webhooks with (default: new)")
         parser.add_argument("--api-base", default="",
                             help="base URL of the Admin API (the sandbox); default https://SHOP")
         parser.add_argument("--name", default="")
         parser.add_argument("--no-import", action="store_true",
                             help="do not start the initial import of open orders")
-        # WooCommerce arguments (accepted so the error names the real problem)
-        parser.add_argument("--url")
-        parser.add_argument("--consumer-key")
-        parser.add_argument("--consumer-secret")
+        parser.add_argument("--url", help="WooCommerce: the store's address")
+        parser.add_argument("--consumer-key", help="WooCommerce: REST API consumer key")
+        parser.add_argument("--consumer-secret", help="WooCommerce: REST API consumer secret")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **opts):
-        if opts["platform"] == "woocommerce":
-            raise CommandError("WooCommerce stores are not supported yet; nothing was changed")
         with scopes_disabled():
             workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
         if workspace is None:
@@ -46,6 +46,8 @@ class Command(BaseCommand):
                     store = connections.store_create_manual(workspace=workspace,
                                                             name=opts["name"])
                     result = {"store_id": store.pk, "webhook_url": None}
+                elif platform == "woocommerce":
+                    result = self._woocommerce(workspace, opts)
                 else:
                     missing = [f"--{k.replace('_', '-')}" for k in
                                ("shop_domain", "access_token", "webhook_secret")
@@ -68,3 +70,19 @@ class Command(BaseCommand):
             self.stdout.write(f"Store {result['store_id']} connected."
                               + (f" Webhooks: {result['webhook_url']}"
                                  if result["webhook_url"] else ""))
+
+    @staticmethod
+    def _woocommerce(workspace, opts) -> dict:
+        from integrations.woocommerce.services import store_connect_woocommerce, webhook_url
+
+        missing = [f"--{k.replace('_', '-')}" for k in ("url", "consumer_key", "consumer_secret")
+                   if not (opts.get(k) or "").strip()]
+        if missing:
+            raise CommandError(f"{', '.join(missing)} required for WooCommerce; nothing was "
+                               "changed")
+        conn = store_connect_woocommerce(
+            workspace=workspace, url=opts["url"], consumer_key=opts["consumer_key"],
+            consumer_secret=opts["consumer_secret"],
+            webhook_secret=opts.get("webhook_secret") or "", name=opts["name"],
+            start_import=not opts["no_import"])
+        return {"store_id": conn.store_id, "webhook_url": webhook_url(conn.store_id)}

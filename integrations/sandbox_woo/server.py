@@ -1,0 +1,192 @@
+"""The sandbox store's HTTP face (WSGI, threads).
+
+  /wp-json/wc/v3/orders[/<id>[/notes]]   orders: list (paginated), get, update, delete; notes
+  /wp-json/wc/v3/webhooks[/<id>]         webhooks CRUD (creation pings the delivery URL)
+  /_sandbox/...                          control API for tests, demo and bench:
+      POST orders (spec) · POST orders/<id>/update · POST orders/<id>/delete ·
+      GET orders/<id> (with notes) · POST deliver · POST hold · POST release
+      {"newest_first"} · POST next {"duplicate": n, "drop": bool} · POST down
+      {"fail_next": n} · GET log
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from socketserver import ThreadingMixIn
+from urllib.parse import parse_qsl
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from integrations.sandbox_woo.store import RestError, WooStore
+
+API = "/wp-json/wc/v3/"
+
+
+class _Threading(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):  # noqa: D401 - keep test output clean
+        return None
+
+
+def _json(start, status: int, body, headers: list | None = None):
+    data = json.dumps(body, ensure_ascii=False).encode()
+    reason = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
+              404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+    start(f"{status} {reason.get(status, 'Status')}",
+          [("Content-Type", "application/json; charset=UTF-8"),
+           ("Content-Length", str(len(data)))] + (headers or []))
+    return [data]
+
+
+class WooSandboxServer:
+    def __init__(self, store: WooStore, *, host: str = "127.0.0.1", port: int = 0):
+        self.store = store
+        self.httpd = make_server(host, port, self.app, server_class=_Threading,
+                                 handler_class=_QuietHandler)
+        self.url = f"http://{host}:{self.httpd.server_port}"
+        if store.home_url in ("", "http://127.0.0.1"):
+            store.home_url = self.url
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> WooSandboxServer:
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # --- WSGI ---------------------------------------------------------------------------
+
+    def app(self, environ, start):
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        query: dict[str, str] = {}
+        for k, v in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
+            query[k] = v  # PHP's $_GET: the last value of a repeated name wins
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            if path.startswith("/_sandbox/"):
+                return self._control(start, method, path[len("/_sandbox/"):], raw)
+            if not path.startswith(API):
+                return _json(start, 404, {"code": "rest_no_route",
+                                          "message": "No route was found matching the URL "
+                                                     "and request method."})
+            s = self.store
+            s.requests += 1
+            if s.fail_next > 0:
+                s.fail_next -= 1
+                return _json(start, 500, {"code": "internal_server_error",
+                                          "message": "There has been a critical error."})
+            host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:" \
+                                                f"{environ['SERVER_PORT']}"
+            s.authenticate(method=method, url=f"http://{host}{path}", query=query,
+                           basic=self._basic(environ))
+            data = json.loads(raw) if raw else {}
+            return self._rest(start, method, path[len(API):].strip("/"), query, data)
+        except RestError as exc:
+            return _json(start, exc.status, exc.body())
+        except ValueError as exc:
+            return _json(start, 400, {"code": "rest_invalid_json", "message": str(exc)})
+
+    @staticmethod
+    def _basic(environ) -> tuple[str, str] | None:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if not auth.lower().startswith("basic "):
+            return None
+        try:
+            key, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return key, secret
+
+    def _rest(self, start, method: str, route: str, query: dict, data: dict):
+        s = self.store
+        if route == "orders" and method == "GET":
+            orders, total, pages = s.list_orders(query)
+            base = f"{s.home_url}{API}orders"
+            page = int(query.get("page") or 1)
+            links = []
+            if page < pages:
+                links.append(f'<{base}?page={page + 1}>; rel="next"')
+            if page > 1:
+                links.append(f'<{base}?page={page - 1}>; rel="prev"')
+            headers = [("X-WP-Total", str(total)), ("X-WP-TotalPages", str(pages))]
+            if links:
+                headers.append(("Link", ", ".join(links)))
+            return _json(start, 200, orders, headers)
+        m = re.fullmatch(r"orders/(\d+)", route)
+        if m:
+            oid = int(m.group(1))
+            if method == "GET":
+                return _json(start, 200, s.get_order(oid))
+            if method in ("PUT", "POST", "PATCH"):
+                return _json(start, 200, s.update_order(oid, data))
+            if method == "DELETE":
+                return _json(start, 200, s.delete_order(oid, force=query.get("force") in (
+                    "true", "1")))
+        m = re.fullmatch(r"orders/(\d+)/notes", route)
+        if m:
+            if method == "GET":
+                return _json(start, 200, s.list_notes(int(m.group(1))))
+            if method == "POST":
+                return _json(start, 201, s.add_note(int(m.group(1)), data))
+        if route == "webhooks":
+            if method == "GET":
+                return _json(start, 200, s.list_webhooks())
+            if method == "POST":
+                return _json(start, 201, s.create_webhook(data))
+        m = re.fullmatch(r"webhooks/(\d+)", route)
+        if m:
+            hid = int(m.group(1))
+            if method == "GET":
+                return _json(start, 200, s._public(s.get_webhook(hid)))
+            if method in ("PUT", "POST", "PATCH"):
+                return _json(start, 200, s.update_webhook(hid, data))
+            if method == "DELETE":
+                return _json(start, 200, s.delete_webhook(hid))
+        return _json(start, 404, {"code": "rest_no_route", "message": "No route was found "
+                                                                      "matching the URL and "
+                                                                      "request method."})
+
+    def _control(self, start, method: str, route: str, raw: bytes):
+        s = self.store
+        data = json.loads(raw) if raw else {}
+        if route == "orders" and method == "POST":
+            return _json(start, 201, s.create_order(data))
+        m = re.fullmatch(r"orders/(\d+)(?:/(update|delete))?", route.strip("/"))
+        if m:
+            oid, action = int(m.group(1)), m.group(2)
+            if action == "update":
+                return _json(start, 200, s.update_order(oid, data))
+            if action == "delete":
+                return _json(start, 200, s.delete_order(oid))
+            return _json(start, 200, {**s.get_order(oid), "notes": s.list_notes(oid)})
+        if route == "deliver":
+            return _json(start, 200, {"sent": s.deliver_due()})
+        if route == "hold":
+            s.hold()
+            return _json(start, 200, {"holding": True})
+        if route == "release":
+            return _json(start, 200, {"sent": s.release(
+                newest_first=bool(data.get("newest_first")))})
+        if route == "next":
+            s.next_delivery(duplicate=data.get("duplicate", 0), drop=data.get("drop", False))
+            return _json(start, 200, s.plan)
+        if route == "down":
+            s.fail_next = int(data.get("fail_next") or 0)
+            return _json(start, 200, {"fail_next": s.fail_next})
+        if route == "log":
+            return _json(start, 200, s.log[-500:])
+        return _json(start, 404, {"error": "unknown control route"})

@@ -1,0 +1,130 @@
+"""The WooCommerce REST v3 client: the official `woocommerce` library (3.0.0) per store.
+
+`woocommerce.API` builds `{url}/wp-json/wc/v3/{endpoint}` and authenticates with
+HTTP Basic over HTTPS (or the keys as query parameters with
+`query_string_auth`), or with a one-legged OAuth 1.0a signature over plain HTTP
+(INTEGRATIONS.md §2.1, §2.6). It returns raw `requests.Response` objects, so this
+wrapper checks the status, classifies failures, and retries transient ones
+(transport errors, timeouts, 429, 5xx) a few times with backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+
+import requests
+from woocommerce import API
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30  # the library's default of 5 s is too short for big order pages
+PAGE_SIZE = 50  # per_page; the WP REST cap is 100
+
+
+class WooError(Exception):
+    """Any failure talking to the store; the transient ones are plain WooError."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class WooAuthError(WooError):
+    """401/403: the keys are wrong, revoked, or lack the permission."""
+
+
+class WooUserError(WooError):
+    """Another 4xx: the store refused the request; retrying does not help."""
+
+
+def _reason(resp: requests.Response) -> tuple[str, str]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return "", (resp.text or "")[:300]
+    if isinstance(body, dict):
+        return str(body.get("code") or ""), str(body.get("message") or body)[:300]
+    return "", str(body)[:300]
+
+
+class WooClient:
+    """One store. `sleep` is a parameter so tests and benchmarks never wait for real."""
+
+    def __init__(self, *, url: str, consumer_key: str, consumer_secret: str,
+                 timeout: float = DEFAULT_TIMEOUT, max_retries: int = 3,
+                 query_string_auth: bool = False, sleep: Callable[[float], None] = time.sleep):
+        self.api = API(url=url, consumer_key=consumer_key, consumer_secret=consumer_secret,
+                       version="wc/v3", timeout=timeout, query_string_auth=query_string_auth,
+                       user_agent="PodHub (WooCommerce-Python-REST-API/3.0.0)")
+        self.max_retries = max_retries
+        self.sleep = sleep
+
+    def close(self) -> None:  # the library opens a connection per request
+        return None
+
+    def request(self, method: str, endpoint: str, data: dict | None = None,
+                params: dict | None = None) -> requests.Response:
+        attempt = 0
+        while True:
+            try:
+                if method in ("POST", "PUT"):
+                    resp = getattr(self.api, method.lower())(endpoint, data,
+                                                             params=dict(params or {}),
+                                                             allow_redirects=False)
+                else:
+                    resp = getattr(self.api, method.lower())(endpoint,
+                                                             params=dict(params or {}),
+                                                             allow_redirects=False)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                error: WooError = WooError(f"{method} {endpoint}: {exc.__class__.__name__}")
+            else:
+                if resp.status_code < 300:
+                    return resp
+                code, message = _reason(resp)
+                text = f"{method} {endpoint}: HTTP {resp.status_code} {code} {message}".strip()
+                if resp.status_code in (401, 403):
+                    raise WooAuthError(text, status=resp.status_code, code=code)
+                if resp.status_code != 429 and resp.status_code < 500:
+                    raise WooUserError(text, status=resp.status_code, code=code)
+                error = WooError(text, status=resp.status_code, code=code)
+            attempt += 1
+            if attempt > self.max_retries:
+                raise error
+            delay = min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311
+            log.info("WooCommerce %s; retry %s in %.1fs", error, attempt, delay)
+            self.sleep(delay)
+
+    def get(self, endpoint: str, **params) -> requests.Response:
+        return self.request("GET", endpoint, params=params)
+
+    def post(self, endpoint: str, data: dict) -> dict:
+        return self.request("POST", endpoint, data=data).json()
+
+    def put(self, endpoint: str, data: dict) -> dict:
+        return self.request("PUT", endpoint, data=data).json()
+
+    # --- helpers --------------------------------------------------------------------
+
+    def order(self, order_id: str) -> dict:
+        return self.get(f"orders/{order_id}").json()
+
+    def orders_page(self, *, page: int, per_page: int = PAGE_SIZE, **filters) -> tuple[
+            list[dict], int, int]:
+        """(orders, total, total pages) of one page, read from X-WP-Total(Pages)."""
+        resp = self.get("orders", page=page, per_page=per_page, **filters)
+        total = int(resp.headers.get("X-WP-Total") or 0)
+        pages = int(resp.headers.get("X-WP-TotalPages") or 0)
+        return resp.json(), total, pages
+
+    def iter_orders(self, *, max_pages: int = 1000, **filters) -> Iterator[dict]:
+        page = 1
+        while page <= max_pages:
+            orders, _, pages = self.orders_page(page=page, **filters)
+            yield from orders
+            if page >= pages or not orders:
+                return
+            page += 1
