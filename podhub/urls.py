@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("billing.api_urls")),
     path("", include("fulfillment.api_urls")),
     path("", include("integrations.api_urls")),
+    path("", include("insights.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -28,6 +29,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("fulfillment.urls")),
     path("", include("integrations.urls")),
+    path("", include("insights.urls")),
 ]
 
 handler404 = "podhub.core.errors.page_not_found"

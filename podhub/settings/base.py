@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "billing",
     "fulfillment",
     "integrations",
+    "insights",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,88 @@
+"""The Insights page: profit and production times, drawn as charts (htmx swaps the area)."""
+
+from dataclasses import replace
+
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from insights import selectors
+from insights.charts import Point, bar_chart
+from orders.models import Store
+from podhub.core.views import workspace_view
+
+
+def read_period(request, *, today) -> tuple[selectors.Period, dict[str, str]]:
+    """The filter from the query string; a store of another workspace is no filter."""
+    period, errors = selectors.Period.from_query(request.GET, today=today)
+    if period.store_id and not Store.objects.filter(workspace=request.workspace,
+                                                    pk=period.store_id).exists():
+        errors["store"] = "No such store in this workspace."
+        period = replace(period, store_id=None)
+    return period, errors
+
+
+def _series(rep: selectors.CurrencyReport, days, name: str, *, empty) -> list[Point]:
+    """One point per day: the figure (as the API writes it) or `empty` on a day without
+    orders (0: a bar of no height that still says "no orders"; None: no point)."""
+    return [Point(label=f.label, value=getattr(f, name) if f.orders else empty,
+                  text=f"{j[name]} {rep.currency}" if f.orders else
+                  ("no orders" if empty is not None else ""))
+            for f, j in days]
+
+
+def _currency_view(rep: selectors.CurrencyReport) -> dict:
+    """One currency's figures as the page shows them (the API's strings) and its chart."""
+    total = rep.total.to_json()
+    days = [(f, f.to_json()) for f in rep.days]
+    if rep.total.comparable:
+        chart = bar_chart(_series(rep, days, "profit", empty=0),
+                          title=f"Profit per day ({rep.currency})", unit=rep.currency,
+                          chart_id=f"profit-{rep.currency}", bar_name="profit",
+                          line=_series(rep, days, "revenue", empty=None), line_name="revenue")
+    else:  # sold in one currency, billed in another: no profit to draw
+        chart = bar_chart(_series(rep, days, "revenue", empty=0),
+                          title=f"Revenue per day ({rep.currency})", unit=rep.currency,
+                          chart_id=f"revenue-{rep.currency}", bar_name="revenue")
+    return {
+        "currency": rep.currency, "cost_currency": rep.cost_currency,
+        "comparable": rep.total.comparable, "total": total, "chart": chart,
+        "stores": [{"id": f.key, "name": f.label, **f.to_json()} for f in rep.stores],
+        "products": [{"id": f.key, "name": f.label, **f.to_json()} for f in rep.products],
+    }
+
+
+def _context(request) -> dict:
+    ws = request.workspace
+    now = timezone.now()
+    period, errors = read_period(request, today=now.date())
+    profit = selectors.profit_report(workspace=ws, period=period)
+    production = selectors.production_report(workspace=ws, period=period, now=now)
+    histogram = bar_chart(
+        [Point(label=label, value=n) for label, n in production.histogram],
+        title="Submissions by hours from accepted to first parcel shipped",
+        unit="submissions", chart_id="production-histogram", bar_name="submissions")
+    profit_data = selectors.profit_json(profit)
+    return {
+        "section": "insights",
+        "period": period,
+        "errors": errors,
+        "query": "&".join(f"{k}={v}" for k, v in period.as_query().items()),
+        "stores": selectors.store_choices(workspace=ws),
+        "currencies": sorted({*selectors.currency_choices(workspace=ws),
+                              *([period.currency] if period.currency else [])}),
+        "billing_currency": profit.billing_currency,
+        "reports": [_currency_view(rep) for rep in profit.currencies],
+        "worst": profit_data["least_profitable_orders"],
+        "production": selectors.production_json(production),
+        "histogram": histogram,
+    }
+
+
+@workspace_view
+@require_GET
+def dashboard(request):
+    ctx = _context(request)
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "insights/_area.html", ctx)
+    return render(request, "insights/dashboard.html", ctx)
