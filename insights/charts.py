@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 WIDTH = 720
 HEIGHT = 240
 LEFT = 64  # room for the y-axis labels
-RIGHT = 12
+RIGHT = 40  # room for the last x label
 TOP = 14
 BOTTOM = 40  # room for the x-axis labels
 MAX_X_LABELS = 8
@@ -115,7 +115,7 @@ def bar_chart(points: list[Point], *, title: str, unit: str = "", chart_id: str,
             for cx, cy, p in coords:
                 parts.append(format_html(
                     '<circle class="point" cx="{}" cy="{}" r="2.5" fill="#1a8a5a">'
-                    '<title>{}: {} {}</title></circle>', f"{cx:.1f}", f"{cy:.1f}", p.label,
+                    '<title>{} {}: {}</title></circle>', f"{cx:.1f}", f"{cy:.1f}", p.label,
                     line_name, p.shown))
     # axes and x labels
     parts.append(format_html('<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}" '
@@ -123,7 +123,7 @@ def bar_chart(points: list[Point], *, title: str, unit: str = "", chart_id: str,
                              f"{zero:.1f}"))
     every = max(1, -(-len(points) // MAX_X_LABELS))
     for i, p in enumerate(points):
-        if i % every and i != len(points) - 1:
+        if (len(points) - 1 - i) % every:  # evenly spaced, the last point always labelled
             continue
         parts.append(format_html(
             '<text class="xlabel" x="{}" y="{}" text-anchor="middle" font-size="11" '

@@ -22,12 +22,10 @@ def read_period(request, *, today) -> tuple[selectors.Period, dict[str, str]]:
     return period, errors
 
 
-def _series(rep: selectors.CurrencyReport, days, name: str, *, empty) -> list[Point]:
-    """One point per day: the figure (as the API writes it) or `empty` on a day without
-    orders (0: a bar of no height that still says "no orders"; None: no point)."""
-    return [Point(label=f.label, value=getattr(f, name) if f.orders else empty,
-                  text=f"{j[name]} {rep.currency}" if f.orders else
-                  ("no orders" if empty is not None else ""))
+def _series(rep: selectors.CurrencyReport, days, name: str) -> list[Point]:
+    """One point per day: the figure as the API writes it, or 0 "no orders"."""
+    return [Point(label=f.label, value=getattr(f, name) if f.orders else 0,
+                  text=f"{j[name]} {rep.currency}" if f.orders else "no orders")
             for f, j in days]
 
 
@@ -36,12 +34,12 @@ def _currency_view(rep: selectors.CurrencyReport) -> dict:
     total = rep.total.to_json()
     days = [(f, f.to_json()) for f in rep.days]
     if rep.total.comparable:
-        chart = bar_chart(_series(rep, days, "profit", empty=0),
+        chart = bar_chart(_series(rep, days, "profit"),
                           title=f"Profit per day ({rep.currency})", unit=rep.currency,
                           chart_id=f"profit-{rep.currency}", bar_name="profit",
-                          line=_series(rep, days, "revenue", empty=None), line_name="revenue")
+                          line=_series(rep, days, "revenue"), line_name="revenue")
     else:  # sold in one currency, billed in another: no profit to draw
-        chart = bar_chart(_series(rep, days, "revenue", empty=0),
+        chart = bar_chart(_series(rep, days, "revenue"),
                           title=f"Revenue per day ({rep.currency})", unit=rep.currency,
                           chart_id=f"revenue-{rep.currency}", bar_name="revenue")
     return {

@@ -6,17 +6,10 @@ from decimal import Decimal as D
 import pytest
 from django_scopes import scope
 
-from fulfillment.models import (
-    ProviderConnection,
-    Shipment,
-    ShipmentStatus,
-    Submission,
-    SubmissionStatus,
-)
 from insights import selectors
 from insights.selectors import Period
-from tests.factories import OrderFactory, ProviderFactory, StoreFactory
-from tests.insights.conftest import NOVEMBER
+from tests.factories import OrderFactory
+from tests.insights.conftest import NOVEMBER, NOW
 
 pytestmark = pytest.mark.django_db
 
@@ -116,49 +109,6 @@ def test_period_from_query():
 
 
 # --- production times ---------------------------------------------------------------
-
-
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-def _submission(ws, order, provider, *, ref, sent_at, parcels=(), status=None, due_at=None):
-    sub = Submission.objects.create(
-        workspace=ws, order=order, provider=provider, adapter="sandbox", reference=ref,
-        status=status or (SubmissionStatus.SHIPPED if parcels else SubmissionStatus.ACCEPTED),
-        sent_at=sent_at, due_at=due_at or sent_at + timedelta(hours=72))
-    for hours in parcels:
-        Shipment.objects.create(workspace=ws, order=order, submission=sub,
-                                status=ShipmentStatus.SHIPPED,
-                                shipped_at=sent_at + timedelta(hours=hours))
-    return sub
-
-
-@pytest.fixture
-def production_data(owner):
-    ws = owner.workspace
-    fast = ProviderFactory(code="ins-fast", name="Fast Prints")
-    ProviderConnection.objects.create(provider=fast, adapter="sandbox", production_hours=48)
-    slow = ProviderFactory(code="ins-slow", name="Slow Prints")  # no connection: 72 h
-    store = StoreFactory(workspace=ws, name="North")
-    order = OrderFactory(workspace=ws, store=store, state="shipped")
-    late_order = OrderFactory(workspace=ws, store=store, state="in_production", number="#late")
-    base = datetime(2026, 11, 5, 8, 0, tzinfo=UTC)
-    with scope(workspace=ws):
-        # first parcel counts: 24 h (the second parcel at 50 h does not)
-        _submission(ws, order, fast, ref="F1", sent_at=base, parcels=(24, 50))
-        _submission(ws, order, fast, ref="F2", sent_at=base, parcels=(36,))
-        _submission(ws, order, fast, ref="F3", sent_at=base, parcels=(60,))
-        _submission(ws, order, slow, ref="S1", sent_at=base, parcels=(80,))
-        # shipped outside the period; accepted but not shipped: not counted
-        _submission(ws, order, slow, ref="S2", sent_at=base - timedelta(days=30), parcels=(5,))
-        _submission(ws, late_order, slow, ref="L1", sent_at=NOW - timedelta(hours=77),
-                    status=SubmissionStatus.IN_PRODUCTION, due_at=NOW - timedelta(hours=5))
-        _submission(ws, late_order, fast, ref="L2", sent_at=NOW - timedelta(hours=10),
-                    due_at=NOW + timedelta(hours=38))  # not late yet
-        # shipped past its due time: done, not "late in production"
-        _submission(ws, order, fast, ref="F4", sent_at=base - timedelta(days=20), parcels=(1,),
-                    due_at=base)
-    return {"fast": fast, "slow": slow}
 
 
 def test_production_stats_per_provider(owner, production_data):

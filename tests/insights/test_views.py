@@ -110,3 +110,25 @@ def test_other_workspace_sees_none_of_a(owner, other_owner, catalog, client_for,
     assert "store" in resp.json()["error"]["fields"]
     # and A sees its own
     assert MARKER in client_for(owner).get(f"/insights/?{NOV}").content.decode()
+
+
+def test_production_page_and_api_agree(owner, production_data, client_for, api_client_for):
+    # given: real now is after the fixture's NOW, so L2 (due NOW + 38 h) may be late too
+    api = api_client_for(owner).get(f"/api/v1/insights/production/?{NOV}").json()
+    html = client_for(owner).get(f"/insights/?{NOV}").content.decode()
+    # then
+    fast = next(p for p in api["providers"] if p["provider"] == "Fast Prints")
+    assert (fast["count"], fast["median_hours"], fast["p90_hours"], fast["over_target"]) == (
+        3, 36.0, 55.2, 1)
+    providers = html[html.index('data-testid="providers"'):]
+    assert "<td>Fast Prints</td><td>3</td><td>36.0</td><td>55.2</td><td>48</td>" \
+           "<td>1 (33%)</td>" in providers
+    hist = html[html.index('data-chart="production-histogram"'):]
+    hist = hist[:hist.index("</figure>")]
+    assert hist.count('<rect class="bar') == len(api["histogram"]) == 15
+    assert "<title>24-36 h: 1 submissions</title>" in hist
+    late = html[html.index('data-testid="late"'):]
+    for s in api["late"]:
+        assert f'href="/orders/{s["order_id"]}/">{s["number"]}</a></td><td>{s["reference"]}' \
+               in late
+    assert _testid(html, "late-count")[0] == str(api["late_count"])
