@@ -40,6 +40,13 @@ FilterSerializer._declared_fields["from"] = serializers.DateField(
     required=False, help_text="First day included (UTC). Default: 29 days before `to`.")
 
 
+class ProductionFilterSerializer(FilterSerializer):
+    class Meta:
+        ref_name = "InsightsProductionFilter"
+
+    currency = None  # production times have no currency
+
+
 class FiguresSerializer(serializers.Serializer):
     class Meta:
         ref_name = "InsightsFigures"
@@ -203,7 +210,7 @@ class ProfitApi(WorkspaceApi):
 class ProductionApi(WorkspaceApi):
     """Production times per provider, their histogram, and late submissions."""
 
-    @extend_schema(operation_id="insights_production", parameters=[FilterSerializer],
+    @extend_schema(operation_id="insights_production", parameters=[ProductionFilterSerializer],
                    responses={200: ProductionOutputSerializer, **ERRORS})
     def get(self, request):
         report = selectors.production_report(

@@ -143,3 +143,9 @@ def test_late_in_production_uses_the_given_now(owner, production_data):
 def test_percentile_matches_postgres_definition():
     assert selectors.percentile([24.0, 36.0, 60.0], 0.9) == pytest.approx(55.2)
     assert selectors.percentile([], 0.5) is None
+
+
+def test_production_query_budget(owner, production_data, django_assert_max_num_queries):
+    ws = owner.workspace
+    with scope(workspace=ws), django_assert_max_num_queries(4):
+        selectors.production_report(workspace=ws, period=NOVEMBER, now=NOW)
