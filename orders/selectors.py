@@ -390,6 +390,8 @@ class AttentionOrder:
     number: str
     hold_message: str
     info_due_at: datetime | None
+    detail_url: str = ""
+    edit_url: str = ""
 
     @property
     def pk(self) -> int:

@@ -4,12 +4,13 @@ import html
 
 from django import template
 from django.template.loader import render_to_string
+from django.urls import get_script_prefix
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from orders import notices, selectors
 from orders.models import ActorType, CancelReason, HoldReason, OrderState
-from orders.urlcache import const_url
+from orders.urlcache import const_url, id_url
 
 register = template.Library()
 
@@ -97,6 +98,9 @@ def attention_banner(context) -> str:
     if not rows:
         return ""
     orders = [selectors.AttentionOrder(r.n, r.s1, r.s2 or "", r.t) for r in rows]
+    detail, edit = id_url("orders:detail", "order_id"), id_url("orders:edit", "order_id")
+    for order in orders:
+        order.detail_url, order.edit_url = detail.format(order.id), edit.format(order.id)
     return render_to_string("orders/_attention_banner.html", {
         "orders": orders, "shown": orders[:BANNER_SHOWN], "more": len(orders) > BANNER_SHOWN,
         "on_hold_url": const_url("orders:list") + f"?state={OrderState.ON_HOLD}",
@@ -177,3 +181,68 @@ def _row_html(row, e=html.escape) -> str:
 def order_rows(rows) -> str:
     """The <tr>s of the order list (selectors.OrderRow, with .url set by the view)."""
     return mark_safe("".join(_row_html(row) for row in rows))  # noqa: S308 - all escaped
+
+
+def _tab_html(tab: dict, e=html.escape) -> str:
+    url, key = e(tab["url"]), e(str(tab["key"]))
+    current = ' aria-current="page"' if tab["active"] else ""
+    return (f'<a href="{url}" hx-get="{url}" hx-target="#order-list" hx-swap="innerHTML" '
+            f'hx-push-url="true"\n     data-tab="{key}"{current}>{e(str(tab["label"]))}'
+            f'<span class="count" data-count="{key}">{e(str(tab["count"]))}</span></a>')
+
+
+@register.simple_tag
+def tab_links(tabs) -> str:
+    """The state tabs' links (built in Python like the rows: the list's hot path)."""
+    return mark_safe("".join(_tab_html(tab) for tab in tabs))  # noqa: S308 - all escaped
+
+
+# --- the page shell, rendered once per process for the same inputs -------------------------
+# The header (sections, workspace switcher, user menu) is the same on every page a user
+# opens in a section. {% memo "name" value ... %}...{% endmemo %} renders its body once per
+# distinct set of values (and script prefix) and then reuses the HTML; nothing can go
+# stale, because everything the body reads must be one of the values (a list keys by its
+# items; a model instance by its class, pk and str()). The CSRF token is never kept: the
+# body renders with a placeholder that each response replaces with its own masked token.
+
+MEMO_MAX = 2048
+_CSRF_PLACEHOLDER = "podhubcsrfplaceholder0c7e5d"
+_memo: dict[tuple, str] = {}
+
+
+def _keyable(value):
+    if isinstance(value, list | tuple):
+        return tuple(_keyable(v) for v in value)
+    if hasattr(value, "_meta") and hasattr(value, "pk"):
+        return (value._meta.label, value.pk, str(value))
+    if value is None or isinstance(value, str | int | bool | float):
+        return value
+    return (type(value).__name__, str(value))
+
+
+class MemoNode(template.Node):
+    def __init__(self, nodelist, values):
+        self.nodelist = nodelist
+        self.values = values
+
+    def render(self, context):
+        key = (tuple(_keyable(v.resolve(context)) for v in self.values),
+               get_script_prefix(), id(self))
+        html_out = _memo.get(key)
+        if html_out is None:
+            with context.push(csrf_token=_CSRF_PLACEHOLDER):
+                html_out = self.nodelist.render(context)
+            if len(_memo) >= MEMO_MAX:
+                _memo.clear()
+            _memo[key] = html_out
+        if _CSRF_PLACEHOLDER in html_out:
+            html_out = html_out.replace(_CSRF_PLACEHOLDER, str(context.get("csrf_token", "")))
+        return mark_safe(html_out)  # noqa: S308 - rendered by the template engine
+
+
+@register.tag
+def memo(parser, token):
+    values = [parser.compile_filter(bit) for bit in token.split_contents()[1:]]
+    nodelist = parser.parse(("endmemo",))
+    parser.delete_first_token()
+    return MemoNode(nodelist, values)
