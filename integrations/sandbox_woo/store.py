@@ -231,7 +231,7 @@ class WooStore:
             return self._copy(order)
 
     def _status_dates(self, order: dict, status: str, now: float) -> None:
-        if status in ("processing", "completed") and not order["date_paid_gmt"]:
+        if status in ("processing", "completed", "refunded") and not order["date_paid_gmt"]:
             order["date_paid"] = order["date_paid_gmt"] = fmt(now)
         if status == "completed" and not order["date_completed_gmt"]:
             order["date_completed"] = order["date_completed_gmt"] = fmt(now)

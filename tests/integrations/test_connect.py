@@ -62,8 +62,8 @@ def test_cli_manual_store(workspace):
 
 
 @pytest.mark.parametrize(("args", "reason"), [
-    (["--platform", "woocommerce", "--url", "https://x.test", "--consumer-key", "ck",
-      "--consumer-secret", "cs"], "not supported yet"),
+    (["--platform", "woocommerce", "--url", "ftp://x.test", "--consumer-key", "ck",
+      "--consumer-secret", "cs"], "not a store address"),
     (["--platform", "shopify", "--shop-domain", "evil.example.com", "--access-token", "t",
       "--webhook-secret", "s"], "not a Shopify store address"),
     (["--platform", "shopify", "--shop-domain", "a.myshopify.com"], "--access-token"),
@@ -106,7 +106,7 @@ def test_cli_runs_as_a_process_and_exits_non_zero_with_one_line(settings):
     assert proc.returncode != 0
     assert proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0
-    assert "not supported yet" in proc.stderr
+    assert "--consumer-key, --consumer-secret required for WooCommerce" in proc.stderr
 
 
 def test_dashboard_paste_and_disconnect(workspace, owner, client_for, sandbox):

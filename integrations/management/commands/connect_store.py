@@ -33,6 +33,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **opts):
+        if opts["platform"] == "woocommerce":
+            missing = [f"--{k.replace('_', '-')}" for k in ("url", "consumer_key",
+                                                            "consumer_secret")
+                       if not (opts.get(k) or "").strip()]
+            if missing:
+                raise CommandError(f"{', '.join(missing)} required for WooCommerce; nothing "
+                                   "was changed")
         with scopes_disabled():
             workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
         if workspace is None:
@@ -75,11 +82,6 @@ class Command(BaseCommand):
     def _woocommerce(workspace, opts) -> dict:
         from integrations.woocommerce.services import store_connect_woocommerce, webhook_url
 
-        missing = [f"--{k.replace('_', '-')}" for k in ("url", "consumer_key", "consumer_secret")
-                   if not (opts.get(k) or "").strip()]
-        if missing:
-            raise CommandError(f"{', '.join(missing)} required for WooCommerce; nothing was "
-                               "changed")
         conn = store_connect_woocommerce(
             workspace=workspace, url=opts["url"], consumer_key=opts["consumer_key"],
             consumer_secret=opts["consumer_secret"],

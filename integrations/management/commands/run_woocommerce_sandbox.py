@@ -1,0 +1,83 @@
+import io
+import json
+import random
+import signal
+import threading
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.sandbox_woo.server import WooSandboxServer
+from integrations.sandbox_woo.store import WooStore
+
+
+class Command(BaseCommand):
+    help = ("Run the WooCommerce sandbox store (REST API v3 subset: orders with pagination, "
+            "notes, webhooks; signed webhook deliveries) on a local port until interrupted.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8030)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--consumer-key", default="ck_sandbox_demo")
+        parser.add_argument("--consumer-secret", default="cs_sandbox_demo")
+        parser.add_argument("--seed-orders", type=int, default=0,
+                            help="create N processing orders at start (no webhooks)")
+        parser.add_argument("--generate-every", type=float, default=0,
+                            help="create a random order every N seconds (demo)")
+        parser.add_argument("--connect-demo", action="store_true",
+                            help="connect this store to the demo workspace (load_demo) once "
+                                 "it listens; PodHub's web and worker must be running for the "
+                                 "webhook registration ping")
+        parser.add_argument("--workspace", type=int, default=None,
+                            help="with --connect-demo: this workspace instead of the demo's")
+
+    def handle(self, *args, **opts):
+        store = WooStore(consumer_key=opts["consumer_key"],
+                         consumer_secret=opts["consumer_secret"])
+        store.auto_deliver = True
+        for _ in range(opts["seed_orders"]):
+            store.create_order({"status": "processing"}, webhooks=False)
+        server = WooSandboxServer(store, host=opts["host"], port=opts["port"]).start()
+        self.stdout.write(f"WooCommerce sandbox on {server.url} (consumer key "
+                          f"{opts['consumer_key']})")
+        if opts["connect_demo"]:
+            self._connect(server, opts)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        signal.signal(signal.SIGINT, lambda *a: stop.set())
+        every = opts["generate_every"]
+        rnd = random.Random()  # noqa: S311 - demo data
+        while not stop.wait(every if every > 0 else 3600):
+            if every > 0:
+                order = store.create_order({"status": rnd.choice(
+                    ["processing", "processing", "processing", "pending", "on-hold"]),
+                    "line_items": [{"name": "Mug 11oz", "sku": "MUG-11-WHITE", "price": "14.00",
+                                    "quantity": rnd.randint(1, 3),
+                                    "meta": {"Name": rnd.choice(["Ana", "Bo", "Chen"])}}]})
+                self.stdout.write(f"sandbox: new order {order['number']} ({order['status']})")
+        server.stop()
+
+    def _connect(self, server: WooSandboxServer, opts) -> None:
+        from django_scopes import scope, scopes_disabled
+
+        from integrations.woocommerce.services import store_connect_woocommerce
+        from podhub.core.exceptions import PodhubError
+        from podhub.workspaces.models import Workspace
+
+        ws_id = opts["workspace"]
+        if ws_id is None:
+            out = io.StringIO()
+            call_command("load_demo", json=True, stdout=out)
+            ws_id = json.loads(out.getvalue())["workspace_id"]
+        with scopes_disabled():
+            workspace = Workspace.objects.filter(pk=ws_id).first()
+        if workspace is None:
+            raise CommandError(f"no workspace with id {ws_id}")
+        try:
+            with scope(workspace=workspace):
+                conn = store_connect_woocommerce(
+                    workspace=workspace, url=server.url, consumer_key=opts["consumer_key"],
+                    consumer_secret=opts["consumer_secret"], name="Sandbox WooCommerce store")
+        except PodhubError as exc:
+            raise CommandError(f"could not connect: {exc.message}") from None
+        self.stdout.write(json.dumps({"store_id": conn.store_id, "workspace_id": ws_id}))
