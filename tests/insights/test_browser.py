@@ -32,7 +32,9 @@ def test_open_insights_see_the_chart_and_change_the_range(page, login, owner, ca
         charge(ws, older, "12.00")
     # when
     login(owner)
-    page.goto("/insights/")
+    page.click("nav.mainnav >> text=Insights")
+    page.wait_for_url("**/insights/")
+    expect(page.locator("nav.mainnav a[aria-current=page]")).to_have_text("Insights")
     # then: the default range is the last 30 days, one bar per day
     chart = page.locator("svg#profit-USD")
     expect(chart).to_be_visible()
