@@ -615,3 +615,12 @@ def test_disconnect_stops_traffic_and_later_deliveries_are_ignored(woo_conn, woo
         assert Order.objects.count() == 0
         assert InboundWebhook.objects.get().result.startswith("ignored")
         assert StoreOrderRecord.objects.count() == 0
+
+
+def test_another_workspace_cannot_see_or_use_the_store(woo_conn, other_owner, client_for):
+    c = client_for(other_owner)
+    assert c.get(f"/stores/{woo_conn.store_id}/").status_code == 404
+    assert c.post(f"/stores/{woo_conn.store_id}/disconnect/").status_code == 404
+    assert c.post(f"/stores/{woo_conn.store_id}/reconcile/").status_code == 404
+    with scopes_disabled():
+        assert StoreConnection.objects.get().is_active
