@@ -13,7 +13,15 @@ from django.template.response import TemplateResponse
 
 from orders import services
 from orders.events import Actor
-from orders.models import CancelReason, LineItem, Order, OrderEvent, Store
+from orders.models import (
+    CancelReason,
+    CsvImport,
+    CsvImportLine,
+    LineItem,
+    Order,
+    OrderEvent,
+    Store,
+)
 from podhub.core.exceptions import PodhubError
 
 
@@ -161,3 +169,34 @@ def _each(request, queryset, done_label: str, action) -> None:
             done.append(order.number)
     if done:
         messages.success(request, f"{done_label}: {', '.join(done)}.")
+
+
+class CsvImportLineInline(admin.TabularInline):
+    model = CsvImportLine
+    fields = ("row", "rows", "outcome", "number", "order", "reason")
+    readonly_fields = fields
+    raw_id_fields = ("order",)
+    extra = 0
+    can_delete = False
+    max_num = 0
+    show_change_link = False
+
+
+@admin.register(CsvImport)
+class CsvImportAdmin(admin.ModelAdmin):
+    """CSV imports, read-only: what was uploaded and what became of each row."""
+
+    list_display = ("id", "workspace", "store", "filename", "status", "rows_done", "total_rows",
+                    "created_count", "duplicate_count", "rejected_count", "created_at")
+    list_filter = ("status",)
+    list_select_related = ("workspace", "store")
+    search_fields = ("filename", "sha256")
+    readonly_fields = ("workspace", "store", "created_by", "file", "filename", "sha256",
+                       "status", "total_rows", "total_groups", "rows_done", "next_group",
+                       "created_count", "duplicate_count", "rejected_count", "ignored_columns",
+                       "error", "started_at", "heartbeat_at", "finished_at", "created_at")
+    fields = readonly_fields
+    inlines = [CsvImportLineInline]
+
+    def has_add_permission(self, request):
+        return False

@@ -83,6 +83,7 @@ def curl(name: str) -> str:
 
 
 BANNER_SHOWN = 3
+BANNER_MESSAGE_CHARS = 200
 
 
 @register.simple_tag(takes_context=True)
@@ -101,6 +102,8 @@ def attention_banner(context) -> str:
     detail, edit = id_url("orders:detail", "order_id"), id_url("orders:edit", "order_id")
     for order in orders:
         order.detail_url, order.edit_url = detail.format(order.id), edit.format(order.id)
+        if len(order.hold_message) > BANNER_MESSAGE_CHARS:  # what truncatechars does
+            order.hold_message = order.hold_message[:BANNER_MESSAGE_CHARS - 1] + "…"
     return render_to_string("orders/_attention_banner.html", {
         "orders": orders, "shown": orders[:BANNER_SHOWN], "more": len(orders) > BANNER_SHOWN,
         "on_hold_url": const_url("orders:list") + f"?state={OrderState.ON_HOLD}",
@@ -143,7 +146,7 @@ def http_url(value) -> str:
 # html.escape (what django.utils.html.escape does, without its lazy-string wrapper).
 
 
-def _row_html(row, e=html.escape) -> str:
+def _row_html(row, tz, e=html.escape) -> str:
     extra = ""
     if row.state == OrderState.AWAITING_SUBMISSION:
         if row.submit_at:
@@ -167,7 +170,7 @@ def _row_html(row, e=html.escape) -> str:
         f'<td><input type="checkbox" name="order_ids" value="{row.id}" '
         f'aria-label="Select {number}"></td>'
         f'<td><a href="{e(row.url)}">{number}</a>{channel}</td>'
-        f"<td>{timezone.localtime(row.placed_at):%Y-%m-%d %H:%M}</td>"
+        f"<td>{row.placed_at.astimezone(tz):%Y-%m-%d %H:%M}</td>"
         f"<td>{e(row.store_name)}</td>"
         f'<td>{e(row.buyer_name)}<br><span class="muted">{e(row.buyer_email)}</span></td>'
         f'<td>{items}<br><span class="muted">{e(", ".join(row.first_skus) + more)}</span></td>'
@@ -180,7 +183,8 @@ def _row_html(row, e=html.escape) -> str:
 @register.simple_tag
 def order_rows(rows) -> str:
     """The <tr>s of the order list (selectors.OrderRow, with .url set by the view)."""
-    return mark_safe("".join(_row_html(row) for row in rows))  # noqa: S308 - all escaped
+    tz = timezone.get_current_timezone()  # once, not per row (timezone.localtime)
+    return mark_safe("".join(_row_html(row, tz) for row in rows))  # noqa: S308 - all escaped
 
 
 def _tab_html(tab: dict, e=html.escape) -> str:
