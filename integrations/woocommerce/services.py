@@ -380,17 +380,10 @@ def _fulfil(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dic
                                                                         True))})
     ours = list(_meta(order, "_podhub_tracking") or [])
     if not any(e.get("shipment_ref") == p["shipment_ref"] for e in ours):
-        today = timezone.now()
-        ours.append({"shipment_ref": p["shipment_ref"], "carrier": p.get("carrier") or "",
-                     "tracking_number": p["number"], "tracking_url": p.get("url") or "",
-                     "line_items": p.get("lines") or [],
-                     "shipped_at": today.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        entry, item = _tracking_entries(p)
+        ours.append(entry)
         st = list(_meta(order, "_wc_shipment_tracking_items") or [])
-        st.append({"tracking_provider": "", "custom_tracking_provider": p.get("carrier") or "",
-                   "custom_tracking_link": p.get("url") or "", "tracking_number": p["number"],
-                   "date_shipped": str(int(today.timestamp())),
-                   "tracking_id": hashlib.md5(  # noqa: S324 - an id, not security
-                       f"{p['shipment_ref']}:{p['number']}".encode()).hexdigest()})
+        st.append(item)
         client.put(f"orders/{oid}", {"meta_data": [
             {"key": "_podhub_tracking", "value": ours},
             {"key": "_wc_shipment_tracking_items", "value": st}]})
@@ -420,8 +413,48 @@ def _complete(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> d
         return {"already": True}
     if order.get("status") in CLOSED_STATUSES:
         raise WooUserError(f"the order is {order['status']} in the store")
-    client.put(f"orders/{oid}", {"status": "completed"})
-    return {"status": "completed"}
+    changes: dict = {"status": "completed"}
+    meta, repaired = _missing_tracking(conn, msg, order)
+    if repaired:  # two parcels pushed at once can overwrite each other's meta: put it back
+        changes["meta_data"] = meta
+    client.put(f"orders/{oid}", changes)
+    return {"status": "completed", "repaired": repaired}
+
+
+def _missing_tracking(conn: StoreConnection, msg: OutboxMessage,
+                      order: dict) -> tuple[list[dict], int]:
+    """The tracking meta with the entries of pushed parcels that are missing; how many."""
+    ours = list(_meta(order, "_podhub_tracking") or [])
+    st = list(_meta(order, "_wc_shipment_tracking_items") or [])
+    have = {e.get("shipment_ref") for e in ours}
+    have_numbers = {t.get("tracking_number") for t in st}
+    added = 0
+    for p in OutboxMessage.objects.filter(
+            store_id=msg.store_id, order_id=msg.order_id, kind=OutboxKind.FULFILLMENT_CREATE,
+            status=OutboxStatus.DONE).order_by("pk").values_list("payload", flat=True):
+        entry, item = _tracking_entries(p)
+        if p.get("shipment_ref") not in have or p.get("number") not in have_numbers:
+            added += 1
+        if p.get("shipment_ref") not in have:
+            ours.append(entry)
+        if p.get("number") not in have_numbers:
+            st.append(item)
+    return [{"key": "_podhub_tracking", "value": ours},
+            {"key": "_wc_shipment_tracking_items", "value": st}], added
+
+
+def _tracking_entries(p: dict) -> tuple[dict, dict]:
+    today = timezone.now()
+    ours = {"shipment_ref": p["shipment_ref"], "carrier": p.get("carrier") or "",
+            "tracking_number": p["number"], "tracking_url": p.get("url") or "",
+            "line_items": p.get("lines") or [],
+            "shipped_at": today.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    st = {"tracking_provider": "", "custom_tracking_provider": p.get("carrier") or "",
+          "custom_tracking_link": p.get("url") or "", "tracking_number": p["number"],
+          "date_shipped": str(int(today.timestamp())),
+          "tracking_id": hashlib.md5(  # noqa: S324 - an id, not security
+              f"{p['shipment_ref']}:{p['number']}".encode()).hexdigest()}
+    return ours, st
 
 
 def _cancel(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dict:
@@ -448,10 +481,16 @@ def _register(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> d
         same = [h for h in existing if h.get("topic") == topic and h.get("delivery_url") == url]
         data = {"name": f"PodHub {topic}", "topic": topic, "delivery_url": url,
                 "secret": _reveal(conn.webhook_secret), "status": "active"}
-        if same:
-            hook = client.put(f"webhooks/{same[0]['id']}", data)
-        else:
-            hook = client.post("webhooks", data)
+        try:
+            if same:
+                hook = client.put(f"webhooks/{same[0]['id']}", data)
+            else:
+                hook = client.post("webhooks", data)
+        except WooUserError as exc:
+            if "Delivery URL returned response code" not in str(exc):
+                raise
+            # The store could not reach PodHub (web down, wrong PODHUB_PUBLIC_URL): retry.
+            raise WooError(f"the store's ping of {url} failed: {exc}") from None
         ids.append(hook.get("id"))
     return {"webhooks": ids}
 

@@ -587,7 +587,7 @@ def test_webhook_registration_is_idempotent(workspace, woo_store):
         conn.webhook_secret.reveal()}
 
 
-def test_a_refused_ping_fails_the_registration_visibly(workspace, woo_store):
+def test_a_refused_ping_is_visible_and_retried(workspace, woo_store):
     woo_store.store.sender = lambda url, body, headers: 401
     with scope(workspace=workspace):
         woo.store_connect_woocommerce(workspace=workspace, url=woo_store.url,
@@ -595,9 +595,15 @@ def test_a_refused_ping_fails_the_registration_visibly(workspace, woo_store):
                                       start_import=False)
         msg = OutboxMessage.objects.get(kind=OutboxKind.WEBHOOKS_REGISTER)
         msg = outbox_deliver(message_id=msg.pk)
-        assert msg.status == OutboxStatus.FAILED
+        assert msg.status == OutboxStatus.PENDING  # retried: PodHub may be down right now
         assert "Delivery URL returned response code: 401" in msg.last_error
+        assert msg.next_attempt_at > timezone.now()
     assert woo_store.store.list_webhooks() == []
+    woo_store.store.sender = lambda url, body, headers: 200
+    with scope(workspace=workspace):
+        assert outbox_deliver(message_id=msg.pk,
+                              now=msg.next_attempt_at).status == OutboxStatus.DONE
+    assert len(woo_store.store.list_webhooks()) == 3
 
 
 def test_disconnect_stops_traffic_and_later_deliveries_are_ignored(woo_conn, woo_store,
@@ -624,3 +630,26 @@ def test_another_workspace_cannot_see_or_use_the_store(woo_conn, other_owner, cl
     assert c.post(f"/stores/{woo_conn.store_id}/reconcile/").status_code == 404
     with scopes_disabled():
         assert StoreConnection.objects.get().is_active
+
+
+def test_completion_puts_back_tracking_a_concurrent_push_overwrote(woo_conn, woo_store,
+                                                                    workspace, imported):
+    remote, order = imported
+    shop = woo_store.store
+    with scope(workspace=workspace):
+        a = order_event_handle(event_id=_shipped(order, 51, "JD51", []).pk)
+        b = order_event_handle(event_id=_shipped(order, 52, "JD52", []).pk)
+        outbox_deliver(message_id=a.pk)
+        outbox_deliver(message_id=b.pk)
+        # two workers read the meta at once: the second write dropped the first entry
+        shop.update_order(remote["id"], {"meta_data": [
+            {"key": "_podhub_tracking", "value": shop.meta(remote["id"],
+                                                           "_podhub_tracking")[1:]}]},
+            webhooks=False)
+        done = order_event_handle(event_id=order_services.record_event(
+            order=order, type="order.shipped", actor=Actor.system("test")).pk)
+        assert outbox_deliver(message_id=done.pk).result == {"status": "completed",
+                                                             "repaired": 1}
+    assert sorted(e["tracking_number"] for e in shop.meta(remote["id"], "_podhub_tracking")) \
+        == ["JD51", "JD52"]
+    assert shop.get_order(remote["id"])["status"] == "completed"
