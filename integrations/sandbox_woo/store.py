@@ -76,7 +76,8 @@ class WooStore:
 
     def __init__(self, *, home_url: str = "http://127.0.0.1", consumer_key: str,
                  consumer_secret: str, clock: Callable[[], float] = time.time,
-                 sender: Callable[[str, bytes, dict], int] | None = None):
+                 sender: Callable[[str, bytes, dict], int] | None = None,
+                 first_id: int = 1001):
         self.home_url = home_url.rstrip("/")
         self.consumer_key, self.consumer_secret = consumer_key, consumer_secret
         self.clock = clock
@@ -93,7 +94,7 @@ class WooStore:
         self.holding = False
         self.fail_next = 0  # REST answers 500 this many times
         self.auto_deliver = False
-        self._ids = itertools.count(1001)
+        self._ids = itertools.count(first_id)
         self._line_ids = itertools.count(1)
         self._note_ids = itertools.count(1)
         self._meta_ids = itertools.count(1)

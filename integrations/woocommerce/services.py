@@ -104,9 +104,10 @@ def store_connect_woocommerce(
     with scopes_disabled():
         other = StoreConnection.objects.filter(platform=Platform.WOOCOMMERCE, shop_domain=domain,
                                                status=ConnectionStatus.ACTIVE).first()
-    if other is not None:
-        where = "this workspace" if other.workspace_id == workspace.pk else "another workspace"
-        raise Conflict(f"{domain} is already connected to {where}.")
+    if other is not None and other.workspace_id != workspace.pk:
+        raise Conflict(f"{domain} is already connected to another workspace.")
+    # Connecting again from the same workspace replaces the keys and re-registers the
+    # webhooks (key rotation, or a store that lost them).
     probe = WooClient(url=base, consumer_key=consumer_key, consumer_secret=consumer_secret,
                       max_retries=1)
     try:
@@ -151,10 +152,11 @@ def store_connect_woocommerce(
             from integrations.services.outbox import outbox_enqueue
 
             outbox_enqueue(store=store, kind=OutboxKind.WEBHOOKS_REGISTER,
-                           key=f"webhooks:{conn.pk}:{int(now.timestamp())}",
+                           key=f"webhooks:{conn.pk}:{secrets.token_hex(8)}",
                            payload={"delivery_url": webhook_url(store.pk),
                                     "topics": list(TOPICS)})
-        if start_import:
+        if start_import and not ImportJob.objects.filter(
+                connection=conn, status__in=[JobStatus.PENDING, JobStatus.RUNNING]).exists():
             from integrations.services.imports import import_job_start
 
             import_job_start(connection=conn)

@@ -189,7 +189,24 @@ def test_cli_connects_and_prints_json(workspace, woo_store, django_capture_on_co
         raw = cur.fetchone()
     assert KEY not in raw[0] and SECRET not in raw[1] and "w1" not in raw[2]
     before = _stores()
-    with pytest.raises(Exception, match="already connected"):
+    again = StringIO()  # the same workspace again: new keys, webhooks registered again
+    call_command("connect_store", "--workspace", str(workspace.pk), "--platform",
+                 "woocommerce", "--url", woo_store.url, "--consumer-key", KEY,
+                 "--consumer-secret", SECRET, "--webhook-secret", "w2", "--json", stdout=again)
+    assert json.loads(again.getvalue())["store_id"] == result["store_id"]
+    assert _stores() == before
+    with scope(workspace=workspace):
+        assert StoreConnection.objects.get().webhook_secret.reveal() == "w2"
+        assert OutboxMessage.objects.filter(kind=OutboxKind.WEBHOOKS_REGISTER).count() == 2
+        assert ImportJob.objects.count() == 1  # the waiting import is not started twice
+
+
+def test_a_store_connected_elsewhere_is_refused(workspace, other_workspace, woo_store):
+    with scope(workspace=other_workspace):
+        woo.store_connect_woocommerce(workspace=other_workspace, url=woo_store.url,
+                                      consumer_key=KEY, consumer_secret=SECRET)
+    before = _stores()
+    with pytest.raises(Exception, match="already connected to another workspace"):
         call_command("connect_store", "--workspace", str(workspace.pk), "--platform",
                      "woocommerce", "--url", woo_store.url, "--consumer-key", KEY,
                      "--consumer-secret", SECRET)

@@ -3,6 +3,7 @@ import json
 import random
 import signal
 import threading
+import time
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -32,8 +33,10 @@ class Command(BaseCommand):
                             help="with --connect-demo: this workspace instead of the demo's")
 
     def handle(self, *args, **opts):
+        # State is in memory: ids start from the clock so a restarted sandbox never reuses
+        # the id of an order PodHub already has.
         store = WooStore(consumer_key=opts["consumer_key"],
-                         consumer_secret=opts["consumer_secret"])
+                         consumer_secret=opts["consumer_secret"], first_id=int(time.time()))
         store.auto_deliver = True
         for _ in range(opts["seed_orders"]):
             store.create_order({"status": "processing"}, webhooks=False)
@@ -41,7 +44,10 @@ class Command(BaseCommand):
         self.stdout.write(f"WooCommerce sandbox on {server.url} (consumer key "
                           f"{opts['consumer_key']})")
         if opts["connect_demo"]:
-            self._connect(server, opts)
+            try:
+                self._connect(server, opts)
+            except CommandError as exc:  # keep serving: the store is still usable
+                self.stderr.write(f"sandbox: {exc}")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         signal.signal(signal.SIGINT, lambda *a: stop.set())
