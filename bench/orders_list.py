@@ -383,7 +383,7 @@ def data_summary() -> dict:
 
 
 def seller_headers() -> dict[str, str]:
-    """A signed-in member of workspace 1 (the big one): the session cookie header."""
+    """A signed-in member of workspace 1 (the big one): its session and CSRF cookies."""
     from django.conf import settings
     from django.test import Client
     from django_scopes import scopes_disabled
@@ -402,7 +402,12 @@ def seller_headers() -> dict[str, str]:
     session = client.session
     session["workspace_id"] = 1
     session.save()
-    return {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}={session.session_key}"}
+    # A browser that has loaded a page before holds the CSRF cookie too (without it
+    # every response would mint a new secret and set the cookie again).
+    from django.middleware.csrf import _get_new_csrf_string
+
+    return {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}={session.session_key}; "
+                           f"{settings.CSRF_COOKIE_NAME}={_get_new_csrf_string()}"}
 
 
 _app = None

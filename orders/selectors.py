@@ -392,6 +392,7 @@ class AttentionOrder:
     info_due_at: datetime | None
     detail_url: str = ""
     edit_url: str = ""
+    due_text: str = ""
 
     @property
     def pk(self) -> int:

@@ -102,6 +102,8 @@ def attention_banner(context) -> str:
     detail, edit = id_url("orders:detail", "order_id"), id_url("orders:edit", "order_id")
     for order in orders:
         order.detail_url, order.edit_url = detail.format(order.id), edit.format(order.id)
+        order.due_text = f"{timezone.localtime(order.info_due_at):%Y-%m-%d %H:%M}" \
+            if order.info_due_at else ""
         if len(order.hold_message) > BANNER_MESSAGE_CHARS:  # what truncatechars does
             order.hold_message = order.hold_message[:BANNER_MESSAGE_CHARS - 1] + "…"
     return render_to_string("orders/_attention_banner.html", {
