@@ -5,6 +5,8 @@ makes the store ping PodHub's webhook URL (an unsigned form body) over HTTP; the
 store's signed deliveries then reach PodHub over HTTP too.
 """
 
+import time
+
 import pytest
 from django_scopes import scope
 
@@ -67,3 +69,81 @@ def test_dashboard_connect_registers_webhooks_pinged_and_delivered_over_http(
         assert Order.objects.filter(external_id=str(existing["id"])).exists()
         # built at delivery time: both deliveries carry the processing version, one is a dup
         assert InboundWebhook.objects.count() == 1
+
+
+def wait_for(condition, timeout=30.0, what="condition"):
+    """Poll a condition (no fixed sleeps): the worker and the sandbox run in threads."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)  # condition-wait poll interval (noqa: sleep check)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def worker():
+    """A real Celery worker (in a thread) on the test Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from podhub.celery import app
+
+    app.control.purge()
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False,
+                      shutdown_timeout=10):
+        yield
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_in_a_browser_connect_import_webhook_and_tracking_note(
+        page, login, owner, workspace, settings, live_server, woo_http, worker, artifacts_dir):
+    settings.PUBLIC_BASE_URL = live_server.url
+    shop = woo_http.store
+    shop.auto_deliver = True  # the store sends its webhooks itself, over HTTP
+    shop.create_order({"status": "processing"}, webhooks=False)
+    shop.create_order({"status": "on-hold"}, webhooks=False)
+    shop.create_order({"status": "completed"}, webhooks=False)  # never imported
+
+    login(owner)
+    page.goto("/stores/")
+    form = page.locator("[data-testid=woo-connect-form]")
+    form.locator("input[name=url]").fill(woo_http.url)
+    form.locator("input[name=consumer_key]").fill(KEY)
+    form.locator("input[name=consumer_secret]").fill(SECRET)
+    form.locator("input[name=name]").fill("Sandbox WooCommerce store")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/stores/*/")
+    page.wait_for_selector("[data-testid=import-progress][data-status=done]", timeout=30_000)
+    assert "Imported 2 orders" in page.locator("[data-testid=import-progress]").inner_text()
+    wait_for(lambda: len(shop.list_webhooks()) == 3, what="the webhooks registered")
+
+    created = shop.create_order({"line_items": [
+        {"name": "Custom mug", "sku": "MUG-11-WHITE", "price": "14.00", "quantity": 1,
+         "meta": {"Name": "Łukasz"}}]})
+    with scope(workspace=workspace):
+        wait_for(lambda: Order.objects.filter(external_id=str(created["id"])).exists(),
+                 what="the webhook order")
+        order = Order.objects.select_related("store").get(external_id=str(created["id"]))
+    page.goto(f"/orders/{order.pk}/")
+    page.wait_for_selector("dl.personalization")
+    assert "Łukasz" in page.locator("dl.personalization").first.inner_text()
+
+    from integrations.services.outbox import push_fulfillment
+
+    with scope(workspace=workspace):
+        push_fulfillment(store=order.store, order=order, shipment_ref="parcel-1",
+                         carrier="DHL", number="JD0140", url="https://dhl.example/JD0140")
+    note = wait_for(lambda: [n for n in shop.list_notes(created["id"]) if n["customer_note"]],
+                    what="the tracking note in the store")
+    assert "JD0140" in note[0]["note"]
+    with scope(workspace=workspace):
+        wait_for(lambda: OutboxMessage.objects.filter(
+            kind=OutboxKind.FULFILLMENT_CREATE, status=OutboxStatus.DONE).exists(),
+            what="the push done")
+    page.goto(f"/stores/{order.store_id}/")
+    outbox = page.locator("[data-testid=outbox]").inner_text()
+    assert "JD0140" in outbox and "Done" in outbox
+    assert "order.created" in page.locator("[data-testid=inbox]").inner_text()
+    page.screenshot(path=f"{artifacts_dir}/woocommerce-sync-health.png", full_page=True)
