@@ -16,7 +16,8 @@ Two steps, so no lock is held across an HTTP call (STYLE.md §2.3):
    backoff, and after FULFILLMENT_FALLBACK_AFTER_MINUTES routed to the next
    provider if one may take the items (else it keeps waiting, with backoff, for
    this one: an outage never holds an order); refused (4xx): routed to the next
-   provider at once, within the workspace's maximum extra cost. The timeline says why each time.
+   provider at once, within the workspace's maximum extra cost. The timeline
+   says why each time.
 
 Throughput (bench/submit_bench.py): sends go out in batches (one claim, one read of
 the batch's rows, one kept-alive HTTP client per process, one commit for the
@@ -24,12 +25,14 @@ accepted ones); the sweep rings one send doorbell per batch of routed orders, an
 doorbell sends its submission together with whatever else is due. A provider that
 is down for one call of a batch is not called again for the rest of that batch
 (they wait their backoff like the first), so an outage with timeouts costs one
-timeout per batch, not one per order.
+timeout per batch, not one per order. A send stops after SEND_BUDGET seconds and
+gives the claimed rest back, so a task's time limit never cuts a batch in half.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -68,6 +71,8 @@ LOCAL_ADAPTERS = (Adapter.OWN, Adapter.MANUAL)
 LEASE = timedelta(minutes=5)
 BATCH = 100
 SEND_BATCH = 100
+SEND_BUDGET = 40.0  # seconds of sending per task (submission_send_task's soft limit: 60 s)
+RELEASED = "released unsent (time budget)"
 MAX_BULK = 1000
 SYSTEM = Actor.system("Submit countdown")
 
@@ -341,17 +346,23 @@ def _claim(*, now: datetime, submission_id: int | None = None, limit: int = SEND
     return ids
 
 
-def send_due(*, now: datetime | None = None, limit: int = 10_000) -> int:
-    """Send every pending submission (and retake sends whose worker died)."""
+def send_due(*, now: datetime | None = None, limit: int = 10_000,
+             budget: float = SEND_BUDGET) -> int:
+    """Send every pending submission (and retake sends whose worker died), for at most
+    about `budget` seconds (the task's time limit must not cut a batch in half: what is
+    left waits for the next sweep or doorbell)."""
     now = now or timezone.now()
     sent = 0
+    deadline = time.monotonic() + budget
     with scopes_disabled():
         while sent < limit:
             ids = _claim(now=now, limit=min(SEND_BATCH, limit - sent))
             if not ids:
                 break
-            _send_batch(ids, now=now)
-            sent += len(ids)
+            results = _send_batch(ids, now=now, deadline=deadline)
+            sent += sum(1 for r in results.values() if r != RELEASED)
+            if time.monotonic() >= deadline:
+                break
     return sent
 
 
@@ -363,9 +374,10 @@ def submission_send(*, submission_id: int, now: datetime | None = None) -> str:
         ids = _claim(now=now, submission_id=submission_id, others=True)
         if not ids or ids[0] != submission_id:
             if ids:
-                _send_batch(ids, now=now)
+                _send_batch(ids, now=now, deadline=time.monotonic() + SEND_BUDGET)
             return "not claimable"
-        return _send_batch(ids, now=now)[submission_id]
+        return _send_batch(ids, now=now, deadline=time.monotonic() + SEND_BUDGET)[
+            submission_id]
 
 
 def _newest_files(order_ids: list[int]) -> dict[int, list[dict]]:
@@ -406,10 +418,12 @@ def factory_order(sub: Submission, *, lines: dict[int, LineItem] | None = None,
                for i in sub.items])
 
 
-def _send_batch(ids: list[int], *, now: datetime) -> dict[int, str]:
+def _send_batch(ids: list[int], *, now: datetime,
+                deadline: float | None = None) -> dict[int, str]:
     """Send claimed submissions: their rows, lines and print files read once, calls over
-    one kept-alive client, the accepted ones saved in one transaction. Returns what
-    happened to each."""
+    one kept-alive client, the accepted ones saved in one transaction. Past `deadline`
+    (time.monotonic()) the rest is released unsent (the first is always sent). Returns
+    what happened to each."""
     from fulfillment import providers
     from fulfillment.providers.base import shared_http
 
@@ -425,7 +439,10 @@ def _send_batch(ids: list[int], *, now: datetime) -> dict[int, str]:
     results: dict[int, str] = {}
     accepted: list[tuple[int, RemoteOrder]] = []
     down: dict[int, str] = {}  # provider id -> why, for the rest of this batch
-    for sub in subs:
+    for n, sub in enumerate(subs):
+        if deadline is not None and n and time.monotonic() >= deadline:
+            results.update(_release([s.pk for s in subs[n:]]))
+            break
         if sub.provider_id in down:
             results[sub.pk] = _unavailable(sub.pk, down[sub.provider_id], now=now)
             continue
@@ -447,6 +464,15 @@ def _send_batch(ids: list[int], *, now: datetime) -> dict[int, str]:
     if accepted:
         results.update(_accepted_many(accepted, now=now))
     return results
+
+
+def _release(ids: list[int]) -> dict[int, str]:
+    """Give claimed but unsent submissions back (pending, due now, attempt not counted)."""
+    from django.db.models import F
+
+    Submission.objects.filter(pk__in=ids, status=SubmissionStatus.SENDING).update(
+        status=SubmissionStatus.PENDING, lease_until=None, attempts=F("attempts") - 1)
+    return dict.fromkeys(ids, RELEASED)
 
 
 def _send(sub_id: int, *, now: datetime) -> str:

@@ -219,3 +219,21 @@ def test_send_queries_do_not_grow_per_submission_beyond_its_timeline_entry(
     with django_assert_max_num_queries(10 + 16):
         assert submission.send_due(now=NOW) == 10
     assert factory_server.factory.stats["creates"] == 10
+
+
+def test_a_send_past_its_time_budget_gives_the_rest_back(workspace, sandbox_provider,
+                                                         factory_server):
+    # given three due submissions and no time left (a task's time limit is near)
+    variant = make_variant("MUG", [(sandbox_provider, "4.00")])
+    orders = [make_order(workspace, [variant]) for _ in range(3)]
+    submission.submit_sweep(now=NOW, send=False)
+    # when one send runs with a zero budget: the first goes, the rest is released
+    assert submission.send_due(now=NOW, budget=0) == 1
+    with scopes_disabled():
+        rest = list(Submission.objects.filter(order__in=orders, status="pending")
+                    .values_list("attempts", "lease_until"))
+    assert rest == [(0, None), (0, None)]
+    # and the next sweep sends them, once each
+    assert submission.send_due(now=NOW) == 2
+    assert [s for o in orders for s, _ in _subs(o)] == ["accepted"] * 3
+    assert factory_server.factory.stats["creates"] == 3
