@@ -84,7 +84,7 @@ def csv_import_start(*, workspace, file, actor: Actor, store: Store | None = Non
 def _lock(job_id: int, *, wait: bool) -> CsvImport | None:
     """The job row, locked; None when another worker holds it (it is working on it)."""
     qs = CsvImport.objects.select_for_update(of=("self",), skip_locked=not wait)
-    return qs.select_related("store", "created_by").filter(pk=job_id).first()
+    return qs.select_related("workspace", "store", "created_by").filter(pk=job_id).first()
 
 
 def _actor(job: CsvImport) -> Actor:

@@ -67,7 +67,7 @@ def _tabs(workspace, values: dict) -> list[dict]:
 
 
 def _list_context(request) -> dict:
-    values = OrderFilterForm(request.GET).values()
+    values = OrderFilterForm.parse(request.GET)
     page = selectors.order_list(
         workspace=request.workspace, state=values["state"], q=values["q"],
         store_id=values["store"], date_from=values["date_from"], date_to=values["date_to"],
@@ -87,7 +87,6 @@ def _list_context(request) -> dict:
         "next_url": _url(values, after=page.next_cursor) if page.next_cursor else None,
         "first_url": None if page.is_first else _url(values, after=None),
         "filtered": any(values.get(k) for k in FILTER_KEYS),
-        "cancel_form": CancelForm(),
     }
 
 
@@ -114,7 +113,7 @@ def order_list(request):
 @workspace_view
 def tab_counts(request):
     """The tabs with fresh counts (polled by the list every 30 s)."""
-    values = OrderFilterForm(request.GET).values()
+    values = OrderFilterForm.parse(request.GET)
     return render(request, "orders/_tabs.html", {"tabs": _tabs(request.workspace, values),
                                                  "query": _query(values)})
 
