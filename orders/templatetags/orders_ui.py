@@ -172,7 +172,7 @@ def _row_html(row, tz, e=html.escape) -> str:
         f'<td><input type="checkbox" name="order_ids" value="{row.id}" '
         f'aria-label="Select {number}"></td>'
         f'<td><a href="{e(row.url)}">{number}</a>{channel}</td>'
-        f"<td>{row.placed_at.astimezone(tz):%Y-%m-%d %H:%M}</td>"
+        f"<td>{row.placed_at.astimezone(tz).isoformat(' ')[:16]}</td>"  # %Y-%m-%d %H:%M
         f"<td>{e(row.store_name)}</td>"
         f'<td>{e(row.buyer_name)}<br><span class="muted">{e(row.buyer_email)}</span></td>'
         f'<td>{items}<br><span class="muted">{e(", ".join(row.first_skus) + more)}</span></td>'
