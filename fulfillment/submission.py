@@ -438,13 +438,15 @@ def _send_batch(ids: list[int], *, now: datetime,
     timeout = send_timeout()
     results: dict[int, str] = {}
     accepted: list[tuple[int, RemoteOrder]] = []
-    down: dict[int, str] = {}  # provider id -> why, for the rest of this batch
+    # provider id -> (why, its retry hint), for the rest of this batch
+    down: dict[int, tuple[str, int | None]] = {}
     for n, sub in enumerate(subs):
         if deadline is not None and n and time.monotonic() >= deadline:
             results.update(_release([s.pk for s in subs[n:]]))
             break
         if sub.provider_id in down:
-            results[sub.pk] = _unavailable(sub.pk, down[sub.provider_id], now=now)
+            why, retry_after = down[sub.provider_id]
+            results[sub.pk] = _unavailable(sub.pk, why, now=now, retry_after=retry_after)
             continue
         with scope(workspace=sub.order.workspace):
             try:
@@ -454,8 +456,9 @@ def _send_batch(ids: list[int], *, now: datetime,
                 if remote is None:
                     remote = client.submit(factory_order(sub, lines=lines, files=files))
             except ProviderUnavailable as exc:
-                down[sub.provider_id] = exc.message
-                results[sub.pk] = _unavailable(sub.pk, exc.message, now=now)
+                down[sub.provider_id] = (exc.message, exc.retry_after)
+                results[sub.pk] = _unavailable(sub.pk, exc.message, now=now,
+                                               retry_after=exc.retry_after)
                 continue
             except ProviderRefused as exc:
                 results[sub.pk] = reroute(submission_id=sub.pk, reason=exc.message, now=now)
@@ -523,7 +526,8 @@ def _accepted(sub_id: int, remote: RemoteOrder, *, now: datetime) -> str:
 
 
 @transaction.atomic
-def _unavailable(sub_id: int, message: str, *, now: datetime) -> str:
+def _unavailable(sub_id: int, message: str, *, now: datetime,
+                 retry_after: int | None = None) -> str:
     sub = _lock_sub(sub_id)
     if sub.status != SubmissionStatus.SENDING:
         return f"already {sub.status}"
@@ -540,6 +544,8 @@ def _unavailable(sub_id: int, message: str, *, now: datetime) -> str:
         # nobody else may make it: keep waiting for this provider (a refusal would hold)
         no_fallback = "; ".join(f"{r.line.title}: {r.reason}" for r in plan.unroutable)
     delay = min(timedelta(seconds=10 * 2 ** min(sub.attempts, 5)), timedelta(minutes=5))
+    if retry_after:  # the provider's own hint wins over our backoff, within an hour
+        delay = max(delay, timedelta(seconds=min(retry_after, 3600)))
     told = sub.error.startswith(NO_FALLBACK)
     sub.status = SubmissionStatus.PENDING
     sub.next_attempt_at = now + delay

@@ -35,6 +35,7 @@ class Faults:
     fail_status: int = 500
     latency: float = 0.0  # seconds before answering (timeouts)
     down: bool = False  # every API call answers 503
+    retry_after: int = 7  # the hint a 429 carries (Retry-After, X-Ratelimit-Reset)
 
 
 @dataclass
@@ -231,7 +232,8 @@ class StandIn:
             if self.faults.fail_next > 0:
                 self.faults.fail_next -= 1
                 status = self.faults.fail_status
-                extra = ({"Retry-After": "7", "X-Ratelimit-Reset": "7"} if status == 429
+                hint = str(self.faults.retry_after)
+                extra = ({"Retry-After": hint, "X-Ratelimit-Reset": hint} if status == 429
                          else {})
                 return Reply(status, {"message": f"{self.name} hiccup"}, extra)
         parts = [p for p in path.split("/") if p]

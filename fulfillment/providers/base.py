@@ -31,7 +31,12 @@ class ProviderError(Exception):
 
 
 class ProviderUnavailable(ProviderError):
-    """Down, slow or overloaded: retry later."""
+    """Down, slow or overloaded: retry later (not before `retry_after` seconds
+    when the provider said so: Retry-After / X-Ratelimit-Reset)."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ProviderRefused(ProviderError):
@@ -164,7 +169,8 @@ class ProviderClient:
         except httpx.HTTPError as exc:
             raise ProviderUnavailable(f"{self.code}: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderUnavailable(f"{self.code}: HTTP {response.status_code}")
+            raise ProviderUnavailable(f"{self.code}: HTTP {response.status_code}",
+                                      retry_after=retry_after(response))
         return response
 
 
@@ -189,6 +195,18 @@ def shared_http(transport=None):
                                                       max_keepalive_connections=16))
             _shared[key] = client
         return client
+
+
+def retry_after(response) -> int | None:
+    """Seconds the provider asks us to wait (Retry-After, X-Ratelimit-Reset), if it says."""
+    for name in ("Retry-After", "X-Ratelimit-Reset"):
+        value = response.headers.get(name)
+        if value:
+            try:
+                return max(0, int(float(value)))
+            except ValueError:
+                continue
+    return None
 
 
 def sign(body: bytes, secret: str) -> str:

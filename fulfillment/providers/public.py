@@ -37,6 +37,7 @@ from fulfillment.providers.base import (
     RemoteShipment,
     ShippingOption,
     _header,
+    retry_after,
 )
 
 __all__ = ["CustomCatClient", "GelatoClient", "PrintfulClient", "SkuShipment",
@@ -84,12 +85,10 @@ class PublicClient(ProviderClient):
                 from exc
         status = response.status_code
         if status == 429 or status >= 500:
-            retry_after = _retry_after(response)
-            hint = f"; retry in {retry_after} s" if retry_after is not None else ""
-            error = ProviderUnavailable(f"{self.code} {what}: HTTP {status} "
-                                        f"({_message(response)}){hint}")
-            error.retry_after = retry_after
-            raise error
+            wait = retry_after(response)
+            hint = f"; retry in {wait} s" if wait is not None else ""
+            raise ProviderUnavailable(f"{self.code} {what}: HTTP {status} "
+                                      f"({_message(response)}){hint}", retry_after=wait)
         if status == 404 and ok_missing:
             return None
         if status >= 400:
@@ -100,17 +99,6 @@ class PublicClient(ProviderClient):
             return response.json() if response.content else {}
         except ValueError as exc:
             raise ProviderUnavailable(f"{self.code} {what}: the answer is not JSON") from exc
-
-
-def _retry_after(response) -> int | None:
-    for name in ("Retry-After", "X-Ratelimit-Reset"):
-        value = response.headers.get(name)
-        if value:
-            try:
-                return max(0, int(float(value)))
-            except ValueError:
-                continue
-    return None
 
 
 def _message(response) -> str:

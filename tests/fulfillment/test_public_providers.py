@@ -582,3 +582,20 @@ def test_gelato_token_in_the_webhook_url_is_accepted_and_never_stored(workspace,
     assert row.result == "applied"
     assert SECRET not in json.dumps(row.headers)
     assert _state(order) == "in_production"
+
+
+def test_a_rate_limited_send_waits_as_long_as_the_provider_asks(workspace, printful):
+    h = printful
+    order = h.order(workspace)
+    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
+    h.standin.faults.retry_after = 900  # longer than our own first backoff
+    submission.submit_sweep(now=NOW)
+    sub = _sub(workspace, order)
+    assert sub.status == SubmissionStatus.PENDING
+    assert sub.next_attempt_at == NOW + timedelta(seconds=900)
+    # not sent again before then, sent once after
+    assert submission.send_due(now=NOW + timedelta(seconds=600)) == 0
+    submission.send_due(now=NOW + timedelta(seconds=901))
+    sub.refresh_from_db()
+    assert sub.status == SubmissionStatus.ACCEPTED
+    assert h.standin.stats["creates"] == 1
