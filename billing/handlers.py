@@ -15,11 +15,18 @@ AUTO_PAY_EVENTS = frozenset({"order.priced", "order.released", "order.imported",
                              "order.created", "order.store_paid"})
 
 
+def charges_doorbell(workspace_id: int) -> str:
+    return f"billing:charges:{workspace_id}"
+
+
 def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
     from billing import tasks
+    from podhub.core.doorbell import ring_once
 
     if type in SYNC_EVENTS:
-        tasks.order_charge_sync_task.delay_on_commit(workspace_id=workspace_id,
-                                                     order_event_id=event_id)
+        # one task per workspace for a burst (the submit sweep moves orders by the
+        # hundred); the task syncs every charge of the workspace that needs it
+        ring_once(tasks.order_charges_sync_task, key=charges_doorbell(workspace_id),
+                  workspace_id=workspace_id)
     elif type in AUTO_PAY_EVENTS:
         tasks.auto_pay_task.delay_on_commit(workspace_id=workspace_id, order_event_id=event_id)

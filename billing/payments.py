@@ -243,8 +243,8 @@ def order_charge_sync_for_event(*, workspace_id: int, order_event_id: int) -> li
     return order_charge_sync(workspace_id=workspace_id, order_id=event.order_id)
 
 
-def order_charge_sweep(*, limit: int = 500) -> int:
-    """Charges whose order moved on while a task was lost (called with scopes disabled)."""
+def _charges_needing_sync(workspace_id: int | None = None):
+    """(workspace_id, order_id) of charges whose order moved on since their holds did."""
     from django.db.models import Q
 
     need = OrderCharge.objects.filter(
@@ -253,9 +253,25 @@ def order_charge_sweep(*, limit: int = 500) -> int:
         | Q(order__state__in=[S.IN_PRODUCTION, S.SHIPPED, S.COMPLETED],
             product_hold__is_open=True)
         | Q(order__state__in=[S.SHIPPED, S.COMPLETED], shipping_hold__is_open=True)
-    ).values_list("workspace_id", "order_id")[:limit]
+    )
+    if workspace_id is not None:
+        need = need.filter(workspace_id=workspace_id)
+    return need.order_by("order_id").values_list("workspace_id", "order_id")
+
+
+def order_charges_sync(*, workspace_id: int, limit: int = 5000) -> int:
+    """Every charge of one workspace that needs a capture or release (the doorbell);
+    more than `limit` wait for the next ring or the sweep."""
+    due = list(_charges_needing_sync(workspace_id)[:limit])
+    for _, order_id in due:
+        order_charge_sync(workspace_id=workspace_id, order_id=order_id)
+    return len(due)
+
+
+def order_charge_sweep(*, limit: int = 500) -> int:
+    """Charges whose order moved on while a task was lost (called with scopes disabled)."""
     count = 0
-    for workspace_id, order_id in need:
+    for workspace_id, order_id in _charges_needing_sync()[:limit]:
         order_charge_sync(workspace_id=workspace_id, order_id=order_id)
         count += 1
     return count

@@ -12,10 +12,21 @@ from podhub.celery import WorkspaceTask
 
 @shared_task(base=WorkspaceTask, acks_late=True)
 def order_charge_sync_task(*, workspace_id: int, order_event_id: int) -> None:
-    """Capture or release an order's holds to match its state (after an order event)."""
+    """Capture or release an order's holds to match its state (after an order event).
+    Kept for messages sent before order_charges_sync_task replaced it."""
     from billing import services
 
     services.order_charge_sync_for_event(workspace_id=workspace_id, order_event_id=order_event_id)
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def order_charges_sync_task(*, workspace_id: int) -> int:
+    """Capture or release the holds of every order of the workspace whose state moved."""
+    from billing import handlers, payments
+    from podhub.core.doorbell import answered
+
+    answered(handlers.charges_doorbell(workspace_id))
+    return payments.order_charges_sync(workspace_id=workspace_id)
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)

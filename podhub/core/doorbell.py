@@ -1,0 +1,38 @@
+"""A doorbell rung many times while one is still waiting rings once.
+
+A burst of order events (the submit sweep moves hundreds of orders a second)
+would otherwise publish one Celery message per event for work that one task
+can do for the whole workspace. `ring_once` sends the task only when none for
+the same key is waiting; the task calls `answered(key)` before it reads its
+rows, so whatever commits after that rings again. A lost task is what the
+sweeps are for; the key also expires.
+"""
+
+import logging
+
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+
+PREFIX = "doorbell:"
+
+
+def ring_once(task, *, key: str, ttl: int = 30, **kwargs) -> bool:
+    """Send task(**kwargs) on commit unless one for `key` is waiting. True if sent."""
+    try:
+        waiting = not cache.add(PREFIX + key, 1, ttl)
+    except Exception:  # no cache: ring every time rather than lose the work
+        log.warning("doorbell %s: cache unavailable, ringing anyway", key, exc_info=True)
+        waiting = False
+    if waiting:
+        return False
+    task.delay_on_commit(**kwargs)
+    return True
+
+
+def answered(key: str) -> None:
+    """Called by the task before it reads: later rings send a new task."""
+    try:
+        cache.delete(PREFIX + key)
+    except Exception:
+        log.warning("doorbell %s: cache unavailable", key, exc_info=True)
