@@ -194,7 +194,8 @@ class CsvImportAdmin(admin.ModelAdmin):
     readonly_fields = ("workspace", "store", "created_by", "file", "filename", "sha256",
                        "status", "total_rows", "total_groups", "rows_done", "next_group",
                        "created_count", "duplicate_count", "rejected_count", "ignored_columns",
-                       "error", "started_at", "heartbeat_at", "finished_at", "created_at")
+                       "attempts", "error", "started_at", "heartbeat_at", "finished_at",
+                       "created_at")
     fields = readonly_fields
     inlines = [CsvImportLineInline]
 

@@ -42,6 +42,7 @@ CHUNK_ORDERS = 25  # orders per transaction: progress moves, a crash loses at mo
 TASK_BUDGET_SECONDS = 60.0  # then the task hands over to a fresh one (fair to other work)
 PENDING_GRACE = timedelta(seconds=60)  # a pending job nobody started: its doorbell was lost
 STALE_AFTER = timedelta(minutes=3)  # a running job without a heartbeat: its worker died
+MAX_ATTEMPTS = 5  # failed transactions before a job stops as failed
 OPEN = (CsvImportStatus.PENDING, CsvImportStatus.RUNNING)
 
 
@@ -91,6 +92,25 @@ def _actor(job: CsvImport) -> Actor:
     return Actor.seller(job.created_by) if job.created_by_id else Actor.system("CSV import")
 
 
+def _count_failure(job_id: int, exc: Exception, now: datetime) -> None:
+    """One more failed attempt; after MAX_ATTEMPTS the job stops as failed (the sweep
+    would otherwise wake it forever). Its committed orders stay."""
+    with transaction.atomic():
+        job = _lock(job_id, wait=True)
+        if job is None or not job.is_open:
+            return
+        job.attempts += 1
+        fields = ["attempts", "updated_at"]
+        if job.attempts >= MAX_ATTEMPTS:
+            job.status, job.finished_at = CsvImportStatus.FAILED, now
+            job.error = (f"Stopped after {job.attempts} failed attempts at order "
+                         f"{job.next_group + 1} of {job.total_groups}: {type(exc).__name__}. "
+                         "The orders before it were imported; upload the file again to "
+                         "retry the rest (they are recognised as duplicates).")
+            fields += ["status", "finished_at", "error"]
+        job.save(update_fields=fields)
+
+
 def _fail(job_id: int, message: str, now: datetime) -> None:
     with transaction.atomic():
         job = _lock(job_id, wait=True)
@@ -127,12 +147,17 @@ def csv_import_process(*, job_id: int, now: datetime | None = None,
             with transaction.atomic():
                 _ring(job)  # hand over: the next task starts from the committed cursor
             break
-        with transaction.atomic():
-            job = _lock(job_id, wait=False)
-            if job is None or not job.is_open:
-                break  # another worker holds it, or it is finished
-            _step(job, parsed, now=now or timezone.now(), chunk=chunk)
-            done = not job.is_open
+        try:
+            with transaction.atomic():
+                job = _lock(job_id, wait=False)
+                if job is None or not job.is_open:
+                    break  # another worker holds it, or it is finished
+                _step(job, parsed, now=now or timezone.now(), chunk=chunk)
+                done = not job.is_open
+        except Exception as exc:  # a bug or an outage: counted, so a poison row cannot loop
+            log.exception("CSV import %s: a transaction failed", job_id)
+            _count_failure(job_id, exc, now or timezone.now())
+            raise
         chunks += 1
         if done:
             break

@@ -278,7 +278,8 @@ class CsvImport(WorkspaceModel):
     duplicate_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)  # rows
     ignored_columns = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)  # the file as a whole could not be read
+    attempts = models.PositiveSmallIntegerField(default=0)  # transactions that failed
+    error = models.TextField(blank=True)  # why a failed import stopped
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

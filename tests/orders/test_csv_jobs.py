@@ -140,6 +140,29 @@ def test_a_killed_worker_resumes_after_the_last_committed_order(workspace, user,
         assert CsvImportLine.objects.filter(job=job).count() == 7
 
 
+def test_a_poison_order_stops_the_job_after_a_few_attempts(workspace, user, monkeypatch):
+    job = _start(workspace, user, _upload(_row("E-1"), _row("E-2")))
+    real_create = services._create_order
+
+    def breaks_on_e2(**kwargs):
+        if kwargs["inp"].number == "E-2":
+            raise RuntimeError("a bug")
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(services, "_create_order", breaks_on_e2)
+    for attempt in range(1, csv_jobs.MAX_ATTEMPTS + 1):
+        with pytest.raises(RuntimeError):
+            _process(workspace, job, chunk=1)
+        with scope(workspace=workspace):
+            job.refresh_from_db()
+        assert job.attempts == attempt
+    # then it stops for good (the sweep no longer wakes it); what was made stays
+    assert job.status == CsvImportStatus.FAILED and "order 2 of 2" in job.error
+    assert job.created_count == 1
+    with scopes_disabled():
+        assert csv_jobs.csv_import_sweep(now=timezone.now() + timedelta(hours=1)) == 0
+
+
 def test_progress_moves_one_transaction_at_a_time(workspace, user):
     job = _start(workspace, user, _upload(*[_row(f"E-{n}") for n in range(1, 6)]))
     job = _process(workspace, job, chunk=2, max_chunks=1)
