@@ -48,7 +48,9 @@ def import_job_start(*, connection: StoreConnection) -> ImportJob:
 def _claim(job_id: int, now: datetime) -> ImportJob | None:
     stale = now - timedelta(seconds=conf.IMPORT_STALE_SECONDS)
     with transaction.atomic():
-        job = (ImportJob.objects.select_for_update(skip_locked=True)
+        # of=self: lock the job only; locking the joined store/connection rows would make
+        # a concurrent claim on them (an outbox push) skip this job silently.
+        job = (ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
                .select_related("connection", "connection__store", "connection__workspace")
                .filter(pk=job_id).first())
         if job is None:

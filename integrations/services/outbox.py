@@ -167,7 +167,7 @@ def _backoff(attempts: int) -> float:
 
 def _claim(message_id: int, now: datetime) -> OutboxMessage | None:
     with transaction.atomic():
-        msg = (OutboxMessage.objects.select_for_update(skip_locked=True)
+        msg = (OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
                .select_related("store").filter(pk=message_id, status=OutboxStatus.PENDING,
                                                next_attempt_at__lte=now).first())
         if msg is None:
