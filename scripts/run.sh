@@ -63,12 +63,18 @@ $PY manage.py run_sandbox_factory --port "$FACTORY_PORT" --connect --route-catal
   --callback-url "http://127.0.0.1:$PORT/webhooks/providers/sandbox-factory/" --step-seconds 20 \
   >var/log/sandbox-factory.log 2>&1 &
 pids+=($!)
+# The demo's "Sandbox WooCommerce store" (REST API v3 subset, signed webhooks), connected
+# to the demo workspace; its webhook registration is retried until the web server is up.
+WOO_SANDBOX_PORT=${WOO_SANDBOX_PORT:-8030}
+$PY manage.py run_woocommerce_sandbox --port "$WOO_SANDBOX_PORT" --seed-orders 10 \
+  --generate-every 90 --connect-demo --workspace "$DEMO_WS" >var/log/woocommerce-sandbox.log 2>&1 &
+pids+=($!)
 .venv/bin/gunicorn podhub.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
   --access-logfile var/log/access.log --error-logfile var/log/web.log &
 pids+=($!)
 
 echo "  PodHub is starting on http://127.0.0.1:$PORT  (health: /healthz, API docs: /api/v1/docs/)"
-echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT, sandbox factory on :$FACTORY_PORT"
+echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT, WooCommerce store on :$WOO_SANDBOX_PORT, sandbox factory on :$FACTORY_PORT"
 echo "  Logs: var/log/ — press Ctrl-C to stop web, worker, beat and the sandboxes."
 # Exit (and stop the others) as soon as any of the three dies.
 wait -n "${pids[@]}" || true
