@@ -3,7 +3,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from fulfillment.sandbox_factory.factory import Config, SandboxFactory
+from fulfillment.sandbox_factory.factory import FAULT_MODES, Config, SandboxFactory
 from fulfillment.sandbox_factory.server import SandboxFactoryServer
 
 
@@ -23,6 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--step-seconds", type=float, default=20.0,
                             help="production step length (compressed clock)")
         parser.add_argument("--split-parcels", action="store_true")
+        parser.add_argument("--fault", choices=FAULT_MODES, default="none",
+                            help="start in this outage mode (switch at runtime: POST /_faults)")
+        parser.add_argument("--hang-seconds", type=float, default=30.0,
+                            help='how long a call hangs in "timeout" mode')
         parser.add_argument("--connect", action="store_true",
                             help="create/update the provider and its connection in PodHub")
         parser.add_argument("--route-catalog", action="store_true",
@@ -32,7 +36,9 @@ class Command(BaseCommand):
         factory = SandboxFactory(api_key=opts["api_key"], webhook_secret=opts["webhook_secret"],
                                  callback_url=opts["callback_url"],
                                  config=Config(step_seconds=opts["step_seconds"],
-                                               split_parcels=opts["split_parcels"]))
+                                               split_parcels=opts["split_parcels"],
+                                               fault=opts["fault"],
+                                               hang_seconds=opts["hang_seconds"]))
         server = SandboxFactoryServer(factory, host=opts["host"], port=opts["port"]).start()
         if opts["connect"]:
             self._connect(server.url, opts)
