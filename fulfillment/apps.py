@@ -17,6 +17,10 @@ class FulfillmentConfig(AppConfig):
         hooks.register_loss_exemption(claims.is_reprint)
         panels.register_panel(url_name="fulfillment:panel", title="Print files", position=30,
                               element_id="print-files")
+        panels.register_bulk_action(
+            url_name="fulfillment:bulk_submit", label="Submit now", testid="bulk-submit",
+            confirm="Send the selected paid orders to production now? They cannot be "
+            "edited afterwards.", position=10)
         panels.register_panel(url_name="fulfillment:fulfillment_panel",
                               title="Production & shipments", position=40,
                               element_id="fulfillment")

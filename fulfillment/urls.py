@@ -26,6 +26,7 @@ urlpatterns += [
          name="fulfillment_panel"),
     path("orders/<int:order_id>/fulfillment/submit/", fulfillment_views.submit_now,
          name="submit_now"),
+    path("orders/bulk/submit/", fulfillment_views.bulk_submit, name="bulk_submit"),
     path("orders/<int:order_id>/fulfillment/packing-sheet/", fulfillment_views.packing_sheet,
          name="packing_sheet"),
     path("orders/<int:order_id>/fulfillment/shipments/<int:shipment_id>/tracking/",

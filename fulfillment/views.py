@@ -47,6 +47,20 @@ def submit_now(request, order_id: int):
 
 @workspace_view
 @require_POST
+def bulk_submit(request):
+    """"Submit now" for the orders selected on the list (paid ones go to production
+    at once, whatever their countdown says; the others are listed with the reason)."""
+    from orders.views import bulk_response, selected_ids
+
+    ids = selected_ids(request, what="submit")
+    result = submission.orders_submit_now(workspace=request.workspace, order_ids=ids,
+                                          actor=Actor.seller(request.user))
+    return bulk_response(request, ids, result, title="Submit now", verb="submitted",
+                         done_label="Submitted")
+
+
+@workspace_view
+@require_POST
 def enter_tracking(request, order_id: int, shipment_id: int):
     selectors.order_get(workspace=request.workspace, order_id=order_id)  # 404 before 400
     shipments.shipment_enter_tracking(

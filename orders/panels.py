@@ -1,8 +1,11 @@
-"""Panels on the order page, served by the apps that own their data (STYLE.md §0).
+"""Panels on the order page and bulk actions on the order list, served by the apps
+that own their data (STYLE.md §0).
 
 The order page is a shell from `orders`; higher apps register their htmx panel
 here at start-up (in AppConfig.ready), so orders never names them. Each panel
 URL takes `order_id` and returns an HTML fragment that replaces its placeholder.
+A bulk action's URL takes the list's selection (`order_ids`) by POST and answers
+like orders' own "Cancel selected" (orders/_bulk_result.html for htmx).
 """
 
 from dataclasses import dataclass
@@ -26,3 +29,25 @@ def register_panel(*, url_name: str, title: str, position: int, element_id: str)
 
 def panels() -> list[Panel]:
     return sorted(_panels.values(), key=lambda p: p.position)
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    url_name: str  # reversed without arguments
+    label: str
+    confirm: str
+    testid: str
+    position: int
+
+
+_bulk_actions: dict[str, BulkAction] = {}
+
+
+def register_bulk_action(*, url_name: str, label: str, confirm: str, testid: str,
+                         position: int) -> None:
+    _bulk_actions[url_name] = BulkAction(url_name=url_name, label=label, confirm=confirm,
+                                         testid=testid, position=position)
+
+
+def bulk_actions() -> list[BulkAction]:
+    return sorted(_bulk_actions.values(), key=lambda a: a.position)

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from orders import csv_jobs, selectors, services
+from orders import csv_jobs, panels, selectors, services
 from orders.events import Actor
 from orders.forms import (
     CancelForm,
@@ -87,6 +87,7 @@ def _list_context(request) -> dict:
         "next_url": _url(values, after=page.next_cursor) if page.next_cursor else None,
         "first_url": None if page.is_first else _url(values, after=None),
         "filtered": any(values.get(k) for k in FILTER_KEYS),
+        "bulk_actions": panels.bulk_actions(),
     }
 
 
@@ -129,14 +130,19 @@ def _parse_ids(raw: list[str]) -> list[int]:
 @workspace_view
 @require_POST
 def bulk_cancel(request):
-    ids = _parse_ids(request.POST.getlist("order_ids"))
-    if not ids:
-        raise ValidationFailed("Select at least one order to cancel.")
+    ids = selected_ids(request, what="cancel")
     form = CancelForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     result = services.order_bulk_cancel(
         workspace=request.workspace, order_ids=ids, actor=Actor.seller(request.user), note=note
     )
+    return bulk_response(request, ids, result, title="Cancel selected", verb="cancelled",
+                         done_label="Cancelled")
+
+
+def bulk_response(request, ids: list[int], result, *, title: str, verb: str, done_label: str):
+    """What a bulk action on the list answers: a result card for htmx (and the list
+    refreshes), else messages and back to the list."""
     numbers = dict(
         Order.objects.filter(workspace=request.workspace, pk__in=ids).values_list("pk", "number")
     )
@@ -145,14 +151,23 @@ def bulk_cancel(request):
               for i, message in result.failed]
     if not request.htmx:
         if done:
-            messages.success(request, f"Cancelled {len(done)} order(s): "
+            messages.success(request, f"{done_label} {len(done)} order(s): "
                              + ", ".join(d["number"] for d in done) + ".")
         for f in failed:
             messages.error(request, f"{f['number']}: {f['message']}")
         return redirect(request.POST.get("next") or "orders:list")
-    response = render(request, "orders/_bulk_result.html", {"done": done, "failed": failed})
+    response = render(request, "orders/_bulk_result.html", {
+        "done": done, "failed": failed, "title": title, "verb": verb, "done_label": done_label})
     response["HX-Trigger"] = "ordersChanged"
     return response
+
+
+def selected_ids(request, *, what: str) -> list[int]:
+    """The list's selection (`order_ids`), or a clear error when there is none."""
+    ids = _parse_ids(request.POST.getlist("order_ids"))
+    if not ids:
+        raise ValidationFailed(f"Select at least one order to {what}.")
+    return ids
 
 
 # --- one order -------------------------------------------------------------------------

@@ -270,3 +270,35 @@ def test_down_provider_recovers_and_the_order_goes_through_once(workspace, sandb
         sub = Submission.objects.get(order=order)
     assert sub.status == SubmissionStatus.ACCEPTED
     assert factory_server.factory.stats["creates"] == 1
+
+
+def test_bulk_submit_from_the_order_list(workspace, owner, client_for, sandbox_provider,
+                                         other_owner):
+    variant = make_variant("MUG", [(sandbox_provider, "4.00")])
+    due_later = make_order(workspace, [variant], submit_at=NOW + timedelta(hours=5))
+    unpaid = make_order(workspace, [variant], state="to_order")
+    foreign = make_order(other_owner.workspace, [variant])
+    client = client_for(owner)
+    # the list offers the action
+    listing = client.get("/orders/")
+    assert b'data-testid="bulk-submit"' in listing.content
+    # nothing selected: a clear error, nothing moves
+    empty = client.post("/orders/bulk/submit/", {}, headers={"HX-Request": "true"})
+    assert empty.status_code == 400
+    assert b"Select at least one order to submit" in empty.content
+    response = client.post("/orders/bulk/submit/",
+                           {"order_ids": [due_later.pk, unpaid.pk, foreign.pk]},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "ordersChanged"
+    body = response.content.decode()
+    assert "Submitted 1 order" in body
+    assert "2 orders could not be submitted" in body
+    assert _state(due_later) == "in_production"
+    assert _state(unpaid) == "to_order"
+    assert _state(foreign) == "awaiting_submission"
+    # without htmx: back to the list with messages
+    again = client.post("/orders/bulk/submit/", {"order_ids": [due_later.pk],
+                                                 "next": "/orders/?state=in_production"})
+    assert again.status_code == 302
+    assert again["Location"] == "/orders/?state=in_production"
