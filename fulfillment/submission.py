@@ -161,12 +161,17 @@ def _no_route(order: Order, plan: routing.Plan) -> NoRoute:
     return NoRoute(f"Order {order.number} cannot be submitted: {why}.")
 
 
-def _submitted(order: Order, plan: routing.Plan, subs: list[Submission], *, actor: Actor,
-               now: datetime) -> None:
-    order_services.record_event(
+def _routed(order: Order, plan: routing.Plan, subs: list[Submission], *,
+            actor: Actor) -> order_services.NewEvent:
+    return order_services.NewEvent(
         order=order, type="fulfillment.routed", actor=actor, message=_describe(plan),
         data={"submissions": [{"id": s.pk, "reference": s.reference,
                                "provider": s.provider.code, "items": s.items} for s in subs]})
+
+
+def _submitted(order: Order, plan: routing.Plan, subs: list[Submission], *, actor: Actor,
+               now: datetime) -> None:
+    order_services.record_events([_routed(order, plan, subs, actor=actor)])
     order_services.order_submit(order_id=order.pk, actor=actor, now=now)
 
 
@@ -219,8 +224,9 @@ def submit_sweep(*, now: datetime | None = None, limit: int = 5000, batch: int =
 def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
     """Route and submit a batch of locked orders with a fixed number of reads for the
     batch (lines, earlier submissions, providers per country, maximum extra cost per
-    workspace), two inserts for all their submissions and shipments, then the timeline
-    and order_submit per order; one send doorbell for the batch."""
+    workspace), two inserts for all their submissions and shipments, one for their
+    `fulfillment.routed` entries, then orders_submit_locked (one UPDATE, one INSERT of
+    the `order.submitted` entries); one send doorbell for the batch."""
     from django.db.models import Count
 
     ids = [o.pk for o in orders]
@@ -249,11 +255,15 @@ def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
     if not planned:
         return
     _save_submissions([sub for _, _, subs in planned for sub in subs])
-    remote: list[Submission] = []
-    for order, plan, subs in planned:
-        # the order is locked and awaiting submission: order_submit cannot refuse it
-        _submitted(order, plan, subs, actor=SYSTEM, now=now)
-        remote.extend(s for s in subs if s.adapter not in LOCAL_ADAPTERS)
+    # the timeline: every order's fulfillment.routed, then order.submitted (one INSERT
+    # each for the batch; subscribers hear of every event after commit)
+    order_services.record_events([_routed(order, plan, subs, actor=SYSTEM)
+                                  for order, plan, subs in planned])
+    result = order_services.orders_submit_locked(orders=[order for order, _, _ in planned],
+                                                 actor=SYSTEM, now=now)
+    if result.refused:  # cannot happen (locked, picked awaiting submission): undo the batch
+        raise next(iter(result.refused.values()))
+    remote = [s for _, _, subs in planned for s in subs if s.adapter not in LOCAL_ADAPTERS]
     if remote:
         from fulfillment.tasks import submission_send_task
 
@@ -511,13 +521,13 @@ def _accepted_many(pairs: list[tuple[int, RemoteOrder]], *, now: datetime) -> di
                 "unnest(%s::text[]) AS ext) AS v WHERE s.id = v.id",
                 [SubmissionStatus.ACCEPTED, now, timezone.now(), [s.pk for s in changed],
                  [remotes[s.pk].external_id for s in changed]])
-    for sub in changed:
-        remote = remotes[sub.pk]
-        order_services.record_event(
-            order=sub.order, type="fulfillment.accepted", actor=Actor.provider(sub.provider.name),
-            message=f"{sub.provider.name} accepted {sub.reference} as {remote.external_id}.",
-            data={"submission_id": sub.pk, "reference": sub.reference,
-                  "external_id": remote.external_id, "provider": sub.provider.code})
+    order_services.record_events([order_services.NewEvent(
+        order=sub.order, type="fulfillment.accepted", actor=Actor.provider(sub.provider.name),
+        message=f"{sub.provider.name} accepted {sub.reference} as "
+        f"{remotes[sub.pk].external_id}.",
+        data={"submission_id": sub.pk, "reference": sub.reference,
+              "external_id": remotes[sub.pk].external_id, "provider": sub.provider.code})
+        for sub in changed])  # one INSERT for the batch
     return results
 
 
