@@ -72,7 +72,8 @@ def factory_start(env, *extra: str) -> tuple[subprocess.Popen, str]:
 
 def worker_start(env, name: str) -> subprocess.Popen:
     return subprocess.Popen([str(ROOT / ".venv/bin/celery"), "-A", "podhub", "worker",
-                             "--concurrency", "1", "--loglevel", "WARNING", "-n",
+                             "-Q", "celery,sweeps", "--concurrency", "1",
+                             "--loglevel", "WARNING", "-n",
                              f"{name}@%h", "--without-gossip", "--without-mingle"],
                             cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -381,8 +382,8 @@ def podhub_run(*, env, store_id: int, order_ids: list[int], workers: int, url: s
     elapsed = time.perf_counter() - t0
     while queue_length(env) and time.perf_counter() - t0 < 1800:
         time.sleep(0.5)  # the stop-watch for the doorbells left (billing's capture checks)
-    print(f"  every doorbell taken off the queue after {time.perf_counter() - t0:.1f} s "
-          "(billing's capture check per submitted order, doorbells for sends already made)")
+    print(f"  every doorbell taken off the queues after {time.perf_counter() - t0:.1f} s "
+          "(billing's capture checks, doorbells for sends already made)")
     return elapsed, procs
 
 
@@ -390,7 +391,7 @@ def queue_length(env) -> int:
     import redis
 
     r = redis.Redis.from_url(env["CELERY_BROKER_URL"])
-    return int(r.llen("celery"))
+    return int(r.llen("celery")) + int(r.llen("sweeps"))
 
 
 def main() -> None:

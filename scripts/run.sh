@@ -39,7 +39,7 @@ if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
     --webhook-url "http://127.0.0.1:$PORT/webhooks/stripe/" >var/log/stripe-sandbox.log 2>&1 &
   pids+=($!)
 fi
-.venv/bin/celery -A podhub worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 &
+.venv/bin/celery -A podhub worker -Q celery,sweeps --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 &
 pids+=($!)
 .venv/bin/celery -A podhub beat --loglevel=INFO --schedule var/celerybeat-schedule >var/log/beat.log 2>&1 &
 pids+=($!)

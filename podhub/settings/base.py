@@ -9,6 +9,7 @@ import os
 import secrets
 
 from cryptography.fernet import Fernet
+from kombu import Queue
 
 from podhub.env import BASE_DIR, VAR_DIR, env, generated_secret
 
@@ -266,6 +267,14 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-reconcile": {"task": "integrations.tasks.reconcile_sweep_task",
                                "schedule": 600.0},
 }
+# Two queues: "sweeps" carries every beat task above, "celery" every doorbell. A burst
+# of doorbells (thousands of order events) never delays a sweep: a worker takes from
+# both in turn. Every worker consumes both (both are listed here, so a worker without
+# -Q does; scripts/run.sh and docker-compose.yml also say `-Q celery,sweeps`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("sweeps"))
+CELERY_TASK_ROUTES = {entry["task"]: {"queue": "sweeps"}
+                      for entry in CELERY_BEAT_SCHEDULE.values()}
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=90)
 
 # --- product rules ------------------------------------------------------------
