@@ -29,17 +29,27 @@ def _refuse(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
-@csrf_exempt
-def shopify_webhook(request):
+def _too_large() -> JsonResponse:
+    return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are refused.")
+
+
+def _refuse_early(request) -> JsonResponse | None:
+    """Before reading the body: POST only, and a declared length over the limit is 413
+    (a body without a declared length is cut at the limit when read)."""
     if request.method != "POST":
         return _refuse(405, "method_not_allowed", "POST only.")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > conf.WEBHOOK_MAX_BYTES:
-        return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are "
-                                         "refused.")
+    return _too_large() if length > conf.WEBHOOK_MAX_BYTES else None
+
+
+@csrf_exempt
+def shopify_webhook(request):
+    refused = _refuse_early(request)
+    if refused is not None:
+        return refused
     h = request.headers
     signature = h.get("X-Shopify-Hmac-Sha256", "")
     if not signature:
@@ -59,8 +69,7 @@ def shopify_webhook(request):
     connection_id, workspace_id, secrets = found
     body = request.read(conf.WEBHOOK_MAX_BYTES + 1)
     if len(body) > conf.WEBHOOK_MAX_BYTES:
-        return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are "
-                                         "refused.")
+        return _too_large()
     if not verify_webhook(body, signature, secrets):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
@@ -147,22 +156,15 @@ def woocommerce_webhook(request, store_id: int):
     from integrations.woocommerce.services import connection_for_webhook, event_id_of
     from integrations.woocommerce.signature import verify
 
-    if request.method != "POST":
-        return _refuse(405, "method_not_allowed", "POST only.")
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > conf.WEBHOOK_MAX_BYTES:
-        return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are "
-                                         "refused.")
+    refused = _refuse_early(request)
+    if refused is not None:
+        return refused
     conn = connection_for_webhook(store_id)
     if conn is None:
         return _refuse(401, "unknown_store", "No WooCommerce store with this id.")
     body = request.read(conf.WEBHOOK_MAX_BYTES + 1)
     if len(body) > conf.WEBHOOK_MAX_BYTES:
-        return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are "
-                                         "refused.")
+        return _too_large()
     h = request.headers
     signature = h.get("X-WC-Webhook-Signature", "")
     topic = h.get("X-WC-Webhook-Topic", "").strip().lower()

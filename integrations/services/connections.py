@@ -73,6 +73,26 @@ def _active_elsewhere(shop: str, workspace) -> StoreConnection | None:
 
 
 @transaction.atomic
+def connection_for_update(*, workspace, platform: str, domain: str,
+                          name: str = "") -> StoreConnection:
+    """The workspace's connection to this store, locked (connecting again replaces its
+    keys), or a new one with its Store; the store is (re)activated and renamed."""
+    conn = (StoreConnection.objects.select_for_update().select_related("store")
+            .filter(workspace=workspace, platform=platform, shop_domain=domain)
+            .order_by("-pk").first())
+    if conn is None:
+        store = Store.objects.create(workspace=workspace, name=(name or domain)[:120],
+                                     platform=platform)
+        return StoreConnection(workspace=workspace, store=store, platform=platform,
+                               shop_domain=domain)
+    store = conn.store
+    if name:
+        store.name = name[:120]
+    store.is_active = True
+    store.save(update_fields=["name", "is_active", "updated_at"])
+    return conn
+
+
 def store_connect_shopify(
     *, workspace, shop_domain: str, access_token: str, webhook_secret: str = "",
     api_base: str = "", name: str = "", kind: str = ConnectionKind.CUSTOM, scopes: str = "",
@@ -99,20 +119,8 @@ def store_connect_shopify(
         where = "this workspace" if other.workspace_id == workspace.pk else "another workspace"
         raise Conflict(f"{shop} is already connected to {where}.")
     with scope(workspace=workspace):
-        conn = (StoreConnection.objects.select_for_update().select_related("store")
-                .filter(workspace=workspace, platform=Platform.SHOPIFY, shop_domain=shop)
-                .order_by("-pk").first())
-        if conn is None:
-            store = Store.objects.create(workspace=workspace, name=(name or shop)[:120],
-                                         platform=Platform.SHOPIFY)
-            conn = StoreConnection(workspace=workspace, store=store,
-                                   platform=Platform.SHOPIFY, shop_domain=shop)
-        else:
-            store = conn.store
-            if name:
-                store.name = name[:120]
-            store.is_active = True
-            store.save(update_fields=["name", "is_active", "updated_at"])
+        conn = connection_for_update(workspace=workspace, platform=Platform.SHOPIFY,
+                                     domain=shop, name=name)
         conn.kind = kind
         conn.api_base = api_base
         conn.access_token = Secret(access_token)

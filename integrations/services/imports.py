@@ -93,6 +93,35 @@ def _apply_node(conn: StoreConnection, client: AdminClient, node: dict, now: dat
         return "failed"
 
 
+def record_page(*, job: ImportJob, conn: StoreConnection, outcomes: list[str], cursor: str,
+                finished: bool) -> ImportJob | None:
+    """Commit one page's counts with its cursor (where a resumed job goes on), for every
+    platform. Returns the job's row when it was stopped meanwhile (disconnect)."""
+    for outcome in outcomes:
+        if outcome in ("created", "updated", "stale", "unchanged", "cancelled"):
+            job.imported += 1
+        elif outcome == "failed":
+            job.failed += 1
+        else:
+            job.skipped += 1
+    job.cursor = cursor
+    stamp = timezone.now()
+    with transaction.atomic():
+        current = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if current.status != JobStatus.RUNNING:
+            return current
+        job.heartbeat_at = stamp
+        if finished:
+            job.status = JobStatus.DONE
+            job.finished_at = stamp
+            job.total = max(job.total or 0, job.seen)
+        job.save(update_fields=["imported", "skipped", "failed", "cursor", "status",
+                                "heartbeat_at", "finished_at", "total", "updated_at"])
+    if finished and conn.sweep_high_water is None:
+        StoreConnection.objects.filter(pk=conn.pk).update(sweep_high_water=job.started_at)
+    return None
+
+
 def import_job_run(*, job_id: int, client: AdminClient | None = None,
                    max_pages: int | None = None) -> ImportJob | None:
     """Run (or resume) a job until done, stopped, or `max_pages` pages later."""
@@ -118,36 +147,16 @@ def import_job_run(*, job_id: int, client: AdminClient | None = None,
                                                    "after": job.cursor or None,
                                                    "query": IMPORT_QUERY})
             orders = data.get("orders") or {}
-            counts = {"imported": 0, "skipped": 0, "failed": 0}
-            for node in orders.get("nodes") or []:
-                outcome = _apply_node(conn, client, node, timezone.now())
-                key = ("imported" if outcome in ("created", "updated", "stale", "unchanged",
-                                                 "cancelled")
-                       else "failed" if outcome == "failed" else "skipped")
-                counts[key] += 1
+            outcomes = [_apply_node(conn, client, node, timezone.now())
+                        for node in orders.get("nodes") or []]
             info = orders.get("pageInfo") or {}
-            job.imported += counts["imported"]
-            job.skipped += counts["skipped"]
-            job.failed += counts["failed"]
-            job.cursor = info.get("endCursor") or job.cursor
             finished = not info.get("hasNextPage")
-            stamp = timezone.now()
-            with transaction.atomic():
-                current = ImportJob.objects.select_for_update().get(pk=job.pk)
-                if current.status != JobStatus.RUNNING:
-                    return current  # stopped (disconnect) while we worked
-                job.heartbeat_at = stamp
-                if finished:
-                    job.status = JobStatus.DONE
-                    job.finished_at = stamp
-                    job.total = max(job.total or 0, job.seen)
-                job.save(update_fields=["imported", "skipped", "failed", "cursor", "status",
-                                        "heartbeat_at", "finished_at", "total", "updated_at"])
+            stopped = record_page(job=job, conn=conn, outcomes=outcomes,
+                                  cursor=info.get("endCursor") or job.cursor, finished=finished)
+            if stopped is not None:
+                return stopped  # stopped (disconnect) while we worked
             pages += 1
             if finished:
-                if conn.sweep_high_water is None:
-                    StoreConnection.objects.filter(pk=conn.pk).update(
-                        sweep_high_water=job.started_at)
                 return job
             if max_pages is not None and pages >= max_pages:
                 return job

@@ -194,38 +194,32 @@ def outbox_deliver(*, message_id: int, client: AdminClient | None = None,
         return _deliver_with(adapter, conn, msg)
     own = client is None
     client = client or client_for(conn, max_retries=2)
-    status, error, result, retry = OutboxStatus.DONE, "", {}, False
+    status, error, result = OutboxStatus.DONE, "", {}
     try:
         result = HANDLERS[msg.kind](client, msg.payload)
     except ShopifyUserError as exc:
         status, error = OutboxStatus.FAILED, f"Refused by the store: {exc}"
     except ShopifyAuthError as exc:
-        status, error, retry = OutboxStatus.PENDING, f"Not authorised: {exc}", True
+        status, error = OutboxStatus.PENDING, f"Not authorised: {exc}"
     except ShopifyError as exc:
-        status, error, retry = OutboxStatus.PENDING, str(exc), True
+        status, error = OutboxStatus.PENDING, str(exc)
     finally:
         if own:
             client.close()
-    done = timezone.now()
-    fields = {"status": status, "last_error": error[:2000], "updated_at": done}
-    if status == OutboxStatus.DONE:
-        fields.update(result=result, done_at=done)
-    elif retry:
-        if msg.attempts >= conf.OUTBOX_MAX_ATTEMPTS:
-            fields["status"] = OutboxStatus.FAILED
-        else:
-            fields["next_attempt_at"] = done + timedelta(seconds=_backoff(msg.attempts))
-    OutboxMessage.objects.filter(pk=msg.pk).update(**fields)
-    if fields["status"] == OutboxStatus.FAILED:
-        StoreConnection.objects.filter(pk=conn.pk).update(
-            last_error=f"{msg.get_kind_display()} failed: {error}"[:2000], last_error_at=done)
-    msg.refresh_from_db()
-    return msg
+    return _record(conn, msg, status=status, error=error, result=result)
 
 
 def _deliver_with(adapter, conn: StoreConnection, msg: OutboxMessage) -> OutboxMessage:
     """The same bookkeeping as Shopify's, around the platform's own call."""
     status, error, result, retry_after = adapter.deliver(conn, msg)
+    return _record(conn, msg, status=status, error=error, result=result,
+                   retry_after=retry_after)
+
+
+def _record(conn: StoreConnection, msg: OutboxMessage, *, status: str, error: str,
+            result: dict, retry_after: float | None = None) -> OutboxMessage:
+    """Done, failed, or pending again: after a backoff, or `retry_after` seconds when the
+    push waits for something else (not counted as an attempt)."""
     done = timezone.now()
     fields = {"status": status, "last_error": error[:2000], "updated_at": done}
     if status == OutboxStatus.DONE:

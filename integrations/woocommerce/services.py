@@ -28,6 +28,7 @@ from integrations.models import (
     OutboxStatus,
     StoreConnection,
 )
+from integrations.services.connections import connection_for_update
 from integrations.services.orders import apply_store_order
 from integrations.woocommerce.client import (
     WooAuthError,
@@ -120,20 +121,9 @@ def store_connect_woocommerce(
         raise ValidationFailed(f"Could not reach the WooCommerce REST API at {base}: {exc}",
                                field="url") from None
     with transaction.atomic(), scope(workspace=workspace):
-        conn = (StoreConnection.objects.select_for_update().select_related("store")
-                .filter(workspace=workspace, platform=Platform.WOOCOMMERCE, shop_domain=domain)
-                .order_by("-pk").first())
-        if conn is None:
-            store = Store.objects.create(workspace=workspace, name=(name or domain)[:120],
-                                         platform=Platform.WOOCOMMERCE)
-            conn = StoreConnection(workspace=workspace, store=store,
-                                   platform=Platform.WOOCOMMERCE, shop_domain=domain)
-        else:
-            store = conn.store
-            if name:
-                store.name = name[:120]
-            store.is_active = True
-            store.save(update_fields=["name", "is_active", "updated_at"])
+        conn = connection_for_update(workspace=workspace, platform=Platform.WOOCOMMERCE,
+                                     domain=domain, name=name)
+        store = conn.store
         conn.api_base = base
         conn.access_token = Secret(consumer_key)
         conn.consumer_secret = Secret(consumer_secret)
@@ -217,7 +207,7 @@ def import_job_run(*, job_id: int, client: WooClient | None = None,
                    max_pages: int | None = None) -> ImportJob | None:
     """Processing and on-hold orders, `per_page` at a time in id order; the job's cursor
     is the last page done, X-WP-Total the total. Resumable like Shopify's."""
-    from integrations.services.imports import _claim
+    from integrations.services.imports import _claim, record_page
 
     job = _claim(job_id, timezone.now())
     if job is None:
@@ -232,35 +222,14 @@ def import_job_run(*, job_id: int, client: WooClient | None = None,
                 page=page, status=IMPORT_STATUSES, orderby="id", order="asc")
             if job.total is None:
                 job.total = total
-            counts = {"imported": 0, "skipped": 0, "failed": 0}
-            for order in orders or []:
-                outcome = _apply(conn, order, timezone.now())
-                key = ("imported" if outcome in ("created", "updated", "stale", "unchanged",
-                                                 "cancelled")
-                       else "failed" if outcome == "failed" else "skipped")
-                counts[key] += 1
-            job.imported += counts["imported"]
-            job.skipped += counts["skipped"]
-            job.failed += counts["failed"]
-            job.cursor = str(page)
+            outcomes = [_apply(conn, order, timezone.now()) for order in orders or []]
             finished = page >= last_page or not orders
-            stamp = timezone.now()
-            with transaction.atomic():
-                current = ImportJob.objects.select_for_update().get(pk=job.pk)
-                if current.status != JobStatus.RUNNING:
-                    return current  # stopped (disconnect) while we worked
-                job.heartbeat_at = stamp
-                if finished:
-                    job.status = JobStatus.DONE
-                    job.finished_at = stamp
-                    job.total = max(job.total or 0, job.seen)
-                job.save(update_fields=["imported", "skipped", "failed", "cursor", "status",
-                                        "heartbeat_at", "finished_at", "total", "updated_at"])
+            stopped = record_page(job=job, conn=conn, outcomes=outcomes, cursor=str(page),
+                                  finished=finished)
+            if stopped is not None:
+                return stopped  # stopped (disconnect) while we worked
             pages += 1
             if finished:
-                if conn.sweep_high_water is None:
-                    StoreConnection.objects.filter(pk=conn.pk).update(
-                        sweep_high_water=job.started_at)
                 return job
             if max_pages is not None and pages >= max_pages:
                 return job
