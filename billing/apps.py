@@ -11,5 +11,7 @@ class BillingConfig(AppConfig):
         from orders import events, panels
 
         events.subscribe(handlers.on_order_event)
+        panels.register_bulk_action(url_name="billing:pay_selected", label="Pay selected",
+                                    testid="bulk-pay", confirm="", position=5)
         panels.register_panel(url_name="billing:order_panel", title="Payment", position=20,
                               element_id="payment-panel")

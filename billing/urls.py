@@ -17,6 +17,7 @@ urlpatterns = [
     path("balance/invoices/<int:invoice_id>/pdf/", views.invoice_pdf, name="invoice_pdf"),
     path("balance/groups/", views.groups, name="groups"),
     path("pay/", views.pay, name="pay"),
+    path("orders/bulk/pay/", views.pay_selected, name="pay_selected"),
     path("balance/orders/<int:order_id>/panel/", views.order_panel, name="order_panel"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
 ]

@@ -210,6 +210,24 @@ def _missing_top_up(missing: Decimal, currency: str) -> Decimal:
 
 
 @workspace_view
+@require_POST
+def pay_selected(request):
+    """The order list's "Pay selected": on to the review of those orders (the list's
+    form posts; the review is a page of its own)."""
+    from urllib.parse import urlencode
+
+    from orders.views import selected_ids
+
+    ids = selected_ids(request, what="pay")
+    url = reverse("billing:pay") + "?" + urlencode([("orders", i) for i in ids])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@workspace_view
 def pay(request):
     """Choose `to_order` orders, review the itemised total, confirm: funds are held.
 

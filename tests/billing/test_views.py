@@ -203,3 +203,26 @@ def test_group_shipping_page_suggests_and_groups(owner, client_for, workspace, m
     assert resp.status_code == 302 and "/balance/invoices/" in resp["Location"]
     invoice = seller.get(resp["Location"]).content.decode()
     assert "Group shipment" in invoice and "8.00 USD" in invoice
+
+
+def test_pay_selected_from_the_order_list_goes_to_their_review(owner, client_for, workspace,
+                                                               make_order):
+    fund(workspace, "100.00")
+    a, b = make_order(workspace, 1), make_order(workspace, 2)
+    client = client_for(owner)
+    listing = client.get("/orders/")
+    assert b'data-testid="bulk-pay"' in listing.content
+    # htmx: the browser is sent on to the review of exactly these orders
+    response = client.post("/orders/bulk/pay/", {"order_ids": [a.pk, b.pk]},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == f"/pay/?orders={a.pk}&orders={b.pk}"
+    review = client.get(response["HX-Redirect"])
+    assert review.status_code == 200
+    assert a.number.encode() in review.content and b.number.encode() in review.content
+    # without htmx, a plain redirect; nothing selected is a clear 400
+    plain = client.post("/orders/bulk/pay/", {"order_ids": [a.pk]})
+    assert plain.status_code == 302 and plain["Location"] == f"/pay/?orders={a.pk}"
+    empty = client.post("/orders/bulk/pay/", {}, headers={"HX-Request": "true"})
+    assert empty.status_code == 400
+    assert b"Select at least one order to pay" in empty.content

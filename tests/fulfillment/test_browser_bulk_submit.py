@@ -1,4 +1,5 @@
-"""The order list's "Submit now" for a selection, in a real headless Chromium."""
+"""The order list's bulk actions "Pay selected" and "Submit now", in a real headless
+Chromium."""
 
 import pytest
 from django.core.cache import cache
@@ -41,3 +42,23 @@ def test_submit_selected_orders_from_the_list(page, login, owner, sandbox_provid
     with scopes_disabled():
         assert Order.objects.get(pk=paid.pk).state == "in_production"
         assert Order.objects.get(pk=unpaid.pk).state == "to_order"
+
+
+def test_pay_selected_opens_the_review_of_those_orders(page, login, owner,
+                                                       sandbox_provider):  # noqa: F811
+    ws = owner.workspace
+    variant = make_variant("MUG", [(sandbox_provider, "4.00")])
+    one, two = (make_order(ws, [variant], state="to_order") for _ in range(2))
+    cache.clear()
+    login(owner)
+    page.goto("/orders/")
+    for order in (one, two):
+        page.check(f"tr[data-order-id='{order.pk}'] input[name=order_ids]")
+    page.click("[data-testid=bulk-pay]")  # no confirmation: nothing is paid yet
+    page.wait_for_url("**/pay/?orders=*")
+    from urllib.parse import parse_qs, urlparse
+
+    assert sorted(parse_qs(urlparse(page.url).query)["orders"]) == sorted(
+        [str(one.pk), str(two.pk)])
+    review = page.locator("[data-testid=pay-review]").inner_text()
+    assert one.number in review and two.number in review
