@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
@@ -69,10 +70,21 @@ class Command(BaseCommand):
             variants = dict(Variant.objects.filter(sku__in=[v for _, v in DEMO_RULES])
                             .values_list("sku", "pk"))
         with scope(workspace=workspace):
+            # A starting balance, so the hands-off sandbox WooCommerce store's orders pay
+            # themselves (auto-pay); the ledger key makes it once per workspace.
+            from billing import ledger
+            from billing.models import EntryKind
+
+            ledger.credit(workspace_id=workspace.pk, kind=EntryKind.ADJUSTMENT,
+                          amount=DEMO_CREDIT, key=f"demo:credit:{workspace.pk}",
+                          memo="Demo credit")
             for pattern, sku in DEMO_RULES:
                 if sku in variants and not SkuRule.objects.filter(pattern=pattern).exists():
                     sku_rule_create(workspace=workspace, kind=RuleKind.EXACT, pattern=pattern,
                                     variant_id=variants[sku])
+
+
+DEMO_CREDIT = Decimal("300.00")
 
 
 def _name_print(width_in: float, height_in: float) -> dict:

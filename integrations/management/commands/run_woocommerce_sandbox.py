@@ -86,4 +86,11 @@ class Command(BaseCommand):
                     consumer_secret=opts["consumer_secret"], name="Sandbox WooCommerce store")
         except PodhubError as exc:
             raise CommandError(f"could not connect: {exc.message}") from None
+        # The demo's hands-off store: its orders pay themselves from the balance and go
+        # to the factory an hour later, so the whole journey runs without anyone.
+        from orders.models import Store, SubmitMode
+
+        with scopes_disabled():
+            Store.objects.filter(pk=conn.store_id).update(
+                auto_pay=True, submit_mode=SubmitMode.AFTER_HOURS, submit_after_hours=1)
         self.stdout.write(json.dumps({"store_id": conn.store_id, "workspace_id": ws_id}))
