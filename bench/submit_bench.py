@@ -36,6 +36,7 @@ import functools
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -208,6 +209,8 @@ def bare_loop(dsn: str, url: str, order_ids: list[int], sku: str, procs: int) ->
         conn.execute("CREATE TABLE bench_bare AS SELECT id, state, ''::text AS external_id, "
                      "submitted_at FROM orders_order WHERE id = ANY(%s)", (order_ids,))
         conn.execute("ALTER TABLE bench_bare ADD PRIMARY KEY (id)")
+    cpu0 = cpu_by_role()
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
@@ -226,6 +229,12 @@ def bare_loop(dsn: str, url: str, order_ids: list[int], sku: str, procs: int) ->
     for c in children:
         c.join()
     elapsed = time.perf_counter() - t0
+    # the loop's own processes are gone: their CPU is what the bench reaped
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu1 = cpu_by_role()
+    cpu1["bench"] += (usage.ru_utime + usage.ru_stime) - (reaped.ru_utime + reaped.ru_stime)
+    print(f"  bare loop, {procs} process(es): {cpu_text(cpu0, cpu1, len(order_ids))} "
+          "(the loop's postgres backends exited: not counted)")
     assert done == len(order_ids), (done, len(order_ids))
     return len(order_ids) / elapsed
 
@@ -334,6 +343,7 @@ def podhub_run(*, env, store_id: int, order_ids: list[int], workers: int, url: s
     procs = [worker_start(env, name) for name in names]
     wait_workers(names)
     n = len(order_ids)
+    cpu0 = cpu_by_role()
     t0 = time.perf_counter()
     for _ in range(workers):  # beat's tick, once per worker
         submit_sweep_task.delay()
@@ -380,11 +390,53 @@ def podhub_run(*, env, store_id: int, order_ids: list[int], workers: int, url: s
             break
         time.sleep(0.2)  # polling the database for the stop-watch, not synchronising work
     elapsed = time.perf_counter() - t0
+    print(f"  {cpu_text(cpu0, cpu_by_role(), n)} (live processes, until the clock stopped)")
     while queue_length(env) and time.perf_counter() - t0 < 1800:
         time.sleep(0.5)  # the stop-watch for the doorbells left (billing's capture checks)
     print(f"  every doorbell taken off the queues after {time.perf_counter() - t0:.1f} s "
           "(billing's capture checks, doorbells for sends already made)")
     return elapsed, procs
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds (user + system) so far of the live processes, per role: the celery
+    workers, PostgreSQL, the sandbox factory, Redis and this bench (/proc, Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    roles: dict[str, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        if int(entry.name) == os.getpid():
+            role = "bench"
+        elif comm.startswith("postgres") or cmd.startswith("postgres"):
+            role = "postgres"
+        elif "redis-server" in cmd:
+            role = "redis"
+        elif "celery" in cmd and " worker" in cmd:
+            role = "workers"
+        elif "sandbox_factory" in cmd:
+            role = "factory"
+        else:
+            continue
+        roles[role] = roles.get(role, 0.0) + cpu
+    return roles
+
+
+def cpu_text(before: dict[str, float], after: dict[str, float], n: int) -> str:
+    parts = [f"{role} {1000 * (after[role] - before.get(role, 0.0)) / n:.2f}"
+             for role in ("workers", "postgres", "factory", "redis", "bench") if role in after]
+    total = sum(after.values()) - sum(before.get(r, 0.0) for r in after)
+    return f"CPU ms per order: {', '.join(parts)}; total {1000 * total / n:.2f}"
 
 
 def queue_length(env) -> int:

@@ -450,6 +450,7 @@ def _send_batch(ids: list[int], *, now: datetime,
     accepted: list[tuple[int, RemoteOrder]] = []
     # provider id -> (why, its retry hint), for the rest of this batch
     down: dict[int, tuple[str, int | None]] = {}
+    clients: dict[int, object] = {}
     for n, sub in enumerate(subs):
         if deadline is not None and n and time.monotonic() >= deadline:
             results.update(_release([s.pk for s in subs[n:]]))
@@ -460,8 +461,10 @@ def _send_batch(ids: list[int], *, now: datetime,
             continue
         with scope(workspace=sub.order.workspace):
             try:
-                client = client_for(sub.provider)
-                client.http, client.timeout = http, timeout
+                client = clients.get(sub.provider_id)
+                if client is None:  # one per provider for the batch (its keys decrypted once)
+                    client = clients[sub.provider_id] = client_for(sub.provider)
+                    client.http, client.timeout = http, timeout
                 remote = client.lookup(sub.reference) if sub.attempts > 1 else None
                 if remote is None:
                     remote = client.submit(factory_order(sub, lines=lines, files=files))
@@ -475,7 +478,7 @@ def _send_batch(ids: list[int], *, now: datetime,
                 continue
         accepted.append((sub.pk, remote))
     if accepted:
-        results.update(_accepted_many(accepted, now=now))
+        results.update(_accepted_many(accepted, now=now, read={s.pk: s for s in subs}))
     return results
 
 
@@ -499,19 +502,27 @@ def _lock_sub(sub_id: int) -> Submission:
 
 
 @transaction.atomic
-def _accepted_many(pairs: list[tuple[int, RemoteOrder]], *, now: datetime) -> dict[int, str]:
-    """The provider took these: one lock, one UPDATE, one timeline entry each."""
+def _accepted_many(pairs: list[tuple[int, RemoteOrder]], *, now: datetime,
+                   read: dict[int, Submission] | None = None) -> dict[int, str]:
+    """The provider took these: one lock, one UPDATE, one timeline entry each (one
+    INSERT). `read`: the rows as the caller read them (with order and provider): only
+    their status is read again, under the lock."""
     remotes = dict(pairs)
-    subs = list(Submission.objects.select_for_update(of=("self",))
-                .select_related("provider", "order").filter(pk__in=remotes).order_by("pk"))
+    if read is None:
+        read = {s.pk: s for s in Submission.objects.select_related("provider", "order")
+                .filter(pk__in=remotes)}
+    status = dict(Submission.objects.select_for_update(of=("self",)).filter(pk__in=remotes)
+                  .order_by("pk").values_list("pk", "status"))
     results: dict[int, str] = {}
     changed = []
-    for sub in subs:
+    for pk in sorted(status):
+        sub = read[pk]
+        sub.status = status[pk]
         if sub.status != SubmissionStatus.SENDING:
-            results[sub.pk] = f"already {sub.status}"
+            results[pk] = f"already {sub.status}"
             continue
         changed.append(sub)
-        results[sub.pk] = "accepted"
+        results[pk] = "accepted"
     if changed:  # one statement (bulk_update's CASE per row is slow to build and plan)
         with connection.cursor() as cur:
             cur.execute(
