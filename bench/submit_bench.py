@@ -233,8 +233,10 @@ def bare_loop(dsn: str, url: str, order_ids: list[int], sku: str, procs: int) ->
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu1 = cpu_by_role()
     cpu1["bench"] += (usage.ru_utime + usage.ru_stime) - (reaped.ru_utime + reaped.ru_stime)
+    cpu0.pop("postgres", None)  # the loop's backends exited with it: not counted
+    cpu1.pop("postgres", None)
     print(f"  bare loop, {procs} process(es): {cpu_text(cpu0, cpu1, len(order_ids))} "
-          "(the loop's postgres backends exited: not counted)")
+          "(its postgres backends exited with it: not counted)")
     assert done == len(order_ids), (done, len(order_ids))
     return len(order_ids) / elapsed
 
@@ -390,7 +392,8 @@ def podhub_run(*, env, store_id: int, order_ids: list[int], workers: int, url: s
             break
         time.sleep(0.2)  # polling the database for the stop-watch, not synchronising work
     elapsed = time.perf_counter() - t0
-    print(f"  {cpu_text(cpu0, cpu_by_role(), n)} (live processes, until the clock stopped)")
+    if kill_at is None:  # a killed worker's CPU is gone with it
+        print(f"  {cpu_text(cpu0, cpu_by_role(), n)} (until the clock stopped)")
     while queue_length(env) and time.perf_counter() - t0 < 1800:
         time.sleep(0.5)  # the stop-watch for the doorbells left (billing's capture checks)
     print(f"  every doorbell taken off the queues after {time.perf_counter() - t0:.1f} s "
