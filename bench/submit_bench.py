@@ -25,6 +25,9 @@
 Reproduce: .venv/bin/python bench/submit_bench.py              (about 9 minutes)
            .venv/bin/python bench/submit_bench.py --no-normal --kill-phase route
            .venv/bin/python bench/submit_bench.py --orders 2000 --no-fault   (quick)
+           .venv/bin/python bench/submit_bench.py --in-process --orders 2000
+               (route and send in this process: wall and CPU per order, with and
+               without the order-event subscribers)
 Exit status 1 when a target is missed or a check fails.
 """
 
@@ -449,6 +452,40 @@ def queue_length(env) -> int:
     return int(r.llen("celery")) + int(r.llen("sweeps"))
 
 
+def in_process(*, ws, variant, n: int) -> None:
+    """--in-process: the sweep's two steps called in this process (no Celery), wall and
+    CPU per order, with the app's order-event subscribers and without them."""
+    from django.utils import timezone
+    from django_scopes import scopes_disabled
+
+    from fulfillment import submission
+    from orders import events
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    for label, keep in (("with subscribers", True), ("no subscribers", False)):
+        with scopes_disabled():
+            make_orders(workspace=ws, variant=variant, n=n, tag=f"I{int(keep)}",
+                        submit_at=timezone.now() - timedelta(minutes=5))
+        saved = events._subscribers[:]
+        if not keep:
+            events._subscribers[:] = []
+        try:
+            t, c = time.perf_counter(), cpu()
+            routed = submission.submit_sweep(send=False)
+            t1, c1 = time.perf_counter() - t, cpu() - c
+            t, c = time.perf_counter(), cpu()
+            sent = submission.send_due()
+            t2, c2 = time.perf_counter() - t, cpu() - c
+        finally:
+            events._subscribers[:] = saved
+        print(f"in one process, {label}: route {routed / t1:.0f}/s ({1000 * t1 / routed:.2f} "
+              f"ms, CPU {1000 * c1 / routed:.2f} ms per order); send {sent / t2:.0f}/s "
+              f"({1000 * t2 / sent:.2f} ms, CPU {1000 * c2 / sent:.2f} ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=10_000)
@@ -459,6 +496,8 @@ def main() -> None:
     ap.add_argument("--kill-phase", choices=["send", "route"], default="send",
                     help="kill at 30 %% accepted (send) or 30 %% routed, mid-sweep (route)")
     ap.add_argument("--no-normal", action="store_true", help="only the fault run")
+    ap.add_argument("--in-process", action="store_true",
+                    help="only the sweep's route and send steps in this process, CPU per order")
     args = ap.parse_args()
     from bench.shopify_services import Services
 
@@ -485,6 +524,9 @@ def main() -> None:
             ws = Workspace.objects.create(name="Submit bench")
             variant = make_catalog(workspace=ws, sku="BENCH-MUG",
                                    providers=[("sandbox-factory", url, "4.00")])
+        if args.in_process:
+            in_process(ws=ws, variant=variant, n=args.orders)
+            args.no_normal = args.no_fault = True
         if not args.no_normal:
             with scopes_disabled():
                 due = timezone.now() - timedelta(minutes=5)
