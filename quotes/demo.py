@@ -10,6 +10,7 @@ from django.db import transaction
 
 from quotes import calc
 from quotes.models import (
+    ExchangeRate,
     Product,
     Provider,
     ProviderKind,
@@ -45,6 +46,9 @@ def load_demo_catalog() -> dict:
         ShippingRate.objects.get_or_create(method=method, zone=zone, defaults={
             "first_item_amount": D(first), "additional_item_amount": D(extra),
             "delivery_days_min": days[0], "delivery_days_max": days[1]})
+    # The sandbox WooCommerce store sells in EUR; sellers are billed in USD.
+    ExchangeRate.objects.get_or_create(from_currency="EUR", to_currency="USD",
+                                       defaults={"rate": D("1.08")})
     products = [
         ("Mug 11 oz", "Drinkware", "0", [
             ("MUG11-WHITE", {"Colour": "White"}, "8.00", "10-49: 7.00 mini-bulk; 50+: 6.00 bulk",

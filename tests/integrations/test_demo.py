@@ -28,7 +28,7 @@ def test_the_demo_credit_is_given_once():
     ws_id = _load_demo()
     assert _load_demo() == ws_id  # a second run finds the same workspace
     with scopes_disabled():
-        assert Account.objects.get(workspace_id=ws_id).balance_amount == Decimal("300.00")
+        assert Account.objects.get(workspace_id=ws_id).balance_amount == Decimal("1000.00")
         assert LedgerEntry.objects.filter(workspace_id=ws_id,
                                           kind=EntryKind.ADJUSTMENT).count() == 1
 

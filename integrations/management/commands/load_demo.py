@@ -84,7 +84,7 @@ class Command(BaseCommand):
                                     variant_id=variants[sku])
 
 
-DEMO_CREDIT = Decimal("300.00")
+DEMO_CREDIT = Decimal("1000.00")
 
 
 def _name_print(width_in: float, height_in: float) -> dict:

@@ -12,6 +12,14 @@ from integrations.sandbox_woo.server import WooSandboxServer
 from integrations.sandbox_woo.store import WooStore
 
 
+def _demo_order(rnd: random.Random, *, status: str) -> dict:
+    """A personalised mug (the demo's SKU rule maps it; the name fills the print file)."""
+    return {"status": status,
+            "line_items": [{"name": "Mug 11oz", "sku": "MUG-11-WHITE", "price": "14.00",
+                            "quantity": rnd.randint(1, 3),
+                            "meta": {"Name": rnd.choice(["Ana", "Bo", "Chen"])}}]}
+
+
 class Command(BaseCommand):
     help = ("Run the WooCommerce sandbox store (REST API v3 subset: orders with pagination, "
             "notes, webhooks; signed webhook deliveries) on a local port until interrupted.")
@@ -38,8 +46,9 @@ class Command(BaseCommand):
         store = WooStore(consumer_key=opts["consumer_key"],
                          consumer_secret=opts["consumer_secret"], first_id=int(time.time()))
         store.auto_deliver = True
+        rnd = random.Random()  # noqa: S311 - demo data
         for _ in range(opts["seed_orders"]):
-            store.create_order({"status": "processing"}, webhooks=False)
+            store.create_order(_demo_order(rnd, status="processing"), webhooks=False)
         server = WooSandboxServer(store, host=opts["host"], port=opts["port"]).start()
         self.stdout.write(f"WooCommerce sandbox on {server.url} (consumer key "
                           f"{opts['consumer_key']})")
@@ -52,14 +61,10 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         signal.signal(signal.SIGINT, lambda *a: stop.set())
         every = opts["generate_every"]
-        rnd = random.Random()  # noqa: S311 - demo data
         while not stop.wait(every if every > 0 else 3600):
             if every > 0:
-                order = store.create_order({"status": rnd.choice(
-                    ["processing", "processing", "processing", "pending", "on-hold"]),
-                    "line_items": [{"name": "Mug 11oz", "sku": "MUG-11-WHITE", "price": "14.00",
-                                    "quantity": rnd.randint(1, 3),
-                                    "meta": {"Name": rnd.choice(["Ana", "Bo", "Chen"])}}]})
+                order = store.create_order(_demo_order(rnd, status=rnd.choice(
+                    ["processing", "processing", "processing", "pending", "on-hold"])))
                 self.stdout.write(f"sandbox: new order {order['number']} ({order['status']})")
         server.stop()
 
