@@ -7,7 +7,8 @@ task left behind.
 """
 
 # submitted -> capture product; shipped/completed -> capture shipping;
-# cancelled -> release what was not captured yet.
+# cancelled -> release what was not captured yet; each parcel shipped -> its share of
+# shipping (the rest when the order is shipped).
 SYNC_EVENTS = frozenset({"order.submitted", "order.in_production", "order.shipped",
                          "order.completed", "order.cancelled"})
 # order.store_paid: an order that waited for the buyer's payment in the store.
@@ -28,5 +29,8 @@ def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
         # hundred); the task syncs every charge of the workspace that needs it
         ring_once(tasks.order_charges_sync_task, key=charges_doorbell(workspace_id),
                   workspace_id=workspace_id)
+    elif type == "shipment.shipped":
+        tasks.shipment_capture_task.delay_on_commit(workspace_id=workspace_id,
+                                                    order_event_id=event_id)
     elif type in AUTO_PAY_EVENTS:
         tasks.auto_pay_task.delay_on_commit(workspace_id=workspace_id, order_event_id=event_id)

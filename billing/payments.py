@@ -243,6 +243,42 @@ def order_charge_sync_for_event(*, workspace_id: int, order_event_id: int) -> li
     return order_charge_sync(workspace_id=workspace_id, order_id=event.order_id)
 
 
+def shipment_shipping_capture(*, workspace_id: int, order_event_id: int):
+    """A parcel left (`shipment.shipped`): capture its share of the order's shipping hold,
+    by quantity of the items it carries. What is left is captured when the order is
+    shipped (order_charge_sync), so a lost task only delays money, never loses it; the
+    ledger key makes a replay harmless."""
+    from orders.models import LineItem
+
+    event = OrderEvent.objects.filter(pk=order_event_id, workspace_id=workspace_id,
+                                      type="shipment.shipped").first()
+    if event is None:
+        return None
+    charge = (OrderCharge.objects.select_related("shipping_hold")
+              .filter(workspace_id=workspace_id, order_id=event.order_id).first())
+    hold = charge.shipping_hold if charge else None
+    if hold is None or not hold.is_open:
+        return None
+    shipped = sum(max(int(li.get("quantity") or 0), 0)
+                  for li in (event.data or {}).get("line_items") or [])
+    total = sum(LineItem.objects.filter(order_id=event.order_id).values_list(
+        "quantity", flat=True))
+    if shipped <= 0 or total <= 0:
+        return None
+    remaining = hold.amount - hold.captured_amount - hold.released_amount
+    share = min(quantize(hold.amount * shipped / total, hold.currency), remaining)
+    if share <= 0:
+        return None
+    shipment = (event.data or {}).get("shipment_id") or event.pk
+    try:
+        return ledger.hold_capture(
+            workspace_id=workspace_id, hold_id=hold.pk,
+            key=f"order:{event.order_id}:capture:shipping:parcel:{shipment}", amount=share,
+            memo=f"Order {event.order.number}: a parcel shipped, its share of shipping")
+    except Conflict:  # the order's own capture took the rest meanwhile
+        return None
+
+
 def _charges_needing_sync(workspace_id: int | None = None):
     """(workspace_id, order_id) of charges whose order moved on since their holds did."""
     from django.db.models import Q

@@ -30,6 +30,14 @@ def order_charges_sync_task(*, workspace_id: int) -> int:
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
+def shipment_capture_task(*, workspace_id: int, order_event_id: int) -> None:
+    """A parcel shipped: capture its share of the order's shipping hold."""
+    from billing import payments
+
+    payments.shipment_shipping_capture(workspace_id=workspace_id, order_event_id=order_event_id)
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
 def auto_pay_task(*, workspace_id: int, order_event_id: int | None = None) -> None:
     """Pay a connected order of an auto-pay store (or all waiting ones) from the balance."""
     from billing import services
