@@ -55,12 +55,22 @@ class FiguresSerializer(serializers.Serializer):
         "What buyers paid for the goods after discounts plus their shipping, before tax, "
         "in `currency`."))
     currency = serializers.CharField(help_text="The orders' selling currency.")
+    revenue_billing = serializers.CharField(allow_null=True, help_text=(
+        "`revenue` in the billing currency (`cost_currency`): the same amount for orders sold "
+        "in it; for orders sold in another currency, their selling price converted at the "
+        "exchange rate frozen when each order was paid (never today's rate). Null for orders "
+        "paid without such a rate."))
+    converted_at_payment_rate = serializers.BooleanField(help_text=(
+        "True when sold in another currency than the billing one and converted at the rate "
+        "frozen at payment."))
     cost = serializers.CharField(help_text=(
         "Charged from the balance for these orders: captures minus refunds, in "
         "`cost_currency`."))
     cost_currency = serializers.CharField(help_text="The billing currency.")
     profit = serializers.CharField(allow_null=True, help_text=(
-        "revenue - cost; null when the selling and billing currencies differ."))
+        "revenue_billing - cost, in the billing currency; null for orders sold in another "
+        "currency without a rate frozen at payment (see `no_profit_reason`)."))
+    no_profit_reason = serializers.CharField(help_text="Why `profit` is null; else empty.")
     orders = serializers.IntegerField()
     not_charged_yet = serializers.IntegerField(help_text=(
         "Paid orders with nothing captured yet (their cost is still to come)."))
@@ -110,10 +120,13 @@ class WorstOrderSerializer(serializers.Serializer):
     number = serializers.CharField()
     store = serializers.CharField()
     paid_at = serializers.DateTimeField()
-    currency = serializers.CharField()
-    revenue = serializers.CharField()
-    cost = serializers.CharField()
-    profit = serializers.CharField()
+    currency = serializers.CharField(help_text="The order's selling currency.")
+    revenue = serializers.CharField(help_text="In `currency`.")
+    revenue_billing = serializers.CharField(help_text=(
+        "In `cost_currency`: converted at the rate frozen when the order was paid."))
+    cost_currency = serializers.CharField(help_text="The billing currency.")
+    cost = serializers.CharField(help_text="In `cost_currency`.")
+    profit = serializers.CharField(help_text="revenue_billing - cost, in `cost_currency`.")
 
 
 class ProfitOutputSerializer(serializers.Serializer):
@@ -124,9 +137,13 @@ class ProfitOutputSerializer(serializers.Serializer):
     date_basis = serializers.CharField(help_text="Orders count on the day they were paid.")
     store = serializers.IntegerField(allow_null=True)
     billing_currency = serializers.CharField()
-    currencies = CurrencyProfitSerializer(many=True, help_text="One entry per selling currency.")
+    currencies = CurrencyProfitSerializer(many=True, help_text=(
+        "One entry per selling currency; a currency other than the billing one has one "
+        "entry for its orders converted at the rate frozen at payment and one for those "
+        "paid without a rate (no profit)."))
     least_profitable_orders = WorstOrderSerializer(many=True, help_text=(
-        "The 20 least profitable charged orders sold in the billing currency."))
+        "The 20 least profitable charged orders whose revenue is known in the billing "
+        "currency (sold in it, or converted at the rate frozen at payment)."))
 
 
 ProfitOutputSerializer._declared_fields["from"] = serializers.DateField()

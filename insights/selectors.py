@@ -8,7 +8,12 @@ Profit, in each currency on its own (never summed across currencies):
 - **cost** = what PodHub charged the workspace's balance for the order: the
   ledger's captures minus its refunds, in the billing currency. A hold that is
   not captured yet is no cost: such an order counts as "not charged yet";
-- **profit** = revenue - cost, only where both are in the same currency.
+- **revenue in the billing currency**: the same for an order sold in the billing
+  currency; for an order sold in another currency, the selling price converted at the
+  exchange rate frozen when the order was paid (`quotes.OrderPrice.breakdown`:
+  `selling_amount`, and for products the `conversions` rate) — never today's rate;
+- **profit** = revenue in the billing currency - cost. Orders sold in another currency
+  without a frozen conversion (no rate at payment) are shown apart, without profit.
 
 Orders count on the UTC day they were paid for (`Order.paid_at`); cancelled
 orders are left out. Production times count submissions by the UTC day their
@@ -19,6 +24,7 @@ through the scoped managers with an explicit `workspace=` filter.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,6 +34,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import (
     Aggregate,
+    BooleanField,
     Case,
     Count,
     DecimalField,
@@ -37,10 +44,12 @@ from django.db.models import (
     FloatField,
     Func,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     Subquery,
     Sum,
+    TextField,
     Value,
     When,
 )
@@ -51,7 +60,7 @@ from billing.models import EntryKind, LedgerEntry
 from fulfillment.models import Shipment, Submission, SubmissionStatus
 from orders.models import LineItem, Order, OrderState, Store
 from podhub.core.money import quantize
-from quotes.models import Product, Variant
+from quotes.models import OrderPrice, Product, Variant
 
 ZERO = Decimal("0")
 MONEY = DecimalField(max_digits=20, decimal_places=3)
@@ -142,50 +151,71 @@ class Period:
 # --- profit ---------------------------------------------------------------------------
 
 
+NO_RATE = ("Sold in {currency}, billed in {cost_currency}, and no {currency}→{cost_currency} "
+           "rate was frozen when these orders were paid: revenue and cost are not compared.")
+
+
 @dataclass
 class Figures:
-    """Revenue (order currency) and cost (billing currency) of a set of orders."""
+    """Revenue (order currency, and its billing-currency equivalent) and cost (billing
+    currency) of a set of orders.
+
+    `converted`: the orders are sold in the billing currency, or in another currency with
+    a conversion frozen at payment (then `revenue_billing` is that conversion). Orders of
+    another currency without one are kept apart (`converted` False): no profit."""
 
     key: object
     label: str
     currency: str
     cost_currency: str
+    converted: bool = True
     revenue: Decimal = ZERO
+    revenue_billing: Decimal = ZERO
     cost: Decimal = ZERO
     orders: int = 0
     uncharged: int = 0  # paid, nothing captured yet: the cost is still to come
 
     @property
+    def foreign(self) -> bool:
+        return self.currency != self.cost_currency
+
+    @property
     def comparable(self) -> bool:
-        return self.currency == self.cost_currency
+        return self.converted or not self.foreign
 
     @property
     def profit(self) -> Decimal | None:
-        return self.revenue - self.cost if self.comparable else None
+        return self.revenue_billing - self.cost if self.comparable else None
 
-    def rounded(self) -> Figures:
-        return Figures(key=self.key, label=self.label, currency=self.currency,
-                       cost_currency=self.cost_currency,
-                       revenue=quantize(self.revenue, self.currency),
-                       cost=quantize(self.cost, self.cost_currency), orders=self.orders,
-                       uncharged=self.uncharged)
+    @property
+    def no_profit_reason(self) -> str:
+        if self.comparable:
+            return ""
+        return NO_RATE.format(currency=self.currency, cost_currency=self.cost_currency)
 
     def to_json(self) -> dict:
         profit = self.profit
+        billing = (str(quantize(self.revenue_billing, self.cost_currency))
+                   if self.comparable else None)
         return {"revenue": str(quantize(self.revenue, self.currency)),
                 "currency": self.currency,
+                "revenue_billing": billing,
+                "converted_at_payment_rate": self.comparable and self.foreign,
                 "cost": str(quantize(self.cost, self.cost_currency)),
                 "cost_currency": self.cost_currency,
-                "profit": None if profit is None else str(quantize(profit, self.currency)),
+                "profit": None if profit is None else str(quantize(profit, self.cost_currency)),
+                "no_profit_reason": self.no_profit_reason,
                 "orders": self.orders, "not_charged_yet": self.uncharged}
 
 
 @dataclass
 class CurrencyReport:
-    """Everything for the orders sold in one currency."""
+    """Everything for the orders sold in one currency (and, for another currency than
+    the billing one, with or without a conversion frozen at payment)."""
 
     currency: str
     cost_currency: str
+    converted: bool
     total: Figures
     days: list[Figures]
     stores: list[Figures]
@@ -198,13 +228,14 @@ class WorstOrder:
     number: str
     store: str
     paid_at: datetime
-    currency: str
-    revenue: Decimal
-    cost: Decimal
+    currency: str  # sold in
+    revenue: Decimal  # in `currency`
+    revenue_billing: Decimal  # in the billing currency (frozen conversion)
+    cost: Decimal  # in the billing currency
 
     @property
     def profit(self) -> Decimal:
-        return self.revenue - self.cost
+        return self.revenue_billing - self.cost
 
 
 @dataclass
@@ -258,26 +289,58 @@ def billing_currency(*, workspace) -> str:
     return found or workspace.billing_currency
 
 
+def _frozen_selling(workspace, billing: str, order_ref: str):
+    """The order's selling price in the billing currency as frozen when it was paid
+    (`OrderPrice.breakdown["selling_amount"]`, converted at the rate of that moment);
+    NULL without a snapshot, without a rate at payment, or billed in another currency."""
+    return Subquery(
+        OrderPrice.objects.filter(workspace=workspace, order_id=OuterRef(order_ref),
+                                  currency=billing)
+        .annotate(selling=Cast(KeyTextTransform("selling_amount", "breakdown"), MONEY))
+        .values("selling")[:1], output_field=MONEY)
+
+
+def _with_billing_revenue(qs, workspace, billing: str, prefix: str = ""):
+    """Annotate `revenue_billing` (the order's revenue in the billing currency: itself
+    when sold in it, else the frozen conversion, else NULL) and `converted` (not NULL)."""
+    own = _revenue() if not prefix else None
+    order_ref = "pk" if not prefix else f"{prefix}id"
+    qs = qs.annotate(revenue_billing=Case(
+        When(**{f"{prefix}currency": billing}, then=own if own is not None else Value(ZERO)),
+        default=_frozen_selling(workspace, billing, order_ref), output_field=MONEY))
+    return qs.annotate(converted=Case(When(revenue_billing__isnull=False, then=Value(True)),
+                                      default=Value(False), output_field=BooleanField()))
+
+
 def _merge(revenue_rows, cost_rows, *, key: str, cost_key: str, label_of,
            billing: str) -> dict:
-    """{(key, order currency, cost currency): Figures} from the two aggregate results."""
+    """{(key, order currency, cost currency, converted): Figures} from the two aggregate
+    results."""
     out: dict[tuple, Figures] = {}
 
-    def get(k, currency: str, cost_currency: str) -> Figures:
-        ident = (k, currency, cost_currency)
+    def get(k, currency: str, cost_currency: str, converted: bool) -> Figures:
+        converted = bool(converted) or currency == cost_currency
+        ident = (k, currency, cost_currency, converted)
         if ident not in out:
             out[ident] = Figures(key=k, label=label_of(k), currency=currency,
-                                 cost_currency=cost_currency)
+                                 cost_currency=cost_currency, converted=converted)
         return out[ident]
 
     for row in revenue_rows:
-        f = get(row[key], row["currency"], billing)
+        f = get(row[key], row["currency"], billing, row["converted"])
         f.revenue += row["revenue"] or ZERO
+        f.revenue_billing += row["revenue_billing"] or ZERO
         f.orders += row["orders"]
         f.uncharged += row["uncharged"] or 0
     for row in cost_rows:
-        get(row[cost_key], row["order__currency"], row["currency"]).cost += row["cost"] or ZERO
+        get(row[cost_key], row["order__currency"], row["currency"],
+            row["converted"]).cost += row["cost"] or ZERO
     return out
+
+
+def _sums():
+    return {"revenue": Sum(_revenue()), "revenue_billing": Sum("revenue_billing"),
+            "orders": Count("id"), "uncharged": Sum(_uncharged())}
 
 
 def profit_report(*, workspace, period: Period) -> ProfitReport:
@@ -285,26 +348,25 @@ def profit_report(*, workspace, period: Period) -> ProfitReport:
     store, per catalog product (top 10 by profit), and the 20 least profitable orders.
     Nine queries whatever the number of orders."""
     billing = billing_currency(workspace=workspace)
-    orders = _orders(workspace, period)
-    charges = _charges(workspace, period)
+    orders = _with_billing_revenue(_orders(workspace, period), workspace, billing)
+    charges = _with_billing_revenue(_charges(workspace, period), workspace, billing,
+                                    prefix="order__")
 
     by_day = _merge(
-        orders.annotate(day=TruncDate("paid_at", tzinfo=UTC)).values("day", "currency")
-        .annotate(revenue=Sum(_revenue()), orders=Count("id"), uncharged=Sum(_uncharged()))
-        .order_by(),
+        orders.annotate(day=TruncDate("paid_at", tzinfo=UTC))
+        .values("day", "currency", "converted").annotate(**_sums()).order_by(),
         charges.annotate(day=TruncDate("order__paid_at", tzinfo=UTC))
-        .values("day", "order__currency", "currency").annotate(cost=Sum("signed")).order_by(),
+        .values("day", "order__currency", "currency", "converted")
+        .annotate(cost=Sum("signed")).order_by(),
         key="day", cost_key="day", label_of=lambda d: d.isoformat(), billing=billing)
 
     store_rows = list(
-        orders.values("store_id", "currency")
-        .annotate(revenue=Sum(_revenue()), orders=Count("id"), uncharged=Sum(_uncharged()))
-        .order_by())
+        orders.values("store_id", "currency", "converted").annotate(**_sums()).order_by())
     store_names = dict(Store.objects.filter(
         workspace=workspace, pk__in={r["store_id"] for r in store_rows}).values_list("pk", "name"))
     by_store = _merge(
         store_rows,
-        charges.values("order__store_id", "order__currency", "currency")
+        charges.values("order__store_id", "order__currency", "currency", "converted")
         .annotate(cost=Sum("signed")).order_by(),
         key="store_id", cost_key="order__store_id",
         label_of=lambda pk: store_names.get(pk, f"Store {pk}"), billing=billing)
@@ -312,29 +374,35 @@ def profit_report(*, workspace, period: Period) -> ProfitReport:
     by_product = _products(workspace, period, billing)
     worst = _worst_orders(workspace, period, billing)
 
-    reports: dict[tuple[str, str], CurrencyReport] = {}
-    for f in sorted(by_day.values(), key=lambda f: (f.currency, f.cost_currency)):
-        ident = (f.currency, f.cost_currency)
+    def ident_of(f: Figures) -> tuple:
+        return (f.currency, f.cost_currency, f.converted)
+
+    reports: dict[tuple, CurrencyReport] = {}
+    # the billing currency first, then each other currency: converted before not converted
+    for f in sorted(by_day.values(), key=lambda f: (f.foreign, f.currency, f.cost_currency,
+                                                    not f.converted)):
+        ident = ident_of(f)
         if ident not in reports:
             reports[ident] = CurrencyReport(
-                currency=f.currency, cost_currency=f.cost_currency,
+                currency=f.currency, cost_currency=f.cost_currency, converted=f.converted,
                 total=Figures(key="total", label="Total", currency=f.currency,
-                              cost_currency=f.cost_currency),
+                              cost_currency=f.cost_currency, converted=f.converted),
                 days=[], stores=[], products=[])
         rep = reports[ident]
         rep.total.revenue += f.revenue
+        rep.total.revenue_billing += f.revenue_billing
         rep.total.cost += f.cost
         rep.total.orders += f.orders
         rep.total.uncharged += f.uncharged
-    for rep in reports.values():
-        ident = (rep.currency, rep.cost_currency)
-        days = {f.key: f for f in by_day.values() if (f.currency, f.cost_currency) == ident}
+    for ident, rep in reports.items():
+        days = {f.key: f for f in by_day.values() if ident_of(f) == ident}
         rep.days = [days.get(d) or Figures(key=d, label=d.isoformat(), currency=rep.currency,
-                                           cost_currency=rep.cost_currency)
+                                           cost_currency=rep.cost_currency,
+                                           converted=rep.converted)
                     for d in period.days]
-        rep.stores = _top([f for f in by_store.values()
-                           if (f.currency, f.cost_currency) == ident])
-        rep.products = _top([f for f in by_product.values() if f.currency == rep.currency])
+        rep.stores = _top([f for f in by_store.values() if ident_of(f) == ident])
+        rep.products = _top([f for f in by_product.values()
+                             if (f.currency, f.converted) == (rep.currency, rep.converted)])
     return ProfitReport(period=period, billing_currency=billing,
                         currencies=list(reports.values()), worst=worst)
 
@@ -347,17 +415,47 @@ def _top(rows: list[Figures]) -> list[Figures]:
     return sorted(rows, key=rank)[:TOP]
 
 
+def _frozen_conversions(workspace, billing: str):
+    """The `conversions` of the order's price snapshot (JSON text), when its selling price
+    was converted to the billing currency at payment (`selling_amount` set); else NULL."""
+    return Subquery(
+        OrderPrice.objects.filter(workspace=workspace, order_id=OuterRef("order_id"),
+                                  currency=billing, breakdown__has_key="selling_amount")
+        .exclude(breakdown__selling_amount=None)
+        .annotate(conv=KeyTextTransform("conversions", "breakdown")).values("conv")[:1])
+
+
+def frozen_rate(conversions_text: str | None, from_currency: str, to_currency: str
+                ) -> Decimal | None:
+    """1 `from_currency` in `to_currency` as frozen in a price snapshot's `conversions`."""
+    if not conversions_text:
+        return None
+    for c in json.loads(conversions_text):
+        if (c.get("from_currency"), c.get("to_currency")) == (from_currency.upper(),
+                                                               to_currency.upper()):
+            return Decimal(str(c["rate"]))
+    return None
+
+
 def _products(workspace, period: Period, billing: str) -> dict:
     """Per catalog product: goods sold (line price x quantity - line discount, before
     order discounts and the buyer's shipping) and the item cost frozen when the order was
-    paid (shipping and handling are per order and not split across products)."""
+    paid (shipping and handling are per order and not split across products). Lines of
+    orders sold in another currency are grouped per order too, to convert them at that
+    order's frozen rate."""
     product_of = Variant.objects.filter(pk=OuterRef("catalog_variant_id")).values("product_id")
+    foreign_order = Case(When(order__currency=billing, then=Value(None)),
+                         default=F("order_id"), output_field=IntegerField())
     rows = list(
         LineItem.objects.filter(_order_filter(period, "order__"), workspace=workspace)
         .annotate(product_id=Subquery(product_of[:1]),
-                  cost_currency=KeyTextTransform("currency", "price_snapshot"))
-        .values("product_id", "cost_currency", currency=F("order__currency"))
-        .annotate(
+                  cost_currency=KeyTextTransform("currency", "price_snapshot"),
+                  foreign_order=foreign_order,
+                  conv_text=Case(When(order__currency=billing, then=Value(None)),
+                                 default=_frozen_conversions(workspace, billing),
+                                 output_field=TextField()))
+        .values("product_id", "cost_currency", "foreign_order", currency=F("order__currency"))
+        .annotate(conversions=Max("conv_text"),
             revenue=Sum(ExpressionWrapper(F("quantity") * F("unit_price_amount")
                                           - F("discount_amount"), output_field=MONEY)),
             cost=Sum(Cast(KeyTextTransform("total", "price_snapshot"), MONEY)),
@@ -368,11 +466,20 @@ def _products(workspace, period: Period, billing: str) -> dict:
     out: dict[tuple, Figures] = {}
     for r in rows:
         pk = r["product_id"]
-        ident = (pk, r["currency"], r["cost_currency"] or billing)
+        cost_currency = r["cost_currency"] or billing
+        revenue = r["revenue"] or ZERO
+        if r["foreign_order"] is None:
+            converted, revenue_billing = True, revenue
+        else:
+            rate = frozen_rate(r["conversions"], r["currency"], billing)
+            converted = rate is not None
+            revenue_billing = revenue * rate if converted else ZERO
+        ident = (pk, r["currency"], cost_currency, converted)
         f = out.get(ident) or Figures(
             key=pk, label=names.get(pk, f"Product {pk}") if pk else "Not in the catalog",
-            currency=r["currency"], cost_currency=r["cost_currency"] or billing)
-        f.revenue += r["revenue"] or ZERO
+            currency=r["currency"], cost_currency=cost_currency, converted=converted)
+        f.revenue += revenue
+        f.revenue_billing += revenue_billing
         f.cost += r["cost"] or ZERO
         f.orders += r["orders"]
         out[ident] = f
@@ -380,10 +487,8 @@ def _products(workspace, period: Period, billing: str) -> dict:
 
 
 def _worst_orders(workspace, period: Period, billing: str) -> list[WorstOrder]:
-    """The least profitable charged orders sold in the billing currency (profit compares
-    like with like only)."""
-    if period.currency and period.currency != billing:
-        return []
+    """The least profitable charged orders whose revenue is known in the billing currency:
+    sold in it, or sold in another currency and converted at the rate frozen at payment."""
     cost = (LedgerEntry.objects.filter(order=OuterRef("pk"), currency=billing,
                                        kind__in=[EntryKind.CAPTURE, EntryKind.REFUND])
             .values("order")
@@ -391,17 +496,20 @@ def _worst_orders(workspace, period: Period, billing: str) -> list[WorstOrder]:
                                      default=-F("amount"), output_field=MONEY)))
             .values("total"))
     captured = LedgerEntry.objects.filter(order=OuterRef("pk"), kind=EntryKind.CAPTURE)
-    rows = (_orders(workspace, period).filter(currency=billing)
+    rows = (_with_billing_revenue(_orders(workspace, period), workspace, billing)
+            .filter(converted=True)
             .filter(Exists(captured))
             .annotate(revenue=_revenue(), cost=Coalesce(Subquery(cost[:1]), Value(ZERO),
                                                         output_field=MONEY))
-            .annotate(profit=ExpressionWrapper(F("revenue") - F("cost"), output_field=MONEY))
+            .annotate(profit=ExpressionWrapper(F("revenue_billing") - F("cost"),
+                                               output_field=MONEY))
             .order_by("profit", "paid_at", "pk")
-            .values("id", "number", "store__name", "paid_at", "currency", "revenue", "cost")
+            .values("id", "number", "store__name", "paid_at", "currency", "revenue",
+                    "revenue_billing", "cost")
             [:WORST])
     return [WorstOrder(id=r["id"], number=r["number"], store=r["store__name"],
                        paid_at=r["paid_at"], currency=r["currency"], revenue=r["revenue"],
-                       cost=r["cost"]) for r in rows]
+                       revenue_billing=r["revenue_billing"], cost=r["cost"]) for r in rows]
 
 
 def store_choices(*, workspace) -> list[tuple[int, str]]:
@@ -578,6 +686,7 @@ def profit_json(report: ProfitReport) -> dict:
         "billing_currency": report.billing_currency,
         "currencies": [{
             **rep.total.to_json(),
+            "converted_at_payment_rate": rep.total.comparable and rep.total.foreign,
             "days": [{"date": f.key.isoformat(), **f.to_json()} for f in rep.days],
             "stores": [{"store_id": f.key, "store": f.label, **f.to_json()}
                        for f in rep.stores],
@@ -588,8 +697,10 @@ def profit_json(report: ProfitReport) -> dict:
             "order_id": w.id, "number": w.number, "store": w.store,
             "paid_at": w.paid_at.isoformat(), "currency": w.currency,
             "revenue": str(quantize(w.revenue, w.currency)),
-            "cost": str(quantize(w.cost, w.currency)),
-            "profit": str(quantize(w.profit, w.currency))} for w in report.worst],
+            "revenue_billing": str(quantize(w.revenue_billing, report.billing_currency)),
+            "cost_currency": report.billing_currency,
+            "cost": str(quantize(w.cost, report.billing_currency)),
+            "profit": str(quantize(w.profit, report.billing_currency))} for w in report.worst],
     }
 
 

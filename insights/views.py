@@ -22,10 +22,10 @@ def read_period(request, *, today) -> tuple[selectors.Period, dict[str, str]]:
     return period, errors
 
 
-def _series(rep: selectors.CurrencyReport, days, name: str) -> list[Point]:
+def _series(days, name: str, unit: str, attr: str | None = None) -> list[Point]:
     """One point per day: the figure as the API writes it, or 0 "no orders"."""
-    return [Point(label=f.label, value=getattr(f, name) if f.orders else 0,
-                  text=f"{j[name]} {rep.currency}" if f.orders else "no orders")
+    return [Point(label=f.label, value=getattr(f, attr or name) if f.orders else 0,
+                  text=f"{j[name]} {unit}" if f.orders else "no orders")
             for f, j in days]
 
 
@@ -33,18 +33,26 @@ def _currency_view(rep: selectors.CurrencyReport) -> dict:
     """One currency's figures as the page shows them (the API's strings) and its chart."""
     total = rep.total.to_json()
     days = [(f, f.to_json()) for f in rep.days]
-    if rep.total.comparable:
-        chart = bar_chart(_series(rep, days, "profit"),
-                          title=f"Profit per day ({rep.currency})", unit=rep.currency,
-                          chart_id=f"profit-{rep.currency}", bar_name="profit",
-                          line=_series(rep, days, "revenue"), line_name="revenue")
-    else:  # sold in one currency, billed in another: no profit to draw
-        chart = bar_chart(_series(rep, days, "revenue"),
+    foreign = rep.currency != rep.cost_currency
+    # "EUR-USD": sold in EUR, converted to USD at payment; "EUR": no rate at payment
+    block = f"{rep.currency}-{rep.cost_currency}" if foreign and rep.total.comparable \
+        else rep.currency
+    if rep.total.comparable:  # profit and revenue in the billing currency
+        unit = rep.cost_currency
+        title = (f"Profit per day ({unit}; sold in {rep.currency}, converted at the rate "
+                 "frozen at payment)" if foreign else f"Profit per day ({unit})")
+        chart = bar_chart(_series(days, "profit", unit),
+                          title=title, unit=unit,
+                          chart_id=f"profit-{block}", bar_name="profit",
+                          line=_series(days, "revenue_billing", unit), line_name="revenue")
+    else:  # sold in another currency with no rate frozen at payment: no profit to draw
+        chart = bar_chart(_series(days, "revenue", rep.currency),
                           title=f"Revenue per day ({rep.currency})", unit=rep.currency,
-                          chart_id=f"revenue-{rep.currency}", bar_name="revenue")
+                          chart_id=f"revenue-{block}", bar_name="revenue")
     return {
-        "currency": rep.currency, "cost_currency": rep.cost_currency,
-        "comparable": rep.total.comparable, "total": total, "chart": chart,
+        "currency": rep.currency, "cost_currency": rep.cost_currency, "block": block,
+        "foreign": foreign, "comparable": rep.total.comparable, "total": total,
+        "chart": chart,
         "stores": [{"id": f.key, "name": f.label, **f.to_json()} for f in rep.stores],
         "products": [{"id": f.key, "name": f.label, **f.to_json()} for f in rep.products],
     }
