@@ -153,3 +153,48 @@ def production_data(owner):
         _submission(ws, order, fast, ref="F4", sent_at=base - timedelta(days=20), parcels=(1,),
                     due_at=base)
     return {"fast": fast, "slow": slow}
+
+
+# --- an order sold in EUR, billed in USD, its price frozen at payment ----------------
+#
+# #8 Euro EUR, paid D2: 2 x 20.00 EUR + 5.00 EUR buyer shipping = 45.00 EUR.
+# Staff rate at payment 1 EUR = 1.10 USD: the snapshot (quotes.services.
+# snapshot_order_price, the real one) freezes selling_amount 45.00 x 1.10 = 49.50 USD.
+# PodHub price: 2 x 8.00 USD items + standard shipping 5.00 + 2.00 + handling 1.00 =
+# 24.00 USD, captured. Profit 49.50 - 24.00 = 25.50 USD. Product "Priced mug": goods
+# 40.00 EUR x 1.10 = 44.00 USD against the frozen item cost 16.00 USD: 28.00 USD.
+# The rate then changes to 1.30: nothing above moves.
+
+
+def build_frozen_eur_order(ws, *, euro_store, prefix=""):
+    from quotes import services as quote_services
+    from quotes.models import ExchangeRate
+    from tests.factories import (
+        ShippingMethodFactory,
+        ShippingRateFactory,
+        ShippingZoneFactory,
+    )
+
+    zone = ShippingZoneFactory(name=f"{prefix}Europe", countries="DE")
+    standard = ShippingMethodFactory(code=f"{prefix}standard", name="Standard", sort_order=1,
+                                     handling_amount=D("1.00"))
+    ShippingRateFactory(method=standard, zone=zone, first_item_amount=D("5.00"),
+                        additional_item_amount=D("2.00"), delivery_days_min=3,
+                        delivery_days_max=7)
+    priced = VariantFactory(product=ProductFactory(name=f"{prefix}Priced mug"),
+                            sku=f"{prefix}INS-PRICED", price="8.00")
+    rate, _ = ExchangeRate.objects.update_or_create(
+        from_currency="EUR", to_currency="USD", defaults={"rate": D("1.10")})
+    with scope(workspace=ws):
+        order = OrderFactory(workspace=ws, store=euro_store, number=f"{prefix}#8",
+                             currency="EUR", state="in_production", paid_at=D2,
+                             subtotal_amount=D("40"), discount_amount=D("0"),
+                             shipping_amount=D("5"), total_amount=D("45"),
+                             shipping_address={"name": "Ana", "address1": "1 Hauptstr.",
+                                               "city": "Berlin", "zip": "10115",
+                                               "country_code": "DE"})
+        LineItemFactory(order=order, quantity=2, unit_price_amount=D("20"),
+                        catalog_variant_id=priced.pk, price_snapshot={})
+        snap = quote_services.snapshot_order_price(workspace=ws, order_id=order.pk, now=D2)
+        charge(ws, order, str(snap.total_amount))
+    return {"order": order, "snapshot": snap, "rate": rate}
