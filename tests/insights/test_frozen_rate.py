@@ -175,3 +175,18 @@ def test_query_count_does_not_grow_with_converted_orders(owner, profit_data, fro
         report = selectors.profit_report(workspace=ws, period=NOVEMBER)
     eur = {(c.currency, c.converted): c for c in report.currencies}[("EUR", True)]
     assert eur.total.orders == 11
+
+
+def test_openapi_documents_the_frozen_conversion(owner, frozen, client, api_client_for):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    parts = schema["components"]["schemas"]
+    api = api_client_for(owner).get(f"/api/v1/insights/profit/?{NOV}").json()
+    # every key the API returns is documented
+    assert set(api["currencies"][0]) == set(parts["InsightsCurrency"]["properties"])
+    assert set(api["currencies"][0]["days"][0]) == set(parts["InsightsDay"]["properties"])
+    assert set(api["currencies"][0]["stores"][0]) == set(parts["InsightsStore"]["properties"])
+    assert set(api["currencies"][0]["products"][0]) == set(
+        parts["InsightsProduct"]["properties"])
+    assert set(api["least_profitable_orders"][0]) == set(
+        parts["InsightsWorstOrder"]["properties"])
+    assert "frozen" in parts["InsightsCurrency"]["properties"]["revenue_billing"]["description"]
