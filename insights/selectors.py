@@ -295,7 +295,8 @@ def _frozen_selling(workspace, billing: str, order_ref: str):
     NULL without a snapshot, without a rate at payment, or billed in another currency."""
     return Subquery(
         OrderPrice.objects.filter(workspace=workspace, order_id=OuterRef(order_ref),
-                                  currency=billing)
+                                  currency=billing, breakdown__has_key="selling_amount")
+        .exclude(breakdown__selling_amount=None)  # JSON null (SQLite reads it as 'null')
         .annotate(selling=Cast(KeyTextTransform("selling_amount", "breakdown"), MONEY))
         .values("selling")[:1], output_field=MONEY)
 
