@@ -129,6 +129,22 @@ class WorstOrderSerializer(serializers.Serializer):
     profit = serializers.CharField(help_text="revenue_billing - cost, in `cost_currency`.")
 
 
+class OverallSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "InsightsOverall"
+
+    revenue = serializers.CharField(help_text=(
+        "In `currency` (the billing currency): orders sold in it, plus orders sold in "
+        "another currency converted at the rate frozen when each was paid."))
+    currency = serializers.CharField(help_text="The billing currency.")
+    cost = serializers.CharField(help_text="Captures minus refunds of the same orders.")
+    profit = serializers.CharField(help_text="revenue - cost.")
+    orders = serializers.IntegerField()
+    not_charged_yet = serializers.IntegerField()
+    orders_without_profit = serializers.IntegerField(help_text=(
+        "Orders sold in another currency without a rate frozen at payment: not included."))
+
+
 class ProfitOutputSerializer(serializers.Serializer):
     class Meta:
         ref_name = "InsightsProfit"
@@ -137,6 +153,9 @@ class ProfitOutputSerializer(serializers.Serializer):
     date_basis = serializers.CharField(help_text="Orders count on the day they were paid.")
     store = serializers.IntegerField(allow_null=True)
     billing_currency = serializers.CharField()
+    overall = OverallSerializer(help_text=(
+        "Every order with a profit, in the billing currency, all selling currencies "
+        "together."))
     currencies = CurrencyProfitSerializer(many=True, help_text=(
         "One entry per selling currency; a currency other than the billing one has one "
         "entry for its orders converted at the rate frozen at payment and one for those "

@@ -245,6 +245,26 @@ class ProfitReport:
     currencies: list[CurrencyReport]
     worst: list[WorstOrder] = field(default_factory=list)
 
+    @property
+    def overall(self) -> Figures:
+        """Every order with a profit, in the billing currency: those sold in it and those
+        converted at the rate frozen at payment (revenue = their billing equivalent)."""
+        out = Figures(key="all", label="All orders with a profit",
+                      currency=self.billing_currency, cost_currency=self.billing_currency)
+        for rep in self.currencies:
+            if rep.total.comparable:
+                out.revenue += rep.total.revenue_billing
+                out.revenue_billing += rep.total.revenue_billing
+                out.cost += rep.total.cost
+                out.orders += rep.total.orders
+                out.uncharged += rep.total.uncharged
+        return out
+
+    @property
+    def orders_without_profit(self) -> int:
+        """Orders sold in another currency without a conversion frozen at payment."""
+        return sum(rep.total.orders for rep in self.currencies if not rep.total.comparable)
+
 
 def _revenue():
     return ExpressionWrapper(F("subtotal_amount") - F("discount_amount") + F("shipping_amount"),
@@ -685,6 +705,10 @@ def profit_json(report: ProfitReport) -> dict:
         "from": report.period.start.isoformat(), "to": report.period.end.isoformat(),
         "date_basis": "paid_at", "store": report.period.store_id,
         "billing_currency": report.billing_currency,
+        "overall": {**{k: v for k, v in report.overall.to_json().items()
+                       if k in ("revenue", "cost", "profit", "orders", "not_charged_yet")},
+                    "currency": report.billing_currency,
+                    "orders_without_profit": report.orders_without_profit},
         "currencies": [{
             **rep.total.to_json(),
             "converted_at_payment_rate": rep.total.comparable and rep.total.foreign,

@@ -78,6 +78,8 @@ def _context(request) -> dict:
         "currencies": sorted({*selectors.currency_choices(workspace=ws),
                               *([period.currency] if period.currency else [])}),
         "billing_currency": profit.billing_currency,
+        "overall": profit_data["overall"],
+        "several_blocks": len(profit.currencies) > 1,
         "reports": [_currency_view(rep) for rep in profit.currencies],
         "worst": profit_data["least_profitable_orders"],
         "production": selectors.production_json(production),

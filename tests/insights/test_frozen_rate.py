@@ -189,4 +189,21 @@ def test_openapi_documents_the_frozen_conversion(owner, frozen, client, api_clie
         parts["InsightsProduct"]["properties"])
     assert set(api["least_profitable_orders"][0]) == set(
         parts["InsightsWorstOrder"]["properties"])
+    assert set(api["overall"]) == set(parts["InsightsOverall"]["properties"])
     assert "frozen" in parts["InsightsCurrency"]["properties"]["revenue_billing"]["description"]
+
+
+def test_overall_profit_in_the_billing_currency(owner, frozen, client_for, api_client_for):
+    # USD block 91.00 - 43.00 = 48.00 plus #8 49.50 - 24.00 = 25.50; #5 (no rate) left out
+    report, _ = _blocks(owner.workspace)
+    overall = report.overall
+    assert (overall.revenue, overall.cost, overall.profit, overall.orders) == (
+        D("140.50"), D("67.00"), D("73.50"), 4)
+    assert report.orders_without_profit == 1
+    api = api_client_for(owner).get(f"/api/v1/insights/profit/?{NOV}").json()
+    assert api["overall"] == {"revenue": "140.50", "currency": "USD", "cost": "67.00",
+                              "profit": "73.50", "orders": 4, "not_charged_yet": 1,
+                              "orders_without_profit": 1}
+    html = client_for(owner).get(f"/insights/?{NOV}").content.decode()
+    assert 'data-testid="overall-profit">73.50 USD<' in html
+    assert "1 order without a rate at payment not included" in html
