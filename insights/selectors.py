@@ -1,6 +1,7 @@
 """Insights: read-only figures over orders, billing and fulfillment, for one workspace.
 
-Profit, in each currency on its own (never summed across currencies):
+Profit, per selling currency (selling-currency amounts are never summed across currencies;
+billing-currency amounts are: see `ProfitReport.overall`):
 
 - **revenue** = what the buyer paid for the goods after every discount plus the
   shipping the buyer paid, before tax (`subtotal - discount + shipping`, the
