@@ -161,7 +161,7 @@ class ProfitOutputSerializer(serializers.Serializer):
         "entry for its orders converted at the rate frozen at payment and one for those "
         "paid without a rate (no profit)."))
     least_profitable_orders = WorstOrderSerializer(many=True, help_text=(
-        "The 20 least profitable charged orders whose revenue is known in the billing "
+        "The 20 least profitable paid orders whose revenue is known in the billing "
         "currency (sold in it, or converted at the rate frozen at payment)."))
 
 

@@ -6,9 +6,10 @@ billing-currency amounts are: see `ProfitReport.overall`):
 - **revenue** = what the buyer paid for the goods after every discount plus the
   shipping the buyer paid, before tax (`subtotal - discount + shipping`, the
   loss guard's "selling price"), in the order's currency;
-- **cost** = what PodHub charged the workspace's balance for the order: the
-  ledger's captures minus its refunds, in the billing currency. A hold that is
-  not captured yet is no cost: such an order counts as "not charged yet";
+- **cost** = what the order costs the workspace's balance, in the billing currency:
+  what was held for it, less what was released and refunded (so: captured + still
+  held - refunded). A paid order's cost is known from payment, before the capture;
+  orders with nothing captured yet are counted as "not charged yet";
 - **revenue in the billing currency**: the same for an order sold in the billing
   currency; for an order sold in another currency, the selling price converted at the
   exchange rate frozen when the order was paid (`quotes.OrderPrice.breakdown`:
@@ -287,13 +288,22 @@ def _orders(workspace, period: Period):
     return Order.objects.filter(_order_filter(period), workspace=workspace)
 
 
+# An order's cost on the ledger: held, less released and refunded. A capture only
+# turns held money into spent money, so it does not change the cost.
+COST_KINDS = [EntryKind.HOLD, EntryKind.RELEASE, EntryKind.REFUND]
+
+
+def _signed_cost():
+    return Case(When(kind=EntryKind.HOLD, then=F("amount")), default=-F("amount"),
+                output_field=MONEY)
+
+
 def _charges(workspace, period: Period):
-    """Captures and refunds of the period's orders, as signed amounts in `signed`."""
+    """The ledger entries that make the period's orders' cost, signed in `signed`."""
     return (LedgerEntry.objects
             .filter(_order_filter(period, "order__"), workspace=workspace,
-                    kind__in=[EntryKind.CAPTURE, EntryKind.REFUND])
-            .annotate(signed=Case(When(kind=EntryKind.CAPTURE, then=F("amount")),
-                                  default=-F("amount"), output_field=MONEY)))
+                    kind__in=COST_KINDS)
+            .annotate(signed=_signed_cost()))
 
 
 def _uncharged():
@@ -509,18 +519,17 @@ def _products(workspace, period: Period, billing: str) -> dict:
 
 
 def _worst_orders(workspace, period: Period, billing: str) -> list[WorstOrder]:
-    """The least profitable charged orders whose revenue is known in the billing currency:
+    """The least profitable paid orders whose revenue is known in the billing currency:
     sold in it, or sold in another currency and converted at the rate frozen at payment."""
     cost = (LedgerEntry.objects.filter(order=OuterRef("pk"), currency=billing,
-                                       kind__in=[EntryKind.CAPTURE, EntryKind.REFUND])
+                                       kind__in=COST_KINDS)
             .values("order")
-            .annotate(total=Sum(Case(When(kind=EntryKind.CAPTURE, then=F("amount")),
-                                     default=-F("amount"), output_field=MONEY)))
+            .annotate(total=Sum(_signed_cost()))
             .values("total"))
-    captured = LedgerEntry.objects.filter(order=OuterRef("pk"), kind=EntryKind.CAPTURE)
+    held = LedgerEntry.objects.filter(order=OuterRef("pk"), kind=EntryKind.HOLD)
     rows = (_with_billing_revenue(_orders(workspace, period), workspace, billing)
             .filter(converted=True)
-            .filter(Exists(captured))
+            .filter(Exists(held))
             .annotate(revenue=_revenue(), cost=Coalesce(Subquery(cost[:1]), Value(ZERO),
                                                         output_field=MONEY))
             .annotate(profit=ExpressionWrapper(F("revenue_billing") - F("cost"),

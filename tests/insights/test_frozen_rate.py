@@ -62,13 +62,14 @@ def test_eur_order_profit_at_the_rate_frozen_at_payment_not_todays(owner, frozen
     assert store == ("Euro", D("45.00"), D("49.50"), D("24.00"), D("25.50"))
     # goods only: 2 x 20 EUR x 1.10 = 44.00 USD against the frozen item cost 16.00
     assert product == ("Priced mug", D("40.00"), D("44.0000"), D("16.00"), D("28.0000"))
-    # least profitable: #1 13.00, #2 15.00, then #8 25.50 (in USD, after the USD orders)
-    assert worst == [("#1", D("35.00"), D("35.00"), D("22.00"), D("13.00")),
+    # least profitable: #3 12.00 (held), #1 13.00, #2 15.00, then #8 25.50 (in USD)
+    assert worst == [("#3", D("20.00"), D("20.00"), D("8.00"), D("12.00")),
+                     ("#1", D("35.00"), D("35.00"), D("22.00"), D("13.00")),
                      ("#2", D("36.00"), D("36.00"), D("21.00"), D("15.00")),
                      ("#8", D("45.00"), D("49.50"), D("24.00"), D("25.50"))]
     # the USD block did not change, #5 (no snapshot) stays apart, without profit
     _, by = _blocks(ws)
-    assert by[("USD", True)].total.profit == D("48.00")
+    assert by[("USD", True)].total.profit == D("40.00")
     no_rate = by[("EUR", False)].total
     assert (no_rate.revenue, no_rate.cost, no_rate.profit, no_rate.orders) == (
         D("18.00"), D("14.00"), None, 1)
@@ -94,7 +95,7 @@ def test_eur_figures_in_json(owner, frozen):
     assert "no EUR→USD rate was frozen" in no_rate["no_profit_reason"]
     usd = next(c for c in data["currencies"] if c["currency"] == "USD")
     assert (usd["revenue_billing"], usd["converted_at_payment_rate"]) == ("91.00", False)
-    w8 = data["least_profitable_orders"][2]
+    w8 = data["least_profitable_orders"][3]
     assert (w8["number"], w8["currency"], w8["revenue"], w8["revenue_billing"],
             w8["cost_currency"], w8["cost"], w8["profit"]) == (
         "#8", "EUR", "45.00", "49.50", "USD", "24.00", "25.50")
@@ -122,7 +123,7 @@ def test_snapshot_without_a_rate_at_payment_has_no_profit(owner, profit_data):
     assert (eur.revenue, eur.cost, eur.profit, eur.orders) == (
         D("48.00"), D("26.00"), None, 2)
     assert eur.no_profit_reason.startswith("Sold in EUR, billed in USD, and no EUR→USD rate")
-    assert [w.number for w in report.worst] == ["#1", "#2"]
+    assert [w.number for w in report.worst] == ["#3", "#1", "#2"]
     assert all(p.profit is None for p in by[("EUR", False)].products)
 
 
@@ -194,16 +195,16 @@ def test_openapi_documents_the_frozen_conversion(owner, frozen, client, api_clie
 
 
 def test_overall_profit_in_the_billing_currency(owner, frozen, client_for, api_client_for):
-    # USD block 91.00 - 43.00 = 48.00 plus #8 49.50 - 24.00 = 25.50; #5 (no rate) left out
+    # USD block 91.00 - 51.00 = 40.00 plus #8 49.50 - 24.00 = 25.50; #5 (no rate) left out
     report, _ = _blocks(owner.workspace)
     overall = report.overall
     assert (overall.revenue, overall.cost, overall.profit, overall.orders) == (
-        D("140.50"), D("67.00"), D("73.50"), 4)
+        D("140.50"), D("75.00"), D("65.50"), 4)
     assert report.orders_without_profit == 1
     api = api_client_for(owner).get(f"/api/v1/insights/profit/?{NOV}").json()
-    assert api["overall"] == {"revenue": "140.50", "currency": "USD", "cost": "67.00",
-                              "profit": "73.50", "orders": 4, "not_charged_yet": 1,
+    assert api["overall"] == {"revenue": "140.50", "currency": "USD", "cost": "75.00",
+                              "profit": "65.50", "orders": 4, "not_charged_yet": 1,
                               "orders_without_profit": 1}
     html = client_for(owner).get(f"/insights/?{NOV}").content.decode()
-    assert 'data-testid="overall-profit">73.50 USD<' in html
+    assert 'data-testid="overall-profit">65.50 USD<' in html
     assert "1 order without a rate at payment not included" in html

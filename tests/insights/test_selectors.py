@@ -26,7 +26,8 @@ def test_totals_per_currency_never_summed(owner, profit_data):
     by = {c.currency: c for c in report.currencies}
     assert set(by) == {"USD", "EUR"}
     usd = by["USD"].total
-    assert (usd.revenue, usd.cost, usd.profit) == (D("91.00"), D("43.00"), D("48.00"))
+    # cost = held - released - refunded: 22 (#1) + 21 (#2) + 8 held for #3 = 51
+    assert (usd.revenue, usd.cost, usd.profit) == (D("91.00"), D("51.00"), D("40.00"))
     assert (usd.orders, usd.uncharged) == (3, 1)  # #3 is held, not charged yet
     # EUR: sold in EUR, billed in USD: shown apart, profit not computed
     eur = by["EUR"].total
@@ -42,7 +43,7 @@ def test_per_day(owner, profit_data):
     days = {f.key: f for f in usd.days}
     d1, d2 = days[date(2026, 11, 10)], days[date(2026, 11, 11)]
     assert (d1.revenue, d1.cost, d1.profit, d1.orders) == (D("71.00"), D("43.00"), D("28.00"), 2)
-    assert (d2.revenue, d2.cost, d2.profit, d2.orders) == (D("20.00"), D("0"), D("20.00"), 1)
+    assert (d2.revenue, d2.cost, d2.profit, d2.orders) == (D("20.00"), D("8.00"), D("12.00"), 1)
     assert days[date(2026, 11, 12)].orders == 0
     assert days[date(2026, 11, 12)].profit == 0
 
@@ -51,7 +52,8 @@ def test_per_store_with_a_refund(owner, profit_data):
     usd = {c.currency: c for c in _report(owner.workspace).currencies}["USD"]
     rows = [(f.label, f.revenue, f.cost, f.profit) for f in usd.stores]
     # South: 36.00 - (20 + 6 captured - 5 refunded) = 15.00
-    assert rows == [("North", D("55.00"), D("22.00"), D("33.00")),
+    # North: #1 (35 - 22) and #3 (20 - 8 held)
+    assert rows == [("North", D("55.00"), D("30.00"), D("25.00")),
                     ("South", D("36.00"), D("21.00"), D("15.00"))]
 
 
@@ -68,9 +70,9 @@ def test_per_product(owner, profit_data):
 
 def test_least_profitable_orders(owner, profit_data):
     report = _report(owner.workspace)
-    # charged USD orders only: #1 (35 - 22 = 13) before #2 (36 - 21 = 15)
-    assert [(w.number, w.profit) for w in report.worst] == [("#1", D("13.00")),
-                                                            ("#2", D("15.00"))]
+    # paid USD orders: #3 (20 - 8 held = 12), #1 (35 - 22 = 13), #2 (36 - 21 = 15)
+    assert [(w.number, w.profit) for w in report.worst] == [
+        ("#3", D("12.00")), ("#1", D("13.00")), ("#2", D("15.00"))]
 
 
 def test_store_and_currency_filters(owner, profit_data):

@@ -29,12 +29,12 @@ def test_page_shows_the_api_figures(owner, profit_data, client_for, api_client_f
     html = page.content.decode()
     by = {c["currency"]: c for c in api["currencies"]}
     assert (by["USD"]["revenue"], by["USD"]["cost"], by["USD"]["profit"]) == (
-        "91.00", "43.00", "48.00")
+        "91.00", "51.00", "40.00")
     assert (by["EUR"]["revenue"], by["EUR"]["cost"], by["EUR"]["profit"]) == (
         "18.00", "14.00", None)
     assert _testid(html, "revenue", "currency-USD")[0] == "91.00 USD"
-    assert _testid(html, "cost", "currency-USD")[0] == "43.00 USD"
-    assert _testid(html, "profit-total", "currency-USD")[0] == "48.00 USD"
+    assert _testid(html, "cost", "currency-USD")[0] == "51.00 USD"
+    assert _testid(html, "profit-total", "currency-USD")[0] == "40.00 USD"
     assert _testid(html, "revenue", "currency-EUR")[0] == "18.00 EUR"
     assert _testid(html, "cost", "currency-EUR")[0] == "14.00 USD"
     stores = html[html.index('data-testid="stores-USD"'):]
