@@ -10,6 +10,7 @@ from django_scopes import scope
 from integrations.sandbox.server import SandboxServer
 from integrations.sandbox.shop import SandboxShop, Settings, sign
 from integrations.services import connections
+from tests.live import worker  # noqa: F401 - the live tests' Celery worker fixture
 
 SHOP = "podhub-sandbox.myshopify.com"
 TOKEN = "shpat_test_token"

@@ -1,7 +1,6 @@
 """The whole path in a real browser: connect the sandbox store, see its orders arrive with
 personalisation, push a parcel's tracking back, see the fulfillment in the sandbox."""
 
-import time
 
 import httpx
 import pytest
@@ -13,34 +12,11 @@ from integrations.sandbox.shop import SandboxShop, Settings
 from integrations.services import connections
 from orders.models import Order
 from tests.integrations.conftest import SHOP, TOKEN
+from tests.live import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SECRET = "whsec_browser"
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    """Poll a condition (no fixed sleeps): the worker and the sandbox run in threads."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)  # condition-wait poll interval (noqa: sleep check)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def worker():
-    """A real Celery worker (in a thread) on the test Redis broker."""
-    from celery.contrib.testing.worker import start_worker
-
-    from podhub.celery import app
-
-    app.control.purge()
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False,
-                      shutdown_timeout=10):
-        yield
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ makes the store ping PodHub's webhook URL (an unsigned form body) over HTTP; the
 store's signed deliveries then reach PodHub over HTTP too.
 """
 
-import time
 
 import pytest
 from django_scopes import scope
@@ -17,6 +16,7 @@ from integrations.services.imports import import_job_run
 from integrations.services.inbox import inbox_drain
 from integrations.services.outbox import outbox_deliver
 from orders.models import Order
+from tests.live import wait_for
 
 KEY, SECRET = "ck_live_key", "cs_live_secret"
 
@@ -69,30 +69,6 @@ def test_dashboard_connect_registers_webhooks_pinged_and_delivered_over_http(
         assert Order.objects.filter(external_id=str(existing["id"])).exists()
         # built at delivery time: both deliveries carry the processing version, one is a dup
         assert InboundWebhook.objects.count() == 1
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    """Poll a condition (no fixed sleeps): the worker and the sandbox run in threads."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)  # condition-wait poll interval (noqa: sleep check)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def worker():
-    """A real Celery worker (in a thread) on the test Redis broker."""
-    from celery.contrib.testing.worker import start_worker
-
-    from podhub.celery import app
-
-    app.control.purge()
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False,
-                      shutdown_timeout=10):
-        yield
 
 
 @pytest.mark.browser
