@@ -33,6 +33,12 @@ def _too_large() -> JsonResponse:
     return _refuse(413, "too_large", f"Bodies over {conf.WEBHOOK_MAX_BYTES} bytes are refused.")
 
 
+def _json(body: bytes) -> tuple[str, object]:
+    """The body as text and as JSON; ValueError (UnicodeDecodeError is one) otherwise."""
+    text = body.decode("utf-8")
+    return text, json.loads(text)
+
+
 def _refuse_early(request) -> JsonResponse | None:
     """Before reading the body: POST only, and a declared length over the limit is 413
     (a body without a declared length is cut at the limit when read)."""
@@ -73,9 +79,8 @@ def shopify_webhook(request):
     if not verify_webhook(body, signature, secrets):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
-        text = body.decode("utf-8")
-        payload = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text, payload = _json(body)
+    except ValueError as exc:
         return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
     if "\x00" in text:  # PostgreSQL text cannot hold NUL; Shopify never sends it raw
         text = text.replace("\x00", "\\u0000")
@@ -177,9 +182,8 @@ def woocommerce_webhook(request, store_id: int):
     if not verify(body, signature, secret):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
-        text = body.decode("utf-8")
-        payload = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as exc:
+        text, payload = _json(body)
+    except ValueError as exc:
         return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
     if not topic:
         return _refuse(400, "missing_headers", "Missing header(s): X-WC-Webhook-Topic")

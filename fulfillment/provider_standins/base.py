@@ -21,6 +21,8 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from fulfillment.sandbox_factory.factory import http_sender
+
 log = logging.getLogger(__name__)
 
 #: the life of an order at every stand-in (each names them its own way)
@@ -62,15 +64,6 @@ class Reply:
     headers: dict = field(default_factory=dict)
 
 
-def _http_sender(url: str, body: bytes, headers: dict) -> int:
-    import httpx
-
-    try:
-        return httpx.post(url, content=body, headers=headers, timeout=10).status_code
-    except httpx.HTTPError:
-        return 0
-
-
 class StandIn:
     """Subclasses implement `route`, `events_for` and `webhook_headers`."""
 
@@ -86,7 +79,7 @@ class StandIn:
         self.callback_url = callback_url
         self.step_seconds = step_seconds
         self.split_parcels = split_parcels  # one parcel per item (else one per order)
-        self.sender = sender or _http_sender
+        self.sender = sender or http_sender
         self.clock = clock
         self.faults = Faults()
         self.lock = threading.RLock()

@@ -91,7 +91,8 @@ def sign(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _http_sender(url: str, body: bytes, headers: dict) -> int:
+def http_sender(url: str, body: bytes, headers: dict) -> int:
+    """POST a callback; the status code, or 0 when PodHub could not be reached."""
     import httpx
 
     try:
@@ -109,7 +110,7 @@ class SandboxFactory:
         self.webhook_secret = webhook_secret
         self.callback_url = callback_url
         self.config = config or Config()
-        self.sender = sender or _http_sender
+        self.sender = sender or http_sender
         self.clock = clock
         self.lock = threading.Lock()
         self.orders: dict[str, FactoryOrder] = {}

@@ -93,6 +93,20 @@ def connection_for_update(*, workspace, platform: str, domain: str,
     return conn
 
 
+def save_connected(conn: StoreConnection, *, now: datetime) -> None:
+    """Mark the connection live and save it; the one-live-connection-per-store rule
+    (a concurrent connect from another workspace) answers 409."""
+    conn.status = ConnectionStatus.ACTIVE
+    conn.connected_at = now
+    conn.disconnected_at = None
+    conn.last_error = ""
+    try:
+        with transaction.atomic():
+            conn.save()
+    except IntegrityError:
+        raise Conflict(f"{conn.shop_domain} is already connected.") from None
+
+
 def store_connect_shopify(
     *, workspace, shop_domain: str, access_token: str, webhook_secret: str = "",
     api_base: str = "", name: str = "", kind: str = ConnectionKind.CUSTOM, scopes: str = "",
@@ -129,15 +143,7 @@ def store_connect_shopify(
         conn.refresh_token_expires_at = refresh_token_expires_at
         conn.webhook_secret = Secret(webhook_secret)
         conn.scopes = scopes[:500]
-        conn.status = ConnectionStatus.ACTIVE
-        conn.connected_at = now
-        conn.disconnected_at = None
-        conn.last_error = ""
-        try:
-            with transaction.atomic():
-                conn.save()
-        except IntegrityError:
-            raise Conflict(f"{shop} is already connected.") from None
+        save_connected(conn, now=now)
         forget_cached_connection(shop)
         if start_import:
             from integrations.services.imports import import_job_start

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -28,7 +28,7 @@ from integrations.models import (
     OutboxStatus,
     StoreConnection,
 )
-from integrations.services.connections import connection_for_update
+from integrations.services.connections import connection_for_update, save_connected
 from integrations.services.orders import apply_store_order
 from integrations.woocommerce.client import (
     WooAuthError,
@@ -129,15 +129,7 @@ def store_connect_woocommerce(
         conn.consumer_secret = Secret(consumer_secret)
         conn.webhook_secret = Secret(webhook_secret)
         conn.scopes = "read_write"
-        conn.status = ConnectionStatus.ACTIVE
-        conn.connected_at = now
-        conn.disconnected_at = None
-        conn.last_error = ""
-        try:
-            with transaction.atomic():
-                conn.save()
-        except IntegrityError:
-            raise Conflict(f"{domain} is already connected.") from None
+        save_connected(conn, now=now)
         if register_webhooks:
             from integrations.services.outbox import outbox_enqueue
 
