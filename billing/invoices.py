@@ -63,6 +63,27 @@ def issue_for_group(book, *, group: ShipmentGroup, charges: list[OrderCharge],
         f"({group.saved_amount}) was released to your balance.")
 
 
+def issue_for_adjustment(book, *, order, charge: OrderCharge, before: Decimal,
+                         after: Decimal) -> Invoice | None:
+    """A store edit changed what a paid order costs (billing/edits.py): the difference,
+    as an invoice (more held) or a credit note (released). Nothing when equal."""
+    diff = after - before
+    if diff == 0:
+        return None
+    ws = Workspace.objects.get(pk=order.workspace_id)
+    what = ("Order changed in the store: new price" if after else
+            "Order changed in the store: payment released")
+    return Invoice.objects.create(
+        workspace_id=order.workspace_id, number=book.next_invoice_number(),
+        kind=InvoiceKind.ADJUSTMENT, bill_to=ws.name, currency=charge.currency,
+        lines=[{"order": order.number, "description": f"{what} (was {before}, now {after})",
+                "quantity": 1, "unit_amount": _s(diff), "amount": _s(diff)}],
+        total_amount=diff,
+        note="Adjusts the payment of this order after a change in the store before it went "
+        "to production: a positive amount was held from your balance, a negative one went "
+        "back to it.")
+
+
 def issue_for_top_up(book, *, top_up: TopUp) -> Invoice:
     """A receipt for money put on the balance."""
     ws = Workspace.objects.get(pk=top_up.workspace_id)

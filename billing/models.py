@@ -322,6 +322,7 @@ class InvoiceKind(models.TextChoices):
     PAYMENT = "payment", "Order payment"
     GROUP = "group", "Group shipment"
     TOP_UP = "top_up", "Top-up receipt"
+    ADJUSTMENT = "adjustment", "Order adjustment"
 
 
 class Invoice(WorkspaceModel):

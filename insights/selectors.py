@@ -269,8 +269,8 @@ class ProfitReport:
 
 
 def _revenue():
-    return ExpressionWrapper(F("subtotal_amount") - F("discount_amount") + F("shipping_amount"),
-                             output_field=MONEY)
+    return ExpressionWrapper(F("subtotal_amount") - F("discount_amount") + F("shipping_amount")
+                             - F("shipping_discount_amount"), output_field=MONEY)
 
 
 def _order_filter(period: Period, prefix: str = "") -> Q:

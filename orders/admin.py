@@ -104,7 +104,8 @@ class OrderAdmin(admin.ModelAdmin):
     raw_id_fields = ("workspace", "store")
     show_full_result_count = False  # no COUNT(*) over every order on each page
     ordering = ("-placed_at", "-id")
-    actions = ["request_information", "cancel_for_copyright"]
+    actions = ["request_information", "cancel_for_copyright", "cancel_provider_rejected",
+               "cancel_by_staff"]
     inlines = [LineItemInline, OrderEventInline]
     fieldsets = (
         (None, {"fields": ("workspace", "store", "number", "external_id", "channel", "state",
@@ -155,6 +156,21 @@ class OrderAdmin(admin.ModelAdmin):
                   order_id=order.pk, reason=CancelReason.COPYRIGHT,
                   actor=Actor.staff(request.user),
                   note="Cancelled by staff: the design violates copyright."))
+
+    @admin.action(description="Cancel: no provider can make it (rejected)")
+    def cancel_provider_rejected(self, request, queryset):
+        _each(request, queryset, "Cancelled: rejected by the providers",
+              lambda order: services.order_cancel(
+                  order_id=order.pk, reason=CancelReason.PROVIDER_REJECTED,
+                  actor=Actor.staff(request.user),
+                  note="Cancelled by staff: no provider can make this order."))
+
+    @admin.action(description="Cancel (staff decision)")
+    def cancel_by_staff(self, request, queryset):
+        _each(request, queryset, "Cancelled by staff",
+              lambda order: services.order_cancel(
+                  order_id=order.pk, reason=CancelReason.STAFF,
+                  actor=Actor.staff(request.user), note="Cancelled by PodHub staff."))
 
 
 def _each(request, queryset, done_label: str, action) -> None:

@@ -221,6 +221,9 @@ class OrderCancelApi(WorkspaceApi):
 
         reason = serializers.CharField(max_length=500, allow_blank=True, default="",
                                        help_text="A note for the timeline.")
+        cancel_in_store = serializers.BooleanField(
+            default=False, help_text="Also cancel the order in its connected store and "
+            "refund the buyer there (Shopify, WooCommerce).")
 
     @extend_schema(request=InputSerializer,
                    responses={200: OrderDetailOutputSerializer, **ERRORS})
@@ -229,7 +232,8 @@ class OrderCancelApi(WorkspaceApi):
         data.is_valid(raise_exception=True)
         services.order_cancel(order_id=order_id, reason=CancelReason.SELLER,
                               actor=Actor.seller(request.user),
-                              note=data.validated_data["reason"], workspace=self.workspace)
+                              note=data.validated_data["reason"], workspace=self.workspace,
+                              cancel_in_store=data.validated_data["cancel_in_store"])
         return Response(OrderDetailOutputSerializer(_order_detail(self.workspace, order_id)).data)
 
 

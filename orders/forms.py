@@ -64,6 +64,8 @@ class OrderFilterForm(forms.Form):
 class CancelForm(forms.Form):
     note = forms.CharField(required=False, max_length=500, strip=True,
                            widget=forms.TextInput(attrs={"placeholder": "Why (optional)"}))
+    cancel_in_store = forms.BooleanField(
+        required=False, label="Also cancel it in the store and refund the buyer")
 
 
 def add_address_fields(form: forms.Form, *, required: bool) -> None:

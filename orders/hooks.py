@@ -43,3 +43,65 @@ def loss_check(order) -> LossVerdict | None:
     if _loss_check is None or any(fn(order) for fn in _loss_exemptions):
         return None
     return _loss_check(order)
+
+
+# --- store edits before submission (docs/shopify.md "Store edits") ---------------------
+#
+# A store edit to an order that is not submitted yet is mapped, priced and held again
+# in the transaction that applies it. The catalog maps the changed lines; billing moves
+# the money of a paid order. Both sit above orders, so they plug in here.
+
+
+@dataclass(frozen=True)
+class Repricing:
+    """What billing did to a paid order's holds after a store edit."""
+
+    funded: bool  # False: the balance cannot cover the new price; every hold was released
+    message: str  # for the timeline: what money moved
+    data: dict
+    missing_amount: Decimal | None = None
+    currency: str = ""
+
+
+_line_mapper: Callable | None = None
+_edit_money = None
+
+
+def register_line_mapper(fn: Callable) -> None:
+    """fn(order, lines) -> dict[line id, reason]: map the lines without a catalog variant
+    (saving catalog_variant_id / unmapped_reason); the reasons of lines left unpriced."""
+    global _line_mapper
+    _line_mapper = fn
+
+
+def map_lines(order, lines) -> dict[int, str] | None:
+    """The catalog's verdict on the lines, or None when no catalog is installed."""
+    return None if _line_mapper is None else _line_mapper(order, lines)
+
+
+def register_edit_money(obj) -> None:
+    """obj.lock(workspace_id): a context manager that locks the balance (taken before
+    the order row, the lock order of billing); obj.reprice(order, *, book, priced,
+    version, now) -> Repricing | None (None: nothing is held for this order)."""
+    global _edit_money
+    _edit_money = obj
+
+
+def edit_money():
+    return _edit_money
+
+
+# --- cancels that reach the store --------------------------------------------------------
+
+_takes_cancels: Callable | None = None
+
+
+def register_store_takes_cancels(fn: Callable) -> None:
+    """fn(order) -> bool: will a cancel of this order be pushed to its store (a connected
+    store of a platform that takes cancels)? Registered by integrations."""
+    global _takes_cancels
+    _takes_cancels = fn
+
+
+def store_takes_cancels(order) -> bool:
+    return bool(_takes_cancels and _takes_cancels(order))

@@ -15,8 +15,11 @@ The dict::
       "buyer_name": "Ana Lima", "buyer_email": "ana@example.com",  # optional
       "shipping_address": {"name", "company", "address1", "address2", "city",
                            "province", "zip", "country_code", "phone"},
-      "currency": "USD",                 # defaults to the store's
+      "currency": "USD",                 # the buyer's currency; defaults to the store's
       "subtotal", "discount", "shipping", "tax", "total": "12.50",  # decimal strings
+      "shipping_discount": "2.00",       # discounts on shipping (shipping is before them)
+      "shop_money": {"currency": "EUR", "total": "41.00", ...},  # optional: the same
+                                         # amounts in the shop's currency (Shopify)
       "store_paid": true,                # optional: false while the buyer has not paid the
                                          # store yet; an order is created paid when omitted
                                          # and an update without it keeps the current value
@@ -24,7 +27,12 @@ The dict::
           "external_id", "store_product_id", "store_variant_id",   # optional
           "sku": "MUG-11-WHITE", "title": "Mug 11oz", "variant_title": "White",
           "quantity": 2, "unit_price": "12.50", "discount": "0",
-          "personalization": [{"key": "Name", "value": "Ana"}]  # or {"Name": "Ana"}
+          "fulfilled_quantity": 0,       # store orders: already fulfilled in the store
+                                         # (not made again); quantity is the line's
+                                         # current quantity after edits and refunds
+          "personalization": [{"key": "Name", "value": "Ana"}]  # or {"Name": "Ana"};
+                                         # a value may be any JSON value (text, number,
+                                         # object, list), kept as JSON
                                                                   # or "Name=Ana; Color=Red"
           "images": ["https://..."],     # or [{"key": "Photo", "url": "https://..."}]
           "catalog_variant_id": 42,      # optional: set when already mapped
@@ -34,11 +42,17 @@ The dict::
 Amounts are Decimal strings (numbers are accepted and read through their
 decimal text, never as binary floats). Missing totals are computed from the
 lines: subtotal = Σ quantity × unit_price − line discount; total = subtotal −
-discount + shipping + tax.
+discount + shipping − shipping_discount + tax.
+
+`lenient=True` (store imports, docs/shopify.md "Never dropped"): a bad or missing
+field does not refuse the order; the value is made storable (cut, blanked or
+zero) and the reason goes to `OrderInput.problems`, so the order is imported on
+hold with every reason. Only an order that cannot be identified still raises.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -57,6 +71,7 @@ MAX_QUANTITY = 10_000
 MAX_PERSONALIZATION = 50
 MAX_IMAGES = 20
 MAX_AMOUNT = Decimal("1e12")
+MAX_VALUE_CHARS = 2000  # a personalisation value, as text or as compact JSON
 
 ADDRESS_FIELDS = {
     "name": 200, "company": 200, "address1": 200, "address2": 200, "city": 100,
@@ -69,12 +84,14 @@ ADDRESS_ALIASES = {"country": "country_code", "postal_code": "zip", "postcode": 
 ORDER_FIELDS = {
     "channel", "source", "external_id", "number", "placed_at", "updated_at", "buyer_name",
     "buyer_email", "shipping_address", "currency", "subtotal", "discount", "shipping", "tax",
-    "total", "line_items", "store_paid",
+    "total", "line_items", "store_paid", "shipping_discount", "shop_money",
 }
 LINE_FIELDS = {
     "external_id", "store_product_id", "store_variant_id", "sku", "title", "variant_title",
     "quantity", "unit_price", "discount", "personalization", "images", "catalog_variant_id",
+    "fulfilled_quantity",
 }
+SHOP_MONEY_FIELDS = ("subtotal", "discount", "shipping", "shipping_discount", "tax", "total")
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -100,6 +117,12 @@ class LineInput:
     catalog_variant_id: int | None = None
     # False when the input said nothing about the mapping: keep the current one.
     catalog_variant_given: bool = False
+    # Already fulfilled in the store (store orders): PodHub makes the rest.
+    fulfilled_quantity: int = 0
+
+    @property
+    def to_make(self) -> int:
+        return max(self.quantity - self.fulfilled_quantity, 0)
 
 
 @dataclass
@@ -119,13 +142,24 @@ class OrderInput:
     shipping: Decimal = Decimal("0")
     tax: Decimal = Decimal("0")
     total: Decimal = Decimal("0")
+    shipping_discount: Decimal = Decimal("0")
+    # {"currency": "EUR", "total": "41.00", ...}: the amounts in the shop's currency
+    shop_money: dict = field(default_factory=dict)
     store_paid: bool = True
     # False when the input said nothing about it: an update keeps the current value.
     store_paid_given: bool = False
 
+    # lenient mode: field -> reason, for what had to be blanked or guessed
+    problems: dict[str, str] = field(default_factory=dict)
+
     @property
     def skus(self) -> list[str]:
         return [line.sku for line in self.lines if line.sku]
+
+    @property
+    def lines_to_make(self) -> list[LineInput]:
+        """The lines with something left to make (not all fulfilled in the store)."""
+        return [line for line in self.lines if line.to_make > 0]
 
 
 class Errors:
@@ -343,9 +377,55 @@ def personalization(value, name: str, errors: Errors) -> list[dict]:
         if not key:
             errors.add(f"{name}.{i}.key", "Give this personalisation field a name (key), "
                                           "such as Name=Ana.")
-        val = text(item.get("value"), f"{name}.{i}.value", errors, max_length=2000)
-        clean.append({"key": key, "value": val})
+        clean.append({"key": key, "value": json_value(item.get("value"), f"{name}.{i}.value",
+                                                      errors)})
     return clean
+
+
+def json_value(value, name: str, errors: Errors):
+    """A personalisation value: text, or any JSON value (number, true/false, object,
+    list) kept as that value, at most MAX_VALUE_CHARS as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return text(value, name, errors, max_length=MAX_VALUE_CHARS)
+    if isinstance(value, float) and not math.isfinite(value):
+        errors.add(name, "Enter a finite number.")
+        return ""
+    if isinstance(value, Decimal):
+        return str(value)
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        errors.add(name, "Enter text or a JSON value.")
+        return ""
+    if len(encoded) > MAX_VALUE_CHARS:
+        errors.add(name, f"At most {MAX_VALUE_CHARS} characters (this has {len(encoded)}).")
+        return ""
+    return json.loads(encoded)
+
+
+def display_value(value) -> str:
+    """A personalisation value as a person reads it: objects as "key: value; …", lists
+    joined with commas, true/false as yes/no."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {display_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(display_value(v) for v in value)
+    return str(value)
+
+
+def field_label(name: str) -> str:
+    """'line_items.1.quantity' -> 'Item 2 quantity'; 'shipping_address.city' ->
+    'shipping address city'."""
+    parts = name.split(".")
+    if parts[0] == "line_items" and len(parts) > 1 and parts[1].isdigit():
+        return " ".join([f"Item {int(parts[1]) + 1}", *parts[2:]]).replace("_", " ")
+    return name.replace("_", " ").replace(".", " ")
 
 
 def images(value, name: str, errors: Errors) -> list[dict]:
@@ -416,6 +496,10 @@ def _line(value, name: str, errors: Errors, *, currency: str, require_sku: bool)
                                         f"{name}.personalization", errors),
         images=images(value.get("images"), f"{name}.images", errors),
     )
+    if value.get("fulfilled_quantity") not in (None, "", 0):
+        line.fulfilled_quantity = whole_number(
+            value["fulfilled_quantity"], f"{name}.fulfilled_quantity", errors, low=0,
+            high=line.quantity)
     if "catalog_variant_id" in value:
         line.catalog_variant_given = True
         raw = value["catalog_variant_id"]
@@ -427,14 +511,61 @@ def _line(value, name: str, errors: Errors, *, currency: str, require_sku: bool)
     return line
 
 
+def shop_money(value, name: str, errors: Errors) -> dict:
+    """{"currency": "EUR", "total": "41.00", ...} -> the same with checked decimal strings."""
+    if value in (None, "", {}):
+        return {}
+    if not isinstance(value, dict):
+        errors.add(name, "Enter the shop's amounts as an object with a currency.")
+        return {}
+    for key in value:
+        if key != "currency" and key not in SHOP_MONEY_FIELDS:
+            errors.add(f"{name}.{key}", "Unknown field. Use: currency, "
+                       + ", ".join(SHOP_MONEY_FIELDS) + ".")
+    currency = currency_code(value.get("currency"), f"{name}.currency", errors, default="")
+    clean = {"currency": currency}
+    for key in SHOP_MONEY_FIELDS:
+        if value.get(key) not in (None, ""):
+            clean[key] = str(amount(value.get(key), f"{name}.{key}", errors,
+                                    currency=currency))
+    return clean
+
+
+def _completeness(result: OrderInput, errors: Errors) -> None:
+    """What a store order needs before it can be made, beyond well-formed fields (lenient
+    mode: such an order is imported on hold with these reasons, PRODUCT.md "never
+    dropped")."""
+    if not result.buyer_email and "buyer_email" not in errors.fields:
+        errors.add("buyer_email", "The buyer's e-mail is missing: add it (providers send "
+                                  "delivery notices to it).")
+    for i, line in enumerate(result.lines):
+        if not (line.sku or line.store_product_id or line.store_variant_id
+                or line.catalog_variant_id):
+            errors.add(f"line_items.{i}.sku", f"“{line.title}” has no SKU and no store "
+                       "product: add the SKU of the product to make.")
+
+
+def _storable(result: OrderInput, errors: Errors) -> None:
+    """Lenient mode: blank what is invalid so the order can be stored and fixed later."""
+    if "buyer_email" in errors.fields:
+        result.buyer_email = ""
+    address_bad = {k.split(".", 1)[1] for k in errors.fields
+                   if k.startswith("shipping_address.")}
+    for key in address_bad & {"country_code", "zip"}:
+        result.shipping_address[key] = ""
+    for key in [k for k in result.shipping_address if k not in ADDRESS_FIELDS]:
+        result.shipping_address.pop(key)
+
+
 def validate_order_input(
     data, *, default_currency: str = "USD", require_sku: bool = False,
-    require_number: bool = False,
+    require_number: bool = False, lenient: bool = False,
 ) -> OrderInput:
     """Check an order dict and return clean values; raise ValidationFailed with every reason.
 
     `require_number`: manual and CSV orders must name their order number;
-    `require_sku`: outside-source items map to the catalog by SKU only.
+    `require_sku`: outside-source items map to the catalog by SKU only;
+    `lenient`: store imports — see the module docstring.
     """
     errors = Errors()
     if not isinstance(data, dict):
@@ -445,14 +576,22 @@ def validate_order_input(
             errors.add(key, "Unknown field. Use: " + ", ".join(sorted(ORDER_FIELDS - {"source"}))
                        + ".")
     currency = currency_code(data.get("currency"), "currency", errors, default=default_currency)
+    if lenient and "currency" in errors.fields:
+        currency = default_currency.upper()
     number = text(data.get("number"), "number", errors, max_length=64, required=require_number,
                   label="The order number")
     external_id = text(data.get("external_id"), "external_id", errors, max_length=128)
     if not (number or external_id) and "number" not in errors.fields:
         errors.add("number", "The order number is required.")
+    if lenient and not (number or external_id):
+        errors.raise_if_any()  # an order nobody can name cannot be kept
     channel_key = "channel" if data.get("channel") else "source"
     channel = text(data.get(channel_key), channel_key, errors, max_length=32).lower()
-    shipping_address = address(data.get("shipping_address"), "shipping_address", errors)
+    if lenient and not data.get("shipping_address"):
+        errors.add("shipping_address", "There is no shipping address: add one.")
+        shipping_address = dict.fromkeys(ADDRESS_FIELDS, "")
+    else:
+        shipping_address = address(data.get("shipping_address"), "shipping_address", errors)
     buyer_name = text(data.get("buyer_name"), "buyer_name", errors, max_length=200) \
         or shipping_address.get("name", "")
     raw_lines = data.get("line_items")
@@ -469,12 +608,16 @@ def validate_order_input(
                       default=computed)
     discount = amount(data.get("discount"), "discount", errors, currency=currency)
     shipping = amount(data.get("shipping"), "shipping", errors, currency=currency)
+    shipping_discount = amount(data.get("shipping_discount"), "shipping_discount", errors,
+                               currency=currency)
     tax = amount(data.get("tax"), "tax", errors, currency=currency)
-    total_default = subtotal - discount + shipping + tax
+    total_default = subtotal - discount + shipping - shipping_discount + tax
     total = amount(data.get("total"), "total", errors, currency=currency,
                    default=max(total_default, Decimal("0")))
     if discount > subtotal + shipping:
         errors.add("discount", "The discount is larger than the order's subtotal.")
+    if shipping_discount > shipping:
+        errors.add("shipping_discount", "The shipping discount is larger than the shipping.")
     result = OrderInput(
         external_id=external_id or number,
         number=number or external_id,
@@ -486,9 +629,16 @@ def validate_order_input(
         placed_at=moment(data.get("placed_at"), "placed_at", errors),
         updated_at=moment(data.get("updated_at"), "updated_at", errors),
         subtotal=subtotal, discount=discount, shipping=shipping, tax=tax, total=total,
+        shipping_discount=shipping_discount,
+        shop_money=shop_money(data.get("shop_money"), "shop_money", errors),
         lines=lines,
         store_paid=boolean(data.get("store_paid"), "store_paid", errors, default=True),
         store_paid_given=data.get("store_paid") not in (None, ""),
     )
-    errors.raise_if_any()
+    if not lenient:
+        errors.raise_if_any()
+        return result
+    _completeness(result, errors)
+    _storable(result, errors)
+    result.problems = dict(errors.fields)
     return result

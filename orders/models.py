@@ -100,6 +100,7 @@ class HoldReason(models.TextChoices):
     LOSS_GUARD = "loss_guard", "Selling price below cost"
     STORE_CHANGE = "store_change", "Changed in the store after submission"
     RULE = "rule", "Held by a rule"
+    DATA_PROBLEM = "data_problem", "Order data needs fixing"
 
 
 class Order(WorkspaceModel):
@@ -116,6 +117,15 @@ class Order(WorkspaceModel):
     shipping_amount = amount_field()
     tax_amount = amount_field()
     total_amount = amount_field()
+    # Discounts on shipping (shipping_amount is before them): selling price and profit
+    # count them (docs/shopify.md "Money").
+    shipping_discount_amount = amount_field()
+    # The same amounts in the shop's own currency when the store reports them (Shopify
+    # shop money); the fields above are what the buyer paid, in `currency`.
+    shop_money = models.JSONField(default=dict, blank=True)
+    # Store orders imported with data to fix: {field: reason}; the order is on hold
+    # (data_problem) until an edit fixes them (docs/shopify.md "Never dropped").
+    data_problems = models.JSONField(default=dict, blank=True)
 
     state = models.CharField(max_length=24, choices=OrderState.choices)
     return_state = models.CharField(max_length=24, choices=OrderState.choices, blank=True)
@@ -184,7 +194,10 @@ class LineItem(WorkspaceModel):
     sku = models.CharField(max_length=128, blank=True, db_index=True)
     title = models.CharField(max_length=255)
     variant_title = models.CharField(max_length=255, blank=True)
-    quantity = models.PositiveIntegerField(default=1)
+    quantity = models.PositiveIntegerField(default=1)  # what PodHub makes
+    # The line's current quantity in the store (after edits and refunds); more than
+    # `quantity` when the store already fulfilled part of it. Null: not a store line.
+    store_quantity = models.PositiveIntegerField(null=True, blank=True)
     unit_price_amount = amount_field()
     discount_amount = amount_field()
     # [{"key": "Name", "value": "Ana"}, ...] in the order the buyer entered them

@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.db import connection
 from django_scopes import ScopeError, get_scope
 
+from orders import hooks
 from orders.models import (
     CancelReason,
     CsvImport,
@@ -346,6 +347,11 @@ class OrderDetail:
     @property
     def info_requested(self) -> bool:
         return _info_requested(self.order)
+
+    @property
+    def store_takes_cancels(self) -> bool:
+        """A cancel can be pushed to the order's store (a connected Shopify/WooCommerce)."""
+        return hooks.store_takes_cancels(self.order)
 
     @property
     def seller_can_cancel(self) -> bool:

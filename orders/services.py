@@ -25,7 +25,9 @@ order.store_change_after_submission, order.store_cancel_after_submission,
 order.progress_while_held (a provider reported progress on a held order).
 """
 
+import hashlib
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -289,9 +291,9 @@ def _apply_loss_policy(order: Order, verdict: hooks.LossVerdict, *, now: datetim
     if order.store.loss_policy == LossPolicy.CANCEL:
         _cancel(order, reason=CancelReason.LOSS_GUARD, actor=actor, note=text, now=now,
                 data=data)
-        _email_seller(order, subject=f"Order {order.number} was cancelled: below cost",
-                      body=text + "\n\nThe order was cancelled and the buyer refunded "
-                      "through the store, per your store's loss policy.")
+        _email_cancelled(order, subject=f"Order {order.number} was cancelled: below cost",
+                         body=text + "\n\nThe order was cancelled per your store's loss "
+                         "policy.")
     else:
         _hold(order, reason=HoldReason.LOSS_GUARD, message=text, actor=actor, now=now,
               data=data)
@@ -389,9 +391,9 @@ def info_request_expiry_sweep(*, now: datetime | None = None, limit: int = 500) 
     for order in due:
         _cancel(order, reason=CancelReason.NO_RESPONSE, actor=Actor.system("48-hour rule"),
                 note=f"No answer to: {order.hold_message}", now=now)
-        _email_seller(order, subject=f"Order {order.number} was cancelled: no answer",
-                      body="We asked for information and received no answer in time; the "
-                      "order was cancelled and the buyer refunded.")
+        _email_cancelled(order, subject=f"Order {order.number} was cancelled: no answer",
+                         body="We asked for information and received no answer in time; "
+                         "the order was cancelled.")
     return len(due)
 
 
@@ -429,10 +431,15 @@ def _cancel(order: Order, *, reason: str, actor: Actor, note: str, now: datetime
 
 @transaction.atomic
 def order_cancel(*, order_id: int, reason: str, actor: Actor, note: str = "",
-                 now: datetime | None = None, workspace=None) -> Order:
+                 now: datetime | None = None, workspace=None,
+                 cancel_in_store: bool = False) -> Order:
     """Cancel with a reason. Sellers only before production; staff any time before shipping.
 
-    Cancelling a cancelled order changes nothing (replay-safe).
+    A cancel that affects the buyer (states.STORE_CANCEL_REASONS: loss guard, no
+    response, copyright, staff, provider rejected) is pushed to a connected store with
+    a refund to the buyer; a seller's cancel only when `cancel_in_store` (the seller
+    ticked "also cancel in the store"). Cancelling a cancelled order changes nothing
+    (replay-safe).
     """
     now = now or timezone.now()
     if reason not in CancelReason.values:
@@ -450,12 +457,82 @@ def order_cancel(*, order_id: int, reason: str, actor: Actor, note: str = "",
                        "cancelled from the dashboard. Open a claim or contact support.")
         raise IllegalTransition(order=order, requested=S.CANCELLED, message=message)
     note = (note or "").strip()
-    _cancel(order, reason=reason, actor=actor, note=note, now=now)
+    _cancel(order, reason=reason, actor=actor, note=note, now=now,
+            data={"cancel_in_store": True} if cancel_in_store else None)
     if actor.type == ActorType.STAFF:
-        _email_seller(order, subject=f"Order {order.number} was cancelled by PodHub",
-                      body=f"Reason: {CancelReason(reason).label}." + (f"\n\n{note}" if note
-                                                                       else ""))
+        _email_cancelled(order, subject=f"Order {order.number} was cancelled by PodHub",
+                         body=f"Reason: {CancelReason(reason).label}."
+                         + (f"\n\n{note}" if note else ""))
     return order
+
+
+def cancel_reaches_store(reason: str, data: dict | None) -> bool:
+    """Is this cancel pushed to the store (with a refund to the buyer)?"""
+    return reason in states.STORE_CANCEL_REASONS or bool((data or {}).get("cancel_in_store"))
+
+
+def _email_cancelled(order: Order, *, subject: str, body: str) -> None:
+    """The seller's cancel e-mail: it says "refunded" only once the store confirmed
+    (order_store_cancel_result sends that one)."""
+    if hooks.store_takes_cancels(order):
+        tail = ("PodHub is cancelling the order in your store and asking it to refund the "
+                "buyer; you will get another e-mail once the store confirms.")
+    else:
+        tail = ("This order's store is not connected to PodHub: cancel it and refund the "
+                "buyer where it was sold.")
+    _email_seller(order, subject=subject, body=f"{body}\n\n{tail}")
+
+
+@transaction.atomic
+def order_store_cancel_result(*, order_id: int, confirmed: bool, refund: str = "",
+                              error: str = "", now: datetime | None = None) -> Order:
+    """What the store answered to PodHub's cancel: confirmed (the order cancelled there;
+    `refund` "gateway" — the buyer's payment refunded —, "manual" — recorded, the seller
+    refunds by hand — or "none"), or failed with `error`. Writes the timeline and tells
+    the seller once; a repeat changes nothing."""
+    order = lock_order(order_id)
+    done = OrderEvent.objects.filter(order=order, type__in=(
+        "order.store_cancel_confirmed", "order.store_cancel_failed")).values_list(
+        "type", flat=True)
+    if "order.store_cancel_confirmed" in done or (not confirmed
+                                                   and "order.store_cancel_failed" in done):
+        return order
+    store = Actor.store(order.store.name)
+    if confirmed:
+        if refund == "manual":
+            said = ("The store cancelled the order, but its payment gateway cannot refund "
+                    "automatically: a refund was recorded in the store; refund the buyer by "
+                    "hand (in the payment provider).")
+        elif refund == "none":
+            said = "The store cancelled the order; there was no payment to refund."
+        elif refund == "pending":
+            said = ("The store cancelled the order, but it does not show the buyer's refund "
+                    "yet: check the refund in your store.")
+        else:
+            said = "The store cancelled the order and refunded the buyer."
+        record_event(order=order, type="order.store_cancel_confirmed", actor=store,
+                     message=said, data={"refund": refund or "gateway"})
+        _email_seller(order, subject=f"Order {order.number}: cancelled in your store",
+                      body=said)
+    else:
+        said = (f"The store did not cancel the order: {error}. Cancel it and refund the buyer "
+                "in your store by hand; PodHub has cancelled it here.")
+        record_event(order=order, type="order.store_cancel_failed", actor=store,
+                     message=said, data={"error": error[:500]})
+        _email_seller(order, subject=f"Order {order.number}: not cancelled in your store",
+                      body=said)
+    return order
+
+
+def store_cancel_awaited(order: Order) -> bool:
+    """A cancel PodHub pushed to the store that the store has not confirmed yet."""
+    if order.state != S.CANCELLED:
+        return False
+    seen = dict(OrderEvent.objects.filter(order=order, type__in=(
+        "order.cancelled", "order.store_cancel_confirmed")).values_list("type", "data"))
+    if "order.store_cancel_confirmed" in seen:
+        return False
+    return cancel_reaches_store(order.cancel_reason, seen.get("order.cancelled"))
 
 
 @transaction.atomic
@@ -493,7 +570,7 @@ class BulkResult:
 
 
 def order_bulk_cancel(*, workspace, order_ids: list[int], actor: Actor,
-                      note: str = "") -> BulkResult:
+                      note: str = "", cancel_in_store: bool = False) -> BulkResult:
     """Cancel many orders, each in its own transaction: one failure never blocks the rest.
 
     An order already cancelled counts as done; one of another workspace, or
@@ -508,7 +585,7 @@ def order_bulk_cancel(*, workspace, order_ids: list[int], actor: Actor,
     for order_id in ids:
         try:
             order_cancel(order_id=order_id, reason=reason, actor=actor, note=note,
-                         workspace=workspace)
+                         workspace=workspace, cancel_in_store=cancel_in_store)
         except PodhubError as exc:
             result.failed.append((order_id, exc.message))
         else:
@@ -675,13 +752,16 @@ def outside_store(workspace) -> Store:
 
 
 def _line_item(order: Order, line: inputs.LineInput) -> LineItem:
+    """The line PodHub makes: what the store still wants minus what it already
+    fulfilled (a store line), or the whole quantity (manual, CSV, API)."""
     return LineItem(
         workspace_id=order.workspace_id, order=order, external_id=line.external_id,
         store_product_id=line.store_product_id, store_variant_id=line.store_variant_id,
         sku=line.sku, title=line.title, variant_title=line.variant_title,
-        quantity=line.quantity, unit_price_amount=line.unit_price,
-        discount_amount=line.discount, personalization=line.personalization,
-        images=line.images, catalog_variant_id=line.catalog_variant_id,
+        quantity=line.to_make, store_quantity=line.quantity,
+        unit_price_amount=line.unit_price, discount_amount=line.discount,
+        personalization=line.personalization, images=line.images,
+        catalog_variant_id=line.catalog_variant_id,
         unmapped_reason="" if line.catalog_variant_id else UNMAPPED_REASON,
     )
 
@@ -692,6 +772,7 @@ _ORDER_VALUES = {
     "buyer_email": "buyer_email", "shipping_address": "shipping_address",
     "currency": "currency", "subtotal_amount": "subtotal", "discount_amount": "discount",
     "shipping_amount": "shipping", "tax_amount": "tax", "total_amount": "total",
+    "shipping_discount_amount": "shipping_discount", "shop_money": "shop_money",
 }
 
 
@@ -702,18 +783,29 @@ def _create_order(*, workspace, store: Store, inp: inputs.OrderInput, actor: Act
         workspace=workspace, store=store, external_id=inp.external_id,
         state=S.IN_QUOTATION, auto_submit=auto_submit, placed_at=inp.placed_at or now,
         store_updated_at=inp.updated_at, store_paid=inp.store_paid,
+        data_problems=inp.problems,
         search_text=search_text_for(number=inp.number, buyer_name=inp.buyer_name,
                                     buyer_email=inp.buyer_email, skus=inp.skus),
         **{name: getattr(inp, attr) for name, attr in _ORDER_VALUES.items()},
     )
-    LineItem.objects.bulk_create([_line_item(order, line) for line in inp.lines])
+    lines = inp.lines_to_make
+    LineItem.objects.bulk_create([_line_item(order, line) for line in lines])
     how = "Imported from" if event_type == "order.imported" else "Entered in"
     via = f" ({inp.channel})" if inp.channel else ""
     unpaid = "" if inp.store_paid else " Waiting for the buyer's payment in the store."
+    skipped = [ln for ln in inp.lines if ln.fulfilled_quantity]
+    done = (" Already fulfilled in the store, not made again: "
+            + ", ".join(f"{ln.fulfilled_quantity} × {ln.title}" for ln in skipped) + "."
+            if skipped else "")
     record_event(order=order, type=event_type, actor=actor, to_state=S.IN_QUOTATION,
-                 message=f"{how} {store.name}{via}.{unpaid}",
-                 data={"source": source, "lines": len(inp.lines), "store_paid": inp.store_paid})
-    if inp.lines and all(line.catalog_variant_id for line in inp.lines):
+                 message=f"{how} {store.name}{via}.{unpaid}{done}",
+                 data={"source": source, "lines": len(lines), "store_paid": inp.store_paid,
+                       **({"fulfilled_in_store": {ln.external_id or ln.title:
+                                                  ln.fulfilled_quantity for ln in skipped}}
+                          if skipped else {})})
+    if inp.problems:
+        _hold_for_data(order, inp.problems, actor=actor, now=now)
+    if lines and all(line.catalog_variant_id for line in lines):
         order = order_mark_priced(order_id=order.pk, actor=Actor.system("Catalog"), now=now)
     return order
 
@@ -723,14 +815,25 @@ def _require_store(workspace, store: Store) -> None:
         raise NotFound("No such store in this workspace.")
 
 
+class NothingToMake(PodhubError):
+    """The store still has this order, but wants nothing made of it."""
+
+    code = "nothing_to_make"
+
+
 def order_import(*, workspace, store: Store, data: dict, actor: Actor,
                  now: datetime | None = None) -> tuple[Order, bool]:
     """Create or update the store's order `data["external_id"]`; True when it was created.
 
     Idempotent: an order is unique per (store, external_id), so importing twice
     never makes two orders. A version with an `updated_at` not newer than the
-    one already applied changes nothing. Items are replaced only while the
-    order is not locked; a change after submission flags the order instead.
+    one already applied changes nothing. Nothing is refused for its data: a
+    missing address, e-mail or SKU imports the order on hold with the reasons
+    (`Order.data_problems`). Only lines with something left to make are made
+    (`fulfilled_quantity`); an order with nothing left raises NothingToMake when
+    it is new. A change before submission is applied, mapped, priced and held
+    again in this transaction (docs/shopify.md "Store edits"); after submission
+    it flags the order instead.
 
     `store_paid` only ever moves from False to True (order.store_paid on the
     timeline), whatever the version: the buyer's payment is a fact a late
@@ -739,10 +842,39 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
     """
     now = now or timezone.now()
     _require_store(workspace, store)
-    inp = inputs.validate_order_input(data, default_currency=store.currency)
-    with transaction.atomic():
+    inp = inputs.validate_order_input(data, default_currency=store.currency, lenient=True)
+    # A paid order's balance is locked before its row (billing's lock order), so a
+    # store edit and a payment of the same workspace never wait on each other.
+    paid = (Order.objects.filter(workspace_id=store.workspace_id, store=store,
+                                 external_id=inp.external_id)
+            .values_list("state", "return_state").first())
+    money_first = paid is not None and _paid_unsubmitted(*paid)
+    try:
+        return _import_locked(workspace, store, inp, actor=actor, now=now,
+                              money_first=money_first)
+    except _LockMoneyFirst:
+        return _import_locked(workspace, store, inp, actor=actor, now=now, money_first=True)
+
+
+class _LockMoneyFirst(Exception):
+    """The order was paid meanwhile: start again, locking the balance first."""
+
+
+def _paid_unsubmitted(state: str, return_state: str) -> bool:
+    effective = return_state if state == S.ON_HOLD else state
+    return effective in states.PAID_UNSUBMITTED
+
+
+def _import_locked(workspace, store: Store, inp: inputs.OrderInput, *, actor: Actor,
+                   now: datetime, money_first: bool) -> tuple[Order, bool]:
+    money = hooks.edit_money()
+    lock = money.lock(store.workspace_id) if money_first and money else nullcontext()
+    with transaction.atomic(), lock as book:
         order = _lock_by_external_id(store, inp.external_id)
         if order is None:
+            if not inp.lines_to_make:
+                raise NothingToMake("Nothing left to make: every item was removed, refunded "
+                                    "or fulfilled in the store.")
             try:
                 with transaction.atomic():
                     order = _create_order(
@@ -755,8 +887,11 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
                 order = _lock_by_external_id(store, inp.external_id)
                 if order is None:
                     raise
+        if money is not None and not money_first and _paid_unsubmitted(order.state,
+                                                                       order.return_state):
+            raise _LockMoneyFirst
         _apply_store_paid(order, inp, actor=actor)
-        _apply_store_version(order, inp, actor=actor, now=now)
+        _apply_store_version(order, inp, actor=actor, now=now, book=book)
         return order, False
 
 
@@ -777,34 +912,19 @@ def _lock_by_external_id(store: Store, external_id: str) -> Order | None:
     )
 
 
-def _line_key(line: LineItem | inputs.LineInput) -> tuple:
-    if isinstance(line, LineItem):
-        return (line.external_id, line.store_product_id, line.store_variant_id, line.sku,
-                line.title, line.variant_title, line.quantity, Decimal(line.unit_price_amount),
-                Decimal(line.discount_amount), line.personalization, line.images)
-    return (line.external_id, line.store_product_id, line.store_variant_id, line.sku,
-            line.title, line.variant_title, line.quantity, line.unit_price, line.discount,
-            line.personalization, line.images)
+# --- what changed in the store ---------------------------------------------------------
 
 
-def _lines_differ(current: list[LineItem], incoming: list[inputs.LineInput]) -> bool:
-    if len(current) != len(incoming):
-        return True
-    for have, want in zip(current, incoming, strict=True):
-        if _line_key(have) != _line_key(want):
-            return True
-        if want.catalog_variant_given and have.catalog_variant_id != want.catalog_variant_id:
-            return True
-    return False
+def _identity(line: LineItem | inputs.LineInput) -> tuple:
+    """What the catalog maps by: a change re-maps the line."""
+    return (line.sku, line.store_variant_id, line.store_product_id)
 
 
-def _replace_lines(order: Order, current: list[LineItem],
-                   incoming: list[inputs.LineInput]) -> None:
-    """Match incoming lines to current ones (by external id, else SKU + variant), update
-    them in place so their catalog mapping survives, delete the rest, add new ones."""
+def _match_lines(current: list[LineItem], incoming: list[inputs.LineInput]):
+    """Pair incoming lines with current ones (by external id, else SKU + variant);
+    -> [(incoming, current or None)], [current left over]."""
     unmatched = list(current)
-    keep: list[LineItem] = []
-    new: list[LineItem] = []
+    pairs = []
     for want in incoming:
         have = next((c for c in unmatched if want.external_id and
                      c.external_id == want.external_id), None)
@@ -812,16 +932,93 @@ def _replace_lines(order: Order, current: list[LineItem],
             have = next((c for c in unmatched if not want.external_id and
                          (c.sku, c.store_variant_id) == (want.sku, want.store_variant_id)),
                         None)
+        if have is not None:
+            unmatched.remove(have)
+        pairs.append((want, have))
+    return pairs, unmatched
+
+
+def _line_changes(current: list[LineItem], incoming: list[inputs.LineInput], *,
+                  locked: bool) -> list[dict]:
+    """What the store changed in the items, in words a seller reads and as data.
+
+    Before submission the lines compared are what is left to make; after it, the
+    store's current quantities (a fulfillment PodHub pushed itself is no change)."""
+    changes: list[dict] = []
+    pairs, removed = _match_lines(current, incoming)
+    for want, have in pairs:
+        qty = want.quantity if locked else want.to_make
+        if have is None:
+            if qty > 0:
+                changes.append({"change": "added", "title": want.title, "sku": want.sku,
+                                "to": qty})
+            continue
+        had = (have.store_quantity or have.quantity) if locked else have.quantity
+        if _identity(have) != _identity(want):
+            changes.append({"change": "variant", "title": want.title, "from_sku": have.sku,
+                            "sku": want.sku, "from_variant": have.variant_title,
+                            "variant": want.variant_title, "to": qty, "line_id": have.pk})
+        elif had != qty:
+            changes.append({"change": "quantity", "title": want.title, "sku": want.sku,
+                            "from": had, "to": qty, "line_id": have.pk})
+        elif not locked and _line_key(have) != _line_key(want):
+            changes.append({"change": "details", "title": want.title, "sku": want.sku,
+                            "line_id": have.pk})
+    for have in removed:
+        changes.append({"change": "removed", "title": have.title, "sku": have.sku,
+                        "from": have.quantity, "line_id": have.pk})
+    return changes
+
+
+def _describe(change: dict) -> str:
+    what = change["title"]
+    kind = change["change"]
+    if kind == "added":
+        return f"{what} added (× {change['to']})"
+    if kind == "removed":
+        return f"{what} removed (was × {change['from']})"
+    if kind == "quantity":
+        return f"{what} × {change['from']} → × {change['to']}"
+    if kind == "variant":
+        before = change.get("from_variant") or change.get("from_sku") or "?"
+        after = change.get("variant") or change.get("sku") or "?"
+        return f"{what} changed from {before} to {after}"
+    return f"{what}: details changed"
+
+
+def _line_key(line: LineItem | inputs.LineInput) -> tuple:
+    if isinstance(line, LineItem):
+        return (line.external_id, line.store_product_id, line.store_variant_id, line.sku,
+                line.title, line.variant_title, Decimal(line.unit_price_amount),
+                Decimal(line.discount_amount), line.personalization, line.images)
+    return (line.external_id, line.store_product_id, line.store_variant_id, line.sku,
+            line.title, line.variant_title, line.unit_price, line.discount,
+            line.personalization, line.images)
+
+
+def _replace_lines(order: Order, current: list[LineItem],
+                   incoming: list[inputs.LineInput]) -> None:
+    """Make the order's lines what the store still wants: matched lines are updated in
+    place (their catalog mapping kept unless the SKU or variant changed — then it is
+    mapped again), the rest deleted, new ones added."""
+    pairs, unmatched = _match_lines(current, [ln for ln in incoming if ln.to_make > 0])
+    keep: list[LineItem] = []
+    new: list[LineItem] = []
+    for want, have in pairs:
         if have is None:
             new.append(_line_item(order, want))
             continue
-        unmatched.remove(have)
-        mapped = want.catalog_variant_id if want.catalog_variant_given \
-            else have.catalog_variant_id
         fresh = _line_item(order, want)
-        fresh.pk, fresh.catalog_variant_id = have.pk, mapped
-        fresh.unmapped_reason = "" if mapped else (have.unmapped_reason or UNMAPPED_REASON)
-        fresh.price_snapshot, fresh.created_at = have.price_snapshot, have.created_at
+        if want.catalog_variant_given:
+            mapped = want.catalog_variant_id
+        elif _identity(have) != _identity(want):
+            mapped = None  # another product now: map it again (a colour swap)
+            fresh.price_snapshot = {}
+        else:
+            mapped = have.catalog_variant_id
+            fresh.price_snapshot = have.price_snapshot
+        fresh.pk, fresh.catalog_variant_id, fresh.created_at = have.pk, mapped, have.created_at
+        fresh.unmapped_reason = "" if mapped else UNMAPPED_REASON
         keep.append(fresh)
     if unmatched:
         LineItem.objects.filter(pk__in=[c.pk for c in unmatched]).delete()
@@ -831,48 +1028,72 @@ def _replace_lines(order: Order, current: list[LineItem],
 
 
 def _apply_store_version(order: Order, inp: inputs.OrderInput, *, actor: Actor,
-                         now: datetime) -> None:
+                         now: datetime, book=None) -> None:
     if inp.updated_at and order.store_updated_at and inp.updated_at <= order.store_updated_at:
         log.info("order %s: ignored store version %s (have %s)", order.pk, inp.updated_at,
                  order.store_updated_at)
         return
-    changed = [name for name, attr in _ORDER_VALUES.items()
-               if _differs(getattr(order, name), getattr(inp, attr))]
-    current = list(LineItem.objects.filter(order=order).order_by("id"))
-    if _lines_differ(current, inp.lines):
-        changed.append("line_items")
     if inp.updated_at:
         order.store_updated_at = inp.updated_at
-    if not changed or order.state == S.CANCELLED:
+    current = list(LineItem.objects.filter(order=order).order_by("id"))
+    locked = order.is_locked or order.state == S.SHIPPED
+    if not locked:
+        _keep_seller_fixes(order, current, inp)
+    changed = [name for name, attr in _ORDER_VALUES.items()
+               if _differs(getattr(order, name), getattr(inp, attr))]
+    line_changes = _line_changes(current, inp.lines, locked=locked)
+    if line_changes:
+        changed.append("line_items")
+    nothing = not changed and (locked or inp.problems == order.data_problems)
+    if order.state == S.CANCELLED or nothing:
         if inp.updated_at:
             order.save(update_fields=["store_updated_at", "updated_at"])
         return
-    if order.is_locked:
-        order.needs_attention = "Changed in the store after it went to production."
-        order.save(update_fields=["store_updated_at", "needs_attention", "updated_at"])
-        record_event(order=order, type="order.store_change_after_submission", actor=actor,
-                     message="Changed in the store after it went to production ("
-                     + ", ".join(changed) + "); the order was not changed.",
-                     data={"fields": changed})
-        _email_seller(order, subject=f"Order {order.number} changed in the store",
-                      body="The order was changed in the store after it went to production ("
-                      + ", ".join(changed) + "). PodHub kept the submitted version; check "
-                      "with the provider whether the change can still be made.")
+    if locked:
+        _flag_store_change(order, changed, line_changes, actor=actor)
         return
     for name, attr in _ORDER_VALUES.items():
         setattr(order, name, getattr(inp, attr))
-    if "line_items" in changed:
+    if line_changes:
         _replace_lines(order, current, inp.lines)
+    order.data_problems = inp.problems
     order.search_text = search_text_for(number=inp.number, buyer_name=inp.buyer_name,
                                         buyer_email=inp.buyer_email, skus=inp.skus)
     order.save()
+    said = [_describe(c) for c in line_changes] + [
+        n.replace("_amount", "").replace("_", " ") for n in changed if n != "line_items"]
     record_event(order=order, type="order.updated", actor=actor,
-                 message="Updated from the store: " + ", ".join(changed) + ".",
-                 data={"fields": changed})
-    if "line_items" in changed and order.state == S.IN_QUOTATION and inp.lines and all(
-        line.catalog_variant_id for line in LineItem.objects.filter(order=order)
-    ):
-        order_mark_priced(order_id=order.pk, actor=Actor.system("Catalog"), now=now)
+                 message="Updated from the store: " + "; ".join(said) + "." if said else
+                 "Updated from the store.",
+                 data={"fields": changed, "lines": line_changes})
+    if not inp.lines_to_make:
+        _cancel(order, reason=CancelReason.STORE, actor=actor, now=now,
+                note="Nothing left to make: every item was removed, refunded or fulfilled "
+                "in the store.")
+        return
+    if line_changes or "shipping_address" in changed:
+        _after_store_edit(order, book=book, now=now)
+    _sync_data_hold(order, actor=actor, now=now)
+
+
+def _keep_seller_fixes(order: Order, current: list[LineItem], inp: inputs.OrderInput) -> None:
+    """A store version that still lacks what the seller filled in PodHub (an address, an
+    e-mail, a SKU) keeps the seller's value instead of blanking it again."""
+    problems = dict(inp.problems)
+    if any(k.startswith("shipping_address") for k in problems) and order.shipping_address \
+            and not any(k.startswith("shipping_address") for k in order.data_problems):
+        inp.shipping_address = dict(order.shipping_address)
+        problems = {k: v for k, v in problems.items() if not k.startswith("shipping_address")}
+    if "buyer_email" in problems and order.buyer_email:
+        inp.buyer_email = order.buyer_email
+        problems.pop("buyer_email")
+    pairs, _ = _match_lines(current, inp.lines)
+    for i, (want, have) in enumerate(pairs):
+        if have is not None and not want.sku and have.sku and not (
+                want.store_product_id or want.store_variant_id):
+            want.sku = have.sku
+            problems.pop(f"line_items.{i}.sku", None)  # pairs follow inp.lines
+    inp.problems = problems
 
 
 def _differs(have, want) -> bool:
@@ -882,6 +1103,139 @@ def _differs(have, want) -> bool:
         return {k: v for k, v in (have or {}).items() if v not in ("", None)} != \
             {k: v for k, v in want.items() if v not in ("", None)}
     return have != want
+
+
+def _flag_store_change(order: Order, changed: list[str], line_changes: list[dict], *,
+                       actor: Actor) -> None:
+    """After submission a store change is never applied: the order is flagged and the
+    seller told, once per distinct change."""
+    said = [_describe(c) for c in line_changes] + [
+        n.replace("_amount", "").replace("_", " ") for n in changed if n != "line_items"]
+    digest = hashlib.sha256("|".join(sorted(said)).encode()).hexdigest()[:16]
+    last = (OrderEvent.objects.filter(order=order, type="order.store_change_after_submission")
+            .order_by("-pk").values_list("data", flat=True).first()) or {}
+    order.needs_attention = "Changed in the store after it went to production."
+    order.save(update_fields=["store_updated_at", "needs_attention", "updated_at"])
+    if last.get("digest") == digest:
+        return
+    text = "; ".join(said)
+    record_event(order=order, type="order.store_change_after_submission", actor=actor,
+                 message=f"Changed in the store after it went to production ({text}); the "
+                 "order was not changed.",
+                 data={"fields": changed, "lines": line_changes, "digest": digest})
+    _email_seller(order, subject=f"Order {order.number} changed in the store",
+                  body=f"The order was changed in the store after it went to production "
+                  f"({text}). PodHub kept the submitted version; check with the provider "
+                  "whether the change can still be made, or cancel it there.")
+
+
+def _after_store_edit(order: Order, *, book, now: datetime) -> None:
+    """Map, price and hold again what the store changed (docs/shopify.md "Store edits")."""
+    effective = order.return_state if order.state == S.ON_HOLD else order.state
+    lines = list(LineItem.objects.filter(order=order).order_by("pk"))
+    if effective == S.IN_QUOTATION:
+        # the catalog maps it after commit (order.updated), as a new order
+        if lines and all(line.catalog_variant_id for line in lines):
+            order_mark_priced(order_id=order.pk, actor=Actor.system("Catalog"), now=now)
+        return
+    reasons = hooks.map_lines(order, lines) or {}
+    catalog = Actor.system("Catalog")
+    if effective in states.PAID_UNSUBMITTED:
+        money = hooks.edit_money()
+        rep = None
+        if money is not None:
+            rep = money.reprice(order, book=book, priced=not reasons,
+                                version=(order.store_updated_at or now).isoformat(), now=now)
+        if reasons:
+            _go_back(order, S.IN_QUOTATION, actor=catalog, now=now,
+                     message=_unpriced_text(reasons, lines)
+                     + (f" {rep.message}" if rep else ""),
+                     data={"reasons": {str(k): v for k, v in reasons.items()},
+                           **(rep.data if rep else {})})
+        elif rep is not None and not rep.funded:
+            _go_back(order, S.TO_ORDER, actor=Actor.system("Balance"), now=now,
+                     message=rep.message, data=rep.data)
+        elif rep is not None:
+            record_event(order=order, type="order.repriced", actor=Actor.system("Balance"),
+                         message=rep.message, data=rep.data)
+    elif reasons:  # to_order
+        _go_back(order, S.IN_QUOTATION, actor=catalog, now=now,
+                 message=_unpriced_text(reasons, lines),
+                 data={"reasons": {str(k): v for k, v in reasons.items()}})
+    if order.state in (S.TO_ORDER, S.AWAITING_SUBMISSION):
+        _run_loss_guard(order, now=now)
+
+
+def _unpriced_text(reasons: dict[int, str], lines: list[LineItem]) -> str:
+    titles = {line.pk: line.title for line in lines}
+    return "Not priced after the store's change: " + "; ".join(
+        f"{titles.get(pk, 'an item')}: {why}" for pk, why in reasons.items()) + "."
+
+
+def _go_back(order: Order, to: str, *, actor: Actor, message: str, data: dict,
+             now: datetime) -> None:
+    """A store edit sends the order back (states.STORE_EDIT_BACK); a held order stays
+    held and returns there when released."""
+    event = "order.unpriced" if to == S.IN_QUOTATION else "order.unpaid"
+    if to != S.AWAITING_SUBMISSION:
+        order.submit_at = None
+        order.paid_at = None
+    if order.state == S.ON_HOLD:
+        previous = order.return_state
+        order.return_state = to
+        order.save()
+        record_event(order=order, type=event, actor=actor, message=message,
+                     data={"while_held": True, "from_state": previous, "to_state": to,
+                           **data})
+        return
+    if to not in states.STORE_EDIT_BACK.get(order.state, frozenset()):
+        raise IllegalTransition(order=order, requested=to)
+    _move(order, to, actor=actor, type=event, message=message, data=data, now=now)
+
+
+# --- data the store sent that needs fixing -----------------------------------------------
+
+
+def _problems_text(problems: dict[str, str]) -> str:
+    return "Order data needs fixing: " + " ".join(
+        f"{inputs.field_label(name).capitalize()}: {reason}" for name, reason in
+        problems.items())
+
+
+def _hold_for_data(order: Order, problems: dict[str, str], *, actor: Actor,
+                   now: datetime) -> None:
+    if order.state == S.ON_HOLD and order.hold_reason != HoldReason.DATA_PROBLEM:
+        return  # held for something else; the problems stay listed on the order
+    if order.state in states.FINAL or order.is_locked:
+        return
+    _hold(order, reason=HoldReason.DATA_PROBLEM, message=_problems_text(problems)[:2000],
+          actor=actor, now=now, data={"problems": problems})
+
+
+def _sync_data_hold(order: Order, *, actor: Actor, now: datetime) -> None:
+    """Hold an order whose data has problems; release it when none are left."""
+    if order.data_problems:
+        if order.state != S.ON_HOLD or (order.hold_reason == HoldReason.DATA_PROBLEM
+                                        and order.hold_message
+                                        != _problems_text(order.data_problems)[:2000]):
+            _hold_for_data(order, order.data_problems, actor=actor, now=now)
+    elif order.state == S.ON_HOLD and order.hold_reason == HoldReason.DATA_PROBLEM:
+        _release(order, actor=actor, now=now, message="The order's data is complete now.")
+
+
+def _order_as_input(order: Order) -> dict:
+    """The order as an input dict, to check its data again after an edit."""
+    return {
+        "external_id": order.external_id, "number": order.number,
+        "buyer_name": order.buyer_name, "buyer_email": order.buyer_email,
+        "shipping_address": order.shipping_address, "currency": order.currency,
+        "line_items": [{"sku": ln.sku, "title": ln.title, "quantity": ln.quantity,
+                        "unit_price": str(ln.unit_price_amount),
+                        "store_product_id": ln.store_product_id,
+                        "store_variant_id": ln.store_variant_id,
+                        "catalog_variant_id": ln.catalog_variant_id}
+                       for ln in LineItem.objects.filter(order=order).order_by("pk")],
+    }
 
 
 def _outside_store_for(workspace, store: Store | None) -> Store:
@@ -941,7 +1295,8 @@ def csv_import(*, workspace, file, actor: Actor, store: Store | None = None) -> 
 # --- the seller's edits ---------------------------------------------------------------
 
 EDITABLE = {"buyer_name", "buyer_email", "shipping_address", "lines"}
-LINE_EDITABLE = {"personalization", "images"}
+# sku: only on a line that maps to no catalog product yet (a store's custom item)
+LINE_EDITABLE = {"personalization", "images", "sku"}
 
 
 def _locked_message(order: Order) -> str:
@@ -992,9 +1347,12 @@ def order_edit(*, order_id: int, actor: Actor, changes: dict,
     errors.raise_if_any("The change")
     for line, fields in line_updates:
         line.save(update_fields=[*fields, "updated_at"])
-        changed += [f"lines.{line.pk}.{f}" for f in fields]
-    if {"buyer_name", "buyer_email"} & set(changed):
+        changed += [f"lines.{line.pk}.{f}" for f in fields if f != "unmapped_reason"]
+    if {"buyer_name", "buyer_email"} & set(changed) or any(c.endswith(".sku") for c in changed):
         _refresh_search_text(order)
+    if order.data_problems and changed:
+        order.data_problems = inputs.validate_order_input(
+            _order_as_input(order), default_currency=order.currency, lenient=True).problems
     order.save()
     if changed:
         record_event(order=order, type="order.edited", actor=actor,
@@ -1004,6 +1362,8 @@ def order_edit(*, order_id: int, actor: Actor, changes: dict,
         _release(order, actor=actor, now=now,
                  message="The seller answered the request for information by editing the "
                  "order.")
+    elif changed and (order.data_problems or order.hold_reason == HoldReason.DATA_PROBLEM):
+        _sync_data_hold(order, actor=actor, now=now)
     return order
 
 
@@ -1044,7 +1404,7 @@ def _edit_lines(order: Order, value, errors: inputs.Errors) -> list[tuple[LineIt
         fields = []
         for key in line_changes:
             if key not in LINE_EDITABLE:
-                errors.add(f"lines.{line_id}.{key}", "Editable: personalization, images.")
+                errors.add(f"lines.{line_id}.{key}", "Editable: personalization, images, sku.")
         if "personalization" in line_changes:
             value = inputs.personalization(line_changes["personalization"],
                                            f"lines.{line_id}.personalization", errors)
@@ -1056,6 +1416,16 @@ def _edit_lines(order: Order, value, errors: inputs.Errors) -> list[tuple[LineIt
             if value != line.images:
                 line.images = value
                 fields.append("images")
+        if "sku" in line_changes:
+            value = inputs.text(line_changes["sku"], f"lines.{line_id}.sku", errors,
+                                max_length=128)
+            if line.catalog_variant_id and value != line.sku:
+                errors.add(f"lines.{line_id}.sku", "This item is already connected to a "
+                           "catalog product: its SKU comes from the store.")
+            elif value != line.sku:
+                line.sku = value
+                line.unmapped_reason = UNMAPPED_REASON  # the catalog maps it again
+                fields += ["sku", "unmapped_reason"]
         if fields:
             updates.append((line, fields))
     return updates

@@ -32,6 +32,23 @@ RANK: dict[str, int] = {
 
 FINAL = frozenset({S.COMPLETED, S.CANCELLED})
 
+# A store edit before submission may send an order back (docs/shopify.md "Store
+# edits"): a changed item that no longer maps waits for a quote again, and a paid order
+# whose new price the balance cannot cover waits for payment again (holds released).
+STORE_EDIT_BACK: dict[str, frozenset[str]] = {
+    S.TO_ORDER: frozenset({S.IN_QUOTATION}),
+    S.AWAITING_SUBMISSION: frozenset({S.IN_QUOTATION, S.TO_ORDER}),
+}
+
+# Paid here (funds held) and not submitted yet.
+PAID_UNSUBMITTED = frozenset({S.AWAITING_SUBMISSION})
+
+# Cancels that affect the buyer: pushed to a connected store with a refund (PRODUCT.md).
+# A seller's cancel is pushed only when the seller asks; the buyer's or the store's own
+# cancel came from the store.
+STORE_CANCEL_REASONS = frozenset({"loss_guard", "no_response", "copyright", "staff",
+                                  "provider_rejected"})
+
 # States a seller may still cancel from (before production).
 SELLER_CANCELLABLE = frozenset({S.IN_QUOTATION, S.TO_ORDER, S.AWAITING_SUBMISSION})
 

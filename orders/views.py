@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from orders import csv_jobs, panels, selectors, services
+from orders import csv_jobs, hooks, inputs, panels, selectors, services
 from orders.events import Actor
 from orders.forms import (
     CancelForm,
@@ -132,10 +132,11 @@ def _parse_ids(raw: list[str]) -> list[int]:
 def bulk_cancel(request):
     ids = selected_ids(request, what="cancel")
     form = CancelForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    valid = form.is_valid()
     result = services.order_bulk_cancel(
-        workspace=request.workspace, order_ids=ids, actor=Actor.seller(request.user), note=note
-    )
+        workspace=request.workspace, order_ids=ids, actor=Actor.seller(request.user),
+        note=form.cleaned_data["note"] if valid else "",
+        cancel_in_store=valid and form.cleaned_data["cancel_in_store"])
     return bulk_response(request, ids, result, title="Cancel selected", verb="cancelled",
                          done_label="Cancelled")
 
@@ -197,10 +198,15 @@ def _require_order(request, order_id: int) -> Order:
 def order_cancel(request, order_id: int):
     order = _require_order(request, order_id)
     form = CancelForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    valid = form.is_valid()
+    in_store = valid and form.cleaned_data["cancel_in_store"]
     services.order_cancel(order_id=order.pk, reason=CancelReason.SELLER,
-                          actor=Actor.seller(request.user), note=note)
-    messages.success(request, f"Order {order.number} was cancelled.")
+                          actor=Actor.seller(request.user),
+                          note=form.cleaned_data["note"] if valid else "",
+                          cancel_in_store=in_store)
+    messages.success(request, f"Order {order.number} was cancelled."
+                     + (" PodHub is cancelling it in your store and refunding the buyer."
+                        if in_store and hooks.store_takes_cancels(order) else ""))
     return redirect("orders:detail", order_id=order.pk)
 
 
@@ -276,16 +282,8 @@ def _form_errors(form, exc: PodhubError) -> list[str]:
         if field in form.fields:
             form.add_error(field, error)
         else:
-            rest.append(f"{_field_label(name)}: {error}")
+            rest.append(f"{inputs.field_label(name)}: {error}")
     return rest or [exc.message]
-
-
-def _field_label(name: str) -> str:
-    """'line_items.1.quantity' -> 'Item 2 quantity'; 'lines.7.personalization' as is."""
-    parts = name.split(".")
-    if parts[0] == "line_items" and len(parts) > 1 and parts[1].isdigit():
-        return " ".join([f"Item {int(parts[1]) + 1}", *parts[2:]]).replace("_", " ")
-    return name.replace("_", " ")
 
 
 def _locked_reason(order: Order) -> str:

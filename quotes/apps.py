@@ -13,6 +13,8 @@ class QuotesConfig(AppConfig):
         events.subscribe(services.on_order_event)
         # The loss guard: selling price vs base cost + shipping + handling.
         hooks.register_loss_check(pricing.loss_verdict)
+        # A store edit before submission maps the changed lines in its own transaction.
+        hooks.register_line_mapper(services.order_map_lines)
         # "N quotes wait for your answer" above every dashboard page.
         notices.register_notice("quotes.open", selectors.OPEN_QUOTES_NOTICE_SQL)
         # The price breakdown panel on the order page.

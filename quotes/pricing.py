@@ -328,7 +328,8 @@ def price_order(*, order: Order, shipping_method: str | None = None,
         bd.shipping = bd.shipping_options[0]
     # the buyer's selling price: goods after discounts + the shipping the buyer paid
     bd.selling_store_amount = quantize(max(
-        order.subtotal_amount - order.discount_amount + order.shipping_amount, ZERO),
+        order.subtotal_amount - order.discount_amount + order.shipping_amount
+        - order.shipping_discount_amount, ZERO),
         bd.store_currency)
     try:
         bd.selling_amount = quantize(convert(bd.selling_store_amount, bd.store_currency),

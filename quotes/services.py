@@ -114,23 +114,7 @@ def order_evaluate(*, workspace: Workspace, order_id: int, now: datetime | None 
         lines = list(LineItem.objects.filter(order=order).order_by("pk"))
         if not lines:
             return order
-        matches = mapping.resolve(workspace=workspace, store=order.store, lines=lines)
-        sources = mapping.price_sources(
-            workspace=workspace, variants=[m.variant for m in matches.values() if m])
-        for ln in lines:
-            m = matches[ln.pk]
-            ln.catalog_variant_id = m.variant.pk if m and m.variant.pk in sources else None
-        bd = pricing.price_order(order=order, lines=lines, sources=sources)
-        unpriced: list[tuple[LineItem, str]] = []
-        for ln, lp in zip(lines, bd.lines, strict=True):
-            if bd.problems:
-                ln.catalog_variant_id, ln.unmapped_reason = None, _short(bd.problems[0])
-            elif lp.is_priced:
-                ln.unmapped_reason = ""
-            elif ln.catalog_variant_id:  # mapped and priced, but not in our currency
-                ln.catalog_variant_id, ln.unmapped_reason = None, _short(lp.unpriced_reason)
-            else:
-                unpriced.append((ln, _why_unpriced(ln, matches[ln.pk])))
+        bd, unpriced = _map(order, lines)
         quotes = _quotes_for(order, unpriced, now=now)
         for ln, why in unpriced:
             ln.unmapped_reason = _short(f"Not connected: {why}. "
@@ -143,6 +127,49 @@ def order_evaluate(*, workspace: Workspace, order_id: int, now: datetime | None 
             return order_services.order_mark_priced(order_id=order.pk, actor=CATALOG_ACTOR,
                                                     now=now)
         return order
+
+
+def _map(order: Order, lines: list[LineItem]) -> tuple[pricing.Breakdown,
+                                                       list[tuple[LineItem, str]]]:
+    """Map each line to a priced catalog variant (setting catalog_variant_id and
+    unmapped_reason in memory): the price breakdown, and the lines left unpriced with
+    why (each needs a quote)."""
+    matches = mapping.resolve(workspace=order.workspace, store=order.store, lines=lines)
+    sources = mapping.price_sources(
+        workspace=order.workspace, variants=[m.variant for m in matches.values() if m])
+    for ln in lines:
+        m = matches[ln.pk]
+        ln.catalog_variant_id = m.variant.pk if m and m.variant.pk in sources else None
+    bd = pricing.price_order(order=order, lines=lines, sources=sources)
+    unpriced: list[tuple[LineItem, str]] = []
+    for ln, lp in zip(lines, bd.lines, strict=True):
+        if bd.problems:
+            ln.catalog_variant_id, ln.unmapped_reason = None, _short(bd.problems[0])
+        elif lp.is_priced:
+            ln.unmapped_reason = ""
+        elif ln.catalog_variant_id:  # mapped and priced, but not in our currency
+            ln.catalog_variant_id, ln.unmapped_reason = None, _short(lp.unpriced_reason)
+        else:
+            unpriced.append((ln, _why_unpriced(ln, matches[ln.pk])))
+    return bd, unpriced
+
+
+def order_map_lines(order: Order, lines: list[LineItem]) -> dict[int, str]:
+    """orders.hooks line mapper: map the lines of an order a store edit changed, inside
+    the caller's transaction; {line id: why} for the lines left unpriced (their quotes
+    are asked for after commit, when order_evaluate sees the order waiting again)."""
+    if not lines:
+        return {}
+    _, unpriced = _map(order, lines)
+    now = timezone.now()
+    for ln in lines:
+        ln.updated_at = now
+    LineItem.objects.bulk_update(lines, ["catalog_variant_id", "unmapped_reason",
+                                         "updated_at"])
+    reasons = {ln.pk: ln.unmapped_reason for ln in lines
+               if not ln.catalog_variant_id and ln.unmapped_reason != PENDING_REASON}
+    reasons.update({ln.pk: why for ln, why in unpriced})
+    return reasons
 
 
 def _why_unpriced(line: LineItem, match: mapping.Match | None) -> str:

@@ -75,15 +75,22 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
             rec.order = order
         outcome = "unchanged" if same_version else "updated"
         if order is None:
+            if getattr(facts, "test", False):
+                rec.save()
+                return "skipped:test notification"
             if not facts.importable:
                 why = ("fulfilled" if facts.fulfilled else "cancelled" if facts.cancelled
                        else "archived")
                 rec.save()
                 return f"skipped:{why}"
             data = {**data, "store_paid": facts.store_paid}
-            order, created = order_services.order_import(
-                workspace=connection.workspace, store=connection.store, data=data,
-                actor=actor, now=now)
+            try:
+                order, created = order_services.order_import(
+                    workspace=connection.workspace, store=connection.store, data=data,
+                    actor=actor, now=now)
+            except order_services.NothingToMake:
+                rec.save()
+                return "skipped:nothing left to make"
             rec.order = order
             outcome = "created" if created else "updated"
         elif rec.cancelled:
@@ -92,6 +99,15 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
                     order_id=order.pk, actor=actor, note=f"Cancelled in the {label} store.",
                     now=now)
                 outcome = "cancelled"
+            elif order_services.store_cancel_awaited(order):
+                # the store now shows the cancel PodHub asked for (Shopify's orderCancel
+                # is a job: this is its confirmation)
+                status = facts.financial_status
+                refund = ("gateway" if status in ("refunded", "voided") else
+                          "none" if not facts.store_paid else "pending")
+                order_services.order_store_cancel_result(
+                    order_id=order.pk, confirmed=True, refund=refund, now=now)
+                outcome = "cancel confirmed"
             else:
                 outcome = "unchanged"
         elif not same_version or (facts.store_paid and not order.store_paid):

@@ -35,6 +35,7 @@ from integrations.shopify.client import (
     user_errors,
 )
 from orders.models import LineItem, Order, Platform, Store
+from orders.services import cancel_reaches_store
 from podhub.core.exceptions import Conflict, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,18 @@ def push_fulfillment(*, store: Store, order: Order, shipment_ref: str, carrier: 
     return msg
 
 
+def store_takes_cancels(order: Order) -> bool:
+    """orders.hooks: is the order's store one PodHub pushes cancels to (connected, of a
+    platform that takes them)?"""
+    return order.store.platform in PUSH_PLATFORMS and StoreConnection.objects.filter(
+        store_id=order.store_id, status=ConnectionStatus.ACTIVE).exists()
+
+
 def push_order_cancel(*, store: Store, order: Order, reason: str, note: str = "",
                       refund: bool = True) -> OutboxMessage:
-    """Cancel the order in the store (and refund the buyer), e.g. the loss guard's cancel."""
+    """Cancel the order in the store and refund the buyer (every cancel that affects the
+    buyer: orders.services.cancel_reaches_store). The seller is told "refunded" once the
+    store confirms (orders.services.order_store_cancel_result)."""
     _connection(store, PUSH_PLATFORMS)
     msg, _ = outbox_enqueue(
         store=store, order=order, kind=OutboxKind.ORDER_CANCEL,
@@ -237,7 +247,27 @@ def _record(conn: StoreConnection, msg: OutboxMessage, *, status: str, error: st
         StoreConnection.objects.filter(pk=conn.pk).update(
             last_error=f"{msg.get_kind_display()} failed: {error}"[:2000], last_error_at=done)
     msg.refresh_from_db()
+    if msg.kind == OutboxKind.ORDER_CANCEL and msg.order_id:
+        _cancel_outcome(msg)
     return msg
+
+
+def _cancel_outcome(msg: OutboxMessage) -> None:
+    """Tell the order what the store answered to its cancel. A store that answers the
+    cancel itself (WooCommerce: `{"cancelled": true, "refund": ...}`, or "already
+    cancelled") confirms now; Shopify's orderCancel is a job, confirmed when the store's
+    order shows cancelled (orders/cancelled, or the reconciliation sweep)."""
+    from orders import services as order_services
+
+    result = msg.result or {}
+    if msg.status == OutboxStatus.DONE and (result.get("cancelled") or result.get("already")):
+        refund = result.get("refund") or ("gateway" if msg.payload.get("refund", True)
+                                          else "none")
+        order_services.order_store_cancel_result(order_id=msg.order_id, confirmed=True,
+                                                 refund=refund)
+    elif msg.status == OutboxStatus.FAILED:
+        order_services.order_store_cancel_result(order_id=msg.order_id, confirmed=False,
+                                                 error=msg.last_error or "refused")
 
 
 def outbox_due(*, now: datetime | None = None, limit: int = 200) -> list[tuple[int, int]]:
@@ -361,7 +391,8 @@ PUSHED_EVENTS = ("order.cancelled", "shipment.shipped", "order.shipped")
 
 
 def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
-    """orders.events subscriber: shipped parcels and loss-guard cancels go to the store."""
+    """orders.events subscriber: shipped parcels and cancels that affect the buyer go to
+    the store."""
     if type not in PUSHED_EVENTS:
         return
     from integrations.tasks import order_event_task
@@ -379,7 +410,7 @@ def _event_key(event_type: str, data: dict, external_id: str,
         return f"complete:{external_id}" if platform == Platform.WOOCOMMERCE else None
     if event_type == "shipment.shipped":
         return f"fulfillment:{external_id}:{data.get('shipment_id')}"
-    if event_type == "order.cancelled" and data.get("reason") == "loss_guard":
+    if event_type == "order.cancelled" and cancel_reaches_store(data.get("reason", ""), data):
         return f"cancel:{external_id}"
     return None
 
@@ -403,8 +434,8 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
 
         return push_order_complete(store=store, order=event.order)
     if event.type == "order.cancelled":
-        return push_order_cancel(store=store, order=event.order, reason="loss_guard",
-                                 note=event.message[:500])
+        return push_order_cancel(store=store, order=event.order,
+                                 reason=data.get("reason") or "staff", note=event.message[:500])
     if not data.get("number"):
         log.info("shipment %s has no tracking number: nothing to push", data.get("shipment_id"))
         return None
@@ -420,16 +451,16 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
 
 
 def order_events_missing(*, now: datetime | None = None, days: int = 2) -> list:
-    """(workspace id, event id) of recent shipments / loss-guard cancels of orders of
-    connected Shopify and WooCommerce stores (and, for WooCommerce, orders whose last
-    parcel shipped) that have no outbox message yet (a lost doorbell)."""
+    """(workspace id, event id) of recent shipments and cancels that affect the buyer, of
+    orders of connected Shopify and WooCommerce stores (and, for WooCommerce, orders
+    whose last parcel shipped) that have no outbox message yet (a lost doorbell)."""
     from django.db.models import Q
 
     from orders.models import OrderEvent
 
     now = now or timezone.now()
     events = list(OrderEvent.objects.filter(
-        Q(type="shipment.shipped") | Q(type="order.cancelled", data__reason="loss_guard")
+        Q(type="shipment.shipped") | Q(type="order.cancelled")
         | Q(type="order.shipped", order__store__platform=Platform.WOOCOMMERCE),
         created_at__gte=now - timedelta(days=days), order__store__platform__in=PUSH_PLATFORMS,
     ).values_list("workspace_id", "pk", "type", "data", "order__store_id",

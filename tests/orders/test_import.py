@@ -161,10 +161,21 @@ def test_a_cancelled_order_stays_as_it_was(workspace, store):
     assert (order.state, order.buyer_name) == (S.CANCELLED, "Ana Lima")
 
 
-def test_invalid_input_is_refused_with_reasons(workspace, store):
+def test_invalid_input_is_imported_on_hold_with_its_reasons(workspace, store):
+    """A store order is never refused for its data (PRODUCT.md): it waits on hold."""
+    with scope(workspace=workspace):
+        order, created = _import(workspace, store, order_data(buyer_email="nope"))
+    assert created
+    assert (order.state, order.hold_reason) == (S.ON_HOLD, HoldReason.DATA_PROBLEM)
+    assert order.buyer_email == ""
+    assert set(order.data_problems) == {"buyer_email"}
+    assert "'nope' is not a valid e-mail address." in order.hold_message
+
+
+def test_an_order_nobody_can_name_is_still_refused(workspace, store):
     with scope(workspace=workspace), pytest.raises(ValidationFailed) as caught:
-        _import(workspace, store, order_data(buyer_email="nope"))
-    assert "buyer_email" in caught.value.detail["fields"]
+        _import(workspace, store, order_data(external_id="", number=""))
+    assert "number" in caught.value.detail["fields"]
 
 
 def test_a_store_of_another_workspace_is_refused(workspace, other_workspace):

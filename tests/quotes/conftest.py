@@ -94,6 +94,7 @@ def order_data(*lines, number=None, country="US", **overrides) -> dict:
                       "unit_price": line.pop("unit_price", "20.00"), **line})
     data = {
         "external_id": f"ext-{n}", "number": number or f"#{1000 + n}",
+        "buyer_email": "ana@example.com",
         "shipping_address": {"name": "Ana Lima", "address1": "1 Main St", "city": "Berlin"
                              if country != "US" else "Springfield", "zip": "62701",
                              "country_code": country},
