@@ -27,6 +27,7 @@ from billing.models import HoldPurpose, OrderCharge
 from orders.hooks import Repricing
 from orders.models import LineItem, Order
 from podhub.core.exceptions import PodhubError
+from podhub.core.money import quantize
 from quotes.models import OrderPrice, SetupFeeCharge
 
 ZERO = Decimal("0")
@@ -63,8 +64,9 @@ class EditMoney:
         if book is None:  # orders locks the balance first for a paid order
             raise RuntimeError("reprice needs the balance locked before the order")
         key = f"order:{order.pk}:edit:{version}"
-        held = _Held(_left(charge.product_hold), _left(charge.shipping_hold))
         cur = book.currency
+        held = _Held(quantize(_left(charge.product_hold), cur),
+                     quantize(_left(charge.shipping_hold), cur))
         if not priced:
             _unfund(book, order, charge, key=key)
             return Repricing(
@@ -83,8 +85,8 @@ class EditMoney:
                 f"{cur} went back to your balance; pay it again once it can be.",
                 data={"released": str(held.total), "currency": cur, "problem": why})
         shipping = held.shipping if charge.group_id else price.shipping_amount
-        new = _Held(price.product_amount, shipping)
-        missing = new.total - (book.available + held.total)
+        new = _Held(quantize(price.product_amount, cur), quantize(shipping, cur))
+        missing = quantize(new.total - (book.available + held.total), cur)
         if missing > 0:
             _unfund(book, order, charge, key=key)
             return Repricing(
