@@ -108,10 +108,27 @@ def sync_health(*, workspace, connection: StoreConnection, now=None) -> SyncHeal
         outbox_pending=oagg["pending"], outbox_failed=oagg["failed"],
         recent_inbox=list(inbox.defer("body").order_by("-created_at", "-pk")[:20]),
         recent_failures=list(inbox.defer("body").filter(status=InboxStatus.FAILED)
-                             .order_by("-created_at")[:10]),
+                             .order_by("-created_at")[:50]),
         outbox=list(outbox.select_related("order").order_by("-created_at", "-pk")[:30]),
         now=now,
     )
+
+
+def deliveries(*, workspace, connection: StoreConnection, status: str | None = None,
+               limit: int = 200) -> list:
+    """The connection's webhook deliveries (without their bodies), newest first."""
+    rows = InboundWebhook.objects.filter(workspace=workspace, connection=connection)
+    if status:
+        rows = rows.filter(status=status)
+    return list(rows.defer("body").order_by("-created_at", "-pk")[:limit])
+
+
+def pushes(*, workspace, connection: StoreConnection, status: str | None = None,
+           limit: int = 200) -> list:
+    rows = OutboxMessage.objects.filter(workspace=workspace, store_id=connection.store_id)
+    if status:
+        rows = rows.filter(status=status)
+    return list(rows.order_by("-created_at", "-pk")[:limit])
 
 
 @dataclass

@@ -18,5 +18,8 @@ urlpatterns = [
     path("stores/<int:store_id>/disconnect/", views.disconnect, name="disconnect"),
     path("stores/<int:store_id>/reconcile/", views.reconcile_now, name="reconcile"),
     path("stores/<int:store_id>/publish/", views.publish, name="publish"),
+    path("stores/<int:store_id>/deliveries/replay/", views.replay_deliveries,
+         name="replay_deliveries"),
+    path("stores/<int:store_id>/pushes/retry/", views.retry_pushes, name="retry_pushes"),
     path("stores/orders/<int:order_id>/sync/", views.order_panel, name="order_panel"),
 ]

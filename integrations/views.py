@@ -185,6 +185,47 @@ def reconcile_now(request, store_id: int):
     return redirect("integrations:health", store_id=store_id)
 
 
+def _ids(request) -> list[int]:
+    return [int(v) for v in request.POST.getlist("ids") if v.isdigit() and len(v) < 19]
+
+
+@workspace_view
+@require_POST
+def replay_deliveries(request, store_id: int):
+    """Process failed deliveries again (one, the ticked ones, or every failed one)."""
+    from integrations.services.inbox import inbox_replay
+
+    conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
+    ids = _ids(request)
+    if request.POST.get("all_failed"):
+        ids = [w.pk for w in selectors.deliveries(workspace=request.workspace, connection=conn,
+                                                  status="failed", limit=500)]
+    done = inbox_replay(workspace=request.workspace, inbox_ids=ids, store_id=store_id)
+    if done:
+        what = "delivery" if len(done) == 1 else f"{len(done)} deliveries"
+        messages.success(request, f"Processing {what} again; the result shows below in a "
+                         "moment.")
+    else:
+        messages.error(request, "Nothing to replay: only failed or skipped deliveries can be.")
+    return redirect("integrations:health", store_id=store_id)
+
+
+@workspace_view
+@require_POST
+def retry_pushes(request, store_id: int):
+    from integrations.services.outbox import outbox_retry
+
+    selectors.connection_get(workspace=request.workspace, store_id=store_id)
+    done = outbox_retry(workspace=request.workspace, message_ids=_ids(request),
+                        store_id=store_id)
+    if done:
+        messages.success(request, f"Trying {len(done)} push{'es' if len(done) > 1 else ''} "
+                         "again now.")
+    else:
+        messages.error(request, "Nothing to retry: only failed pushes can be.")
+    return redirect("integrations:health", store_id=store_id)
+
+
 @workspace_view
 def order_panel(request, order_id: int):
     """The order page's "store sync" panel (loaded into the orders shell with htmx)."""

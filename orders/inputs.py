@@ -587,9 +587,15 @@ def validate_order_input(
         errors.raise_if_any()  # an order nobody can name cannot be kept
     channel_key = "channel" if data.get("channel") else "source"
     channel = text(data.get(channel_key), channel_key, errors, max_length=32).lower()
-    if lenient and not data.get("shipping_address"):
+    raw_address = data.get("shipping_address")
+    if lenient and not (isinstance(raw_address, dict) and any(
+            raw_address.get(k) for k in ("address1", "city", "zip", "country_code"))):
+        # no address at all (a POS or draft order): one reason, not one per field
         errors.add("shipping_address", "There is no shipping address: add one.")
         shipping_address = dict.fromkeys(ADDRESS_FIELDS, "")
+        if isinstance(raw_address, dict):
+            shipping_address["name"] = text(raw_address.get("name"), "shipping_address.name",
+                                            errors, max_length=200)
     else:
         shipping_address = address(data.get("shipping_address"), "shipping_address", errors)
     buyer_name = text(data.get("buyer_name"), "buyer_name", errors, max_length=200) \

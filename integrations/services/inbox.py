@@ -192,3 +192,32 @@ def inbox_prune(*, now: datetime | None = None, limit: int = 5000) -> int:
     if ids:
         InboundWebhook.objects.filter(pk__in=ids).delete()
     return len(ids)
+
+
+# --- replay -------------------------------------------------------------------------------
+
+REPLAYABLE = (InboxStatus.FAILED, InboxStatus.IGNORED)
+
+
+@transaction.atomic
+def inbox_replay(*, workspace, inbox_ids: list[int], store_id: int | None = None,
+                 now: datetime | None = None) -> list[int]:
+    """Process failed (or skipped) deliveries again from their raw body: each goes back to
+    waiting and the worker takes it, as if it had just arrived. The ids replayed."""
+    from integrations.tasks import inbox_drain_task
+
+    now = now or timezone.now()
+    rows = InboundWebhook.objects.select_for_update().filter(
+        workspace=workspace, pk__in=inbox_ids, status__in=REPLAYABLE)
+    if store_id is not None:
+        rows = rows.filter(connection__store_id=store_id)
+    rows = list(rows.only("pk", "connection_id"))
+    if not rows:
+        return []
+    InboundWebhook.objects.filter(pk__in=[r.pk for r in rows]).update(
+        status=InboxStatus.PENDING, attempts=0, next_attempt_at=None, processed_at=None,
+        result="", error="", updated_at=now)
+    for connection_id in {r.connection_id for r in rows}:
+        inbox_drain_task.delay_on_commit(workspace_id=workspace.pk,
+                                         connection_id=connection_id)
+    return [r.pk for r in rows]

@@ -270,6 +270,25 @@ def _cancel_outcome(msg: OutboxMessage) -> None:
                                                  error=msg.last_error or "refused")
 
 
+@transaction.atomic
+def outbox_retry(*, workspace, message_ids: list[int], store_id: int | None = None,
+                 now: datetime | None = None) -> list[int]:
+    """Try failed pushes again now (after the seller fixed the cause in the store)."""
+    now = now or timezone.now()
+    msgs = OutboxMessage.objects.select_for_update().filter(
+        workspace=workspace, pk__in=message_ids, status=OutboxStatus.FAILED)
+    if store_id is not None:
+        msgs = msgs.filter(store_id=store_id)
+    ids = list(msgs.values_list("pk", flat=True))
+    OutboxMessage.objects.filter(pk__in=ids).update(
+        status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+    from integrations.tasks import outbox_deliver_task
+
+    for pk in ids:
+        outbox_deliver_task.delay_on_commit(workspace_id=workspace.pk, message_id=pk)
+    return ids
+
+
 def outbox_due(*, now: datetime | None = None, limit: int = 200) -> list[tuple[int, int]]:
     now = now or timezone.now()
     return list(OutboxMessage.objects.filter(status=OutboxStatus.PENDING,

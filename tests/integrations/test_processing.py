@@ -152,15 +152,27 @@ def test_an_unpaid_order_waits_for_orders_paid(connection, sandbox, workspace):
 
 def test_an_unreadable_order_fails_visibly(connection, sandbox, workspace, webhook_client):
     order = sandbox.shop.create_order({}, webhooks=False)
-    order["line_items"] = []
+    del order["id"]  # nothing says which order this is
     post_webhook(webhook_client, "orders/create", order)
     _drain(connection, workspace)
     with scope(workspace=workspace):
         row = InboundWebhook.objects.get()
         connection.refresh_from_db()
     assert row.status == InboxStatus.FAILED
-    assert "line_items" in row.error
+    assert "names no order id" in row.error
     assert "could not be read" in connection.last_error
+
+
+def test_an_order_with_nothing_to_make_is_a_deliberate_skip(connection, sandbox, workspace,
+                                                             webhook_client):
+    order = sandbox.shop.create_order({}, webhooks=False)
+    order["line_items"] = []
+    post_webhook(webhook_client, "orders/create", order)
+    _drain(connection, workspace)
+    with scope(workspace=workspace):
+        row = InboundWebhook.objects.get()
+        assert Order.objects.count() == 0
+    assert (row.status, row.result) == (InboxStatus.PROCESSED, "skipped:nothing left to make")
 
 
 def test_app_uninstalled_stops_all_traffic(connection, sandbox, workspace, webhook_client):
