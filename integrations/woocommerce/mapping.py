@@ -73,14 +73,18 @@ def text(value) -> str:
 
 def json_value(value):
     """A meta value as JSON: text decoded, objects and lists kept (their texts decoded),
-    numbers and booleans as they are."""
+    numbers, booleans and nulls inside them as they are; no value at all is ""."""
+    return "" if value is None else _decoded(value)
+
+
+def _decoded(value):
     if isinstance(value, str):
         return text(value)[:2000]
     if isinstance(value, dict):
-        return {text(k): json_value(v) for k, v in value.items()}
+        return {text(k): _decoded(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [json_value(v) for v in value]
-    return "" if value is None else value
+        return [_decoded(v) for v in value]
+    return value
 
 
 def _number(value) -> Decimal | None:

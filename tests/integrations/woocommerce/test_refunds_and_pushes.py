@@ -25,7 +25,7 @@ from integrations.woocommerce import services as woo
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import Order, Platform
-from tests.integrations.test_woocommerce import _shipped, _to_production, drain
+from tests.integrations.test_woocommerce import KEY, SECRET, _shipped, _to_production, drain
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,75 @@ def cancel(order, *, reason="loss_guard"):
     order_services.order_cancel(order_id=order.pk, reason=reason,
                                 actor=Actor.system("Loss guard"), note="below cost")
     return order_event_handle(event_id=order.events.get(type="order.cancelled").pk)
+
+
+# --- what the sandbox sends, as WooCommerce sends it ----------------------------------
+
+
+def test_entity_encoded_names_and_addresses_arrive_decoded(woo_conn, woo_store, workspace):
+    shop = woo_store.store
+    remote, order = imported(woo_conn, shop, workspace, {
+        "line_items": [{"name": "Ship Your Idea", "sku": "SYI-BLK", "price": "12.00",
+                        "quantity": 1, "attributes": {"pa_color": "Black"}},
+                       {"name": "Tom & Jerry <Mug>", "sku": "TJ", "price": "9.00",
+                        "quantity": 1, "meta": {"Gift message": "Love & hugs",
+                                                "Bundle": "Mug &times; 1"}}],
+        "shipping": {"first_name": "Seán", "last_name": "O'Brien",
+                     "address_2": "632 O'Conner Skyway"}})
+    sent = shop.get_order(remote["id"])
+    assert sent["line_items"][0]["name"] == "Ship Your Idea &ndash; Color: Black"
+    assert sent["line_items"][1]["name"] == "Tom &amp; Jerry &lt;Mug&gt;"
+    assert sent["shipping"]["last_name"] == "O&#8217;Brien"
+    with scope(workspace=workspace):
+        syi, mug = order.line_items.order_by("id")
+        assert (syi.title, syi.variant_title) == ("Ship Your Idea – Color: Black", "Black")
+        assert mug.title == "Tom & Jerry <Mug>"
+        assert mug.personalization == [{"key": "Gift message", "value": "Love & hugs"},
+                                       {"key": "Bundle", "value": "Mug × 1"}]
+        assert order.buyer_name == "Seán O’Brien"
+        assert order.shipping_address["address2"] == "632 O’Conner Skyway"
+
+
+def test_without_a_shipping_address_the_billing_address_is_used(woo_conn, woo_store,
+                                                                workspace):
+    _, order = imported(woo_conn, woo_store.store, workspace,
+                        {**MUGS_AND_TEE, "shipping": None})
+    with scope(workspace=workspace):
+        assert order.shipping_address["city"] == "Lisboa"
+        assert order.shipping_address["name"] == "Ana Lima"
+        assert order.buyer_email == "ana@example.com"
+
+
+def test_an_order_without_address_email_or_sku_maps_for_the_core_to_hold(woo_store):
+    """The sandbox's POS-like order (the control `no_address`): mapped as sent. Whether
+    the core imports it on hold is the lead's (#12)."""
+    shop = woo_store.store
+    remote = shop.create_order({"no_address": True, "line_items": [
+        {"name": "Custom item", "sku": "", "price": "5.00", "quantity": 1,
+         "meta": {"Layers": {"front": ["text", "photo"], "back": None}}}]}, webhooks=False)
+    data, facts = woo.map_order(woo.WooClient(url=woo_store.url, consumer_key=KEY,
+                                              consumer_secret=SECRET), remote)
+    assert (data["shipping_address"], data["buyer_email"], data["buyer_name"]) == ({}, "", "")
+    (line,) = data["line_items"]
+    assert line["sku"] == "" and line["personalization"] == [
+        {"key": "Layers", "value": {"front": ["text", "photo"], "back": None}}]
+    assert facts.importable and not facts.nothing_left
+
+
+def test_a_store_edit_of_the_lines_arrives(woo_conn, woo_store, workspace):
+    """PUT /orders/<id> line_items: a quantity changed, a line removed (quantity 0), a line
+    added; the core replaces the lines of an order not yet submitted."""
+    shop = woo_store.store
+    remote, order = imported(woo_conn, shop, workspace)
+    mug, tee = (ln["id"] for ln in remote["line_items"])
+    shop.update_order(remote["id"], {"line_items": [
+        {"id": mug, "quantity": 1}, {"id": tee, "quantity": 0},
+        {"name": "Cap", "sku": "CAP", "price": "15.00", "quantity": 2}]})
+    shop.deliver_due()
+    drain(woo_conn, workspace)
+    with scope(workspace=workspace):
+        assert lines_of(order) == [("MUG-11", 1), ("CAP", 2)]
+    assert shop.get_order(remote["id"])["total"] == "45.00"
 
 
 # --- refunds arriving ------------------------------------------------------------------
