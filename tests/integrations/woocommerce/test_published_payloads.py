@@ -230,3 +230,25 @@ def test_a_refunded_order_is_a_store_cancel():
     assert facts.cancelled and not facts.importable
     _, facts = from_order(published("ios-order-details-partially-refunded.json"))
     assert facts.fulfilled and not facts.cancelled  # completed, partly refunded
+
+
+@pytest.mark.parametrize(("status", "date_paid", "paid", "importable", "cancelled"), [
+    ("pending", None, False, True, False),  # awaiting payment
+    ("on-hold", None, False, True, False),  # awaiting a bank transfer or cheque
+    ("on-hold", "2017-03-22T19:28:08", True, True, False),  # paid, held by the seller
+    ("processing", None, True, True, False),
+    ("completed", "2017-03-22T19:28:08", True, False, False),
+    ("cancelled", None, False, False, True),
+    ("refunded", "2017-03-22T19:28:08", True, False, True),
+    ("failed", None, False, False, False),
+    ("trash", "2017-03-22T19:28:08", True, False, True),
+])
+def test_each_status_gives_the_facts_the_core_acts_on(status, date_paid, paid, importable,
+                                                      cancelled):
+    """Ours: the docs' order 727 with each status WooCommerce documents."""
+    order = {**published("docs-order-727.json"), "status": status, "date_paid": date_paid,
+             "date_paid_gmt": date_paid}
+    _, facts = from_order(order)
+    assert (facts.store_paid, facts.importable, facts.cancelled) == (paid, importable,
+                                                                     cancelled)
+    assert facts.fulfilled == (status == "completed")
