@@ -200,6 +200,7 @@ class OutboxKind(models.TextChoices):
     PRODUCT_CREATE = "product_create", "Publish product"
     ORDER_COMPLETE = "order_complete", "Mark the order completed in the store"
     WEBHOOKS_REGISTER = "webhooks_register", "Register the store's webhooks"
+    ORDER_NOTE = "order_note", "Add a note to the store's order"
 
 
 class OutboxStatus(models.TextChoices):

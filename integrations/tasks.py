@@ -50,6 +50,19 @@ def order_event_task(*, workspace_id: int, event_id: int) -> None:
     order_event_handle(event_id=event_id)
 
 
+@shared_task(base=WorkspaceTask, acks_late=True)
+def order_events_push_task(*, workspace_id: int) -> int:
+    """A burst of the workspace's order events: push what has no outbox message yet."""
+    from integrations.services.outbox import order_event_handle, order_events_missing
+    from podhub.core.doorbell import answered
+
+    answered(f"integrations:events:{workspace_id}")
+    events = order_events_missing(workspace_id=workspace_id)
+    for _, event_id in events:
+        order_event_handle(event_id=event_id)
+    return len(events)
+
+
 @shared_task
 def integrations_sweep_task() -> dict:
     """Beat: ring again for every row a lost task left behind."""

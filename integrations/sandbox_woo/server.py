@@ -1,12 +1,15 @@
 """The sandbox store's HTTP face (WSGI, threads).
 
   /wp-json/wc/v3/orders[/<id>[/notes]]   orders: list (paginated), get, update, delete; notes
+  /wp-json/wc/v3/orders/<id>/refunds[/<refund id>]   refunds: list, create, get, delete
   /wp-json/wc/v3/webhooks[/<id>]         webhooks CRUD (creation pings the delivery URL)
   /_sandbox/...                          control API for tests, demo and bench:
       POST orders (spec) · POST orders/<id>/update · POST orders/<id>/delete ·
-      GET orders/<id> (with notes) · POST deliver · POST hold · POST release
-      {"newest_first"} · POST next {"duplicate": n, "drop": bool} · POST down
-      {"fail_next": n} · GET log
+      POST orders/<id>/refund {"lines": {line id: qty}, "restock", "amount", "reason"} ·
+      POST orders/<id>/gateway {"payment_method"} · GET orders/<id> (with notes and
+      refunds) · POST deliver · POST hold · POST release {"newest_first"} · POST next
+      {"duplicate": n, "drop": bool} · POST down {"fail_next": n (answer 500 before
+      acting), "lose_next": n (act, then answer 504: a lost answer)} · GET log
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class _QuietHandler(WSGIRequestHandler):
 def _json(start, status: int, body, headers: list | None = None):
     data = json.dumps(body, ensure_ascii=False).encode()
     reason = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
-              404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
+              404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
+              504: "Gateway Timeout"}
     start(f"{status} {reason.get(status, 'Status')}",
           [("Content-Type", "application/json; charset=UTF-8"),
            ("Content-Length", str(len(data)))] + (headers or []))
@@ -94,6 +98,12 @@ class WooSandboxServer:
             s.authenticate(method=method, url=f"http://{host}{path}", query=query,
                            basic=self._basic(environ))
             data = json.loads(raw) if raw else {}
+            if s.lose_next > 0 and method != "GET":
+                # Done in the store, the answer lost on the way (a proxy's timeout).
+                s.lose_next -= 1
+                self._rest(lambda *a: None, method, path[len(API):].strip("/"), query, data)
+                return _json(start, 504, {"code": "gateway_timeout",
+                                          "message": "The upstream server timed out."})
             return self._rest(start, method, path[len(API):].strip("/"), query, data)
         except RestError as exc:
             return _json(start, exc.status, exc.body())
@@ -136,6 +146,25 @@ class WooSandboxServer:
             if method == "DELETE":
                 return _json(start, 200, s.delete_order(oid, force=query.get("force") in (
                     "true", "1")))
+        m = re.fullmatch(r"orders/(\d+)/refunds", route)
+        if m:
+            oid = int(m.group(1))
+            if method == "GET":
+                refunds = s.list_refunds(oid)
+                per_page = max(1, min(int(query.get("per_page") or 10), 100))
+                page = max(1, int(query.get("page") or 1))
+                pages = (len(refunds) + per_page - 1) // per_page
+                return _json(start, 200, refunds[(page - 1) * per_page: page * per_page],
+                             [("X-WP-Total", str(len(refunds))),
+                              ("X-WP-TotalPages", str(pages))])
+            if method == "POST":
+                return _json(start, 201, s.create_refund(oid, data))
+        m = re.fullmatch(r"orders/(\d+)/refunds/(\d+)", route)
+        if m:
+            if method == "GET":
+                return _json(start, 200, s.get_refund(int(m.group(1)), int(m.group(2))))
+            if method == "DELETE":
+                return _json(start, 200, s.delete_refund(int(m.group(1)), int(m.group(2))))
         m = re.fullmatch(r"orders/(\d+)/notes", route)
         if m:
             if method == "GET":
@@ -165,14 +194,23 @@ class WooSandboxServer:
         data = json.loads(raw) if raw else {}
         if route == "orders" and method == "POST":
             return _json(start, 201, s.create_order(data))
-        m = re.fullmatch(r"orders/(\d+)(?:/(update|delete))?", route.strip("/"))
+        m = re.fullmatch(r"orders/(\d+)(?:/(update|delete|refund|gateway))?", route.strip("/"))
         if m:
             oid, action = int(m.group(1)), m.group(2)
             if action == "update":
                 return _json(start, 200, s.update_order(oid, data))
             if action == "delete":
                 return _json(start, 200, s.delete_order(oid))
-            return _json(start, 200, {**s.get_order(oid), "notes": s.list_notes(oid)})
+            if action == "refund":
+                return _json(start, 201, s.refund(
+                    oid, lines=data.get("lines"), amount=data.get("amount"),
+                    restock=data.get("restock", True), reason=data.get("reason") or ""))
+            if action == "gateway":
+                return _json(start, 200, s.update_order(
+                    oid, {"payment_method": data.get("payment_method") or "bacs"},
+                    webhooks=False))
+            return _json(start, 200, {**s.get_order(oid), "notes": s.list_notes(oid),
+                                      "refunds_detail": s.list_refunds(oid)})
         if route == "deliver":
             return _json(start, 200, {"sent": s.deliver_due()})
         if route == "hold":
@@ -186,7 +224,8 @@ class WooSandboxServer:
             return _json(start, 200, s.plan)
         if route == "down":
             s.fail_next = int(data.get("fail_next") or 0)
-            return _json(start, 200, {"fail_next": s.fail_next})
+            s.lose_next = int(data.get("lose_next") or 0)
+            return _json(start, 200, {"fail_next": s.fail_next, "lose_next": s.lose_next})
         if route == "log":
             return _json(start, 200, s.log[-500:])
         return _json(start, 404, {"error": "unknown control route"})

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import itertools
+import re
 import threading
 import time
 import urllib.request
@@ -20,6 +21,18 @@ STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refun
             "failed", "trash", "checkout-draft")
 TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored")
 MAX_FAILURES = 5  # woocommerce_max_webhook_delivery_failures
+# wc_get_order_status_name(), for the "Order status changed from … to …." note.
+STATUS_NAMES = {"pending": "Pending payment", "processing": "Processing", "on-hold": "On hold",
+                "completed": "Completed", "cancelled": "Cancelled", "refunded": "Refunded",
+                "failed": "Failed", "checkout-draft": "Draft", "trash": "Trash"}
+# Payment gateways (id -> title); only some refund through their API (supports('refunds')):
+# WooCommerce's own bank transfer, cheque and cash on delivery do not.
+GATEWAYS = {"stripe": "Credit Card (Stripe)", "woocommerce_payments": "WooPayments",
+            "ppcp-gateway": "PayPal", "bacs": "Direct bank transfer",
+            "cheque": "Check payments", "cod": "Cash on delivery"}
+REFUND_GATEWAYS = frozenset({"stripe", "woocommerce_payments", "ppcp-gateway"})
+REFUND_REFUSED = "woocommerce_rest_cannot_create_order_refund"
+_ENTITY = re.compile(r"&(?!(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);)")
 
 
 class RestError(Exception):
@@ -40,6 +53,16 @@ def parse(value: str) -> float:
     if "+" in value[10:]:
         value = value[:value.rindex("+")]
     return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
+
+
+def wp_text(value, *, quotes: bool = False):
+    """Text as WordPress stores and WooCommerce sends it: `&`, `<`, `>` as entities
+    (entities already there kept), with `quotes` an apostrophe as `&#8217;` (the address
+    in WooCommerce's iOS app fixture order-with-bundled-line-items.json). Not text: as is."""
+    if not isinstance(value, str):
+        return value
+    value = _ENTITY.sub("&amp;", value).replace("<", "&lt;").replace(">", "&gt;")
+    return value.replace("'", "&#8217;") if quotes else value
 
 
 def _money(value) -> str:
@@ -85,6 +108,7 @@ class WooStore:
         self.lock = threading.RLock()
         self.orders: dict[int, dict] = {}
         self.notes: dict[int, list[dict]] = {}
+        self.refunds: dict[int, list[dict]] = {}  # newest first, as GET lists them
         self.webhooks: dict[int, dict] = {}
         self.queue: list[dict] = []  # deliveries waiting to be sent
         self.held: list[dict] = []  # deliveries held back (out-of-order on demand)
@@ -93,6 +117,7 @@ class WooStore:
         self.plan: dict = {}  # for the next event: {"duplicate": n, "drop": bool}
         self.holding = False
         self.fail_next = 0  # REST answers 500 this many times
+        self.lose_next = 0  # REST writes are done but answered 504 this many times
         self.auto_deliver = False
         self._ids = itertools.count(first_id)
         self._line_ids = itertools.count(1)
@@ -163,46 +188,64 @@ class WooStore:
 
     # --- orders ------------------------------------------------------------------------
 
+    def _item(self, ln: dict) -> dict:
+        """An order line as WooCommerce stores it: the name as WordPress saved the product
+        title (`&` -> `&amp;`), a variation's name followed by ` &ndash; ` and its
+        attributes (the REST docs' "Ship Your Idea &ndash; Color: Black, Size: M Test"),
+        variation attributes as `pa_*` meta (slug value, label and name to display), other
+        meta with a display value of the same JSON type (text entity-encoded)."""
+        qty = int(ln.get("quantity") or 1)
+        price = Decimal(str(ln.get("price") or 0))
+        subtotal = price * qty
+        total = Decimal(str(ln.get("total"))) if ln.get("total") is not None else subtotal
+        attributes = ln.get("attributes") or {}
+        meta = [{"id": next(self._meta_ids), "key": k,
+                 "value": str(v).strip().lower().replace(" ", "-"),
+                 "display_key": k.removeprefix("pa_").replace("_", " ").title(),
+                 "display_value": wp_text(v)} for k, v in attributes.items()]
+        meta += [{"id": next(self._meta_ids), "key": k, "value": v, "display_key": wp_text(k),
+                  "display_value": wp_text(v) if isinstance(v, str) else v}
+                 for k, v in (ln.get("meta") or {}).items()]
+        name = wp_text(ln.get("name", "Item"))
+        if attributes:
+            name += " &ndash; " + ", ".join(f"{m['display_key']}: {m['display_value']}"
+                                           for m in meta[:len(attributes)])
+        return {"id": next(self._line_ids), "name": name,
+                "product_id": ln.get("product_id", 10),
+                "variation_id": ln.get("variation_id", 0), "quantity": qty, "tax_class": "",
+                "subtotal": _money(subtotal), "subtotal_tax": "0.00", "total": _money(total),
+                "total_tax": "0.00", "taxes": [], "meta_data": meta, "sku": ln.get("sku", ""),
+                "price": float(total / qty)}
+
     def create_order(self, spec: dict | None = None, *, webhooks: bool = True) -> dict:
-        """spec: status, currency, line_items [{name, sku, price, quantity, meta {k: v},
-        attributes {pa_color: ...}, total}], shipping {...}, billing {...}, shipping_total."""
+        """spec: status, currency, payment_method (stripe refunds through the gateway;
+        bacs, cheque and cod cannot), line_items [{name, sku, price, quantity, total,
+        meta {k: any JSON}, attributes {pa_color: ...}, product_id, variation_id}],
+        shipping {...} (None: no shipping address), billing {...}, no_address (neither
+        address nor e-mail, like a POS or digital order), shipping_total."""
         spec = spec or {}
         with self.lock:
             now = self._tick()
             oid = next(self._ids)
             status = spec.get("status", "processing")
-            lines = []
-            for ln in spec.get("line_items") or [{"name": "Mug", "sku": "MUG-11-WHITE",
-                                                   "price": "12.00", "quantity": 1}]:
-                qty = int(ln.get("quantity") or 1)
-                subtotal = Decimal(str(ln.get("price") or 0)) * qty
-                total = Decimal(str(ln.get("total"))) if ln.get("total") is not None \
-                    else subtotal
-                meta = [{"id": next(self._meta_ids), "key": k, "value": v,
-                         "display_key": k, "display_value": v}
-                        for k, v in (ln.get("attributes") or {}).items()]
-                meta += [{"id": next(self._meta_ids), "key": k, "value": v,
-                          "display_key": k, "display_value": v}
-                         for k, v in (ln.get("meta") or {}).items()]
-                lines.append({
-                    "id": next(self._line_ids), "name": ln.get("name", "Item"),
-                    "product_id": ln.get("product_id", 10), "variation_id":
-                    ln.get("variation_id", 0), "quantity": qty, "tax_class": "",
-                    "subtotal": _money(subtotal), "subtotal_tax": "0.00",
-                    "total": _money(total), "total_tax": "0.00", "taxes": [],
-                    "meta_data": meta, "sku": ln.get("sku", ""),
-                    "price": float(total / qty),
-                })
+            lines = [self._item(ln) for ln in spec.get("line_items") or [
+                {"name": "Mug", "sku": "MUG-11-WHITE", "price": "12.00", "quantity": 1}]]
             address = {"first_name": "Ana", "last_name": "Lima", "company": "",
                        "address_1": "Rua Augusta 10", "address_2": "", "city": "Lisboa",
                        "state": "", "postcode": "1100-048", "country": "PT", "phone": ""}
-            shipping = {**address, **(spec.get("shipping") or {})}
+            empty = dict.fromkeys(address, "")
+            shipping = {**address, **(spec.get("shipping") or {})} \
+                if spec.get("shipping", {}) is not None else dict(empty)
             billing = {**address, "email": "ana@example.com", "phone": "+351 900 000 000",
                        **(spec.get("billing") or {})}
+            if spec.get("no_address"):
+                shipping, billing = dict(empty), {**empty, "email": ""}
+            shipping = {k: wp_text(v, quotes=True) for k, v in shipping.items()}
+            billing = {k: wp_text(v, quotes=True) if k != "email" else v
+                       for k, v in billing.items()}
             ship_total = Decimal(str(spec.get("shipping_total", "5.00")))
-            items_total = sum((Decimal(ln["total"]) for ln in lines), Decimal(0))
-            discount = sum((Decimal(ln["subtotal"]) - Decimal(ln["total"]) for ln in lines),
-                           Decimal(0))
+            method = spec.get("payment_method") or ("bacs" if status == "on-hold"
+                                                    else "stripe")
             order = {
                 "id": oid, "parent_id": 0, "number": str(oid),
                 "order_key": f"wc_order_{oid:x}", "created_via": "checkout",
@@ -210,26 +253,40 @@ class WooStore:
                 "currency": spec.get("currency", "EUR"),
                 "date_created": fmt(now), "date_created_gmt": fmt(now),
                 "date_modified": fmt(now), "date_modified_gmt": fmt(now),
-                "discount_total": _money(discount), "discount_tax": "0.00",
+                "discount_total": "0.00", "discount_tax": "0.00",
                 "shipping_total": _money(ship_total), "shipping_tax": "0.00",
-                "cart_tax": "0.00", "total": _money(items_total + ship_total),
+                "cart_tax": "0.00", "total": "0.00",
                 "total_tax": "0.00", "prices_include_tax": False, "customer_id": 0,
+                "customer_ip_address": "127.0.0.1", "customer_user_agent": "Mozilla/5.0",
                 "customer_note": "", "billing": billing, "shipping": shipping,
-                "payment_method": "bacs" if status == "on-hold" else "stripe",
+                "payment_method": method,
+                "payment_method_title": GATEWAYS.get(method, method),
                 "transaction_id": "", "date_paid": None, "date_paid_gmt": None,
-                "date_completed": None, "date_completed_gmt": None,
+                "date_completed": None, "date_completed_gmt": None, "cart_hash": "",
                 "meta_data": [], "line_items": lines, "tax_lines": [],
                 "shipping_lines": [{"id": next(self._line_ids), "method_title": "Flat rate",
                                     "method_id": "flat_rate", "total": _money(ship_total),
                                     "total_tax": "0.00", "taxes": [], "meta_data": []}],
                 "fee_lines": [], "coupon_lines": [], "refunds": [],
             }
+            self._totals(order)
             self._status_dates(order, status, now)
             self.orders[oid] = order
             self.notes[oid] = []
+            self.refunds[oid] = []
             if webhooks:
                 self._event("order.created", oid)
             return self._copy(order)
+
+    @staticmethod
+    def _totals(order: dict) -> None:
+        """The order's totals from its lines (after a line edit)."""
+        lines = order["line_items"]
+        items = sum((Decimal(ln["total"]) for ln in lines), Decimal(0))
+        discount = sum((Decimal(ln["subtotal"]) - Decimal(ln["total"]) for ln in lines),
+                       Decimal(0))
+        order["discount_total"] = _money(discount)
+        order["total"] = _money(items + Decimal(order["shipping_total"]))
 
     def _status_dates(self, order: dict, status: str, now: float) -> None:
         if status in ("processing", "completed", "refunded") and not order["date_paid_gmt"]:
@@ -237,34 +294,45 @@ class WooStore:
         if status == "completed" and not order["date_completed_gmt"]:
             order["date_completed"] = order["date_completed_gmt"] = fmt(now)
 
+    def _set_status(self, order: dict, status: str, now: float) -> None:
+        """A status change, with the note WooCommerce writes for it (and logged)."""
+        old = order["status"]
+        if status == old:
+            return
+        order["status"] = status
+        self._system_note(order["id"], f"Order status changed from {STATUS_NAMES.get(old, old)}"
+                                       f" to {STATUS_NAMES.get(status, status)}.", now)
+        self.log.append({"status": status, "from": old, "order_id": order["id"]})
+
     def _copy(self, order: dict) -> dict:
         import copy
 
         return copy.deepcopy(order)
 
+    def _live(self, oid: int) -> dict:
+        order = self.orders.get(int(oid))
+        if order is None or order["status"] == "deleted":
+            raise RestError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+        return order
+
     def get_order(self, oid: int) -> dict:
         with self.lock:
-            order = self.orders.get(int(oid))
-            if order is None or order["status"] == "deleted":
-                raise RestError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
-            return self._copy(order)
+            return self._copy(self._live(oid))
 
     def update_order(self, oid: int, changes: dict, *, webhooks: bool = True) -> dict:
         """PUT /orders/<id>: status, meta_data (by id, or by key: update_meta_data),
-        customer_note, billing/shipping parts, set_paid."""
+        customer_note, billing/shipping parts, set_paid, payment_method, line_items (by
+        id: quantity, variation_id, sku, name, price; `quantity: 0` or `product_id: null`
+        removes the line, WC_REST_Orders_V2_Controller::item_is_null_or_zero; without id:
+        a new line)."""
         with self.lock:
-            order = self.orders.get(int(oid))
-            if order is None or order["status"] == "deleted":
-                raise RestError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+            order = self._live(oid)
             now = self._tick()
             status = changes.get("status")
-            if status is not None:
-                if status not in STATUSES:
-                    raise RestError(400, "rest_invalid_param", "Invalid parameter(s): status")
-                order["status"] = status
-            if changes.get("set_paid") and order["status"] in ("pending", "on-hold",
-                                                               "failed"):
-                order["status"] = "processing"
+            if status is not None and status not in STATUSES:
+                raise RestError(400, "rest_invalid_param", "Invalid parameter(s): status")
+            if changes.get("line_items") is not None:
+                self._edit_lines(order, changes["line_items"])
             for meta in changes.get("meta_data") or []:
                 self._set_meta(order, meta)
             for part in ("billing", "shipping"):
@@ -272,11 +340,54 @@ class WooStore:
                     order[part].update(changes[part])
             if "customer_note" in changes:
                 order["customer_note"] = str(changes["customer_note"])
+            if changes.get("payment_method"):
+                order["payment_method"] = changes["payment_method"]
+                order["payment_method_title"] = GATEWAYS.get(changes["payment_method"],
+                                                             changes["payment_method"])
+            if changes.get("set_paid") and order["status"] in ("pending", "on-hold",
+                                                               "failed"):
+                status = "processing"
+            if status is not None:
+                self._set_status(order, status, now)
             self._status_dates(order, order["status"], now)
+            if status == "refunded":  # wc_order_fully_refunded: the rest, refunded by hand
+                left = Decimal(order["total"]) - self._refunded(order)
+                if left > 0:
+                    self._add_refund(order, {"amount": str(left), "api_refund": False,
+                                             "reason": "Order fully refunded."}, now)
             order["date_modified"] = order["date_modified_gmt"] = fmt(now)
             if webhooks:
                 self._event("order.updated", order["id"])
             return self._copy(order)
+
+    def _edit_lines(self, order: dict, edits: list) -> None:
+        for edit in edits:
+            if not isinstance(edit, dict):
+                continue
+            if not edit.get("id"):
+                order["line_items"].append(self._item(edit))
+                continue
+            line = next((ln for ln in order["line_items"] if ln["id"] == int(edit["id"])), None)
+            if line is None:
+                raise RestError(400, "woocommerce_rest_invalid_item_id",
+                                "Order item ID provided is not associated with order.")
+            if edit.get("quantity") == 0 or ("product_id" in edit
+                                              and edit["product_id"] is None):
+                order["line_items"].remove(line)
+                continue
+            unit = Decimal(str(edit["price"])) if edit.get("price") is not None \
+                else Decimal(line["subtotal"]) / line["quantity"]
+            qty = int(edit.get("quantity") or line["quantity"])
+            ratio = Decimal(line["total"]) / Decimal(line["subtotal"]) \
+                if Decimal(line["subtotal"]) else Decimal(1)
+            for field in ("variation_id", "product_id", "sku"):
+                if field in edit:
+                    line[field] = edit[field]
+            if "name" in edit:
+                line["name"] = wp_text(edit["name"])
+            line.update(quantity=qty, subtotal=_money(unit * qty),
+                        total=_money(unit * qty * ratio), price=float(unit * ratio))
+        self._totals(order)
 
     def _set_meta(self, order: dict, meta: dict) -> None:
         key, value, mid = meta.get("key"), meta.get("value"), meta.get("id")
@@ -303,6 +414,147 @@ class WooStore:
             if webhooks:
                 self._event("order.deleted", live["id"])
             return order
+
+    # --- refunds (wc_create_refund, WC_REST_Order_Refunds_Controller) ----------------------
+
+    def _refunded(self, order: dict) -> Decimal:
+        return sum((Decimal(r["amount"]) for r in self.refunds[order["id"]]), Decimal(0))
+
+    def create_refund(self, oid: int, data: dict, *, webhooks: bool = True) -> dict:
+        """POST /orders/<id>/refunds: amount (or the sum of the lines' refund_total and
+        refund_tax), reason, line_items [{id, quantity, refund_total, refund_tax}],
+        api_refund (default true: the payment gateway pays the buyer back; a gateway
+        without refunds fails the whole refund), api_restock (default true), meta_data.
+        Errors as WooCommerce answers them: HTTP 500 woocommerce_rest_cannot_create_order_
+        refund with the reason ("Invalid refund amount.", "The payment gateway for this
+        order does not support automatic refunds."). The whole amount refunded -> status
+        `refunded`. Every refund sends order.updated (woocommerce_order_refunded)."""
+        with self.lock:
+            order = self._live(oid)
+            amount = data.get("amount")
+            if amount in (None, ""):
+                amount = sum((Decimal(str(li.get("refund_total") or 0)) + sum(
+                    (Decimal(str(t.get("refund_total") or 0)) for t in li.get("refund_tax")
+                     or []), Decimal(0)) for li in data.get("line_items") or []), Decimal(0))
+            try:
+                amount = Decimal(str(amount))
+            except ArithmeticError:
+                raise RestError(400, "rest_invalid_param",
+                                "Invalid parameter(s): amount") from None
+            if amount < 0:
+                raise RestError(400, "woocommerce_rest_invalid_order_refund",
+                                "Refund amount must be greater than zero.")
+            if amount > Decimal(order["total"]) - self._refunded(order):
+                raise RestError(500, REFUND_REFUSED, "Invalid refund amount.")
+            if data.get("api_refund", True) is not False:
+                method = order.get("payment_method") or ""
+                if method not in GATEWAYS:
+                    raise RestError(500, REFUND_REFUSED,
+                                    "The payment gateway for this order does not exist.")
+                if method not in REFUND_GATEWAYS:
+                    raise RestError(500, REFUND_REFUSED, "The payment gateway for this order "
+                                                         "does not support automatic refunds.")
+            now = self._tick()
+            refund = self._add_refund(order, {**data, "amount": str(amount)}, now)
+            if Decimal(order["total"]) - self._refunded(order) <= 0:
+                self._set_status(order, "refunded", now)
+                self._status_dates(order, "refunded", now)
+            order["date_modified"] = order["date_modified_gmt"] = fmt(now)
+            if webhooks:
+                self._event("order.updated", order["id"])
+            return dict(refund)
+
+    def _add_refund(self, order: dict, data: dict, now: float) -> dict:
+        lines = []
+        restock = data.get("api_restock", True) is not False
+        for li in data.get("line_items") or []:
+            item = next((ln for ln in order["line_items"] if ln["id"] == int(li.get("id") or 0)),
+                        None)
+            qty = int(li.get("quantity") or li.get("qty") or 0)
+            total = Decimal(str(li.get("refund_total") or 0))
+            if item is None or not (qty or total):
+                continue
+            lines.append({
+                "id": next(self._line_ids), "name": item["name"],
+                "product_id": item["product_id"], "variation_id": item["variation_id"],
+                "quantity": -qty, "tax_class": "", "subtotal": _money(-total),
+                "subtotal_tax": "0.00", "total": _money(-total), "total_tax": "0.00",
+                "taxes": [], "meta_data": [{"id": next(self._meta_ids),
+                                            "key": "_refunded_item_id",
+                                            "value": str(item["id"])}],
+                "sku": item["sku"], "price": float(-total / qty) if qty else 0})
+            if restock and qty:  # wc_restock_refunded_items
+                self._line_meta(item, "_restock_refunded_items", qty)
+                self.log.append({"restock": item["id"], "quantity": qty,
+                                 "order_id": order["id"]})
+        api = data.get("api_refund", True) is not False
+        rid = next(self._ids)  # refunds are posts: they share the orders' ids
+        refund = {"id": rid, "date_created": fmt(now), "date_created_gmt": fmt(now),
+                  "amount": _money(data["amount"]), "reason": data.get("reason") or "",
+                  "refunded_by": 1, "refunded_payment": api,
+                  "meta_data": [{"id": next(self._meta_ids), "key": m.get("key"),
+                                 "value": m.get("value")} for m in data.get("meta_data") or []
+                                if isinstance(m, dict)],
+                  "line_items": lines}
+        self.refunds[order["id"]].insert(0, refund)
+        order["refunds"].insert(0, {"id": rid, "reason": refund["reason"],
+                                    "total": _money(-Decimal(refund["amount"]))})
+        self.log.append({"refund": rid, "order_id": order["id"], "amount": refund["amount"],
+                         "gateway": api})
+        return refund
+
+    def _line_meta(self, item: dict, key: str, add: int) -> None:
+        for m in item["meta_data"]:
+            if m["key"] == key:
+                m["value"] = m["display_value"] = str(int(m["value"]) + add)
+                return
+        item["meta_data"].append({"id": next(self._meta_ids), "key": key, "value": str(add),
+                                  "display_key": key, "display_value": str(add)})
+
+    def refund(self, oid: int, *, lines: dict | None = None, amount=None, restock: bool = True,
+               reason: str = "", api_refund: bool = False, webhooks: bool = True) -> dict:
+        """Test control: the seller refunds line items in the admin ({line id: quantity},
+        each at its paid price), with or without restock; `amount` alone refunds money
+        without items."""
+        with self.lock:
+            order = self._live(oid)
+            items = []
+            for line_id, qty in (lines or {}).items():
+                line = next(ln for ln in order["line_items"] if ln["id"] == int(line_id))
+                paid = Decimal(line["total"]) / line["quantity"] * int(qty)
+                items.append({"id": line["id"], "quantity": int(qty),
+                              "refund_total": str(paid)})
+        return self.create_refund(oid, {
+            "amount": None if amount is None else str(amount), "reason": reason,
+            "line_items": items, "api_refund": api_refund, "api_restock": restock},
+            webhooks=webhooks)
+
+    def list_refunds(self, oid: int) -> list[dict]:
+        with self.lock:
+            self._live(oid)
+            return [self._copy(r) for r in self.refunds[int(oid)]]
+
+    def get_refund(self, oid: int, rid: int) -> dict:
+        for refund in self.list_refunds(oid):
+            if refund["id"] == int(rid):
+                return refund
+        raise RestError(404, "woocommerce_rest_invalid_order_refund_id",
+                        "Invalid order refund ID.")
+
+    def delete_refund(self, oid: int, rid: int, *, webhooks: bool = True) -> dict:
+        """DELETE /orders/<id>/refunds/<rid>: the lines come back; order.updated
+        (woocommerce_delete_order_refund)."""
+        with self.lock:
+            refund = self.get_refund(oid, rid)
+            order = self._live(oid)
+            self.refunds[order["id"]] = [r for r in self.refunds[order["id"]]
+                                         if r["id"] != refund["id"]]
+            order["refunds"] = [r for r in order["refunds"] if r["id"] != refund["id"]]
+            now = self._tick()
+            order["date_modified"] = order["date_modified_gmt"] = fmt(now)
+            if webhooks:
+                self._event("order.updated", order["id"])
+            return refund
 
     def list_orders(self, params: dict[str, str]) -> tuple[list[dict], int, int]:
         try:
@@ -366,6 +618,11 @@ class WooStore:
                 self.log.append({"email": "customer_note", "order_id": int(oid),
                                  "note": note_text})
             return dict(note)
+
+    def _system_note(self, oid: int, text: str, now: float) -> None:
+        self.notes[int(oid)].append({
+            "id": next(self._note_ids), "author": "system", "date_created": fmt(now),
+            "date_created_gmt": fmt(now), "note": text, "customer_note": False})
 
     def list_notes(self, oid: int) -> list[dict]:
         with self.lock:

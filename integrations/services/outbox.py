@@ -406,7 +406,7 @@ HANDLERS = {
 }
 
 
-PUSHED_EVENTS = ("order.cancelled", "shipment.shipped", "order.shipped")
+PUSHED_EVENTS = ("order.cancelled", "shipment.shipped", "order.shipped", "order.submitted")
 
 
 def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
@@ -414,7 +414,16 @@ def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
     the store."""
     if type not in PUSHED_EVENTS:
         return
-    from integrations.tasks import order_event_task
+    from integrations.tasks import order_event_task, order_events_push_task
+
+    if type == "order.submitted":
+        # the submit sweep moves orders by the hundred, and only WooCommerce ones get a
+        # note: one task for the workspace's burst finds them (order_events_missing)
+        from podhub.core.doorbell import ring_once
+
+        ring_once(order_events_push_task, key=f"integrations:events:{workspace_id}",
+                  workspace_id=workspace_id)
+        return
 
     try:
         order_event_task.delay(workspace_id=workspace_id, event_id=event_id)
@@ -427,6 +436,9 @@ def _event_key(event_type: str, data: dict, external_id: str,
                platform: str = Platform.SHOPIFY) -> str | None:
     if event_type == "order.shipped":  # WooCommerce: completed once the last parcel left
         return f"complete:{external_id}" if platform == Platform.WOOCOMMERCE else None
+    if event_type == "order.submitted":  # WooCommerce: an "in production" order note
+        return f"note:{external_id}:in_production" \
+            if platform == Platform.WOOCOMMERCE else None
     if event_type == "shipment.shipped":
         return f"fulfillment:{external_id}:{data.get('shipment_id')}"
     if event_type == "order.cancelled" and cancel_reaches_store(data.get("reason", ""), data):
@@ -452,6 +464,11 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
         from integrations.woocommerce.services import push_order_complete
 
         return push_order_complete(store=store, order=event.order)
+    if event.type == "order.submitted":
+        from integrations.woocommerce.services import IN_PRODUCTION_NOTE, push_order_note
+
+        return push_order_note(store=store, order=event.order, key=_event_key(
+            event.type, data, event.order.external_id, store.platform), note=IN_PRODUCTION_NOTE)
     if event.type == "order.cancelled":
         return push_order_cancel(store=store, order=event.order,
                                  reason=data.get("reason") or "staff", note=event.message[:500])
@@ -469,10 +486,12 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
         return None
 
 
-def order_events_missing(*, now: datetime | None = None, days: int = 2) -> list:
+def order_events_missing(*, now: datetime | None = None, days: int = 2,
+                         workspace_id: int | None = None) -> list:
     """(workspace id, event id) of recent shipments and cancels that affect the buyer, of
     orders of connected Shopify and WooCommerce stores (and, for WooCommerce, orders
-    whose last parcel shipped) that have no outbox message yet (a lost doorbell)."""
+    submitted to production or whose last parcel shipped) that have no outbox message
+    yet (a lost doorbell)."""
     from django.db.models import Q
 
     from orders.models import OrderEvent
@@ -480,8 +499,10 @@ def order_events_missing(*, now: datetime | None = None, days: int = 2) -> list:
     now = now or timezone.now()
     events = list(OrderEvent.objects.filter(
         Q(type="shipment.shipped") | Q(type="order.cancelled")
-        | Q(type="order.shipped", order__store__platform=Platform.WOOCOMMERCE),
+        | Q(type__in=("order.shipped", "order.submitted"),
+            order__store__platform=Platform.WOOCOMMERCE),
         created_at__gte=now - timedelta(days=days), order__store__platform__in=PUSH_PLATFORMS,
+        **({"workspace_id": workspace_id} if workspace_id is not None else {}),
     ).values_list("workspace_id", "pk", "type", "data", "order__store_id",
                   "order__external_id", "order__store__platform")[:1000])
     if not events:

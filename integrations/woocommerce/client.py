@@ -10,6 +10,7 @@ wrapper checks the status, classifies failures, and retries transient ones
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -119,6 +120,27 @@ class WooClient:
         total = int(resp.headers.get("X-WP-Total") or 0)
         pages = int(resp.headers.get("X-WP-TotalPages") or 0)
         return resp.json(), total, pages
+
+    def order_refunds(self, order_id: str) -> list[dict]:
+        """GET /orders/<id>/refunds, every page: each refund's `line_items` name the order
+        lines it took back (negative `quantity`, `_refunded_item_id`)."""
+        refunds: list[dict] = []
+        page = 1
+        while True:
+            resp = self.get(f"orders/{order_id}/refunds", page=page, per_page=100)
+            refunds.extend(resp.json() or [])
+            if page >= int(resp.headers.get("X-WP-TotalPages") or 1):
+                return refunds
+            page += 1
+
+    def create_refund(self, order_id: str, data: dict) -> dict:
+        """POST /orders/<id>/refunds exactly once: a refund moves the buyer's money, so a
+        timeout or a 5xx is never retried blindly here (the caller reads the order's
+        refunds before trying again). A gateway that cannot refund answers HTTP 500
+        `woocommerce_rest_cannot_create_order_refund`."""
+        once = copy.copy(self)
+        once.max_retries = 0
+        return once.request("POST", f"orders/{order_id}/refunds", data=data).json()
 
     def iter_orders(self, *, max_pages: int = 1000, **filters) -> Iterator[dict]:
         page = 1

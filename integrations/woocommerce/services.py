@@ -9,6 +9,7 @@ import hashlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -36,7 +37,13 @@ from integrations.woocommerce.client import (
     WooError,
     WooUserError,
 )
-from integrations.woocommerce.mapping import deleted_facts, from_order, gmt
+from integrations.woocommerce.mapping import (
+    PAID_STATUSES,
+    deleted_facts,
+    from_order,
+    gmt,
+    refunded_total,
+)
 from orders.models import Platform, Store
 from podhub.core.crypto import Secret
 from podhub.core.exceptions import Conflict, ValidationFailed
@@ -165,11 +172,22 @@ def event_id_of(*, source: str, topic: str, payload: dict) -> str:
 # --- processing (inbox rows) -------------------------------------------------------------
 
 
-def handle_delivery(conn: StoreConnection, row, payload, *, now: datetime) -> str:
+def map_order(client: WooClient, order: dict):
+    """(data, facts) of a REST order, its refunded lines subtracted: the order's
+    `refunds[]` holds only ids and totals, so an order with refunds costs one more read
+    (`GET /orders/<id>/refunds`). A failed read raises WooError: the delivery is retried,
+    never applied with lines the buyer got refunded for."""
+    refunds = client.order_refunds(order["id"]) if order.get("refunds") and order.get("id") \
+        else None
+    return from_order(order, refunds)
+
+
+def handle_delivery(conn: StoreConnection, row, payload, *, now: datetime,
+                    client: WooClient | None = None) -> str:
     if not isinstance(payload, dict):
         raise ValidationFailed("The webhook body is not an order.")
     if row.topic in ORDER_TOPICS:
-        data, facts = from_order(payload)
+        data, facts = map_order(client or client_for(conn, max_retries=1), payload)
     elif row.topic == "order.deleted":
         data, facts = deleted_facts(payload.get("id"))
     else:
@@ -179,8 +197,8 @@ def handle_delivery(conn: StoreConnection, row, payload, *, now: datetime) -> st
     return apply_store_order(connection=conn, data=data, facts=facts, label=LABEL, now=now)
 
 
-def _apply(conn: StoreConnection, order: dict, now: datetime) -> str:
-    data, facts = from_order(order)
+def _apply(conn: StoreConnection, client: WooClient, order: dict, now: datetime) -> str:
+    data, facts = map_order(client, order)
     try:
         return apply_store_order(connection=conn, data=data, facts=facts, label=LABEL, now=now)
     except ValidationFailed as exc:
@@ -214,7 +232,7 @@ def import_job_run(*, job_id: int, client: WooClient | None = None,
                 page=page, status=IMPORT_STATUSES, orderby="id", order="asc")
             if job.total is None:
                 job.total = total
-            outcomes = [_apply(conn, order, timezone.now()) for order in orders or []]
+            outcomes = [_apply(conn, client, order, timezone.now()) for order in orders or []]
             finished = page >= last_page or not orders
             stopped = record_page(job=job, conn=conn, outcomes=outcomes, cursor=str(page),
                                   finished=finished)
@@ -264,7 +282,7 @@ def reconcile_store(*, connection_id: int, client: WooClient | None = None,
                     per_page=50, dates_are_gmt="true",
                     modified_after=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")):
                 stats["seen"] += 1
-                outcome = _apply(conn, order, timezone.now())
+                outcome = _apply(conn, client, order, timezone.now())
                 head = outcome.split(":")[0]
                 stats[head if head in stats else "skipped"] += 1
                 seen_at = parse_datetime(gmt(order.get("date_modified_gmt")))
@@ -305,8 +323,9 @@ class _Wait(Exception):
     """Not yet: something this call must follow is still on its way."""
 
 
-def _meta(order: dict, key: str):
-    for m in order.get("meta_data") or []:
+def _meta(resource: dict, key: str):
+    """The value of a meta entry of an order or a refund."""
+    for m in resource.get("meta_data") or []:
         if m.get("key") == key:
             return m.get("value")
     return None
@@ -420,17 +439,116 @@ def _tracking_entries(p: dict) -> tuple[dict, dict]:
     return ours, st
 
 
+# The refund's reason shows to the buyer in WooCommerce's order view and e-mails.
+CANCEL_REASON = "Order cancelled"
+CANCEL_MARK = "_podhub_cancel"  # refund meta: the outbox key of the cancel that made it
+REFUND_REFUSED = "woocommerce_rest_cannot_create_order_refund"
+
+
+def _amount(value) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _ours(refund: dict, key: str) -> bool:
+    return _meta(refund, CANCEL_MARK) == key or refund.get("reason") == CANCEL_REASON
+
+
 def _cancel(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dict:
+    """Refund what the buyer paid and has not had back, then status `cancelled`, then a
+    private note for the seller (and, with `notify`, a note e-mailed to the buyer).
+
+    The refund goes through the payment gateway (`api_refund: true`); a gateway that
+    cannot refund (bank transfer, cash on delivery, a gateway error) is answered with a
+    refund recorded by hand (`api_refund: false`) and `{"refund": "manual"}`, so the
+    seller is told to pay the buyer back. Safe to repeat after a lost answer: a refund
+    carrying this message's key is found first and never made twice."""
     p = msg.payload
     oid = p["order_id"]
     order = client.order(oid)
-    if order.get("status") in ("cancelled", "refunded", "trash"):
-        return {"already": True}
-    client.put(f"orders/{oid}", {"status": "cancelled"})
-    client.post(f"orders/{oid}/notes", {
-        "note": p.get("note") or f"Cancelled by PodHub ({p.get('reason')}).",
-        "customer_note": False})
-    return {"status": "cancelled"}
+    status = order.get("status")
+    if status == "trash":  # the seller trashed it: cancelled there, nothing refunded by us
+        return {"cancelled": True, "refund": "none", "already": "trash"}
+    currency = order.get("currency") or ""
+    result: dict = {"cancelled": True, "refund": "none"}
+    paid = bool(order.get("date_paid_gmt") or order.get("date_paid")) \
+        or status in PAID_STATUSES or status == "refunded"
+    if p.get("refund", True) and paid:
+        result.update(_refund(client, order, p, msg.key))
+    if status != "cancelled":
+        client.put(f"orders/{oid}", {"status": "cancelled"})
+    ref = f"(PodHub ref {msg.key})"
+    notes = client.get(f"orders/{oid}/notes").json()
+    if not any(ref in (n.get("note") or "") for n in notes):
+        client.post(f"orders/{oid}/notes", {
+            "note": f"{_cancel_note(p, result, currency)} {ref}", "customer_note": False})
+    if p.get("notify", True):
+        told = _buyer_note(order, result, currency)
+        if not any((n.get("note") or "") == told for n in notes):
+            client.post(f"orders/{oid}/notes", {"note": told, "customer_note": True})
+    return result
+
+
+def _refund(client: WooClient, order: dict, p: dict, key: str) -> dict:
+    oid = order["id"]
+    refunds = client.order_refunds(oid) if order.get("refunds") else []
+    for refund in refunds:
+        if _ours(refund, key):  # made by an earlier try whose answer was lost
+            return {"refund": "gateway" if refund.get("refunded_payment") else "manual",
+                    "amount": str(refund.get("amount") or ""), "refund_id": refund.get("id")}
+    left = _amount(order.get("total")) or Decimal(0)
+    left -= refunded_total(order)
+    wanted = _amount(p.get("amount"))
+    amount = min(left, wanted) if wanted is not None else left
+    if amount <= 0:
+        return {"refund": "none", "already_refunded": str(refunded_total(order))}
+    body = {"amount": str(amount), "reason": CANCEL_REASON, "api_refund": True,
+            "meta_data": [{"key": CANCEL_MARK, "value": key}]}
+    try:
+        made = client.create_refund(oid, body)
+        return {"refund": "gateway", "amount": str(amount), "refund_id": made.get("id")}
+    except WooError as exc:
+        if exc.code != REFUND_REFUSED or "Invalid refund amount" in str(exc):
+            raise  # a timeout, or a refund the order does not allow: retried after a re-read
+        refused = str(exc).split(REFUND_REFUSED, 1)[-1].strip()
+    made = client.create_refund(oid, {**body, "api_refund": False})
+    return {"refund": "manual", "amount": str(amount), "refund_id": made.get("id"),
+            "refund_error": refused[:300]}
+
+
+def _cancel_note(p: dict, result: dict, currency: str) -> str:
+    why = p.get("note") or str(p.get("reason") or "").replace("_", " ")
+    text = f"Cancelled by PodHub ({why})." if why else "Cancelled by PodHub."
+    if result["refund"] == "gateway":
+        return f"{text} Refunded {result['amount']} {currency} through the payment gateway."
+    if result["refund"] == "manual":
+        return (f"{text} The payment gateway could not refund {result['amount']} {currency} "
+                f"({result.get('refund_error') or 'refused'}): the refund is recorded, pay "
+                "the buyer back by hand.")
+    return f"{text} No refund made."
+
+
+def _buyer_note(order: dict, result: dict, currency: str) -> str:
+    number = order.get("number") or order.get("id")
+    if result["refund"] in ("gateway", "manual"):
+        return (f"Your order #{number} has been cancelled. A refund of {result['amount']} "
+                f"{currency} is on its way to you.")
+    return f"Your order #{number} has been cancelled."
+
+
+def _note(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dict:
+    """One order note (PodHub's state changes mirrored, e.g. "in production"); not added
+    twice when an answer was lost."""
+    p = msg.payload
+    oid = p["order_id"]
+    notes = client.get(f"orders/{oid}/notes").json()
+    if any((n.get("note") or "") == p["note"] for n in notes):
+        return {"note": False}
+    client.post(f"orders/{oid}/notes", {"note": p["note"],
+                                        "customer_note": bool(p.get("customer_note"))})
+    return {"note": True}
 
 
 def _register(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dict:
@@ -463,7 +581,10 @@ HANDLERS = {
     OutboxKind.ORDER_COMPLETE: _complete,
     OutboxKind.ORDER_CANCEL: _cancel,
     OutboxKind.WEBHOOKS_REGISTER: _register,
+    OutboxKind.ORDER_NOTE: _note,
 }
+
+IN_PRODUCTION_NOTE = "In production: PodHub sent this order to be made."
 
 
 def push_order_complete(*, store: Store, order) -> OutboxMessage:
@@ -474,4 +595,17 @@ def push_order_complete(*, store: Store, order) -> OutboxMessage:
     msg, _ = outbox_enqueue(store=store, order=order, kind=OutboxKind.ORDER_COMPLETE,
                             key=f"complete:{order.external_id}",
                             payload={"order_id": order.external_id})
+    return msg
+
+
+def push_order_note(*, store: Store, order, key: str, note: str,
+                    customer_note: bool = False) -> OutboxMessage:
+    """A note on the store's order, once per `key` (a PodHub state change mirrored)."""
+    from integrations.services.outbox import outbox_enqueue
+
+    if store.platform != Platform.WOOCOMMERCE:
+        raise Conflict(f"{store.name} is not a WooCommerce store.")
+    msg, _ = outbox_enqueue(store=store, order=order, kind=OutboxKind.ORDER_NOTE, key=key,
+                            payload={"order_id": order.external_id, "note": note[:2000],
+                                     "customer_note": customer_note})
     return msg
