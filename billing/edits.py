@@ -1,5 +1,5 @@
 """A store edit to a paid order that is not submitted yet: the price is computed again and
-the holds follow, in the transaction that applies the edit (docs/billing.md "Store
+the holds follow, in the transaction that applies the edit (docs/store-truth.md "Store
 edits").
 
 orders calls this through `orders.hooks.register_edit_money` (billing sits above

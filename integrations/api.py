@@ -1,6 +1,6 @@
 """The sync-health API of a store: its failed webhook deliveries and pushes, replayed or
 retried (issue 12: every acknowledged delivery ends as an order, a deliberate skip with
-its reason, or a visible failure that can be replayed; docs/shopify.md "Never dropped")."""
+its reason, or a visible failure that can be replayed; docs/store-truth.md "Never dropped")."""
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers

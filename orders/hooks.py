@@ -45,7 +45,7 @@ def loss_check(order) -> LossVerdict | None:
     return _loss_check(order)
 
 
-# --- store edits before submission (docs/shopify.md "Store edits") ---------------------
+# --- store edits before submission (docs/store-truth.md "Store edits") ---------------------
 #
 # A store edit to an order that is not submitted yet is mapped, priced and held again
 # in the transaction that applies it. The catalog maps the changed lines; billing moves

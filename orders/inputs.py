@@ -44,7 +44,7 @@ decimal text, never as binary floats). Missing totals are computed from the
 lines: subtotal = Σ quantity × unit_price − line discount; total = subtotal −
 discount + shipping − shipping_discount + tax.
 
-`lenient=True` (store imports, docs/shopify.md "Never dropped"): a bad or missing
+`lenient=True` (store imports, docs/store-truth.md "Never dropped"): a bad or missing
 field does not refuse the order; the value is made storable (cut, blanked or
 zero) and the reason goes to `OrderInput.problems`, so the order is imported on
 hold with every reason. Only an order that cannot be identified still raises.

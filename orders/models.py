@@ -118,13 +118,13 @@ class Order(WorkspaceModel):
     tax_amount = amount_field()
     total_amount = amount_field()
     # Discounts on shipping (shipping_amount is before them): selling price and profit
-    # count them (docs/shopify.md "Money").
+    # count them (docs/store-truth.md "Money").
     shipping_discount_amount = amount_field()
     # The same amounts in the shop's own currency when the store reports them (Shopify
     # shop money); the fields above are what the buyer paid, in `currency`.
     shop_money = models.JSONField(default=dict, blank=True)
     # Store orders imported with data to fix: {field: reason}; the order is on hold
-    # (data_problem) until an edit fixes them (docs/shopify.md "Never dropped").
+    # (data_problem) until an edit fixes them (docs/store-truth.md "Never dropped").
     data_problems = models.JSONField(default=dict, blank=True)
 
     state = models.CharField(max_length=24, choices=OrderState.choices)

@@ -832,7 +832,7 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
     (`Order.data_problems`). Only lines with something left to make are made
     (`fulfilled_quantity`); an order with nothing left raises NothingToMake when
     it is new. A change before submission is applied, mapped, priced and held
-    again in this transaction (docs/shopify.md "Store edits"); after submission
+    again in this transaction (docs/store-truth.md "Store edits"); after submission
     it flags the order instead.
 
     `store_paid` only ever moves from False to True (order.store_paid on the
@@ -1130,7 +1130,7 @@ def _flag_store_change(order: Order, changed: list[str], line_changes: list[dict
 
 
 def _after_store_edit(order: Order, *, book, now: datetime) -> None:
-    """Map, price and hold again what the store changed (docs/shopify.md "Store edits")."""
+    """Map, price and hold again what the store changed (docs/store-truth.md "Store edits")."""
     effective = order.return_state if order.state == S.ON_HOLD else order.state
     lines = list(LineItem.objects.filter(order=order).order_by("pk"))
     if effective == S.IN_QUOTATION:

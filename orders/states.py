@@ -32,7 +32,7 @@ RANK: dict[str, int] = {
 
 FINAL = frozenset({S.COMPLETED, S.CANCELLED})
 
-# A store edit before submission may send an order back (docs/shopify.md "Store
+# A store edit before submission may send an order back (docs/store-truth.md "Store
 # edits"): a changed item that no longer maps waits for a quote again, and a paid order
 # whose new price the balance cannot cover waits for payment again (holds released).
 STORE_EDIT_BACK: dict[str, frozenset[str]] = {

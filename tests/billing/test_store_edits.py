@@ -1,5 +1,5 @@
 """A store edit to an order before submission is mapped, priced and held again in one
-transaction (issue 12; docs/billing.md "Store edits"): the holds always equal the price
+transaction (issue 12; docs/store-truth.md "Store edits"): the holds always equal the price
 of what the store still wants, or the order waits for payment (or a quote) again."""
 
 import contextlib

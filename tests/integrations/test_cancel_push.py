@@ -1,5 +1,5 @@
 """Every PodHub cancel that affects the buyer reaches the store with a refund, and the
-seller hears "refunded" only once the store confirmed (issue 12; docs/shopify.md
+seller hears "refunded" only once the store confirmed (issue 12; docs/store-truth.md
 "Cancels"). Against the sandbox Shopify store over HTTP: its orderCancel cancels and
 refunds the order and sends orders/cancelled, which confirms the cancel."""
 
