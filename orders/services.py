@@ -1406,8 +1406,9 @@ def _edit_lines(order: Order, value, errors: inputs.Errors) -> list[tuple[LineIt
             if key not in LINE_EDITABLE:
                 errors.add(f"lines.{line_id}.{key}", "Editable: personalization, images, sku.")
         if "personalization" in line_changes:
-            value = inputs.personalization(line_changes["personalization"],
-                                           f"lines.{line_id}.personalization", errors)
+            value = _keep_json_values(inputs.personalization(
+                line_changes["personalization"], f"lines.{line_id}.personalization", errors),
+                line.personalization)
             if value != line.personalization:
                 line.personalization = value
                 fields.append("personalization")
@@ -1429,6 +1430,20 @@ def _edit_lines(order: Order, value, errors: inputs.Errors) -> list[tuple[LineIt
         if fields:
             updates.append((line, fields))
     return updates
+
+
+def _keep_json_values(new: list[dict], old: list[dict]) -> list[dict]:
+    """A form shows an object value as its readable text; sent back unchanged, the value
+    stays the object it was (a text edit replaces it)."""
+    before = {p.get("key"): p.get("value") for p in old or [] if isinstance(p, dict)}
+    kept = []
+    for pair in new:
+        was = before.get(pair["key"])
+        if not isinstance(was, str) and was is not None and \
+                pair["value"] == inputs.display_value(was):
+            pair = {**pair, "value": was}
+        kept.append(pair)
+    return kept
 
 
 # --- privacy -------------------------------------------------------------------------------

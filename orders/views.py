@@ -231,7 +231,7 @@ def _edit_rows(lines, posted: dict[int, list[dict]] | None = None) -> list[dict]
     for line in lines:
         pairs = posted.get(line.pk) if posted is not None else None
         if pairs is None:
-            pairs = [{"key": p.get("key", ""), "value": p.get("value", "")}
+            pairs = [{"key": p.get("key", ""), "value": inputs.display_value(p.get("value"))}
                      for p in (line.personalization or [])]
         rows.append({"line": line, "pairs": [*pairs, {"key": "", "value": ""}]})
     return rows
@@ -253,7 +253,10 @@ def order_edit(request, order_id: int):
     if request.method == "POST":
         posted = _personalization_from(request.POST, detail.lines)
         if form.is_valid():
-            changes = _changes(order, detail.lines, form.cleaned_data, posted)
+            skus = {line.pk: request.POST[f"sku-{line.pk}"].strip()[:128]
+                    for line in detail.lines if f"sku-{line.pk}" in request.POST
+                    and not line.catalog_variant_id}
+            changes = _changes(order, detail.lines, form.cleaned_data, posted, skus)
             if not changes:
                 messages.info(request, "Nothing changed.")
                 return redirect("orders:detail", order_id=order.pk)
@@ -291,7 +294,8 @@ def _locked_reason(order: Order) -> str:
             "to production and can no longer be edited.")
 
 
-def _changes(order: Order, lines, cleaned: dict, posted: dict[int, list[dict]]) -> dict:
+def _changes(order: Order, lines, cleaned: dict, posted: dict[int, list[dict]],
+             skus: dict[int, str]) -> dict:
     changes: dict = {}
     for name in ("buyer_name", "buyer_email"):
         if cleaned[name] != getattr(order, name):
@@ -303,11 +307,14 @@ def _changes(order: Order, lines, cleaned: dict, posted: dict[int, list[dict]]) 
         changes["shipping_address"] = address
     line_changes = {}
     for line in lines:
-        before = [{"key": p.get("key", ""), "value": p.get("value", "")}
+        before = [{"key": p.get("key", ""), "value": inputs.display_value(p.get("value"))}
                   for p in (line.personalization or [])]
         after = posted.get(line.pk, [])
         if after != before:
             line_changes[line.pk] = {"personalization": after}
+        sku = skus.get(line.pk)
+        if sku is not None and sku != line.sku:
+            line_changes.setdefault(line.pk, {})["sku"] = sku
     if line_changes:
         changes["lines"] = line_changes
     return changes

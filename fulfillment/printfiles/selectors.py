@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus
 from fulfillment.printfiles.services import locked_reason, newest_print_files
 from fulfillment.printfiles.spec import SpecError, normalize_key, parse_spec
+from orders.inputs import display_value
 from orders.models import LineItem, Order
 from podhub.core.exceptions import NotFound
 
@@ -68,7 +69,7 @@ def print_file_get(*, workspace, print_file_id: int) -> PrintFile:
 
 def _editor_fields(line: LineItem, templates: list) -> list[EditorField]:
     """The buyer's fields, plus any field a template reads that the order lacks."""
-    fields = [EditorField(key=str(p.get("key", "")), value=str(p.get("value", "")))
+    fields = [EditorField(key=str(p.get("key", "")), value=display_value(p.get("value")))
               for p in (line.personalization or []) if isinstance(p, dict)]
     fields += [EditorField(key=str(i.get("key", "")), value=str(i.get("url", "")),
                            is_image=True)

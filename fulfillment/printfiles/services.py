@@ -39,6 +39,7 @@ from fulfillment.printfiles.spec import SpecError, TemplateSpec, normalize_key, 
 from fulfillment.tasks import render_task
 from orders import services as order_services
 from orders.events import Actor
+from orders.inputs import display_value
 from orders.models import HoldReason, LineItem, Order, OrderState
 from podhub.core.exceptions import Conflict, NotFound
 
@@ -268,7 +269,7 @@ def _size(content) -> int:
 
 
 def _values(line: LineItem) -> tuple[dict[str, str], dict[str, str]]:
-    values = {str(p.get("key", "")): str(p.get("value", ""))
+    values = {str(p.get("key", "")): display_value(p.get("value"))
               for p in (line.personalization or []) if isinstance(p, dict)}
     urls = {str(i.get("key", "")): str(i.get("url", ""))
             for i in (line.images or []) if isinstance(i, dict) and i.get("url")}

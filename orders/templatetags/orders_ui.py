@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from orders import notices, selectors
+from orders.inputs import display_value
 from orders.models import ActorType, CancelReason, HoldReason, OrderState
 from orders.urlcache import const_url, id_url
 
@@ -27,6 +28,13 @@ EVENT_LABELS = {
     "order.edited": "Edited",
     "order.info_requested": "Information requested",
     "order.store_cancel_after_submission": "Cancelled in the store after submission",
+    "order.updated": "Changed in the store",
+    "order.store_change_after_submission": "Changed in the store after submission",
+    "order.repriced": "Priced again after the store's change",
+    "order.unpaid": "Back to “To order”: the balance does not cover the change",
+    "order.unpriced": "Back to quotation: an item is no longer priced",
+    "order.store_cancel_confirmed": "Cancelled in the store",
+    "order.store_cancel_failed": "Not cancelled in the store",
 }
 
 
@@ -252,3 +260,9 @@ def memo(parser, token):
     nodelist = parser.parse(("endmemo",))
     parser.delete_first_token()
     return MemoNode(nodelist, values)
+
+
+@register.filter
+def personal_value(value) -> str:
+    """A personalisation value as a person reads it (objects as "key: value; …")."""
+    return display_value(value)
