@@ -47,6 +47,9 @@ _DEADLINE = "podhub.deadline"  # request extension: the monotonic time the excha
 # Always refused, whatever the operator allows: nothing legitimate answers there.
 NEVER = ("multicast", "unspecified", "reserved")
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598, carrier-grade NAT
+# RFC 6890 IETF protocol assignments: Python 3.11 counts only part of it as private.
+_IETF = ipaddress.ip_network("192.0.0.0/24")
+_IETF_GLOBAL = (ipaddress.ip_address("192.0.0.9"), ipaddress.ip_address("192.0.0.10"))
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -98,6 +101,7 @@ def address_class(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
         ("reserved", addr.is_reserved),
         ("private", addr.is_private),
         ("private", not addr.is_global),
+        ("private", addr.version == 4 and addr in _IETF and addr not in _IETF_GLOBAL),
     )
     return next((name for name, hit in checks if hit), "public")
 
