@@ -269,9 +269,13 @@ class PolicyTransport(httpx.HTTPTransport):
 class PolicyClient(httpx.Client):
     """An httpx.Client whose every request (and redirect hop) obeys the policy."""
 
+    def __init__(self, *, total_timeout: float, **kwargs):
+        super().__init__(**kwargs)
+        self.total_timeout = total_timeout
+
     def send(self, request: httpx.Request, **kwargs) -> httpx.Response:
-        total = self._transport.total_timeout  # type: ignore[attr-defined]
-        request.extensions.setdefault(_DEADLINE, time.monotonic() + total)
+        # one deadline for the request and every redirect hop (they copy the extensions)
+        request.extensions.setdefault(_DEADLINE, time.monotonic() + self.total_timeout)
         try:
             return super().send(request, **kwargs)
         except httpx.TooManyRedirects:
@@ -280,7 +284,7 @@ class PolicyClient(httpx.Client):
 
 def client(*, timeout: float = DEFAULT_TIMEOUT, total_timeout: float | None = None,
            max_bytes: int = DEFAULT_MAX_BYTES, max_redirects: int = 0,
-           headers: dict | None = None, base_url: str = "") -> PolicyClient:
+           headers: dict | None = None) -> PolicyClient:
     """An httpx.Client for URLs PodHub does not control.
 
     `timeout`: connect (at most 10 s) and each read; `total_timeout`: the whole exchange,
@@ -288,10 +292,10 @@ def client(*, timeout: float = DEFAULT_TIMEOUT, total_timeout: float | None = No
     `max_redirects`: 0 (the default) returns a 3xx as it came — keep it 0 for any
     request that carries credentials.
     """
-    transport = PolicyTransport(max_bytes=max_bytes,
-                                total_timeout=total_timeout or 6 * timeout)
+    total_timeout = total_timeout or 6 * timeout
     return PolicyClient(
-        transport=transport, base_url=base_url, trust_env=False,
+        total_timeout=total_timeout, trust_env=False,
+        transport=PolicyTransport(max_bytes=max_bytes, total_timeout=total_timeout),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=max_redirects > 0, max_redirects=max(max_redirects, 1),
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})})

@@ -5,6 +5,9 @@ import socket
 
 import pytest
 
+# the Shopify sandbox on a free port, and a clean webhook-lookup cache around each test
+from tests.integrations.conftest import _fresh_connection_cache, sandbox  # noqa: F401
+
 
 class FakeDNS:
     """`socket.getaddrinfo` for names ending in `.test`: each name answers from its list of

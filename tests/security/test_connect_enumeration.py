@@ -19,7 +19,7 @@ from integrations.sandbox_woo.server import WooSandboxServer
 from integrations.sandbox_woo.store import WooStore
 from integrations.services import connections
 from integrations.woocommerce import services as woo
-from tests.integrations.conftest import SHOP, TOKEN, sandbox  # noqa: F401 - the fixture
+from tests.integrations.conftest import SHOP, TOKEN
 
 pytestmark = pytest.mark.django_db
 
@@ -28,15 +28,8 @@ FREE = "nobody-here.myshopify.com"
 TELLING = ("another workspace", "already connected", "is connected", "in use")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_connection_cache():
-    connections._CACHE.clear()
-    yield
-    connections._CACHE.clear()
-
-
 @pytest.fixture
-def shops(settings, sandbox):  # noqa: F811
+def shops(settings, sandbox):
     # the operator maps both shops to the sandbox, which accepts TOKEN
     settings.SHOPIFY_API_BASES = {SHOP: sandbox.url, FREE: sandbox.url}
     return sandbox

@@ -203,3 +203,34 @@ def test_refusals_say_why_in_words_a_seller_can_read(no_private, fake_dns):
     assert "10.1.2.3" not in refused.value.message  # what it resolved to stays in the log
     with pytest.raises(outbound.OutboundRefused, match="cannot be found"):
         outbound.check("https://nowhere.test/x")
+
+
+def _settings_of(module: str, **env_extra) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    from cryptography.fernet import Fernet
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PODHUB_ALLOW", "PRINTFILES_ALLOW", "SHOPIFY_API_BASES"))}
+    env.update({"DJANGO_SETTINGS_MODULE": module, "SECRET_KEY": "s" * 50,
+                "ALLOWED_HOSTS": "pod.example.com", "STRIPE_SECRET_KEY": "sk_live_x",
+                "STRIPE_WEBHOOK_SECRET": "whsec_x",
+                "PODHUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(), **env_extra})
+    code = ("import django; django.setup(); from django.conf import settings; "
+            "print(settings.PODHUB_ALLOW_PRIVATE_URLS, settings.SHOPIFY_API_BASES)")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().split(" ", 1)
+
+
+def test_production_refuses_private_networks_and_the_embedded_default_allows_them():
+    assert _settings_of("podhub.settings.production") == ["False", "{}"]
+    assert _settings_of("podhub.settings.production", PODHUB_ALLOW_PRIVATE_URLS="true")[0] \
+        == "True"  # only the operator's environment turns it on
+    allowed, bases = _settings_of("podhub.settings.base")
+    assert allowed == "True" and "podhub-sandbox.myshopify.com" in bases
+    assert _settings_of("podhub.settings.base", PRINTFILES_ALLOW_PRIVATE_URLS="false")[0] \
+        == "False"  # the old name still works

@@ -23,17 +23,10 @@ from django_scopes import scope, scopes_disabled
 from integrations.models import StoreConnection
 from integrations.services import connections
 from orders.models import Store
-from tests.integrations.conftest import SHOP, TOKEN, sandbox  # noqa: F401 - the fixture
+from tests.integrations.conftest import SHOP, TOKEN
 from tests.stub_server import Answer, StubServer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_connection_cache():
-    connections._CACHE.clear()
-    yield
-    connections._CACHE.clear()
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def hostile():
 
 
 @pytest.fixture
-def app(settings, sandbox):  # noqa: F811
+def app(settings, sandbox):
     settings.SHOPIFY_API_KEY = sandbox.shop.app_key
     settings.SHOPIFY_API_SECRET = sandbox.shop.app_secret
     settings.SHOPIFY_API_BASES = {SHOP: sandbox.url}  # the operator's sandbox mapping
@@ -61,7 +54,7 @@ def _received(server: StubServer) -> bytes:
 
 
 def test_the_oauth_code_exchange_never_sends_the_app_secret_to_a_seller_chosen_address(
-        workspace, owner, client_for, sandbox, app, hostile):  # noqa: F811
+        workspace, owner, client_for, sandbox, app, hostile):
     c = client_for(owner)
     # the attacker, a member of a workspace, starts an install naming its own "API base"
     resp = c.post("/stores/shopify/install/", {"shop_domain": SHOP, "api_base": hostile.url})
@@ -85,7 +78,7 @@ def test_the_oauth_code_exchange_never_sends_the_app_secret_to_a_seller_chosen_a
 
 
 def test_a_pasted_token_is_only_ever_sent_to_the_shop_itself(
-        workspace, owner, client_for, sandbox, app, hostile):  # noqa: F811
+        workspace, owner, client_for, sandbox, app, hostile):
     c = client_for(owner)
     resp = c.post("/stores/shopify/connect/", {
         "shop_domain": SHOP, "access_token": TOKEN, "webhook_secret": "whsec",
