@@ -216,9 +216,9 @@ def fetch_url(url: str, *, max_bytes: int = MAX_UPLOAD_BYTES, timeout: float = 2
                                    f"PNG, JPEG, WebP or TIFF image (it sent {ctype}).")
             return resp.read()
     except outbound.OutboundTooLarge as exc:
-        size = f" is {_mb(exc.size)};" if exc.size else " is larger than"
-        raise ImageRefused(Code.TOO_LARGE, f"The image{size} the limit is "
-                           f"{_mb(max_bytes)}.") from None
+        message = (f"The image is {_mb(exc.size)}; the limit is {_mb(max_bytes)}."
+                   if exc.size else f"The image is larger than the {_mb(max_bytes)} limit.")
+        raise ImageRefused(Code.TOO_LARGE, message) from None
     except outbound.OutboundError as exc:
         raise ImageRefused(Code.DOWNLOAD_FAILED, f"The image cannot be downloaded: "
                            f"{exc.message}") from None

@@ -215,8 +215,9 @@ def test_url_download_checks_content_type_size_and_status():
         assert _refused(fetch_url, f"{cdn.url}/svg").code == Code.SVG_REFUSED
         huge = _refused(fetch_url, f"{cdn.url}/huge")
         assert huge.code == Code.TOO_LARGE and "300 MB" in huge.message
-        assert _refused(fetch_url, f"{cdn.url}/endless", max_bytes=5 << 20).code == \
-            Code.TOO_LARGE
+        endless = _refused(fetch_url, f"{cdn.url}/endless", max_bytes=5 << 20)
+        assert endless.code == Code.TOO_LARGE
+        assert endless.message == "The image is larger than the 5 MB limit."
         assert "404" in _refused(fetch_url, f"{cdn.url}/gone").message
 
 
