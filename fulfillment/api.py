@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from fulfillment import selectors, submission
 from orders.events import Actor
 from podhub.core.api import WorkspaceApi
+from podhub.core.links import http_url
 
 
 class OrdersSubmitApi(WorkspaceApi):
@@ -38,6 +39,6 @@ class OrderShipmentsApi(WorkspaceApi):
             "id": row.shipment.pk, "provider": row.provider_name,
             "status": row.shipment.status, "carrier": row.shipment.carrier,
             "tracking_number": row.shipment.tracking_number,
-            "tracking_url": row.shipment.tracking_url,
+            "tracking_url": http_url(row.shipment.tracking_url),  # http(s) only
             "shipped_at": row.shipment.shipped_at, "delivered_at": row.shipment.delivered_at,
             "line_items": row.shipment.items} for row in panel.shipments]})

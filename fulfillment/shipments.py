@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -47,6 +48,7 @@ from orders import services as order_services
 from orders.events import Actor
 from orders.models import HoldReason, Order, OrderState
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.core.links import http_url
 from podhub.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ TRACKING_URLS = {
     "royal mail": "https://www.royalmail.com/track-your-item#/tracking-results/{}",
     "canada post": "https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor={}",
 }
+TRACKING_URL_MAX = 500  # Shipment.tracking_url
 LIVE = (SubmissionStatus.PENDING, SubmissionStatus.SENDING, SubmissionStatus.ACCEPTED,
         SubmissionStatus.IN_PRODUCTION, SubmissionStatus.SHIPPED)
 
@@ -69,7 +72,7 @@ def complete_after_days() -> int:
 
 def tracking_url(carrier: str, number: str) -> str:
     template = TRACKING_URLS.get((carrier or "").strip().lower())
-    return template.format(number) if template and number else ""
+    return template.format(quote(number, safe="")) if template and number else ""
 
 
 # --- provider webhooks -----------------------------------------------------------------------
@@ -299,8 +302,18 @@ def _advance_shipment(shipment: Shipment, status: str, *, carrier: str, number: 
         shipment.carrier = carrier[:80]
     if number:
         shipment.tracking_number = number[:128]
-    shipment.tracking_url = (url or shipment.tracking_url
-                             or tracking_url(shipment.carrier, shipment.tracking_number))[:500]
+    checked = http_url(url, max_length=TRACKING_URL_MAX)
+    if url and not checked:
+        # A provider's link is kept only if it is http(s): it is shown to the seller,
+        # pushed to the store and e-mailed to the buyer (a javascript: link is dropped).
+        log.warning("shipment %s: tracking link from %s dropped (not http(s))", shipment.pk,
+                    source)
+        order_services.record_event(
+            order=shipment.order, type="shipment.tracking_url_dropped", actor=actor,
+            message=f"The tracking link from {source} was not a valid http(s) address and "
+                    "was dropped.", data={"shipment_id": shipment.pk})
+    shipment.tracking_url = (checked or shipment.tracking_url
+                             or tracking_url(shipment.carrier, shipment.tracking_number))
     if status in SHIPPED_OR_LATER:
         shipment.shipped_at = shipment.shipped_at or now
     if status == ShipmentStatus.DELIVERED:
@@ -375,8 +388,8 @@ def shipment_enter_tracking(*, workspace, order_id: int, shipment_id: int, carri
         errors["carrier"] = "Name the carrier."
     if not number:
         errors["number"] = "Enter the tracking number."
-    if url and not url.startswith(("https://", "http://")):
-        errors["url"] = "A tracking link starts with https://."
+    if url and not http_url(url, max_length=TRACKING_URL_MAX):
+        errors["url"] = "Enter the tracking link as a full https:// address."
     if errors:
         raise ValidationFailed("Carrier and tracking number are needed.", fields=errors)
     with transaction.atomic():

@@ -3,6 +3,7 @@
 Proposed for podhub/settings/base.py (see docs/shopify.md):
     SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")
     SHOPIFY_API_KEY / SHOPIFY_API_SECRET (public app), SHOPIFY_SCOPES
+    SHOPIFY_API_BASES (operator only: where a shop's Admin API is, for the sandbox)
 """
 
 from django.conf import settings
@@ -33,6 +34,17 @@ def api_key() -> str:
 
 def api_secret() -> str:
     return _get("SHOPIFY_API_SECRET")
+
+
+def shopify_api_base(shop: str) -> str:
+    """Where the Admin API and OAuth endpoints of a validated *.myshopify.com shop are:
+    https://{shop}, unless the operator mapped the shop (or "*", every shop) elsewhere in
+    SHOPIFY_API_BASES — the local sandbox, or a proxy. Never chosen by a seller."""
+    bases = getattr(settings, "SHOPIFY_API_BASES", None)
+    if bases is None:
+        bases = env.dict("SHOPIFY_API_BASES", default={})
+    base = bases.get(shop) or bases.get("*") or f"https://{shop}"
+    return base.rstrip("/")
 
 
 def scopes() -> str:

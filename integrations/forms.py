@@ -10,16 +10,12 @@ class ConnectShopifyForm(forms.Form):
     webhook_secret = forms.CharField(label="Webhook signing secret", max_length=500,
                                      widget=forms.PasswordInput(render_value=False))
     name = forms.CharField(label="Name in PodHub", max_length=120, required=False)
-    api_base = forms.CharField(label="API base URL (sandbox or proxy only)", max_length=255,
-                               required=False)
 
 
 class InstallShopifyForm(forms.Form):
     shop_domain = forms.CharField(label="Shop address", max_length=255,
                                   widget=forms.TextInput(attrs={"placeholder":
                                                                 "your-store.myshopify.com"}))
-    api_base = forms.CharField(label="API base URL (sandbox only)", max_length=255,
-                               required=False)
 
 
 class ManualStoreForm(forms.Form):

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django_scopes import ScopedManager
 
+from integrations.conf import shopify_api_base
 from podhub.core.crypto import EncryptedTextField
 from podhub.core.models import WorkspaceModel
 
@@ -35,7 +36,9 @@ class StoreConnection(WorkspaceModel):
     kind = models.CharField(max_length=8, choices=ConnectionKind.choices,
                             default=ConnectionKind.CUSTOM)
     shop_domain = models.CharField(max_length=255, db_index=True)
-    # Empty: https://{shop_domain}. Set for the sandbox (or a proxy).
+    # Shopify: empty (the operator's SHOPIFY_API_BASES, else https://{shop_domain}) or set
+    # by the operator's `connect_store --api-base`, never by a seller. WooCommerce: the
+    # store URL the seller gave, checked by the outbound HTTP policy.
     api_base = models.CharField(max_length=255, blank=True)
     access_token = EncryptedTextField(blank=True, default="")  # WooCommerce: consumer key
     # WooCommerce only: the REST API consumer secret (the key is in access_token).
@@ -78,7 +81,7 @@ class StoreConnection(WorkspaceModel):
 
     @property
     def base_url(self) -> str:
-        return (self.api_base or f"https://{self.shop_domain}").rstrip("/")
+        return (self.api_base or shopify_api_base(self.shop_domain)).rstrip("/")
 
 
 class OAuthState(WorkspaceModel):
@@ -88,7 +91,6 @@ class OAuthState(WorkspaceModel):
     shop_domain = models.CharField(max_length=255)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="+")
-    api_base = models.CharField(max_length=255, blank=True)
     used_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(workspace="workspace")

@@ -13,7 +13,7 @@ from integrations.forms import (
 )
 from integrations.models import ConnectionStatus
 from integrations.services import connections
-from podhub.core.exceptions import PodhubError, ValidationFailed
+from podhub.core.exceptions import PodhubError
 from podhub.core.views import workspace_view
 
 
@@ -46,12 +46,12 @@ def connect_shopify(request):
                       _page(request, connect_form=form), status=400)
     try:
         conn = connections.store_connect_shopify(workspace=request.workspace,
-                                                 **form.cleaned_data)
-    except ValidationFailed as exc:
-        form.add_error(exc.detail.get("field") if exc.detail.get("field") in form.fields
-                       else None, exc.message)
+                                                 verify_token=True, **form.cleaned_data)
+    except PodhubError as exc:
+        field = (exc.detail or {}).get("field")
+        form.add_error(field if field in form.fields else None, exc.message)
         return render(request, "integrations/stores.html",
-                      _page(request, connect_form=form), status=400)
+                      _page(request, connect_form=form), status=exc.status)
     messages.success(request, f"{conn.shop_domain} is connected; its open orders are being "
                               "imported.")
     return redirect("integrations:health", store_id=conn.store_id)
@@ -72,7 +72,7 @@ def connect_woocommerce(request):
         field = (exc.detail or {}).get("field")
         form.add_error(field if field in form.fields else None, exc.message)
         return render(request, "integrations/stores.html", _page(request, woo_form=form),
-                      status=400)
+                      status=exc.status)
     messages.success(request, f"{conn.shop_domain} is connected: its webhooks are being "
                               "registered and its processing and on-hold orders imported.")
     return redirect("integrations:health", store_id=conn.store_id)

@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 
 from orders.models import Order
 from podhub.core.exceptions import PodhubError
+from podhub.core.links import http_url
 from quotes import calc, services
 from quotes.forms import (
     ExchangeRateAdminForm,
@@ -213,8 +214,8 @@ class QuoteAdmin(admin.ModelAdmin):
 
     @admin.display(description="Images")
     def images_preview(self, obj):
-        urls = [i.get("url", "") for i in obj.images if isinstance(i, dict)]
-        urls = [u for u in urls if u.startswith(("https://", "http://"))]
+        urls = [http_url(i.get("url")) for i in obj.images if isinstance(i, dict)]
+        urls = [u for u in urls if u]
         if not urls:
             return "—"
         return format_html_join(" ", '<a href="{0}" target="_blank" rel="noopener">'

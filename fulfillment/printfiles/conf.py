@@ -3,8 +3,6 @@
     PRINTFILES_MAX_UPLOAD_MB        largest buyer image or upload accepted (50)
     PRINTFILES_MAX_PIXELS           largest image decoded, in pixels (120 000 000)
     PRINTFILES_DOWNLOAD_TIMEOUT     seconds for a whole image download (20)
-    PRINTFILES_ALLOW_PRIVATE_URLS   fetch images from private addresses (False; the
-                                    embedded default's sandbox store may need True)
     PRINTFILES_PNG_LEVEL            zlib level of print-file PNGs (1: docs/benchmarks.md)
     PRINTFILES_RENDER_STALE_SECONDS a running render older than this is retried (600)
     PRINTFILES_MAX_ATTEMPTS         renders failing this often stay failed (3)
@@ -33,10 +31,6 @@ def max_pixels() -> int:
 
 def download_timeout() -> float:
     return float(_get("PRINTFILES_DOWNLOAD_TIMEOUT", "float", 20.0))
-
-
-def allow_private_urls() -> bool:
-    return _get("PRINTFILES_ALLOW_PRIVATE_URLS", "bool", False)
 
 
 def png_level() -> int:

@@ -13,26 +13,23 @@ decodes it:
   file is reported as such.
 - `to_srgb` applies the EXIF orientation and converts CMYK, grey, palette,
   16-bit and ICC-tagged images to sRGB (RGB or RGBA).
-- `fetch_url` downloads with httpx: http(s) only, private addresses refused
-  unless allowed, an overall deadline as well as connect/read timeouts (a
-  server that never answers costs `timeout` seconds, not a worker), the
-  Content-Length and then the streamed body capped, and the content type
-  checked.
+- `fetch_url` downloads through the outbound HTTP policy (podhub/core/outbound.py:
+  http(s) only, resolved once and connected to the checked address, private
+  addresses refused unless the operator allows them, redirects re-checked, an
+  overall deadline as well as connect/read timeouts, the Content-Length and then
+  the streamed body capped), and checks the content type.
 """
 
 import io
-import ipaddress
 import re
-import socket
-import time
 import warnings
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from fulfillment.printfiles.problems import Code, ImageRefused
+from podhub.core import outbound
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # 120 MP: a 30 x 40 in poster at 300 DPI. Pillow's own guard (MAX_IMAGE_PIXELS,
@@ -191,75 +188,43 @@ def to_srgb(img: Image.Image) -> Image.Image:
 # --- downloads ----------------------------------------------------------------------
 
 
-def _check_host(host: str, *, allow_private: bool) -> None:
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        raise ImageRefused(Code.DOWNLOAD_FAILED, f"The host {host} cannot be found.") from None
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
-        if not addr.is_global:
-            raise ImageRefused(Code.DOWNLOAD_FAILED, f"The image address {host} is not on the "
-                               "public internet; PodHub does not fetch from private networks.")
+def fetch_url(url: str, *, max_bytes: int = MAX_UPLOAD_BYTES, timeout: float = 20.0) -> bytes:
+    """Download an image through the outbound HTTP policy; raise ImageRefused with the
+    reason when it cannot be used.
 
-
-def fetch_url(url: str, *, max_bytes: int = MAX_UPLOAD_BYTES, timeout: float = 20.0,
-              allow_private: bool = False, transport: httpx.BaseTransport | None = None,
-              ) -> bytes:
-    """Download an image; raise ImageRefused with the reason when it cannot be used.
-
-    `timeout` bounds the whole download (connect, each read, and the total), so
-    a server that accepts and then never answers, or drips a byte at a time,
-    gives up after `timeout` seconds. Redirects are followed (at most 3), each
-    hop checked like the first.
+    The policy (podhub/core/outbound.py) resolves the host once and connects to the
+    address it checked, refuses private networks unless the operator allows them,
+    follows at most 3 redirects (each checked like the first), caps the size and bounds
+    the whole download by `timeout` seconds (connect, each read, and the total), so a
+    server that accepts and then never answers, or drips a byte at a time, costs
+    `timeout` seconds, not a worker.
     """
-    deadline = time.monotonic() + timeout
-    current = url
-    for _ in range(4):
-        parts = urlsplit(current)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ImageRefused(Code.DOWNLOAD_FAILED, "Only http and https image links can be "
-                               "downloaded.")
-        _check_host(parts.hostname, allow_private=allow_private)
-        remaining = max(0.1, deadline - time.monotonic())
-        limits = httpx.Timeout(remaining, connect=min(remaining, 10.0))
-        try:
-            with httpx.Client(timeout=limits, follow_redirects=False,
-                              transport=transport) as client, \
-                    client.stream("GET", current, headers={"Accept": "image/*"}) as resp:
-                if resp.is_redirect and resp.headers.get("location"):
-                    current = str(resp.url.join(resp.headers["location"]))
-                    continue
-                if resp.status_code != 200:
-                    raise ImageRefused(Code.DOWNLOAD_FAILED, "The image link answered "
-                                       f"{resp.status_code}; the image cannot be downloaded.")
-                ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-                if ctype == "image/svg+xml":
-                    raise ImageRefused(Code.SVG_REFUSED, "SVG files are not accepted: they can "
-                                       "carry scripts and have no fixed resolution. Use a PNG "
-                                       "or JPEG.")
-                if ctype and ctype not in ALLOWED_CONTENT_TYPES:
-                    raise ImageRefused(Code.UNSUPPORTED_IMAGE, "The link does not point to a "
-                                       f"PNG, JPEG, WebP or TIFF image (it sent {ctype}).")
-                declared = resp.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise ImageRefused(Code.TOO_LARGE, f"The image is {_mb(int(declared))}; "
-                                       f"the limit is {_mb(max_bytes)}.")
-                buf = io.BytesIO()
-                for chunk in resp.iter_bytes(CHUNK):
-                    buf.write(chunk)
-                    if buf.tell() > max_bytes:
-                        raise ImageRefused(Code.TOO_LARGE, "The image is larger than the "
-                                           f"{_mb(max_bytes)} limit.")
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout("deadline")
-                return buf.getvalue()
-        except httpx.TimeoutException:
-            raise ImageRefused(Code.DOWNLOAD_FAILED, f"The image link did not answer within "
-                               f"{timeout:g} seconds.") from None
-        except httpx.HTTPError as exc:
-            raise ImageRefused(Code.DOWNLOAD_FAILED, "The image could not be downloaded "
-                               f"({type(exc).__name__}).") from None
-    raise ImageRefused(Code.DOWNLOAD_FAILED, "The image link redirects too many times.")
+    try:
+        with outbound.client(timeout=timeout, total_timeout=timeout, max_bytes=max_bytes,
+                             max_redirects=3, headers={"Accept": "image/*"}) as client, \
+                client.stream("GET", url) as resp:
+            if resp.status_code != 200:
+                raise ImageRefused(Code.DOWNLOAD_FAILED, "The image link answered "
+                                   f"{resp.status_code}; the image cannot be downloaded.")
+            ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype == "image/svg+xml":
+                raise ImageRefused(Code.SVG_REFUSED, "SVG files are not accepted: they can "
+                                   "carry scripts and have no fixed resolution. Use a PNG "
+                                   "or JPEG.")
+            if ctype and ctype not in ALLOWED_CONTENT_TYPES:
+                raise ImageRefused(Code.UNSUPPORTED_IMAGE, "The link does not point to a "
+                                   f"PNG, JPEG, WebP or TIFF image (it sent {ctype}).")
+            return resp.read()
+    except outbound.OutboundTooLarge as exc:
+        message = (f"The image is {_mb(exc.size)}; the limit is {_mb(max_bytes)}."
+                   if exc.size else f"The image is larger than the {_mb(max_bytes)} limit.")
+        raise ImageRefused(Code.TOO_LARGE, message) from None
+    except outbound.OutboundError as exc:
+        raise ImageRefused(Code.DOWNLOAD_FAILED, f"The image cannot be downloaded: "
+                           f"{exc.message}") from None
+    except httpx.TimeoutException:
+        raise ImageRefused(Code.DOWNLOAD_FAILED, f"The image link did not answer within "
+                           f"{timeout:g} seconds.") from None
+    except httpx.HTTPError as exc:
+        raise ImageRefused(Code.DOWNLOAD_FAILED, "The image could not be downloaded "
+                           f"({type(exc).__name__}).") from None

@@ -279,8 +279,7 @@ def _values(line: LineItem) -> tuple[dict[str, str], dict[str, str]]:
 def _download(url: str) -> bytes:
     """The buyer's image from its link (size cap, content type, timeout: loading.fetch_url)."""
     return loading.fetch_url(url, max_bytes=conf.max_upload_bytes(),
-                             timeout=conf.download_timeout(),
-                             allow_private=conf.allow_private_urls())
+                             timeout=conf.download_timeout())
 
 
 def _assets(template: DesignTemplate) -> dict[str, Image.Image]:

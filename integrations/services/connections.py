@@ -6,7 +6,6 @@ import logging
 import secrets
 import time
 from datetime import datetime, timedelta
-from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -26,9 +25,10 @@ from integrations.models import (
     StoreConnection,
 )
 from integrations.shopify import oauth
-from integrations.shopify.client import AdminClient, ShopifyAuthError
+from integrations.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
 from integrations.shopify.hmac import normalize_shop_domain, verify_query
 from orders.models import Platform, Store
+from podhub.core import outbound
 from podhub.core.crypto import Secret
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 
@@ -52,20 +52,53 @@ def clean_shop_domain(value: str) -> str:
 
 
 def clean_api_base(value: str) -> str:
-    value = (value or "").strip().rstrip("/")
-    if not value:
+    """An operator's API base override (`connect_store --api-base`: the sandbox, a proxy);
+    it still has to pass the outbound HTTP policy. Never taken from a seller: a seller's
+    shop is reached at the address derived from its *.myshopify.com domain."""
+    if not (value or "").strip():
         return ""
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query:
-        raise ValidationFailed(f"{value!r} is not an http(s) base URL.", field="api_base")
-    return value
+    try:
+        base = outbound.clean_base_url(value)
+    except outbound.OutboundError as exc:
+        raise ValidationFailed(f"{value!r} is not a usable base URL: {exc.message}",
+                               field="api_base") from None
+    if len(base) > 255:
+        raise ValidationFailed("That base URL is too long.", field="api_base")
+    return base
+
+
+class ShopUnavailable(Conflict):
+    """The shop is live in another workspace. Sellers are told only that it cannot be
+    connected (which shops use PodHub is nobody's business); the operator's CLI says why."""
+
+    def __init__(self, shop: str, *, workspace_id: int | None = None):
+        super().__init__("This shop cannot be connected to this workspace. If it is your "
+                         "shop, contact PodHub support.")
+        which = f" (id {workspace_id})" if workspace_id else ""
+        self.operator_message = f"{shop} is already connected to another workspace{which}."
 
 
 def _reveal(value) -> str:
     return value.reveal() if isinstance(value, Secret) else (value or "")
 
 
-def _active_elsewhere(shop: str, workspace) -> StoreConnection | None:
+def _check_token(shop: str, token: str, *, api_base: str = "") -> None:
+    """One small query with the pasted token: the store must accept it."""
+    base = api_base or conf.shopify_api_base(shop)
+    with AdminClient(base_url=base, token=token, api_version=conf.api_version(),
+                     max_retries=1) as client:
+        try:
+            client.execute("query PodhubShop { shop { id } }")
+        except ShopifyAuthError:
+            raise ValidationFailed("The store refused this token: paste the Admin API access "
+                                   "token of the app installed in this store.",
+                                   field="access_token") from None
+        except ShopifyError as exc:
+            raise ValidationFailed(f"Could not reach {shop} to check the token ({exc}).",
+                                   field="shop_domain") from None
+
+
+def _active_elsewhere(shop: str) -> StoreConnection | None:
     with scopes_disabled():
         return StoreConnection.objects.filter(
             platform=Platform.SHOPIFY, shop_domain=shop, status=ConnectionStatus.ACTIVE
@@ -104,7 +137,7 @@ def save_connected(conn: StoreConnection, *, now: datetime) -> None:
         with transaction.atomic():
             conn.save()
     except IntegrityError:
-        raise Conflict(f"{conn.shop_domain} is already connected.") from None
+        raise ShopUnavailable(conn.shop_domain) from None
 
 
 def store_connect_shopify(
@@ -112,9 +145,14 @@ def store_connect_shopify(
     api_base: str = "", name: str = "", kind: str = ConnectionKind.CUSTOM, scopes: str = "",
     refresh_token: str = "", token_expires_at: datetime | None = None,
     refresh_token_expires_at: datetime | None = None, start_import: bool = True,
-    now: datetime | None = None,
+    verify_token: bool = False, now: datetime | None = None,
 ) -> StoreConnection:
-    """Connect (or reconnect) a Shopify store to the workspace; start its initial import."""
+    """Connect (or reconnect) a Shopify store to the workspace; start its initial import.
+
+    `api_base` is the operator's override (the CLI), never a seller's. `verify_token`
+    (a seller pasting a token) asks the store first: only someone holding a working
+    token of the shop learns whether it can be connected.
+    """
     now = now or timezone.now()
     shop = clean_shop_domain(shop_domain)
     api_base = clean_api_base(api_base)
@@ -128,10 +166,13 @@ def store_connect_shopify(
                                "webhooks settings.", field="webhook_secret")
     if len(webhook_secret) > 500:
         raise ValidationFailed("That webhook secret is too long.", field="webhook_secret")
-    other = _active_elsewhere(shop, workspace)
+    if verify_token:
+        _check_token(shop, access_token, api_base=api_base)
+    other = _active_elsewhere(shop)
+    if other is not None and other.workspace_id == workspace.pk:
+        raise Conflict(f"{shop} is already connected to this workspace.")
     if other is not None:
-        where = "this workspace" if other.workspace_id == workspace.pk else "another workspace"
-        raise Conflict(f"{shop} is already connected to {where}.")
+        raise ShopUnavailable(shop, workspace_id=other.workspace_id)
     with scope(workspace=workspace):
         conn = connection_for_update(workspace=workspace, platform=Platform.SHOPIFY,
                                      domain=shop, name=name)
@@ -292,18 +333,17 @@ def oauth_redirect_uri() -> str:
 
 
 @transaction.atomic
-def oauth_begin(*, workspace, user, shop_domain: str, api_base: str = "",
-                now: datetime | None = None) -> str:
-    """Start an install: remember a nonce for this member, return Shopify's consent URL."""
+def oauth_begin(*, workspace, user, shop_domain: str, now: datetime | None = None) -> str:
+    """Start an install: remember a nonce for this member, return Shopify's consent URL
+    (on the shop's own domain, or where the operator's SHOPIFY_API_BASES puts it)."""
     if not conf.api_key() or not conf.api_secret():
         raise Conflict("This PodHub has no Shopify app configured (SHOPIFY_API_KEY and "
                        "SHOPIFY_API_SECRET). Connect with a custom-app token instead.")
     shop = clean_shop_domain(shop_domain)
-    api_base = clean_api_base(api_base)
     nonce = secrets.token_urlsafe(24)
     OAuthState.objects.create(workspace=workspace, user=user, nonce=nonce, shop_domain=shop,
-                              api_base=api_base, created_at=now or timezone.now())
-    return oauth.authorize_url(base_url=api_base or f"https://{shop}", client_id=conf.api_key(),
+                              created_at=now or timezone.now())
+    return oauth.authorize_url(base_url=conf.shopify_api_base(shop), client_id=conf.api_key(),
                                scopes=conf.scopes(), redirect_uri=oauth_redirect_uri(),
                                state=nonce)
 
@@ -329,13 +369,18 @@ def oauth_complete(*, workspace, user, params: dict[str, str],
                                    "you started with.")
         state.used_at = now
         state.save(update_fields=["used_at", "updated_at"])
-    base = state.api_base or f"https://{shop}"
-    tokens = oauth.exchange_code(base_url=base, client_id=conf.api_key(),
-                                 client_secret=conf.api_secret(), code=params.get("code", ""),
-                                 now=now)
+    # The app secret goes only to the validated shop's own address (or the operator's).
+    try:
+        tokens = oauth.exchange_code(base_url=conf.shopify_api_base(shop),
+                                     client_id=conf.api_key(), client_secret=conf.api_secret(),
+                                     code=params.get("code", ""), now=now)
+    except ShopifyError as exc:
+        log.warning("OAuth code exchange for %s failed: %s", shop, exc)
+        raise ValidationFailed("Shopify did not complete the installation; start "
+                               "again.") from None
     return store_connect_shopify(
         workspace=workspace, shop_domain=shop, access_token=tokens.access_token,
-        api_base=state.api_base, kind=ConnectionKind.OAUTH, scopes=tokens.scope,
+        kind=ConnectionKind.OAUTH, scopes=tokens.scope,
         refresh_token=tokens.refresh_token, token_expires_at=tokens.expires_at,
         refresh_token_expires_at=tokens.refresh_expires_at, now=now,
     )

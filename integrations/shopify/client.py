@@ -1,4 +1,5 @@
-"""The Admin GraphQL client: plain httpx, one instance per store, no global session.
+"""The Admin GraphQL client: httpx through the outbound HTTP policy
+(podhub/core/outbound.py), one instance per store, no global session.
 
 Cost-aware: every response carries `extensions.cost.throttleStatus`
 (maximumAvailable, currentlyAvailable, restoreRate); before the next call the
@@ -19,9 +20,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from podhub.core import outbound
+
 log = logging.getLogger(__name__)
 
-USER_AGENT = "PodHub/1 (+https://github.com/podhub)"
+USER_AGENT = outbound.USER_AGENT
+# A GraphQL page of 50 orders x 10 lines is well under 1 MB.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 class ShopifyError(Exception):
@@ -91,7 +96,7 @@ class AdminClient:
         self, *, base_url: str, token: str | Callable[[], str], api_version: str,
         timeout: float = 10.0, max_retries: int = 6, backoff_base: float = 0.5,
         backoff_max: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic, http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.url = f"{base_url.rstrip('/')}/admin/api/{api_version}/graphql.json"
         self._token = token
@@ -101,15 +106,12 @@ class AdminClient:
         self.backoff_max = backoff_max
         self.sleep = sleep
         self.clock = clock
-        self.http = http or httpx.Client(timeout=timeout, follow_redirects=False,
-                                         headers={"User-Agent": USER_AGENT})
-        self._own_http = http is None
+        self.http = outbound.client(timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
         self.bucket = Bucket()
         self.stats = Stats()
 
     def close(self) -> None:
-        if self._own_http:
-            self.http.close()
+        self.http.close()
 
     def __enter__(self) -> AdminClient:
         return self
@@ -165,13 +167,16 @@ class AdminClient:
             try:
                 resp = self.http.post(self.url, content=payload, headers=headers,
                                       timeout=self.timeout)
+            except outbound.OutboundError as exc:
+                raise ShopifyQueryError(f"PodHub's outbound policy refused the call: "
+                                        f"{exc.message}") from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last_problem = f"{exc.__class__.__name__}: {exc}"
+                last_problem = exc.__class__.__name__
                 self._retry(attempt, last_problem)
                 continue
             if resp.status_code in (401, 403):
-                raise ShopifyAuthError(f"HTTP {resp.status_code} from the store: "
-                                       f"{resp.text[:200]}")
+                raise ShopifyAuthError(f"HTTP {resp.status_code} from the store"
+                                       f"{answer_reason(resp)}")
             if resp.status_code == 429:
                 self.stats.http_429 += 1
                 last_problem = "HTTP 429"
@@ -189,7 +194,7 @@ class AdminClient:
                 self._retry(attempt, last_problem)
                 continue
             if resp.status_code != 200:
-                raise ShopifyQueryError(f"HTTP {resp.status_code}: {resp.text[:300]}")
+                raise ShopifyQueryError(f"HTTP {resp.status_code}{answer_reason(resp)}")
             try:
                 body = resp.json()
             except ValueError:
@@ -227,6 +232,22 @@ class AdminClient:
         log.info("shopify call failed (%s), attempt %s", problem, attempt + 1)
         if attempt < self.max_retries:
             self.sleep(self._backoff(attempt))
+
+
+def answer_reason(resp: httpx.Response) -> str:
+    """": <Shopify's errors>" from a JSON error answer, else "": an answer that is not
+    Shopify's error shape is never copied into a message that is stored or shown."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    errors = body.get("errors") or body.get("error_description") or body.get("error") \
+        if isinstance(body, dict) else None
+    if isinstance(errors, str):
+        return f": {errors[:200]}"
+    if isinstance(errors, list) and all(isinstance(e, dict) for e in errors):
+        return ": " + "; ".join(str(e.get("message", ""))[:200] for e in errors[:3])
+    return ""
 
 
 def user_errors(payload: dict | None, *keys: str) -> list:

@@ -1,8 +1,10 @@
 """Public-app OAuth (authorization code grant) and expiring offline tokens.
 
-ShopifyAPI 12 cannot refresh tokens, so the exchange and the refresh are ours
-(plain httpx). Only *.myshopify.com hosts are ever contacted, unless the
-connection names an explicit api_base (the sandbox).
+ShopifyAPI 12 cannot refresh tokens, so the exchange and the refresh are ours,
+through the outbound HTTP policy (podhub/core/outbound.py). They send the app's
+client secret: `base_url` is always derived from the validated *.myshopify.com
+domain, or set by the operator (SHOPIFY_API_BASES, `connect_store --api-base`),
+never by a seller.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from urllib.parse import urlencode
 import httpx
 from django.utils import timezone
 
-from integrations.shopify.client import ShopifyAuthError, ShopifyUnavailable
+from integrations.shopify.client import ShopifyAuthError, ShopifyUnavailable, answer_reason
+from podhub.core import outbound
 
 
 @dataclass
@@ -47,20 +50,20 @@ def _tokens(body: dict, now: datetime) -> TokenSet:
     )
 
 
-def _post(url: str, data: dict, *, http: httpx.Client | None = None) -> dict:
-    client = http or httpx.Client(timeout=10, follow_redirects=False)
+def _post(url: str, data: dict) -> dict:
     try:
-        resp = client.post(url, json=data, headers={"Accept": "application/json"})
+        with outbound.client(timeout=10, max_bytes=1024 * 1024) as client:
+            resp = client.post(url, json=data, headers={"Accept": "application/json"})
+    except outbound.OutboundError as exc:
+        raise ShopifyAuthError(f"token endpoint refused by PodHub's policy: {exc.message}") \
+            from None
     except httpx.HTTPError as exc:
-        raise ShopifyUnavailable(f"token endpoint unreachable: {exc}") from exc
-    finally:
-        if http is None:
-            client.close()
+        raise ShopifyUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
     if resp.status_code >= 500:
         raise ShopifyUnavailable(f"token endpoint answered HTTP {resp.status_code}")
     if resp.status_code != 200:
-        raise ShopifyAuthError(f"token endpoint refused: HTTP {resp.status_code} "
-                               f"{resp.text[:200]}")
+        raise ShopifyAuthError(f"token endpoint refused: HTTP {resp.status_code}"
+                               f"{answer_reason(resp)}")
     try:
         return resp.json()
     except ValueError as exc:
@@ -69,17 +72,17 @@ def _post(url: str, data: dict, *, http: httpx.Client | None = None) -> dict:
 
 
 def exchange_code(*, base_url: str, client_id: str, client_secret: str, code: str,
-                  http: httpx.Client | None = None, now: datetime | None = None) -> TokenSet:
+                  now: datetime | None = None) -> TokenSet:
     """Code -> token. `expiring=1` asks for an expiring offline token with a refresh token."""
     body = _post(f"{base_url.rstrip('/')}/admin/oauth/access_token",
                  {"client_id": client_id, "client_secret": client_secret, "code": code,
-                  "expiring": 1}, http=http)
+                  "expiring": 1})
     return _tokens(body, now or timezone.now())
 
 
 def refresh(*, base_url: str, client_id: str, client_secret: str, refresh_token: str,
-            http: httpx.Client | None = None, now: datetime | None = None) -> TokenSet:
+            now: datetime | None = None) -> TokenSet:
     body = _post(f"{base_url.rstrip('/')}/admin/oauth/access_token",
                  {"client_id": client_id, "client_secret": client_secret,
-                  "grant_type": "refresh_token", "refresh_token": refresh_token}, http=http)
+                  "grant_type": "refresh_token", "refresh_token": refresh_token})
     return _tokens(body, now or timezone.now())

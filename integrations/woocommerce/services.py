@@ -10,7 +10,6 @@ import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +28,11 @@ from integrations.models import (
     OutboxStatus,
     StoreConnection,
 )
-from integrations.services.connections import connection_for_update, save_connected
+from integrations.services.connections import (
+    ShopUnavailable,
+    connection_for_update,
+    save_connected,
+)
 from integrations.services.orders import apply_store_order
 from integrations.woocommerce.client import (
     WooAuthError,
@@ -45,6 +48,7 @@ from integrations.woocommerce.mapping import (
     refunded_total,
 )
 from orders.models import Platform, Store
+from podhub.core import outbound
 from podhub.core.crypto import Secret
 from podhub.core.exceptions import Conflict, ValidationFailed
 
@@ -69,15 +73,21 @@ def webhook_url(store_id: int) -> str:
 
 
 def clean_store_url(value: str) -> tuple[str, str]:
-    """(base URL without a trailing slash, host+path identifying the store)."""
-    value = (value or "").strip().rstrip("/")
-    parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query \
-            or parsed.fragment or len(value) > 255:
-        raise ValidationFailed(f"{value!r} is not a store address: use the site's URL, "
-                               "e.g. https://shop.example.com.", field="url")
-    domain = (parsed.netloc.lower() + parsed.path.rstrip("/"))[:255]
-    return f"{parsed.scheme}://{parsed.netloc.lower()}{parsed.path.rstrip('/')}", domain
+    """(base URL without a trailing slash, host+path identifying the store).
+
+    A seller's input that the consumer keys will be sent to: checked by the outbound HTTP
+    policy before anything is sent (http(s), a public address unless the operator allows
+    private ones, nothing that would cut off the API path we append).
+    """
+    try:
+        base = outbound.clean_base_url(value)
+    except outbound.OutboundError as exc:
+        raise ValidationFailed(f"{(value or '')[:80]!r} is not a store address PodHub can "
+                               f"use: {exc.message} Use the site's URL, e.g. "
+                               "https://shop.example.com.", field="url") from None
+    if len(base) > 255:
+        raise ValidationFailed("That store address is too long.", field="url")
+    return base, base.split("://", 1)[1]
 
 
 def client_for(connection: StoreConnection, **kwargs) -> WooClient:
@@ -109,13 +119,8 @@ def store_connect_woocommerce(
     webhook_secret = (webhook_secret or "").strip() or secrets.token_hex(24)
     if len(webhook_secret) > 500:
         raise ValidationFailed("That webhook secret is too long.", field="webhook_secret")
-    with scopes_disabled():
-        other = StoreConnection.objects.filter(platform=Platform.WOOCOMMERCE, shop_domain=domain,
-                                               status=ConnectionStatus.ACTIVE).first()
-    if other is not None and other.workspace_id != workspace.pk:
-        raise Conflict(f"{domain} is already connected to another workspace.")
-    # Connecting again from the same workspace replaces the keys and re-registers the
-    # webhooks (key rotation, or a store that lost them).
+    # The keys are checked first: only someone holding working keys of this store learns
+    # anything about it (finding 12 of issue 13: no "used elsewhere" oracle).
     probe = WooClient(url=base, consumer_key=consumer_key, consumer_secret=consumer_secret,
                       max_retries=1)
     try:
@@ -127,6 +132,13 @@ def store_connect_woocommerce(
     except WooError as exc:
         raise ValidationFailed(f"Could not reach the WooCommerce REST API at {base}: {exc}",
                                field="url") from None
+    with scopes_disabled():
+        other = StoreConnection.objects.filter(platform=Platform.WOOCOMMERCE, shop_domain=domain,
+                                               status=ConnectionStatus.ACTIVE).first()
+    if other is not None and other.workspace_id != workspace.pk:
+        raise ShopUnavailable(domain, workspace_id=other.workspace_id)
+    # Connecting again from the same workspace replaces the keys and re-registers the
+    # webhooks (key rotation, or a store that lost them).
     with transaction.atomic(), scope(workspace=workspace):
         conn = connection_for_update(workspace=workspace, platform=Platform.WOOCOMMERCE,
                                      domain=domain, name=name)
@@ -243,7 +255,7 @@ def import_job_run(*, job_id: int, client: WooClient | None = None,
                 return job
             if max_pages is not None and pages >= max_pages:
                 return job
-    except WooAuthError as exc:
+    except (WooAuthError, WooUserError) as exc:  # refused for good: retrying cannot help
         ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc),
                                                    finished_at=timezone.now())
         StoreConnection.objects.filter(pk=conn.pk).update(

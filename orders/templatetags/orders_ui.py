@@ -139,16 +139,6 @@ def submit_countdown(at) -> str:
     return "submits in " + " ".join(parts)
 
 
-@register.filter
-def http_url(value) -> str:
-    """Only http(s) and site-relative URLs reach an href or src; anything else is dropped."""
-    text = str(value or "").strip()
-    if text.startswith(("https://", "http://")) or (text.startswith("/") and
-                                                     not text.startswith("//")):
-        return text
-    return ""
-
-
 # --- the list's rows, rendered in Python ----------------------------------------------------
 # The order list is the dashboard's hot path (bench/orders_list.py: p95 < 100 ms, the
 # view at >= 0.3x the rate of its own SQL in pgbench). The template engine costs about

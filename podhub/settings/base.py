@@ -78,6 +78,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "podhub.workspaces.context_processors.workspace",
             ],
+            # `safe_url`: every outside URL rendered in a template (docs/security.md)
+            "builtins": ["podhub.core.templatetags.links"],
         },
     },
 ]
@@ -297,6 +299,18 @@ STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # s
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")  # pinned
 SHOPIFY_API_KEY = env.str("SHOPIFY_API_KEY", default="")  # public app (OAuth install)
 SHOPIFY_API_SECRET = env.str("SHOPIFY_API_SECRET", default="")
+# Operator only: where a shop's Admin API and OAuth endpoints are when not at
+# https://<shop> ("shop=url,…"; "*" for every shop). The embedded default maps the
+# demo's Sandbox Shopify store (`make run`, port 8010). Sellers never choose it.
+SHOPIFY_API_BASES = env.dict("SHOPIFY_API_BASES", default={
+    "podhub-sandbox.myshopify.com": "http://127.0.0.1:8010"})
+
+# --- outbound HTTP policy (podhub/core/outbound.py, docs/security.md) ------------------
+# Whether requests to seller-, store- or provider-influenced URLs may reach loopback,
+# private, link-local and CGNAT addresses: on in the embedded default (the sandboxes run
+# on 127.0.0.1), off in production. PRINTFILES_ALLOW_PRIVATE_URLS is the old name.
+PODHUB_ALLOW_PRIVATE_URLS = env.bool(
+    "PODHUB_ALLOW_PRIVATE_URLS", default=env.bool("PRINTFILES_ALLOW_PRIVATE_URLS", default=True))
 
 LOGGING = {
     "version": 1,

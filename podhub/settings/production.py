@@ -11,6 +11,10 @@ if not SECRET_KEY or SECRET_KEY.startswith(DEV_SECRET_KEY_PREFIX) or len(SECRET_
 if not env.list("PODHUB_ENCRYPTION_KEYS", default=[]):
     raise ImproperlyConfigured("PODHUB_ENCRYPTION_KEYS must be set (Fernet keys, newest first).")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# The outbound HTTP policy refuses private networks (docs/security.md); no sandbox shop.
+PODHUB_ALLOW_PRIVATE_URLS = env.bool(
+    "PODHUB_ALLOW_PRIVATE_URLS", default=env.bool("PRINTFILES_ALLOW_PRIVATE_URLS", default=False))
+SHOPIFY_API_BASES = env.dict("SHOPIFY_API_BASES", default={})
 DEBUG = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

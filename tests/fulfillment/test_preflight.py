@@ -6,7 +6,6 @@ import socket
 import struct
 import zlib
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -16,6 +15,7 @@ from fulfillment.printfiles.problems import Code, ImageRefused, Severity
 from fulfillment.printfiles.render import render
 from fulfillment.printfiles.spec import parse_spec
 from tests.fulfillment.engine_fixtures import photo, png_bytes
+from tests.stub_server import Answer, StubServer
 
 SPEC = parse_spec({"width_in": 4, "height_in": 3, "layers": [
     {"type": "image", "key": "Photo", "box": [0, 0, 4, 2], "required": True},
@@ -191,45 +191,38 @@ def test_an_upload_declaring_200_mb_is_refused_before_any_read():
     assert "200 MB" in refused.message
 
 
-# --- downloads ------------------------------------------------------------------------
-
-
-def _transport(handler):
-    return httpx.MockTransport(handler)
+# --- downloads (through the outbound HTTP policy; a real server on 127.0.0.1) -----------
 
 
 def test_url_download_returns_the_image_bytes():
     body = png_bytes(photo((10, 10)))
-    transport = _transport(lambda req: httpx.Response(
-        200, headers={"content-type": "image/png"}, content=body))
-    assert fetch_url("https://cdn.example/p.png", transport=transport,
-                     allow_private=True) == body
+    with StubServer({"/p.png": Answer(200, {"Content-Type": "image/png"}, body)}) as cdn:
+        assert fetch_url(f"{cdn.url}/p.png") == body
 
 
 def test_url_download_checks_content_type_size_and_status():
-    html = _transport(lambda req: httpx.Response(200, headers={"content-type": "text/html"},
-                                                 content=b"<html>"))
-    svg = _transport(lambda req: httpx.Response(200, headers={"content-type": "image/svg+xml"},
-                                                content=b"<svg/>"))
-    huge = _transport(lambda req: httpx.Response(
-        200, headers={"content-type": "image/png", "content-length": str(300 * 1024 * 1024)},
-        content=b""))
-    endless = _transport(lambda req: httpx.Response(
-        200, headers={"content-type": "image/jpeg"},
-        content=iter([b"\0" * (1 << 20)] * 100)))  # no length given: counted as it streams
-    gone = _transport(lambda req: httpx.Response(404))
-    kw = {"allow_private": True}
-
-    assert _refused(fetch_url, "https://x.test/a", transport=html, **kw).code == \
-        Code.UNSUPPORTED_IMAGE
-    assert _refused(fetch_url, "https://x.test/a", transport=svg, **kw).code == Code.SVG_REFUSED
-    assert _refused(fetch_url, "https://x.test/a", transport=huge, **kw).code == Code.TOO_LARGE
-    assert _refused(fetch_url, "https://x.test/a", transport=endless, max_bytes=5 << 20,
-                    **kw).code == Code.TOO_LARGE
-    assert "404" in _refused(fetch_url, "https://x.test/a", transport=gone, **kw).message
+    routes = {
+        "/html": Answer(200, {"Content-Type": "text/html"}, b"<html>"),
+        "/svg": Answer(200, {"Content-Type": "image/svg+xml"}, b"<svg/>"),
+        "/huge": Answer(200, {"Content-Type": "image/png",
+                              "Content-Length": str(300 * 1024 * 1024)}, iter([b""])),
+        # no length given: counted as it streams
+        "/endless": Answer(200, {"Content-Type": "image/jpeg"}, iter([b"\0" * (1 << 20)] * 100)),
+        "/gone": Answer(404),
+    }
+    with StubServer(routes) as cdn:
+        assert _refused(fetch_url, f"{cdn.url}/html").code == Code.UNSUPPORTED_IMAGE
+        assert _refused(fetch_url, f"{cdn.url}/svg").code == Code.SVG_REFUSED
+        huge = _refused(fetch_url, f"{cdn.url}/huge")
+        assert huge.code == Code.TOO_LARGE and "300 MB" in huge.message
+        endless = _refused(fetch_url, f"{cdn.url}/endless", max_bytes=5 << 20)
+        assert endless.code == Code.TOO_LARGE
+        assert endless.message == "The image is larger than the 5 MB limit."
+        assert "404" in _refused(fetch_url, f"{cdn.url}/gone").message
 
 
-def test_only_public_http_urls_are_fetched():
+def test_only_public_http_urls_are_fetched(settings):
+    settings.PODHUB_ALLOW_PRIVATE_URLS = False
     assert "http and https" in _refused(fetch_url, "file:///etc/passwd").message
     assert "private" in _refused(fetch_url, "http://127.0.0.1:9/x.png").message
 
@@ -242,8 +235,7 @@ def test_a_url_that_never_answers_times_out():
     server.listen(8)
     port = server.getsockname()[1]
     try:
-        refused = _refused(fetch_url, f"http://127.0.0.1:{port}/photo.jpg", timeout=0.5,
-                           allow_private=True)
+        refused = _refused(fetch_url, f"http://127.0.0.1:{port}/photo.jpg", timeout=0.5)
     finally:
         server.close()
     assert refused.code == Code.DOWNLOAD_FAILED

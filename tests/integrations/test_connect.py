@@ -16,6 +16,7 @@ from integrations.models import ConnectionKind, ImportJob, OAuthState, StoreConn
 from integrations.services import connections
 from integrations.shopify.hmac import normalize_shop_domain, query_signature, verify_query
 from orders.models import Store
+from tests.integrations.conftest import TOKEN
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +110,9 @@ def test_cli_runs_as_a_process_and_exits_non_zero_with_one_line(settings):
     assert "--consumer-key, --consumer-secret required for WooCommerce" in proc.stderr
 
 
-def test_dashboard_paste_and_disconnect(workspace, owner, client_for, sandbox):
+def test_dashboard_paste_and_disconnect(workspace, owner, client_for, sandbox, settings):
+    # the operator points this shop at the sandbox; the seller never chooses an address
+    settings.SHOPIFY_API_BASES = {"paste.myshopify.com": sandbox.url}
     c = client_for(owner)
     page = c.get("/stores/")
     assert page.status_code == 200 and "Connect a Shopify store" in page.content.decode()
@@ -117,8 +120,11 @@ def test_dashboard_paste_and_disconnect(workspace, owner, client_for, sandbox):
                                                "webhook_secret": "s"})
     assert resp.status_code == 400 and "not a Shopify store address" in resp.content.decode()
     resp = c.post("/stores/shopify/connect/", {"shop_domain": "paste.myshopify.com",
-                                               "access_token": "t", "webhook_secret": "s",
-                                               "api_base": sandbox.url, "name": "My shop"})
+                                               "access_token": "wrong", "webhook_secret": "s"})
+    assert resp.status_code == 400 and "The store refused this token" in resp.content.decode()
+    resp = c.post("/stores/shopify/connect/", {"shop_domain": "paste.myshopify.com",
+                                               "access_token": TOKEN, "webhook_secret": "s",
+                                               "name": "My shop"})
     assert resp.status_code == 302
     with scope(workspace=workspace):
         conn = StoreConnection.objects.get(shop_domain="paste.myshopify.com")
@@ -129,7 +135,7 @@ def test_dashboard_paste_and_disconnect(workspace, owner, client_for, sandbox):
     assert conn.status == "disconnected" and conn.access_token.reveal() == ""
     # reconnecting reuses the store (its orders stay attached)
     c.post("/stores/shopify/connect/", {"shop_domain": "paste.myshopify.com",
-                                        "access_token": "t2", "webhook_secret": "s2"})
+                                        "access_token": TOKEN, "webhook_secret": "s2"})
     with scope(workspace=workspace):
         assert StoreConnection.objects.get().status == "active"
         assert Store.objects.filter(platform="shopify").count() == 1
@@ -150,14 +156,14 @@ def test_shop_domain_validation():
 def app_settings(settings, sandbox):
     settings.SHOPIFY_API_KEY = sandbox.shop.app_key
     settings.SHOPIFY_API_SECRET = sandbox.shop.app_secret
+    settings.SHOPIFY_API_BASES = {sandbox.shop.shop_domain: sandbox.url}  # the operator's
     return settings
 
 
 def test_oauth_install_with_expiring_token_and_refresh(workspace, owner, client_for, sandbox,
                                                        app_settings):
     c = client_for(owner)
-    resp = c.post("/stores/shopify/install/", {"shop_domain": sandbox.shop.shop_domain,
-                                               "api_base": sandbox.url})
+    resp = c.post("/stores/shopify/install/", {"shop_domain": sandbox.shop.shop_domain})
     assert resp.status_code == 302
     authorize = resp["Location"]
     q = parse_qs(urlparse(authorize).query)
@@ -195,8 +201,7 @@ def test_oauth_callback_with_a_bad_hmac_or_foreign_state_is_refused(workspace, o
                                                                     other_owner, client_for,
                                                                     sandbox, app_settings):
     c = client_for(owner)
-    resp = c.post("/stores/shopify/install/", {"shop_domain": sandbox.shop.shop_domain,
-                                               "api_base": sandbox.url})
+    resp = c.post("/stores/shopify/install/", {"shop_domain": sandbox.shop.shop_domain})
     back = urlparse(httpx.get(resp["Location"], follow_redirects=False).headers["location"])
     params = {k: v[0] for k, v in parse_qs(back.query).items()}
     tampered = dict(params, shop="other.myshopify.com")

@@ -23,7 +23,9 @@ class Command(BaseCommand):
                             help="Shopify: the signing secret; WooCommerce: optional, the "
                                  "secret PodHub registers its webhooks with (default: new)")
         parser.add_argument("--api-base", default="",
-                            help="base URL of the Admin API (the sandbox); default https://SHOP")
+                            help="Shopify: base URL of the Admin API (the sandbox, a proxy); "
+                                 "default: SHOPIFY_API_BASES, else https://SHOP. Checked by the "
+                                 "outbound HTTP policy (docs/security.md)")
         parser.add_argument("--name", default="")
         parser.add_argument("--no-import", action="store_true",
                             help="do not start the initial import of open orders")
@@ -70,7 +72,9 @@ class Command(BaseCommand):
                     result = {"store_id": conn.store_id,
                               "webhook_url": connections.webhook_url()}
         except PodhubError as exc:
-            raise CommandError(f"{exc.message} Nothing was changed.") from None
+            # The operator may hear more than a seller (e.g. which workspace has the shop).
+            reason = getattr(exc, "operator_message", exc.message)
+            raise CommandError(f"{reason} Nothing was changed.") from None
         if opts["json"]:
             self.stdout.write(json.dumps(result))
         else:
