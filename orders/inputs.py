@@ -69,11 +69,12 @@ ADDRESS_ALIASES = {"country": "country_code", "postal_code": "zip", "postcode": 
 ORDER_FIELDS = {
     "channel", "source", "external_id", "number", "placed_at", "updated_at", "buyer_name",
     "buyer_email", "shipping_address", "currency", "subtotal", "discount", "shipping", "tax",
-    "total", "line_items", "store_paid",
+    "total", "line_items", "store_paid", "shipping_discount", "shop_money",
 }
 LINE_FIELDS = {
     "external_id", "store_product_id", "store_variant_id", "sku", "title", "variant_title",
     "quantity", "unit_price", "discount", "personalization", "images", "catalog_variant_id",
+    "fulfilled_quantity",
 }
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
