@@ -15,12 +15,13 @@ The dict is the one CONTRACT-12 fixes (docs/shopify.md "What is imported"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
 from integrations.shopify.queries import numeric_id
+from podhub.core.money import quantize
 
 MAX_PROPS = 50
 # Financial statuses of an order the buyer has not (fully) paid the store for yet.
@@ -80,20 +81,15 @@ class Pair:
     def times(self, n: int) -> Pair:
         return Pair(self.buyer * n, self.shop * n)
 
-    def share(self, part: int, whole: int) -> Pair:
-        """This amount for `part` of `whole` units, rounded like the amount itself."""
+    def share(self, part: int, whole: int, currencies: tuple[str, str]) -> Pair:
+        """This amount for `part` of `whole` units, rounded to each currency's cents."""
         if whole <= 0 or part >= whole:
             return self
-        return Pair(_prorate(self.buyer, part, whole), _prorate(self.shop, part, whole))
+        return Pair(quantize(self.buyer * part / whole, currencies[0]),
+                    quantize(self.shop * part / whole, currencies[1]))
 
     def floor0(self) -> Pair:
         return Pair(max(self.buyer, ZERO), max(self.shop, ZERO))
-
-
-def _prorate(amount: Decimal, part: int, whole: int) -> Decimal:
-    exponent = amount.as_tuple().exponent  # "3.34" -> cents, "100" (JPY) -> units
-    exponent = exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return (amount * part / whole).quantize(Decimal(1).scaleb(exponent), ROUND_HALF_UP)
 
 
 def _str(amount: Decimal) -> str:
@@ -217,6 +213,7 @@ class _Line:
     unit: Pair
     discount: Pair  # allocated to the ordered quantity
     props: list
+    currencies: tuple[str, str]  # (buyer's, shop's)
 
     def as_dict(self) -> dict:
         fields, images = _properties(self.props)
@@ -241,7 +238,7 @@ class _Line:
     def current_discount(self) -> Pair:
         """The line's discount for its current quantity (a removed or refunded unit
         takes its share of the allocation with it)."""
-        return self.discount.share(self.current, self.ordered)
+        return self.discount.share(self.current, self.ordered, self.currencies)
 
     @property
     def current_net(self) -> Pair:
@@ -319,7 +316,8 @@ def _rest_fulfilled(order: dict) -> dict[str, int]:
     return out
 
 
-def _rest_line(item: dict, *, refunded: dict, shipped: dict, cancelled: bool) -> _Line:
+def _rest_line(item: dict, *, refunded: dict, shipped: dict, cancelled: bool,
+               currencies: tuple[str, str]) -> _Line:
     lid = numeric_id(item.get("id"))
     ordered = _int(item.get("quantity"))
     if item.get("current_quantity") is not None:
@@ -346,7 +344,7 @@ def _rest_line(item: dict, *, refunded: dict, shipped: dict, cancelled: bool) ->
         variant_title=item.get("variant_title") or "", ordered=ordered, current=current,
         fulfilled=min(max(fulfilled, 0), current), unit=_pair(item.get("price_set"),
                                                               item.get("price")),
-        discount=discount, props=item.get("properties") or [],
+        discount=discount, props=item.get("properties") or [], currencies=currencies,
     )
 
 
@@ -354,8 +352,11 @@ def from_rest(order: dict) -> tuple[dict, StoreFacts]:
     """An order as REST JSON (webhook body, REST resource, draft order) -> (data, facts)."""
     external_id = numeric_id(order.get("id")) if order.get("id") not in (None, "") else ""
     cancelled = bool(order.get("cancelled_at"))
+    shop_currency = order.get("currency") or ""
+    currency = order.get("presentment_currency") or shop_currency
     refunded, shipped = _rest_refunded(order), _rest_fulfilled(order)
-    lines = [_rest_line(item, refunded=refunded, shipped=shipped, cancelled=cancelled)
+    lines = [_rest_line(item, refunded=refunded, shipped=shipped, cancelled=cancelled,
+                        currencies=(currency, shop_currency))
              for item in order.get("line_items") or [] if isinstance(item, dict)]
     shipping_lines = [s for s in order.get("shipping_lines") or []
                       if isinstance(s, dict) and not s.get("is_removed")]
@@ -379,13 +380,11 @@ def from_rest(order: dict) -> tuple[dict, StoreFacts]:
              if order.get("current_total_price_set") else
              _pair(order.get("total_price_set"), order.get("total_price")))
     address = _ship_to(order.get("shipping_address"))
-    shop_currency = order.get("currency") or ""
     data = _build(
         external_id=external_id, number=order.get("name") or order.get("order_number"),
         email=order.get("email") or order.get("contact_email"),
         placed_at=order.get("created_at"), updated_at=order.get("updated_at"),
-        currency=order.get("presentment_currency") or shop_currency,
-        shop_currency=shop_currency, address=address,
+        currency=currency, shop_currency=shop_currency, address=address,
         buyer_name=address.get("name") or _person(order.get("customer"))
         or _person(order.get("billing_address")),
         lines=lines, total_discounts=total_discounts, shipping=shipping,
@@ -407,7 +406,8 @@ def from_rest(order: dict) -> tuple[dict, StoreFacts]:
 # --- GraphQL nodes -------------------------------------------------------------------------
 
 
-def _gql_line(item: dict, remaining: dict[str, int] | None) -> _Line:
+def _gql_line(item: dict, remaining: dict[str, int] | None,
+              currencies: tuple[str, str]) -> _Line:
     ordered = _int(item.get("quantity"))
     current = ordered if item.get("currentQuantity") is None else _int(item["currentQuantity"])
     unfulfilled = item.get("unfulfilledQuantity")
@@ -427,7 +427,7 @@ def _gql_line(item: dict, remaining: dict[str, int] | None) -> _Line:
         unit=_pair(item.get("originalUnitPriceSet")),
         discount=_sum(_pair(a.get("allocatedAmountSet"))
                       for a in item.get("discountAllocations") or []),
-        props=item.get("customAttributes") or [],
+        props=item.get("customAttributes") or [], currencies=currencies,
     )
 
 
@@ -447,7 +447,9 @@ def from_graphql(node: dict, *, remaining: dict[str, int] | None = None
     """An Order node (queries.ORDER_FIELDS) -> (data, facts). `remaining`: from
     remaining_by_line() when the order's fulfillment orders were read."""
     external_id = numeric_id(node.get("id")) if node.get("id") else ""
-    lines = [_gql_line(item, remaining) for item in
+    shop_currency = node.get("currencyCode") or ""
+    currency = node.get("presentmentCurrencyCode") or shop_currency
+    lines = [_gql_line(item, remaining, (currency, shop_currency)) for item in
              ((node.get("lineItems") or {}).get("nodes") or []) if isinstance(item, dict)]
     ship = node.get("shippingLine") or {}
     shipping = _pair(ship.get("originalPriceSet")) if ship else _pair(
@@ -455,12 +457,10 @@ def from_graphql(node: dict, *, remaining: dict[str, int] | None = None
     shipping_discount = _sum(_pair(a.get("allocatedAmountSet"))
                              for a in ship.get("discountAllocations") or [])
     address = _ship_to(node.get("shippingAddress"))
-    shop_currency = node.get("currencyCode") or ""
     data = _build(
         external_id=external_id, number=node.get("name"), email=node.get("email"),
         placed_at=node.get("createdAt"), updated_at=node.get("updatedAt"),
-        currency=node.get("presentmentCurrencyCode") or shop_currency,
-        shop_currency=shop_currency, address=address,
+        currency=currency, shop_currency=shop_currency, address=address,
         buyer_name=address.get("name") or (node.get("billingAddress") or {}).get("name")
         or _person(node.get("billingAddress")),
         lines=lines, total_discounts=_pair(node.get("totalDiscountsSet")),

@@ -239,3 +239,17 @@ def test_fulfilled_and_restocked_orders(status):
 def test_an_order_edit_names_its_order():
     edit = load("ours_orders_edited.json")
     assert resource_id_of("orders/edited", edit) == "450789469"
+
+
+def test_a_line_discount_follows_the_current_quantity_in_each_currencys_cents():
+    """GraphQL writes 2.0 where REST writes 2.00: the share is rounded to the currency's
+    minor unit either way (1 of 3 shirts keeps 0.67 of a 2.00 discount; JPY has none)."""
+    node = copy.deepcopy(load("ours_graphql_order_partially_fulfilled_eur.json")["order"])
+    shirt = node["lineItems"]["nodes"][1]
+    shirt["quantity"], shirt["currentQuantity"], shirt["unfulfilledQuantity"] = 3, 1, 1
+    data, _ = from_graphql(node)
+    assert data["line_items"][1]["discount"] == "0.67"
+    assert data["shop_money"]["subtotal"] == "76.27"  # 66.00 + 11.00 - 0.73
+    node["presentmentCurrencyCode"] = "JPY"
+    data, _ = from_graphql(node)
+    assert data["line_items"][1]["discount"] == "1"
