@@ -13,6 +13,7 @@ from integrations.forms import (
 )
 from integrations.models import ConnectionStatus
 from integrations.services import connections
+from integrations.services.inbox import WEBHOOK_TOPICS
 from podhub.core.exceptions import PodhubError
 from podhub.core.views import workspace_view
 
@@ -27,6 +28,7 @@ def _page(request, **extra):
         "woo_form": ConnectWooCommerceForm(),
         "oauth_enabled": bool(conf.api_key() and conf.api_secret()),
         "webhook_url": connections.webhook_url(),
+        "webhook_topics": WEBHOOK_TOPICS,
     }
     ctx.update(extra)
     return ctx

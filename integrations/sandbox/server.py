@@ -12,11 +12,12 @@ import json
 import re
 import threading
 import time
+from decimal import Decimal
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from integrations.sandbox.shop import SandboxShop, cursor_position, iso, parse_iso
+from integrations.sandbox.shop import SandboxShop, cursor_position, iso, parse_iso, public
 from integrations.shopify.hmac import signed_query
 
 
@@ -39,6 +40,8 @@ class GraphQL:
 
     def __init__(self, shop: SandboxShop):
         self.shop = shop
+        # open order edits: calculated order gid -> {"order_id", "changes": [...]}
+        self.edits: dict[str, dict] = {}
 
     def requested_cost(self, query: str, variables: dict) -> float:
         if query.lstrip().startswith("mutation"):
@@ -62,7 +65,9 @@ class GraphQL:
         """(data, actual cost)."""
         s = self.shop
         if "mutation" in query[:200]:
-            for name in ("fulfillmentCreate", "orderCancel", "refundCreate", "productCreate"):
+            for name in ("fulfillmentCreate", "orderCancel", "refundCreate", "productCreate",
+                         "orderEditBegin", "orderEditSetQuantity", "orderEditAddVariant",
+                         "orderEditCommit"):
                 if name + "(" in query:
                     return getattr(self, name)(variables), 10.0
             raise ValueError("unsupported mutation")
@@ -80,7 +85,8 @@ class GraphQL:
                                "nodes": nodes}}, actual
         if "shop" in query and "shop {" in query:
             return {"shop": {"id": "gid://shopify/Shop/1", "name": "PodHub Sandbox",
-                             "myshopifyDomain": s.shop_domain, "currencyCode": "USD"}}, 1.0
+                             "myshopifyDomain": s.shop_domain,
+                             "currencyCode": s.settings.currency}}, 1.0
         if re.search(r"\border\(", query):
             oid = int(str(variables.get("id", "")).rsplit("/", 1)[-1] or 0)
             order = s.order(oid)
@@ -88,6 +94,9 @@ class GraphQL:
                 return {"order": None}, 1.0
             if "fulfillmentOrders" in query:
                 return {"order": self.fulfillment_orders(order)}, 1 + 2 + 2 + 5
+            if "...PodhubOrder" in query:  # the whole order, re-read after an edit or refund
+                node = s.gql_order(order, lines_first=_first(query, "lineItems", variables, 10))
+                return {"order": node}, 3 + len(node["lineItems"]["nodes"])
             after = cursor_position(variables.get("after"))
             node = s.gql_order(order, lines_first=100, lines_after=after)
             return {"order": {"lineItems": node["lineItems"]}}, 3 + len(
@@ -97,7 +106,7 @@ class GraphQL:
     def fulfillment_orders(self, order: dict) -> dict:
         closed = bool(order["cancelled_at"])
         left = sum(ln["fulfillable_quantity"] for ln in order["line_items"])
-        done = sum(ln["fulfilled_quantity"] for ln in order["line_items"])
+        done = len(order.get("fulfillments") or [])
         status = "CLOSED" if closed or left == 0 else ("IN_PROGRESS" if done else "OPEN")
         return {
             "id": order["admin_graphql_api_id"],
@@ -167,9 +176,9 @@ class GraphQL:
             return {"orderCancel": {"job": None, "orderCancelUserErrors": _user_error(
                 "Order has already been cancelled."), "userErrors": []}}
         s.cancel_order(oid, reason=str(v.get("reason", "other")).lower(),
-                       refund=bool(v.get("refund")))
-        if v.get("staffNote"):
-            s.update_order(oid, {"note": v["staffNote"]}, webhooks=False)
+                       refund=bool(v.get("refund")), restock=bool(v.get("restock", True)),
+                       notify_customer=bool(v.get("notifyCustomer")),
+                       staff_note=v.get("staffNote"))
         return {"orderCancel": {"job": {"id": f"gid://shopify/Job/{oid}", "done": True},
                                 "orderCancelUserErrors": [], "userErrors": []}}
 
@@ -181,44 +190,104 @@ class GraphQL:
         if order is None:
             return {"refundCreate": {"refund": None, "userErrors": _user_error(
                 "Order does not exist.")}}
-        by_id = {ln["id"]: ln for ln in order["line_items"]}
-        amount = 0.0
-        for r in data.get("refundLineItems") or []:
-            ln = by_id.get(int(str(r["lineItemId"]).rsplit("/", 1)[-1]))
-            if ln is None:
-                return {"refundCreate": {"refund": None, "userErrors": _user_error(
-                    "Line item does not exist.")}}
-            amount += float(ln["price"]) * int(r.get("quantity", 1))
-        with s.lock:
-            rid = s._next("refund", 900_000)
-            refund = {"id": f"gid://shopify/Refund/{rid}", "order_id": oid,
-                      "note": data.get("note"), "notify": bool(data.get("notify")),
-                      "amount": f"{amount:.2f}", "lines": data.get("refundLineItems") or []}
-            s.db.execute("INSERT INTO refunds VALUES (?, ?, ?)", (rid, oid, json.dumps(refund)))
-        s.update_order(oid, {"financial_status": "partially_refunded"})
-        return {"refundCreate": {"refund": {"id": refund["id"], "totalRefundedSet": {
-            "shopMoney": {"amount": refund["amount"], "currencyCode": "USD"}}},
-            "userErrors": []}}
+        lines = [{"line_item_id": r.get("lineItemId"), "quantity": int(r.get("quantity", 1)),
+                  "restock_type": str(r.get("restockType") or "NO_RESTOCK").lower()}
+                 for r in data.get("refundLineItems") or []]
+        ship = data.get("shipping") or {}
+        shipping = Decimal(str(ship.get("amount") or 0))
+        if ship.get("fullRefund"):
+            shipping = sum((Decimal(x["price_set"]["presentment_money"]["amount"])
+                            for x in order["shipping_lines"]), Decimal(0))
+        try:
+            refund = s.refund_order(oid, lines, shipping=shipping, note=data.get("note"),
+                                    notify=bool(data.get("notify")))
+        except ValueError as exc:
+            return {"refundCreate": {"refund": None, "userErrors": _user_error(str(exc))}}
+        amount = sum((Decimal(t["amount"]) for t in refund["transactions"]), Decimal(0))
+        return {"refundCreate": {"refund": {"id": refund["admin_graphql_api_id"],
+                                            "totalRefundedSet": {"shopMoney": {
+                                                "amount": f"{amount:.2f}",
+                                                "currencyCode": order["presentment_currency"]}}},
+                                 "userErrors": []}}
 
     def productCreate(self, v: dict) -> dict:  # noqa: N802
-        s = self.shop
         p = v.get("product") or {}
         if not p.get("title"):
             return {"productCreate": {"product": None, "userErrors": _user_error(
                 "Title can't be blank", ["title"])}}
-        with s.lock:
-            pid = s._next("product", 8_000_000)
-            variants = [{"id": f"gid://shopify/ProductVariant/{s._next('variant', 50_000_000)}",
-                         "sku": var.get("sku"), "price": var.get("price")}
-                        for var in p.get("variants") or []]
-            product = {"id": f"gid://shopify/Product/{pid}", "title": p["title"],
-                       "vendor": p.get("vendor"), "variants": variants}
-            s.db.execute("INSERT INTO products VALUES (?, ?)", (pid, json.dumps(product)))
-        return {"productCreate": {"product": {"id": product["id"], "title": p["title"],
-                                              "variants": {"nodes": [{"id": x["id"], "sku":
-                                                                      x["sku"]}
-                                                                     for x in variants]}},
-                                  "userErrors": []}}
+        product = self.shop.add_product(p)
+        return {"productCreate": {"product": {
+            "id": product["id"], "title": product["title"],
+            "variants": {"nodes": [{"id": x["id"], "sku": x["sku"]}
+                                   for x in product["variants"]]}}, "userErrors": []}}
+
+    # Order editing (docs: orderEditBegin -> orderEditSetQuantity / orderEditAddVariant ->
+    # orderEditCommit); the edit is applied, and its webhooks sent, at the commit.
+
+    def orderEditBegin(self, v: dict) -> dict:  # noqa: N802
+        oid = int(str(v.get("id", "")).rsplit("/", 1)[-1] or 0)
+        order = self.shop.order(oid)
+        if order is None or order["cancelled_at"]:
+            return {"orderEditBegin": {"calculatedOrder": None, "userErrors": _user_error(
+                "The order can't be edited.")}}
+        calc = f"gid://shopify/CalculatedOrder/{self.shop._next('calculated_order', 1000)}"
+        self.edits[calc] = {"order_id": oid, "changes": []}
+        return {"orderEditBegin": {"calculatedOrder": {"id": calc, "lineItems": {"nodes": [
+            {"id": f"gid://shopify/CalculatedLineItem/{ln['id']}",
+             "quantity": ln["current_quantity"], "sku": ln["sku"], "title": ln["title"],
+             "variant": ({"id": f"gid://shopify/ProductVariant/{ln['variant_id']}"}
+                         if ln.get("variant_id") else None)}
+            for ln in order["line_items"] if ln["current_quantity"] > 0]}},
+            "userErrors": []}}
+
+    def _edit(self, name: str, v: dict) -> dict | None:
+        edit = self.edits.get(str(v.get("id")))
+        if edit is None:
+            return {name: {"calculatedOrder": None, "calculatedLineItem": None,
+                           "userErrors": _user_error("The calculated order does not exist.")}}
+        return None
+
+    def orderEditSetQuantity(self, v: dict) -> dict:  # noqa: N802
+        refused = self._edit("orderEditSetQuantity", v)
+        if refused:
+            return refused
+        line = str(v.get("lineItemId", ""))
+        self.edits[v["id"]]["changes"].append({"line_item_id": line.rsplit("/", 1)[-1],
+                                               "quantity": int(v.get("quantity", 0))})
+        return {"orderEditSetQuantity": {
+            "calculatedOrder": {"id": v["id"]},
+            "calculatedLineItem": {"id": line, "quantity": int(v.get("quantity", 0))},
+            "userErrors": []}}
+
+    def orderEditAddVariant(self, v: dict) -> dict:  # noqa: N802
+        refused = self._edit("orderEditAddVariant", v)
+        if refused:
+            return refused
+        if self.shop._variant(v.get("variantId")) is None:
+            return {"orderEditAddVariant": {"calculatedOrder": None, "calculatedLineItem": None,
+                                            "userErrors": _user_error(
+                                                "Variant does not exist.", ["variantId"])}}
+        self.edits[v["id"]]["changes"].append({"variant_id": v.get("variantId"),
+                                               "quantity": int(v.get("quantity", 1))})
+        added = f"gid://shopify/CalculatedLineItem/new-{len(self.edits[v['id']]['changes'])}"
+        return {"orderEditAddVariant": {"calculatedOrder": {"id": v["id"]},
+                                        "calculatedLineItem": {"id": added},
+                                        "userErrors": []}}
+
+    def orderEditCommit(self, v: dict) -> dict:  # noqa: N802
+        edit = self.edits.pop(str(v.get("id")), None)
+        if edit is None:
+            return {"orderEditCommit": {"order": None, "userErrors": _user_error(
+                "The calculated order does not exist.")}}
+        try:
+            self.shop.edit_order(edit["order_id"], edit["changes"],
+                                 notify_customer=bool(v.get("notifyCustomer")),
+                                 staff_note=v.get("staffNote") or "")
+        except ValueError as exc:
+            return {"orderEditCommit": {"order": None, "userErrors": _user_error(str(exc))}}
+        order = self.shop.order(edit["order_id"])
+        return {"orderEditCommit": {"order": {"id": order["admin_graphql_api_id"]},
+                                    "userErrors": []}}
 
 
 def _json(start_response, status: int, body, headers=None) -> list[bytes]:
@@ -338,13 +407,38 @@ def make_app(shop: SandboxShop):
             delivery = body.get("delivery")
             if action == "" and method == "GET":
                 order = shop.order(oid)
-                order["fulfillments"] = shop.fulfillments(oid)
-                order["refunds"] = shop.refunds(oid)
-                return _json(start_response, 200, order)
+                notes = order.get("_sandbox") or {}
+                return _json(start_response, 200, {
+                    **public(order), "sandbox": {"cancel": notes.get("cancel"),
+                                                 "received": notes.get("received")}})
             if action == "pay":
                 return _json(start_response, 200, shop.mark_paid(oid, delivery=delivery))
             if action == "cancel":
-                return _json(start_response, 200, shop.cancel_order(oid, delivery=delivery))
+                return _json(start_response, 200, shop.cancel_order(
+                    oid, delivery=delivery, reason=body.get("reason", "customer"),
+                    refund=bool(body.get("refund")), restock=bool(body.get("restock", True)),
+                    notify_customer=bool(body.get("notify_customer")),
+                    staff_note=body.get("staff_note")))
+            try:
+                if action == "edit":  # the merchant edits the order in the admin
+                    return _json(start_response, 200, shop.edit_order(
+                        oid, body.get("changes") or [],
+                        notify_customer=bool(body.get("notify_customer")),
+                        staff_note=body.get("staff_note") or ""))
+                if action == "refund":  # a refund (with restock) in the admin
+                    return _json(start_response, 200, shop.refund_order(
+                        oid, body.get("lines") or [],
+                        shipping=Decimal(str(body.get("shipping") or 0)),
+                        note=body.get("note"), notify=bool(body.get("notify"))))
+                if action == "fulfill":  # fulfilled outside PodHub (the merchant, another app)
+                    return _json(start_response, 200, shop._fulfill(
+                        oid, [{"line_item_id": int(it["line_item_id"]),
+                               "quantity": int(it["quantity"])}
+                              for it in body.get("line_items") or []],
+                        tracking=body.get("tracking") or {},
+                        notify=bool(body.get("notify_customer"))))
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json(start_response, 400, {"error": str(exc)})
             if action == "update":
                 return _json(start_response, 200, shop.update_order(
                     oid, body.get("changes") or {}, delivery=delivery))
@@ -352,6 +446,11 @@ def make_app(shop: SandboxShop):
             q = parse_qs(environ.get("QUERY_STRING", ""))
             orders, _, _ = shop.search(q.get("query", [None])[0], first=250)
             return _json(start_response, 200, {"orders": orders})
+        if path == "test_notification" and method == "POST":
+            return _json(start_response, 200, {"event_id": shop.test_notification(
+                body.get("topic") or "orders/create")})
+        if path == "products" and method == "POST":
+            return _json(start_response, 201, shop.add_product(body))
         if path == "webhooks" and method == "POST":
             shop.subscribe(url=body["url"], secret=body["secret"])
             return _json(start_response, 200, {"ok": True})
@@ -374,7 +473,8 @@ def make_app(shop: SandboxShop):
             shop.fail_next = int(body.get("fail_next", 0))
             return _json(start_response, 200, {"down_until": shop.down_until})
         if path == "settings" and method == "POST":
-            for key in ("bucket_max", "restore_rate", "max_query_cost", "throttled_status"):
+            for key in ("bucket_max", "restore_rate", "max_query_cost", "throttled_status",
+                        "currency"):
                 if key in body:
                     setattr(shop.settings, key, type(getattr(shop.settings, key))(body[key]))
             with shop.lock:

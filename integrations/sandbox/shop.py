@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 # Shopify's retry schedule is 8 tries over 4 hours; the sandbox's default is faster.
 FAST_RETRIES = [0.2, 0.5, 1, 2, 4, 8, 15, 30]
@@ -44,6 +44,31 @@ def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+ZERO = Decimal("0")
+
+
+def _q(amount: Decimal) -> Decimal:
+    return Decimal(amount).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def _buyer(money_set: dict) -> Decimal:
+    """The presentment (buyer's) amount of a REST money set."""
+    return Decimal(money_set["presentment_money"]["amount"])
+
+
+def gql_money(money_set: dict) -> dict:
+    """REST {shop_money, presentment_money} -> GraphQL MoneyBag {shopMoney, presentmentMoney}."""
+    return {"shopMoney": {"amount": money_set["shop_money"]["amount"],
+                          "currencyCode": money_set["shop_money"]["currency_code"]},
+            "presentmentMoney": {"amount": money_set["presentment_money"]["amount"],
+                                 "currencyCode": money_set["presentment_money"]["currency_code"]}}
+
+
+def public(order: dict) -> dict:
+    """The order as Shopify shows it: without the sandbox's own notes."""
+    return {k: v for k, v in order.items() if k != "_sandbox"}
+
+
 def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
@@ -64,6 +89,7 @@ class Delivery:
     webhook_id: str = field(default_factory=lambda: secrets.token_hex(8))
     triggered_at: str = ""
     log_id: int = 0
+    test: bool = False  # a test notification: X-Shopify-Test: true
 
 
 @dataclass
@@ -73,6 +99,7 @@ class Settings:
     max_query_cost: float = 1000.0
     throttled_status: int = 200  # Shopify answers THROTTLED in a 200; 429 can be emulated
     retry_schedule: list = field(default_factory=lambda: list(FAST_RETRIES))
+    currency: str = "USD"  # the shop's currency; an order may be presented in another
 
 
 class SandboxShop:
@@ -143,6 +170,7 @@ class SandboxShop:
             return datetime.fromtimestamp(t, UTC)
 
     def order(self, order_id: int) -> dict | None:
+        """The order as stored: its REST JSON plus the sandbox's own notes (`_sandbox`)."""
         row = self.db.execute("SELECT data FROM orders WHERE id=?", (int(order_id),)).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -152,6 +180,12 @@ class SandboxShop:
                          int(not order["closed_at"] and not order["cancelled_at"]),
                          order["financial_status"], order["fulfillment_status"] or "",
                          json.dumps(order)))
+
+    def _load(self, order_id: int) -> dict:
+        order = self.order(order_id)
+        if order is None:
+            raise KeyError(order_id)
+        return order
 
     def fulfillments(self, order_id: int) -> list[dict]:
         return [json.loads(r[0]) for r in self.db.execute(
@@ -164,11 +198,121 @@ class SandboxShop:
         return [json.loads(r[0]) for r in self.db.execute(
             "SELECT data FROM refunds WHERE order_id=? ORDER BY id", (int(order_id),))]
 
+    def add_product(self, spec: dict) -> dict:
+        """A product with variants {sku, price (shop money), title}; as productCreate keeps it."""
+        with self.lock:
+            pid = self._next("product", 8_000_000)
+            variants = [{"id": f"gid://shopify/ProductVariant/{self._next('variant', 50_000_000)}",
+                         "sku": v.get("sku"), "price": v.get("price"),
+                         "title": v.get("title") or ""}
+                        for v in spec.get("variants") or []]
+            product = {"id": f"gid://shopify/Product/{pid}", "title": spec.get("title"),
+                       "vendor": spec.get("vendor"), "variants": variants}
+            self.db.execute("INSERT INTO products VALUES (?, ?)", (pid, json.dumps(product)))
+        return product
+
+    def _variant(self, variant_id) -> tuple[dict, dict] | None:
+        wanted = str(variant_id).rsplit("/", 1)[-1]
+        for product in self.products():
+            for v in product["variants"]:
+                if v["id"].rsplit("/", 1)[-1] == wanted:
+                    return product, v
+        return None
+
+    # --- money: plain REST amounts are shop money; *_set carry both ---------------------
+
+    @staticmethod
+    def _rate(order: dict) -> Decimal:
+        return Decimal(order["_sandbox"]["rate"])
+
+    def _mset(self, order: dict, buyer: Decimal) -> dict:
+        shop = _q(buyer * self._rate(order))
+        return {"shop_money": {"amount": f"{shop:.2f}", "currency_code": order["currency"]},
+                "presentment_money": {"amount": f"{_q(buyer):.2f}",
+                                      "currency_code": order["presentment_currency"]}}
+
+    def _money(self, order: dict, field_name: str, buyer: Decimal) -> None:
+        """order[field] (shop money) and order[field_set] (both)."""
+        mset = self._mset(order, buyer)
+        order[field_name] = mset["shop_money"]["amount"]
+        order[field_name + "_set"] = mset
+
+    def _line_json(self, order: dict, lid: int, raw: dict, *, price: Decimal,
+                   discount: Decimal) -> dict:
+        qty = int(raw.get("quantity", 1))
+        custom = bool(raw.get("custom"))
+        sku = raw.get("sku", None if custom else "")
+        mset = self._mset(order, price)
+        disc = self._mset(order, discount)
+        title = raw.get("title", "Custom item" if custom else "Item")
+        return {
+            "id": lid, "admin_graphql_api_id": f"gid://shopify/LineItem/{lid}",
+            "product_id": None if custom else raw.get(
+                "product_id", 7_000_000 + abs(hash(sku)) % 1_000_000),
+            "variant_id": None if custom else raw.get(
+                "variant_id", 40_000_000 + abs(hash(sku)) % 1_000_000),
+            "sku": sku, "title": title,
+            "name": f"{title} - {raw.get('variant_title') or ''}".rstrip(" -"),
+            "variant_title": raw.get("variant_title", None if custom else ""),
+            "quantity": qty, "current_quantity": qty, "fulfillable_quantity": qty,
+            "price": mset["shop_money"]["amount"], "price_set": mset,
+            "total_discount": disc["shop_money"]["amount"], "total_discount_set": disc,
+            "discount_allocations": ([{"amount": disc["shop_money"]["amount"], "amount_set": disc,
+                                       "discount_application_index": 0}] if discount else []),
+            "properties": raw.get("properties", []), "fulfillment_status": None,
+            "requires_shipping": not custom or bool(raw.get("requires_shipping")),
+            "vendor": None if custom else "Sandbox", "taxable": True, "gift_card": False,
+            "product_exists": not custom,
+        }
+
+    def _recompute(self, order: dict) -> None:
+        """The current_* totals and statuses after a change to lines, refunds or fulfilments."""
+        sb = order["_sandbox"]
+        goods = ZERO
+        for ln in order["line_items"]:
+            unit = _buyer(ln["price_set"])
+            alloc = sum((_buyer(a["amount_set"]) for a in ln["discount_allocations"]), ZERO)
+            share = alloc if ln["current_quantity"] >= ln["quantity"] else _q(
+                alloc * ln["current_quantity"] / ln["quantity"]) if ln["quantity"] else ZERO
+            goods += unit * ln["current_quantity"] - share
+            shipped = self._shipped(order, ln["id"])
+            ln["fulfillment_status"] = (None if shipped == 0 else "fulfilled"
+                                        if ln["fulfillable_quantity"] == 0 else "partial")
+        base = Decimal(sb["goods"])
+        tax = Decimal(sb["tax"])
+        tax = tax if goods == base else (_q(tax * goods / base) if base else ZERO)
+        ship = sum((_buyer(s["price_set"]) for s in order["shipping_lines"]), ZERO)
+        ship_disc = sum((_buyer(a["amount_set"]) for s in order["shipping_lines"]
+                         for a in s["discount_allocations"]), ZERO)
+        order_disc = Decimal(sb["order_discount"])
+        subtotal = max(goods - order_disc, ZERO)
+        self._money(order, "current_subtotal_price", subtotal)
+        self._money(order, "current_total_tax", tax)
+        self._money(order, "current_total_price", subtotal + ship - ship_disc + tax)
+        order["current_shipping_price_set"] = self._mset(order, ship - ship_disc)
+        self._money(order, "current_total_discounts", sum(
+            (_buyer(a["amount_set"]) for ln in order["line_items"]
+             for a in ln["discount_allocations"]), ZERO) + order_disc + ship_disc)
+        left = sum(ln["fulfillable_quantity"] for ln in order["line_items"])
+        shipped = sum(self._shipped(order, ln["id"]) for ln in order["line_items"])
+        order["fulfillment_status"] = (None if shipped == 0 else "fulfilled" if left == 0
+                                       else "partial")
+
+    @staticmethod
+    def _shipped(order: dict, line_id: int) -> int:
+        return sum(it["quantity"] for f in order.get("fulfillments") or []
+                   for it in f["line_items"] if it["id"] == line_id)
+
     # --- orders ------------------------------------------------------------------------
 
     def create_order(self, spec: dict | None = None, *, webhooks: bool = True,
                      delivery: dict | None = None) -> dict:
-        """A new order from a spec (missing parts are generated); returns its REST JSON."""
+        """A new order from a spec (missing parts are generated); returns its REST JSON.
+
+        Amounts in the spec are the buyer's (presentment) money; `presentment_currency`
+        and `to_shop_rate` (shop amount = buyer amount x rate) make a multi-currency
+        order. `shipping_address: null` makes an order without one (POS, digital);
+        a line with `custom: true` has no product, variant or SKU ("custom item")."""
         spec = dict(spec or {})
         rnd = random.Random(spec.pop("seed", None))  # noqa: S311 - test data
         with self.lock:
@@ -183,71 +327,81 @@ class SandboxShop:
                     "address2": "", "city": city[0], "province": city[1], "province_code":
                     city[1] or None, "zip": city[2], "country": city[4], "country_code": city[3],
                     "phone": "+1 555 0100"}
-            addr.update(spec.get("shipping_address") or {})
+            if "shipping_address" in spec and spec["shipping_address"] is None:
+                addr = None
+            else:
+                addr.update(spec.get("shipping_address") or {})
             raw_lines = spec.get("line_items") or [
                 {"title": p[0], "sku": p[1], "variant_title": p[2], "price": p[3],
                  "quantity": rnd.randint(1, 2),
                  "properties": [{"name": "Name", "value": first},
                                 {"name": "Font", "value": rnd.choice(["Serif", "Script"])}]}
                 for p in rnd.sample(PRODUCTS, rnd.randint(1, 2))]
+            currency = self.settings.currency
+            presentment = spec.get("presentment_currency") or currency
+            rate = Decimal(str(spec.get("to_shop_rate", "1"))) if presentment != currency \
+                else Decimal(1)
+            order = {"id": oid, "currency": currency, "presentment_currency": presentment,
+                     "_sandbox": {"rate": str(rate)}}
             lines = []
             for raw in raw_lines:
-                lid = self._next("line", 13_000_000_000)
-                qty = int(raw.get("quantity", 1))
-                price = Decimal(str(raw.get("price", "10.00")))
-                disc = Decimal(str(raw.get("discount", "0")))
-                lines.append({
-                    "id": lid, "admin_graphql_api_id": f"gid://shopify/LineItem/{lid}",
-                    "product_id": raw.get("product_id", 7_000_000 + abs(hash(raw.get("sku")))
-                                          % 1_000_000),
-                    "variant_id": raw.get("variant_id", 40_000_000 + abs(hash(raw.get("sku")))
-                                          % 1_000_000),
-                    "sku": raw.get("sku", ""), "title": raw.get("title", "Item"),
-                    "name": f"{raw.get('title', 'Item')} - {raw.get('variant_title') or ''}",
-                    "variant_title": raw.get("variant_title", ""), "quantity": qty,
-                    "current_quantity": qty, "fulfillable_quantity": qty,
-                    "fulfilled_quantity": 0, "price": f"{price:.2f}",
-                    "price_set": {"shop_money": {"amount": f"{price:.2f}",
-                                                 "currency_code": "USD"}},
-                    "total_discount": "0.00",
-                    "discount_allocations": ([{"amount": f"{disc:.2f}",
-                                               "discount_application_index": 0}]
-                                             if disc else []),
-                    "properties": raw.get("properties", []), "fulfillment_status": None,
-                    "requires_shipping": True, "vendor": "Sandbox", "taxable": True,
-                })
-            gross = sum(Decimal(ln["price"]) * ln["quantity"] for ln in lines)
-            line_disc = sum(Decimal(a["amount"]) for ln in lines
-                            for a in ln["discount_allocations"])
+                lines.append(self._line_json(
+                    order, self._next("line", 13_000_000_000), raw,
+                    price=Decimal(str(raw.get("price", "10.00"))),
+                    discount=Decimal(str(raw.get("discount", "0")))))
+            gross = sum(_buyer(ln["price_set"]) * ln["quantity"] for ln in lines)
+            line_disc = sum((_buyer(a["amount_set"]) for ln in lines
+                             for a in ln["discount_allocations"]), ZERO)
             order_disc = Decimal(str(spec.get("order_discount", "0")))
             shipping = Decimal(str(spec.get("shipping", "4.90")))
+            ship_disc = min(Decimal(str(spec.get("shipping_discount", "0"))), shipping)
             tax = Decimal(str(spec.get("tax", "0")))
-            total = gross - line_disc - order_disc + shipping + tax
-            order = {
-                "id": oid, "admin_graphql_api_id": f"gid://shopify/Order/{oid}",
+            total = gross - line_disc - order_disc + shipping - ship_disc + tax
+            financial = spec.get("financial_status", "paid")
+            email = spec.get("email", f"{_ascii(first).lower()}.{number}@example.com")
+            ship_set = self._mset(order, shipping)
+            ship_alloc = self._mset(order, ship_disc)
+            order.update({
+                "admin_graphql_api_id": f"gid://shopify/Order/{oid}",
                 "name": spec.get("name", f"#{number}"), "order_number": number,
-                "email": spec.get("email", f"{_ascii(first).lower()}.{number}@example.com"),
+                "email": email, "contact_email": email or None,
                 "created_at": created, "updated_at": iso(now), "processed_at": created,
                 "cancelled_at": None, "cancel_reason": None, "closed_at": None,
-                "currency": "USD", "presentment_currency": "USD",
-                "financial_status": spec.get("financial_status", "paid"),
-                "fulfillment_status": None, "test": True,
-                "total_line_items_price": f"{gross:.2f}",
-                "subtotal_price": f"{gross - line_disc - order_disc:.2f}",
-                "total_discounts": f"{line_disc + order_disc:.2f}",
-                "total_tax": f"{tax:.2f}", "total_price": f"{total:.2f}",
-                "total_shipping_price_set": {"shop_money": {"amount": f"{shipping:.2f}",
-                                                            "currency_code": "USD"}},
-                "shipping_lines": [{"title": "Standard", "price": f"{shipping:.2f}"}],
+                "financial_status": financial, "fulfillment_status": None,
+                "test": bool(spec.get("test", False)),
+                "source_name": spec.get("source_name", "web"),
+                "total_shipping_price_set": ship_set,
+                "shipping_lines": [{
+                    "id": self._next("shipping_line", 271_000_000), "title": "Standard",
+                    "code": "Standard", "source": "shopify", "is_removed": False,
+                    "price": ship_set["shop_money"]["amount"], "price_set": ship_set,
+                    "discount_allocations": ([{"amount": ship_alloc["shop_money"]["amount"],
+                                               "amount_set": ship_alloc,
+                                               "discount_application_index": 1}]
+                                             if ship_disc else [])}],
                 "discount_codes": ([{"code": spec.get("discount_code", "WELCOME"),
-                                     "amount": f"{line_disc + order_disc:.2f}",
-                                     "type": "fixed_amount"}] if line_disc + order_disc else []),
+                                     "amount": f"{_q(line_disc + order_disc + ship_disc):.2f}",
+                                     "type": "fixed_amount"}]
+                                   if line_disc + order_disc + ship_disc else []),
                 "note": spec.get("note"), "note_attributes": spec.get("note_attributes", []),
-                "customer": {"id": self._next("customer", 6_000_000), "email": None,
+                "customer": {"id": self._next("customer", 6_000_000), "email": email or None,
                              "first_name": first, "last_name": last},
-                "shipping_address": addr, "billing_address": addr, "line_items": lines,
-            }
-            order["customer"]["email"] = order["email"]
+                "line_items": lines, "fulfillments": [], "refunds": [],
+            })
+            if addr is not None:
+                order["shipping_address"] = addr
+                order["billing_address"] = addr
+            self._money(order, "total_line_items_price", gross)
+            self._money(order, "subtotal_price", gross - line_disc - order_disc)
+            self._money(order, "total_discounts", line_disc + order_disc + ship_disc)
+            self._money(order, "total_tax", tax)
+            self._money(order, "total_price", total)
+            order["_sandbox"].update({
+                "goods": str(gross - line_disc), "tax": str(tax),
+                "order_discount": str(order_disc),
+                # what the buyer has paid the store, in their money
+                "received": str(total if financial == "paid" else ZERO)})
+            self._recompute(order)
             self._save(order)
             if spec.get("fulfillment_status") == "fulfilled":
                 self._fulfill_all(order, webhooks=False)
@@ -256,7 +410,7 @@ class SandboxShop:
             self.emit("orders/create", order, delivery)
             if order["financial_status"] == "paid":
                 self.emit("orders/paid", order, delivery)
-        return order
+        return public(order)
 
     def bulk_create(self, count: int, *, unpaid_every: int = 0, fulfilled_every: int = 0,
                     webhooks: bool = False) -> int:
@@ -279,11 +433,9 @@ class SandboxShop:
     def update_order(self, order_id: int, changes: dict, *, topic: str = "orders/updated",
                      webhooks: bool = True, delivery: dict | None = None) -> dict:
         with self.lock:
-            order = self.order(order_id)
-            if order is None:
-                raise KeyError(order_id)
+            order = self._load(order_id)
             for key, value in changes.items():
-                if key == "shipping_address":
+                if key == "shipping_address" and order.get("shipping_address") and value:
                     order["shipping_address"].update(value)
                 else:
                     order[key] = value
@@ -291,25 +443,185 @@ class SandboxShop:
             self._save(order)
         if webhooks:
             self.emit(topic, order, delivery)
-        return order
+        return public(order)
 
     def mark_paid(self, order_id: int, *, delivery: dict | None = None) -> dict:
+        with self.lock:
+            order = self._load(order_id)
+            order["_sandbox"]["received"] = str(_buyer(order["current_total_price_set"]))
+            self._save(order)
         order = self.update_order(order_id, {"financial_status": "paid"}, webhooks=False)
         self.emit("orders/paid", order, delivery)
         self.emit("orders/updated", order, delivery)
         return order
 
     def cancel_order(self, order_id: int, *, reason: str = "customer", refund: bool = False,
-                     delivery: dict | None = None, webhooks: bool = True) -> dict:
-        now = iso(self._now())
-        changes = {"cancelled_at": now, "cancel_reason": reason, "closed_at": now}
-        if refund:
-            changes["financial_status"] = "refunded"
-        order = self.update_order(order_id, changes, webhooks=False)
+                     restock: bool = True, notify_customer: bool = False,
+                     staff_note: str | None = None, delivery: dict | None = None,
+                     webhooks: bool = True) -> dict:
+        """Cancel as orderCancel does: nothing left to fulfil; with `refund` the buyer gets
+        back what they paid (a refund with its transaction), an unpaid order is voided."""
+        with self.lock:
+            order = self._load(order_id)
+            now = iso(self._now())
+            made = None
+            paid = order["financial_status"] in ("paid", "partially_paid", "partially_refunded")
+            if refund and paid:
+                lines = [{"line_item_id": ln["id"], "quantity": ln["fulfillable_quantity"],
+                          "restock_type": "cancel" if restock else "no_restock"}
+                         for ln in order["line_items"] if ln["fulfillable_quantity"] > 0]
+                made = self._refund(order, lines, amount=Decimal(order["_sandbox"]["received"]),
+                                    note=staff_note, notify=notify_customer)
+            elif not paid:
+                order["financial_status"] = "voided"
+            for ln in order["line_items"]:
+                ln["fulfillable_quantity"] = 0
+            order.update({"cancelled_at": now, "cancel_reason": reason, "closed_at": now,
+                          "updated_at": now})
+            if staff_note:
+                order["note"] = staff_note
+            order["_sandbox"]["cancel"] = {"reason": reason, "refund": bool(refund),
+                                           "restock": bool(restock),
+                                           "notify_customer": bool(notify_customer),
+                                           "staff_note": staff_note}
+            self._recompute(order)
+            self._save(order)
         if webhooks:
             self.emit("orders/cancelled", order, delivery)
+            if made is not None:
+                self.emit("refunds/create", made, delivery)
             self.emit("orders/updated", order, delivery)
-        return order
+        return public(order)
+
+    # --- order edits, refunds, fulfilments (what a merchant does in the store) -----------
+
+    def edit_order(self, order_id: int, changes: list[dict], *, notify_customer: bool = False,
+                   staff_note: str = "", webhooks: bool = True) -> dict:
+        """Commit an order edit: `{"line_item_id", "quantity"}` sets a line's quantity (0
+        removes it), `{"variant_id", "quantity"}` adds a variant (a swap is both). Sends
+        orders/edited (an order_edit body) and orders/updated. Returns the order_edit."""
+        with self.lock:
+            order = self._load(order_id)
+            if order["cancelled_at"]:
+                raise ValueError("The order is cancelled.")
+            by_id = {ln["id"]: ln for ln in order["line_items"]}
+            additions, removals = [], []
+            for change in changes:
+                qty = int(change.get("quantity", 0))
+                if change.get("line_item_id") is not None:
+                    ln = by_id.get(int(str(change["line_item_id"]).rsplit("/", 1)[-1]))
+                    if ln is None:
+                        raise ValueError(f"No line item {change['line_item_id']}.")
+                    shipped = ln["current_quantity"] - ln["fulfillable_quantity"]
+                    if qty < shipped:
+                        raise ValueError("Fulfilled items can't be removed.")
+                    delta = qty - ln["current_quantity"]
+                    if delta > 0:
+                        ln["quantity"] += delta
+                        additions.append({"id": ln["id"], "delta": delta})
+                    elif delta < 0:
+                        removals.append({"id": ln["id"], "delta": -delta})
+                    ln["current_quantity"] += delta
+                    ln["fulfillable_quantity"] += delta
+                else:
+                    found = self._variant(change.get("variant_id"))
+                    if found is None or qty <= 0:
+                        raise ValueError(f"No variant {change.get('variant_id')}.")
+                    product, variant = found
+                    lid = self._next("line", 13_000_000_000)
+                    price = _q(Decimal(str(variant["price"] or "0")) / self._rate(order))
+                    line = self._line_json(order, lid, {
+                        "title": product["title"], "sku": variant["sku"],
+                        "variant_title": variant["title"], "quantity": qty,
+                        "product_id": int(product["id"].rsplit("/", 1)[-1]),
+                        "variant_id": int(variant["id"].rsplit("/", 1)[-1]),
+                        "properties": change.get("properties", [])}, price=price, discount=ZERO)
+                    order["line_items"].append(line)
+                    by_id[lid] = line
+                    additions.append({"id": lid, "delta": qty})
+            now = iso(self._now())
+            order["updated_at"] = now
+            self._recompute(order)
+            owed = _buyer(order["current_total_price_set"]) - Decimal(
+                order["_sandbox"]["received"])
+            if order["financial_status"] in ("paid", "partially_refunded") and owed > 0:
+                order["financial_status"] = "partially_paid"  # the buyer owes the difference
+            self._save(order)
+            edit = {"order_edit": {
+                "id": self._next("order_edit", 78_000_000), "app_id": None, "created_at": now,
+                "committed_at": now, "notify_customer": bool(notify_customer),
+                "order_id": order["id"], "staff_note": staff_note or "", "user_id": None,
+                "line_items": {"additions": additions, "removals": removals},
+                "discounts": {"line_item": {"additions": [], "removals": []}},
+                "shipping_lines": {"additions": [], "removals": []},
+            }}
+        if webhooks:
+            self.emit("orders/edited", edit)
+            self.emit("orders/updated", order)
+        return edit
+
+    def _refund(self, order: dict, lines: list[dict], *, amount: Decimal | None = None,
+                shipping: Decimal = ZERO, note: str | None = None,
+                notify: bool = False) -> dict:
+        """Record a refund on `order` (not saved): refunded units leave the line's current
+        quantity, unfulfilled ones first; returns the REST refund (refunds/create body)."""
+        by_id = {ln["id"]: ln for ln in order["line_items"]}
+        rid = self._next("refund", 900_000)
+        now = iso(self._now())
+        items, due = [], ZERO
+        for spec in lines:
+            ln = by_id.get(int(str(spec["line_item_id"]).rsplit("/", 1)[-1]))
+            qty = min(int(spec.get("quantity", 1)), ln["current_quantity"]) if ln else 0
+            if ln is None or qty <= 0:
+                raise ValueError(f"Line item {spec['line_item_id']} has nothing to refund.")
+            unit = _buyer(ln["price_set"])
+            alloc = sum((_buyer(a["amount_set"]) for a in ln["discount_allocations"]), ZERO)
+            subtotal = unit * qty - (_q(alloc * qty / ln["quantity"]) if ln["quantity"] else 0)
+            due += subtotal
+            ln["current_quantity"] -= qty
+            ln["fulfillable_quantity"] -= min(qty, ln["fulfillable_quantity"])
+            items.append({"id": self._next("refund_line", 104_000_000), "line_item_id": ln["id"],
+                          "location_id": None, "quantity": qty,
+                          "restock_type": spec.get("restock_type") or "no_restock",
+                          "subtotal": float(_q(subtotal * self._rate(order))),
+                          "subtotal_set": self._mset(order, subtotal), "total_tax": 0.0,
+                          "total_tax_set": self._mset(order, ZERO), "line_item": dict(ln)})
+        amount = due + shipping if amount is None else amount
+        received = Decimal(order["_sandbox"]["received"]) - amount
+        order["_sandbox"]["received"] = str(max(received, ZERO))
+        order["financial_status"] = "refunded" if received <= 0 else "partially_refunded"
+        refund = {
+            "id": rid, "admin_graphql_api_id": f"gid://shopify/Refund/{rid}",
+            "order_id": order["id"], "created_at": now, "processed_at": now, "note": note,
+            "restock": any(i["restock_type"] != "no_restock" for i in items),
+            "user_id": None, "notify": bool(notify), "refund_line_items": items,
+            "order_adjustments": [], "duties": [],
+            "transactions": [{
+                "id": self._next("transaction", 179_000_000), "order_id": order["id"],
+                "kind": "refund", "status": "success", "gateway": "bogus", "test": False,
+                "amount": f"{_q(amount):.2f}", "currency": order["presentment_currency"],
+                "created_at": now}] if amount > 0 else [],
+        }
+        order["refunds"].append(refund)
+        order["updated_at"] = now
+        self._recompute(order)
+        self.db.execute("INSERT INTO refunds VALUES (?, ?, ?)",
+                        (rid, order["id"], json.dumps(refund)))
+        return refund
+
+    def refund_order(self, order_id: int, lines: list[dict], *, shipping: Decimal = ZERO,
+                     note: str | None = None, notify: bool = False,
+                     webhooks: bool = True) -> dict:
+        """refundCreate: `lines` = [{line_item_id, quantity, restock_type}]; sends
+        refunds/create (the refund) and orders/updated."""
+        with self.lock:
+            order = self._load(order_id)
+            refund = self._refund(order, lines, shipping=shipping, note=note, notify=notify)
+            self._save(order)
+        if webhooks:
+            self.emit("refunds/create", refund)
+            self.emit("orders/updated", order)
+        return refund
 
     def _fulfill_all(self, order: dict, *, webhooks: bool) -> None:
         items = [{"line_item_id": ln["id"], "quantity": ln["fulfillable_quantity"]}
@@ -320,17 +632,16 @@ class SandboxShop:
 
     def _fulfill(self, order_id: int, items: list[dict], *, tracking: dict, notify: bool,
                  webhooks: bool = True, message: str | None = None) -> dict:
+        """A fulfillment of `items` ([{line_item_id, quantity}]), by PodHub or anyone else;
+        sends orders/partially_fulfilled or orders/fulfilled, then orders/updated."""
         with self.lock:
-            order = self.order(order_id)
+            order = self._load(order_id)
             by_id = {ln["id"]: ln for ln in order["line_items"]}
             for it in items:
                 ln = by_id[it["line_item_id"]]
+                if not 0 < it["quantity"] <= ln["fulfillable_quantity"]:
+                    raise ValueError(f"Invalid quantity for line item {ln['id']}.")
                 ln["fulfillable_quantity"] -= it["quantity"]
-                ln["fulfilled_quantity"] += it["quantity"]
-                ln["fulfillment_status"] = ("fulfilled" if ln["fulfillable_quantity"] == 0
-                                            else "partial")
-            left = sum(ln["fulfillable_quantity"] for ln in order["line_items"])
-            order["fulfillment_status"] = "fulfilled" if left == 0 else "partial"
             order["updated_at"] = iso(self._now())
             fid = self._next("fulfillment", 4_000_000_000)
             fulfillment = {
@@ -341,34 +652,91 @@ class SandboxShop:
                 "notify_customer": bool(notify), "message": message,
                 "line_items": items,
             }
+            order["fulfillments"].append({
+                "id": fid, "admin_graphql_api_id": fulfillment["admin_graphql_api_id"],
+                "order_id": order_id, "status": "success", "created_at": order["updated_at"],
+                "tracking_company": tracking.get("company"),
+                "tracking_number": tracking.get("number"), "tracking_url": tracking.get("url"),
+                "tracking_numbers": [tracking["number"]] if tracking.get("number") else [],
+                "tracking_urls": [tracking["url"]] if tracking.get("url") else [],
+                "notify_customer": bool(notify),
+                "line_items": [{**by_id[it["line_item_id"]], "quantity": it["quantity"]}
+                               for it in items]})
             self.db.execute("INSERT INTO fulfillments VALUES (?, ?, ?)",
                             (fid, order_id, json.dumps(fulfillment)))
+            self._recompute(order)
             self._save(order)
         if webhooks:
+            self.emit("orders/fulfilled" if order["fulfillment_status"] == "fulfilled"
+                      else "orders/partially_fulfilled", order)
             self.emit("orders/updated", order)
         return fulfillment
+
+    def test_notification(self, topic: str) -> str:
+        """What the "Send test notification" button sends: a sample body for the topic,
+        "test": true, and the X-Shopify-Test header; no order of the shop is touched."""
+        with self.lock:
+            sample = {"id": 820982911946154508, "currency": self.settings.currency,
+                      "presentment_currency": self.settings.currency, "_sandbox": {
+                          "rate": "1"}}
+            line = self._line_json(sample, 487817672276298554, {
+                "title": "Aviator sunglasses", "sku": "SKU2006-001", "quantity": 1},
+                price=Decimal("89.99"), discount=ZERO)
+        if topic == "orders/edited":
+            payload = {"order_edit": {
+                "id": 78912328, "app_id": None, "created_at": "2021-12-31T19:00:00-05:00",
+                "committed_at": "2021-12-31T19:00:00-05:00", "notify_customer": False,
+                "order_id": 820982911946154508, "staff_note": "", "user_id": None,
+                "line_items": {"additions": [{"id": 487817672276298554, "delta": 1}],
+                               "removals": []},
+                "discounts": {"line_item": {"additions": [], "removals": []}},
+                "shipping_lines": {"additions": [], "removals": []}}}
+        elif topic.startswith("orders/"):
+            payload = {**public(sample), "name": "#9999", "email": "jon@example.com",
+                       "test": True, "created_at": "2021-12-31T19:00:00-05:00",
+                       "updated_at": "2021-12-31T19:00:00-05:00", "cancelled_at": None,
+                       "closed_at": None, "financial_status": "voided",
+                       "fulfillment_status": None, "line_items": [line], "shipping_lines": [],
+                       "admin_graphql_api_id": "gid://shopify/Order/820982911946154508"}
+        elif topic == "refunds/create":
+            payload = {"id": 890088186047892319, "order_id": 820982911946154508,
+                       "created_at": "2021-12-31T19:00:00-05:00", "note": "Things were damaged",
+                       "restock": False, "refund_line_items": [], "transactions": []}
+        else:
+            payload = {"id": 1, "test": True}
+        return self.emit(topic, payload, test=True)
 
     # --- GraphQL representation ----------------------------------------------------------
 
     def gql_order(self, o: dict, *, lines_first: int = 10, lines_after: int = 0) -> dict:
-        def money(v):
-            return {"shopMoney": {"amount": str(v), "currencyCode": o["currency"]}}
-
         a = o.get("shipping_address") or None
+        b = o.get("billing_address") or None
         fstatus = {None: "UNFULFILLED", "partial": "PARTIALLY_FULFILLED",
                    "fulfilled": "FULFILLED"}[o.get("fulfillment_status")]
         lines = o["line_items"][lines_after:lines_after + lines_first]
         has_next = len(o["line_items"]) > lines_after + lines_first
+        ship = (o.get("shipping_lines") or [None])[0]
         return {
             "id": o["admin_graphql_api_id"], "name": o["name"], "email": o["email"],
             "createdAt": o["created_at"], "updatedAt": o["updated_at"],
-            "cancelledAt": o["cancelled_at"], "closed": bool(o["closed_at"]), "test": True,
+            "cancelledAt": o["cancelled_at"], "closed": bool(o["closed_at"]),
+            "test": bool(o.get("test")),
             "displayFinancialStatus": o["financial_status"].upper(),
             "displayFulfillmentStatus": fstatus, "currencyCode": o["currency"],
-            "totalDiscountsSet": money(o["total_discounts"]),
-            "totalShippingPriceSet": money(o["total_shipping_price_set"]["shop_money"][
-                "amount"]),
-            "totalTaxSet": money(o["total_tax"]), "totalPriceSet": money(o["total_price"]),
+            "presentmentCurrencyCode": o.get("presentment_currency") or o["currency"],
+            "totalDiscountsSet": gql_money(o["total_discounts_set"]),
+            "totalShippingPriceSet": gql_money(o["total_shipping_price_set"]),
+            "totalTaxSet": gql_money(o["total_tax_set"]),
+            "totalPriceSet": gql_money(o["total_price_set"]),
+            "currentTotalTaxSet": gql_money(o["current_total_tax_set"]),
+            "currentTotalPriceSet": gql_money(o["current_total_price_set"]),
+            "shippingLine": None if ship is None else {
+                "originalPriceSet": gql_money(ship["price_set"]),
+                "discountAllocations": [{"allocatedAmountSet": gql_money(x["amount_set"])}
+                                        for x in ship["discount_allocations"]]},
+            "billingAddress": None if b is None else {
+                "name": b.get("name"), "firstName": b.get("first_name"),
+                "lastName": b.get("last_name")},
             "shippingAddress": None if a is None else {
                 "name": a.get("name"), "firstName": a.get("first_name"),
                 "lastName": a.get("last_name"), "company": a.get("company"),
@@ -379,24 +747,26 @@ class SandboxShop:
             "lineItems": {
                 "pageInfo": {"hasNextPage": has_next,
                              "endCursor": _cursor(lines_after + len(lines))},
-                "nodes": [self.gql_line(ln, o["currency"]) for ln in lines],
+                "nodes": [self.gql_line(ln) for ln in lines],
             },
         }
 
     @staticmethod
-    def gql_line(ln: dict, currency: str) -> dict:
+    def gql_line(ln: dict) -> dict:
         return {
             "id": ln["admin_graphql_api_id"], "sku": ln["sku"], "title": ln["title"],
             "variantTitle": ln["variant_title"], "quantity": ln["quantity"],
+            "currentQuantity": ln["current_quantity"],
+            "unfulfilledQuantity": ln["fulfillable_quantity"],
             "customAttributes": [{"key": p.get("name"), "value": p.get("value")}
                                  for p in ln.get("properties") or []],
-            "originalUnitPriceSet": {"shopMoney": {"amount": ln["price"],
-                                                   "currencyCode": currency}},
-            "discountAllocations": [{"allocatedAmountSet": {"shopMoney": {
-                "amount": a["amount"], "currencyCode": currency}}}
-                for a in ln.get("discount_allocations") or []],
-            "product": {"id": f"gid://shopify/Product/{ln['product_id']}"},
-            "variant": {"id": f"gid://shopify/ProductVariant/{ln['variant_id']}"},
+            "originalUnitPriceSet": gql_money(ln["price_set"]),
+            "discountAllocations": [{"allocatedAmountSet": gql_money(a["amount_set"])}
+                                    for a in ln.get("discount_allocations") or []],
+            "product": ({"id": f"gid://shopify/Product/{ln['product_id']}"}
+                        if ln.get("product_id") else None),
+            "variant": ({"id": f"gid://shopify/ProductVariant/{ln['variant_id']}"}
+                        if ln.get("variant_id") else None),
         }
 
     def search(self, query: str | None, *, first: int = 50,
@@ -446,11 +816,12 @@ class SandboxShop:
         self.webhook_secret = secret
         self.sender = sender
 
-    def emit(self, topic: str, payload: dict, delivery: dict | None = None) -> str:
+    def emit(self, topic: str, payload: dict, delivery: dict | None = None, *,
+             test: bool = False) -> str:
         """Queue one event. delivery: {"duplicate": n, "drop": bool}."""
         delivery = delivery or {}
         event_id = secrets.token_hex(12)
-        body = json.dumps(payload, ensure_ascii=False).encode()
+        body = json.dumps(public(payload), ensure_ascii=False).encode()
         resource = str(payload.get("id", ""))
         with self.lock:
             cur = self.db.execute(
@@ -463,7 +834,7 @@ class SandboxShop:
             triggered = iso(self._now())
             for _ in range(1 + int(delivery.get("duplicate", 0))):
                 d = Delivery(event_id=event_id, topic=topic, body=body, due=self.clock(),
-                             triggered_at=triggered, log_id=log_id)
+                             triggered_at=triggered, log_id=log_id, test=test)
                 (self.held if self.hold_webhooks else self.queue).append(d)
             self.queue_cv.notify_all()
         return event_id
@@ -482,12 +853,15 @@ class SandboxShop:
             return len(held)
 
     def _headers(self, d: Delivery) -> dict:
-        return {"Content-Type": "application/json",
-                "X-Shopify-Topic": d.topic, "X-Shopify-Shop-Domain": self.shop_domain,
-                "X-Shopify-Hmac-Sha256": sign(d.body, self.webhook_secret),
-                "X-Shopify-Event-Id": d.event_id, "X-Shopify-Webhook-Id": d.webhook_id,
-                "X-Shopify-API-Version": "2025-10", "X-Shopify-Triggered-At": d.triggered_at,
-                "X-Shopify-Test": "true"}
+        headers = {"Content-Type": "application/json",
+                   "X-Shopify-Topic": d.topic, "X-Shopify-Shop-Domain": self.shop_domain,
+                   "X-Shopify-Hmac-Sha256": sign(d.body, self.webhook_secret),
+                   "X-Shopify-Event-Id": d.event_id, "X-Shopify-Webhook-Id": d.webhook_id,
+                   "X-Shopify-API-Version": "2025-10",
+                   "X-Shopify-Triggered-At": d.triggered_at}
+        if d.test:
+            headers["X-Shopify-Test"] = "true"
+        return headers
 
     def _send(self, d: Delivery) -> int:
         headers = self._headers(d)

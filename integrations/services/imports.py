@@ -28,7 +28,7 @@ from integrations.services.connections import client_for
 from integrations.services.orders import apply_store_order
 from integrations.shopify import queries
 from integrations.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
-from integrations.shopify.mapping import from_graphql
+from integrations.shopify.mapping import StoreFacts, from_graphql, remaining_by_line
 from podhub.core.exceptions import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,35 @@ def _full_lines(client: AdminClient, node: dict) -> dict:
     return {**node, "lineItems": {"nodes": nodes}}
 
 
-def _apply_node(conn: StoreConnection, client: AdminClient, node: dict, now: datetime) -> str:
+def _mapped(client: AdminClient, node: dict) -> tuple[dict, StoreFacts]:
+    """A GraphQL order node with all its lines -> (data, facts). A partially fulfilled
+    order's fulfillment orders are read too: they say exactly what is left to ship."""
     node = _full_lines(client, node)
-    data, facts = from_graphql(node)
+    remaining = None
+    if (node.get("displayFulfillmentStatus") or "").upper() == "PARTIALLY_FULFILLED":
+        data = client.execute(queries.FULFILLMENT_ORDERS, {"id": node["id"]})
+        remaining = remaining_by_line(
+            (((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes")) or [])
+    return from_graphql(node, remaining=remaining)
+
+
+def store_order_read(*, connection: StoreConnection, external_id: str,
+                     client: AdminClient | None = None) -> tuple[dict, StoreFacts] | None:
+    """Re-read one order from the store (a delivery that carries an order edit or a
+    refund instead of the order); None when the store no longer has it."""
+    own = client is None
+    client = client or client_for(connection)
+    try:
+        data = client.execute(queries.ORDER, {"id": queries.gid("Order", external_id)})
+        node = data.get("order")
+        return _mapped(client, node) if node else None
+    finally:
+        if own:
+            client.close()
+
+
+def _apply_node(conn: StoreConnection, client: AdminClient, node: dict, now: datetime) -> str:
+    data, facts = _mapped(client, node)
     try:
         return apply_store_order(connection=conn, data=data, facts=facts, now=now)
     except ValidationFailed as exc:

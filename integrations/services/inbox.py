@@ -25,15 +25,23 @@ from integrations.models import (
 )
 from integrations.services import platforms, privacy
 from integrations.services.connections import connection_uninstalled
+from integrations.services.imports import store_order_read
 from integrations.services.orders import apply_store_order
 from integrations.shopify.mapping import from_rest
 from podhub.core.exceptions import ValidationFailed
 
 log = logging.getLogger(__name__)
 
+# Deliveries whose body is the order (REST JSON).
 ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
-                "orders/fulfilled", "orders/partially_fulfilled", "orders/edited"}
+                "orders/fulfilled", "orders/partially_fulfilled"}
+# Deliveries that change an order's lines but carry an order edit or a refund: the
+# order is re-read through GraphQL and applied like orders/updated.
+REREAD_TOPICS = {"orders/edited", "refunds/create"}
 PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
+# What a store must send PodHub (the custom-app instructions list them; compliance
+# topics are configured in the app's settings, not per store).
+WEBHOOK_TOPICS = (*sorted(ORDER_TOPICS | REREAD_TOPICS), "app/uninstalled")
 
 _INSERT = None
 
@@ -52,11 +60,20 @@ def _insert_sql() -> str:
     return _INSERT
 
 
+def order_id_of(topic: str, payload: dict):
+    """The order a delivery is about (an order edit or a refund names it)."""
+    if topic == "orders/edited":
+        return (payload.get("order_edit") or {}).get("order_id")
+    if topic == "refunds/create":
+        return payload.get("order_id")
+    return payload.get("id")
+
+
 def resource_id_of(topic: str, payload) -> str:
     if not isinstance(payload, dict):
         return ""
-    if topic.startswith("orders/"):
-        value = payload.get("id")
+    if topic.startswith("orders/") or topic in REREAD_TOPICS:
+        value = order_id_of(topic, payload)
     elif topic.startswith("customers/"):
         value = (payload.get("customer") or {}).get("id")
     else:
@@ -85,9 +102,37 @@ def _retry_at(attempts: int, now: datetime) -> datetime:
     return now + timedelta(seconds=delay)
 
 
+def _read_order_first(inbox_id: int):
+    """For orders/edited and refunds/create: read the order from the store before the row
+    is locked (an HTTP call, retried through outages, must not hold a transaction open).
+    Returns a thunk that gives what store_order_read gave (or raises what it raised)."""
+    row = (InboundWebhook.objects.select_related("connection")
+           .filter(pk=inbox_id, status=InboxStatus.PENDING, topic__in=REREAD_TOPICS).first())
+    if row is None or platforms.adapter(row.connection.platform) is not None \
+            or row.connection.status != ConnectionStatus.ACTIVE:
+        return None
+    try:
+        payload = json.loads(row.body)
+    except ValueError:
+        return None
+    order_id = order_id_of(row.topic, payload) if isinstance(payload, dict) else None
+    if order_id in (None, ""):
+        return None  # _handle says why
+    try:
+        mapped = store_order_read(connection=row.connection, external_id=str(order_id))
+    except Exception as exc:  # raised again inside the transaction, which records it
+        error = exc
+
+        def fail():
+            raise error
+        return fail
+    return lambda: mapped
+
+
 def inbox_process(*, inbox_id: int, now: datetime | None = None) -> str | None:
     """Process one waiting delivery (locked, skipped if another worker has it)."""
     now = now or timezone.now()
+    read_order = _read_order_first(inbox_id)
     with transaction.atomic():
         row = (InboundWebhook.objects.select_for_update(skip_locked=True, of=("self",))
                .select_related("connection", "connection__store", "connection__workspace")
@@ -97,7 +142,7 @@ def inbox_process(*, inbox_id: int, now: datetime | None = None) -> str | None:
         row.attempts += 1
         try:
             with transaction.atomic():
-                result = _handle(row, now=now)
+                result = _handle(row, now=now, read_order=read_order)
             row.status = InboxStatus.IGNORED if result.startswith("ignored") \
                 else InboxStatus.PROCESSED
             row.result = result[:255]
@@ -125,7 +170,7 @@ def _note_error(conn: StoreConnection, message: str, now: datetime) -> None:
                                                       last_error_at=now)
 
 
-def _handle(row: InboundWebhook, *, now: datetime) -> str:
+def _handle(row: InboundWebhook, *, now: datetime, read_order=None) -> str:
     conn = row.connection
     topic = row.topic
     payload = json.loads(row.body)
@@ -141,12 +186,26 @@ def _handle(row: InboundWebhook, *, now: datetime) -> str:
     if topic == "app/uninstalled":
         connection_uninstalled(connection_id=conn.pk, now=now)
         return "uninstalled"
+    if topic not in ORDER_TOPICS | REREAD_TOPICS:
+        return f"ignored: topic {topic} is not used"
+    if not isinstance(payload, dict):
+        raise ValidationFailed(f"The {topic} delivery is not a JSON object.")
     if topic in ORDER_TOPICS:
         data, facts = from_rest(payload)
-        if not facts.external_id:
-            raise ValidationFailed("The webhook names no order id.")
-        return apply_store_order(connection=conn, data=data, facts=facts, now=now)
-    return f"ignored: topic {topic} is not used"
+    else:
+        order_id = order_id_of(topic, payload)
+        if order_id in (None, ""):
+            raise ValidationFailed(f"The {topic} delivery names no order.")
+        mapped = read_order() if read_order else store_order_read(
+            connection=conn, external_id=str(order_id))
+        if mapped is None:
+            return f"ignored: the store has no order {order_id}"
+        data, facts = mapped
+    if not facts.external_id:
+        raise ValidationFailed("The webhook names no order id.")
+    if facts.test:
+        return "skipped:test notification"
+    return apply_store_order(connection=conn, data=data, facts=facts, now=now)
 
 
 def inbox_drain(*, connection_id: int, limit: int = 500, now: datetime | None = None) -> int:

@@ -55,6 +55,11 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
     now = now or timezone.now()
     updated_at = _moment(facts.updated_at)
     actor = Actor.store(label)
+    if getattr(facts, "nothing_left", False):
+        # the store wants nothing made (every line removed, refunded or fulfilled, or
+        # the whole order refunded): a new order is skipped, an unsubmitted one
+        # cancelled, a submitted one flagged (orders.services.order_import)
+        data = {**data, "line_items": []}
     with transaction.atomic():
         rec = _lock_record(connection, facts.external_id)
         if updated_at and rec.store_updated_at and updated_at < rec.store_updated_at:

@@ -1,17 +1,37 @@
 """The GraphQL documents PodHub sends (and the sandbox answers). Pinned to conf.api_version()."""
 
-# Per page: requested cost = 2 + ORDERS_PAGE * (4 + LINES_PAGE) = 702 of a 1000 bucket.
+# Per page: requested cost = 2 + ORDERS_PAGE * (4 + LINES_PAGE) = 702 of a 1000 bucket
+# (connections count; shippingLine and the money sets are objects).
 ORDERS_PAGE = 50
 LINES_PAGE = 10
+
+# Money comes as {shopMoney presentmentMoney}: the mapping keeps the buyer's
+# (presentment) money and the shop's beside it (docs/shopify.md "Money").
+_MONEY = "{ shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }"
+
+LINE_FIELDS = """
+fragment PodhubLine on LineItem {
+  id sku title variantTitle quantity currentQuantity unfulfilledQuantity
+  customAttributes { key value }
+  originalUnitPriceSet MONEY
+  discountAllocations { allocatedAmountSet MONEY }
+  product { id }
+  variant { id }
+}
+""".replace("MONEY", _MONEY)
 
 ORDER_FIELDS = """
 fragment PodhubOrder on Order {
   id name email createdAt updatedAt cancelledAt closed test
-  displayFinancialStatus displayFulfillmentStatus currencyCode
-  totalDiscountsSet { shopMoney { amount } }
-  totalShippingPriceSet { shopMoney { amount } }
-  totalTaxSet { shopMoney { amount } }
-  totalPriceSet { shopMoney { amount } }
+  displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode
+  totalDiscountsSet MONEY
+  totalShippingPriceSet MONEY
+  totalTaxSet MONEY
+  totalPriceSet MONEY
+  currentTotalTaxSet MONEY
+  currentTotalPriceSet MONEY
+  shippingLine { originalPriceSet MONEY discountAllocations { allocatedAmountSet MONEY } }
+  billingAddress { name firstName lastName }
   shippingAddress {
     name firstName lastName company address1 address2 city province provinceCode
     zip countryCodeV2 phone
@@ -21,15 +41,7 @@ fragment PodhubOrder on Order {
     nodes { ...PodhubLine }
   }
 }
-fragment PodhubLine on LineItem {
-  id sku title variantTitle quantity
-  customAttributes { key value }
-  originalUnitPriceSet { shopMoney { amount } }
-  discountAllocations { allocatedAmountSet { shopMoney { amount } } }
-  product { id }
-  variant { id }
-}
-""".replace("LINES_PAGE", str(LINES_PAGE))
+""".replace("LINES_PAGE", str(LINES_PAGE)).replace("MONEY", _MONEY) + LINE_FIELDS
 
 ORDERS = """
 query PodhubOrders($first: Int!, $after: String, $query: String) {
@@ -55,15 +67,14 @@ query PodhubOrderLines($id: ID!, $after: String) {
     }
   }
 }
-fragment PodhubLine on LineItem {
-  id sku title variantTitle quantity
-  customAttributes { key value }
-  originalUnitPriceSet { shopMoney { amount } }
-  discountAllocations { allocatedAmountSet { shopMoney { amount } } }
-  product { id }
-  variant { id }
+""" + LINE_FIELDS
+
+# One order, re-read when a delivery carries no order (orders/edited, refunds/create).
+ORDER = """
+query PodhubOrder($id: ID!) {
+  order(id: $id) { ...PodhubOrder }
 }
-"""
+""" + ORDER_FIELDS
 
 FULFILLMENT_ORDERS = """
 query PodhubFulfillmentOrders($id: ID!) {

@@ -69,14 +69,16 @@ def test_import_never_gets_throttled(connection, sandbox, workspace):
     """Cost-aware pacing: the bucket is far smaller than the import; zero THROTTLED, zero 429."""
     shop = sandbox.shop
     shop.settings.bucket_max = 800
-    shop.settings.restore_rate = 100
+    # Slow enough that the second page (702) must wait for the bucket even on a busy
+    # machine where applying the first 50 orders takes several seconds.
+    shop.settings.restore_rate = 15
     shop.settings.throttled_status = 429
     shop.bucket = 800
-    shop.bulk_create(200)
+    shop.bulk_create(100)
     with scope(workspace=workspace):
         client = client_for(connection)
         job = import_job_run(job_id=_job(connection).pk, client=client)
-    assert job.imported == 200
+    assert job.imported == 100
     assert shop.stats["throttled"] == 0 and shop.stats["http_429"] == 0
     assert client.stats.waited_seconds > 0  # it did have to pace itself
     assert client.stats.http_429 == 0
@@ -85,10 +87,10 @@ def test_import_never_gets_throttled(connection, sandbox, workspace):
 def test_a_429_is_retried_after_backing_off(connection, sandbox, workspace):
     shop = sandbox.shop
     shop.settings.throttled_status = 429
-    shop.settings.restore_rate = 2000
+    shop.settings.restore_rate = 500  # a page (702) fits again only after ~1.4 s
+    shop.bulk_create(5)
     shop.bucket = 0  # empty and we have not seen a throttleStatus yet
     shop.bucket_at = shop.clock()
-    shop.bulk_create(5)
     with scope(workspace=workspace):
         client = client_for(connection, backoff_base=0.05)
         job = import_job_run(job_id=_job(connection).pk, client=client)

@@ -136,6 +136,11 @@ def test_loss_guard_cancel_cancels_and_refunds_in_the_store(connection, sandbox,
     assert msg.status == OutboxStatus.DONE
     cancelled = sandbox.shop.order(remote["id"])
     assert cancelled["cancelled_at"] and cancelled["financial_status"] == "refunded"
+    # the buyer got back what they paid, and was told (orderCancel refund + notifyCustomer)
+    [refund] = cancelled["refunds"]
+    assert [t["amount"] for t in refund["transactions"]] == [cancelled["total_price"]]
+    assert cancelled["_sandbox"]["cancel"]["notify_customer"] is True
+    assert cancelled["_sandbox"]["cancel"]["refund"] is True
 
 
 def test_a_seller_cancel_is_not_pushed(connection, workspace, imported):
@@ -159,7 +164,10 @@ def test_refund_and_product_publish(connection, sandbox, workspace, imported):
                                       {"sku": "PH-MUG-11-W", "price": "14.00", "option": "White"},
                                       {"sku": "PH-MUG-11-B", "price": "14.00", "option": "Black"}])
         assert outbox_deliver(message_id=product.pk).status == OutboxStatus.DONE
-    assert sandbox.shop.refunds(remote["id"])[0]["amount"] == "10.00"
+    [made] = sandbox.shop.refunds(remote["id"])
+    assert [t["amount"] for t in made["transactions"]] == ["10.00"]
+    assert [(r["line_item_id"], r["quantity"]) for r in made["refund_line_items"]] == [
+        (int(mug.external_id), 1)]
     [p] = sandbox.shop.products()
     assert [v["sku"] for v in p["variants"]] == ["PH-MUG-11-W", "PH-MUG-11-B"]
 

@@ -26,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--webhook-secret", default="")
         parser.add_argument("--bucket", type=float, default=1000.0)
         parser.add_argument("--restore-rate", type=float, default=50.0)
+        parser.add_argument("--currency", default="USD",
+                            help="the shop's currency (orders may be presented in another)")
         parser.add_argument("--shopify-retries", action="store_true",
                             help="retry webhooks like Shopify (8 tries over ~4 h)")
         parser.add_argument("--generate-every", type=float, default=0,
@@ -35,6 +37,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         settings = Settings(bucket_max=opts["bucket"], restore_rate=opts["restore_rate"],
+                            currency=opts["currency"],
                             retry_schedule=list(SHOPIFY_RETRIES if opts["shopify_retries"]
                                                 else FAST_RETRIES))
         shop = SandboxShop(shop_domain=opts["shop_domain"], db_path=opts["db"],
