@@ -46,10 +46,14 @@ ODD = {
     "custom item without SKU": ({"line": {"sku": None, "product_id": None,
                                           "variant_id": None, "title": "Custom engraving"}},
                                 "line_items.0.sku", "“Custom engraving” has no SKU"),
-    "no country": ({"shipping_address": {"name": "Ana Lima", "address1": "1 Main St",
+    "unparseable price": ({"line": {"price": "twelve", "price_set": None}},
+                          "line_items.0.unit_price", "Enter an amount such as 12.50"),
+    "unreadable quantity": ({"line": {"quantity": "two"}}, "line_items.0.quantity",
+                            "Enter a whole number"),
+    "unknown country": ({"shipping_address": {"name": "Ana Lima", "address1": "1 Main St",
                                          "city": "Springfield", "zip": "62701",
                                          "country": "Narnia", "country_code": None}},
-                   "shipping_address.country_code", "The country is required."),
+                   "shipping_address.country_code", "Enter the two-letter ISO country code"),
 }
 
 
@@ -210,3 +214,39 @@ def test_another_workspace_cannot_replay(failed_delivery, connection, other_owne
         f"/api/v1/stores/{connection.store_id}/deliveries/replay/", {"ids": [row.pk]},
         format="json")
     assert answer.status_code == 404
+
+
+def test_a_malformed_line_is_held_naming_it(connection, sandbox, workspace, webhook_client):
+    body = sandbox.shop.create_order({}, webhooks=False)
+    body["line_items"].append("not a line")
+    post_webhook(webhook_client, "orders/create", body)
+    _drain(connection, workspace)
+    with scope(workspace=workspace):
+        order = Order.objects.get()
+    assert (order.state, order.hold_reason) == (S.ON_HOLD, HoldReason.DATA_PROBLEM)
+    assert order.data_problems["line_items.1"].startswith("Enter the line item as an object")
+
+
+def test_an_object_property_is_kept_as_json_and_shown_readably(
+    connection, sandbox, workspace, webhook_client, owner, client_for
+):
+    layout = {"font": "Script", "size": 12, "lines": ["Ana", "2026"]}
+    post_webhook(webhook_client, "orders/create", _odd(
+        sandbox, line={"properties": [{"name": "Layout", "value": layout}]}))
+    _drain(connection, workspace)
+    with scope(workspace=workspace):
+        order = Order.objects.get()
+        line = LineItem.objects.filter(order=order).order_by("pk").first()
+    assert line.personalization == [{"key": "Layout", "value": layout}]
+    page = client_for(owner).get(f"/orders/{order.pk}/").content.decode()
+    assert "font: Script; size: 12; lines: Ana, 2026" in page
+
+
+def test_a_test_notification_is_a_deliberate_skip(connection, sandbox, workspace,
+                                                  webhook_client):
+    post_webhook(webhook_client, "orders/create", _odd(sandbox, test=True))
+    _drain(connection, workspace)
+    with scope(workspace=workspace):
+        row = InboundWebhook.objects.get()
+        assert Order.objects.count() == 0
+    assert (row.status, row.result) == (InboxStatus.PROCESSED, "skipped:test notification")
