@@ -320,10 +320,9 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
                  key: str):
     """Staff give captured money back to the seller's balance (a claim, a cancel in
     production). Never more than was captured for the order, minus earlier refunds."""
-    from django.db.models import Sum
-
     from billing.models import LedgerEntry
     from billing.topups import parse_amount
+    from podhub.core.db import ExactSum
 
     reason = (reason or "").strip()
     if not reason:
@@ -340,7 +339,7 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
         sums = {row["kind"]: row["total"] or ZERO for row in LedgerEntry.objects.filter(
             workspace_id=workspace_id, order_id=order_id,
             kind__in=[EntryKind.CAPTURE, EntryKind.REFUND]).values("kind").annotate(
-            total=Sum("amount"))}
+            total=ExactSum("amount"))}
         refundable = sums.get(EntryKind.CAPTURE, ZERO) - sums.get(EntryKind.REFUND, ZERO)
         if amount > refundable:
             raise Conflict(f"At most {refundable} {book.currency} of this order's captured "
