@@ -21,12 +21,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x "${PODHUB_CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
 # Pillow's wheels bundle raqm but load FriBiDi from the system (RTL print files).
 [ -n "$(ldconfig -p 2>/dev/null | grep libfribidi.so.0 || true)" ] || need_apt+=(libfribidi0)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "make test: installing ${need_apt[*]} with apt-get" >&2
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=""; fi
-  $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+[ ${#need_apt[@]} -eq 0 ] || scripts/apt_install.sh "${need_apt[@]}"
 PG_BIN=$(find_pg_bin)
 
 scripts/bootstrap.sh
