@@ -1,6 +1,6 @@
 """Paying orders from the balance, capturing and releasing as they move, group shipping.
 
-Paying = confirming (PRODUCT.md): the seller confirms one or many `to_order`
+Paying = confirming (docs/orders.md): the seller confirms one or many `to_order`
 orders; their prices are frozen by the quotes price service, product cost and
 shipping are held on the balance, and each order moves to
 `awaiting_submission`. A bulk payment is all-or-nothing: one transaction holds

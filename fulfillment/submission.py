@@ -1,7 +1,7 @@
 """Submitting orders to production: the per-minute sweep, "Submit now" (one or
 many), sending to providers, retries and fallback.
 
-Two steps, so no lock is held across an HTTP call (STYLE.md §2.3):
+Two steps, so no lock is held across an HTTP call (docs/architecture.md, "Databases"):
 
 1. Route + lock (one short transaction per order, rows picked with
    `select_for_update(skip_locked=True)` over the indexed `submit_at`): the
