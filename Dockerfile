@@ -5,12 +5,15 @@ WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends libfribidi0 curl \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
+# Every app (the packages of pyproject.toml; tests/test_packaging.py keeps them in step),
+# then the rest of the tree: site templates/, static/ (fonts), manage.py.
 COPY podhub podhub
 COPY orders orders
 COPY quotes quotes
-COPY fulfillment fulfillment
 COPY billing billing
+COPY fulfillment fulfillment
 COPY integrations integrations
+COPY insights insights
 RUN pip install --no-cache-dir .
 COPY . .
 RUN SECRET_KEY=build-only-not-secret-0123456789abcdef ALLOWED_HOSTS=localhost \

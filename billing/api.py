@@ -14,7 +14,7 @@ class BalanceOutputSerializer(serializers.Serializer):
 
 
 class BalanceApi(WorkspaceApi):
-    """The workspace's prepaid balance (public contract: PRODUCT.md)."""
+    """The workspace's prepaid balance (a public contract: scripts read these keys)."""
 
     @extend_schema(responses=BalanceOutputSerializer)
     def get(self, request):

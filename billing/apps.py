@@ -6,7 +6,7 @@ class BillingConfig(AppConfig):
 
     def ready(self):
         # Billing sits above orders: it hears about order events, orders never
-        # imports billing (STYLE.md §0).
+        # imports billing (docs/architecture.md).
         from billing import edits, handlers
         from orders import events, hooks, panels
 

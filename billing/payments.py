@@ -1,6 +1,6 @@
 """Paying orders from the balance, capturing and releasing as they move, group shipping.
 
-Paying = confirming (PRODUCT.md): the seller confirms one or many `to_order`
+Paying = confirming (docs/orders.md): the seller confirms one or many `to_order`
 orders; their prices are frozen by the quotes price service, product cost and
 shipping are held on the balance, and each order moves to
 `awaiting_submission`. A bulk payment is all-or-nothing: one transaction holds
@@ -320,10 +320,9 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
                  key: str):
     """Staff give captured money back to the seller's balance (a claim, a cancel in
     production). Never more than was captured for the order, minus earlier refunds."""
-    from django.db.models import Sum
-
     from billing.models import LedgerEntry
     from billing.topups import parse_amount
+    from podhub.core.db import ExactSum
 
     reason = (reason or "").strip()
     if not reason:
@@ -340,7 +339,7 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
         sums = {row["kind"]: row["total"] or ZERO for row in LedgerEntry.objects.filter(
             workspace_id=workspace_id, order_id=order_id,
             kind__in=[EntryKind.CAPTURE, EntryKind.REFUND]).values("kind").annotate(
-            total=Sum("amount"))}
+            total=ExactSum("amount"))}
         refundable = sums.get(EntryKind.CAPTURE, ZERO) - sums.get(EntryKind.REFUND, ZERO)
         if amount > refundable:
             raise Conflict(f"At most {refundable} {book.currency} of this order's captured "

@@ -1,4 +1,4 @@
-"""Billing's services, by topic (STYLE.md: a package of modules past ~600 lines):
+"""Billing's services, one module per topic:
 
 - billing/ledger.py     the ledger: locked account, entries, holds (the only writer)
 - billing/topups.py     Stripe Checkout top-ups, saved card, auto-recharge, staff adjustments

@@ -6,7 +6,7 @@ class FulfillmentConfig(AppConfig):
 
     def ready(self):
         # Fulfillment sits above orders: it hears about order events (an order
-        # priced, edited, updated) and re-renders print files (STYLE.md §0).
+        # priced, edited, updated) and re-renders print files (docs/architecture.md).
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
         from fulfillment import claims
         from fulfillment.printfiles import services

@@ -1,7 +1,7 @@
 """Submitting orders to production: the per-minute sweep, "Submit now" (one or
 many), sending to providers, retries and fallback.
 
-Two steps, so no lock is held across an HTTP call (STYLE.md §2.3):
+Two steps, so no lock is held across an HTTP call (docs/architecture.md, "Databases"):
 
 1. Route + lock (one short transaction per order, rows picked with
    `select_for_update(skip_locked=True)` over the indexed `submit_at`): the
@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
@@ -63,6 +63,7 @@ from fulfillment.providers import (
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import HoldReason, LineItem, Order, OrderState, Platform, SubmitMode
+from podhub.core import db
 from podhub.core.exceptions import Conflict, PodhubError, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -524,14 +525,12 @@ def _accepted_many(pairs: list[tuple[int, RemoteOrder]], *, now: datetime,
         changed.append(sub)
         results[pk] = "accepted"
     if changed:  # one statement (bulk_update's CASE per row is slow to build and plan)
-        with connection.cursor() as cur:
-            cur.execute(
-                f"UPDATE {Submission._meta.db_table} AS s SET status = %s, "  # noqa: S608 (our table name)
-                "external_id = v.ext, sent_at = COALESCE(s.sent_at, %s), lease_until = NULL, "
-                "error = '', updated_at = %s FROM (SELECT unnest(%s::bigint[]) AS id, "
-                "unnest(%s::text[]) AS ext) AS v WHERE s.id = v.id",
-                [SubmissionStatus.ACCEPTED, now, timezone.now(), [s.pk for s in changed],
-                 [remotes[s.pk].external_id for s in changed]])
+        db.update_by_ids(
+            Submission, {s.pk: (remotes[s.pk].external_id,) for s in changed},
+            columns=("external_id",),
+            also="status = %s, sent_at = COALESCE(t.sent_at, %s), lease_until = NULL, "
+                 "error = '', updated_at = %s",
+            params=[SubmissionStatus.ACCEPTED, now, timezone.now()])
     order_services.record_events([order_services.NewEvent(
         order=sub.order, type="fulfillment.accepted", actor=Actor.provider(sub.provider.name),
         message=f"{sub.provider.name} accepted {sub.reference} as "

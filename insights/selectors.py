@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import (
     Aggregate,
     BooleanField,
@@ -44,7 +43,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
-    Func,
     IntegerField,
     Max,
     OuterRef,
@@ -61,6 +59,7 @@ from django.db.models.functions import Cast, Coalesce, Floor, Greatest, Least, T
 from billing.models import EntryKind, LedgerEntry
 from fulfillment.models import Shipment, Submission, SubmissionStatus
 from orders.models import LineItem, Order, OrderState, Store
+from podhub.core.db import ExactSum, HoursBetween, is_postgresql
 from podhub.core.money import quantize
 from quotes.models import OrderPrice, Product, Variant
 
@@ -371,7 +370,7 @@ def _merge(revenue_rows, cost_rows, *, key: str, cost_key: str, label_of,
 
 
 def _sums():
-    return {"revenue": Sum(_revenue()), "revenue_billing": Sum("revenue_billing"),
+    return {"revenue": ExactSum(_revenue()), "revenue_billing": ExactSum("revenue_billing"),
             "orders": Count("id"), "uncharged": Sum(_uncharged())}
 
 
@@ -389,7 +388,7 @@ def profit_report(*, workspace, period: Period) -> ProfitReport:
         .values("day", "currency", "converted").annotate(**_sums()).order_by(),
         charges.annotate(day=TruncDate("order__paid_at", tzinfo=UTC))
         .values("day", "order__currency", "currency", "converted")
-        .annotate(cost=Sum("signed")).order_by(),
+        .annotate(cost=ExactSum("signed")).order_by(),
         key="day", cost_key="day", label_of=lambda d: d.isoformat(), billing=billing)
 
     store_rows = list(
@@ -399,7 +398,7 @@ def profit_report(*, workspace, period: Period) -> ProfitReport:
     by_store = _merge(
         store_rows,
         charges.values("order__store_id", "order__currency", "currency", "converted")
-        .annotate(cost=Sum("signed")).order_by(),
+        .annotate(cost=ExactSum("signed")).order_by(),
         key="store_id", cost_key="order__store_id",
         label_of=lambda pk: store_names.get(pk, f"Store {pk}"), billing=billing)
 
@@ -488,9 +487,9 @@ def _products(workspace, period: Period, billing: str) -> dict:
                                  output_field=TextField()))
         .values("product_id", "cost_currency", "foreign_order", currency=F("order__currency"))
         .annotate(conversions=Max("conv_text"),
-            revenue=Sum(ExpressionWrapper(F("quantity") * F("unit_price_amount")
+            revenue=ExactSum(ExpressionWrapper(F("quantity") * F("unit_price_amount")
                                           - F("discount_amount"), output_field=MONEY)),
-            cost=Sum(Cast(KeyTextTransform("total", "price_snapshot"), MONEY)),
+            cost=ExactSum(Cast(KeyTextTransform("total", "price_snapshot"), MONEY)),
             quantity=Sum("quantity"), orders=Count("order_id", distinct=True))
         .order_by())
     names = dict(Product.objects.filter(pk__in={r["product_id"] for r in rows if r["product_id"]})
@@ -524,7 +523,7 @@ def _worst_orders(workspace, period: Period, billing: str) -> list[WorstOrder]:
     cost = (LedgerEntry.objects.filter(order=OuterRef("pk"), currency=billing,
                                        kind__in=COST_KINDS)
             .values("order")
-            .annotate(total=Sum(_signed_cost()))
+            .annotate(total=ExactSum(_signed_cost()))
             .values("total"))
     held = LedgerEntry.objects.filter(order=OuterRef("pk"), kind=EntryKind.HOLD)
     rows = (_with_billing_revenue(_orders(workspace, period), workspace, billing)
@@ -554,21 +553,6 @@ def currency_choices(*, workspace) -> list[str]:
 
 
 # --- production times -----------------------------------------------------------------
-
-
-class HoursBetween(Func):
-    """Hours from the second datetime to the first, as a float, in the database."""
-
-    output_field = FloatField()
-    arity = 2
-
-    def as_postgresql(self, compiler, conn, **extra):
-        return self.as_sql(compiler, conn, arg_joiner=" - ", template=(
-            "(EXTRACT(EPOCH FROM (%(expressions)s))::double precision / 3600.0)"), **extra)
-
-    def as_sqlite(self, compiler, conn, **extra):
-        return self.as_sql(compiler, conn, arg_joiner=") - julianday(", template=(
-            "((julianday(%(expressions)s)) * 24.0)"), **extra)
 
 
 class PercentileCont(Aggregate):
@@ -664,8 +648,7 @@ def production_report(*, workspace, period: Period, now: datetime) -> Production
     over = Sum(Case(When(hours__gt=F("target"), then=Value(1)), default=Value(0),
                     output_field=IntegerField()))
     grouped = subs.values("provider_id", "provider__name", "target").order_by()
-    postgres = connection.vendor == "postgresql"
-    if postgres:
+    if is_postgresql():
         rows = list(grouped.annotate(count=Count("id"), over=over,
                                      median=PercentileCont("hours", 0.5),
                                      p90=PercentileCont("hours", 0.9)))

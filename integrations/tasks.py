@@ -1,4 +1,5 @@
-"""Doorbells and sweeps. Every task takes ids; the rows hold the work (STYLE.md §2.5)."""
+"""Doorbells and sweeps. Every task takes ids; the rows hold the work (docs/architecture.md,
+"The broker is a doorbell")."""
 
 import contextlib
 

@@ -1,6 +1,6 @@
 """Who acts on an order, and how higher apps hear about order events.
 
-Lower apps never import higher ones (STYLE.md §0). Billing, fulfillment and
+Lower apps never import higher ones (docs/architecture.md). Billing, fulfillment and
 integrations subscribe here at start-up (in their AppConfig.ready); every
 OrderEvent written by orders/services.py is passed to the subscribers after
 the transaction commits.

@@ -1,4 +1,4 @@
-"""Pluggable checks that higher apps supply (STYLE.md §0).
+"""Pluggable checks that higher apps supply (docs/architecture.md, "The apps, lowest first").
 
 The loss guard needs costs that only the catalog (quotes app) knows; it
 registers a function here at start-up. Without one, nothing is judged a loss.

@@ -1,5 +1,5 @@
 """Panels on the order page and bulk actions on the order list, served by the apps
-that own their data (STYLE.md §0).
+that own their data (docs/architecture.md, "The apps, lowest first").
 
 The order page is a shell from `orders`; higher apps register their htmx panel
 here at start-up (in AppConfig.ready), so orders never names them. Each panel

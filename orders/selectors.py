@@ -1,7 +1,7 @@
 """Reads for the seller's order dashboard. Views pass what these return to templates.
 
 Every selector takes the workspace explicitly and filters on it, on top of the
-django-scopes scope the request runs in (STYLE.md: discipline *and* scopes).
+django-scopes scope the request runs in (docs/architecture.md, "Tenancy").
 
 Query budget (asserted in tests/orders/test_views.py and bench/orders_list.py):
 `order_list` is two queries whatever the page size (the page with its store,
@@ -35,7 +35,7 @@ from orders.models import (
 from orders.states import SELLER_CANCELLABLE
 from podhub.core.exceptions import NotFound
 
-# Tabs, in the order the dashboard shows them (PRODUCT.md's journey, then the exits).
+# Tabs, in the order the dashboard shows them (docs/orders.md: the path, then the exits).
 TABS: list[tuple[str, str]] = [
     (OrderState.IN_QUOTATION, "In Quotation"),
     (OrderState.TO_ORDER, "To Order"),

@@ -1,7 +1,7 @@
 """Order JSON for the API (output only; inputs are validated by orders/inputs.py).
 
 Amounts are decimal strings rounded to the order's currency, next to a
-`currency` field; `status` is the state name of PRODUCT.md's table.
+`currency` field; `status` is the state name of docs/orders.md's table.
 """
 
 from drf_spectacular.types import OpenApiTypes

@@ -1,4 +1,4 @@
-"""The order state machine: PRODUCT.md's table, in one place.
+"""The order state machine: the table of docs/orders.md, in one place.
 
 `TRANSITIONS` lists where each state may go. `on_hold` returns to the state
 it came from (`Order.return_state`); `completed` and `cancelled` are final.

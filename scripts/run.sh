@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # `make run`: the embedded default on one machine — SQLite, a Celery worker and
 # beat over the file-system broker, web on http://127.0.0.1:8000. Ctrl-C stops all.
+# Ports come from PORT, SANDBOX_PORT, WOO_SANDBOX_PORT, FACTORY_PORT and
+# STRIPE_SANDBOX_PORT; state and logs go to PODHUB_VAR_DIR (default var/);
+# FACTORY_STEP_SECONDS is the sandbox factory's production step (20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-podhub.settings.base}
 PORT=${PORT:-8000}
+export PODHUB_VAR_DIR=${PODHUB_VAR_DIR:-$(pwd)/var}
+VAR=$PODHUB_VAR_DIR
+# where providers fetch print files and stores send webhooks
+export PODHUB_PUBLIC_URL=${PODHUB_PUBLIC_URL:-http://127.0.0.1:$PORT}
 PY=.venv/bin/python
-mkdir -p var/log var/staticfiles
+mkdir -p "$VAR/log" "$VAR/staticfiles"
 
-$PY manage.py migrate --noinput >var/log/migrate.log
+$PY manage.py migrate --noinput >"$VAR/log/migrate.log"
 $PY manage.py load_demo
 
 pids=()
@@ -36,20 +43,20 @@ trap stop INT TERM EXIT
 if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
   export STRIPE_API_BASE=${STRIPE_API_BASE:-http://127.0.0.1:${STRIPE_SANDBOX_PORT:-12111}}
   $PY -m billing.sandbox --port "${STRIPE_SANDBOX_PORT:-12111}" \
-    --webhook-url "http://127.0.0.1:$PORT/webhooks/stripe/" >var/log/stripe-sandbox.log 2>&1 &
+    --webhook-url "http://127.0.0.1:$PORT/webhooks/stripe/" >"$VAR/log/stripe-sandbox.log" 2>&1 &
   pids+=($!)
 fi
-.venv/bin/celery -A podhub worker -Q celery,sweeps --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 &
+.venv/bin/celery -A podhub worker -Q celery,sweeps --loglevel=INFO --concurrency=2 >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
-.venv/bin/celery -A podhub beat --loglevel=INFO --schedule var/celerybeat-schedule >var/log/beat.log 2>&1 &
+.venv/bin/celery -A podhub beat --loglevel=INFO --schedule "$VAR/celerybeat-schedule" >"$VAR/log/beat.log" 2>&1 &
 pids+=($!)
 # The demo's "Sandbox Shopify store": a local Shopify-like server (its own state in
-# var/shopify-sandbox.sqlite3) that creates an order every minute and sends signed webhooks.
+# $VAR/shopify-sandbox.sqlite3) that creates an order every minute and sends signed webhooks.
 SANDBOX_PORT=${SANDBOX_PORT:-8010}
-$PY manage.py run_shopify_sandbox --port "$SANDBOX_PORT" --db var/shopify-sandbox.sqlite3 \
+$PY manage.py run_shopify_sandbox --port "$SANDBOX_PORT" --db "$VAR/shopify-sandbox.sqlite3" \
   --access-token shpat_demo --webhook-secret demo-webhook-secret --seed-orders 25 \
   --webhook-url "http://127.0.0.1:$PORT/webhooks/shopify/" --generate-every 60 \
-  >var/log/shopify-sandbox.log 2>&1 &
+  >"$VAR/log/shopify-sandbox.log" 2>&1 &
 pids+=($!)
 DEMO_WS=$($PY manage.py load_demo --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["workspace_id"])')
 $PY manage.py connect_store --workspace "$DEMO_WS" --platform shopify --name "Sandbox Shopify store" \
@@ -60,24 +67,24 @@ $PY manage.py connect_store --workspace "$DEMO_WS" --platform shopify --name "Sa
 # and calls back with signed status and tracking; first choice for every catalog variant.
 FACTORY_PORT=${FACTORY_PORT:-8020}
 $PY manage.py run_sandbox_factory --port "$FACTORY_PORT" --connect --route-catalog \
-  --callback-url "http://127.0.0.1:$PORT/webhooks/providers/sandbox-factory/" --step-seconds 20 \
-  >var/log/sandbox-factory.log 2>&1 &
+  --callback-url "http://127.0.0.1:$PORT/webhooks/providers/sandbox-factory/" --step-seconds "${FACTORY_STEP_SECONDS:-20}" \
+  >"$VAR/log/sandbox-factory.log" 2>&1 &
 pids+=($!)
 # The demo's "Sandbox WooCommerce store" (REST API v3 subset, signed webhooks), connected
 # to the demo workspace; its webhook registration is retried until the web server is up.
 WOO_SANDBOX_PORT=${WOO_SANDBOX_PORT:-8030}
 $PY manage.py run_woocommerce_sandbox --port "$WOO_SANDBOX_PORT" --seed-orders 10 \
-  --generate-every 90 --connect-demo --workspace "$DEMO_WS" >var/log/woocommerce-sandbox.log 2>&1 &
+  --generate-every 90 --connect-demo --workspace "$DEMO_WS" >"$VAR/log/woocommerce-sandbox.log" 2>&1 &
 pids+=($!)
 .venv/bin/gunicorn podhub.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
-  --access-logfile var/log/access.log --error-logfile var/log/web.log &
+  --access-logfile "$VAR/log/access.log" --error-logfile "$VAR/log/web.log" &
 pids+=($!)
 
 echo "  PodHub is starting on http://127.0.0.1:$PORT  (health: /healthz, API docs: /api/v1/docs/)"
 echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT, WooCommerce store on :$WOO_SANDBOX_PORT, sandbox factory on :$FACTORY_PORT"
-echo "  Logs: var/log/ — press Ctrl-C to stop web, worker, beat and the sandboxes."
+echo "  Logs: $VAR/log/ — press Ctrl-C to stop web, worker, beat and the sandboxes."
 # Exit (and stop the others) as soon as any of the three dies.
 wait -n "${pids[@]}" || true
 [ -n "$stopping" ] && exit 0
-echo "A PodHub process exited; see var/log/." >&2
+echo "A PodHub process exited; see $VAR/log/." >&2
 exit 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: install what the suite needs, start a throw-away PostgreSQL and
-# Redis on free local ports in a temp dir, run the whole suite against them,
-# stop them, and exit non-zero on any failure. Extra arguments go to pytest.
+# Redis on free local ports in a temp dir, run the whole suite on PostgreSQL and
+# again on SQLite, print both summaries, stop them, and exit non-zero if either
+# run fails. Extra arguments go to pytest (both runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -20,12 +21,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x "${PODHUB_CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
 # Pillow's wheels bundle raqm but load FriBiDi from the system (RTL print files).
 [ -n "$(ldconfig -p 2>/dev/null | grep libfribidi.so.0 || true)" ] || need_apt+=(libfribidi0)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "make test: installing ${need_apt[*]} with apt-get" >&2
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=""; fi
-  $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+[ ${#need_apt[@]} -eq 0 ] || scripts/apt_install.sh "${need_apt[@]}"
 PG_BIN=$(find_pg_bin)
 
 scripts/bootstrap.sh
@@ -69,7 +65,6 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/podhub"
 export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CACHE_URL="rediscache://127.0.0.1:$REDIS_PORT/1"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/2"
-export PODHUB_VAR_DIR="$TMP/var"
 export PODHUB_ENCRYPTION_KEYS=$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')
 export SECRET_KEY="test-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(24))')"
 export PODHUB_CHROMIUM="${PODHUB_CHROMIUM:-/usr/bin/chromium}"
@@ -77,8 +72,32 @@ export DJANGO_ALLOW_ASYNC_UNSAFE=true  # Playwright's sync API runs an event loo
 export PODHUB_ARTIFACTS="${PODHUB_ARTIFACTS:-$ROOT/test-artifacts}"
 mkdir -p "$PODHUB_ARTIFACTS"
 
-set +e
-.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
-status=$?
-set -e
+# The whole suite twice: on PostgreSQL (production), then on SQLite (the embedded
+# default of `make run`: a WAL file per xdist worker under $TMP, same options).
+# TEST_DATABASES="postgresql" (or "sqlite") runs one of them only.
+PG_URL="$DATABASE_URL"
+summaries=()
+status=0
+for db in ${TEST_DATABASES:-postgresql sqlite}; do
+  case "$db" in
+    postgresql) label=PostgreSQL; url="$PG_URL"; var="$TMP/var" ;;
+    sqlite) label=SQLite; var="$TMP/var-sqlite"; url="sqlite:///$var/podhub.sqlite3" ;;
+    *) echo "make test: unknown database '$db' in TEST_DATABASES" >&2; exit 2 ;;
+  esac
+  echo "=== make test: the suite on $label ==="
+  mkdir -p "$var"
+  set +e
+  DATABASE_URL="$url" PODHUB_VAR_DIR="$var" .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" \
+    "$@" 2>&1 | tee "$TMP/pytest-$db.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # pytest's last line ("== 1200 passed, 3 skipped in 200s ==") and our skip count
+  line=$(grep -E ' in [0-9.]+s( \([0-9:]+\))?( =+)?$' "$TMP/pytest-$db.log" | tail -1 \
+    | sed -E 's/^=+ //; s/ =+$//')
+  skipped=$(grep -E '^skipped on SQLite: ' "$TMP/pytest-$db.log" | tail -1 || true)
+  summaries+=("$(printf '%-11s %s%s' "$label:" "${line:-no summary (exit $rc)}" "${skipped:+ — $skipped}")")
+  [ "$rc" -eq 0 ] || status=1
+done
+echo "=== make test summary ==="
+printf '  %s\n' "${summaries[@]}"
 exit $status

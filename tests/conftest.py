@@ -10,6 +10,47 @@ from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 PASSWORD = "correct horse battery"
 
 
+# --- the two databases ------------------------------------------------------------
+# `make test` runs the suite on PostgreSQL and again on SQLite (scripts/test.sh). On
+# SQLite, browser tests (they drive the UI, which does not depend on the database) and
+# tests marked `postgres_only(reason=...)` (a PostgreSQL branch of a helper, row locks
+# across connections) are skipped; their count is printed at the end.
+SQLITE_SKIP_PREFIX = "PostgreSQL only: "
+BROWSER_SKIP = "browser test: run on PostgreSQL only (the UI does not depend on the database)"
+
+
+def on_sqlite() -> bool:
+    from django.conf import settings
+
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not on_sqlite():
+        return
+    for item in items:
+        only = item.get_closest_marker("postgres_only")
+        if only is not None:
+            reason = only.kwargs.get("reason") or (only.args[0] if only.args else "")
+            if not reason:
+                raise pytest.UsageError(f"{item.nodeid}: postgres_only needs reason=...")
+            item.add_marker(pytest.mark.skip(reason=SQLITE_SKIP_PREFIX + reason))
+        elif item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.skip(reason=BROWSER_SKIP))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not on_sqlite():
+        return
+    browser = postgres = 0
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        browser += BROWSER_SKIP in reason
+        postgres += SQLITE_SKIP_PREFIX in reason
+    terminalreporter.write_line(f"skipped on SQLite: {postgres} PostgreSQL-only, "
+                                f"{browser} browser tests")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(fixturedef, request):
     # Fixtures build data across workspaces; test bodies must scope explicitly.

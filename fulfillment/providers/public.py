@@ -1,5 +1,5 @@
 """Clients for three public print providers, written from their documented APIs
-(/work/shared/INTEGRATIONS.md §4; docs/fulfillment.md "Public providers").
+(docs/fulfillment.md, "Public providers").
 
 - PrintfulClient (API v2): Bearer token (+ `X-PF-Store-Id` for account-level
   tokens), draft `POST /v2/orders` with `external_id` = our reference, then

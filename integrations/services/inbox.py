@@ -12,7 +12,6 @@ import logging
 import random
 from datetime import datetime, timedelta
 
-from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +27,7 @@ from integrations.services.connections import connection_uninstalled
 from integrations.services.imports import store_order_read
 from integrations.services.orders import apply_store_order
 from integrations.shopify.mapping import from_rest
+from podhub.core import db
 from podhub.core.exceptions import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -42,22 +42,6 @@ PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
 # What a store must send PodHub (the custom-app instructions list them; compliance
 # topics are configured in the app's settings, not per store).
 WEBHOOK_TOPICS = (*sorted(ORDER_TOPICS | REREAD_TOPICS), "app/uninstalled")
-
-_INSERT = None
-
-
-def _insert_sql() -> str:
-    global _INSERT
-    if _INSERT is None:
-        t = InboundWebhook._meta.db_table
-        _INSERT = (
-            f"INSERT INTO {t} (workspace_id, connection_id, event_id, webhook_id, topic, "
-            "resource_id, api_version, triggered_at, body, status, attempts, result, error, "
-            "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, "
-            "'', '', %s, %s) "
-            "ON CONFLICT (connection_id, event_id) DO NOTHING RETURNING id"
-        )
-    return _INSERT
 
 
 def order_id_of(topic: str, payload: dict):
@@ -86,12 +70,13 @@ def webhook_store(*, connection_id: int, workspace_id: int, event_id: str, webho
                   body: str, now: datetime | None = None) -> int | None:
     """Insert the delivery unless its event is already stored; the new row id or None."""
     now = now or timezone.now()
-    with db.cursor() as cur:
-        cur.execute(_insert_sql(), [workspace_id, connection_id, event_id[:128],
-                                    webhook_id[:128], topic[:64], resource_id, api_version[:16],
-                                    triggered_at[:64], body, now, now])
-        row = cur.fetchone()
-    return row[0] if row else None
+    return db.insert_ignore_returning(InboundWebhook, {
+        "workspace_id": workspace_id, "connection_id": connection_id,
+        "event_id": event_id[:128], "webhook_id": webhook_id[:128], "topic": topic[:64],
+        "resource_id": resource_id, "api_version": api_version[:16],
+        "triggered_at": triggered_at[:64], "body": body, "status": InboxStatus.PENDING,
+        "attempts": 0, "result": "", "error": "", "created_at": now, "updated_at": now,
+    }, unique=("connection", "event_id"))
 
 
 # --- processing ------------------------------------------------------------------------

@@ -77,7 +77,11 @@ def make_order(catalog):
     return make
 
 
-@pytest.fixture(params=["in_database", "in_python"])
+@pytest.fixture(params=[
+    pytest.param("in_database", marks=pytest.mark.postgres_only(
+        reason="the ledger's PostgreSQL function (billing_ledger_write); SQLite has none, "
+               "its run is the in_python case")),
+    "in_python"])
 def ledger_mode(request, settings):
     """Run a test against both implementations of the ledger rules: the PostgreSQL
     function (billing_ledger_write) and the Python Book that SQLite uses."""

@@ -14,13 +14,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django_scopes import scope, scopes_disabled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing import ledger
 from billing.models import Account, EntryKind, Hold, LedgerEntry
+from podhub.core.db import ExactSum
 from podhub.core.exceptions import Conflict
 from tests.factories import WorkspaceFactory
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("ledger_mode")
 def assert_invariants(workspace):
     acct = Account.objects.get(workspace=workspace)
     entries = LedgerEntry.objects.filter(workspace=workspace)
-    sums = entries.aggregate(b=Sum("balance_delta"), h=Sum("held_delta"))
+    sums = entries.aggregate(b=ExactSum("balance_delta"), h=ExactSum("held_delta"))
     open_total = sum((h.remaining_amount for h in Hold.objects.filter(workspace=workspace)),
                      D(0))
     assert acct.balance_amount == (sums["b"] or D(0))
@@ -203,4 +204,4 @@ def test_concurrent_workers_never_break_the_invariants(workspace):
         assert keys == set(accepted)
         assert len(accepted) == len(set(accepted))
         assert acct.balance_amount == LedgerEntry.objects.filter(
-            workspace=workspace).aggregate(s=Sum("balance_delta"))["s"]
+            workspace=workspace).aggregate(s=ExactSum("balance_delta"))["s"]

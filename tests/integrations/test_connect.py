@@ -98,7 +98,8 @@ def test_cli_runs_as_a_process_and_exits_non_zero_with_one_line(settings):
     import sys
 
     db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    url = (f"sqlite:///{db['NAME']}" if db["ENGINE"].endswith("sqlite3")
+           else f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
     proc = subprocess.run(
         [sys.executable, "manage.py", "connect_store", "--workspace", "1", "--platform",
          "woocommerce", "--url", "https://x.test", "--json"],

@@ -1,4 +1,4 @@
-"""The state table itself, checked against PRODUCT.md's lifecycle written out here."""
+"""The state table itself, checked against docs/orders.md's lifecycle written out here."""
 
 import itertools
 
@@ -7,7 +7,7 @@ import pytest
 from orders import states
 from orders.models import OrderState as S
 
-# PRODUCT.md: where each state may go (on_hold also returns to the state it came from).
+# docs/orders.md: where each state may go (on_hold also returns to the state it came from).
 PRODUCT_TABLE = {
     (S.IN_QUOTATION, S.TO_ORDER), (S.IN_QUOTATION, S.ON_HOLD), (S.IN_QUOTATION, S.CANCELLED),
     (S.TO_ORDER, S.AWAITING_SUBMISSION), (S.TO_ORDER, S.ON_HOLD), (S.TO_ORDER, S.CANCELLED),

@@ -1,4 +1,4 @@
-"""Every arrow of PRODUCT.md's lifecycle through its service, and every illegal one refused."""
+"""Every arrow of docs/orders.md's lifecycle through its service; every illegal one refused."""
 
 from datetime import time, timedelta
 
