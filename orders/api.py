@@ -13,7 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from orders import csv_jobs, selectors, services
+from orders import csv_import, csv_jobs, selectors, services
 from orders.events import Actor
 from orders.models import (
     CancelReason,
@@ -374,6 +374,7 @@ class OrderCsvImportApi(WorkspaceApi):
     """
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    max_upload_bytes = csv_import.MAX_BODY_BYTES  # 413 unread (podhub/core/uploads.py)
 
     class InputSerializer(serializers.Serializer):
         class Meta:
