@@ -271,7 +271,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     def get_urls(self):
         from django.urls import path
 
-        return [path("<int:submission_id>/packing-slip/",
+        return [path("<id:submission_id>/packing-slip/",
                      self.admin_site.admin_view(self.packing_slip),
                      name="fulfillment_submission_packing_slip"), *super().get_urls()]
 
@@ -402,7 +402,7 @@ class ClaimAdmin(admin.ModelAdmin):
         from django.urls import path
 
         photo = self.admin_site.admin_view(self.photo_view)
-        return [path("photo/<int:claim_message_id>/", photo, name="fulfillment_claim_photo"),
+        return [path("photo/<id:claim_message_id>/", photo, name="fulfillment_claim_photo"),
                 *super().get_urls()]
 
     def photo_view(self, request, claim_message_id: int):

@@ -5,7 +5,7 @@ from integrations import views, webhooks
 app_name = "integrations"
 urlpatterns = [
     path("webhooks/shopify/", webhooks.shopify_webhook, name="shopify_webhook"),
-    path("webhooks/woocommerce/<int:store_id>/", webhooks.woocommerce_webhook,
+    path("webhooks/woocommerce/<id:store_id>/", webhooks.woocommerce_webhook,
          name="woocommerce_webhook"),
     path("stores/", views.store_list, name="stores"),
     path("stores/woocommerce/connect/", views.connect_woocommerce, name="connect_woocommerce"),
@@ -13,10 +13,10 @@ urlpatterns = [
     path("stores/shopify/install/", views.install_shopify, name="install_shopify"),
     path("stores/shopify/callback/", views.oauth_callback, name="oauth_callback"),
     path("stores/manual/", views.create_manual, name="create_manual"),
-    path("stores/<int:store_id>/", views.health, name="health"),
-    path("stores/<int:store_id>/import/", views.import_progress, name="import_progress"),
-    path("stores/<int:store_id>/disconnect/", views.disconnect, name="disconnect"),
-    path("stores/<int:store_id>/reconcile/", views.reconcile_now, name="reconcile"),
-    path("stores/<int:store_id>/publish/", views.publish, name="publish"),
-    path("stores/orders/<int:order_id>/sync/", views.order_panel, name="order_panel"),
+    path("stores/<id:store_id>/", views.health, name="health"),
+    path("stores/<id:store_id>/import/", views.import_progress, name="import_progress"),
+    path("stores/<id:store_id>/disconnect/", views.disconnect, name="disconnect"),
+    path("stores/<id:store_id>/reconcile/", views.reconcile_now, name="reconcile"),
+    path("stores/<id:store_id>/publish/", views.publish, name="publish"),
+    path("stores/orders/<id:order_id>/sync/", views.order_panel, name="order_panel"),
 ]

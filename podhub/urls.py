@@ -32,5 +32,7 @@ urlpatterns = [
     path("", include("insights.urls")),
 ]
 
+handler400 = "podhub.core.errors.bad_request"
+handler403 = "podhub.core.errors.permission_denied"
 handler404 = "podhub.core.errors.page_not_found"
 handler500 = "podhub.core.errors.server_error"

@@ -9,8 +9,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from podhub.core.api import WorkspaceApi
-from quotes import calc, pricing, selectors, services
+from orders.models import Store
+from podhub.core.api import IdField, WorkspaceApi
+from quotes import calc, mapping, pricing, selectors, services
 from quotes.models import QuoteStatus, RuleKind
 
 # --- output ---------------------------------------------------------------------------------
@@ -164,8 +165,9 @@ class SkuRuleListCreateApi(WorkspaceApi):
     class SkuRuleInputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=RuleKind.values)
         pattern = serializers.CharField(max_length=128)
-        variant_id = serializers.IntegerField()
-        store_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+        variant_id = IdField(visible=mapping.usable_variants, what="catalog variant")
+        store_id = IdField(required=False, allow_null=True, default=None, what="store",
+                           visible=lambda ws: Store.objects.filter(workspace=ws))
 
     @extend_schema(responses=SkuRuleSerializer(many=True))
     def get(self, request):
@@ -174,7 +176,8 @@ class SkuRuleListCreateApi(WorkspaceApi):
 
     @extend_schema(request=SkuRuleInputSerializer, responses={201: SkuRuleSerializer})
     def post(self, request):
-        data = self.SkuRuleInputSerializer(data=request.data)
+        data = self.SkuRuleInputSerializer(data=request.data,
+                                           context={"workspace": self.workspace})
         data.is_valid(raise_exception=True)
         rule = services.sku_rule_create(workspace=self.workspace, by=request.user,
                                         **data.validated_data)

@@ -192,6 +192,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["podhub.workspaces.api_auth.IsWorkspaceMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "podhub.core.api.exception_handler",
+    # JSON with a nesting limit (podhub/core/safejson.py); forms and multipart as DRF's.
+    "DEFAULT_PARSER_CLASSES": [
+        "podhub.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": None,
     "UNAUTHENTICATED_USER": None,
 }
