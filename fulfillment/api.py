@@ -1,5 +1,6 @@
 """Seller API of issue 7: bulk "Submit now", an order's shipments."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -16,9 +17,14 @@ class OrdersSubmitApi(WorkspaceApi):
                                           allow_empty=False, max_length=submission.MAX_BULK)
 
     class OutputSerializer(serializers.Serializer):
-        submitted = serializers.ListField(child=serializers.IntegerField())
-        failed = serializers.ListField(child=serializers.DictField())
+        class Meta:
+            ref_name = "OrdersSubmitResult"
 
+        submitted = serializers.ListField(child=serializers.IntegerField())
+        failed = serializers.ListField(child=serializers.DictField(),
+                                       help_text='[{"id": 12, "message": "why not"}]')
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -29,9 +35,27 @@ class OrdersSubmitApi(WorkspaceApi):
                          "failed": [{"id": pk, "message": msg} for pk, msg in result.failed]})
 
 
+class ShipmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    provider = serializers.CharField()
+    status = serializers.CharField()
+    carrier = serializers.CharField()
+    tracking_number = serializers.CharField()
+    tracking_url = serializers.CharField()
+    shipped_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    line_items = serializers.ListField(child=serializers.DictField())
+
+
+class OrderShipmentsSerializer(serializers.Serializer):
+    order_id = serializers.IntegerField()
+    shipments = ShipmentSerializer(many=True)
+
+
 class OrderShipmentsApi(WorkspaceApi):
     """GET /api/v1/orders/<order_id>/shipments/: each parcel with its own tracking."""
 
+    @extend_schema(responses={200: OrderShipmentsSerializer})
     def get(self, request, order_id: int):
         panel = selectors.fulfillment_panel(workspace=self.workspace, order_id=order_id)
         return Response({"order_id": panel.order.pk, "shipments": [{

@@ -57,6 +57,28 @@ class IdField(serializers.IntegerField):
         return value
 
 
+class IdListField(serializers.ListField):
+    """A list of ids (each an IdField). With `visible`, every one must name an object
+    the workspace can see (one query), else 400 naming the ones that do not."""
+
+    def __init__(self, *, visible=None, what: str = "object", **kwargs):
+        kwargs.setdefault("child", IdField())
+        self.visible, self.what = visible, what
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        ids = super().to_internal_value(data)
+        if self.visible is not None and ids:
+            found = set(self.visible(self.context["workspace"]).filter(pk__in=ids)
+                        .values_list("pk", flat=True))
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise serializers.ValidationError(
+                    f"No such {self.what} in this workspace: "
+                    + ", ".join(map(str, missing[:10])) + ("…" if len(missing) > 10 else ""))
+        return ids
+
+
 def exception_handler(exc, context):
     if isinstance(exc, PodhubError):
         return Response(error_body(exc.code, exc.message, **exc.detail), status=exc.status)

@@ -16,6 +16,9 @@ class JSONParser(parsers.JSONParser):
         encoding = parsers.get_encoding(parser_context or {})
         try:
             text = codecs.getreader(encoding)(stream).read()
-            return safejson.loads(text, parse_constant=drf_json.strict_constant)
+            data = safejson.loads(text, parse_constant=drf_json.strict_constant)
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        if "\\u0000" in text:  # no text column can store NUL (PostgreSQL refuses it)
+            raise exceptions.ParseError("JSON parse error - text may not contain \\u0000.")
+        return data

@@ -244,6 +244,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation lists the error statuses it can answer (podhub/core/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "podhub.core.schema.add_error_responses"],
 }
 
 # --- Celery: the broker is a doorbell, the database the ledger --------------------
