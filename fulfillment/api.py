@@ -13,6 +13,9 @@ class OrdersSubmitApi(WorkspaceApi):
     """POST /api/v1/orders/submit/ {"order_ids": [...]}: submit paid orders now."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrdersSubmitInput"
+
         order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
                                           allow_empty=False, max_length=submission.MAX_BULK)
 

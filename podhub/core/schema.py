@@ -9,6 +9,8 @@ descriptions specific to it); the API fuzz pass (tests/security/test_api_fuzz.py
 fails on any status an operation answers but the schema does not list.
 """
 
+import functools
+
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {"error": {
@@ -64,21 +66,17 @@ def error_response(description: str):
     answers beyond the ones above (a conflict with the object's state, 413 ...)."""
     from drf_spectacular.utils import OpenApiResponse
 
-    return OpenApiResponse(response=ApiErrorSerializer, description=description)
+    return OpenApiResponse(response=_error_serializer(), description=description)
 
 
-def _serializer():
+@functools.cache
+def _error_serializer():
+    """Only names the component `ApiError` for views; its shape is ERROR_SCHEMA, which
+    add_error_responses writes over whatever drf-spectacular made of this class."""
     from rest_framework import serializers
 
-    class ApiErrorDetailSerializer(serializers.Serializer):
-        code = serializers.CharField()
-        message = serializers.CharField()
-        fields = serializers.DictField(required=False, help_text="field -> reason (400)")
-
     class ApiErrorSerializer(serializers.Serializer):
-        error = ApiErrorDetailSerializer()
+        class Meta:
+            ref_name = "ApiError"
 
     return ApiErrorSerializer
-
-
-ApiErrorSerializer = _serializer()
