@@ -4,6 +4,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.files.uploadedfile import UploadedFile
 
 from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus, TemplateAsset
 from fulfillment.printfiles import conf
@@ -55,8 +56,8 @@ class TemplateAssetForm(forms.ModelForm):
         """Artwork is checked like every upload (podhub/core/uploads.py): decoded and
         written again by us under a generated name; TIFF accepted for print."""
         upload = self.cleaned_data["file"]
-        if upload is None or not hasattr(upload, "content_type"):
-            return upload  # unchanged: the file already stored
+        if not isinstance(upload, UploadedFile):
+            return upload  # unchanged: the file already stored (or none)
         try:
             return clean_image(upload, max_bytes=conf.max_upload_bytes(),
                                max_pixels=conf.max_pixels(), field="file", quality=95,

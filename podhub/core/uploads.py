@@ -52,8 +52,7 @@ _CHUNK = 256 * 1024
 
 @dataclass(frozen=True)
 class CleanFile:
-    content: ContentFile  # .name is the generated name
-    content_type: str
+    content: ContentFile  # .name is the generated name, its extension says the type
     display_name: str
 
 
@@ -165,7 +164,7 @@ def clean_image(upload, *, max_bytes: int, max_pixels: int, field: str,
     out = io.BytesIO()
     img.save(out, fmt, **options)
     return CleanFile(content=ContentFile(out.getvalue(), name=generated_name(ext)),
-                     content_type=CONTENT_TYPES[ext], display_name=label)
+                     display_name=label)
 
 
 def file_response(field_file, *, filename: str, content_type: str | None = None,
