@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from fulfillment import selectors, submission
 from orders.events import Actor
-from podhub.core.api import WorkspaceApi
+from podhub.core.api import IdField, WorkspaceApi
 
 
 class OrdersSubmitApi(WorkspaceApi):
@@ -16,8 +16,8 @@ class OrdersSubmitApi(WorkspaceApi):
         class Meta:
             ref_name = "OrdersSubmitInput"
 
-        order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
-                                          allow_empty=False, max_length=submission.MAX_BULK)
+        order_ids = serializers.ListField(child=IdField(), allow_empty=False,
+                                          max_length=submission.MAX_BULK)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
