@@ -4,7 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends libfribidi0 curl \
     && rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 # Every app (the packages of pyproject.toml; tests/test_packaging.py keeps them in step),
 # then the rest of the tree: site templates/, static/ (fonts), manage.py.
 COPY podhub podhub
@@ -14,7 +14,8 @@ COPY billing billing
 COPY fulfillment fulfillment
 COPY integrations integrations
 COPY insights insights
-RUN pip install --no-cache-dir .
+# The audited versions (requirements.lock, scripts/audit.sh), not whatever is newest today.
+RUN pip install --no-cache-dir -c requirements.lock .
 COPY . .
 RUN SECRET_KEY=build-only-not-secret-0123456789abcdef ALLOWED_HOSTS=localhost \
     PODHUB_ENCRYPTION_KEYS=JFd1kPjv_bVGBXYi1Dri5rYgQIKzxV6bRoFfT6zoP9U= \

@@ -61,7 +61,7 @@ class AccountAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">Adjust balance…</a>', url)
 
     def get_urls(self):
-        return [path("<int:account_id>/adjust/", self.admin_site.admin_view(self.adjust_view),
+        return [path("<id:account_id>/adjust/", self.admin_site.admin_view(self.adjust_view),
                      name="billing_account_adjust"), *super().get_urls()]
 
     def adjust_view(self, request, account_id: int):
@@ -133,7 +133,7 @@ class OrderChargeAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">Refund to balance…</a>', url)
 
     def get_urls(self):
-        return [path("<int:charge_id>/refund/", self.admin_site.admin_view(self.refund_view),
+        return [path("<id:charge_id>/refund/", self.admin_site.admin_view(self.refund_view),
                      name="billing_ordercharge_refund"), *super().get_urls()]
 
     def refund_view(self, request, charge_id: int):

@@ -3,8 +3,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing import selectors
-from podhub.core.api import WorkspaceApi
+from orders.models import Order
+from podhub.core.api import IdListField, WorkspaceApi
 from podhub.core.money import quantize
+from podhub.core.schema import error_response
 
 
 class BalanceOutputSerializer(serializers.Serializer):
@@ -65,8 +67,8 @@ class PaymentCreateApi(WorkspaceApi):
     again to retry safely."""
 
     class InputSerializer(serializers.Serializer):
-        order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
-                                          min_length=1, max_length=200)
+        order_ids = IdListField(visible=lambda ws: Order.objects.filter(workspace=ws),
+                                what="order", min_length=1, max_length=200)
         shipping_methods = serializers.DictField(child=serializers.CharField(max_length=64),
                                                  required=False, default=dict,
                                                  help_text='{"<order id>": "express"}')
@@ -74,11 +76,14 @@ class PaymentCreateApi(WorkspaceApi):
         expected_total = serializers.DecimalField(max_digits=20, decimal_places=3,
                                                   required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: PaymentOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: PaymentOutputSerializer, 409: (
+        error_response("Nothing is held: not enough available (`insufficient_funds` with "
+                       "`missing`), an order not “To order” (`conflict`), or not paid in its "
+                       "store yet (`store_unpaid`)."))})
     def post(self, request):
         from billing import payments
 
-        data = self.InputSerializer(data=request.data)
+        data = self.InputSerializer(data=request.data, context={"workspace": self.workspace})
         data.is_valid(raise_exception=True)
         v = data.validated_data
         methods = {int(k): m for k, m in v["shipping_methods"].items() if str(k).isdigit()}

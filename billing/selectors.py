@@ -46,7 +46,8 @@ class LedgerFilter:
 
         kind = params.get("kind", "")
         return cls(kind=kind if kind in EntryKind.values else "", start=day(params.get("from")),
-                   end=day(params.get("to")), order=(params.get("order") or "").strip()[:64])
+                   end=day(params.get("to")),
+                   order=(params.get("order") or "").replace("\x00", "").strip()[:64])
 
     def as_query(self) -> dict:
         return {k: v for k, v in {"kind": self.kind, "from": self.start and self.start.isoformat(),

@@ -13,6 +13,7 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 
+from podhub.core import safejson
 from podhub.core.money import quantize
 
 TIMEOUT_SECONDS = 20
@@ -57,6 +58,12 @@ def construct_event(payload: bytes, sig_header: str):
     stamps = [p[2:] for p in (sig_header or "").split(",") if p.strip().startswith("t=")]
     if stamps and stamps[0].strip().isdigit() and int(stamps[0]) > time.time() + tolerance:
         raise stripe.SignatureVerificationError("Timestamp in the future", sig_header, payload)
+    # Signature first (401 for a forgery), then the nesting limit (the library's own
+    # json.loads would die of RecursionError), then the library's parse.
+    text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+    stripe.WebhookSignature.verify_header(text, sig_header, settings.STRIPE_WEBHOOK_SECRET,
+                                          tolerance)
+    safejson.check_depth(text)
     return stripe.Webhook.construct_event(payload, sig_header, settings.STRIPE_WEBHOOK_SECRET,
                                           tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
 

@@ -21,6 +21,7 @@ from billing.ledger import InsufficientFunds
 from billing.models import EntryKind, Invoice, TopUp, TopUpStatus
 from orders.models import Order, OrderState
 from orders.services import StoreUnpaid
+from podhub.core.api import error_body
 from podhub.core.exceptions import NotFound
 from podhub.core.money import quantize
 from podhub.core.views import workspace_view
@@ -295,9 +296,12 @@ def stripe_webhook(request):
         row, created = stripe_events.stripe_event_receive(
             payload=request.body, sig_header=request.headers.get("Stripe-Signature", ""))
     except stripe.SignatureVerificationError:
-        return JsonResponse({"error": "bad signature"}, status=401)
-    except (ValueError, KeyError):
-        return JsonResponse({"error": "not a Stripe event"}, status=400)
+        return JsonResponse(error_body("bad_signature", "The Stripe-Signature does not match."),
+                            status=401)
+    except (ValueError, KeyError) as exc:  # not JSON, nested too deep, no event id
+        reason = str(exc) if isinstance(exc, ValueError) else f"{exc} is missing"
+        return JsonResponse(error_body("malformed_event", f"Not a Stripe event: {reason}"),
+                            status=400)
     return JsonResponse({"received": True, "duplicate": not created})
 
 

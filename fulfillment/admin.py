@@ -4,10 +4,14 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.files.uploadedfile import UploadedFile
 
 from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus, TemplateAsset
+from fulfillment.printfiles import conf
 from fulfillment.printfiles.fonts import FONTS
 from fulfillment.printfiles.spec import SpecError, parse_spec
+from podhub.core.exceptions import ValidationFailed
+from podhub.core.uploads import IMAGE_FORMATS, clean_image
 
 
 class DesignTemplateForm(forms.ModelForm):
@@ -43,8 +47,28 @@ class DesignTemplateForm(forms.ModelForm):
         return cleaned
 
 
+class TemplateAssetForm(forms.ModelForm):
+    class Meta:
+        model = TemplateAsset
+        fields = ["name", "file"]
+
+    def clean_file(self):
+        """Artwork is checked like every upload (podhub/core/uploads.py): decoded and
+        written again by us under a generated name; TIFF accepted for print."""
+        upload = self.cleaned_data["file"]
+        if not isinstance(upload, UploadedFile):
+            return upload  # unchanged: the file already stored (or none)
+        try:
+            return clean_image(upload, max_bytes=conf.max_upload_bytes(),
+                               max_pixels=conf.max_pixels(), field="file", quality=95,
+                               formats=(*IMAGE_FORMATS, "TIFF")).content
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message) from exc
+
+
 class TemplateAssetInline(admin.TabularInline):
     model = TemplateAsset
+    form = TemplateAssetForm
     extra = 1
 
 
@@ -115,6 +139,8 @@ class PrintFileAdmin(admin.ModelAdmin):
 # --- issue 7: providers, the in-house production board, shipments, webhooks, claims ----------
 
 from django.contrib.admin.helpers import ActionForm  # noqa: E402
+from django.core.exceptions import PermissionDenied  # noqa: E402
+from django.shortcuts import get_object_or_404  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django.utils.html import format_html  # noqa: E402
@@ -246,7 +272,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     def get_urls(self):
         from django.urls import path
 
-        return [path("<int:submission_id>/packing-slip/",
+        return [path("<id:submission_id>/packing-slip/",
                      self.admin_site.admin_view(self.packing_slip),
                      name="fulfillment_submission_packing_slip"), *super().get_urls()]
 
@@ -339,12 +365,21 @@ class ProviderWebhookAdmin(admin.ModelAdmin):
 class ClaimMessageInline(admin.TabularInline):
     model = ClaimMessage
     extra = 0
-    fields = ["created_at", "from_staff", "author", "body", "photo"]
-    readonly_fields = ["created_at", "from_staff", "author", "body", "photo"]
+    fields = ["created_at", "from_staff", "author", "body", "photo_link"]
+    readonly_fields = fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Photo")
+    def photo_link(self, obj):
+        # Through our view (an attachment that cannot run), never a storage URL.
+        if not obj.photo:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:fulfillment_claim_photo",
+                                                          args=[obj.pk]),
+                           obj.photo_name or "photo")
 
 
 class ClaimActionForm(ActionForm):
@@ -363,6 +398,19 @@ class ClaimAdmin(admin.ModelAdmin):
     inlines = [ClaimMessageInline]
     action_form = ClaimActionForm
     actions = ["reply", "reprint", "refund", "reject"]
+
+    def get_urls(self):
+        from django.urls import path
+
+        photo = self.admin_site.admin_view(self.photo_view)
+        return [path("photo/<id:claim_message_id>/", photo, name="fulfillment_claim_photo"),
+                *super().get_urls()]
+
+    def photo_view(self, request, claim_message_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        msg = get_object_or_404(ClaimMessage.objects.exclude(photo=""), pk=claim_message_id)
+        return claim_services.photo_response(msg)
 
     def _each(self, request, queryset, fn, label):
         done = 0

@@ -6,6 +6,6 @@ from fulfillment import api
 
 urlpatterns = [
     path("orders/submit/", api.OrdersSubmitApi.as_view(), name="api-orders-submit"),
-    path("orders/<int:order_id>/shipments/", api.OrderShipmentsApi.as_view(),
+    path("orders/<id:order_id>/shipments/", api.OrderShipmentsApi.as_view(),
          name="api-order-shipments"),
 ]

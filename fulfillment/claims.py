@@ -18,11 +18,16 @@ from orders import services as order_services
 from orders.events import Actor
 from orders.models import LineItem, Order, OrderState
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.core.uploads import clean_image, file_response, stored_ext
 
 CLAIMABLE = (OrderState.SHIPPED, OrderState.COMPLETED)
 REPRINT_CHANNEL = "reprint"
 MAX_PHOTOS = 6
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MAX_PHOTO_PIXELS = 50_000_000  # refused from the header, before decoding
+PHOTO_SIDE = 4096  # larger photos are stored shrunk to this
+# The whole form (photos + message), refused from its Content-Length (views.py).
+MAX_CLAIM_BODY = MAX_PHOTOS * MAX_PHOTO_BYTES + 1024 * 1024
 
 
 def is_reprint(order: Order) -> bool:
@@ -39,27 +44,29 @@ def is_reprint(order: Order) -> bool:
 
 
 def _check_photos(photos) -> list:
+    """Each photo decoded and written again by us (podhub/core/uploads.py): what is
+    stored is an image PodHub wrote, whatever the upload claimed to be."""
     photos = list(photos or [])
     if len(photos) > MAX_PHOTOS:
         raise ValidationFailed(f"Attach at most {MAX_PHOTOS} photos.",
                                fields={"photos": "Too many."})
-    for photo in photos:
-        if photo.size > MAX_PHOTO_BYTES:
-            raise ValidationFailed("A photo may be at most 10 MB.", fields={"photos": photo.name})
-        if not (photo.content_type or "").startswith("image/"):
-            raise ValidationFailed("Photos must be images (JPEG, PNG).",
-                                   fields={"photos": photo.name})
-    return photos
+    return [clean_image(photo, max_bytes=MAX_PHOTO_BYTES, max_pixels=MAX_PHOTO_PIXELS,
+                        max_side=PHOTO_SIDE, field="photos") for photo in photos]
+
+
+def photo_response(msg: ClaimMessage):
+    """A claim photo as a download that cannot run (for the seller and for staff)."""
+    ext = stored_ext(msg.photo.name) or "bin"
+    return file_response(msg.photo, filename=f"claim-{msg.claim_id}-photo-{msg.pk}.{ext}")
 
 
 def _messages(claim: Claim, *, body: str, photos, user, from_staff: bool) -> None:
     photos = list(photos)
-    ClaimMessage.objects.create(workspace_id=claim.workspace_id, claim=claim, author=user,
-                                from_staff=from_staff, body=body,
-                                photo=photos[0] if photos else "")
-    for photo in photos[1:]:
-        ClaimMessage.objects.create(workspace_id=claim.workspace_id, claim=claim, author=user,
-                                    from_staff=from_staff, photo=photo)
+    for i, photo in enumerate(photos or [None]):
+        ClaimMessage.objects.create(
+            workspace_id=claim.workspace_id, claim=claim, author=user, from_staff=from_staff,
+            body=body if i == 0 else "", photo=photo.content if photo else "",
+            photo_name=photo.display_name if photo else "")
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_scopes import ScopedManager
 
 from podhub.core.models import WorkspaceModel
+from podhub.core.uploads import generated_name, stored_ext
 
 
 class OutputFormat(models.TextChoices):
@@ -48,7 +49,9 @@ class DesignTemplate(models.Model):
 
 
 def _asset_path(instance: "TemplateAsset", filename: str) -> str:
-    return f"printfiles/templates/{instance.template_id}/{instance.name}-{filename}"
+    # A name we make, never the uploader's (podhub/core/uploads.py).
+    return (f"printfiles/templates/{instance.template_id}/{instance.name}-"
+            f"{generated_name(stored_ext(filename) or 'bin')}")
 
 
 class TemplateAsset(models.Model):

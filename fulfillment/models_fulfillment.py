@@ -20,6 +20,7 @@ from django_scopes import ScopedManager
 from podhub.core.crypto import EncryptedTextField
 from podhub.core.models import WorkspaceModel
 from podhub.core.money import amount_field
+from podhub.core.uploads import generated_name, stored_ext
 
 __all__ = [
     "SHIPMENT_RANK", "SHIPPED_OR_LATER", "Adapter", "Claim", "ClaimKind", "ClaimMessage",
@@ -270,7 +271,9 @@ class Claim(WorkspaceModel):
 
 
 def _claim_photo_path(instance: "ClaimMessage", filename: str) -> str:
-    return f"claims/ws{instance.workspace_id}/claim{instance.claim_id}/{filename}"
+    # A name we make, never the client's (podhub/core/uploads.py).
+    return (f"claims/ws{instance.workspace_id}/claim{instance.claim_id}/"
+            f"{generated_name(stored_ext(filename) or 'bin')}")
 
 
 class ClaimMessage(WorkspaceModel):
@@ -280,6 +283,8 @@ class ClaimMessage(WorkspaceModel):
     from_staff = models.BooleanField(default=False)
     body = models.TextField(blank=True)
     photo = models.ImageField(upload_to=_claim_photo_path, max_length=300, blank=True)
+    photo_name = models.CharField(max_length=100, blank=True,
+                                  help_text="The uploaded file's name, as display text only.")
 
     objects = ScopedManager(workspace="workspace")
 

@@ -47,6 +47,7 @@ from fulfillment.providers.base import STATUS_RANK, WEBHOOK_TOKEN_HEADER
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import HoldReason, Order, OrderState
+from podhub.core import safejson
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 from podhub.core.links import http_url
 from podhub.workspaces.models import Workspace
@@ -100,7 +101,10 @@ def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
         log.warning("provider webhook %s: bad or missing signature; refused", provider_code)
         raise WebhookRejected(401, "bad signature")
     try:
+        safejson.check_depth(body)  # the adapters' json.loads would die of RecursionError
         updates = client.parse_webhook(headers, body)
+    except safejson.TooDeep as exc:
+        raise WebhookRejected(400, str(exc)) from exc
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("provider webhook %s: unreadable body (%s)", provider_code, exc)
         raise WebhookRejected(400, "unreadable body") from exc

@@ -6,14 +6,14 @@ from fulfillment.printfiles import views
 
 app_name = "fulfillment"
 urlpatterns = [
-    path("orders/<int:order_id>/print-files/", views.panel, name="panel"),
-    path("orders/<int:order_id>/print-files/render/", views.rerender, name="rerender"),
-    path("orders/<int:order_id>/print-files/lines/<int:line_id>/personalization/",
+    path("orders/<id:order_id>/print-files/", views.panel, name="panel"),
+    path("orders/<id:order_id>/print-files/render/", views.rerender, name="rerender"),
+    path("orders/<id:order_id>/print-files/lines/<id:line_id>/personalization/",
          views.edit_personalization, name="edit_personalization"),
-    path("orders/<int:order_id>/print-files.zip", views.download_zip, name="zip"),
-    path("print-files/<int:print_file_id>/download/", views.download, name="download"),
-    path("print-files/<int:print_file_id>/preview/", views.preview, name="preview"),
-    path("print-files/<int:print_file_id>/mockup/", views.mockup, name="mockup"),
+    path("orders/<id:order_id>/print-files.zip", views.download_zip, name="zip"),
+    path("print-files/<id:print_file_id>/download/", views.download, name="download"),
+    path("print-files/<id:print_file_id>/preview/", views.preview, name="preview"),
+    path("print-files/<id:print_file_id>/mockup/", views.mockup, name="mockup"),
     # public: the signed, expiring link a provider fetches (printfiles/signing.py)
     path("files/print/<str:token>/", views.signed_download, name="signed_print_file"),
 ]
@@ -22,20 +22,20 @@ urlpatterns = [
 from fulfillment import views as fulfillment_views  # noqa: E402
 
 urlpatterns += [
-    path("orders/<int:order_id>/fulfillment/", fulfillment_views.panel,
+    path("orders/<id:order_id>/fulfillment/", fulfillment_views.panel,
          name="fulfillment_panel"),
-    path("orders/<int:order_id>/fulfillment/submit/", fulfillment_views.submit_now,
+    path("orders/<id:order_id>/fulfillment/submit/", fulfillment_views.submit_now,
          name="submit_now"),
     path("orders/bulk/submit/", fulfillment_views.bulk_submit, name="bulk_submit"),
-    path("orders/<int:order_id>/fulfillment/packing-sheet/", fulfillment_views.packing_sheet,
+    path("orders/<id:order_id>/fulfillment/packing-sheet/", fulfillment_views.packing_sheet,
          name="packing_sheet"),
-    path("orders/<int:order_id>/fulfillment/shipments/<int:shipment_id>/tracking/",
+    path("orders/<id:order_id>/fulfillment/shipments/<id:shipment_id>/tracking/",
          fulfillment_views.enter_tracking, name="enter_tracking"),
-    path("orders/<int:order_id>/fulfillment/claims/", fulfillment_views.claim_open,
+    path("orders/<id:order_id>/fulfillment/claims/", fulfillment_views.claim_open,
          name="claim_open"),
-    path("orders/<int:order_id>/fulfillment/claims/<int:claim_id>/reply/",
+    path("orders/<id:order_id>/fulfillment/claims/<id:claim_id>/reply/",
          fulfillment_views.claim_reply, name="claim_reply"),
-    path("claim-photos/<int:claim_message_id>/", fulfillment_views.claim_photo,
+    path("claim-photos/<id:claim_message_id>/", fulfillment_views.claim_photo,
          name="claim_photo"),
     path("webhooks/providers/<slug:provider_code>/", fulfillment_views.provider_webhook,
          name="provider_webhook"),

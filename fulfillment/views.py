@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from fulfillment import claims, selectors, shipments, submission
 from fulfillment.providers.base import WEBHOOK_TOKEN_HEADER
 from orders.events import Actor
+from podhub.core.uploads import upload_limit
 from podhub.core.views import workspace_view
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def packing_sheet(request, order_id: int):
     return render(request, "fulfillment/packing_sheet.html", {"sheet": sheet})
 
 
+@upload_limit(claims.MAX_CLAIM_BODY)
 @workspace_view
 @require_POST
 def claim_open(request, order_id: int):
@@ -87,6 +89,7 @@ def claim_open(request, order_id: int):
     return _done(request, order_id, "Claim opened: staff will answer here.")
 
 
+@upload_limit(claims.MAX_CLAIM_BODY)
 @workspace_view
 @require_POST
 def claim_reply(request, order_id: int, claim_id: int):
@@ -100,14 +103,9 @@ def claim_reply(request, order_id: int, claim_id: int):
 @workspace_view
 @require_GET
 def claim_photo(request, claim_message_id: int):
-    from django.http import FileResponse
-
     msg = selectors.claim_message_get(workspace=request.workspace,
                                       claim_message_id=claim_message_id)
-    response = FileResponse(msg.photo.open("rb"), filename=msg.photo.name.rsplit("/", 1)[-1])
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+    return claims.photo_response(msg)
 
 
 @csrf_exempt

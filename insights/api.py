@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from insights import selectors
 from orders.models import Store
 from orders.serializers import ErrorSerializer
-from podhub.core.api import WorkspaceApi
+from podhub.core.api import IdField, WorkspaceApi
 from podhub.core.exceptions import ValidationFailed
 
 ERRORS = {
@@ -30,8 +30,7 @@ class FilterSerializer(serializers.Serializer):
     # "from" is a Python keyword: declared below
     to = serializers.DateField(required=False, help_text=(
         "Last day included (UTC). Default: today."))
-    store = serializers.IntegerField(min_value=1, required=False,
-                                     help_text="Only this store's orders.")
+    store = IdField(required=False, help_text="Only this store's orders.")
     currency = serializers.CharField(max_length=3, required=False, help_text=(
         "Only orders sold in this currency (ISO 4217)."))
 

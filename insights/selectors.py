@@ -138,7 +138,7 @@ class Period:
         store_id = None
         raw_store = (params.get("store") or "").strip()
         if raw_store:
-            if raw_store.isdigit() and int(raw_store) > 0:
+            if raw_store.isdigit() and 0 < int(raw_store) < 2**63:  # fits an id column
                 store_id = int(raw_store)
             else:
                 errors["store"] = "Not a store id."

@@ -2,21 +2,17 @@
 retried (issue 12: every acknowledged delivery ends as an order, a deliberate skip with
 its reason, or a visible failure that can be replayed; docs/store-truth.md "Never dropped")."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from integrations import selectors
 from integrations.services.inbox import inbox_replay
 from integrations.services.outbox import outbox_retry
-from orders.serializers import ErrorSerializer
-from podhub.core.api import WorkspaceApi
+from podhub.core.api import IdListField, WorkspaceApi
 
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` says why."),
-    401: OpenApiResponse(ErrorSerializer, description="Missing or bad token."),
-    404: OpenApiResponse(ErrorSerializer, description="No such store in this workspace."),
-}
+# The error statuses (400, 401, 403, 404) are documented for every operation by
+# podhub/core/schema.py.
 STATUS = OpenApiParameter("status", str, description="pending, processed, ignored or failed "
                           "(deliveries); pending, done, failed or cancelled (pushes)")
 
@@ -46,8 +42,7 @@ class PushOutputSerializer(serializers.Serializer):
 
 
 class IdsInputSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**62),
-                                min_length=1, max_length=500)
+    ids = IdListField(min_length=1, max_length=500)
 
 
 class DoneOutputSerializer(serializers.Serializer):
@@ -58,8 +53,7 @@ class DoneOutputSerializer(serializers.Serializer):
 class StoreDeliveriesApi(WorkspaceApi):
     """The store's webhook deliveries, newest first (at most 200)."""
 
-    @extend_schema(parameters=[STATUS], responses={200: DeliveryOutputSerializer(many=True),
-                                                   **ERRORS})
+    @extend_schema(parameters=[STATUS], responses=DeliveryOutputSerializer(many=True))
     def get(self, request, store_id: int):
         conn = selectors.connection_get(workspace=self.workspace, store_id=store_id)
         rows = selectors.deliveries(workspace=self.workspace, connection=conn,
@@ -70,8 +64,7 @@ class StoreDeliveriesApi(WorkspaceApi):
 class StoreDeliveriesReplayApi(WorkspaceApi):
     """Process failed or skipped deliveries again from their raw body."""
 
-    @extend_schema(request=IdsInputSerializer, responses={200: DoneOutputSerializer,
-                                                          **ERRORS})
+    @extend_schema(request=IdsInputSerializer, responses=DoneOutputSerializer)
     def post(self, request, store_id: int):
         selectors.connection_get(workspace=self.workspace, store_id=store_id)
         data = IdsInputSerializer(data=request.data)
@@ -84,8 +77,7 @@ class StoreDeliveriesReplayApi(WorkspaceApi):
 class StorePushesApi(WorkspaceApi):
     """What PodHub sent (or sends) to the store, newest first (at most 200)."""
 
-    @extend_schema(parameters=[STATUS], responses={200: PushOutputSerializer(many=True),
-                                                   **ERRORS})
+    @extend_schema(parameters=[STATUS], responses=PushOutputSerializer(many=True))
     def get(self, request, store_id: int):
         conn = selectors.connection_get(workspace=self.workspace, store_id=store_id)
         rows = selectors.pushes(workspace=self.workspace, connection=conn,
@@ -96,8 +88,7 @@ class StorePushesApi(WorkspaceApi):
 class StorePushesRetryApi(WorkspaceApi):
     """Try failed pushes again now."""
 
-    @extend_schema(request=IdsInputSerializer, responses={200: DoneOutputSerializer,
-                                                          **ERRORS})
+    @extend_schema(request=IdsInputSerializer, responses=DoneOutputSerializer)
     def post(self, request, store_id: int):
         selectors.connection_get(workspace=self.workspace, store_id=store_id)
         data = IdsInputSerializer(data=request.data)

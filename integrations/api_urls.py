@@ -3,12 +3,12 @@ from django.urls import path
 from integrations import api
 
 urlpatterns = [
-    path("stores/<int:store_id>/deliveries/", api.StoreDeliveriesApi.as_view(),
+    path("stores/<id:store_id>/deliveries/", api.StoreDeliveriesApi.as_view(),
          name="api-store-deliveries"),
-    path("stores/<int:store_id>/deliveries/replay/", api.StoreDeliveriesReplayApi.as_view(),
+    path("stores/<id:store_id>/deliveries/replay/", api.StoreDeliveriesReplayApi.as_view(),
          name="api-store-deliveries-replay"),
-    path("stores/<int:store_id>/pushes/", api.StorePushesApi.as_view(),
+    path("stores/<id:store_id>/pushes/", api.StorePushesApi.as_view(),
          name="api-store-pushes"),
-    path("stores/<int:store_id>/pushes/retry/", api.StorePushesRetryApi.as_view(),
+    path("stores/<id:store_id>/pushes/retry/", api.StorePushesRetryApi.as_view(),
          name="api-store-pushes-retry"),
 ]

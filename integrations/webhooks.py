@@ -21,6 +21,7 @@ from integrations import conf
 from integrations.services.connections import connection_for_webhook
 from integrations.services.inbox import resource_id_of, webhook_store
 from integrations.shopify.hmac import normalize_shop_domain, verify_webhook
+from podhub.core import safejson
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ def _too_large() -> JsonResponse:
 
 
 def _json(body: bytes) -> tuple[str, object]:
-    """The body as text and as JSON; ValueError (UnicodeDecodeError is one) otherwise."""
-    text = body.decode("utf-8")
+    """The body as text and as JSON; ValueError (UnicodeDecodeError is one, and so is
+    nesting past safejson.MAX_DEPTH) otherwise."""
+    text = safejson.check_depth(body)
     return text, json.loads(text)
 
 
@@ -80,6 +82,8 @@ def shopify_webhook(request):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
         text, payload = _json(body)
+    except safejson.TooDeep as exc:
+        return _refuse(400, "malformed_json", str(exc))
     except ValueError as exc:
         return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
     if "\x00" in text:  # PostgreSQL text cannot hold NUL; Shopify never sends it raw
@@ -183,6 +187,8 @@ def woocommerce_webhook(request, store_id: int):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
         text, payload = _json(body)
+    except safejson.TooDeep as exc:
+        return _refuse(400, "malformed_json", str(exc))
     except ValueError as exc:
         return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
     if not topic:

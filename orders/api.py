@@ -5,15 +5,17 @@ with `fields` (field -> reason), 401, 404 `not_found` for another workspace's
 order, 409 `illegal_transition` with `current_state` (or `order_locked`).
 """
 
+import contextlib
+
 from django.db.models import Prefetch
 from django.http import QueryDict
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from orders import csv_jobs, selectors, services
+from orders import csv_import, csv_jobs, hooks, selectors, services
 from orders.events import Actor
 from orders.models import (
     CancelReason,
@@ -30,8 +32,9 @@ from orders.serializers import (
     OrderDetailOutputSerializer,
     OrderOutputSerializer,
 )
-from podhub.core.api import WorkspaceApi
+from podhub.core.api import IdField, WorkspaceApi, parse_id
 from podhub.core.exceptions import NotFound, ValidationFailed
+from podhub.core.parsers import JSONParser
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` says why."),
@@ -68,14 +71,34 @@ def _order_detail(workspace, order_id: int) -> Order:
     return order
 
 
-def _store(workspace, store_id: int | None) -> Store | None:
-    if not store_id:
+def _store(workspace, value) -> Store | None:
+    if value in (None, ""):
         return None
+    store_id = parse_id(value, field="store", what="store")
     store = Store.objects.filter(workspace=workspace, pk=store_id).first()
     if store is None:
         raise ValidationFailed("No such store in this workspace.",
                                fields={"store": "No such store in this workspace."})
     return store
+
+
+def _check_catalog_variants(workspace, data: dict) -> None:
+    """A line may name its catalog variant, but only one the workspace may use (a
+    public one, or one made for it): never another workspace's custom product, nor
+    one that does not exist. Other problems with the value are orders/inputs.py's."""
+    lines = data.get("line_items")
+    named = {}
+    for i, line in enumerate(lines if isinstance(lines, list) else []):
+        raw = line.get("catalog_variant_id") if isinstance(line, dict) else None
+        field = f"line_items.{i}.catalog_variant_id"
+        if raw not in (None, ""):
+            with contextlib.suppress(ValidationFailed):
+                named[field] = parse_id(raw, field=field, what="catalog variant")
+    usable = hooks.usable_variant_ids(workspace, set(named.values()))
+    wrong = {field: "No such catalog variant: use a public one or one made for you."
+             for field, pk in named.items() if pk not in usable}
+    if wrong:
+        raise ValidationFailed(f"{next(iter(wrong))}: no such catalog variant.", fields=wrong)
 
 
 # --- list and manual entry -------------------------------------------------------------
@@ -100,6 +123,9 @@ class LineItemInputSerializer(serializers.Serializer):
     personalization = PersonalizationInputSerializer(many=True, required=False)
     images = serializers.ListField(child=serializers.URLField(), required=False,
                                    help_text="Image URLs the buyer supplied.")
+    catalog_variant_id = IdField(required=False, allow_null=True, help_text=(
+        "The catalog variant the item is, when known: a public one or one made for the "
+        "workspace (else 400). Default: mapped by SKU."))
 
 
 class OrderListCreateApi(WorkspaceApi):
@@ -111,7 +137,7 @@ class OrderListCreateApi(WorkspaceApi):
                                         help_text="One tab: the order status.")
         q = serializers.CharField(max_length=100, required=False, allow_blank=True,
                                   help_text="Order number, buyer name, e-mail or SKU.")
-        store = serializers.IntegerField(min_value=1, required=False)
+        store = IdField(required=False)
         date_from = serializers.DateField(required=False, help_text="Placed on or after.")
         date_to = serializers.DateField(required=False, help_text="Placed on or before.")
         after = serializers.CharField(max_length=200, required=False,
@@ -137,7 +163,7 @@ class OrderListCreateApi(WorkspaceApi):
         class Meta:
             ref_name = "ManualOrderInput"
 
-        store = serializers.IntegerField(required=False, help_text=(
+        store = IdField(required=False, help_text=(
             "An outside-source store of the workspace; default: the workspace's own "
             "'Outside orders' store."))
         channel = serializers.CharField(max_length=32, required=False,
@@ -195,6 +221,7 @@ class OrderListCreateApi(WorkspaceApi):
                                    "(Content-Type: application/json).")
         data = dict(request.data)
         store = _store(self.workspace, data.pop("store", None))
+        _check_catalog_variants(self.workspace, data)
         order = services.order_create_manual(workspace=self.workspace, data=data,
                                              actor=Actor.seller(request.user), store=store)
         return Response(OrderDetailOutputSerializer(_order_detail(self.workspace, order.pk)).data,
@@ -284,8 +311,8 @@ class OrderBulkCancelApi(WorkspaceApi):
         class Meta:
             ref_name = "OrderBulkCancelInput"
 
-        order_ids = serializers.ListField(child=serializers.IntegerField(min_value=1),
-                                          min_length=1, max_length=services.MAX_BULK)
+        order_ids = serializers.ListField(child=IdField(), min_length=1,
+                                          max_length=services.MAX_BULK)
         reason = serializers.CharField(max_length=500, allow_blank=True, default="")
 
     class OutputSerializer(serializers.Serializer):
@@ -378,13 +405,14 @@ class OrderCsvImportApi(WorkspaceApi):
     """
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    max_upload_bytes = csv_import.MAX_BODY_BYTES  # 413 unread (podhub/core/uploads.py)
 
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "OrderCsvImportInput"
 
         file = serializers.FileField(help_text="UTF-8 CSV, at most 5 MB, one row per item.")
-        store = serializers.IntegerField(required=False, help_text=(
+        store = IdField(required=False, help_text=(
             "An outside-source store; default: the workspace's 'Outside orders'."))
 
     @extend_schema(request={"multipart/form-data": InputSerializer},

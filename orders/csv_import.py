@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from podhub.core.exceptions import ValidationFailed
 
 MAX_BYTES = 5 * 1024 * 1024
+# The whole upload request (file + form fields), refused unread above this (413).
+MAX_BODY_BYTES = MAX_BYTES + 256 * 1024
 
 REQUIRED_COLUMNS = (
     "order_number", "sku", "quantity", "unit_price", "ship_name", "ship_address1", "ship_city",

@@ -35,6 +35,7 @@ from orders.models import (
     Store,
 )
 from podhub.core.exceptions import PodhubError, ValidationFailed
+from podhub.core.uploads import display_name, generated_name
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def csv_import_start(*, workspace, file, actor: Actor, store: Store | None = Non
     data = raw.encode() if isinstance(raw, str) else raw
     parsed = parse_csv(data)  # size, encoding, columns: refused whole, nothing kept
     sha = hashlib.sha256(data).hexdigest()
-    name = (getattr(file, "name", "") or "orders.csv").rsplit("/", 1)[-1][:200]
+    name = display_name(getattr(file, "name", ""), default="orders.csv")
     with transaction.atomic():
         open_job = (CsvImport.objects.select_for_update(of=("self",))
                     .filter(workspace=workspace, store=store, sha256=sha, status__in=OPEN)
@@ -76,7 +77,7 @@ def csv_import_start(*, workspace, file, actor: Actor, store: Store | None = Non
                         filename=name, sha256=sha, total_rows=parsed.total_rows,
                         total_groups=len(parsed.orders), ignored_columns=parsed.ignored_columns,
                         created_at=now)
-        job.file.save(name, ContentFile(data), save=False)
+        job.file.save(generated_name("csv"), ContentFile(data), save=False)
         job.save()
         _ring(job)
     return job

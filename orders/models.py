@@ -11,6 +11,7 @@ from django_scopes import ScopedManager
 
 from podhub.core.models import WorkspaceModel
 from podhub.core.money import amount_field
+from podhub.core.uploads import generated_name
 
 
 class Platform(models.TextChoices):
@@ -262,7 +263,8 @@ class CsvImportStatus(models.TextChoices):
 
 
 def _csv_import_path(instance: "CsvImport", filename: str) -> str:
-    return f"orders/csv-imports/{instance.workspace_id}/{instance.sha256[:16]}-{filename[-80:]}"
+    # A name we make, never the client's (podhub/core/uploads.py); `filename` is display text.
+    return f"orders/csv-imports/{instance.workspace_id}/{generated_name('csv')}"
 
 
 class CsvImport(WorkspaceModel):

@@ -9,8 +9,8 @@ urlpatterns = [
     path("orders/bulk/cancel/", views.bulk_cancel, name="bulk_cancel"),
     path("orders/new/", views.order_create, name="create"),
     path("orders/import/", views.order_import, name="import"),
-    path("orders/import/<int:import_id>/", views.import_detail, name="import_detail"),
-    path("orders/<int:order_id>/", views.order_detail, name="detail"),
-    path("orders/<int:order_id>/cancel/", views.order_cancel, name="cancel"),
-    path("orders/<int:order_id>/edit/", views.order_edit, name="edit"),
+    path("orders/import/<id:import_id>/", views.import_detail, name="import_detail"),
+    path("orders/<id:order_id>/", views.order_detail, name="detail"),
+    path("orders/<id:order_id>/cancel/", views.order_cancel, name="cancel"),
+    path("orders/<id:order_id>/edit/", views.order_edit, name="edit"),
 ]

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
-from orders import csv_jobs, hooks, inputs, panels, selectors, services
+from orders import csv_import, csv_jobs, hooks, inputs, panels, selectors, services
 from orders.events import Actor
 from orders.forms import (
     CancelForm,
@@ -28,6 +28,7 @@ from orders.forms import (
 from orders.models import CancelReason, Order, Platform
 from orders.urlcache import const_url, id_url
 from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
+from podhub.core.uploads import upload_limit
 from podhub.core.views import workspace_view
 
 FILTER_KEYS = ("q", "store", "date_from", "date_to")
@@ -400,6 +401,7 @@ def _posted_line(post, n: int) -> dict:
                        for f in ("sku", "title", "quantity", "price", "personalization")}}
 
 
+@upload_limit(csv_import.MAX_BODY_BYTES)
 @workspace_view
 def order_import(request):
     """Upload a CSV: the file is checked and kept, its import runs as a job (progress page)."""
@@ -438,8 +440,6 @@ def import_detail(request, import_id: int):
 
 
 def _csv_columns() -> list[dict]:
-    from orders import csv_import
-
     required = set(csv_import.REQUIRED_COLUMNS)
     names = ["order_number", *csv_import.ORDER_COLUMNS, *csv_import.LINE_COLUMNS]
     return [{"name": n, "required": n in required,

@@ -9,8 +9,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from podhub.core.api import WorkspaceApi
-from quotes import calc, pricing, selectors, services
+from orders.models import Store
+from podhub.core.api import IdField, WorkspaceApi
+from podhub.core.schema import error_response
+from quotes import calc, mapping, pricing, selectors, services
 from quotes.models import QuoteStatus, RuleKind
 
 # --- output ---------------------------------------------------------------------------------
@@ -128,6 +130,10 @@ def _with_waiting(workspace, quotes):
     return quotes
 
 
+QUOTE_NOT_OPEN = error_response("The quote is not waiting for your answer (not sent yet, "
+                                 "expired or answered): `quote_status` says which.")
+
+
 # --- catalog ----------------------------------------------------------------------------
 
 
@@ -137,7 +143,8 @@ class CatalogProductListApi(WorkspaceApi):
     @extend_schema(responses=CatalogProductSerializer(many=True),
                    parameters=[OpenApiParameter("q", str, description="name contains")])
     def get(self, request):
-        products = selectors.catalog_products(q=request.query_params.get("q", "")[:100])
+        q = request.query_params.get("q", "").replace("\x00", "")[:100]  # PostgreSQL: no NUL
+        products = selectors.catalog_products(q=q)
         return Response(CatalogProductSerializer(products, many=True).data)
 
 
@@ -164,17 +171,20 @@ class SkuRuleListCreateApi(WorkspaceApi):
     class SkuRuleInputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=RuleKind.values)
         pattern = serializers.CharField(max_length=128)
-        variant_id = serializers.IntegerField()
-        store_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+        variant_id = IdField(visible=mapping.usable_variants, what="catalog variant")
+        store_id = IdField(required=False, allow_null=True, default=None, what="store",
+                           visible=lambda ws: Store.objects.filter(workspace=ws))
 
     @extend_schema(responses=SkuRuleSerializer(many=True))
     def get(self, request):
         return Response(SkuRuleSerializer(selectors.sku_rule_list(workspace=self.workspace),
                                           many=True).data)
 
-    @extend_schema(request=SkuRuleInputSerializer, responses={201: SkuRuleSerializer})
+    @extend_schema(request=SkuRuleInputSerializer, responses={
+        201: SkuRuleSerializer, 409: error_response("A rule of this kind for this SKU exists.")})
     def post(self, request):
-        data = self.SkuRuleInputSerializer(data=request.data)
+        data = self.SkuRuleInputSerializer(data=request.data,
+                                           context={"workspace": self.workspace})
         data.is_valid(raise_exception=True)
         rule = services.sku_rule_create(workspace=self.workspace, by=request.user,
                                         **data.validated_data)
@@ -225,7 +235,7 @@ class QuoteDetailApi(WorkspaceApi):
 class QuoteAcceptApi(WorkspaceApi):
     """Accept: every waiting order of the product, and every later one, is priced."""
 
-    @extend_schema(request=None, responses=QuoteSerializer)
+    @extend_schema(request=None, responses={200: QuoteSerializer, 409: QUOTE_NOT_OPEN})
     def post(self, request, quote_id: int):
         services.quote_accept(workspace=self.workspace, quote_id=quote_id, by=request.user)
         return Response(QuoteSerializer(_quote_or_404(self.workspace, quote_id)).data)
@@ -238,7 +248,8 @@ class QuoteDeclineApi(WorkspaceApi):
         reason = serializers.CharField(max_length=1000)
         cancel_orders = serializers.BooleanField(default=False)
 
-    @extend_schema(request=QuoteDeclineInputSerializer, responses=QuoteSerializer)
+    @extend_schema(request=QuoteDeclineInputSerializer,
+                   responses={200: QuoteSerializer, 409: QUOTE_NOT_OPEN})
     def post(self, request, quote_id: int):
         _quote_or_404(self.workspace, quote_id)  # another workspace's quote: 404 before 400
         data = self.QuoteDeclineInputSerializer(data=request.data)

@@ -7,7 +7,7 @@ class QuotesConfig(AppConfig):
 
     def ready(self):
         from orders import events, hooks, notices, panels
-        from quotes import pricing, selectors, services
+        from quotes import mapping, pricing, selectors, services
 
         # Price an order right after it is imported, entered or changed (STYLE.md §0).
         events.subscribe(services.on_order_event)
@@ -15,6 +15,8 @@ class QuotesConfig(AppConfig):
         hooks.register_loss_check(pricing.loss_verdict)
         # A store edit before submission maps the changed lines in its own transaction.
         hooks.register_line_mapper(services.order_map_lines)
+        # Which variants an order line may name (the orders API checks every id).
+        hooks.register_usable_variants(mapping.usable_variants)
         # "N quotes wait for your answer" above every dashboard page.
         notices.register_notice("quotes.open", selectors.OPEN_QUOTES_NOTICE_SQL)
         # The price breakdown panel on the order page.

@@ -6,14 +6,14 @@ app_name = "quotes"
 urlpatterns = [
     path("catalog/", views.catalog, name="catalog"),
     path("catalog/rules/", views.sku_rules, name="sku_rules"),
-    path("catalog/rules/<int:rule_id>/delete/", views.sku_rule_delete, name="sku_rule_delete"),
+    path("catalog/rules/<id:rule_id>/delete/", views.sku_rule_delete, name="sku_rule_delete"),
     path("quotes/", views.quote_list, name="list"),
-    path("quotes/<int:quote_id>/accept/", views.quote_accept, name="accept"),
-    path("quotes/<int:quote_id>/decline/", views.quote_decline, name="decline"),
-    path("quotes/<int:quote_id>/cancel-orders/", views.quote_cancel_orders,
+    path("quotes/<id:quote_id>/accept/", views.quote_accept, name="accept"),
+    path("quotes/<id:quote_id>/decline/", views.quote_decline, name="decline"),
+    path("quotes/<id:quote_id>/cancel-orders/", views.quote_cancel_orders,
          name="cancel_orders"),
-    path("quotes/<int:quote_id>/request-again/", views.quote_rerequest, name="rerequest"),
-    path("quotes/<int:quote_id>/link/", views.quote_link, name="link"),
+    path("quotes/<id:quote_id>/request-again/", views.quote_rerequest, name="rerequest"),
+    path("quotes/<id:quote_id>/link/", views.quote_link, name="link"),
     # htmx panel on the order page (the page itself belongs to orders)
-    path("orders/<int:order_id>/price/", views.order_price, name="order_price"),
+    path("orders/<id:order_id>/price/", views.order_price, name="order_price"),
 ]

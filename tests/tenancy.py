@@ -79,7 +79,7 @@ def walk() -> list[Route]:
 def fill(route: str, values: dict[str, object]) -> str:
     path = route
     for key, value in values.items():
-        for conv in ("int", "str", "uuid", "slug", "path"):
+        for conv in ("id", "int", "str", "uuid", "slug", "path"):
             path = path.replace(f"<{conv}:{key}>", str(value))
         path = path.replace(f"<{key}>", str(value))
     return "/" + path.lstrip("^").rstrip("$")

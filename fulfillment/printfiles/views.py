@@ -7,6 +7,7 @@ exception is `signed_download`, for providers: the link itself is the
 permission (signed, expiring; fulfillment/printfiles/signing.py).
 """
 
+import mimetypes
 import tempfile
 import zipfile
 
@@ -19,6 +20,7 @@ from fulfillment.printfiles import selectors, services, signing
 from orders import services as order_services
 from orders.events import Actor
 from podhub.core.exceptions import NotFound, ValidationFailed
+from podhub.core.uploads import FILE_CSP, file_response
 from podhub.core.views import workspace_view
 
 MAX_FIELDS = 50
@@ -83,11 +85,10 @@ def edit_personalization(request, order_id: int, line_id: int):
 def _stream(field, *, filename: str, attachment: bool, content_type: str | None = None):
     if not field:
         raise NotFound("This file does not exist.")
-    response = FileResponse(field.open("rb"), as_attachment=attachment, filename=filename,
-                            content_type=content_type)
-    response["Cache-Control"] = "private, max-age=300"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    if content_type is None:  # a print file: PNG/JPEG we rendered, or the buyer's checked file
+        content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+    return file_response(field, filename=filename, attachment=attachment,
+                         content_type=content_type)
 
 
 @workspace_view
@@ -132,6 +133,7 @@ def download_zip(request, order_id: int):
     response = FileResponse(spool, as_attachment=True, filename=f"order-{number}-print-files.zip",
                             content_type="application/zip")
     response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = FILE_CSP
     return response
 
 

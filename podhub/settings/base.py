@@ -9,6 +9,7 @@ import os
 import secrets
 
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from kombu import Queue
 
 from podhub.env import BASE_DIR, VAR_DIR, env, generated_secret
@@ -50,9 +51,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (below)
+    "podhub.core.headers.SecurityHeadersMiddleware",  # Permissions-Policy, CORP
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Per-view upload limits (413 from Content-Length): before CSRF, which reads the form.
+    "podhub.core.uploads.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -172,6 +177,34 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # embedded default: serve straight from the apps, no collectstatic
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# --- security headers (docs/security.md, "Headers and CSP") --------------------------
+# No inline script anywhere: page behaviour lives in static/js/ (data- attributes in the
+# templates), htmx runs without eval (base.html's htmx-config). style="" attributes are
+# allowed, <style> elements are not: an attribute cannot run script, read the page or
+# load from another origin (img-src and font-src below), a <style> element can. Images
+# may come from any https host: buyers' and catalog photos live on the stores' CDNs.
+# form-action is not set: top-ups and the Shopify install continue on Stripe's and the
+# shop's own pages. The Django admin and the API docs run under this policy too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "frame-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+X_FRAME_OPTIONS = "DENY"  # older browsers; frame-ancestors 'none' for the rest
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # our URLs (order ids, signed links) stay with us
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
 # --- e-mail -------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -192,6 +225,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["podhub.workspaces.api_auth.IsWorkspaceMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "podhub.core.api.exception_handler",
+    # JSON with a nesting limit (podhub/core/safejson.py); forms and multipart as DRF's.
+    "DEFAULT_PARSER_CLASSES": [
+        "podhub.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": None,
     "UNAUTHENTICATED_USER": None,
 }
@@ -207,6 +246,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation lists the error statuses it can answer (podhub/core/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "podhub.core.schema.add_error_responses"],
 }
 
 # --- Celery: the broker is a doorbell, the database the ledger --------------------

@@ -36,7 +36,7 @@ def test_submit_selected_orders_from_the_list(page, login, owner, sandbox_provid
     assert unpaid.number in page.locator("[data-testid=bulk-failed]").inner_text()
     # the list refreshes itself: the paid order now shows as in production
     page.wait_for_function(
-        f"document.querySelector(\"tr[data-order-id='{paid.pk}']\").innerText"
+        f"() => document.querySelector(\"tr[data-order-id='{paid.pk}']\").innerText"
         ".includes('In production')")
     page.screenshot(path=f"{artifacts_dir}/orders-list-bulk-submit.png", full_page=True)
     with scopes_disabled():

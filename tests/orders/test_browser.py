@@ -58,16 +58,16 @@ def test_list_filter_bulk_cancel_and_order_page(page, login, owner, shop, artifa
     page.select_option("select[name=store]", str(shop["etsy"].pk))
     page.wait_for_url(f"**/orders/?store={shop['etsy'].pk}")
     page.wait_for_function(
-        "document.querySelectorAll('[data-testid=order-table] tbody tr').length === 3")
+        "() => document.querySelectorAll('[data-testid=order-table] tbody tr').length === 3")
     assert "#2001" not in page.locator("#order-list").inner_text()
 
     # a search within it
     page.fill("input[name=q]", "chen")
     page.wait_for_function(
-        "document.querySelectorAll('[data-testid=order-table] tbody tr').length === 1")
+        "() => document.querySelectorAll('[data-testid=order-table] tbody tr').length === 1")
     page.fill("input[name=q]", "")
     page.wait_for_function(
-        "document.querySelectorAll('[data-testid=order-table] tbody tr').length === 3")
+        "() => document.querySelectorAll('[data-testid=order-table] tbody tr').length === 3")
 
     # bulk cancel: one cancellable, one in production, one awaiting submission
     for key in ("e1", "e2", "e3"):
@@ -81,7 +81,8 @@ def test_list_filter_bulk_cancel_and_order_page(page, login, owner, shop, artifa
     assert "#3002" in page.locator("[data-testid=bulk-failed]").inner_text()
     assert "production" in page.locator("[data-testid=bulk-failed]").inner_text()
     # the list and the counts refresh themselves
-    page.wait_for_function("document.querySelector('[data-count=cancelled]').textContent === '2'")
+    page.wait_for_function(
+        "() => document.querySelector('[data-count=cancelled]').textContent === '2'")
     with scope(workspace=owner.workspace):
         states = dict(Order.objects.values_list("number", "state"))
     assert states["#3001"] == S.CANCELLED and states["#3003"] == S.CANCELLED
@@ -101,7 +102,7 @@ def test_list_filter_bulk_cancel_and_order_page(page, login, owner, shop, artifa
     assert "Cancelled" in timeline and "To order → Cancelled" in timeline
     assert owner.user.email in timeline and "Sold out" in timeline
     # each app's panel replaced its placeholder (loaded with htmx from its own app)
-    page.wait_for_function("!document.body.innerText.includes('Loading…')")
+    page.wait_for_function("() => !document.body.innerText.includes('Loading…')")
     for testid in ("price-breakdown", "billing-panel", "fulfillment", "store-sync-panel"):
         assert page.locator(f"[data-testid={testid}]").is_visible(), testid
     assert page.locator("#print-files h2").inner_text() == "Print files"

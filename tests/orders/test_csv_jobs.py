@@ -286,11 +286,11 @@ def test_progress_page_moves_to_done_in_a_browser(page, login, owner, artifacts_
     # the worker settles two orders: the page's poll shows them without a reload
     _process(workspace, job, chunk=2, max_chunks=1)
     page.wait_for_function(  # a condition wait on the htmx poll, not a sleep
-        "document.querySelector('[data-testid=rows-done]').textContent === '2'")
+        "() => document.querySelector('[data-testid=rows-done]').textContent === '2'")
     assert page.locator("[data-testid=import-status]").inner_text() == "Importing"
     _process(workspace, job, chunk=2)
     page.wait_for_function(
-        "document.querySelector('#import-progress').dataset.status === 'done'")
+        "() => document.querySelector('#import-progress').dataset.status === 'done'")
     assert page.locator("[data-testid=created-count]").inner_text() == "4"
     assert page.locator("[data-testid=rejected-count]").inner_text() == "1"
     assert "quantity" in page.locator("[data-testid=rejected]").inner_text()

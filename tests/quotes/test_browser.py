@@ -110,7 +110,7 @@ def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
     page.screenshot(path=f"{artifacts_dir}/quotes-order-price.png", full_page=True)
     # choosing express re-prices the panel in place: 15 + 8 + (12 + 3) + 1
     panel.locator("select[name=shipping_method]").select_option("express")
-    page.wait_for_function("document.querySelector('[data-testid=price-total]')"
+    page.wait_for_function("() => document.querySelector('[data-testid=price-total]')"
                            ".textContent === '39.00 USD'")
 
     # the next order of that product is priced at import

@@ -1,5 +1,9 @@
-<script>
+// The order list and the order page: submit countdowns, the bulk selection count.
+// Loaded after podhub.js (base.html's `scripts` block), so "select all" has ticked
+// the boxes before the count runs.
 (function () {
+  "use strict";
+
   // Countdowns to the store's submit time, refreshed every 30 s and after htmx swaps.
   function fmt(ms) {
     var s = Math.floor(ms / 1000);
@@ -14,7 +18,7 @@
       el.textContent = fmt(new Date(el.dataset.deadline) - new Date());
     });
   }
-  // Bulk selection: "select all" and the selected count.
+  // Bulk selection: the selected count.
   function count() {
     var form = document.getElementById("bulk-form");
     if (!form) return;
@@ -23,14 +27,8 @@
     if (out) out.textContent = n + " selected";
   }
   document.addEventListener("change", function (e) {
-    if (e.target.matches("[data-select-all]")) {
-      e.target.closest("form").querySelectorAll("input[name=order_ids]").forEach(function (box) {
-        box.checked = e.target.checked;
-      });
-    }
-    if (e.target.closest("#bulk-form")) count();
+    if (e.target.closest && e.target.closest("#bulk-form")) count();
   });
   document.body.addEventListener("htmx:afterSettle", function () { tick(); count(); });
   setInterval(tick, 30000);
 })();
-</script>

@@ -1,0 +1,82 @@
+"""The OpenAPI schema's error responses, for every operation (SPECTACULAR_SETTINGS).
+
+Every API error is the one body of podhub/core/api.py, and which statuses an
+operation can answer follows from what it takes, so they are documented here
+once instead of on each view: 401 and 403 everywhere (token, role), 404 where
+the path names an object, 400 where there is a query or a body, 415 where there
+is a body. A view's own `@extend_schema(responses=...)` wins (409s, 413s and
+descriptions specific to it); the API fuzz pass (tests/security/test_api_fuzz.py)
+fails on any status an operation answers but the schema does not list.
+"""
+
+import functools
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {},
+                       "description": "field -> reason (400)"},
+        },
+        "required": ["code", "message"],
+    }},
+    "required": ["error"],
+}
+REASONS = {
+    "400": "Invalid input: `error.fields` names each bad field and why.",
+    "401": "Missing or bad token.",
+    "403": "The token's role in the workspace does not allow this.",
+    "404": "No such object in this workspace.",
+    "415": "Send the body as JSON (Content-Type: application/json) or as the "
+           "operation's form type.",
+}
+
+
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook."""
+    result.setdefault("components", {}).setdefault("schemas", {})["ApiError"] = ERROR_SCHEMA
+    for item in result.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            params = operation.get("parameters", [])
+            codes = ["401", "403"]
+            if any(p.get("in") == "path" for p in params):
+                codes.append("404")
+            if "requestBody" in operation or any(p.get("in") == "query" for p in params):
+                codes.append("400")
+            if "requestBody" in operation:
+                codes.append("415")
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(code, _error(REASONS[code]))
+    return result
+
+
+def error_response(description: str):
+    """`@extend_schema(responses={409: error_response("...")})` for statuses a view
+    answers beyond the ones above (a conflict with the object's state, 413 ...)."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    return OpenApiResponse(response=_error_serializer(), description=description)
+
+
+@functools.cache
+def _error_serializer():
+    """Only names the component `ApiError` for views; its shape is ERROR_SCHEMA, which
+    add_error_responses writes over whatever drf-spectacular made of this class."""
+    from rest_framework import serializers
+
+    class ApiErrorSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ApiError"
+
+    return ApiErrorSerializer

@@ -1,0 +1,46 @@
+// PodHub's page behaviour, loaded by base.html on every page. There is no inline
+// script anywhere (no <script> bodies, no on* attributes, no javascript: links):
+// the Content-Security-Policy forbids it (docs/security.md, "Headers and CSP").
+// Templates ask for behaviour with data- attributes instead:
+//   <form data-confirm="Cancel order #1001?">   ask before the form is sent
+//   <select data-autosubmit>                    send its form when the choice changes
+//   <input type=checkbox data-select-all[="name"]>  tick every box of that name
+//                                               in its form (default: order_ids)
+//   <button data-print>                         the browser's print dialog
+(function () {
+  "use strict";
+
+  // Show htmx error responses (409 with a reason, 400 ...) instead of failing silently.
+  document.addEventListener("htmx:responseError", function (e) {
+    var box = document.getElementById("htmx-error");
+    if (!box) return;
+    box.textContent = e.detail.xhr.responseText.slice(0, 500);
+    box.hidden = false;
+  });
+
+  // Captured on the way down, so it runs before htmx's own submit handler on the form.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (!el.matches) return;
+    if (el.matches("select[data-autosubmit]") && el.form) el.form.submit();
+    if (el.matches("input[type=checkbox][data-select-all]")) {
+      var name = el.dataset.selectAll || "order_ids";
+      var within = el.closest("form") || document;
+      within.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+        if (box.name === name && !box.disabled) box.checked = el.checked;
+      });
+    }
+  });
+
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("[data-print]")) window.print();
+  });
+})();
