@@ -43,28 +43,44 @@ def balance(request):
     page = Paginator(selectors.entry_list(workspace=ws, filters=filters), 50).get_page(
         request.GET.get("page"))
     suggested = request.GET.get("amount", "")
+    account = selectors.account_get(workspace=ws)
+    profile = selectors.profile_get(workspace=ws)
     return render(request, "billing/balance.html", {
         "section": "balance",
-        "account": selectors.account_get(workspace=ws),
+        "account": account,
         "holds": list(selectors.open_hold_list(workspace=ws)),
         "entries": page,
         "filters": filters,
         "filter_query": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
         "kinds": EntryKind.choices,
         "top_ups": selectors.top_up_list(workspace=ws),
-        "profile": selectors.profile_get(workspace=ws),
+        "profile": profile,
         "invoices": selectors.invoice_list(workspace=ws, limit=10),
         "suggested_amount": suggested,
         "this_month": timezone.now().strftime("%Y-%m"),
-        "min_top_up": topups.TOP_UP_MIN,
+        "min_top_up": topups.top_up_min(),
+        "max_top_up": topups.top_up_max(),
+        "recharge_capped": _recharge_capped_note(profile, account.currency),
     })
+
+
+def _recharge_capped_note(profile, currency: str) -> str:
+    """The Balance page's note while auto-recharge waits for its daily cap to free up."""
+    if profile is None or not profile.auto_recharge or profile.recharge_capped_at is None:
+        return ""
+    if profile.recharge_capped_at <= timezone.now() - topups.DAY:
+        return ""
+    count, total = topups.recharge_caps(profile)
+    return (f"Auto-recharge reached its daily cap ({count} charges or "
+            f"{quantize(total, currency)} {currency} in any 24 hours) and waits until older "
+            "charges leave that window; top up by hand if orders are waiting.")
 
 
 @workspace_view
 @require_POST
 def top_up(request):
     top_up = topups.top_up_start(
-        workspace=request.workspace, user=request.user, amount=request.POST.get("amount", ""),
+        workspace=request.workspace, by=request.membership, amount=request.POST.get("amount", ""),
         success_url=_abs(request, "billing:top_up_return") + "?top_up=TOPUP_ID",
         cancel_url=_abs(request, "billing:balance"))
     return redirect(top_up.checkout_url)
@@ -91,7 +107,7 @@ def top_up_return(request):
 @workspace_view
 @require_POST
 def card_setup(request):
-    url = topups.card_setup_start(workspace=request.workspace, user=request.user,
+    url = topups.card_setup_start(workspace=request.workspace, by=request.membership,
                                   success_url=_abs(request, "billing:card_return"),
                                   cancel_url=_abs(request, "billing:balance"))
     return redirect(url)
@@ -109,7 +125,8 @@ def card_return(request):
 @require_POST
 def auto_recharge(request):
     enabled = request.POST.get("enabled") == "on"
-    topups.auto_recharge_configure(workspace=request.workspace, enabled=enabled,
+    topups.auto_recharge_configure(workspace=request.workspace, by=request.membership,
+                                   enabled=enabled,
                                    threshold=request.POST.get("threshold", "0"),
                                    amount=request.POST.get("amount", "0"))
     messages.success(request, "Auto-recharge is on." if enabled else "Auto-recharge is off.")
@@ -206,7 +223,7 @@ def _methods(params, ids) -> dict[int, str]:
 
 
 def _missing_top_up(missing: Decimal, currency: str) -> Decimal:
-    return max(quantize(missing, currency), topups.TOP_UP_MIN)
+    return max(quantize(missing, currency), topups.top_up_min())
 
 
 @workspace_view

@@ -7,6 +7,7 @@ transport, local media, console e-mail.
 
 import os
 import secrets
+from decimal import Decimal
 
 from cryptography.fernet import Fernet
 from kombu import Queue
@@ -292,6 +293,19 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET",
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111"
                           if STRIPE_SANDBOX else "https://api.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+
+# --- billing: limits on money coming in (docs/billing.md "Limits") --------------------------
+# In the workspace's billing currency. A top-up, by hand or automatic, is between MIN and
+# MAX; an auto-recharge threshold is below its recharge amount and at most THRESHOLD_MAX.
+# In any 24 hours a workspace's card is charged automatically at most MAX_PER_DAY times
+# and for at most MAX_AMOUNT_PER_DAY in all (staff may set other caps per workspace).
+BILLING_TOP_UP_MIN = Decimal(env.str("BILLING_TOP_UP_MIN", default="5"))
+BILLING_TOP_UP_MAX = Decimal(env.str("BILLING_TOP_UP_MAX", default="10000"))
+BILLING_RECHARGE_THRESHOLD_MAX = Decimal(env.str("BILLING_RECHARGE_THRESHOLD_MAX",
+                                                 default="5000"))
+BILLING_RECHARGE_MAX_PER_DAY = env.int("BILLING_RECHARGE_MAX_PER_DAY", default=5)
+BILLING_RECHARGE_MAX_AMOUNT_PER_DAY = Decimal(env.str("BILLING_RECHARGE_MAX_AMOUNT_PER_DAY",
+                                                      default="20000"))
 
 # --- integrations: Shopify -------------------------------------------------------------
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")  # pinned
