@@ -15,6 +15,7 @@ RUN pip install --no-cache-dir .
 COPY . .
 RUN SECRET_KEY=build-only-not-secret-0123456789abcdef ALLOWED_HOSTS=localhost \
     PODHUB_ENCRYPTION_KEYS=JFd1kPjv_bVGBXYi1Dri5rYgQIKzxV6bRoFfT6zoP9U= \
+    STRIPE_SECRET_KEY=sk_build_only STRIPE_WEBHOOK_SECRET=whsec_build_only \
     python manage.py collectstatic --noinput \
     && useradd --system --create-home podhub && mkdir -p /app/var && chown -R podhub /app/var
 USER podhub
