@@ -23,7 +23,7 @@ from orders.models import Order, OrderState
 from orders.services import StoreUnpaid
 from podhub.core.exceptions import NotFound
 from podhub.core.money import quantize
-from podhub.core.views import workspace_view
+from podhub.core.views import redirect_local, workspace_view
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +237,7 @@ def pay_selected(request):
 
     ids = selected_ids(request, what="pay")
     url = reverse("billing:pay") + "?" + urlencode([("orders", i) for i in ids])
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
+    return redirect_local(request, url, fallback=reverse("billing:pay"))
 
 
 @workspace_view
