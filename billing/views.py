@@ -1,6 +1,5 @@
 """The seller's Balance, Pay and Invoice pages, and the Stripe webhook."""
 
-import csv
 import logging
 import secrets
 from datetime import date, timedelta
@@ -9,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 import stripe
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +20,7 @@ from billing.ledger import InsufficientFunds
 from billing.models import EntryKind, Invoice, TopUp, TopUpStatus
 from orders.models import Order, OrderState
 from orders.services import StoreUnpaid
+from podhub.core.csv_export import csv_download
 from podhub.core.exceptions import NotFound
 from podhub.core.money import quantize
 from podhub.core.views import redirect_local, workspace_view
@@ -136,32 +136,22 @@ def auto_recharge(request):
 # --- CSV, statement, invoices --------------------------------------------------------------
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @workspace_view
 @require_GET
 def ledger_csv(request):
+    """The ledger with the page's filters; amounts are numbers, text cells are escaped
+    against spreadsheet formulas (podhub/core/csv_export.py)."""
     filters = selectors.LedgerFilter.from_query(request.GET)
-    rows = selectors.entry_list(workspace=request.workspace, filters=filters).order_by(
+    entries = selectors.entry_list(workspace=request.workspace, filters=filters).order_by(
         "created_at", "id")
-    writer = csv.writer(_Echo())
-
-    def stream():
-        yield writer.writerow(["id", "time_utc", "kind", "amount", "currency", "balance_delta",
-                               "held_delta", "balance_after", "available_after", "order",
-                               "memo", "reason", "idempotency_key"])
-        for e in rows.iterator(chunk_size=500):
-            yield writer.writerow([
-                e.pk, e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.amount, e.currency,
-                e.balance_delta, e.held_delta, e.balance_after, e.available_after,
-                e.order.number if e.order_id else "", e.memo, e.reason, e.idempotency_key])
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="podhub-ledger.csv"'
-    return response
+    rows = ([e.pk, e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.amount, e.currency,
+             e.balance_delta, e.held_delta, e.balance_after, e.available_after,
+             e.order.number if e.order_id else "", e.memo, e.reason, e.idempotency_key]
+            for e in entries.iterator(chunk_size=500))
+    return csv_download("podhub-ledger.csv", [
+        "id", "time_utc", "kind", "amount", "currency", "balance_delta", "held_delta",
+        "balance_after", "available_after", "order", "memo", "reason", "idempotency_key"],
+        rows)
 
 
 @workspace_view
