@@ -20,4 +20,4 @@ RUN SECRET_KEY=build-only-not-secret-0123456789abcdef ALLOWED_HOSTS=localhost \
     && useradd --system --create-home podhub && mkdir -p /app/var && chown -R podhub /app/var
 USER podhub
 EXPOSE 8000
-CMD ["gunicorn", "podhub.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+CMD ["gunicorn", "podhub.wsgi", "--config", "python:podhub.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

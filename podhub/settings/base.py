@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an oversize body is refused (413) before anything can read it.
+    "podhub.core.request_limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -169,7 +171,31 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # embedded default: serve straight from the apps, no collectstatic
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- request limits (docs/security.md "Request limits") ----------------------------------
+# A body whose Content-Length is over the limit of its path family is refused with 413
+# before it is read; a body without a length (chunked) is refused once it passes it
+# (podhub/core/request_limits.py). First matching pattern wins; the rest get the default.
+_mb = 1024 * 1024
+_form = 64 * 1024  # room for a multipart form's own fields and boundaries
+REQUEST_BODY_MAX_BYTES = 2 * _mb  # dashboard forms, API JSON
+REQUEST_BODY_LIMITS = [
+    # a CSV of orders: at most 5 MB (orders/csv_import.py MAX_BYTES)
+    (r"/orders/import/$|/api/v1/orders/import-csv/$", 5 * _mb + _form),
+    # a claim or its reply: up to 6 photos of 10 MB (fulfillment/claims.py)
+    (r"/orders/\d+/fulfillment/claims/", 6 * 10 * _mb + _form),
+    # store, provider and Stripe webhooks: integrations/conf.py WEBHOOK_MAX_BYTES
+    (r"/webhooks/", 5 * _mb),
+    # staff upload print-file assets in the admin (PRINTFILES_MAX_UPLOAD_MB: 50)
+    (r"/admin/", 50 * _mb + _form),
+]
+# What a body that fits may do: at most 5 MB of it read into memory (a webhook; uploaded
+# files above 2.5 MB are spooled to a temporary file), 1000 form fields (a bulk action
+# posts up to 500 order ids), 10 files (a claim takes 6 photos).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * _mb
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * _mb + _mb // 2
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 # --- e-mail -------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
