@@ -144,14 +144,20 @@ ACCOUNT_EMAIL_VERIFICATION_BY_CODE_TIMEOUT = 15 * 60
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_SESSION_REMEMBER = True
+# Failed sign-ins are throttled per (account, address) pair — the adapter makes "key"
+# mean both — plus a generous limit per address across accounts: an attacker elsewhere
+# cannot lock the owner out (docs/security.md "Sign-in throttling").
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
-    "login_failed": "10/m/ip,5/5m/key",
+    "login_failed": "5/5m/key,30/m/ip,300/h/ip",
     "signup": "20/m/ip",
     "confirm_email": "1/10s/key",
     "reset_password": "20/m/ip,5/m/key",
 }
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[PodHub] "
+# Behind a reverse proxy every request comes from the proxy's address: say how many
+# proxies (that append to X-Forwarded-For) you run, or every client shares one limit.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("PODHUB_TRUSTED_PROXY_COUNT", default=0)
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
