@@ -139,6 +139,9 @@ class AutoRechargeApi(WorkspaceApi):
     changes it (403). On: 0 < threshold < amount, within the limits of docs/billing.md."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AutoRechargeInput"
+
         enabled = serializers.BooleanField()
         threshold = serializers.DecimalField(max_digits=20, decimal_places=3, min_value=0)
         amount = serializers.DecimalField(max_digits=20, decimal_places=3, min_value=0)
@@ -174,6 +177,9 @@ class TopUpCreateApi(WorkspaceApi):
     at; the balance is credited when Stripe confirms the payment."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TopUpInput"
+
         amount = serializers.DecimalField(max_digits=20, decimal_places=3)
 
     @extend_schema(request=InputSerializer, responses={
