@@ -292,7 +292,7 @@ def recharges_in_last_day(*, workspace_id: int, now) -> tuple[int, Decimal]:
     return found["n"], found["total"] or Decimal(0)
 
 
-def _recharge_capped(profile: PaymentProfile, *, now) -> bool:
+def _recharge_capped(profile: PaymentProfile, *, currency: str, now) -> bool:
     """True when one more charge would pass a daily cap; the owners are told once a day."""
     max_count, max_total = recharge_caps(profile)
     count, total = recharges_in_last_day(workspace_id=profile.workspace_id, now=now)
@@ -305,9 +305,10 @@ def _recharge_capped(profile: PaymentProfile, *, now) -> bool:
         profile.save(update_fields=["recharge_capped_at", "updated_at"])
         _email_owners(profile.workspace_id, subject="Auto-recharge paused for today",
                       body=f"Your saved card was charged automatically {count} time(s) for "
-                      f"{total} in the last 24 hours, which reaches the daily cap "
-                      f"({max_count} charges, {max_total} in all). Auto-recharge resumes "
-                      "by itself; top up by hand if orders are waiting.")
+                      f"{quantize(total, currency)} {currency} in the last 24 hours; one "
+                      f"more would pass the daily cap ({max_count} charges, "
+                      f"{quantize(max_total, currency)} {currency} in all). Auto-recharge "
+                      "resumes by itself; top up by hand if orders are waiting.")
     return True
 
 
@@ -343,7 +344,7 @@ def _recharge_claim(*, workspace_id: int, now) -> tuple[TopUp | None, bool]:
     acct = Account.objects.filter(workspace_id=workspace_id).first()
     if acct is None or acct.available_amount >= profile.recharge_threshold_amount:
         return None, False
-    if _recharge_capped(profile, now=now):
+    if _recharge_capped(profile, currency=acct.currency, now=now):
         return None, False
     try:
         with transaction.atomic():  # the partial unique constraint is the last guard

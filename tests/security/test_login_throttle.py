@@ -10,11 +10,21 @@ import secrets
 import uuid
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from tests.conftest import PASSWORD
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _one_instant():
+    """Every attempt at the same instant: the limits' windows (a minute, five minutes)
+    never slide under a slow test run."""
+    with time_machine.travel(timezone.now(), tick=False):
+        yield
 
 
 def network() -> str:
