@@ -19,8 +19,9 @@ RUN pip install --no-cache-dir -c requirements.lock .
 COPY . .
 RUN SECRET_KEY=build-only-not-secret-0123456789abcdef ALLOWED_HOSTS=localhost \
     PODHUB_ENCRYPTION_KEYS=JFd1kPjv_bVGBXYi1Dri5rYgQIKzxV6bRoFfT6zoP9U= \
+    STRIPE_SECRET_KEY=sk_build_only STRIPE_WEBHOOK_SECRET=whsec_build_only \
     python manage.py collectstatic --noinput \
     && useradd --system --create-home podhub && mkdir -p /app/var && chown -R podhub /app/var
 USER podhub
 EXPOSE 8000
-CMD ["gunicorn", "podhub.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+CMD ["gunicorn", "podhub.wsgi", "--config", "python:podhub.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

@@ -173,9 +173,23 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentProfile)
 class PaymentProfileAdmin(ReadOnlyAdmin):
+    """Read-only but for the workspace's daily caps on automatic charges."""
+
     list_display = ("workspace", "card_brand", "card_last4", "auto_recharge",
-                    "recharge_threshold_amount", "recharge_amount", "recharge_failure")
+                    "recharge_threshold_amount", "recharge_amount", "recharge_failure",
+                    "recharge_max_per_day", "recharge_max_amount_per_day")
     list_select_related = ("workspace",)
+    fields = ("workspace", "card_brand", "card_last4", "auto_recharge",
+              "recharge_threshold_amount", "recharge_amount", "recharge_failure",
+              "recharge_capped_at", "recharge_max_per_day", "recharge_max_amount_per_day")
+    readonly_fields = fields[:-2]
+
+    def has_change_permission(self, request, obj=None):
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
+
+    def save_model(self, request, obj, form, change):
+        topups.recharge_caps_set(profile_id=obj.pk, max_per_day=obj.recharge_max_per_day,
+                                 max_amount_per_day=obj.recharge_max_amount_per_day)
 
 
 @admin.register(StripeEvent)

@@ -1,8 +1,11 @@
-from drf_spectacular.utils import extend_schema
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from billing import selectors
+from billing import selectors, topups
+from billing.models import PaymentProfile
 from orders.models import Order
 from podhub.core.api import IdListField, WorkspaceApi
 from podhub.core.money import quantize
@@ -99,3 +102,105 @@ class PaymentCreateApi(WorkspaceApi):
             "order_ids": sorted(payment.charges.values_list("order_id", flat=True)),
             "invoice": invoice.number if invoice else None,
         }, status=201)
+
+
+# --- money in from the card: owner and admins only (docs/security.md) ----------------------
+
+
+def _money_error_responses() -> dict:
+    return {400: OpenApiResponse(description="invalid input (the one error body)"),
+            403: OpenApiResponse(description="only the owner or an admin can do this")}
+
+
+class AutoRechargeSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    threshold = serializers.CharField(help_text="decimal string: charge when available is below")
+    amount = serializers.CharField(help_text="decimal string: charged each time")
+    currency = serializers.CharField()
+    card = serializers.CharField(allow_null=True, help_text='"visa 4242", or null: no card saved')
+    max_charges_per_day = serializers.IntegerField(help_text="in any 24 hours")
+    max_amount_per_day = serializers.CharField(help_text="decimal string, in any 24 hours")
+    last_failure = serializers.CharField(allow_blank=True)
+
+
+def _auto_recharge_data(workspace) -> dict:
+    acct = selectors.account_get(workspace=workspace)
+    profile = selectors.profile_get(workspace=workspace) or PaymentProfile(workspace=workspace)
+    count, total = topups.recharge_caps(profile)
+    return {
+        "enabled": profile.auto_recharge,
+        "threshold": str(quantize(profile.recharge_threshold_amount, acct.currency)),
+        "amount": str(quantize(profile.recharge_amount, acct.currency)),
+        "currency": acct.currency,
+        "card": f"{profile.card_brand} {profile.card_last4}" if profile.has_card else None,
+        "max_charges_per_day": count,
+        "max_amount_per_day": str(quantize(total, acct.currency)),
+        "last_failure": profile.recharge_failure,
+    }
+
+
+class AutoRechargeApi(WorkspaceApi):
+    """Auto-recharge from the saved card. Any member reads it; only the owner or an admin
+    changes it (403). On: 0 < threshold < amount, within the limits of docs/billing.md."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AutoRechargeInput"
+
+        enabled = serializers.BooleanField()
+        threshold = serializers.DecimalField(max_digits=20, decimal_places=3, min_value=0)
+        amount = serializers.DecimalField(max_digits=20, decimal_places=3, min_value=0)
+
+    @extend_schema(responses=AutoRechargeSerializer)
+    def get(self, request):
+        return Response(_auto_recharge_data(self.workspace))
+
+    @extend_schema(request=InputSerializer, responses={
+        200: AutoRechargeSerializer, **_money_error_responses(),
+        409: OpenApiResponse(description="no saved card")})
+    def put(self, request):
+        topups.require_money_role(self.membership)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        topups.auto_recharge_configure(workspace=self.workspace, by=self.membership,
+                                       enabled=v["enabled"], threshold=str(v["threshold"]),
+                                       amount=str(v["amount"]))
+        return Response(_auto_recharge_data(self.workspace))
+
+
+class TopUpOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+    status = serializers.CharField()
+    checkout_url = serializers.CharField(help_text="pay here (Stripe Checkout)")
+
+
+class TopUpCreateApi(WorkspaceApi):
+    """Start a card top-up (owner or admin only): 201 with the Stripe Checkout page to pay
+    at; the balance is credited when Stripe confirms the payment."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TopUpInput"
+
+        amount = serializers.DecimalField(max_digits=20, decimal_places=3)
+
+    @extend_schema(request=InputSerializer, responses={
+        201: TopUpOutputSerializer, **_money_error_responses(),
+        503: OpenApiResponse(description="Stripe could not be reached; nothing was charged")})
+    def post(self, request):
+        topups.require_money_role(self.membership)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        base = settings.PUBLIC_BASE_URL.rstrip("/")
+        top_up = topups.top_up_start(
+            workspace=self.workspace, by=self.membership,
+            amount=str(data.validated_data["amount"]),
+            success_url=base + reverse("billing:top_up_return") + "?top_up=TOPUP_ID",
+            cancel_url=base + reverse("billing:balance"))
+        return Response({"id": top_up.pk, "currency": top_up.currency,
+                         "amount": str(quantize(top_up.amount, top_up.currency)),
+                         "status": top_up.status, "checkout_url": top_up.checkout_url},
+                        status=201)

@@ -302,12 +302,27 @@ class PaymentProfile(WorkspaceModel):
     # set when a recharge failed; cleared by a new card or new settings
     recharge_failed_at = models.DateTimeField(null=True, blank=True)
     recharge_failure = models.CharField(max_length=500, blank=True)
+    # Daily caps on automatic charges set by staff for this workspace (None: the
+    # BILLING_RECHARGE_MAX_* settings); when the last check hit a cap (shown, e-mailed once).
+    recharge_max_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="automatic charges in any 24 hours (empty: default)")
+    recharge_max_amount_per_day = amount_field(
+        null=True, blank=True, default=None,
+        help_text="total of automatic charges in any 24 hours (empty: default)")
+    recharge_capped_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(workspace="workspace")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace"], name="billing_profile_one_per_ws"),
+            # A recharge must lift available above the threshold, or every credit
+            # would start the next charge (docs/billing.md "Limits").
+            models.CheckConstraint(
+                condition=Q(auto_recharge=False) | Q(
+                    recharge_threshold_amount__gt=0,
+                    recharge_threshold_amount__lt=F("recharge_amount")),
+                name="billing_recharge_threshold_below_amount"),
         ]
 
     def __str__(self) -> str:

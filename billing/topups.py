@@ -6,12 +6,14 @@ keyed by our TopUp, so a top-up is credited once whatever Stripe sends.
 """
 
 import logging
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 import stripe
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from billing import invoices, ledger, stripe_gateway
@@ -25,13 +27,39 @@ from billing.models import (
     TopUpKind,
     TopUpStatus,
 )
-from podhub.core.exceptions import Conflict, ValidationFailed
+from podhub.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from podhub.core.money import quantize
+from podhub.workspaces.models import MANAGING_ROLES
 
 log = logging.getLogger(__name__)
 
-TOP_UP_MIN = Decimal("5")
-TOP_UP_MAX = Decimal("10000")
+# A recharge row still pending without a PaymentIntent this long after it was made is
+# retried (same Idempotency-Key); younger ones belong to a worker calling Stripe now.
+RECHARGE_RETRY_AFTER = timedelta(minutes=2)
+DAY = timedelta(days=1)
+
+
+def top_up_min() -> Decimal:
+    return settings.BILLING_TOP_UP_MIN
+
+
+def top_up_max() -> Decimal:
+    return settings.BILLING_TOP_UP_MAX
+
+
+def require_money_role(membership) -> None:
+    """Money coming in from a card (top-ups, the saved card, auto-recharge) is the
+    owner's and admins' decision; members pay orders from the balance but never
+    charge the card (docs/security.md "Money actions and caps")."""
+    if membership is None or membership.role not in MANAGING_ROLES:
+        raise PermissionDenied("Only the owner or an admin can top up, save a card or change "
+                               "auto-recharge.")
+
+
+def _check_top_up_amount(amount: Decimal, currency: str, *, field: str, what: str) -> None:
+    low, high = top_up_min(), top_up_max()
+    if amount < low or amount > high:
+        raise ValidationFailed(f"{what} between {low} and {high} {currency}.", field=field)
 
 
 class PaymentServiceError(Conflict):
@@ -66,15 +94,16 @@ def profile_for(workspace_id: int) -> PaymentProfile:
 # --- Checkout top-ups ------------------------------------------------------------------
 
 
-def top_up_start(*, workspace, user, amount, success_url: str, cancel_url: str) -> TopUp:
-    """Create a pending top-up and its Checkout Session; the seller pays on Stripe's page."""
+def top_up_start(*, workspace, by, amount, success_url: str, cancel_url: str) -> TopUp:
+    """Create a pending top-up and its Checkout Session; the seller pays on Stripe's page.
+
+    `by` is the membership acting (owner or admin)."""
+    require_money_role(by)
     acct = ledger.ensure_account(workspace.pk, workspace.billing_currency)
     amount = parse_amount(amount, acct.currency)
-    if amount < TOP_UP_MIN or amount > TOP_UP_MAX:
-        raise ValidationFailed(f"Top up between {TOP_UP_MIN} and {TOP_UP_MAX} {acct.currency}.",
-                               field="amount")
+    _check_top_up_amount(amount, acct.currency, field="amount", what="Top up")
     top_up = TopUp.objects.create(workspace=workspace, kind=TopUpKind.CHECKOUT, amount=amount,
-                                  currency=acct.currency, created_by=user)
+                                  currency=acct.currency, created_by=by.user)
     profile = PaymentProfile.objects.filter(workspace=workspace).first()
     try:
         session = stripe_gateway.create_top_up_session(
@@ -163,13 +192,14 @@ def top_up_dispute(*, top_up_id: int, workspace_id: int, dispute_id: str, amount
 # --- the saved card and auto-recharge ----------------------------------------------------
 
 
-def card_setup_start(*, workspace, user, success_url: str, cancel_url: str) -> str:
+def card_setup_start(*, workspace, by, success_url: str, cancel_url: str) -> str:
     """A Checkout Session in setup mode; returns the URL where the seller enters the card."""
+    require_money_role(by)
     profile = profile_for(workspace.pk)
     try:
         if not profile.stripe_customer_id:
             customer = stripe_gateway.create_customer(
-                email=user.email, workspace_id=workspace.pk,
+                email=by.user.email, workspace_id=workspace.pk,
                 idempotency_key=f"podhub-customer-{workspace.pk}")
             PaymentProfile.objects.filter(pk=profile.pk).update(stripe_customer_id=customer.id)
             profile.stripe_customer_id = customer.id
@@ -198,19 +228,35 @@ def _sync_threshold(profile: PaymentProfile) -> None:
         recharge_below_amount=profile.recharge_threshold_amount if on else None)
 
 
-def auto_recharge_configure(*, workspace, enabled: bool, threshold, amount) -> PaymentProfile:
+def auto_recharge_configure(*, workspace, by, enabled: bool, threshold,
+                            amount) -> PaymentProfile:
+    """Auto-recharge on or off (owner or admin). On, the threshold is above 0, at most
+    BILLING_RECHARGE_THRESHOLD_MAX and below the recharge amount, so that a recharge
+    lifts available above the threshold instead of starting the next charge; the amount
+    is a valid top-up (docs/billing.md "Limits")."""
+    require_money_role(by)
     acct = ledger.ensure_account(workspace.pk, workspace.billing_currency)
     profile = profile_for(workspace.pk)
     threshold = parse_amount(threshold or "0", acct.currency, field="threshold")
     amount = parse_amount(amount or "0", acct.currency, field="recharge_amount")
+    if threshold < 0 or amount < 0:
+        raise ValidationFailed("Amounts cannot be negative.",
+                               field="threshold" if threshold < 0 else "recharge_amount")
     if enabled:
         if not profile.has_card:
             raise Conflict("Save a card first: auto-recharge charges the saved card.")
         if threshold <= 0:
             raise ValidationFailed("Set the threshold above 0.", field="threshold")
-        if amount < TOP_UP_MIN or amount > TOP_UP_MAX:
-            raise ValidationFailed(f"Recharge between {TOP_UP_MIN} and {TOP_UP_MAX} "
-                                   f"{acct.currency}.", field="recharge_amount")
+        _check_top_up_amount(amount, acct.currency, field="recharge_amount", what="Recharge")
+        highest = settings.BILLING_RECHARGE_THRESHOLD_MAX
+        if threshold > highest:
+            raise ValidationFailed(f"Set the threshold at most {highest} {acct.currency}.",
+                                   field="threshold")
+        if threshold >= amount:
+            raise ValidationFailed(
+                f"Set the threshold below the recharge amount: a recharge of {amount} "
+                f"{acct.currency} must lift available above {threshold} {acct.currency}.",
+                field="threshold")
     with transaction.atomic():
         profile = PaymentProfile.objects.select_for_update().get(pk=profile.pk)
         profile.auto_recharge = enabled
@@ -227,56 +273,127 @@ def auto_recharge_configure(*, workspace, enabled: bool, threshold, amount) -> P
     return profile
 
 
-def auto_recharge_check(*, workspace_id: int) -> TopUp | None:
-    """Available below the threshold: charge the saved card off-session (one at a time).
+def recharge_caps(profile: PaymentProfile) -> tuple[int, Decimal]:
+    """(charges, total amount) allowed in any 24 hours: staff's per-workspace caps, else
+    the BILLING_RECHARGE_MAX_PER_DAY / _MAX_AMOUNT_PER_DAY settings."""
+    count = profile.recharge_max_per_day
+    total = profile.recharge_max_amount_per_day
+    return (settings.BILLING_RECHARGE_MAX_PER_DAY if count is None else count,
+            settings.BILLING_RECHARGE_MAX_AMOUNT_PER_DAY if total is None else total)
 
-    The TopUp row exists (committed) before Stripe is called, with its own
-    idempotency key, so a retry after a crash charges at most once."""
-    profile = PaymentProfile.objects.filter(workspace_id=workspace_id).first()
-    acct = Account.objects.filter(workspace_id=workspace_id).first()
-    if profile is None or acct is None or not profile.auto_recharge or not profile.has_card:
-        return None
+
+def recharges_in_last_day(*, workspace_id: int, now) -> tuple[int, Decimal]:
+    """Automatic charges started in the 24 hours before `now` (declined ones charged
+    nothing and do not count): how many, and their total."""
+    found = TopUp.objects.filter(
+        workspace_id=workspace_id, kind=TopUpKind.AUTO_RECHARGE, created_at__gt=now - DAY,
+        created_at__lte=now).exclude(status=TopUpStatus.FAILED).aggregate(
+        n=Count("pk"), total=Sum("amount"))
+    return found["n"], found["total"] or Decimal(0)
+
+
+def _recharge_capped(profile: PaymentProfile, *, currency: str, now) -> bool:
+    """True when one more charge would pass a daily cap; the owners are told once a day."""
+    max_count, max_total = recharge_caps(profile)
+    count, total = recharges_in_last_day(workspace_id=profile.workspace_id, now=now)
+    if count < max_count and total + profile.recharge_amount <= max_total:
+        return False
+    log.warning("auto-recharge of workspace %s paused: %s charges, %s in 24 h (caps %s, %s)",
+                profile.workspace_id, count, total, max_count, max_total)
+    if profile.recharge_capped_at is None or profile.recharge_capped_at <= now - DAY:
+        profile.recharge_capped_at = now
+        profile.save(update_fields=["recharge_capped_at", "updated_at"])
+        _email_owners(profile.workspace_id, subject="Auto-recharge paused for today",
+                      body=f"Your saved card was charged automatically {count} time(s) for "
+                      f"{quantize(total, currency)} {currency} in the last 24 hours; one "
+                      f"more would pass the daily cap ({max_count} charges, "
+                      f"{quantize(max_total, currency)} {currency} in all). Auto-recharge "
+                      "resumes by itself; top up by hand if orders are waiting.")
+    return True
+
+
+def recharge_caps_set(*, profile_id: int, max_per_day: int | None,
+                      max_amount_per_day: Decimal | None) -> None:
+    """Staff: this workspace's own daily caps (None: the settings' defaults)."""
+    if (max_per_day is not None and max_per_day < 0) or (
+            max_amount_per_day is not None and max_amount_per_day < 0):
+        raise ValidationFailed("A cap cannot be negative.")
+    PaymentProfile.objects.filter(pk=profile_id).update(
+        recharge_max_per_day=max_per_day, recharge_max_amount_per_day=max_amount_per_day,
+        updated_at=timezone.now())
+
+
+@transaction.atomic
+def _recharge_claim(*, workspace_id: int, now) -> tuple[TopUp | None, bool]:
+    """Decide under the lock of the workspace's PaymentProfile row: (the recharge in
+    flight or just created, whether to call Stripe for it now)."""
+    profile = (PaymentProfile.objects.select_for_update()
+               .filter(workspace_id=workspace_id).first())
+    if profile is None or not profile.auto_recharge or not profile.has_card:
+        return None, False
     if profile.recharge_failed_at is not None:
-        return None  # shown and e-mailed; waits for a new card or new settings
-    pending = TopUp.objects.filter(workspace_id=workspace_id, kind=TopUpKind.AUTO_RECHARGE,
-                                   status=TopUpStatus.PENDING).first()
-    if pending is None:
-        if acct.available_amount >= profile.recharge_threshold_amount:
-            return None
-        try:
-            with transaction.atomic():
-                pending = TopUp.objects.create(
-                    workspace_id=workspace_id, kind=TopUpKind.AUTO_RECHARGE,
-                    amount=profile.recharge_amount, currency=acct.currency)
-        except IntegrityError:
-            return None  # another worker started one
-    elif pending.stripe_payment_intent_id:
-        return pending  # charged; the webhook will credit it
+        return None, False  # shown and e-mailed; waits for a new card or new settings
+    unsettled = TopUp.objects.filter(workspace_id=workspace_id, kind=TopUpKind.AUTO_RECHARGE,
+                                     status=TopUpStatus.PENDING).first()
+    if unsettled is not None:
+        # Charged and not yet confirmed (or still "processing" at Stripe): nothing new
+        # starts. Never charged because the Stripe call was lost: retry it, same key.
+        lost = (not unsettled.stripe_payment_intent_id
+                and unsettled.created_at <= now - RECHARGE_RETRY_AFTER)
+        return unsettled, lost
+    acct = Account.objects.filter(workspace_id=workspace_id).first()
+    if acct is None or acct.available_amount >= profile.recharge_threshold_amount:
+        return None, False
+    if _recharge_capped(profile, currency=acct.currency, now=now):
+        return None, False
+    try:
+        with transaction.atomic():  # the partial unique constraint is the last guard
+            top_up = TopUp.objects.create(
+                workspace_id=workspace_id, kind=TopUpKind.AUTO_RECHARGE,
+                amount=profile.recharge_amount, currency=acct.currency, created_at=now)
+    except IntegrityError:
+        return None, False
+    return top_up, True
+
+
+def auto_recharge_check(*, workspace_id: int, now=None) -> TopUp | None:
+    """Available below the threshold: charge the saved card off-session.
+
+    At most one automatic charge is in flight per workspace and none starts while the
+    last one is unsettled; the daily caps hold (docs/billing.md "Limits"). The TopUp row
+    exists (committed) before Stripe is called, with its own idempotency key, so a retry
+    after a crash charges at most once."""
+    now = now or timezone.now()
+    top_up, charge = _recharge_claim(workspace_id=workspace_id, now=now)
+    if top_up is None or not charge:
+        return top_up
+    profile = PaymentProfile.objects.get(workspace_id=workspace_id)
     try:
         intent = stripe_gateway.charge_off_session(
-            top_up=pending, customer=profile.stripe_customer_id,
+            top_up=top_up, customer=profile.stripe_customer_id,
             payment_method=profile.payment_method_id)
     except stripe.CardError as exc:
-        recharge_failed(top_up_id=pending.pk, workspace_id=workspace_id,
+        recharge_failed(top_up_id=top_up.pk, workspace_id=workspace_id,
                         message=exc.user_message or str(exc))
-        return pending
+        return top_up
     except stripe.StripeError as exc:
-        log.warning("auto-recharge %s: Stripe unavailable (%s); the sweep retries", pending.pk,
+        log.warning("auto-recharge %s: Stripe unavailable (%s); the sweep retries", top_up.pk,
                     exc)
-        return pending
-    TopUp.objects.filter(pk=pending.pk, stripe_payment_intent_id__isnull=True).update(
+        return top_up
+    TopUp.objects.filter(pk=top_up.pk, stripe_payment_intent_id__isnull=True).update(
         stripe_payment_intent_id=intent.id)
-    return pending
+    return top_up
 
 
 def recharge_failed(*, top_up_id: int, workspace_id: int, message: str) -> None:
     """Shown on the Balance page and e-mailed to owners and admins, once per attempt."""
     with transaction.atomic():
+        # Lock order as in _recharge_claim: the profile first, then the top-up.
+        profile = PaymentProfile.objects.select_for_update().get(workspace_id=workspace_id)
         changed = TopUp.objects.filter(pk=top_up_id, status=TopUpStatus.PENDING).update(
             status=TopUpStatus.FAILED, failure_message=message[:500], updated_at=timezone.now())
         if not changed:
             return
-        profile = PaymentProfile.objects.select_for_update().get(workspace_id=workspace_id)
         profile.recharge_failed_at = timezone.now()
         profile.recharge_failure = message[:500]
         profile.save(update_fields=["recharge_failed_at", "recharge_failure", "updated_at"])

@@ -1,6 +1,5 @@
 """The seller's Balance, Pay and Invoice pages, and the Stripe webhook."""
 
-import csv
 import logging
 import secrets
 from datetime import date, timedelta
@@ -9,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 import stripe
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,9 +21,10 @@ from billing.models import EntryKind, Invoice, TopUp, TopUpStatus
 from orders.models import Order, OrderState
 from orders.services import StoreUnpaid
 from podhub.core.api import error_body
+from podhub.core.csv_export import csv_download
 from podhub.core.exceptions import NotFound
 from podhub.core.money import quantize
-from podhub.core.views import workspace_view
+from podhub.core.views import redirect_local, workspace_view
 
 log = logging.getLogger(__name__)
 
@@ -44,28 +44,44 @@ def balance(request):
     page = Paginator(selectors.entry_list(workspace=ws, filters=filters), 50).get_page(
         request.GET.get("page"))
     suggested = request.GET.get("amount", "")
+    account = selectors.account_get(workspace=ws)
+    profile = selectors.profile_get(workspace=ws)
     return render(request, "billing/balance.html", {
         "section": "balance",
-        "account": selectors.account_get(workspace=ws),
+        "account": account,
         "holds": list(selectors.open_hold_list(workspace=ws)),
         "entries": page,
         "filters": filters,
         "filter_query": "&".join(f"{k}={v}" for k, v in filters.as_query().items()),
         "kinds": EntryKind.choices,
         "top_ups": selectors.top_up_list(workspace=ws),
-        "profile": selectors.profile_get(workspace=ws),
+        "profile": profile,
         "invoices": selectors.invoice_list(workspace=ws, limit=10),
         "suggested_amount": suggested,
         "this_month": timezone.now().strftime("%Y-%m"),
-        "min_top_up": topups.TOP_UP_MIN,
+        "min_top_up": topups.top_up_min(),
+        "max_top_up": topups.top_up_max(),
+        "recharge_capped": _recharge_capped_note(profile, account.currency),
     })
+
+
+def _recharge_capped_note(profile, currency: str) -> str:
+    """The Balance page's note while auto-recharge waits for its daily cap to free up."""
+    if profile is None or not profile.auto_recharge or profile.recharge_capped_at is None:
+        return ""
+    if profile.recharge_capped_at <= timezone.now() - topups.DAY:
+        return ""
+    count, total = topups.recharge_caps(profile)
+    return (f"Auto-recharge reached its daily cap ({count} charges or "
+            f"{quantize(total, currency)} {currency} in any 24 hours) and waits until older "
+            "charges leave that window; top up by hand if orders are waiting.")
 
 
 @workspace_view
 @require_POST
 def top_up(request):
     top_up = topups.top_up_start(
-        workspace=request.workspace, user=request.user, amount=request.POST.get("amount", ""),
+        workspace=request.workspace, by=request.membership, amount=request.POST.get("amount", ""),
         success_url=_abs(request, "billing:top_up_return") + "?top_up=TOPUP_ID",
         cancel_url=_abs(request, "billing:balance"))
     return redirect(top_up.checkout_url)
@@ -92,7 +108,7 @@ def top_up_return(request):
 @workspace_view
 @require_POST
 def card_setup(request):
-    url = topups.card_setup_start(workspace=request.workspace, user=request.user,
+    url = topups.card_setup_start(workspace=request.workspace, by=request.membership,
                                   success_url=_abs(request, "billing:card_return"),
                                   cancel_url=_abs(request, "billing:balance"))
     return redirect(url)
@@ -110,7 +126,8 @@ def card_return(request):
 @require_POST
 def auto_recharge(request):
     enabled = request.POST.get("enabled") == "on"
-    topups.auto_recharge_configure(workspace=request.workspace, enabled=enabled,
+    topups.auto_recharge_configure(workspace=request.workspace, by=request.membership,
+                                   enabled=enabled,
                                    threshold=request.POST.get("threshold", "0"),
                                    amount=request.POST.get("amount", "0"))
     messages.success(request, "Auto-recharge is on." if enabled else "Auto-recharge is off.")
@@ -120,32 +137,22 @@ def auto_recharge(request):
 # --- CSV, statement, invoices --------------------------------------------------------------
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @workspace_view
 @require_GET
 def ledger_csv(request):
+    """The ledger with the page's filters; amounts are numbers, text cells are escaped
+    against spreadsheet formulas (podhub/core/csv_export.py)."""
     filters = selectors.LedgerFilter.from_query(request.GET)
-    rows = selectors.entry_list(workspace=request.workspace, filters=filters).order_by(
+    entries = selectors.entry_list(workspace=request.workspace, filters=filters).order_by(
         "created_at", "id")
-    writer = csv.writer(_Echo())
-
-    def stream():
-        yield writer.writerow(["id", "time_utc", "kind", "amount", "currency", "balance_delta",
-                               "held_delta", "balance_after", "available_after", "order",
-                               "memo", "reason", "idempotency_key"])
-        for e in rows.iterator(chunk_size=500):
-            yield writer.writerow([
-                e.pk, e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.amount, e.currency,
-                e.balance_delta, e.held_delta, e.balance_after, e.available_after,
-                e.order.number if e.order_id else "", e.memo, e.reason, e.idempotency_key])
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="podhub-ledger.csv"'
-    return response
+    rows = ([e.pk, e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.amount, e.currency,
+             e.balance_delta, e.held_delta, e.balance_after, e.available_after,
+             e.order.number if e.order_id else "", e.memo, e.reason, e.idempotency_key]
+            for e in entries.iterator(chunk_size=500))
+    return csv_download("podhub-ledger.csv", [
+        "id", "time_utc", "kind", "amount", "currency", "balance_delta", "held_delta",
+        "balance_after", "available_after", "order", "memo", "reason", "idempotency_key"],
+        rows)
 
 
 @workspace_view
@@ -207,7 +214,7 @@ def _methods(params, ids) -> dict[int, str]:
 
 
 def _missing_top_up(missing: Decimal, currency: str) -> Decimal:
-    return max(quantize(missing, currency), topups.TOP_UP_MIN)
+    return max(quantize(missing, currency), topups.top_up_min())
 
 
 @workspace_view
@@ -221,11 +228,7 @@ def pay_selected(request):
 
     ids = selected_ids(request, what="pay")
     url = reverse("billing:pay") + "?" + urlencode([("orders", i) for i in ids])
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
+    return redirect_local(request, url, fallback=reverse("billing:pay"))
 
 
 @workspace_view

@@ -29,7 +29,7 @@ from orders.models import CancelReason, Order, Platform
 from orders.urlcache import const_url, id_url
 from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
 from podhub.core.uploads import upload_limit
-from podhub.core.views import workspace_view
+from podhub.core.views import redirect_local, workspace_view
 
 FILTER_KEYS = ("q", "store", "date_from", "date_to")
 PAGE_KEYS = ("per_page", "after")
@@ -157,7 +157,8 @@ def bulk_response(request, ids: list[int], result, *, title: str, verb: str, don
                              + ", ".join(d["number"] for d in done) + ".")
         for f in failed:
             messages.error(request, f"{f['number']}: {f['message']}")
-        return redirect(request.POST.get("next") or "orders:list")
+        return redirect_local(request, request.POST.get("next"),
+                              fallback=const_url("orders:list"))
     response = render(request, "orders/_bulk_result.html", {
         "done": done, "failed": failed, "title": title, "verb": verb, "done_label": done_label})
     response["HX-Trigger"] = "ordersChanged"

@@ -76,7 +76,7 @@ WOO_SANDBOX_PORT=${WOO_SANDBOX_PORT:-8030}
 $PY manage.py run_woocommerce_sandbox --port "$WOO_SANDBOX_PORT" --seed-orders 10 \
   --generate-every 90 --connect-demo --workspace "$DEMO_WS" >"$VAR/log/woocommerce-sandbox.log" 2>&1 &
 pids+=($!)
-.venv/bin/gunicorn podhub.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
+.venv/bin/gunicorn podhub.wsgi --config python:podhub.gunicorn_conf --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
   --access-logfile "$VAR/log/access.log" --error-logfile "$VAR/log/web.log" &
 pids+=($!)
 

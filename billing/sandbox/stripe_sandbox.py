@@ -110,6 +110,7 @@ class StripeSandbox:
         self.objects: dict[str, dict] = {}
         self.cards: dict[str, str] = {}  # payment method id -> card number
         self.idempotent: dict[str, tuple[int, dict]] = {}
+        self.in_progress: set[str] = set()  # idempotency keys of requests still executing
         self.events: list[dict] = []
         self.signed: dict[str, tuple[bytes, str]] = {}  # event id -> (payload, header) as sent
         self.deliveries: dict[str, list[int]] = {}  # event id -> statuses (0: no answer)
@@ -380,7 +381,7 @@ class StripeSandbox:
     @staticmethod
     def _json(start_response, status: int, data: dict):
         reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
-                  404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+                  404: "Not Found", 405: "Method Not Allowed", 409: "Conflict"}.get(status, "Error")
         out = json.dumps(data).encode()
         start_response(f"{status} {reason}", [("Content-Type", "application/json"),
                                               ("Content-Length", str(len(out))),
@@ -392,22 +393,33 @@ class StripeSandbox:
         if not hmac.compare_digest(auth, f"Bearer {self.secret_key}"):
             raise SandboxError(401, "Invalid API Key provided.", code="api_key_invalid")
         params = decode_form(body) if method == "POST" else {}
-        key = environ.get("HTTP_IDEMPOTENCY_KEY")
-        if method == "POST" and key:
+        key = environ.get("HTTP_IDEMPOTENCY_KEY") if method == "POST" else None
+        if key:
             with self._lock:
                 stored = self.idempotent.get(key)
-            if stored is not None:
-                return stored
+                if stored is not None:
+                    return stored
+                if key in self.in_progress:
+                    # Stripe: a request that conflicts with one still executing under the
+                    # same key gets an idempotency_error and nothing is saved for it.
+                    raise SandboxError(409, "There is currently another in-progress request "
+                                       "using this Idempotency Key. Retry later.",
+                                       type="idempotency_error")
+                self.in_progress.add(key)
         try:
             with self._lock:
                 answer = self._route(method, path.rstrip("/").split("/")[2:], params)
         except SandboxError as exc:
             answer = (exc.status, exc.body)
             if exc.status >= 500 or not key:
+                if key:
+                    with self._lock:
+                        self.in_progress.discard(key)
                 raise
-        if method == "POST" and key:
+        if key:
             with self._lock:
                 self.idempotent[key] = answer
+                self.in_progress.discard(key)
         return answer
 
     def _route(self, method: str, parts: list[str], p: dict) -> tuple[int, dict]:

@@ -1,8 +1,17 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.internal.ratelimit import get_ip
 from django.urls import reverse
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        """The `key` of the `login_failed` rate limit: the account *and* the client's
+        address, so that failures from one address never lock the account out for
+        everyone else (docs/security.md "Sign-in throttling"). allauth's own key is the
+        account alone. The address is allauth's own reading of it (trusted proxies,
+        IPv6 /64), the one its per-IP limits use too."""
+        return f"{super()._get_login_attempts_cache_key(request, **credentials)}|{get_ip(request)}"
+
     def get_login_redirect_url(self, request):
         # An invitation followed before signing in is accepted right after it.
         pending = request.session.get("pending_invitation")

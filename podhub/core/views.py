@@ -1,12 +1,15 @@
-"""Helpers shared by dashboard views: login + workspace required, domain errors."""
+"""Helpers shared by dashboard views: login + workspace required, domain errors, and
+the one way to send the browser to a URL that came with the request."""
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from podhub.core.exceptions import PodhubError
 
@@ -39,9 +42,34 @@ def workspace_view(view):
     return wrapper
 
 
+def local_path(request, candidate: str | None, *, fallback: str) -> str:
+    """`candidate` as a path on this site, or `fallback` when it is anything else.
+
+    A redirect target taken from the request (`next`, the Referer) must not send the
+    seller to another site (issue 13, finding 10). It passes only when Django's
+    url_has_allowed_host_and_scheme accepts it for this host alone (HTTPS required when
+    the request is secure), and only its path and query are kept, so the answer is
+    always a same-host relative path ("/orders/?state=x"), never "//host" or a scheme.
+    """
+    candidate = (candidate or "").strip()
+    if not candidate or not url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return fallback
+    parts = urlsplit(candidate)
+    path = "/" + parts.path.lstrip("/\\")
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def redirect_local(request, candidate: str | None, *, fallback: str) -> HttpResponse:
+    """Redirect to a same-host path from the request (see local_path): a 302, or for
+    htmx a 204 with HX-Redirect, which htmx follows like a link."""
+    target = local_path(request, candidate, fallback=fallback)
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
 def _back(request) -> str:
-    referer = request.headers.get("Referer", "")
-    host = request.get_host()
-    if referer and (referer.startswith(f"http://{host}/") or referer.startswith(f"https://{host}/")):
-        return referer
-    return reverse("dashboard")
+    return local_path(request, request.headers.get("Referer"), fallback=reverse("dashboard"))

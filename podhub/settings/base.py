@@ -7,6 +7,7 @@ transport, local media, console e-mail.
 
 import os
 import secrets
+from decimal import Decimal
 
 from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: an oversize body is refused (413) before anything can read it.
+    "podhub.core.request_limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy (below)
     "podhub.core.headers.SecurityHeadersMiddleware",  # Permissions-Policy, CORP
@@ -148,14 +151,20 @@ ACCOUNT_EMAIL_VERIFICATION_BY_CODE_TIMEOUT = 15 * 60
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_SESSION_REMEMBER = True
+# Failed sign-ins are throttled per (account, address) pair — the adapter makes "key"
+# mean both — plus a generous limit per address across accounts: an attacker elsewhere
+# cannot lock the owner out (docs/security.md "Sign-in throttling").
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
-    "login_failed": "10/m/ip,5/5m/key",
+    "login_failed": "5/5m/key,30/m/ip,300/h/ip",
     "signup": "20/m/ip",
     "confirm_email": "1/10s/key",
     "reset_password": "20/m/ip,5/m/key",
 }
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[PodHub] "
+# Behind a reverse proxy every request comes from the proxy's address: say how many
+# proxies (that append to X-Forwarded-For) you run, or every client shares one limit.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("PODHUB_TRUSTED_PROXY_COUNT", default=0)
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -175,7 +184,31 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # embedded default: serve straight from the apps, no collectstatic
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- request limits (docs/security.md "Request limits") ----------------------------------
+# A body whose Content-Length is over the limit of its path family is refused with 413
+# before it is read; a body without a length (chunked) is refused once it passes it
+# (podhub/core/request_limits.py). First matching pattern wins; the rest get the default.
+_mb = 1024 * 1024
+_form = 64 * 1024  # room for a multipart form's own fields and boundaries
+REQUEST_BODY_MAX_BYTES = 2 * _mb  # dashboard forms, API JSON
+REQUEST_BODY_LIMITS = [
+    # a CSV of orders: at most 5 MB (orders/csv_import.py MAX_BYTES)
+    (r"/orders/import/$|/api/v1/orders/import-csv/$", 5 * _mb + _form),
+    # a claim or its reply: up to 6 photos of 10 MB (fulfillment/claims.py)
+    (r"/orders/\d+/fulfillment/claims/", 6 * 10 * _mb + _form),
+    # store, provider and Stripe webhooks: integrations/conf.py WEBHOOK_MAX_BYTES
+    (r"/webhooks/", 5 * _mb),
+    # staff upload print-file assets in the admin (PRINTFILES_MAX_UPLOAD_MB: 50)
+    (r"/admin/", 50 * _mb + _form),
+]
+# What a body that fits may do: at most 5 MB of it read into memory (a webhook; uploaded
+# files above 2.5 MB are spooled to a temporary file), 1000 form fields (a bulk action
+# posts up to 500 order ids), 10 files (a claim takes 6 photos).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * _mb
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * _mb + _mb // 2
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 # --- security headers (docs/security.md, "Headers and CSP") --------------------------
 # No inline script anywhere: page behaviour lives in static/js/ (data- attributes in the
@@ -336,6 +369,19 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET",
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="http://127.0.0.1:12111"
                           if STRIPE_SANDBOX else "https://api.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+
+# --- billing: limits on money coming in (docs/billing.md "Limits") --------------------------
+# In the workspace's billing currency. A top-up, by hand or automatic, is between MIN and
+# MAX; an auto-recharge threshold is below its recharge amount and at most THRESHOLD_MAX.
+# In any 24 hours a workspace's card is charged automatically at most MAX_PER_DAY times
+# and for at most MAX_AMOUNT_PER_DAY in all (staff may set other caps per workspace).
+BILLING_TOP_UP_MIN = Decimal(env.str("BILLING_TOP_UP_MIN", default="5"))
+BILLING_TOP_UP_MAX = Decimal(env.str("BILLING_TOP_UP_MAX", default="10000"))
+BILLING_RECHARGE_THRESHOLD_MAX = Decimal(env.str("BILLING_RECHARGE_THRESHOLD_MAX",
+                                                 default="5000"))
+BILLING_RECHARGE_MAX_PER_DAY = env.int("BILLING_RECHARGE_MAX_PER_DAY", default=5)
+BILLING_RECHARGE_MAX_AMOUNT_PER_DAY = Decimal(env.str("BILLING_RECHARGE_MAX_AMOUNT_PER_DAY",
+                                                      default="20000"))
 
 # --- integrations: Shopify -------------------------------------------------------------
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-10")  # pinned

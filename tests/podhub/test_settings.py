@@ -29,7 +29,8 @@ def test_production_refuses_the_dev_secret_key():
 
 def test_production_sets_secure_cookies_hsts_and_hosts():
     result = _boot({"SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "pod.example.com",
-                    "PODHUB_ENCRYPTION_KEYS": Fernet.generate_key().decode()})
+                    "PODHUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                    "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() [:2] == ["True", "31536000"]
     assert "pod.example.com" in result.stdout
@@ -66,6 +67,7 @@ def test_production_stores_print_files_in_a_private_s3_bucket_when_one_is_named(
     env.update({"DJANGO_SETTINGS_MODULE": "podhub.settings.production", "SECRET_KEY": "s" * 50,
                 "ALLOWED_HOSTS": "pod.example.com",
                 "PODHUB_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
                 "AWS_STORAGE_BUCKET_NAME": "podhub-files",
                 "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

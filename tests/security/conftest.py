@@ -51,3 +51,7 @@ def no_private(settings):
     """The production setting: PodHub refuses private networks."""
     settings.PODHUB_ALLOW_PRIVATE_URLS = False
     return settings
+
+
+# Fixtures of other test packages that the security tests drive.
+from tests.billing.conftest import celery_eager, stripe_sandbox  # noqa: F401
