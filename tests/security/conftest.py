@@ -5,7 +5,9 @@ import socket
 
 import pytest
 
-# the Shopify sandbox on a free port, and a clean webhook-lookup cache around each test
+# Fixtures of other test packages that the security tests drive: the Stripe sandbox, the
+# Shopify sandbox on a free port, and a clean webhook-lookup cache around each test.
+from tests.billing.conftest import celery_eager, stripe_sandbox  # noqa: F401
 from tests.integrations.conftest import _fresh_connection_cache, sandbox  # noqa: F401
 
 
@@ -52,6 +54,3 @@ def no_private(settings):
     settings.PODHUB_ALLOW_PRIVATE_URLS = False
     return settings
 
-
-# Fixtures of other test packages that the security tests drive.
-from tests.billing.conftest import celery_eager, stripe_sandbox  # noqa: F401
