@@ -170,7 +170,7 @@ def test_editing_personalisation_re_renders_only_the_edited_line(
         workspace, order, line, template, variant, django_capture_on_commit_callbacks,
         sent_tasks):
     with scope(workspace=workspace):
-        LineItemFactory(order=order, catalog_variant_id=variant.pk, title="Mug 2")
+        LineItemFactory(order=order, catalog_variant_id=variant.pk, title="Mug 2")  # not edited
         with django_capture_on_commit_callbacks(execute=True):
             order_services.order_edit(order_id=order.pk, actor=Actor.system(), changes={
                 "lines": {line.pk: {"personalization": [{"key": "Name", "value": "Bo"}]}}})
