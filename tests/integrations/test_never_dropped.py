@@ -219,12 +219,13 @@ def test_another_workspace_cannot_replay(failed_delivery, connection, other_owne
 def test_a_malformed_line_is_held_naming_it(connection, sandbox, workspace, webhook_client):
     body = sandbox.shop.create_order({}, webhooks=False)
     body["line_items"].append("not a line")
+    malformed = f"line_items.{len(body['line_items']) - 1}"
     post_webhook(webhook_client, "orders/create", body)
     _drain(connection, workspace)
     with scope(workspace=workspace):
         order = Order.objects.get()
     assert (order.state, order.hold_reason) == (S.ON_HOLD, HoldReason.DATA_PROBLEM)
-    assert order.data_problems["line_items.1"].startswith("Enter the line item as an object")
+    assert order.data_problems[malformed].startswith("Enter the line item as an object")
 
 
 def test_an_object_property_is_kept_as_json_and_shown_readably(
