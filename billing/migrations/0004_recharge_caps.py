@@ -18,7 +18,7 @@ def switch_off_looping_recharges(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_ledger_write_function'),
+        ('billing', '0003_invoice_adjustment'),
         ('workspaces', '0001_initial'),
     ]
 
