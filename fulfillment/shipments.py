@@ -43,7 +43,7 @@ from fulfillment.models import (
     SubmissionStatus,
     WebhookResult,
 )
-from fulfillment.providers import ProviderUpdate, client_for, registry
+from fulfillment.providers import ProviderUnavailable, ProviderUpdate, client_for, registry
 from fulfillment.providers.base import STATUS_RANK, WEBHOOK_TOKEN_HEADER, RemoteShipment
 from orders import services as order_services
 from orders.events import Actor
@@ -97,8 +97,10 @@ def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
                 .filter(provider__code=provider_code, is_enabled=True).first())
     if conn is None:
         raise WebhookRejected(404, f"unknown provider {provider_code!r}")
-    # deliveries go on while a refused API key waits for staff
-    client = client_for(conn.provider, connection=conn, for_webhooks=True)
+    try:  # deliveries go on while a refused API key waits for staff
+        client = client_for(conn.provider, connection=conn, for_webhooks=True)
+    except ProviderUnavailable as exc:  # its adapter is no longer registered
+        raise WebhookRejected(404, exc.message) from exc
     if not client.verify_webhook(headers, body):
         log.warning("provider webhook %s: bad or missing signature; refused", provider_code)
         raise WebhookRejected(401, "bad signature")

@@ -293,6 +293,8 @@ PODHUB_PROVIDERS = [
     "fulfillment.providers.printful",
     "fulfillment.providers.customcat",
     "fulfillment.providers.gelato",
+    "fulfillment.providers.shineon",
+    "fulfillment.providers.printify",
 ]
 
 # --- billing: Stripe ------------------------------------------------------------------

@@ -57,6 +57,8 @@ class Harness:
         self.url = f"/webhooks/providers/{self.code}/"
         self.webhooks = webhooks
         self.key = type(self.standin).connection_key(API_KEY)
+        #: every order gets a print file per line (providers that refuse lines without)
+        self.with_print_files = False
 
     def connect(self):
         from quotes.models import Provider
@@ -98,6 +100,8 @@ class Harness:
             LineItemFactory(order=order, workspace=workspace, sku=variant.sku,
                             title=variant.product.name, catalog_variant_id=variant.pk,
                             personalization=list(personalization or []))
+        if self.with_print_files:
+            attach_print_file(workspace, order)
         return order
 
     def post(self, event: dict, headers: dict | None = None, url: str | None = None):
@@ -158,3 +162,116 @@ def attach_print_file(workspace, order, side: str = "front"):
             pf.save()
             made.append(pf)
     return made
+
+
+def backup_provider(variants, *, cost: str = "5"):
+    """An in-house factory that may also make `variants` (second choice, same cost)."""
+    from quotes.models import Provider, VariantProvider
+
+    backup = Provider.objects.create(code="backup", name="Backup factory", kind="own")
+    for variant in variants:
+        VariantProvider.objects.create(variant=variant, provider=backup,
+                                       provider_sku=f"OWN-{variant.sku}",
+                                       base_cost_amount=Decimal(cost), priority=2)
+    return backup
+
+
+def subs_of(order) -> list[tuple[str, str]]:
+    with scopes_disabled():
+        return list(Submission.objects.filter(order=order).order_by("pk")
+                    .values_list("status", "provider__code"))
+
+
+# --- what every public provider must do (called by each provider's test file) -------------
+
+
+def check_errors_are_unavailable_then_one_order(h: Harness, fo) -> None:
+    """5xx, 429 (with the provider's wait), down and a hang are "unavailable"; once the
+    provider is back the order goes through once."""
+    import pytest
+
+    from fulfillment.providers import ProviderUnavailable
+
+    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 500
+    with pytest.raises(ProviderUnavailable, match="HTTP 500"):
+        h.client().submit(fo)
+    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
+    with pytest.raises(ProviderUnavailable, match="retry in 7 s") as caught:
+        h.client().submit(fo)
+    assert caught.value.retry_after == 7
+    h.standin.faults.down = True
+    with pytest.raises(ProviderUnavailable, match="HTTP 503"):
+        h.client().fetch_status("anything")
+    h.standin.faults.down = False
+    h.standin.faults.latency = 0.5  # a hang longer than our timeout
+    with pytest.raises(ProviderUnavailable, match="timed out"):
+        h.client(timeout=0.1).submit(fo)
+    h.standin.faults.latency = 0
+    assert h.standin.stats["creates"] == 0
+    assert h.client().submit(fo).reference == fo.reference
+    assert h.standin.stats["creates"] == 1
+
+
+def check_revoked_key_stops_calls_and_loses_nothing(h: Harness, workspace) -> None:
+    """The provider refuses our key: the connection says so, no more calls go out, the
+    orders wait (in production, their submissions pending with the reason), and once
+    staff save the connection everything goes through once."""
+    from fulfillment import submission
+    from fulfillment.admin import ProviderConnectionForm
+    from fulfillment.models import SubmissionStatus
+    from orders.models import OrderEvent
+
+    variants = h.variants()
+    first = h.order(workspace, variants)
+    h.standin.faults.revoked = True
+    submission.submit_sweep(now=NOW)
+    h.connection.refresh_from_db()
+    assert "401" in h.connection.problem and h.connection.problem_at is not None
+    sub = sub_of(workspace, first)
+    assert sub.status == SubmissionStatus.PENDING and "401" in sub.error
+    calls = h.standin.stats["calls"]
+    # another order, and the first one's retries: no call reaches the provider
+    second = h.order(workspace, variants, number="#1002")
+    submission.submit_sweep(now=NOW + timedelta(minutes=1))
+    assert submission.send_due(now=NOW + timedelta(minutes=5)) == 2
+    assert h.standin.stats["calls"] == calls
+    for order in (first, second):
+        assert state_of(order) == "in_production"
+        assert subs_of(order) == [("pending", h.code)]
+        assert "save a working key" in sub_of(workspace, order).error
+    with scope(workspace=workspace):
+        said = OrderEvent.objects.filter(order=first, type="fulfillment.provider_unavailable")
+        assert "the key was refused" in said.get().message
+    # staff save a working key (the provider re-enabled ours): calls go again
+    h.standin.faults.revoked = False
+    form = ProviderConnectionForm(instance=h.connection, data={
+        "provider": h.provider.pk, "adapter": h.name, "api_base": h.server.url,
+        "api_key": "", "webhook_secret": "", "destinations": "", "production_hours": 72,
+        "is_enabled": "on"})
+    assert form.is_valid(), form.errors
+    form.save()
+    h.connection.refresh_from_db()
+    assert h.connection.problem == ""
+    submission.send_due(now=NOW + timedelta(hours=1))
+    assert [subs_of(o) for o in (first, second)] == [[("accepted", h.code)]] * 2
+    assert h.standin.stats["creates"] == 2
+
+
+def check_an_outage_falls_back_to_another_provider(h: Harness, workspace, settings) -> None:
+    from fulfillment import submission
+
+    settings.FULFILLMENT_FALLBACK_AFTER_MINUTES = 10
+    variants = h.variants()
+    backup_provider(variants)
+    order = h.order(workspace, variants)
+    h.standin.faults.down = True
+    submission.submit_sweep(now=NOW)
+    for minutes in (1, 3, 5, 9):
+        submission.send_due(now=NOW + timedelta(minutes=minutes))
+    assert subs_of(order) == [("pending", h.code)]  # nine minutes: still waiting for it
+    with scopes_disabled():
+        retry_at = Submission.objects.get(order=order).next_attempt_at
+    submission.send_due(now=retry_at)
+    assert subs_of(order) == [("failed", h.code), ("accepted", "backup")]
+    assert state_of(order) == "in_production"
+    assert h.standin.stats["creates"] == 0
