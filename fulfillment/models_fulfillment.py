@@ -30,9 +30,10 @@ __all__ = [
 
 
 class Adapter:
-    """Adapter codes the core names (the local flows) and the built-in ones. The full
-    list, with labels, is the provider registry (fulfillment/providers/registry.py,
-    settings.PODHUB_PROVIDERS): the fields below take their choices from it."""
+    """Adapter codes the code names: the two local flows, and those tests and benches
+    connect to. The full list, with labels, is the provider registry
+    (fulfillment/providers/registry.py, settings.PODHUB_PROVIDERS): the fields below
+    take their choices from it, and a new provider needs nothing here."""
 
     OWN = "own"
     MANUAL = "manual"
@@ -40,8 +41,6 @@ class Adapter:
     PRINTFUL = "printful"
     CUSTOMCAT = "customcat"
     GELATO = "gelato"
-    SHINEON = "shineon"
-    PRINTIFY = "printify"
 
 
 class ProviderConnection(models.Model):

@@ -1,4 +1,4 @@
-"""A CustomCat order API stand-in (INTEGRATIONS.md §4.2; third-party sources, so
+"""A CustomCat order API stand-in (docs/fulfillment.md; third-party sources, so
 the shapes are our best reading of them).
 
   api_key in the query or the JSON body           401 unknown, 403 read-only key on a write

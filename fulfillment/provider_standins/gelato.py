@@ -1,4 +1,4 @@
-"""A Gelato order API v4 stand-in (INTEGRATIONS.md §4.3).
+"""A Gelato order API v4 stand-in (docs/fulfillment.md, "Public providers").
 
   X-API-KEY: <key>                                 401 otherwise
   POST  /v4/orders                                 orderType order|draft; 409 when the

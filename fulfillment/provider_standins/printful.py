@@ -1,4 +1,4 @@
-"""A Printful API v2 stand-in (INTEGRATIONS.md §4.1).
+"""A Printful API v2 stand-in (docs/fulfillment.md, "Public providers").
 
   Authorization: Bearer <token>                     401 otherwise
   POST   /v2/orders                                 draft; 409 if external_id is taken

@@ -1,4 +1,4 @@
-"""A Printify API v1 stand-in (orders and webhooks; INTEGRATIONS.md §6).
+"""A Printify API v1 stand-in (orders and webhooks; docs/fulfillment.md, "Printify").
 
 Written from: developers.printify.com's overview (Bearer token, User-Agent, one
 global limit of 600 requests a minute answered 429) and the MIT SDK

@@ -1,4 +1,4 @@
-"""A ShineOn Orders API v1 stand-in (INTEGRATIONS.md §4.4, §6).
+"""A ShineOn Orders API v1 stand-in (docs/fulfillment.md, "ShineOn").
 
 Written from: ShineOn's wiki page "Orders API Get Single Order"
 (https://github.com/ShineOnCom/api/wiki/Orders-API-Get-Single-Order: the order

@@ -174,9 +174,10 @@ class ProviderClient:
         raise NotImplementedError
 
     def complete_update(self, update: ProviderUpdate) -> ProviderUpdate:
-        """Called by the worker applying a stored webhook (never in the request): a
-        provider whose event names its own item SKUs reads the order to translate them
-        (Printify). May raise ProviderUnavailable: the stored row is retried."""
+        """Called when a stored webhook is applied (after it was stored; again by the
+        sweep if that failed), never while verifying it: a provider whose event names
+        its own item SKUs reads the order to translate them (Printify). May raise
+        ProviderUnavailable: the stored row is retried."""
         return update
 
     @staticmethod

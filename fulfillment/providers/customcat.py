@@ -1,4 +1,4 @@
-"""CustomCat's order API (INTEGRATIONS.md §4.2: third-party sources).
+"""CustomCat's order API (docs/fulfillment.md, "Public providers": third-party sources).
 
 `api_key` in the query or the body; `POST /order/{our reference}` (our id is
 CustomCat's `order_id`, so a duplicate is refused and looked up); no webhooks, so

@@ -1,4 +1,4 @@
-"""Gelato, order API v4 (INTEGRATIONS.md §4.3).
+"""Gelato, order API v4 (docs/fulfillment.md, "Public providers").
 
 `X-API-KEY`, `POST /v4/orders` with `orderReferenceId` = our reference and our line
 id as each item's `itemReferenceId`; looked up by `POST /v4/orders:search`.

@@ -1,4 +1,4 @@
-"""Printful, API v2 (INTEGRATIONS.md §4.1; docs/fulfillment.md "Public providers").
+"""Printful, API v2 (docs/fulfillment.md, "Public providers").
 
 Bearer token (+ `X-PF-Store-Id` for account-level tokens), draft `POST /v2/orders`
 with `external_id` = our reference, then `POST /v2/orders/{id}/confirmation`; a draft

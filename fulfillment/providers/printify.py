@@ -17,8 +17,9 @@ Sources:
   …/orders/{id}/send_to_production.json`; `POST …/orders/{id}/cancel.json` (on-hold
   or payment-not-received only); `POST …/orders/shipping.json` (cents per method);
   `POST …/webhooks.json {topic, url, secret}`;
-- INTEGRATIONS.md §6 (the events order:created, order:updated,
-  order:sent-to-production, order:shipment:created, order:shipment:delivered).
+- the event topics order:created, order:updated, order:sent-to-production,
+  order:shipment:created, order:shipment:delivered (webhook topics listed by the
+  same SDK's docs and third-party receivers).
 
 How PodHub uses it: the order is created with our reference as `external_id` (it
 waits "on-hold") and sent to production at once. Printify documents no lookup by
@@ -147,17 +148,11 @@ class PrintifyClient(RestClient):
 
     # --- orders -------------------------------------------------------------------
     def submit(self, order: FactoryOrder) -> RemoteOrder:
-        try:
-            created = self._request("POST", self._path("orders.json"), what="create order",
-                                    json=self._order_body(order))
-        except ProviderRefused as exc:
-            words = exc.message.lower()
-            if getattr(exc, "status", 0) in (400, 409, 422) and (
-                    "external" in words or "already" in words or "duplicate" in words):
-                existing = self.lookup(order.reference)  # made before: that one
-                if existing is not None:
-                    return existing
-            raise
+        created, existing = self._create_or_find(order.reference, lambda: self._request(
+            "POST", self._path("orders.json"), what="create order",
+            json=self._order_body(order)), taken_words=("external", "already", "duplicate"))
+        if existing is not None:  # made before: that one
+            return existing
         if not isinstance(created, dict) or not created.get("id"):
             raise ProviderUnavailable(f"printify: no order id in {str(created)[:200]}")
         return self._to_production(str(created["id"]))

@@ -66,6 +66,21 @@ class RestClient(ProviderClient):
         except ValueError as exc:
             raise ProviderUnavailable(f"{self.code} {what}: the answer is not JSON") from exc
 
+    def _create_or_find(self, reference: str, create, *, taken_words: tuple[str, ...]):
+        """`create()`; when the provider refuses our reference as already used (an
+        earlier attempt, a racing worker), the order made under it is the answer.
+        Returns (what create answered, None) or (None, the RemoteOrder found)."""
+        try:
+            return create(), None
+        except ProviderRefused as exc:
+            words = exc.message.lower()
+            if getattr(exc, "status", 0) in (400, 409, 422) and any(
+                    w in words for w in taken_words):
+                existing = self.lookup(reference)
+                if existing is not None:
+                    return None, existing
+            raise
+
 
 def message_of(response) -> str:
     """The provider's own words for an error answer."""

@@ -14,8 +14,7 @@ Sources (ShineOn's own reference, https://api.shineon.com/docs, is not public):
   statuses on_hold → awaiting_payment → in_production → shipped (cancelled), 429
   with `Retry-After`, and the shipment notification ShineOn POSTs to the order's
   URL: `{"order": {id, source_id, store_order_id, line_items[{store_line_item_id,
-  sku, quantity, tracking_company, tracking_number}]}}`;
-- INTEGRATIONS.md §4.4 and §6.
+  sku, quantity, tracking_company, tracking_number}]}}`.
 
 How PodHub uses it:
 - `source_id` = our reference (the idempotency key): `submit` looks it up first
@@ -93,18 +92,11 @@ class ShineOnClient(RestClient):
         existing = self.lookup(order.reference)  # also releases one a crash left on hold
         if existing is not None:
             return existing
-        try:
-            created = self._call_json("POST", "/v1/orders", what="create order",
-                                      json={"order": self._order_body(order, ready=0)})
-        except ProviderRefused as exc:
-            words = exc.message.lower()
-            if getattr(exc, "status", 0) in (400, 409, 422) and (
-                    "source" in words or "taken" in words or "already" in words):
-                existing = self.lookup(order.reference)  # made meanwhile: that one
-                if existing is not None:
-                    return existing
-            raise
-        return self._release(_order_of(created))
+        created, existing = self._create_or_find(order.reference, lambda: self._call_json(
+            "POST", "/v1/orders", what="create order",
+            json={"order": self._order_body(order, ready=0)}),
+            taken_words=("source", "taken", "already"))  # made meanwhile: that one
+        return existing or self._release(_order_of(created))
 
     def _order_body(self, order: FactoryOrder, *, ready: int) -> dict:
         r = order.recipient

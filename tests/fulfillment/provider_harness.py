@@ -212,6 +212,35 @@ def check_errors_are_unavailable_then_one_order(h: Harness, fo) -> None:
     assert h.standin.stats["creates"] == 1
 
 
+def check_a_rate_limited_send_waits_as_asked(h: Harness, workspace) -> None:
+    """A 429 asking for 900 s (longer than our own first backoff): not sent again
+    before then, sent once after."""
+    from fulfillment import submission
+    from fulfillment.models import SubmissionStatus
+
+    order = h.order(workspace)
+    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
+    h.standin.faults.retry_after = 900
+    submission.submit_sweep(now=NOW)
+    sub = sub_of(workspace, order)
+    assert sub.status == SubmissionStatus.PENDING
+    assert sub.next_attempt_at == NOW + timedelta(seconds=900)
+    assert submission.send_due(now=NOW + timedelta(seconds=600)) == 0
+    submission.send_due(now=NOW + timedelta(seconds=901))
+    sub.refresh_from_db()
+    assert sub.status == SubmissionStatus.ACCEPTED
+    assert h.standin.stats["creates"] == 1
+
+
+def crashed_while_sending(sub: Submission, *, lease_until: datetime) -> None:
+    """The worker sending `sub` died: it is left "sending" with its lease."""
+    from fulfillment.models import SubmissionStatus
+
+    with scopes_disabled():
+        Submission.objects.filter(pk=sub.pk).update(
+            status=SubmissionStatus.SENDING, attempts=1, lease_until=lease_until)
+
+
 def check_revoked_key_stops_calls_and_loses_nothing(h: Harness, workspace) -> None:
     """The provider refuses our key: the connection says so, no more calls go out, the
     orders wait (in production, their submissions pending with the reason), and once

@@ -15,10 +15,10 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 
 from fulfillment import polling, submission
-from fulfillment.models import ProviderWebhook, Shipment, Submission, SubmissionStatus
+from fulfillment.models import ProviderWebhook, Shipment, SubmissionStatus
 from fulfillment.providers import ProviderRefused, ProviderUnavailable
 from fulfillment.providers.base import FactoryItem, FactoryOrder
 from fulfillment.providers.printify import MinuteBudget, PrintifyClient, _printify_order
@@ -90,9 +90,7 @@ def test_a_crash_before_production_is_found_by_external_id_and_sent(workspace, p
         body = client._order_body(submission.factory_order(sub))
     made = client._request("POST", client._path("orders.json"), what="create", json=body)
     assert h.standin.status(h.standin.orders[made["id"]]) == "on-hold"
-    with scopes_disabled():
-        Submission.objects.filter(pk=sub.pk).update(
-            status=SubmissionStatus.SENDING, attempts=1, lease_until=NOW)
+    ph.crashed_while_sending(sub, lease_until=NOW)
     assert submission.send_due(now=NOW + timedelta(minutes=6)) == 1
     sub.refresh_from_db()
     assert sub.status == SubmissionStatus.ACCEPTED and sub.external_id == made["id"]
@@ -326,19 +324,7 @@ def test_a_key_without_its_shop_is_a_connection_problem(db):
 
 
 def test_a_rate_limited_send_waits_as_long_as_printify_asks(workspace, printify):
-    h = printify
-    order = h.order(workspace)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
-    h.standin.faults.retry_after = 900
-    submission.submit_sweep(now=NOW)
-    sub = sub_of(workspace, order)
-    assert sub.status == SubmissionStatus.PENDING
-    assert sub.next_attempt_at == NOW + timedelta(seconds=900)
-    assert submission.send_due(now=NOW + timedelta(seconds=600)) == 0
-    submission.send_due(now=NOW + timedelta(seconds=901))
-    sub.refresh_from_db()
-    assert sub.status == SubmissionStatus.ACCEPTED
-    assert h.standin.stats["creates"] == 1
+    ph.check_a_rate_limited_send_waits_as_asked(printify, workspace)
 
 
 def test_a_revoked_token_stops_calls_and_loses_nothing(workspace, printify):

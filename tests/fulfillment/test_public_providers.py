@@ -34,6 +34,8 @@ from tests.fulfillment.provider_harness import (
     NOW,
     SECRET,
     Harness,
+    check_a_rate_limited_send_waits_as_asked,
+    check_errors_are_unavailable_then_one_order,
 )
 from tests.fulfillment.provider_harness import harness as _harness
 from tests.fulfillment.provider_harness import ship as _ship
@@ -291,23 +293,7 @@ def _factory_order(h: Harness, workspace):
 
 
 def test_server_errors_and_rate_limits_are_unavailable(workspace, harness):
-    h = harness
-    fo = _factory_order(h, workspace)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 500
-    with pytest.raises(ProviderUnavailable, match="HTTP 500"):
-        h.client().submit(fo)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
-    with pytest.raises(ProviderUnavailable, match="retry in 7 s") as caught:
-        h.client().submit(fo)
-    assert caught.value.retry_after == 7
-    h.standin.faults.down = True
-    with pytest.raises(ProviderUnavailable, match="HTTP 503"):
-        h.client().fetch_status("anything")
-    h.standin.faults.down = False
-    assert h.standin.stats["creates"] == 0
-    # and once it is back, the order goes through once
-    assert h.client().submit(fo).reference == fo.reference
-    assert h.standin.stats["creates"] == 1
+    check_errors_are_unavailable_then_one_order(harness, _factory_order(harness, workspace))
 
 
 def test_a_slow_provider_times_out_as_unavailable(workspace, harness):
@@ -488,17 +474,4 @@ def test_gelato_token_in_the_webhook_url_is_accepted_and_never_stored(workspace,
 
 
 def test_a_rate_limited_send_waits_as_long_as_the_provider_asks(workspace, printful):
-    h = printful
-    order = h.order(workspace)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
-    h.standin.faults.retry_after = 900  # longer than our own first backoff
-    submission.submit_sweep(now=NOW)
-    sub = _sub(workspace, order)
-    assert sub.status == SubmissionStatus.PENDING
-    assert sub.next_attempt_at == NOW + timedelta(seconds=900)
-    # not sent again before then, sent once after
-    assert submission.send_due(now=NOW + timedelta(seconds=600)) == 0
-    submission.send_due(now=NOW + timedelta(seconds=901))
-    sub.refresh_from_db()
-    assert sub.status == SubmissionStatus.ACCEPTED
-    assert h.standin.stats["creates"] == 1
+    check_a_rate_limited_send_waits_as_asked(printful, workspace)

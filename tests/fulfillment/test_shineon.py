@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 
 from fulfillment import polling, submission
-from fulfillment.models import ProviderWebhook, Shipment, Submission, SubmissionStatus
+from fulfillment.models import ProviderWebhook, Shipment, SubmissionStatus
 from fulfillment.providers import ProviderRefused
 from fulfillment.providers.base import WEBHOOK_TOKEN_HEADER, FactoryItem, FactoryOrder
 from fulfillment.providers.shineon import ShineOnClient, _shineon_order, notification_token
@@ -99,9 +99,7 @@ def test_a_crash_between_create_and_ready_is_released_not_created_again(workspac
         body = client._order_body(submission.factory_order(sub), ready=0)
     created = client._call_json("POST", "/v1/orders", what="create", json={"order": body})
     assert created["order"]["status"] == "on_hold"
-    with scopes_disabled():
-        Submission.objects.filter(pk=sub.pk).update(
-            status=SubmissionStatus.SENDING, attempts=1, lease_until=NOW)
+    ph.crashed_while_sending(sub, lease_until=NOW)
     # when the sweep takes it over
     assert submission.send_due(now=NOW + timedelta(minutes=6)) == 1
     # then the held order was found by source_id and released: one order, made once
@@ -119,9 +117,7 @@ def test_a_crash_after_the_send_is_found_by_source_id(workspace, shineon):
     sub = sub_of(workspace, order)
     with scope(workspace=workspace):
         h.client().submit(submission.factory_order(sub))
-    with scopes_disabled():
-        Submission.objects.filter(pk=sub.pk).update(
-            status=SubmissionStatus.SENDING, attempts=1, lease_until=NOW + timedelta(minutes=5))
+    ph.crashed_while_sending(sub, lease_until=NOW + timedelta(minutes=5))
     assert submission.send_due(now=NOW + timedelta(minutes=6)) == 1
     sub.refresh_from_db()
     assert sub.status == SubmissionStatus.ACCEPTED
@@ -332,19 +328,7 @@ def test_refusals_carry_shineons_words(workspace, shineon):
 
 
 def test_a_rate_limited_send_waits_as_long_as_shineon_asks(workspace, shineon):
-    h = shineon
-    order = h.order(workspace)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
-    h.standin.faults.retry_after = 900
-    submission.submit_sweep(now=NOW)
-    sub = sub_of(workspace, order)
-    assert sub.status == SubmissionStatus.PENDING
-    assert sub.next_attempt_at == NOW + timedelta(seconds=900)
-    assert submission.send_due(now=NOW + timedelta(seconds=600)) == 0
-    submission.send_due(now=NOW + timedelta(seconds=901))
-    sub.refresh_from_db()
-    assert sub.status == SubmissionStatus.ACCEPTED
-    assert h.standin.stats["creates"] == 1
+    ph.check_a_rate_limited_send_waits_as_asked(shineon, workspace)
 
 
 def test_a_revoked_token_stops_calls_and_loses_nothing(workspace, shineon):
