@@ -162,30 +162,40 @@ from fulfillment.models import (  # noqa: E402
 from podhub.core.exceptions import PodhubError  # noqa: E402
 
 
+def _registry_help(attr: str) -> str:
+    from fulfillment.providers import registry
+
+    return " ".join(f"{spec.label}: {getattr(spec, attr)}"
+                    for spec in registry.providers().values() if getattr(spec, attr))
+
+
 class ProviderConnectionForm(forms.ModelForm):
-    """Keys are typed in, never shown: a blank field keeps the stored value."""
+    """Keys are typed in, never shown: a blank field keeps the stored value. The help
+    texts come from the provider registry (each adapter's own words)."""
 
     api_base = forms.URLField(
         required=False, max_length=300, assume_scheme="https",
-        help_text="Empty: the provider's public API (Printful https://api.printful.com, "
-        "CustomCat https://customcat-beta.mylocker.net/api/v1, Gelato "
-        "https://order.gelatoapis.com); a local stand-in's URL to try it "
+        help_text="Empty: the provider's public API; a local stand-in's URL to try it "
         "(manage.py run_provider_standin).")
 
     api_key = forms.CharField(
-        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
-        help_text="Printful: private token, or <token>:<store id> for an account token. "
-        "CustomCat: the read-write API key. Gelato: the API key. Blank: keep the stored one.")
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False))
     webhook_secret = forms.CharField(
-        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
-        help_text="Printful: the webhook configuration's secret key (signatures). Gelato: a "
-        "token of your choice, sent by Gelato in X-PodHub-Webhook-Token. CustomCat: none "
-        "(polled). Blank: keep the stored one.")
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False))
 
     class Meta:
         model = ProviderConnection
         fields = ["provider", "adapter", "api_base", "api_key", "webhook_secret",
                   "destinations", "production_hours", "is_enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["api_key"].help_text = _registry_help("key_help") + \
+            " Blank: keep the stored one."
+        self.fields["webhook_secret"].help_text = _registry_help("secret_help") + \
+            " Blank: keep the stored one."
+        self.fields["adapter"].help_text = "Provider SKUs in the catalog: " + \
+            _registry_help("sku_help")
 
     def _keep(self, name: str):
         value = self.cleaned_data.get(name)
@@ -199,13 +209,32 @@ class ProviderConnectionForm(forms.ModelForm):
     def clean_webhook_secret(self):
         return self._keep("webhook_secret")
 
+    def save(self, commit=True):
+        # Staff saved the connection (a new key, or the provider fixed): calls may go again.
+        self.instance.problem, self.instance.problem_at = "", None
+        return super().save(commit)
+
 
 @admin.register(ProviderConnection)
 class ProviderConnectionAdmin(admin.ModelAdmin):
     form = ProviderConnectionForm
     list_display = ["provider", "adapter", "api_base", "destinations", "production_hours",
-                    "is_enabled"]
+                    "is_enabled", "problem_shown"]
     list_filter = ["adapter", "is_enabled"]
+    readonly_fields = ["problem_shown"]
+    actions = ["try_again"]
+
+    @admin.display(description="Problem")
+    def problem_shown(self, obj):
+        if not obj.problem:
+            return "—"
+        when = f" (since {obj.problem_at:%Y-%m-%d %H:%M} UTC)" if obj.problem_at else ""
+        return f"{obj.problem}{when}: no calls until the connection is saved"
+
+    @admin.action(description="Try again (clear the problem: calls go out again)")
+    def try_again(self, request, queryset):
+        n = queryset.exclude(problem="").update(problem="", problem_at=None)
+        self.message_user(request, f"{n} connection(s) will be tried again.")
 
 
 class BoardActionForm(ActionForm):

@@ -17,6 +17,7 @@ from django.db import models
 from django.utils import timezone
 from django_scopes import ScopedManager
 
+from fulfillment.providers.registry import adapter_choices
 from podhub.core.crypto import EncryptedTextField
 from podhub.core.models import WorkspaceModel
 from podhub.core.money import amount_field
@@ -29,13 +30,18 @@ __all__ = [
 ]
 
 
-class Adapter(models.TextChoices):
-    OWN = "own", "In-house factory (production board)"
-    MANUAL = "manual", "Manual (files + tracking by hand)"
-    SANDBOX = "sandbox", "Sandbox factory (local)"
-    PRINTFUL = "printful", "Printful"
-    CUSTOMCAT = "customcat", "CustomCat"
-    GELATO = "gelato", "Gelato"
+class Adapter:
+    """Adapter codes the code names: the two local flows, and those tests and benches
+    connect to. The full list, with labels, is the provider registry
+    (fulfillment/providers/registry.py, settings.PODHUB_PROVIDERS): the fields below
+    take their choices from it, and a new provider needs nothing here."""
+
+    OWN = "own"
+    MANUAL = "manual"
+    SANDBOX = "sandbox"
+    PRINTFUL = "printful"
+    CUSTOMCAT = "customcat"
+    GELATO = "gelato"
 
 
 class ProviderConnection(models.Model):
@@ -44,7 +50,7 @@ class ProviderConnection(models.Model):
 
     provider = models.OneToOneField("quotes.Provider", on_delete=models.CASCADE,
                                     related_name="connection")
-    adapter = models.CharField(max_length=16, choices=Adapter.choices)
+    adapter = models.CharField(max_length=16, choices=adapter_choices)
     api_base = models.URLField(max_length=300, blank=True)
     api_key = EncryptedTextField(blank=True, default="")
     webhook_secret = EncryptedTextField(blank=True, default="")
@@ -54,6 +60,10 @@ class ProviderConnection(models.Model):
     production_hours = models.PositiveIntegerField(
         default=72, help_text="Production target shown on the board; later is flagged late.")
     is_enabled = models.BooleanField(default=True)
+    # The provider refused the key (401/403): shown to staff; no calls go out until a
+    # save clears it (fulfillment.providers.client_for).
+    problem = models.CharField(max_length=255, blank=True)
+    problem_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -95,7 +105,7 @@ class Submission(WorkspaceModel):
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE,
                               related_name="submissions")
     provider = models.ForeignKey("quotes.Provider", on_delete=models.PROTECT, related_name="+")
-    adapter = models.CharField(max_length=16, choices=Adapter.choices)
+    adapter = models.CharField(max_length=16, choices=adapter_choices)
     reference = models.CharField(max_length=64, unique=True,
                                  help_text="Our id, sent as the idempotency key.")
     status = models.CharField(max_length=16, choices=SubmissionStatus.choices,
@@ -204,6 +214,7 @@ class WebhookResult(models.TextChoices):
     APPLIED = "applied", "Applied"
     IGNORED = "ignored", "Ignored"
     FAILED = "failed", "Failed (retried by the sweep)"
+    REFUSED = "refused", "Refused (unreadable)"
 
 
 class ProviderWebhook(models.Model):

@@ -1,9 +1,12 @@
 """The poll sweep: ask API providers how our open submissions are doing.
 
-CustomCat has no webhooks, so it is polled on a short interval. Printful and
-Gelato push webhooks, but their retries are short (Gelato: 3 attempts, 5 s
-apart) or, for Gelato, unsigned and easily lost, so a submission none of whose
-news has been heard for a while is polled too, as a safety net.
+How often each adapter is asked is its registry declaration (`ProviderSpec.polling`,
+fulfillment/providers/registry.py): CustomCat has no webhooks and ShineOn's
+notifications are unsigned and undocumented, so they are polled on a short
+interval ("always"); Printful, Gelato, Printify and the sandbox factory push
+webhooks, but their retries are short (Gelato: 3 attempts, 5 s apart) or, for
+Gelato, unsigned and easily lost, so a submission none of whose news has been
+heard for a while is polled too, as a safety net ("safety_net").
 
 What a poll reads is turned into the same `ProviderUpdate`s a webhook gives and
 applied through the same forward-only path (`shipments.apply_update`): a
@@ -17,7 +20,6 @@ no lock is held across a call.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import datetime, timedelta
 
@@ -27,13 +29,13 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
-from fulfillment.models import Adapter, Submission, SubmissionStatus, WebhookResult
+from fulfillment.models import Submission, SubmissionStatus, WebhookResult
 from fulfillment.providers import (
     ProviderError,
     ProviderUpdate,
     RemoteOrder,
-    RemoteShipment,
     client_for,
+    registry,
 )
 
 log = logging.getLogger(__name__)
@@ -43,15 +45,19 @@ RETRY_AFTER_ERROR = timedelta(minutes=15)
 
 
 def poll_intervals() -> dict[str, timedelta]:
-    """Adapter -> how long without news before we ask. Polling-only providers first."""
-    only = timedelta(minutes=getattr(settings, "FULFILLMENT_POLL_MINUTES", 30))
-    net = timedelta(hours=getattr(settings, "FULFILLMENT_POLL_SAFETY_NET_HOURS", 6))
-    return {Adapter.CUSTOMCAT: only, Adapter.PRINTFUL: net, Adapter.GELATO: net,
-            Adapter.SANDBOX: net}
+    """Adapter -> how long without news before we ask (the registry's adapters)."""
+    every = {registry.POLL_ALWAYS: timedelta(
+        minutes=getattr(settings, "FULFILLMENT_POLL_MINUTES", 30)),
+        registry.POLL_SAFETY_NET: timedelta(
+            hours=getattr(settings, "FULFILLMENT_POLL_SAFETY_NET_HOURS", 6))}
+    return {code: every[spec.polling] for code, spec in registry.providers().items()
+            if spec.polling in every}
 
 
-#: providers whose webhooks we trust enough to poll only when they have gone quiet
-WEBHOOK_ADAPTERS = {Adapter.PRINTFUL, Adapter.GELATO, Adapter.SANDBOX}
+def webhook_adapters() -> set[str]:
+    """Providers whose webhooks we trust enough to poll only when they have gone quiet."""
+    return {code for code, spec in registry.providers().items()
+            if spec.polling == registry.POLL_SAFETY_NET}
 
 
 def _due_q(now: datetime, intervals: dict[str, timedelta]) -> Q:
@@ -79,11 +85,12 @@ def _claim(*, now: datetime, limit: int) -> tuple[list[int], int]:
                      .annotate(last=Max("shipments__events__occurred_at"))
                      .values_list("pk", "last"))
         poll, skipped = [], 0
+        trusted = webhook_adapters()
         for row in rows:
             every = intervals[row["adapter"]]
             last = max([t for t in (row["sent_at"], row["production_started_at"],
                                     heard.get(row["pk"])) if t is not None], default=None)
-            if (row["adapter"] in WEBHOOK_ADAPTERS and last is not None
+            if (row["adapter"] in trusted and last is not None
                     and last > now - every):
                 # news came recently (a webhook): wait a full interval after it
                 Submission.objects.filter(pk=row["pk"]).update(next_poll_at=last + every)
@@ -106,36 +113,11 @@ def updates_from_remote(sub: Submission, remote: RemoteOrder) -> list[ProviderUp
                                             and not remote.shipments):
         updates.append(ProviderUpdate(event_key=f"poll:{sub.reference}:in_production",
                                       status="in_production", **base))
-    by_sku: dict[str, list[int]] = {}
-    for item in sub.items:
-        by_sku.setdefault(str(item.get("provider_sku") or ""), []).append(item["line_item_id"])
-    taken: set[int] = set()
     for parcel in remote.shipments:
-        parcel = _with_lines(parcel, by_sku, taken)
         updates.append(ProviderUpdate(
             event_key=f"poll:{sub.reference}:{parcel.external_id}:{parcel.status}",
             status=parcel.status, shipment=parcel, **base))
     return updates
-
-
-def _with_lines(parcel: RemoteShipment, by_sku: dict[str, list[int]],
-                taken: set[int]) -> RemoteShipment:
-    """A provider that names SKUs, not our lines (CustomCat): map them back, each SKU to
-    the first of our lines with it that no earlier parcel took."""
-    skus = getattr(parcel, "skus", None)
-    if parcel.line_item_ids or not skus:
-        return parcel
-    lines: list[int] = []
-    for sku in skus:
-        candidates = by_sku.get(sku, [])
-        line = next((pk for pk in candidates if pk not in taken and pk not in lines),
-                    candidates[0] if candidates else None)
-        if line is not None and line not in lines:
-            lines.append(line)
-            taken.add(line)
-    return RemoteShipment(**{f.name: getattr(parcel, f.name)
-                             for f in dataclasses.fields(RemoteShipment)} | {
-        "line_item_ids": lines})
 
 
 def poll_one(*, submission_id: int, now: datetime) -> list[tuple[str, str, int | None]]:

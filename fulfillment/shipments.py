@@ -19,6 +19,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -42,8 +43,8 @@ from fulfillment.models import (
     SubmissionStatus,
     WebhookResult,
 )
-from fulfillment.providers import ProviderUpdate, client_for
-from fulfillment.providers.base import STATUS_RANK, WEBHOOK_TOKEN_HEADER
+from fulfillment.providers import ProviderUnavailable, ProviderUpdate, client_for, registry
+from fulfillment.providers.base import STATUS_RANK, WEBHOOK_TOKEN_HEADER, RemoteShipment
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import HoldReason, Order, OrderState
@@ -88,7 +89,8 @@ class WebhookRejected(Exception):
 
 def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
         ProviderWebhook, bool]:
-    """Verify and store one delivery; returns (row, created). Raises WebhookRejected."""
+    """Verify and store one delivery; returns (row, created). Raises WebhookRejected: 401
+    unsigned (nothing stored), 400 unreadable (stored as refused, with the reason)."""
     import hashlib
 
     with scopes_disabled():
@@ -96,18 +98,22 @@ def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
                 .filter(provider__code=provider_code, is_enabled=True).first())
     if conn is None:
         raise WebhookRejected(404, f"unknown provider {provider_code!r}")
-    client = client_for(conn.provider, connection=conn)
+    try:  # deliveries go on while a refused API key waits for staff
+        client = client_for(conn.provider, connection=conn, for_webhooks=True)
+    except ProviderUnavailable as exc:  # its adapter is no longer registered
+        raise WebhookRejected(404, exc.message) from exc
     if not client.verify_webhook(headers, body):
         log.warning("provider webhook %s: bad or missing signature; refused", provider_code)
         raise WebhookRejected(401, "bad signature")
+    refused = ""
     try:
         safejson.check_depth(body)  # the adapters' json.loads would die of RecursionError
         updates = client.parse_webhook(headers, body)
     except safejson.TooDeep as exc:
         raise WebhookRejected(400, str(exc)) from exc
-    except (ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # any shape a provider may send: refused with the reason
         log.warning("provider webhook %s: unreadable body (%s)", provider_code, exc)
-        raise WebhookRejected(400, "unreadable body") from exc
+        updates, refused = [], f"unreadable body: {type(exc).__name__}: {exc}"[:255]
     key = (updates[0].event_key if updates and updates[0].event_key
            else "sha256:" + hashlib.sha256(body).hexdigest())
     try:
@@ -117,11 +123,17 @@ def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
                     "utf-8", errors="replace"),
                 headers={k: v for k, v in headers.items()
                          if k.lower().startswith(("x-", "content-type"))
-                         and k.lower() != WEBHOOK_TOKEN_HEADER.lower()})  # a secret
+                         and k.lower() != WEBHOOK_TOKEN_HEADER.lower()},  # a secret
+                **({"result": WebhookResult.REFUSED, "reason": refused,
+                    "processed_at": timezone.now()} if refused else {}))
+            created = True
     except IntegrityError:
         log.info("provider webhook %s %s: duplicate delivery ignored", provider_code, key)
-        return ProviderWebhook.objects.get(provider_code=provider_code, event_key=key[:200]), False
-    return row, True
+        row = ProviderWebhook.objects.get(provider_code=provider_code, event_key=key[:200])
+        created = False
+    if refused or row.result == WebhookResult.REFUSED:
+        raise WebhookRejected(400, row.reason or refused)  # kept for replay, never applied
+    return row, created
 
 
 def webhook_process(*, webhook_id: int, now: datetime | None = None) -> str:
@@ -130,16 +142,18 @@ def webhook_process(*, webhook_id: int, now: datetime | None = None) -> str:
     with scopes_disabled():
         with transaction.atomic():
             row = ProviderWebhook.objects.select_for_update().get(pk=webhook_id)
-            if row.result in (WebhookResult.APPLIED, WebhookResult.IGNORED):
+            if row.result in (WebhookResult.APPLIED, WebhookResult.IGNORED,
+                              WebhookResult.REFUSED):
                 return row.result
             row.attempts += 1
             row.save(update_fields=["attempts"])
         conn = ProviderConnection.objects.select_related("provider").get(
             provider__code=row.provider_code)
-        client = client_for(conn.provider, connection=conn)
+        client = client_for(conn.provider, connection=conn, for_webhooks=True)
         results = []
         try:
             for update in client.parse_webhook(row.headers, row.body.encode()):
+                update = client.complete_update(update)  # may ask the provider (Printify)
                 results.append(apply_update(provider=conn.provider, update=update, now=now))
         except Exception as exc:
             log.exception("provider webhook %s failed; the sweep retries it", row.pk)
@@ -212,7 +226,9 @@ def _order_status(sub: Submission, update: ProviderUpdate, *, actor, now) -> tup
             SubmissionStatus.SHIPPED: 3}.get(sub.status, 0)
     want = STATUS_RANK.get(update.status)
     if want is None:
-        return _ignored(f"unknown status {update.status!r}", sub.workspace_id)
+        said = f" ({update.message})" if update.message else ""
+        return _ignored(f"{sub.reference}: unknown status {update.status!r}{said}",
+                        sub.workspace_id)
     if want <= have:
         return _ignored(f"{sub.reference}: {update.status} is not after {sub.status} "
                         "(duplicate or late)", sub.workspace_id)
@@ -233,7 +249,7 @@ def _order_status(sub: Submission, update: ProviderUpdate, *, actor, now) -> tup
 
 
 def _shipment_update(sub: Submission, update: ProviderUpdate, *, actor, now) -> tuple:
-    remote = update.shipment
+    remote = _with_lines(sub, update.shipment)
     status = remote.status or update.status
     if status not in SHIPMENT_RANK or status == ShipmentStatus.PENDING:
         return _ignored(f"unknown shipment status {status!r}", sub.workspace_id)
@@ -260,6 +276,33 @@ def _shipment_update(sub: Submission, update: ProviderUpdate, *, actor, now) -> 
         sub.save()
     return _advance_shipment(shipment, status, carrier=remote.carrier, number=remote.number,
                              url=remote.url, actor=actor, source=sub.provider.code, now=now)
+
+
+def _with_lines(sub: Submission, parcel: RemoteShipment) -> RemoteShipment:
+    """A provider that names SKUs, not our lines (CustomCat, Printify): map them back,
+    each SKU to the first of our lines with it that no other parcel of this submission
+    carries yet (compared through the adapter's `sku_key`)."""
+    skus = getattr(parcel, "skus", None)
+    if parcel.line_item_ids or not skus:
+        return parcel
+    try:
+        key = registry.get(sub.adapter).client.sku_key
+    except LookupError:
+        key = str
+    by_sku: dict[str, list[int]] = {}
+    for item in sub.items:
+        by_sku.setdefault(key(str(item.get("provider_sku") or "")), []).append(
+            item["line_item_id"])
+    taken = {i["line_item_id"] for s in Shipment.objects.filter(submission=sub).exclude(
+        external_id="").exclude(external_id=parcel.external_id) for i in s.items}
+    lines: list[int] = []
+    for sku in skus:
+        candidates = by_sku.get(sku, [])
+        line = next((pk for pk in candidates if pk not in taken and pk not in lines),
+                    candidates[0] if candidates else None)
+        if line is not None and line not in lines:
+            lines.append(line)
+    return dataclasses.replace(parcel, line_item_ids=lines)
 
 
 def _cover_the_rest(sub: Submission, parcel: Shipment) -> None:

@@ -425,8 +425,15 @@ def factory_order(sub: Submission, *, lines: dict[int, LineItem] | None = None,
         items=[FactoryItem(line_item_id=i["line_item_id"], sku=i["provider_sku"],
                            quantity=i["quantity"], files=files.get(i["line_item_id"], []),
                            title=lines[i["line_item_id"]].title
-                           if i["line_item_id"] in lines else "")
+                           if i["line_item_id"] in lines else "",
+                           properties=_properties(lines.get(i["line_item_id"])))
                for i in sub.items])
+
+
+def _properties(line: LineItem | None) -> dict:
+    """The buyer's personalisation as line properties ({"Name": "Ana"})."""
+    return {str(p["key"]): str(p.get("value") or "") for p in (line.personalization if line
+            else []) if isinstance(p, dict) and p.get("key")}
 
 
 def _send_batch(ids: list[int], *, now: datetime,

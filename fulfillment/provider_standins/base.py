@@ -1,9 +1,13 @@
-"""What the three provider stand-ins share: in-memory orders moved along a
-compressed clock, parcels with tracking, webhook sending, fault injection and a
-small threaded WSGI server. No Django: each stand-in is a separate service.
+"""What the provider stand-ins share: in-memory orders moved along a compressed
+clock, parcels with tracking, webhook sending, fault injection, revoked
+credentials and a small threaded WSGI server. No Django: each stand-in is a
+separate service.
 
 Control endpoints (tests, demo), JSON:
-  POST /_standin/faults   {"fail_next": 2, "fail_status": 500, "latency": 0, "down": false}
+  POST /_standin/faults   {"fail_next": 2, "fail_status": 500, "latency": 0, "down": false,
+                           "revoked": false}
+                          (latency: a hang of that many seconds; revoked: every API call
+                          answers 401 as the provider does for a revoked key)
   POST /_standin/advance  {"order": "<id or our reference>", "to": "shipped"} or {} (due ones)
   GET  /_standin/stats    creates, duplicates, webhooks, orders
 """
@@ -38,6 +42,7 @@ class Faults:
     latency: float = 0.0  # seconds before answering (timeouts)
     down: bool = False  # every API call answers 503
     retry_after: int = 7  # the hint a 429 carries (Retry-After, X-Ratelimit-Reset)
+    revoked: bool = False  # the key was revoked: 401 on every API call
 
 
 @dataclass
@@ -101,6 +106,23 @@ class StandIn:
 
     def webhook_headers(self, body: bytes) -> dict:
         return {}
+
+    @classmethod
+    def connection_key(cls, api_key: str) -> str:
+        """What PodHub's connection stores as the key for this stand-in's `api_key`."""
+        return api_key
+
+    def signed_headers(self, event: dict, body: bytes) -> dict:
+        """The headers one event goes with (a provider signing per subscription overrides)."""
+        return self.webhook_headers(body)
+
+    def unauthorized(self) -> Reply:
+        """The provider's answer to a revoked or wrong key."""
+        return Reply(401, {"message": "Unauthorized"})
+
+    def destination(self, event: dict) -> str:
+        """Where an event goes: one URL for all (else, e.g., a URL given with the order)."""
+        return self.callback_url
 
     # --- shared state ---------------------------------------------------------------------
     def new_order(self, *, reference: str, recipient: dict, items: list[dict],
@@ -187,13 +209,14 @@ class StandIn:
                                     "items": items})
 
     def send(self, event: dict) -> int:
-        if not self.callback_url:
+        url = self.destination(event)
+        if not url:
             return 0
         body = json.dumps(event).encode()
-        headers = {"Content-Type": "application/json", **self.webhook_headers(body)}
+        headers = {"Content-Type": "application/json", **self.signed_headers(event, body)}
         status = 0
         for _ in range(3):  # like Gelato: a few quick attempts, then give up
-            status = self.sender(self.callback_url, body, headers)
+            status = self.sender(url, body, headers)
             if 200 <= status < 300:
                 self.stats["webhooks"] += 1
                 return status
@@ -229,6 +252,8 @@ class StandIn:
                 extra = ({"Retry-After": hint, "X-Ratelimit-Reset": hint} if status == 429
                          else {})
                 return Reply(status, {"message": f"{self.name} hiccup"}, extra)
+            if self.faults.revoked:
+                return self.unauthorized()
         parts = [p for p in path.split("/") if p]
         return self.route(method, parts, query, headers, data if isinstance(data, dict) else {})
 
@@ -271,7 +296,7 @@ def make_app(standin: StandIn):
                    if k.startswith("HTTP_")}
         reply = standin.handle(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
                                query, headers, raw)
-        body = json.dumps(reply.data).encode()
+        body = b"" if reply.data is None else json.dumps(reply.data).encode()
         start_response(f"{reply.status} {'OK' if reply.status < 400 else 'Error'}",
                        [("Content-Type", "application/json"),
                         ("Content-Length", str(len(body))),

@@ -29,6 +29,9 @@ class CustomCatStandIn(StandIn):
         super().__init__(**kwargs)
         self.read_only_key = read_only_key
 
+    def unauthorized(self) -> Reply:
+        return Reply(401, {"message": "Invalid api_key"})
+
     def route(self, method, parts, query, headers, data) -> Reply:
         if parts[:2] == ["api", "v1"]:
             parts = parts[2:]
@@ -36,7 +39,7 @@ class CustomCatStandIn(StandIn):
         if key == self.read_only_key and key and method != "GET":
             return Reply(403, {"message": "This API key is read-only"})
         if key not in (self.api_key, self.read_only_key) or not key:
-            return Reply(401, {"message": "Invalid api_key"})
+            return self.unauthorized()
         if len(parts) == 3 and parts[:2] == ["order", "status"] and method == "GET":
             order = self.find(parts[2])
             if order is None:

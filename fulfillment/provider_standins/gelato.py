@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fulfillment.provider_standins.base import Order, Reply, StandIn
 
-WEBHOOK_TOKEN_HEADER = "X-PodHub-Webhook-Token"  # as fulfillment.providers.public
+WEBHOOK_TOKEN_HEADER = "X-PodHub-Webhook-Token"  # as fulfillment.providers.base
 
 STATUS = {"received": "passed", "in_production": "printed", "shipped": "shipped",
           "delivered": "delivered", "cancelled": "canceled"}
@@ -34,9 +34,12 @@ class GelatoStandIn(StandIn):
         self.legacy_object_form = legacy_object_form
         self.item_tracking_events = item_tracking_events
 
+    def unauthorized(self) -> Reply:
+        return Reply(401, {"code": "unauthorized", "message": "Invalid API key"})
+
     def route(self, method, parts, query, headers, data) -> Reply:
         if headers.get("x-api-key") != self.api_key:
-            return Reply(401, {"code": "unauthorized", "message": "Invalid API key"})
+            return self.unauthorized()
         if parts == ["v4", "orders"] and method == "POST":
             return self._create(data)
         if parts == ["v4", "orders:search"] and method == "POST":

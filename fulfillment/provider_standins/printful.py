@@ -44,6 +44,9 @@ class PrintfulStandIn(StandIn):
         super().__init__(**kwargs)
         self.failed: dict[str, str] = {}
 
+    def unauthorized(self) -> Reply:
+        return _error(401, "Invalid or missing access token", "Unauthorized")
+
     def route(self, method, parts, query, headers, data) -> Reply:
         reply = self._route(method, parts, headers, data)
         reply.headers.update({"X-Ratelimit-Policy": "120;w=60;", "X-Ratelimit-Limit": "120",
@@ -52,7 +55,7 @@ class PrintfulStandIn(StandIn):
 
     def _route(self, method, parts, headers, data) -> Reply:
         if headers.get("authorization") != f"Bearer {self.api_key}":
-            return _error(401, "Invalid or missing access token", "Unauthorized")
+            return self.unauthorized()
         if parts[:2] != ["v2", "orders"]:
             return _error(404, "Not found", "NotFound")
         if parts == ["v2", "orders"] and method == "POST":

@@ -7,7 +7,11 @@ and `ProviderUpdate`s. Errors say what to do next:
 - ProviderUnavailable: down, 5xx, timeout, 429 -> try again later (or fall back
   after a while);
 - ProviderRefused: the provider will never take this order (4xx, unknown
-  product, destination not served) -> fall back to the next provider now.
+  product, destination not served) -> fall back to the next provider now;
+- CredentialsRejected (both at once): the provider refused our key (401/403).
+  Not this order's fault, so the send waits like an outage (and falls back after
+  a while); the connection records the problem (staff see it in admin →
+  Provider connections) and no more calls go out until staff save a key.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ class ProviderRefused(ProviderError):
     """The provider will not make this order: route it elsewhere."""
 
 
+class CredentialsRejected(ProviderUnavailable, ProviderRefused):
+    """The provider refused our credentials (revoked, read-only, wrong shop). It is a
+    ProviderUnavailable first (submission.py waits and falls back as for an outage:
+    nothing is lost) and a ProviderRefused for callers asking "did it refuse?"."""
+
+
 @dataclass(frozen=True)
 class FactoryItem:
     line_item_id: int
@@ -50,6 +60,9 @@ class FactoryItem:
     quantity: int
     files: list[dict] = field(default_factory=list)  # [{"side", "url"}]
     title: str = ""
+    #: the buyer's personalisation as entered ({"Name": "Ana"}), for providers that take
+    #: line properties (ShineOn's engravings)
+    properties: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,15 @@ class RemoteShipment:
     number: str = ""
     url: str = ""
     line_item_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SkuShipment(RemoteShipment):
+    """A parcel whose provider names the SKUs in it, not our line items (CustomCat,
+    Printify): `shipments.apply_update` maps them back to the submission's lines
+    (each compared through the client's `sku_key`)."""
+
+    skus: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,6 +131,9 @@ class ProviderClient:
     #: an httpx.Client shared by many calls (kept-alive connections, see `shared_http`);
     #: None: `_call` opens a client per call
     http = None
+    #: our webhook endpoint for this connection (`client_for` sets it), for providers
+    #: told per order where to call back (ShineOn's shipment_notification_url)
+    webhook_url = ""
 
     def __init__(self, *, api_base: str = "", api_key: str = "", webhook_secret: str = "",
                  timeout: float = 10.0, transport=None):
@@ -147,6 +172,22 @@ class ProviderClient:
 
     def parse_webhook(self, headers: dict, body: bytes) -> list[ProviderUpdate]:
         raise NotImplementedError
+
+    def complete_update(self, update: ProviderUpdate) -> ProviderUpdate:
+        """Called when a stored webhook is applied (after it was stored; again by the
+        sweep if that failed), never while verifying it: a provider whose event names
+        its own item SKUs reads the order to translate them (Printify). May raise
+        ProviderUnavailable: the stored row is retried."""
+        return update
+
+    @staticmethod
+    def sku_key(provider_sku: str) -> str:
+        """What a parcel's `skus` are compared with, for one of our provider SKUs."""
+        return provider_sku
+
+    def credentials_rejected(self, message: str) -> None:
+        """The provider refused our key; `client_for` makes this record it on the
+        connection (so staff see it and no more calls go out)."""
 
     # --- helpers --------------------------------------------------------------
     def _http(self):

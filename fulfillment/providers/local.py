@@ -1,6 +1,6 @@
-"""Providers that take orders without an API call: the in-house factory (staff
-work them on the production board in admin) and manual providers (the seller
-downloads the files, orders by hand and types the tracking in)."""
+"""What providers without an API share: the in-house factory (`own.py`: staff work
+the orders on the production board in admin) and manual providers (`manual.py`:
+the seller downloads the files, orders by hand and types the tracking in)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,3 @@ class LocalClient(ProviderClient):
 
     def parse_webhook(self, headers, body):
         return []
-
-
-class OwnFactoryClient(LocalClient):
-    code = "own"
-
-
-class ManualClient(LocalClient):
-    code = "manual"

@@ -14,6 +14,7 @@ from fulfillment.providers.base import (
     RemoteShipment,
     ShippingOption,
 )
+from fulfillment.providers.registry import POLL_SAFETY_NET, ProviderSpec
 
 
 def _remote(data: dict) -> RemoteOrder:
@@ -101,3 +102,10 @@ def _error(response) -> str:
         return str(response.json().get("error") or response.status_code)
     except ValueError:
         return f"HTTP {response.status_code}"
+
+
+PROVIDER = ProviderSpec(
+    code="sandbox", label="Sandbox factory (local)", client=SandboxFactoryClient,
+    polling=POLL_SAFETY_NET, key_help="The sandbox factory's API key (Bearer).",
+    secret_help="The secret its callbacks are signed with (X-PodHub-Signature).",
+    sku_help="Any SKU (the sandbox makes everything).")

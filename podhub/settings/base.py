@@ -358,6 +358,20 @@ HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", d
 # Hours a seller has to answer a staff request for information (PrintBase: 48).
 ORDER_INFO_REQUEST_HOURS = env.int("ORDER_INFO_REQUEST_HOURS", default=48)
 
+# --- fulfillment: the provider registry (fulfillment/providers/registry.py) -------------
+# One line per provider adapter module (each declares PROVIDER = ProviderSpec(...)); the
+# adapter choices, client_for, provider webhooks, polling and run_provider_standin read it.
+PODHUB_PROVIDERS = [
+    "fulfillment.providers.own",
+    "fulfillment.providers.manual",
+    "fulfillment.providers.sandbox",
+    "fulfillment.providers.printful",
+    "fulfillment.providers.customcat",
+    "fulfillment.providers.gelato",
+    "fulfillment.providers.shineon",
+    "fulfillment.providers.printify",
+]
+
 # --- billing: Stripe ------------------------------------------------------------------
 # With no STRIPE_SECRET_KEY the embedded default talks to the local Stripe-like
 # sandbox (`python -m billing.sandbox`, started by `make run`) with its test keys.

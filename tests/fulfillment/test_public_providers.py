@@ -8,15 +8,13 @@ test says (`advance`), and PodHub's time is passed as `now`.
 
 import dataclasses
 import json
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import httpx
 import pytest
-from django.test import Client
 from django_scopes import scope, scopes_disabled
 
-from fulfillment import polling, submission
+from fulfillment import submission
 from fulfillment.models import (
     Adapter,
     ProviderConnection,
@@ -25,107 +23,31 @@ from fulfillment.models import (
     Submission,
     SubmissionStatus,
 )
-from fulfillment.provider_standins import standin_class
-from fulfillment.provider_standins.base import StandInServer
 from fulfillment.providers import ProviderRefused, ProviderUnavailable, client_for
-from fulfillment.providers.public import (
-    WEBHOOK_TOKEN_HEADER,
-    CustomCatClient,
-    GelatoClient,
-    PrintfulClient,
+from fulfillment.providers.base import WEBHOOK_TOKEN_HEADER
+from fulfillment.providers.customcat import CustomCatClient
+from fulfillment.providers.gelato import GelatoClient
+from fulfillment.providers.printful import PrintfulClient
+from orders.models import OrderEvent
+from tests.fulfillment.provider_harness import (
+    API_KEY,
+    NOW,
+    SECRET,
+    Harness,
+    check_a_rate_limited_send_waits_as_asked,
+    check_errors_are_unavailable_then_one_order,
 )
-from orders.models import Order, OrderEvent
-from tests.factories import LineItemFactory, OrderFactory, StoreFactory
+from tests.fulfillment.provider_harness import harness as _harness
+from tests.fulfillment.provider_harness import ship as _ship
+from tests.fulfillment.provider_harness import state_of as _state
+from tests.fulfillment.provider_harness import sub_of as _sub
 
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-API_KEY = "standin-api-key"
-SECRET = "standin-webhook-secret"
-ADDRESS = {"name": "Ana Buyer", "address1": "1 Main St", "city": "Springfield",
-           "zip": "12345", "country_code": "US", "email": "ana@example.test"}
-#: provider -> (our provider code, two provider SKUs)
-SKUS = {"printful": ["4012", "4013:embroidery"], "customcat": ["TEE-BLK-M", "MUG-11"],
-        "gelato": ["apparel_product_gca_t-shirt_m", "mug_product_msz_11-oz"]}
 CLIENTS = {"printful": PrintfulClient, "customcat": CustomCatClient, "gelato": GelatoClient}
-
-
-class Harness:
-    """A running stand-in, the catalog provider connected to it, and helpers."""
-
-    def __init__(self, name: str, server: StandInServer, webhooks: Client):
-        self.name = name
-        self.server = server
-        self.standin = server.standin
-        self.code = f"{name}-test"
-        self.url = f"/webhooks/providers/{self.code}/"
-        self.webhooks = webhooks
-
-    def connect(self):
-        from quotes.models import Provider
-
-        self.provider = Provider.objects.create(code=self.code, name=self.name.title(),
-                                                kind="api")
-        ProviderConnection.objects.create(provider=self.provider, adapter=self.name,
-                                          api_base=self.server.url, api_key=API_KEY,
-                                          webhook_secret=SECRET)
-        return self
-
-    def client(self, **kwargs):
-        return CLIENTS[self.name](api_base=self.server.url, api_key=API_KEY,
-                                  webhook_secret=SECRET, **kwargs)
-
-    def variants(self):
-        from quotes.models import Product, Variant, VariantProvider
-
-        out = []
-        for n, sku in enumerate(SKUS[self.name], 1):
-            product = Product.objects.create(name=f"Product {n}")
-            variant = Variant.objects.create(product=product, sku=f"OUR-{n}",
-                                             price_amount=Decimal("20"))
-            VariantProvider.objects.create(variant=variant, provider=self.provider,
-                                           provider_sku=sku, base_cost_amount=Decimal("5"),
-                                           priority=1)
-            out.append(variant)
-        return out
-
-    def order(self, workspace, variants=None, number="#1001"):
-        variants = variants or self.variants()
-        store = StoreFactory(workspace=workspace)
-        order = OrderFactory(workspace=workspace, store=store, state="awaiting_submission",
-                             submit_at=NOW - timedelta(minutes=1), number=number,
-                             paid_at=NOW - timedelta(hours=7), shipping_address=dict(ADDRESS))
-        for variant in variants:
-            LineItemFactory(order=order, workspace=workspace, sku=variant.sku,
-                            title=variant.product.name, catalog_variant_id=variant.pk)
-        return order
-
-    def post(self, event: dict, headers: dict | None = None):
-        body = json.dumps(event).encode()
-        if headers is None:
-            headers = self.standin.webhook_headers(body)
-        return self.webhooks.post(self.url, data=body, content_type="application/json",
-                                  headers=headers)
 
 
 @pytest.fixture(params=["printful", "customcat", "gelato"])
 def harness(request, db):
     yield from _harness(request.param)
-
-
-def _harness(name: str):
-    webhooks = Client()
-
-    def send(url, body, headers):
-        return webhooks.post(url, data=body, content_type="application/json",
-                             headers={k: v for k, v in headers.items()
-                                      if k != "Content-Type"}).status_code
-
-    standin = standin_class(name)(
-        api_key=API_KEY, webhook_secret=SECRET, step_seconds=3600, sender=send,
-        callback_url="" if name == "customcat" else f"/webhooks/providers/{name}-test/")
-    server = StandInServer(standin).start()
-    h = Harness(name, server, webhooks).connect()
-    yield h
-    server.stop()
 
 
 @pytest.fixture
@@ -141,23 +63,6 @@ def gelato(db):
 @pytest.fixture
 def customcat(db):
     yield from _harness("customcat")
-
-
-def _sub(workspace, order) -> Submission:
-    with scope(workspace=workspace):
-        return Submission.objects.get(order=order)
-
-
-def _state(order) -> str:
-    with scopes_disabled():
-        return Order.objects.get(pk=order.pk).state
-
-
-def _ship(h: Harness, sub: Submission, *, now: datetime) -> None:
-    """The provider ships: by webhook where it has them, by the poll sweep for CustomCat."""
-    h.standin.advance(sub.external_id, to="shipped")
-    if h.name == "customcat":
-        assert polling.poll_sweep(now=now)["polled"] == 1
 
 
 # --- the whole path, per provider ---------------------------------------------------------
@@ -388,23 +293,7 @@ def _factory_order(h: Harness, workspace):
 
 
 def test_server_errors_and_rate_limits_are_unavailable(workspace, harness):
-    h = harness
-    fo = _factory_order(h, workspace)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 500
-    with pytest.raises(ProviderUnavailable, match="HTTP 500"):
-        h.client().submit(fo)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
-    with pytest.raises(ProviderUnavailable, match="retry in 7 s") as caught:
-        h.client().submit(fo)
-    assert caught.value.retry_after == 7
-    h.standin.faults.down = True
-    with pytest.raises(ProviderUnavailable, match="HTTP 503"):
-        h.client().fetch_status("anything")
-    h.standin.faults.down = False
-    assert h.standin.stats["creates"] == 0
-    # and once it is back, the order goes through once
-    assert h.client().submit(fo).reference == fo.reference
-    assert h.standin.stats["creates"] == 1
+    check_errors_are_unavailable_then_one_order(harness, _factory_order(harness, workspace))
 
 
 def test_a_slow_provider_times_out_as_unavailable(workspace, harness):
@@ -585,17 +474,4 @@ def test_gelato_token_in_the_webhook_url_is_accepted_and_never_stored(workspace,
 
 
 def test_a_rate_limited_send_waits_as_long_as_the_provider_asks(workspace, printful):
-    h = printful
-    order = h.order(workspace)
-    h.standin.faults.fail_next, h.standin.faults.fail_status = 1, 429
-    h.standin.faults.retry_after = 900  # longer than our own first backoff
-    submission.submit_sweep(now=NOW)
-    sub = _sub(workspace, order)
-    assert sub.status == SubmissionStatus.PENDING
-    assert sub.next_attempt_at == NOW + timedelta(seconds=900)
-    # not sent again before then, sent once after
-    assert submission.send_due(now=NOW + timedelta(seconds=600)) == 0
-    submission.send_due(now=NOW + timedelta(seconds=901))
-    sub.refresh_from_db()
-    assert sub.status == SubmissionStatus.ACCEPTED
-    assert h.standin.stats["creates"] == 1
+    check_a_rate_limited_send_waits_as_asked(printful, workspace)

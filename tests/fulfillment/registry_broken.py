@@ -1,0 +1,1 @@
+"""Not a provider module (no PROVIDER): the registry refuses it by name."""
