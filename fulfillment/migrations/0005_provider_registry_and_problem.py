@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fulfillment', '0003_submission_poll'),
+        ('fulfillment', '0004_claim_photo_name'),
     ]
 
     operations = [
