@@ -166,3 +166,21 @@ def login(page):
         return page
 
     return do
+
+
+@pytest.fixture
+def stripe_sandbox(settings):
+    """The Stripe-like sandbox over real HTTP on a free port; `stripe` is pointed at it.
+
+    Events are only recorded (webhook_url None) unless a test sets `webhook_url`."""
+    from billing.sandbox.stripe_sandbox import StripeSandbox, serve
+
+    sandbox = StripeSandbox(secret_key=settings.STRIPE_SECRET_KEY,
+                            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+                            retry_base_seconds=0.2)
+    server, base = serve(sandbox)
+    settings.STRIPE_API_BASE = base
+    yield sandbox
+    sandbox.close()
+    server.shutdown()
+    server.server_close()

@@ -127,7 +127,8 @@ class AdminClient:
         cost = min(cost, self.bucket.maximum)
         have = self.bucket.now_available(self.clock())
         if have < cost:
-            wait = (cost - have) / self.bucket.restore_rate
+            # one point spare: the store's bucket and ours are floats restored by time
+            wait = (cost + 1 - have) / self.bucket.restore_rate
             self.stats.waited_seconds += wait
             self.sleep(wait)
 

@@ -2,8 +2,6 @@ from decimal import Decimal
 
 import pytest
 
-from billing.sandbox.stripe_sandbox import StripeSandbox, serve
-
 
 @pytest.fixture
 def celery_eager():
@@ -15,22 +13,6 @@ def celery_eager():
     app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = old
-
-
-@pytest.fixture
-def stripe_sandbox(settings):
-    """The Stripe-like sandbox over real HTTP on a free port; `stripe` is pointed at it.
-
-    Events are only recorded (webhook_url None) unless a test sets `webhook_url`."""
-    sandbox = StripeSandbox(secret_key=settings.STRIPE_SECRET_KEY,
-                            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
-                            retry_base_seconds=0.2)
-    server, base = serve(sandbox)
-    settings.STRIPE_API_BASE = base
-    yield sandbox
-    sandbox.close()
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

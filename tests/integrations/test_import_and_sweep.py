@@ -1,5 +1,7 @@
 """Initial import (progress, skips, resumable) and the reconciliation sweep."""
 
+import time
+
 import pytest
 from django.test import Client
 from django_scopes import scope
@@ -10,6 +12,26 @@ from integrations.services.imports import import_job_run, import_jobs_due, recon
 from orders.models import Order
 
 pytestmark = pytest.mark.django_db
+
+
+class Clock:
+    """Time as a parameter: the store's cost bucket and the client's pacing read one
+    clock that moves only when the client waits, so a loaded machine changes nothing."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _paced(connection, shop, **kwargs):
+    clock = Clock()
+    shop.clock, shop.bucket_at = clock, clock()
+    return client_for(connection, clock=clock, sleep=clock.sleep, **kwargs)
 
 
 def _job(connection):
@@ -69,14 +91,12 @@ def test_import_never_gets_throttled(connection, sandbox, workspace):
     """Cost-aware pacing: the bucket is far smaller than the import; zero THROTTLED, zero 429."""
     shop = sandbox.shop
     shop.settings.bucket_max = 800
-    # Slow enough that the second page (702) must wait for the bucket even on a busy
-    # machine where applying the first 50 orders takes several seconds.
-    shop.settings.restore_rate = 15
+    shop.settings.restore_rate = 50
     shop.settings.throttled_status = 429
     shop.bucket = 800
     shop.bulk_create(100)
     with scope(workspace=workspace):
-        client = client_for(connection)
+        client = _paced(connection, shop)
         job = import_job_run(job_id=_job(connection).pk, client=client)
     assert job.imported == 100
     assert shop.stats["throttled"] == 0 and shop.stats["http_429"] == 0
@@ -90,9 +110,8 @@ def test_a_429_is_retried_after_backing_off(connection, sandbox, workspace):
     shop.settings.restore_rate = 500  # a page (702) fits again only after ~1.4 s
     shop.bulk_create(5)
     shop.bucket = 0  # empty and we have not seen a throttleStatus yet
-    shop.bucket_at = shop.clock()
     with scope(workspace=workspace):
-        client = client_for(connection, backoff_base=0.05)
+        client = _paced(connection, shop, backoff_base=0.05)
         job = import_job_run(job_id=_job(connection).pk, client=client)
     assert job.imported == 5
     assert client.stats.http_429 >= 1

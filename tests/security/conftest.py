@@ -7,7 +7,7 @@ import pytest
 
 # Fixtures of other test packages that the security tests drive: the Stripe sandbox, the
 # Shopify sandbox on a free port, and a clean webhook-lookup cache around each test.
-from tests.billing.conftest import celery_eager, stripe_sandbox  # noqa: F401
+from tests.billing.conftest import celery_eager  # noqa: F401
 from tests.integrations.conftest import _fresh_connection_cache, sandbox  # noqa: F401
 
 

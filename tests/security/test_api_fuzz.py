@@ -91,8 +91,9 @@ VARIANT: dict = {}
 
 
 @pytest.fixture
-def api(db):
-    """Both workspaces' data and tokens, and the schema as the app serves it."""
+def api(db, stripe_sandbox):
+    """Both workspaces' data and tokens, and the schema as the app serves it (top-ups
+    reach the Stripe sandbox, so a valid one is answered 201, not 503)."""
     from quotes.models import Product, Variant
 
     product = Product.objects.create(name="Mug")
