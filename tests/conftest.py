@@ -149,8 +149,14 @@ def page(_chromium, live_server):
                                                                          "height": 900})
     context.set_default_timeout(10_000)
     pg = context.new_page()
+    # The CSP forbids inline script and foreign sources: a page that breaks it would
+    # quietly lose its behaviour in the browser, so any violation fails the test.
+    violations = []
+    pg.on("console", lambda msg: violations.append(msg.text) if msg.type == "error" and
+          "Content Security Policy" in msg.text else None)
     yield pg
     context.close()
+    assert not violations, f"the page broke its Content-Security-Policy: {violations}"
 
 
 @pytest.fixture
