@@ -86,8 +86,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "podhub.workspaces.context_processors.workspace",
             ],
-            # `safe_url`: every outside URL rendered in a template (docs/security.md)
-            "builtins": ["podhub.core.templatetags.links"],
+            # `safe_url`: every outside URL rendered in a template (docs/security.md);
+            # `money`: every amount shown, by its currency (docs/money.md)
+            "builtins": ["podhub.core.templatetags.links", "podhub.core.templatetags.money"],
         },
     },
 ]
@@ -168,6 +169,9 @@ ALLAUTH_TRUSTED_PROXY_COUNT = env.int("PODHUB_TRUSTED_PROXY_COUNT", default=0)
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+# How amounts are shown ("$12.00" in en_US, "12,00 $" in de_DE): a Babel/CLDR locale;
+# empty = LANGUAGE_CODE (docs/money.md).
+PODHUB_MONEY_LOCALE = env.str("PODHUB_MONEY_LOCALE", default="")
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
