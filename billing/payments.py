@@ -424,6 +424,10 @@ class GroupSuggestion:
     separate: Decimal
 
     @property
+    def currency(self) -> str:
+        return self.charges[0].currency
+
+    @property
     def saving(self) -> Decimal:
         return self.separate - self.fee
 

@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from orders.models import Order
 from podhub.core.exceptions import PodhubError
 from podhub.core.links import http_url
+from podhub.core.money import format_money
 from podhub.core.money_admin import MoneyAdminMixin
 from quotes import calc, services
 from quotes.forms import (
@@ -300,7 +301,10 @@ class AcceptedPriceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Tiers")
     def tiers_text(self, obj):
-        return calc.tiers_to_text(calc.tiers_from_json(obj.tiers)) or "—"
+        return "; ".join(
+            f"{t.range_text()}: {format_money(t.unit_price, obj.currency)}"
+            + (f" {t.label}" if t.label else "")
+            for t in sorted(calc.tiers_from_json(obj.tiers), key=lambda t: t.min_quantity)) or "—"
 
 
 @admin.register(SetupFeeCharge)

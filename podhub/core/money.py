@@ -1,12 +1,17 @@
 """Money: Decimal amounts with a currency. Rounding and display happen only here.
 
-Display goes through Babel (CLDR data: the locale's symbol placement, grouping and
-signs) with the currency's minor units from this module's table, so a shown amount
-is always the amount the ledger holds: "$12.00", "¥1,500", "KWD 1.500" (docs/money.md).
+Display is Babel's `format_currency` (CLDR data: the locale's symbol, its placement,
+grouping and signs) with the currency's minor units from this module's table, so a
+shown amount is always the amount the ledger holds: "$12.00", "¥1,500", "12,00 €",
+"KWD 1.500" (docs/money.md). The locale is the request's (`MoneyLocaleMiddleware`, from
+Accept-Language), else settings.LANGUAGE_CODE.
 """
 
 import copy
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -14,16 +19,20 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 from babel.numbers import (
     format_compact_currency,
+    format_currency,
     get_currency_symbol,
     get_minus_sign_symbol,
     get_plus_sign_symbol,
 )
 from django.conf import settings
 from django.db import models
+from django.utils.translation.trans_real import parse_accept_lang_header
 
-# Minor-unit exponents for currencies that do not use two decimals.
+# Minor-unit exponents for currencies that do not use two decimals. The ledger rounds
+# with these (and Stripe's minor units agree), so display uses them too, not CLDR's
+# own digits (CLDR gives HUF 0 where the ledger and Stripe keep 2).
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
-DEFAULT_LOCALE = "en_US"
+FALLBACK_LOCALE = "en_US"
 
 
 def amount_field(**kwargs) -> models.DecimalField:
@@ -54,9 +63,53 @@ def plain(amount, currency: str) -> str:
     return str(value or abs(value))  # never "-0.00"
 
 
+# --- the locale amounts are shown in ------------------------------------------------------
+
+_request_locale: ContextVar[str | None] = ContextVar("money_locale", default=None)
+
+
 def money_locale() -> str:
-    """PODHUB_MONEY_LOCALE, else LANGUAGE_CODE ("en-us" -> en_US), else en_US."""
-    return getattr(settings, "PODHUB_MONEY_LOCALE", "") or settings.LANGUAGE_CODE
+    """The request's locale (MoneyLocaleMiddleware), else settings.LANGUAGE_CODE."""
+    return _request_locale.get() or settings.LANGUAGE_CODE
+
+
+@contextmanager
+def using_locale(name: str | None) -> Iterator[None]:
+    """Show amounts in `name` (a CLDR locale, "de_DE") inside the block; None keeps
+    settings.LANGUAGE_CODE."""
+    token = _request_locale.set(name)
+    try:
+        yield
+    finally:
+        _request_locale.reset(token)
+
+
+@lru_cache(maxsize=256)
+def locale_from_accept_language(header: str) -> str | None:
+    """The first language of an Accept-Language header that CLDR knows ("de-DE" ->
+    "de_DE"), by the client's order of preference; None if there is none. Django parses
+    the header (and refuses an oversized one)."""
+    for tag, _q in parse_accept_lang_header(header or ""):
+        if tag == "*":
+            continue
+        try:
+            return str(Locale.parse(tag, sep="-"))
+        except (UnknownLocaleError, ValueError, TypeError):
+            continue
+    return None
+
+
+class MoneyLocaleMiddleware:
+    """Amounts in each request's pages, messages and errors are shown in the locale the
+    browser asks for (the page's words stay as they are: this is number format only)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        header = request.headers.get("Accept-Language", "")
+        with using_locale(locale_from_accept_language(header)):
+            return self.get_response(request)
 
 
 @lru_cache(maxsize=32)
@@ -64,12 +117,16 @@ def _locale(name: str) -> Locale:
     try:
         return Locale.parse(name.replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
-        return Locale.parse(DEFAULT_LOCALE)
+        return Locale.parse(FALLBACK_LOCALE)
+
+
+# --- display ------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=64)
 def _pattern(locale: Locale, digits: int):
-    """The locale's currency pattern with the currency's own number of decimals."""
+    """The locale's currency pattern with the currency's own number of decimals (the
+    ledger's, see _EXPONENTS)."""
     pattern = copy.copy(locale.currency_formats["standard"])
     pattern.frac_prec = (digits, digits)
     return pattern
@@ -113,31 +170,30 @@ def _is_symbol(char: str) -> bool:
 
 def format_money(amount, currency: str, *, locale: str | None = None,
                  sign: bool = False, compact: bool = False) -> str:
-    """An amount as a person reads it, in the currency's own minor units.
+    """An amount as a person reads it, in the currency's own minor units and the
+    locale's format (`locale`, else money_locale()).
 
-    `format_money(Decimal("1500"), "JPY")` -> "¥1,500"; KWD 1.5 -> "KWD 1.500";
-    USD -12 -> "-$12.00". `sign=True` is for ledger deltas: "+$5.00" / "-$5.00".
-    `compact=True` is for chart axes, whose ticks are round numbers, not amounts:
-    "$1.5K", "¥2M".
-    Rounds half up (quantize) before Babel sees the number, so Babel never rounds.
-    None or "" -> "—".
+    JPY 1500 -> "¥1,500"; EUR 1234.5 in de -> "1.234,50 €"; USD -12 in en_US ->
+    "-$12.00"; KWD 1.5 -> "KWD 1.500". `sign=True` is for ledger movements: "+$5.00" /
+    "-$5.00". `compact=True` is for chart axes, whose ticks are round numbers, not
+    amounts: "$1.5K", "¥2M". Rounds half up (quantize) before Babel sees the number,
+    so Babel never rounds. None or "" -> "—".
     """
     value = _decimal(amount)
     if value is None:
         return "—" if amount is None or amount == "" else str(amount)
     currency = (currency or "").upper()
     loc = _locale(locale or money_locale())
-    symbol = _symbol(loc, currency)
     if compact:
-        return _spaced(format_compact_currency(value, currency, locale=loc,
-                                               fraction_digits=exponent(currency)), symbol)
+        text = format_compact_currency(value, currency, locale=loc,
+                                       fraction_digits=exponent(currency))
+        return _spaced(text, _symbol(loc, currency))
     value = quantize(value, currency)
     if not value:
         value = abs(value)  # never "-$0.00"
-    # The symbol goes in after: Babel's own substitution also works out the currency's
-    # plural name each time, a third of the cost (the order list formats every row).
-    text = _pattern(loc, exponent(currency)).apply(abs(value) if sign else value, loc)
-    text = _spaced(text.replace("¤", symbol), symbol)
+    text = format_currency(abs(value) if sign else value, currency, locale=loc,
+                           format=_pattern(loc, exponent(currency)), currency_digits=False)
+    text = _spaced(text, _symbol(loc, currency))
     if sign and value > 0:
         return get_plus_sign_symbol(loc) + text
     if sign and value < 0:

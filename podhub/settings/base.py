@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Amounts in the browser's number format (Accept-Language), else LANGUAGE_CODE's
+    # (docs/money.md).
+    "podhub.core.money.MoneyLocaleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -169,9 +172,6 @@ ALLAUTH_TRUSTED_PROXY_COUNT = env.int("PODHUB_TRUSTED_PROXY_COUNT", default=0)
 
 # --- i18n -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-# How amounts are shown ("$12.00" in en_US, "12,00 $" in de_DE): a Babel/CLDR locale;
-# empty = LANGUAGE_CODE (docs/money.md).
-PODHUB_MONEY_LOCALE = env.str("PODHUB_MONEY_LOCALE", default="")
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -206,5 +206,5 @@ def test_overall_profit_in_the_billing_currency(owner, frozen, client_for, api_c
                               "profit": "65.50", "orders": 4, "not_charged_yet": 1,
                               "orders_without_profit": 1}
     html = client_for(owner).get(f"/insights/?{NOV}").content.decode()
-    assert 'data-testid="overall-profit">65.50 USD<' in html
+    assert 'data-testid="overall-profit">$65.50<' in html
     assert "1 order without a rate at payment not included" in html
