@@ -182,8 +182,15 @@ def format_money(amount, currency: str, *, locale: str | None = None,
     value = _decimal(amount)
     if value is None:
         return "—" if amount is None or amount == "" else str(amount)
-    currency = (currency or "").upper()
-    loc = _locale(locale or money_locale())
+    return _format(value, (currency or "").upper(), locale or money_locale(), sign, compact)
+
+
+# Pages show the same amounts many times (prices, balances, ledger rows) and Babel takes
+# about 0.15 ms per amount; equal Decimals ("12.00", "12.000") format alike.
+@lru_cache(maxsize=4096)
+def _format(value: Decimal, currency: str, locale_name: str, sign: bool,
+            compact: bool) -> str:
+    loc = _locale(locale_name)
     if compact:
         text = format_compact_currency(value, currency, locale=loc,
                                        fraction_digits=exponent(currency))

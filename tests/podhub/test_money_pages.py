@@ -53,8 +53,8 @@ def shop(currency, client_for):
     owner = MembershipFactory(workspace=ws, user=UserFactory(email=f"owner@{currency}.test"))
     with scope(workspace=ws):
         ledger.ensure_account(ws.pk, currency)
-        top_up = TopUp.objects.create(workspace=ws, kind=TopUpKind.CHECKOUT, amount=D(case["top_up"]),
-                                      currency=currency)
+        top_up = TopUp.objects.create(workspace=ws, kind=TopUpKind.CHECKOUT,
+                                      amount=D(case["top_up"]), currency=currency)
         topups.top_up_credit(top_up_id=top_up.pk, workspace_id=ws.pk)
         hold = ledger.hold_place(workspace_id=ws.pk, amount=D(case["spent"]), key="spend")
         ledger.hold_capture(workspace_id=ws.pk, hold_id=hold.pk, key="spend:capture")
@@ -139,3 +139,21 @@ def test_a_correction_back_to_the_balance(shop):
                       key="back", memo="Correction")
     page = seller.get("/balance/").content.decode()
     assert f'data-testid="balance">{case["en"]["top_up"]}<' in page
+
+
+def test_admin_lists_and_detail_pages_in_the_currency(shop, currency, client):
+    ws, _, _, case = shop
+    staff = UserFactory(email=f"admin@{currency}.test", is_staff=True, is_superuser=True)
+    order = OrderFactory(workspace=ws, currency=currency, store__currency=currency,
+                         total_amount=D(case["order_total"]))
+    client.force_login(staff)
+    entries = client.get("/admin/billing/ledgerentry/").content.decode()
+    assert case["en"]["top_up"] in entries
+    accounts = client.get("/admin/billing/account/").content.decode()
+    assert case["en"]["balance"] in accounts
+    detail = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    assert case["en"]["order_total"] in detail
+    with scope(workspace=ws):
+        acct_pk = ledger.ensure_account(ws.pk).pk
+    form = client.get(f"/admin/billing/account/{acct_pk}/adjust/").content.decode()
+    assert f"Balance {case['en']['balance']}, available {case['en']['balance']}." in form
