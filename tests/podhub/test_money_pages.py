@@ -23,14 +23,14 @@ pytestmark = pytest.mark.django_db
 # German (a browser sending Accept-Language: de-DE).
 CASES = {
     "EUR": {"top_up": "1234.5", "spent": "34.5", "order_total": "1234.5", "discount": "10",
-            "plain": "1234.50",
+            "plain": "1234.50", "placeholder": "100.00",
             "en": {"top_up": "€1,234.50", "balance": "€1,200.00", "spent": "-€34.50",
                    "order_total": "€1,234.50", "discount": "-€10.00", "quote": "€15.00",
                    "setup": "€20.00"},
             "de": {"top_up": f"1.234,50{NBSP}€", "balance": f"1.200,00{NBSP}€",
                    "order_total": f"1.234,50{NBSP}€", "discount": f"-10,00{NBSP}€"}},
     "JPY": {"top_up": "150000", "spent": "3500", "order_total": "4980", "discount": "500",
-            "plain": "150000",
+            "plain": "150000", "placeholder": "100",
             "en": {"top_up": "¥150,000", "balance": "¥146,500", "spent": "-¥3,500",
                    "order_total": "¥4,980", "discount": "-¥500", "quote": "¥15",
                    "setup": "¥20"},
@@ -69,6 +69,8 @@ def test_balance_page_and_ledger_in_the_workspaces_currency(shop):
     assert f'data-testid="available">{en["balance"]}<' in page
     assert f"+{en['top_up']}" in page  # the top-up in the ledger, signed
     assert en["spent"] in page  # the capture, negative
+    # the top-up field suggests a plain amount in the currency's minor units
+    assert f'placeholder="{case["placeholder"]}"' in page
     # the same page for a German browser
     de = seller.get("/balance/", HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9").content.decode()
     assert f'data-testid="balance">{case["de"]["balance"]}<' in de
