@@ -23,9 +23,10 @@ from billing.models import (
     TopUp,
 )
 from podhub.core.exceptions import PodhubError
+from podhub.core.money_admin import MoneyAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(MoneyAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -47,13 +48,15 @@ class MoneyForm(forms.Form):
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
     list_display = ("workspace", "balance_amount", "held_amount", "available", "debt_amount",
-                    "currency", "adjust_link")
+                    "adjust_link")
+    money_fields = {"balance_amount": "currency", "held_amount": "currency",
+                    "debt_amount": "currency", "available_amount": "currency"}
     list_select_related = ("workspace",)
     search_fields = ("workspace__name",)
 
     @admin.display(description="available")
     def available(self, obj):
-        return obj.available_amount
+        return self.available_amount_shown(obj)
 
     @admin.display(description="")
     def adjust_link(self, obj):
@@ -86,8 +89,10 @@ class AccountAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "workspace", "kind", "amount", "currency", "balance_after",
-                    "held_after", "order", "memo", "actor")
+    list_display = ("created_at", "workspace", "kind", "amount", "balance_delta",
+                    "balance_after", "held_after", "order", "memo", "actor")
+    money_fields = {"amount": "currency", "balance_delta": "currency", "held_delta": "currency",
+                    "balance_after": "currency", "held_after": "currency"}
     list_filter = ("kind",)
     list_select_related = ("workspace", "order", "actor")
     search_fields = ("idempotency_key", "memo", "workspace__name", "order__number")
@@ -99,14 +104,18 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 class HoldAdmin(ReadOnlyAdmin):
     list_display = ("pk", "workspace", "purpose", "order", "amount", "captured_amount",
                     "released_amount", "is_open")
+    money_fields = {"amount": "currency", "captured_amount": "currency",
+                    "released_amount": "currency"}
     list_filter = ("is_open", "purpose")
     list_select_related = ("workspace", "order")
 
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "workspace", "kind", "status", "amount", "currency", "credited_at",
+    list_display = ("pk", "workspace", "kind", "status", "amount", "credited_at",
                     "refunded_amount", "disputed_amount", "stripe_session_id")
+    money_fields = {"amount": "currency", "refunded_amount": "currency",
+                    "disputed_amount": "currency"}
     list_filter = ("kind", "status")
     list_select_related = ("workspace",)
     search_fields = ("stripe_session_id", "stripe_payment_intent_id")
@@ -114,8 +123,9 @@ class TopUpAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ("pk", "workspace", "total_amount", "currency", "auto", "created_at",
-                    "created_by")
+    list_display = ("pk", "workspace", "total_amount", "auto", "created_at", "created_by")
+    money_fields = {"total_amount": "currency", "product_amount": "currency",
+                    "shipping_amount": "currency"}
     list_select_related = ("workspace", "created_by")
 
 
@@ -123,6 +133,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 class OrderChargeAdmin(ReadOnlyAdmin):
     list_display = ("order", "workspace", "product_amount", "shipping_amount",
                     "shipping_method", "group", "refund_link")
+    money_fields = {"product_amount": "currency", "shipping_amount": "currency"}
     list_select_related = ("order", "workspace")
     search_fields = ("order__number",)
     raw_id_fields = ("order", "payment", "product_hold", "shipping_hold", "group")
@@ -159,13 +170,16 @@ class OrderChargeAdmin(ReadOnlyAdmin):
 @admin.register(ShipmentGroup)
 class ShipmentGroupAdmin(ReadOnlyAdmin):
     list_display = ("pk", "workspace", "item_count", "fee_amount", "separate_amount",
-                    "shipping_method", "created_at")
+                    "saved_amount", "shipping_method", "created_at")
+    money_fields = {"fee_amount": "currency", "separate_amount": "currency",
+                    "saved_amount": "currency"}
     list_select_related = ("workspace",)
 
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
-    list_display = ("number", "workspace", "kind", "total_amount", "currency", "issued_at")
+    list_display = ("number", "workspace", "kind", "total_amount", "issued_at")
+    money_fields = {"total_amount": "currency"}
     list_filter = ("kind",)
     list_select_related = ("workspace",)
     search_fields = ("number",)
@@ -183,6 +197,8 @@ class PaymentProfileAdmin(ReadOnlyAdmin):
               "recharge_threshold_amount", "recharge_amount", "recharge_failure",
               "recharge_capped_at", "recharge_max_per_day", "recharge_max_amount_per_day")
     readonly_fields = fields[:-2]
+    money_fields = {"recharge_threshold_amount": "workspace.billing_currency",
+                    "recharge_amount": "workspace.billing_currency"}
 
     def has_change_permission(self, request, obj=None):
         return admin.ModelAdmin.has_change_permission(self, request, obj)

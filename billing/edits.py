@@ -27,7 +27,7 @@ from billing.models import HoldPurpose, OrderCharge
 from orders.hooks import Repricing
 from orders.models import LineItem, Order
 from podhub.core.exceptions import PodhubError
-from podhub.core.money import quantize
+from podhub.core.money import format_money, quantize
 from quotes.models import OrderPrice, SetupFeeCharge
 
 ZERO = Decimal("0")
@@ -65,13 +65,17 @@ class EditMoney:
             raise RuntimeError("reprice needs the balance locked before the order")
         key = f"order:{order.pk}:edit:{version}"
         cur = book.currency
+
+        def m(amount: Decimal) -> str:
+            return format_money(amount, cur)
+
         held = _Held(quantize(_left(charge.product_hold), cur),
                      quantize(_left(charge.shipping_hold), cur))
         if not priced:
             _unfund(book, order, charge, key=key)
             return Repricing(
                 funded=False, currency=cur,
-                message=f"The holds of {held.total} {cur} went back to your balance.",
+                message=f"The holds of {m(held.total)} went back to your balance.",
                 data={"released": str(held.total), "currency": cur})
         _forget_price(order)
         try:
@@ -81,8 +85,8 @@ class EditMoney:
             why = exc.message
             return Repricing(
                 funded=False, currency=cur,
-                message=f"It cannot be paid as it is now ({why}). The holds of {held.total} "
-                f"{cur} went back to your balance; pay it again once it can be.",
+                message=f"It cannot be paid as it is now ({why}). The holds of "
+                f"{m(held.total)} went back to your balance; pay it again once it can be.",
                 data={"released": str(held.total), "currency": cur, "problem": why})
         shipping = held.shipping if charge.group_id else price.shipping_amount
         new = _Held(quantize(price.product_amount, cur), quantize(shipping, cur))
@@ -91,9 +95,9 @@ class EditMoney:
             _unfund(book, order, charge, key=key)
             return Repricing(
                 funded=False, missing_amount=missing, currency=cur,
-                message=f"The store's change makes the order cost {new.total} {cur} instead "
-                f"of {held.total} {cur}; your available balance is {missing} {cur} short. "
-                f"The holds of {held.total} {cur} went back to your balance and the order "
+                message=f"The store's change makes the order cost {m(new.total)} instead "
+                f"of {m(held.total)}; your available balance is {m(missing)} short. "
+                f"The holds of {m(held.total)} went back to your balance and the order "
                 "waits for payment again.",
                 data={"from": str(held.total), "to": str(new.total), "currency": cur,
                       "missing": str(missing), "released": str(held.total)})
@@ -126,12 +130,12 @@ class EditMoney:
         diff = new.total - held.total
         invoices.issue_for_adjustment(book, order=order, charge=charge, before=held.total,
                                       after=new.total)
-        moved = (f"{diff} {cur} more held" if diff > 0 else
-                 f"{-diff} {cur} released to your balance" if diff < 0 else "no money moved")
+        moved = (f"{m(diff)} more held" if diff > 0 else
+                 f"{m(-diff)} released to your balance" if diff < 0 else "no money moved")
         return Repricing(
             funded=True, currency=cur,
-            message=f"Priced again after the store's change: {held.total} → {new.total} "
-            f"{cur} ({moved}).",
+            message=f"Priced again after the store's change: {m(held.total)} → "
+            f"{m(new.total)} ({moved}).",
             data={"from": str(held.total), "to": str(new.total), "currency": cur,
                   "difference": str(diff)})
 

@@ -5,7 +5,10 @@ documents, numbered without gaps per workspace under the account lock. Its
 lines are a copy: later price or catalog changes never alter it.
 
 PDF: fpdf2 (pure Python, no system libraries, actively maintained, LGPL),
-with DejaVu Sans for non-Latin-1 names when the font is installed.
+with DejaVu Sans (shipped in static/fonts/) for non-Latin-1 names and currency
+symbols. Amounts are stored as plain decimals in the lines (data) and shown through
+`format_money` on the page and in the PDF; the texts written at issue (descriptions,
+notes) format theirs then (docs/money.md).
 """
 
 import logging
@@ -13,12 +16,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from billing.models import Invoice, InvoiceKind, OrderCharge, Payment, ShipmentGroup, TopUp
+from podhub.core.money import format_money
 from podhub.workspaces.models import Workspace
 
 ZERO = Decimal("0")
 # fpdf2 subsets fonts through fontTools, which logs every step at INFO.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
-FONT_DIRS = ("/usr/share/fonts/truetype/dejavu",)
+# The fonts PodHub ships first (the same PDF everywhere), then the system's.
+FONT_DIRS = (Path(__file__).resolve().parents[1] / "static" / "fonts",
+             Path("/usr/share/fonts/truetype/dejavu"))
 
 
 def _s(value) -> str:
@@ -46,7 +52,7 @@ def issue_for_group(book, *, group: ShipmentGroup, charges: list[OrderCharge],
                     shares: dict[int, Decimal]) -> Invoice:
     lines = [{"order": c.order.number,
               "description": f"Shipping share ({c.item_count} items, {c.shipping_label}); "
-              f"was {c.shipping_amount}",
+              f"was {format_money(c.shipping_amount, c.currency)}",
               "quantity": 1, "unit_amount": _s(shares[c.pk]), "amount": _s(shares[c.pk])}
              for c in charges]
     ws = Workspace.objects.get(pk=group.workspace_id)
@@ -58,9 +64,10 @@ def issue_for_group(book, *, group: ShipmentGroup, charges: list[OrderCharge],
         kind=InvoiceKind.GROUP, group=group, bill_to=ws.name, currency=group.currency,
         lines=lines, total_amount=group.fee_amount,
         note=f"Group shipment {group.pk} to {where}: {len(charges)} orders, "
-        f"{group.item_count} items in one parcel. Consolidated shipping {group.fee_amount} "
-        f"instead of {group.separate_amount} {group.currency}; the difference "
-        f"({group.saved_amount}) was released to your balance.")
+        f"{group.item_count} items in one parcel. Consolidated shipping "
+        f"{format_money(group.fee_amount, group.currency)} instead of "
+        f"{format_money(group.separate_amount, group.currency)}; the difference "
+        f"({format_money(group.saved_amount, group.currency)}) was released to your balance.")
 
 
 def issue_for_adjustment(book, *, order, charge: OrderCharge, before: Decimal,
@@ -76,7 +83,9 @@ def issue_for_adjustment(book, *, order, charge: OrderCharge, before: Decimal,
     return Invoice.objects.create(
         workspace_id=order.workspace_id, number=book.next_invoice_number(),
         kind=InvoiceKind.ADJUSTMENT, bill_to=ws.name, currency=charge.currency,
-        lines=[{"order": order.number, "description": f"{what} (was {before}, now {after})",
+        lines=[{"order": order.number, "description": f"{what} (was "
+                f"{format_money(before, charge.currency)}, now "
+                f"{format_money(after, charge.currency)})",
                 "quantity": 1, "unit_amount": _s(diff), "amount": _s(diff)}],
         total_amount=diff,
         note="Adjusts the payment of this order after a change in the store before it went "
@@ -149,15 +158,16 @@ def render_pdf(invoice: Invoice) -> bytes:
         desc = str(ln.get("description", ""))
         if len(desc) > 60:
             desc = desc[:59] + "…"
-        cells = (ln.get("order", ""), desc, ln.get("quantity", ""), ln.get("unit_amount", ""),
-                 ln.get("amount", ""))
+        cells = (ln.get("order", ""), desc, ln.get("quantity", ""),
+                 format_money(ln.get("unit_amount"), invoice.currency),
+                 format_money(ln.get("amount"), invoice.currency))
         for i, (w, value) in enumerate(zip(widths, cells, strict=True)):
             pdf.cell(w, 6, t(value), align="R" if i >= 2 else "L")
         pdf.ln()
     pdf.set_font(font, "B", 11)
     pdf.cell(sum(widths[:-1]), 9, t("Total"), border="T", align="R")
-    pdf.cell(widths[-1], 9, t(f"{invoice.total_amount} {invoice.currency}"), border="T",
-             align="R")
+    pdf.cell(widths[-1], 9, t(format_money(invoice.total_amount, invoice.currency)),
+             border="T", align="R")
     pdf.ln(12)
     if invoice.note:
         pdf.set_font(font, "", 9)

@@ -29,7 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from billing import ledger_sql as sql
 from billing.models import Account, EntryKind, Hold, LedgerEntry
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
-from podhub.core.money import quantize
+from podhub.core.money import format_money, quantize
 
 ZERO = Decimal("0")
 
@@ -46,8 +46,9 @@ class InsufficientFunds(Conflict):
         self.missing = missing
         self.currency = currency
         super().__init__(
-            f"Not enough balance: {self.needed} {currency} needed, {self.available} "
-            f"{currency} available. {missing} {currency} missing.",
+            f"Not enough balance: {format_money(self.needed, currency)} needed, "
+            f"{format_money(self.available, currency)} available. "
+            f"{format_money(missing, currency)} missing.",
             needed=str(self.needed), available=str(self.available), missing=str(missing),
             currency=currency,
         )
@@ -155,7 +156,7 @@ class Book:
         if entry.kind != kind or (amount is not None and entry.amount != amount):
             raise KeyReused(
                 f"Idempotency key {entry.idempotency_key!r} was used for a {entry.kind} of "
-                f"{entry.amount} {entry.currency}.")
+                f"{format_money(entry.amount, entry.currency)}.")
         return entry
 
     def next_invoice_number(self) -> str:
@@ -198,7 +199,8 @@ class Book:
         if outcome == "no_hold":
             raise NotFound("No such hold in this workspace.")
         if outcome == "too_much":
-            raise Conflict(f"Hold {new_hold} has {amt} {currency} left, not {amount}.")
+            raise Conflict(f"Hold {new_hold} has {format_money(amt, currency)} left, not "
+                           f"{format_money(amount, currency)}.")
         if outcome == "nothing":
             return outcome, None, new_hold
         entry = LedgerEntry(
@@ -358,7 +360,8 @@ class Book:
         remaining = hold.remaining_amount
         amount = remaining if amount is None else _amount(amount, self.currency)
         if amount < 0 or amount > remaining:
-            raise Conflict(f"Hold {hold.pk} has {remaining} {hold.currency} left, not {amount}.")
+            raise Conflict(f"Hold {hold.pk} has {format_money(remaining, hold.currency)} left, "
+                           f"not {format_money(amount, hold.currency)}.")
         if amount == 0:
             return None
         captured = kind == EntryKind.CAPTURE

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_scopes import ScopedManager
 
 from podhub.core.models import WorkspaceModel
-from podhub.core.money import amount_field
+from podhub.core.money import amount_field, format_money
 
 
 class Account(WorkspaceModel):
@@ -49,7 +49,7 @@ class Account(WorkspaceModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.workspace_id}: {self.balance_amount} {self.currency}"
+        return f"{self.workspace_id}: {format_money(self.balance_amount, self.currency)}"
 
     @property
     def available_amount(self) -> Decimal:
@@ -114,7 +114,7 @@ class TopUp(WorkspaceModel):
         ]
 
     def __str__(self) -> str:
-        return f"Top-up {self.pk} {self.amount} {self.currency} ({self.status})"
+        return f"Top-up {self.pk} {format_money(self.amount, self.currency)} ({self.status})"
 
 
 class Payment(WorkspaceModel):
@@ -132,7 +132,7 @@ class Payment(WorkspaceModel):
     objects = ScopedManager(workspace="workspace")
 
     def __str__(self) -> str:
-        return f"Payment {self.pk}: {self.total_amount} {self.currency}"
+        return f"Payment {self.pk}: {format_money(self.total_amount, self.currency)}"
 
 
 class Hold(WorkspaceModel):
@@ -162,7 +162,8 @@ class Hold(WorkspaceModel):
         indexes = [models.Index(fields=["workspace", "is_open"], name="billing_hold_open")]
 
     def __str__(self) -> str:
-        return f"Hold {self.pk} {self.remaining_amount}/{self.amount} {self.currency}"
+        return (f"Hold {self.pk} {format_money(self.remaining_amount, self.currency)} of "
+                f"{format_money(self.amount, self.currency)}")
 
     @property
     def remaining_amount(self) -> Decimal:
@@ -185,7 +186,8 @@ class ShipmentGroup(WorkspaceModel):
     objects = ScopedManager(workspace="workspace")
 
     def __str__(self) -> str:
-        return f"Group {self.pk} ({self.item_count} items, {self.fee_amount} {self.currency})"
+        return (f"Group {self.pk} ({self.item_count} items, "
+                f"{format_money(self.fee_amount, self.currency)})")
 
     @property
     def saved_amount(self) -> Decimal:
@@ -273,11 +275,19 @@ class LedgerEntry(WorkspaceModel):
         verbose_name_plural = "ledger entries"
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount} {self.currency}"
+        return f"{self.kind} {format_money(self.amount, self.currency)}"
 
     @property
     def available_after(self) -> Decimal:
         return self.balance_after - self.held_after
+
+    @property
+    def signed_amount(self) -> Decimal:
+        """The amount with the sign of its effect on the balance (holds and releases,
+        which move only what is held, stay unsigned): the ledger table's column."""
+        if self.balance_delta < 0:
+            return -self.amount
+        return self.amount
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -37,7 +37,7 @@ from orders.events import Actor
 from orders.models import Order, OrderEvent, OrderState, Store
 from orders.services import StoreUnpaid
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
-from podhub.core.money import quantize
+from podhub.core.money import format_money, quantize
 
 log = logging.getLogger(__name__)
 S = OrderState
@@ -150,8 +150,9 @@ def orders_pay(*, workspace, order_ids: list[int], shipping_methods: dict[int, s
             frozen[order.pk] = pricing.freeze(workspace, order.pk, method)
         total = sum((p.total for p in frozen.values()), ZERO)
         if expected_total is not None and total != expected_total:
-            raise Conflict(f"The price changed since you reviewed it ({expected_total} → "
-                           f"{total} {book.currency}). Review the orders again.",
+            raise Conflict("The price changed since you reviewed it ("
+                           f"{format_money(expected_total, book.currency)} → "
+                           f"{format_money(total, book.currency)}). Review the orders again.",
                            code_detail="price_changed")
         if total > book.available:
             raise InsufficientFunds(needed=total, available=book.available,
@@ -342,8 +343,8 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
             total=ExactSum("amount"))}
         refundable = sums.get(EntryKind.CAPTURE, ZERO) - sums.get(EntryKind.REFUND, ZERO)
         if amount > refundable:
-            raise Conflict(f"At most {refundable} {book.currency} of this order's captured "
-                           "cost can be refunded.")
+            raise Conflict(f"At most {format_money(refundable, book.currency)} of this "
+                           "order's captured cost can be refunded.")
         number = Order.objects.filter(pk=order_id).values_list("number", flat=True).first()
         return book.credit(EntryKind.REFUND, amount, key=full_key, order_id=order_id,
                            reason=reason, actor=staff_user,
@@ -421,6 +422,10 @@ class GroupSuggestion:
     shipping_label: str
     fee: Decimal
     separate: Decimal
+
+    @property
+    def currency(self) -> str:
+        return self.charges[0].currency
 
     @property
     def saving(self) -> Decimal:

@@ -26,6 +26,7 @@ from billing.models import (
     TopUpKind,
     TopUpStatus,
 )
+from podhub.core.money import format_money
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
@@ -130,8 +131,9 @@ def _settle_session(type: str, top_up: TopUp, session: dict) -> Outcome:
         entry = topups.top_up_credit(top_up_id=top_up.pk, workspace_id=top_up.workspace_id,
                                      payment_intent_id=session.get("payment_intent") or "")
         return Outcome(StripeEventStatus.PROCESSED,
-                       f"Top-up {top_up.pk} credited ({entry.amount} {entry.currency}, entry "
-                       f"{entry.pk}).", top_up.workspace_id)
+                       f"Top-up {top_up.pk} credited "
+                       f"({format_money(entry.amount, entry.currency)}, entry {entry.pk}).",
+                       top_up.workspace_id)
     if type == "checkout.session.async_payment_failed":
         topups.top_up_mark(top_up=top_up, status=TopUpStatus.FAILED,
                            message="The payment failed at the bank.")
@@ -252,7 +254,7 @@ def _charge_refunded(obj: dict) -> Outcome:
     refunded = stripe_gateway.from_minor(charge.get("amount_refunded") or 0, top_up.currency)
     entry = topups.top_up_reverse_refunds(top_up_id=top_up.pk, workspace_id=top_up.workspace_id,
                                           refunded=refunded, charge_id=charge["id"])
-    note = f"Refunded {refunded} {top_up.currency} in all" + (
+    note = f"Refunded {format_money(refunded, top_up.currency)} in all" + (
         f"; entry {entry.pk}." if entry else "; nothing new.")
     return Outcome(StripeEventStatus.PROCESSED, note, top_up.workspace_id)
 

@@ -28,7 +28,7 @@ from billing.models import (
     TopUpStatus,
 )
 from podhub.core.exceptions import Conflict, PermissionDenied, ValidationFailed
-from podhub.core.money import quantize
+from podhub.core.money import format_money, quantize
 from podhub.workspaces.models import MANAGING_ROLES
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ def require_money_role(membership) -> None:
 def _check_top_up_amount(amount: Decimal, currency: str, *, field: str, what: str) -> None:
     low, high = top_up_min(), top_up_max()
     if amount < low or amount > high:
-        raise ValidationFailed(f"{what} between {low} and {high} {currency}.", field=field)
+        raise ValidationFailed(f"{what} between {format_money(low, currency)} and "
+                               f"{format_money(high, currency)}.", field=field)
 
 
 class PaymentServiceError(Conflict):
@@ -250,12 +251,14 @@ def auto_recharge_configure(*, workspace, by, enabled: bool, threshold,
         _check_top_up_amount(amount, acct.currency, field="recharge_amount", what="Recharge")
         highest = settings.BILLING_RECHARGE_THRESHOLD_MAX
         if threshold > highest:
-            raise ValidationFailed(f"Set the threshold at most {highest} {acct.currency}.",
-                                   field="threshold")
+            raise ValidationFailed(
+                f"Set the threshold at most {format_money(highest, acct.currency)}.",
+                field="threshold")
         if threshold >= amount:
             raise ValidationFailed(
-                f"Set the threshold below the recharge amount: a recharge of {amount} "
-                f"{acct.currency} must lift available above {threshold} {acct.currency}.",
+                "Set the threshold below the recharge amount: a recharge of "
+                f"{format_money(amount, acct.currency)} must lift available above "
+                f"{format_money(threshold, acct.currency)}.",
                 field="threshold")
     with transaction.atomic():
         profile = PaymentProfile.objects.select_for_update().get(pk=profile.pk)
@@ -305,9 +308,9 @@ def _recharge_capped(profile: PaymentProfile, *, currency: str, now) -> bool:
         profile.save(update_fields=["recharge_capped_at", "updated_at"])
         _email_owners(profile.workspace_id, subject="Auto-recharge paused for today",
                       body=f"Your saved card was charged automatically {count} time(s) for "
-                      f"{quantize(total, currency)} {currency} in the last 24 hours; one "
+                      f"{format_money(total, currency)} in the last 24 hours; one "
                       f"more would pass the daily cap ({max_count} charges, "
-                      f"{quantize(max_total, currency)} {currency} in all). Auto-recharge "
+                      f"{format_money(max_total, currency)} in all). Auto-recharge "
                       "resumes by itself; top up by hand if orders are waiting.")
     return True
 

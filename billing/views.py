@@ -23,7 +23,7 @@ from orders.services import StoreUnpaid
 from podhub.core.api import error_body
 from podhub.core.csv_export import csv_download
 from podhub.core.exceptions import NotFound
-from podhub.core.money import quantize
+from podhub.core.money import format_money, quantize
 from podhub.core.views import redirect_local, workspace_view
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _recharge_capped_note(profile, currency: str) -> str:
         return ""
     count, total = topups.recharge_caps(profile)
     return (f"Auto-recharge reached its daily cap ({count} charges or "
-            f"{quantize(total, currency)} {currency} in any 24 hours) and waits until older "
+            f"{format_money(total, currency)} in any 24 hours) and waits until older "
             "charges leave that window; top up by hand if orders are waiting.")
 
 
@@ -95,11 +95,11 @@ def top_up_return(request):
     if request.GET.get("top_up", "").isdigit():
         found = TopUp.objects.filter(workspace=request.workspace,
                                      pk=int(request.GET["top_up"])).first()
-    amount = quantize(found.amount, found.currency) if found is not None else None
+    amount = format_money(found.amount, found.currency) if found is not None else None
     if found is not None and found.status == TopUpStatus.PAID:
-        messages.success(request, f"Top-up of {amount} {found.currency} received.")
+        messages.success(request, f"Top-up of {amount} received.")
     elif found is not None:
-        messages.info(request, f"Top-up of {amount} {found.currency} is "
+        messages.info(request, f"Top-up of {amount} is "
                       f"{found.get_status_display().lower()}: the balance updates as soon as "
                       "Stripe confirms the payment.")
     return redirect("billing:balance")
@@ -141,14 +141,25 @@ def auto_recharge(request):
 @require_GET
 def ledger_csv(request):
     """The ledger with the page's filters; amounts are numbers, text cells are escaped
-    against spreadsheet formulas (podhub/core/csv_export.py)."""
+    against spreadsheet formulas (podhub/core/csv_export.py).
+
+    A CSV is data, not display: amounts stay plain decimal numbers in the currency's
+    minor units (12.50, 1500, 1.500) beside a currency column, never "$12.50", so a
+    spreadsheet sums them (docs/money.md)."""
     filters = selectors.LedgerFilter.from_query(request.GET)
     entries = selectors.entry_list(workspace=request.workspace, filters=filters).order_by(
         "created_at", "id")
-    rows = ([e.pk, e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.amount, e.currency,
-             e.balance_delta, e.held_delta, e.balance_after, e.available_after,
-             e.order.number if e.order_id else "", e.memo, e.reason, e.idempotency_key]
-            for e in entries.iterator(chunk_size=500))
+
+    def row(e):
+        def n(amount):
+            return quantize(amount, e.currency)
+
+        return [e.pk, e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, n(e.amount),
+                e.currency, n(e.balance_delta), n(e.held_delta), n(e.balance_after),
+                n(e.available_after), e.order.number if e.order_id else "", e.memo, e.reason,
+                e.idempotency_key]
+
+    rows = (row(e) for e in entries.iterator(chunk_size=500))
     return csv_download("podhub-ledger.csv", [
         "id", "time_utc", "kind", "amount", "currency", "balance_delta", "held_delta",
         "balance_after", "available_after", "order", "memo", "reason", "idempotency_key"],
@@ -260,9 +271,9 @@ def pay(request):
             error, status = exc, 409
         else:
             count = payment.charges.count()
-            total = quantize(payment.total_amount, payment.currency)
+            total = format_money(payment.total_amount, payment.currency)
             messages.success(request, f"Paid {count} order{'s' if count != 1 else ''}: "
-                             f"{total} {payment.currency} held on your balance.")
+                             f"{total} held on your balance.")
             return redirect(reverse("billing:balance") + f"?paid={payment.pk}")
     sel = payments.selection_price(workspace=ws, order_ids=ids, shipping_methods=methods)
     return render(request, "billing/pay_review.html", {
@@ -281,8 +292,8 @@ def groups(request):
         group = payments.group_create(workspace=ws, order_ids=_ids(request.POST.getlist(
             "orders")), user=request.user)
         messages.success(request, f"Shipment group {group.pk}: {group.item_count} items ship "
-                         f"together for {group.fee_amount} {group.currency}; "
-                         f"{group.saved_amount} {group.currency} released.")
+                         f"together for {format_money(group.fee_amount, group.currency)}; "
+                         f"{format_money(group.saved_amount, group.currency)} released.")
         return redirect("billing:invoice", invoice_id=group.invoice.pk)
     return render(request, "billing/groups.html", {
         "section": "balance", "suggestions": payments.group_suggestions(workspace=ws)})

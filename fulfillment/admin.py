@@ -11,6 +11,7 @@ from fulfillment.printfiles import conf
 from fulfillment.printfiles.fonts import FONTS
 from fulfillment.printfiles.spec import SpecError, parse_spec
 from podhub.core.exceptions import ValidationFailed
+from podhub.core.money_admin import MoneyAdminMixin
 from podhub.core.uploads import IMAGE_FORMATS, clean_image
 
 
@@ -417,11 +418,13 @@ class ClaimActionForm(ActionForm):
 
 
 @admin.register(Claim)
-class ClaimAdmin(admin.ModelAdmin):
+class ClaimAdmin(MoneyAdminMixin, admin.ModelAdmin):
     list_display = ["pk", "order", "kind", "status", "created_at", "reprint_order",
                     "refund_amount"]
     list_filter = ["status", "kind"]
-    list_select_related = ["order", "reprint_order"]
+    list_select_related = ["order", "reprint_order", "workspace"]
+    # a refund goes to the seller's balance, kept in the workspace's billing currency
+    money_fields = {"refund_amount": "workspace.billing_currency"}
     raw_id_fields = ["workspace", "order", "reprint_order", "opened_by"]
     readonly_fields = ["status", "reprint_order", "refund_amount", "resolved_at", "items"]
     inlines = [ClaimMessageInline]

@@ -18,6 +18,7 @@ from orders import services as order_services
 from orders.events import Actor
 from orders.models import LineItem, Order, OrderState
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.core.money import format_money
 from podhub.core.uploads import clean_image, file_response, stored_ext
 
 CLAIMABLE = (OrderState.SHIPPED, OrderState.COMPLETED)
@@ -208,11 +209,13 @@ def claim_refund(*, claim_id: int, amount, user, note: str = "",
         claim.refund_amount = Decimal(str(getattr(entry, "amount", amount)))
         claim.resolved_at = now
         claim.save()
-        _messages(claim, body=note or f"Refunded {claim.refund_amount} to your balance.",
+        refunded = format_money(claim.refund_amount,
+                                getattr(entry, "currency", workspace.billing_currency))
+        _messages(claim, body=note or f"Refunded {refunded} to your balance.",
                   photos=(), user=user, from_staff=True)
         order_services.record_event(
             order=claim.order, type="claim.refunded", actor=Actor.staff(user),
-            message=f"Claim {claim.pk}: {claim.refund_amount} refunded to the balance.",
+            message=f"Claim {claim.pk}: {refunded} refunded to the balance.",
             data={"claim_id": claim.pk, "amount": str(claim.refund_amount)})
     return claim
 

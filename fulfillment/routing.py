@@ -17,6 +17,7 @@ from decimal import Decimal
 from fulfillment.models import FulfillmentSettings
 from fulfillment.providers import adapter_for, connection_for
 from orders.models import LineItem, Order
+from podhub.core.money import format_money
 
 ZERO = Decimal("0")
 
@@ -112,8 +113,9 @@ def plan(order: Order, *, lines: list[LineItem] | None = None,
                     continue
                 if cand.cost > base + extra:
                     route.reason = (f"the next provider, {cand.provider.name}, costs "
-                                    f"{cand.cost - base} {cand.currency} more per item than "
-                                    f"the first choice (maximum extra cost {extra})")
+                                    f"{format_money(cand.cost - base, cand.currency)} more "
+                                    "per item than the first choice (maximum extra cost "
+                                    f"{format_money(extra, cand.currency)})")
                     break
                 route.chosen = cand
                 break

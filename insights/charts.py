@@ -9,6 +9,7 @@ for screen readers, for copying, and for browsers without SVG.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -61,9 +62,11 @@ def _nice_max(v: float) -> float:
 
 def bar_chart(points: list[Point], *, title: str, unit: str = "", chart_id: str,
               line: list[Point] | None = None, line_name: str = "",
-              bar_name: str = "", width: int = WIDTH, height: int = HEIGHT) -> SafeString:
+              bar_name: str = "", width: int = WIDTH, height: int = HEIGHT,
+              axis: Callable[[Decimal], str] | None = None) -> SafeString:
     """Bars (negative values hang below the zero line), optionally a line on the same
-    scale, with y-axis labels at min / 0 / max, a few x labels, and a data table."""
+    scale, with y-axis labels at min / 0 / max, a few x labels, and a data table.
+    `axis` writes a y-axis label (money charts: the currency's compact format)."""
     values = [_num(p.value) for p in points] + [_num(p.value) for p in (line or [])]
     top = _nice_max(max([0.0, *values]))
     low = min([0.0, *values])
@@ -89,7 +92,7 @@ def bar_chart(points: list[Point], *, title: str, unit: str = "", chart_id: str,
             '<text class="ylabel" x="{}" y="{}" text-anchor="end" font-size="11" '
             'fill="#5b6573">{}</text>',
             LEFT, width - RIGHT, f"{ty:.1f}", f"{ty:.1f}", LEFT - 6, f"{ty + 4:.1f}",
-            _fmt(t)))
+            axis(Decimal(str(t))) if axis else _fmt(t)))
     # bars
     for i, p in enumerate(points):
         if p.value is None:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from insights import selectors
 from insights.charts import Point, bar_chart
 from orders.models import Store
+from podhub.core.money import format_money
 from podhub.core.views import workspace_view
 
 
@@ -22,11 +23,15 @@ def read_period(request, *, today) -> tuple[selectors.Period, dict[str, str]]:
     return period, errors
 
 
-def _series(days, name: str, unit: str, attr: str | None = None) -> list[Point]:
-    """One point per day: the figure as the API writes it, or 0 "no orders"."""
-    return [Point(label=f.label, value=getattr(f, attr or name) if f.orders else 0,
-                  text=f"{j[name]} {unit}" if f.orders else "no orders")
+def _series(days, name: str, currency: str) -> list[Point]:
+    """One point per day: the figure in its currency, or 0 "no orders"."""
+    return [Point(label=f.label, value=getattr(f, name) if f.orders else 0,
+                  text=format_money(j[name], currency) if f.orders else "no orders")
             for f, j in days]
+
+
+def _axis(currency: str):
+    return lambda tick: format_money(tick, currency, compact=True)
 
 
 def _currency_view(rep: selectors.CurrencyReport) -> dict:
@@ -42,12 +47,13 @@ def _currency_view(rep: selectors.CurrencyReport) -> dict:
         title = (f"Profit per day ({unit}; sold in {rep.currency}, converted at the rate "
                  "frozen at payment)" if foreign else f"Profit per day ({unit})")
         chart = bar_chart(_series(days, "profit", unit),
-                          title=title, unit=unit,
+                          title=title, unit=unit, axis=_axis(unit),
                           chart_id=f"profit-{block}", bar_name="profit",
                           line=_series(days, "revenue_billing", unit), line_name="revenue")
     else:  # sold in another currency with no rate frozen at payment: no profit to draw
         chart = bar_chart(_series(days, "revenue", rep.currency),
                           title=f"Revenue per day ({rep.currency})", unit=rep.currency,
+                          axis=_axis(rep.currency),
                           chart_id=f"revenue-{block}", bar_name="revenue")
     return {
         "currency": rep.currency, "cost_currency": rep.cost_currency, "block": block,

@@ -23,6 +23,7 @@ from orders.models import (
     Store,
 )
 from podhub.core.exceptions import PodhubError
+from podhub.core.money_admin import MoneyAdminMixin
 
 
 class StoreAdminForm(forms.ModelForm):
@@ -54,7 +55,7 @@ class StoreAdmin(admin.ModelAdmin):
     readonly_fields = ("is_outside_default", "created_at", "updated_at")
 
 
-class LineItemInline(admin.TabularInline):
+class LineItemInline(MoneyAdminMixin, admin.TabularInline):
     model = LineItem
     extra = 0
     can_delete = False
@@ -63,6 +64,7 @@ class LineItemInline(admin.TabularInline):
               "discount_amount", "personalization", "images", "catalog_variant_id",
               "unmapped_reason")
     readonly_fields = fields
+    money_fields = {"unit_price_amount": "order.currency", "discount_amount": "order.currency"}
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -95,7 +97,7 @@ class RequestInfoForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(MoneyAdminMixin, admin.ModelAdmin):
     list_display = ("number", "workspace", "store", "state", "hold_reason", "cancel_reason",
                     "buyer_name", "buyer_email", "placed_at")
     list_filter = ("state", "store__platform", "hold_reason", "cancel_reason")
@@ -107,6 +109,8 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ["request_information", "cancel_for_copyright", "cancel_provider_rejected",
                "cancel_by_staff"]
     inlines = [LineItemInline, OrderEventInline]
+    money_fields = dict.fromkeys(("subtotal_amount", "discount_amount", "shipping_amount",
+                                  "tax_amount", "total_amount"), "currency")
     fieldsets = (
         (None, {"fields": ("workspace", "store", "number", "external_id", "channel", "state",
                            "needs_attention", "auto_submit")}),
@@ -122,7 +126,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Every field: changes go through the actions (services), never a raw save.
-        return [f.name for f in Order._meta.concrete_fields if f.name != "id"]
+        return self.money_readonly(f.name for f in Order._meta.concrete_fields if f.name != "id")
 
     def has_add_permission(self, request):
         return False

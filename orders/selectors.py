@@ -364,6 +364,12 @@ class OrderDetail:
     def total_quantity(self) -> int:
         return sum(line.quantity for line in self.lines)
 
+    @property
+    def discount_off(self) -> Decimal:
+        """The discount as the price table shows it: taken off, so negative
+        ("-$5.00", "-5,00 €": the locale places the sign, docs/money.md)."""
+        return -self.order.discount_amount
+
 
 def _info_requested(order: Order) -> bool:
     return order.state == OrderState.ON_HOLD and order.hold_reason == HoldReason.INFO_REQUESTED

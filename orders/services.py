@@ -57,6 +57,7 @@ from orders.models import (
     SubmitMode,
 )
 from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
+from podhub.core.money import format_money
 
 log = logging.getLogger(__name__)
 S = OrderState
@@ -282,8 +283,9 @@ def _run_loss_guard(order: Order, *, now: datetime) -> None:
 
 def _apply_loss_policy(order: Order, verdict: hooks.LossVerdict, *, now: datetime) -> None:
     text = (
-        f"Selling price {verdict.selling_amount} {verdict.currency} is below base cost + "
-        f"shipping + handling ({verdict.cost_amount} {verdict.currency}). {verdict.detail}"
+        f"Selling price {format_money(verdict.selling_amount, verdict.currency)} is below "
+        f"base cost + shipping + handling ({format_money(verdict.cost_amount, verdict.currency)}"
+        f"). {verdict.detail}"
     ).strip()
     actor = Actor.system("Loss guard")
     data = {"selling": str(verdict.selling_amount), "cost": str(verdict.cost_amount),

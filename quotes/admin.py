@@ -17,6 +17,8 @@ from django.utils.safestring import mark_safe
 from orders.models import Order
 from podhub.core.exceptions import PodhubError
 from podhub.core.links import http_url
+from podhub.core.money import format_money
+from podhub.core.money_admin import MoneyAdminMixin
 from quotes import calc, services
 from quotes.forms import (
     ExchangeRateAdminForm,
@@ -77,8 +79,9 @@ class ShippingRateInline(admin.TabularInline):
 
 
 @admin.register(ShippingMethod)
-class ShippingMethodAdmin(CatalogChangeMixin, admin.ModelAdmin):
-    list_display = ("name", "code", "handling_amount", "currency", "is_active", "sort_order")
+class ShippingMethodAdmin(MoneyAdminMixin, CatalogChangeMixin, admin.ModelAdmin):
+    list_display = ("name", "code", "handling_amount", "is_active", "sort_order")
+    money_fields = {"handling_amount": "currency"}
     list_editable = ("sort_order",)
     inlines = [ShippingRateInline]
 
@@ -93,9 +96,10 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(CatalogChangeMixin, admin.ModelAdmin):
+class ProductAdmin(MoneyAdminMixin, CatalogChangeMixin, admin.ModelAdmin):
     list_display = ("name", "category", "currency", "setup_fee_amount", "is_published",
                     "made_for_workspace", "variant_count")
+    money_fields = {"setup_fee_amount": "currency"}
     list_filter = ("is_published", "category", ("made_for_workspace", admin.EmptyFieldListFilter))
     search_fields = ("name", "variants__sku")
     raw_id_fields = ("made_for_workspace",)
@@ -119,9 +123,10 @@ class VariantProviderInline(admin.TabularInline):
 
 
 @admin.register(Variant)
-class VariantAdmin(CatalogChangeMixin, admin.ModelAdmin):
+class VariantAdmin(MoneyAdminMixin, CatalogChangeMixin, admin.ModelAdmin):
     form = VariantAdminForm
     list_display = ("sku", "product", "label", "price_amount", "production_days", "is_active")
+    money_fields = {"price_amount": "product.currency"}
     list_select_related = ("product",)
     list_filter = ("is_active",)
     search_fields = ("sku", "product__name")
@@ -278,7 +283,7 @@ class QuoteAdmin(admin.ModelAdmin):
 # --- what workspaces hold (read-only for staff) -----------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(MoneyAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -288,24 +293,29 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AcceptedPrice)
 class AcceptedPriceAdmin(ReadOnlyAdmin):
-    list_display = ("variant", "workspace", "unit_price_amount", "currency", "setup_fee_amount",
+    list_display = ("variant", "workspace", "unit_price_amount", "setup_fee_amount",
                     "tiers_text", "accepted_at")
+    money_fields = {"unit_price_amount": "currency", "setup_fee_amount": "currency"}
     list_select_related = ("variant__product", "workspace")
     list_filter = ("workspace",)
 
     @admin.display(description="Tiers")
     def tiers_text(self, obj):
-        return calc.tiers_to_text(calc.tiers_from_json(obj.tiers)) or "—"
+        return "; ".join(
+            f"{t.range_text()}: {format_money(t.unit_price, obj.currency)}"
+            + (f" {t.label}" if t.label else "")
+            for t in sorted(calc.tiers_from_json(obj.tiers), key=lambda t: t.min_quantity)) or "—"
 
 
 @admin.register(SetupFeeCharge)
 class SetupFeeChargeAdmin(ReadOnlyAdmin):
-    list_display = ("product", "workspace", "order", "amount", "currency", "created_at")
+    list_display = ("product", "workspace", "order", "amount", "created_at")
+    money_fields = {"amount": "currency"}
     list_select_related = ("product", "workspace", "order")
 
 
 @admin.register(OrderPrice)
 class OrderPriceAdmin(ReadOnlyAdmin):
-    list_display = ("order", "workspace", "total_amount", "currency", "shipping_method",
-                    "taken_at")
+    list_display = ("order", "workspace", "total_amount", "shipping_method", "taken_at")
+    money_fields = {"total_amount": "currency"}
     list_select_related = ("order", "workspace")

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django_scopes import ScopedManager
 
 from podhub.core.models import WorkspaceModel
-from podhub.core.money import amount_field
+from podhub.core.money import amount_field, format_money
 
 ZERO = 0
 
@@ -430,7 +430,7 @@ class AcceptedPrice(WorkspaceModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.variant_id}: {self.unit_price_amount} {self.currency}"
+        return f"{self.variant_id}: {format_money(self.unit_price_amount, self.currency)}"
 
 
 class SetupFeeCharge(WorkspaceModel):
@@ -465,4 +465,4 @@ class OrderPrice(WorkspaceModel):
     objects = ScopedManager(workspace="workspace")
 
     def __str__(self) -> str:
-        return f"order {self.order_id}: {self.total_amount} {self.currency}"
+        return f"order {self.order_id}: {format_money(self.total_amount, self.currency)}"

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from orders.hooks import LossVerdict
 from orders.models import LineItem, Order
-from podhub.core.money import quantize
+from podhub.core.money import format_money, quantize
 from quotes import calc
 from quotes.mapping import PriceSource, price_sources
 from quotes.models import (
@@ -365,14 +365,15 @@ def loss_verdict(order: Order) -> LossVerdict | None:
     bd = price_order(order=order)
     if not bd.items_priced or bd.selling_amount is None:
         return None
-    parts = [f"items {bd.items_total}", f"shipping {bd.shipping_total}",
-             f"handling {bd.handling_total}"]
-    detail = "Cost: " + " + ".join(parts) + f" {bd.currency}."
+    parts = [f"items {format_money(bd.items_total, bd.currency)}",
+             f"shipping {format_money(bd.shipping_total, bd.currency)}",
+             f"handling {format_money(bd.handling_total, bd.currency)}"]
+    detail = "Cost: " + " + ".join(parts) + "."
     if bd.shipping is None:
         detail += f" Shipping not included: {bd.shipping_problem}"
     if bd.store_currency != bd.currency:
         rate = calc.rate_between(exchange_rates(), bd.store_currency, bd.currency)
-        detail += (f" Selling {bd.selling_store_amount} {bd.store_currency} at "
+        detail += (f" Selling {format_money(bd.selling_store_amount, bd.store_currency)} at "
                    f"1 {bd.store_currency} = {rate.normalize()} {bd.currency}.")
     return LossVerdict(selling_amount=bd.selling_amount, cost_amount=bd.cost_for_loss_guard,
                        currency=bd.currency, detail=detail)

@@ -36,6 +36,7 @@ from orders import services as order_services
 from orders.events import Actor
 from orders.models import CancelReason, LineItem, Order, OrderEvent, OrderState, Store
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.core.money import format_money
 from podhub.workspaces.models import Membership, Role, Workspace
 from quotes import calc, mapping, pricing
 from quotes.models import (
@@ -436,8 +437,9 @@ def quote_send(*, quote_id: int, by, now: datetime | None = None) -> Quote:
     _email_members(
         quote.workspace_id, subject=f"Your quote for {quote.title} is ready",
         body=f"PodHub priced {quote.title} ({len(lines)} variant{'s' if len(lines) > 1 else ''})."
-        "\n\n" + "\n".join(f"- {ln}: {ln.unit_price_amount} {ln.currency}"
-                           + (f" + one-time setup fee {ln.setup_fee_amount}"
+        "\n\n" + "\n".join(f"- {ln}: {format_money(ln.unit_price_amount, ln.currency)}"
+                           + (" + one-time setup fee "
+                              f"{format_money(ln.setup_fee_amount, ln.currency)}"
                               if ln.setup_fee_amount else "") for ln in lines)
         + "\n\nAccept it to price your waiting orders of this product and all future ones.",
         path=reverse("quotes:list"))

@@ -41,9 +41,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from babel.numbers import format_currency, get_currency_precision
 
 DECLINE_CARDS = {"4000000000000002": "Your card was declined.",
                  "4000000000009995": "Your card has insufficient funds."}
@@ -527,7 +530,11 @@ class StripeSandbox:
         esc = html.escape
         paying = session["mode"] == "payment"
         if paying:
-            amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+            # as Stripe's page shows it: minor units by the currency (JPY has none)
+            currency = session["currency"].upper()
+            amount = format_currency(
+                Decimal(int(session["amount_total"])).scaleb(-get_currency_precision(currency)),
+                currency, locale="en_US")
             title = f"Pay {amount}"
         else:
             title = "Save a card for later payments"

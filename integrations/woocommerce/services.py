@@ -51,6 +51,7 @@ from orders.models import Platform, Store
 from podhub.core import outbound
 from podhub.core.crypto import Secret
 from podhub.core.exceptions import Conflict, ValidationFailed
+from podhub.core.money import format_money
 
 log = logging.getLogger(__name__)
 
@@ -533,10 +534,11 @@ def _refund(client: WooClient, order: dict, p: dict, key: str) -> dict:
 def _cancel_note(p: dict, result: dict, currency: str) -> str:
     why = p.get("note") or str(p.get("reason") or "").replace("_", " ")
     text = f"Cancelled by PodHub ({why})." if why else "Cancelled by PodHub."
+    amount = format_money(result.get("amount"), currency)
     if result["refund"] == "gateway":
-        return f"{text} Refunded {result['amount']} {currency} through the payment gateway."
+        return f"{text} Refunded {amount} through the payment gateway."
     if result["refund"] == "manual":
-        return (f"{text} The payment gateway could not refund {result['amount']} {currency} "
+        return (f"{text} The payment gateway could not refund {amount} "
                 f"({result.get('refund_error') or 'refused'}): the refund is recorded, pay "
                 "the buyer back by hand.")
     return f"{text} No refund made."
@@ -545,8 +547,8 @@ def _cancel_note(p: dict, result: dict, currency: str) -> str:
 def _buyer_note(order: dict, result: dict, currency: str) -> str:
     number = order.get("number") or order.get("id")
     if result["refund"] in ("gateway", "manual"):
-        return (f"Your order #{number} has been cancelled. A refund of {result['amount']} "
-                f"{currency} is on its way to you.")
+        return (f"Your order #{number} has been cancelled. A refund of "
+                f"{format_money(result.get('amount'), currency)} is on its way to you.")
     return f"Your order #{number} has been cancelled."
 
 

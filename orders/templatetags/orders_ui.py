@@ -12,6 +12,7 @@ from orders import notices, selectors
 from orders.inputs import display_value
 from orders.models import ActorType, CancelReason, HoldReason, OrderState
 from orders.urlcache import const_url, id_url
+from podhub.core.money import format_money
 
 register = template.Library()
 
@@ -174,7 +175,7 @@ def _row_html(row, tz, e=html.escape) -> str:
         f"<td>{e(row.store_name)}</td>"
         f'<td>{e(row.buyer_name)}<br><span class="muted">{e(row.buyer_email)}</span></td>'
         f'<td>{items}<br><span class="muted">{e(", ".join(row.first_skus) + more)}</span></td>'
-        f"<td>{row.total_amount:.2f} {e(row.currency)}</td>"
+        f"<td>{e(format_money(row.total_amount, row.currency))}</td>"
         f'<td><span class="state state-{e(row.state)}">{e(row.state_label)}</span>{extra}</td>'
         "</tr>\n"
     )

@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Amounts in the browser's number format (Accept-Language), else LANGUAGE_CODE's
+    # (docs/money.md).
+    "podhub.core.money.MoneyLocaleMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -86,8 +89,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "podhub.workspaces.context_processors.workspace",
             ],
-            # `safe_url`: every outside URL rendered in a template (docs/security.md)
-            "builtins": ["podhub.core.templatetags.links"],
+            # `safe_url`: every outside URL rendered in a template (docs/security.md);
+            # `money`: every amount shown, by its currency (docs/money.md)
+            "builtins": ["podhub.core.templatetags.links", "podhub.core.templatetags.money"],
         },
     },
 ]

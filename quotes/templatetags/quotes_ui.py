@@ -1,27 +1,13 @@
-"""Template helpers for the catalog and quote pages: money, tiers, the quote notice."""
-
-from decimal import Decimal, InvalidOperation
+"""Template helpers for the catalog and quote pages: tiers, the quote notice (money is
+the builtin `money` filter, podhub/core/templatetags/money.py)."""
 
 from django import template
 from django.template.loader import render_to_string
 
 from orders import notices
-from podhub.core.money import quantize
 from quotes import calc
 
 register = template.Library()
-
-
-@register.filter
-def money(amount, currency: str = "USD") -> str:
-    """12.5 'USD' -> '12.50 USD' (rounded the way money.quantize rounds)."""
-    if amount in (None, ""):
-        return "—"
-    try:
-        value = Decimal(str(amount))
-    except InvalidOperation:
-        return str(amount)
-    return f"{quantize(value, currency or 'USD')} {currency}".strip()
 
 
 @register.filter

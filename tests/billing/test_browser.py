@@ -41,21 +41,21 @@ def test_top_up_bulk_pay_hold_cancel_release_and_invoice(
     page.fill("[data-testid=top-up-form] input[name=amount]", "60")
     page.click("[data-testid=top-up-form] button[type=submit]")
     page.wait_for_url(live_sandbox.public_url + "/checkout/**")
-    assert "Pay 60.00 USD" in page.locator("h1").inner_text()
+    assert "Pay $60.00" in page.locator("h1").inner_text()
     page.click("button[value=pay]")
     page.wait_for_url("**/balance/")
-    assert "Top-up of 60.00 USD received." in page.locator("ul.messages").inner_text()
-    assert page.locator("[data-testid=balance]").inner_text() == "60.00 USD"
+    assert "Top-up of $60.00 received." in page.locator("ul.messages").inner_text()
+    assert page.locator("[data-testid=balance]").inner_text() == "$60.00"
 
     # all four orders (72.00): refused, with the missing amount and a top-up offer
     page.goto("/pay/")
     for o in orders:
         page.check(f"input[name=orders][data-number='{o.number}']")
     page.click("text=Review payment")
-    assert "72.00 USD" in page.locator("[data-testid=pay-total]").inner_text()
-    assert "12.00 USD missing" in page.locator("[data-testid=missing]").inner_text()
+    assert "$72.00" in page.locator("[data-testid=pay-total]").inner_text()
+    assert "$12.00 missing" in page.locator("[data-testid=missing]").inner_text()
     page.click("[data-testid=confirm-pay]")
-    assert "12.00 USD missing" in page.locator("[data-testid=pay-error]").inner_text()
+    assert "$12.00 missing" in page.locator("[data-testid=pay-error]").inner_text()
     assert page.locator("[data-testid=top-up-missing] input[name=amount]").input_value() == \
         "12.00"
     page.screenshot(path=f"{artifacts_dir}/billing-missing.png", full_page=True)
@@ -69,9 +69,9 @@ def test_top_up_bulk_pay_hold_cancel_release_and_invoice(
     page.click("text=Review payment")
     page.click("[data-testid=confirm-pay]")
     page.wait_for_url("**/balance/?paid=*")
-    assert "Paid 3 orders: 54.00 USD held" in page.locator("ul.messages").inner_text()
-    assert page.locator("[data-testid=held]").inner_text() == "54.00 USD"
-    assert page.locator("[data-testid=available]").inner_text() == "6.00 USD"
+    assert "Paid 3 orders: $54.00 held" in page.locator("ul.messages").inner_text()
+    assert page.locator("[data-testid=held]").inner_text() == "$54.00"
+    assert page.locator("[data-testid=available]").inner_text() == "$6.00"
     assert page.locator("[data-testid=holds] tbody tr").count() == 6
     page.screenshot(path=f"{artifacts_dir}/billing-holds.png", full_page=True)
 
@@ -81,8 +81,8 @@ def test_top_up_bulk_pay_hold_cancel_release_and_invoice(
     page.click("[data-testid=cancel-form] button[type=submit]")
     page.wait_for_url(f"**/orders/{cancelled.pk}/")
     page.goto("/balance/")
-    assert page.locator("[data-testid=held]").inner_text() == "36.00 USD"
-    assert page.locator("[data-testid=available]").inner_text() == "24.00 USD"
+    assert page.locator("[data-testid=held]").inner_text() == "$36.00"
+    assert page.locator("[data-testid=available]").inner_text() == "$24.00"
     releases = page.locator("[data-testid=ledger] tr.entry-release").all_inner_texts()
     assert any(f"Order {cancelled.number} cancelled: product released" in r for r in releases)
     assert any(f"Order {cancelled.number} cancelled: shipping released" in r for r in releases)
@@ -90,7 +90,7 @@ def test_top_up_bulk_pay_hold_cancel_release_and_invoice(
 
     # the invoice of the payment: HTML and PDF download
     page.click("[data-testid=invoices] a >> nth=0")
-    assert "54.00 USD" in page.locator("[data-testid=invoice]").inner_text()
+    assert "$54.00" in page.locator("[data-testid=invoice]").inner_text()
     with page.expect_download() as download:
         page.click("[data-testid=invoice-pdf]")
     path = download.value.path()

@@ -61,7 +61,7 @@ def test_a_hold_larger_than_available_is_refused_with_the_missing_amount(workspa
         with pytest.raises(ledger.InsufficientFunds) as err:
             ledger.hold_place(workspace_id=workspace.pk, amount=D("7.50"), key="h2")
         assert err.value.missing == D("2.50")
-        assert "2.50 USD missing" in err.value.message
+        assert "$2.50 missing" in err.value.message
         assert not LedgerEntry.objects.filter(idempotency_key="h2").exists()
 
 

@@ -73,7 +73,7 @@ def test_not_enough_balance_holds_nothing_and_says_how_much_is_missing(workspace
     with pytest.raises(InsufficientFunds) as err:
         pay(workspace, orders)
     assert err.value.missing == D("6.00")
-    assert "6.00 USD missing" in err.value.message
+    assert "$6.00 missing" in err.value.message
     with scope(workspace=workspace):
         assert not Hold.objects.exists() and not Payment.objects.exists()
         assert set(Order.objects.values_list("state", flat=True)) == {"to_order"}

@@ -124,8 +124,8 @@ def test_more_mugs_in_the_store_hold_more(workspace, apply, catalog):
     assert adjustment.total_amount == D("56.00")
     assert _available(workspace) == D("26.00")
     assert "Mug × 1 → × 5" in updated.message
-    assert event.message == ("Priced again after the store's change: 18.00 → 74.00 USD "
-                             "(56.00 USD more held).")
+    assert event.message == ("Priced again after the store's change: $18.00 → $74.00 "
+                             "($56.00 more held).")
 
 
 def test_fewer_mugs_release_the_difference(workspace, apply, catalog):
@@ -176,7 +176,7 @@ def test_an_edit_the_balance_cannot_cover_sends_the_order_back_to_pay(workspace,
         assert not OrderPrice.objects.filter(order=order).exists()
     assert event.from_state == S.AWAITING_SUBMISSION
     assert event.data["missing"] == "44.00"
-    assert "44.00 USD short" in event.message
+    assert "$44.00 short" in event.message
     # and once the balance allows it, it can be paid again
     _fund(workspace, "50.00")
     _pay(workspace, order, key="pay-2")

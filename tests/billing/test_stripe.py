@@ -81,7 +81,7 @@ def test_a_paid_checkout_credits_the_balance_once(workspace, seller, stripe_sand
         assert Invoice.objects.get(top_up=top_up).total_amount == D("50.00")
     # and the seller sees it
     page = seller.get("/balance/")
-    assert b"50.00 USD" in page.content
+    assert b"$50.00" in page.content
 
 
 def test_payment_intent_events_of_a_checkout_do_not_credit_a_second_time(

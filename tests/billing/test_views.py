@@ -44,7 +44,7 @@ def test_balance_page_shows_totals_holds_and_filtered_ledger(owner, client_for, 
                             key="k")
     seller = client_for(owner)
     page = seller.get("/balance/").content.decode()
-    assert "100.00 USD" in page and "82.00 USD" in page and "18.00 USD" in page
+    assert "$100.00" in page and "$82.00" in page and "$18.00" in page
     assert order.number in page
     holds_only = seller.get("/balance/?kind=hold").content.decode()
     assert "Order " + order.number + ": product" in holds_only
@@ -57,13 +57,13 @@ def test_pay_page_refuses_with_the_missing_amount_and_offers_a_top_up(owner, cli
     a, b = make_order(workspace, 1), make_order(workspace, 1)
     seller = client_for(owner)
     review = seller.get("/pay/", {"orders": [a.pk, b.pk]}).content.decode()
-    assert "36.00 USD" in review and "16.00 USD missing" in review
+    assert "$36.00" in review and "$16.00 missing" in review
     resp = seller.post("/pay/", {"orders": [a.pk, b.pk], "key": "x1",
                                  "expected_total": "36.00", f"ship_{a.pk}": "standard",
                                  f"ship_{b.pk}": "standard"})
     assert resp.status_code == 409
     body = resp.content.decode()
-    assert "16.00 USD missing" in body
+    assert "$16.00 missing" in body
     assert 'name="amount" value="16.00"' in body
     with scope(workspace=workspace):
         assert not OrderCharge.objects.exists()
@@ -86,7 +86,7 @@ def test_ledger_csv_and_monthly_statement(owner, client_for, workspace):
     resp = seller.get("/balance/ledger.csv")
     rows = list(csv.reader(io.StringIO(b"".join(resp.streaming_content).decode())))
     assert rows[0][:4] == ["id", "time_utc", "kind", "amount"]
-    assert rows[1][2:5] == ["top_up", "12.340", "USD"]
+    assert rows[1][2:5] == ["top_up", "12.34", "USD"]  # plain, in cents
     statement = seller.get("/balance/statement/").content.decode()
     assert "Opening balance" in statement and "12.34" in statement
 
@@ -100,7 +100,7 @@ def test_invoice_html_and_pdf(owner, client_for, workspace, make_order):
         invoice = Invoice.objects.get(payment=payment)
     seller = client_for(owner)
     html = seller.get(f"/balance/invoices/{invoice.pk}/").content.decode()
-    assert invoice.number in html and "32.00 USD" in html and order.number in html
+    assert invoice.number in html and "$32.00" in html and order.number in html
     pdf = seller.get(f"/balance/invoices/{invoice.pk}/pdf/")
     assert pdf["Content-Type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
@@ -149,7 +149,7 @@ def test_staff_refund_after_capture_is_limited_to_what_was_captured(
         charge = OrderCharge.objects.get()
     url = reverse("admin:billing_ordercharge_refund", args=[charge.pk])
     too_much = client.post(url, {"amount": "13", "reason": "Misprint", "key": "r1"})
-    assert b"At most 12.00" in too_much.content
+    assert b"At most $12.00" in too_much.content
     ok = client.post(url, {"amount": "12", "reason": "Misprint", "key": "r2"})
     assert ok.status_code == 302
     with scope(workspace=workspace):
@@ -198,11 +198,11 @@ def test_group_shipping_page_suggests_and_groups(owner, client_for, workspace, m
                             key="k")
     seller = client_for(owner)
     page = seller.get("/balance/groups/").content.decode()
-    assert a.number in page and b.number in page and "you save 4.00" in page
+    assert a.number in page and b.number in page and "you save $4.00" in page
     resp = seller.post("/balance/groups/", {"orders": [a.pk, b.pk]})
     assert resp.status_code == 302 and "/balance/invoices/" in resp["Location"]
     invoice = seller.get(resp["Location"]).content.decode()
-    assert "Group shipment" in invoice and "8.00 USD" in invoice
+    assert "Group shipment" in invoice and "$8.00" in invoice
 
 
 def test_pay_selected_from_the_order_list_goes_to_their_review(owner, client_for, workspace,

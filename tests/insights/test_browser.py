@@ -40,9 +40,9 @@ def test_open_insights_see_the_chart_and_change_the_range(page, login, owner, ca
     expect(chart).to_be_visible()
     expect(chart.locator("rect.bar")).to_have_count(30)
     expect(page.locator("[data-testid=currency-USD] [data-testid=revenue]")).to_have_text(
-        "55.00 USD")
+        "$55.00")
     expect(page.locator("[data-testid=currency-USD] [data-testid=profit-total]")).to_have_text(
-        "25.00 USD")  # 35 - 18 + 20 - 12
+        "$25.00")  # 35 - 18 + 20 - 12
     page.screenshot(path=f"{artifacts_dir}/insights-30-days.png", full_page=True)
 
     # when: the last 7 days only (htmx swaps the chart area, the URL follows)
@@ -52,9 +52,9 @@ def test_open_insights_see_the_chart_and_change_the_range(page, login, owner, ca
     # then
     expect(chart.locator("rect.bar")).to_have_count(7)
     expect(page.locator("[data-testid=currency-USD] [data-testid=revenue]")).to_have_text(
-        "35.00 USD")
+        "$35.00")
     expect(page.locator("[data-testid=currency-USD] [data-testid=profit-total]")).to_have_text(
-        "17.00 USD")
+        "$17.00")
     assert f"from={start}" in page.url
     expect(page.locator("[data-testid=worst-orders] a", has_text="#B1")).to_have_attribute(
         "href", f"/orders/{recent.pk}/")

@@ -7,6 +7,7 @@ import pytest
 from django_scopes import scope
 
 from insights import selectors
+from podhub.core.money import format_money
 from quotes.models import OrderPrice
 from tests.insights.conftest import D2, NOVEMBER, build_frozen_eur_order, charge, make_order
 
@@ -136,18 +137,25 @@ def test_page_shows_the_api_figures_for_the_converted_block(owner, frozen, clien
     block = html[html.index('data-testid="currency-EUR-USD"'):]
     block = block[:block.index('class="insights-currency"')] \
         if 'class="insights-currency"' in block else block
-    assert f'data-testid="revenue">{eur["revenue"]} EUR<' in block
-    assert f'data-testid="revenue-billing">= {eur["revenue_billing"]} USD<' in block
-    assert f'data-testid="cost">{eur["cost"]} USD<' in block
-    assert f'data-testid="profit-total">{eur["profit"]} USD<' in block
+    def eur_(v):
+        return format_money(v, "EUR")
+
+    def usd(v):
+        return format_money(v, "USD")
+
+    assert f'data-testid="revenue">{eur_(eur["revenue"])}<' in block
+    assert f'data-testid="revenue-billing">= {usd(eur["revenue_billing"])}<' in block
+    assert f'data-testid="cost">{usd(eur["cost"])}<' in block
+    assert f'data-testid="profit-total">{usd(eur["profit"])}<' in block
     assert "converted at the exchange rate frozen when each order was paid" in block
     s = eur["stores"][0]
-    assert (f">{s['store']}</a></td><td>{s['orders']}</td><td>{s['revenue']}</td>"
-            f"<td>{s['revenue_billing']}</td><td>{s['cost']}</td><td>{s['profit']}</td>") in block
+    assert (f">{s['store']}</a></td><td>{s['orders']}</td><td>{eur_(s['revenue'])}</td>"
+            f"<td>{usd(s['revenue_billing'])}</td><td>{usd(s['cost'])}</td>"
+            f"<td>{usd(s['profit'])}</td>") in block
     # the chart of the converted block draws the API's USD profit per day
     assert 'data-chart="profit-EUR-USD"' in block
     day = next(d for d in eur["days"] if d["date"] == "2026-11-11")
-    assert f"<title>2026-11-11: {day['profit']} USD</title>" in block
+    assert f"<title>2026-11-11: {usd(day['profit'])}</title>" in block
     # the block without a rate says why it has no profit
     assert eur["no_profit_reason"] == ""
     no_rate = next(c for c in api["currencies"]
@@ -155,8 +163,8 @@ def test_page_shows_the_api_figures_for_the_converted_block(owner, frozen, clien
     assert no_rate["no_profit_reason"] in html.replace("&gt;", ">")
     worst = html[html.index('data-testid="worst-orders"'):]
     w8 = next(w for w in api["least_profitable_orders"] if w["number"] == "#8")
-    assert (f"<td>{w8['revenue']} EUR = {w8['revenue_billing']}</td><td>{w8['cost']}</td>"
-            f"<td>{w8['profit']} USD</td>") in worst
+    assert (f"<td>{eur_(w8['revenue'])} = {usd(w8['revenue_billing'])}</td>"
+            f"<td>{usd(w8['cost'])}</td><td>{usd(w8['profit'])}</td>") in worst
 
 
 def test_query_count_does_not_grow_with_converted_orders(owner, profit_data, frozen, catalog,
@@ -206,5 +214,5 @@ def test_overall_profit_in_the_billing_currency(owner, frozen, client_for, api_c
                               "profit": "65.50", "orders": 4, "not_charged_yet": 1,
                               "orders_without_profit": 1}
     html = client_for(owner).get(f"/insights/?{NOV}").content.decode()
-    assert 'data-testid="overall-profit">65.50 USD<' in html
+    assert 'data-testid="overall-profit">$65.50<' in html
     assert "1 order without a rate at payment not included" in html

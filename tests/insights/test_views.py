@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from podhub.core.money import format_money
 from tests.insights.conftest import build_profit_data
 from tests.tenancy import MARKER
 
@@ -32,25 +33,26 @@ def test_page_shows_the_api_figures(owner, profit_data, client_for, api_client_f
         "91.00", "51.00", "40.00")
     assert (by["EUR"]["revenue"], by["EUR"]["cost"], by["EUR"]["profit"]) == (
         "18.00", "14.00", None)
-    assert _testid(html, "revenue", "currency-USD")[0] == "91.00 USD"
-    assert _testid(html, "cost", "currency-USD")[0] == "51.00 USD"
-    assert _testid(html, "profit-total", "currency-USD")[0] == "40.00 USD"
-    assert _testid(html, "revenue", "currency-EUR")[0] == "18.00 EUR"
-    assert _testid(html, "cost", "currency-EUR")[0] == "14.00 USD"
+    assert _testid(html, "revenue", "currency-USD")[0] == "$91.00"
+    assert _testid(html, "cost", "currency-USD")[0] == "$51.00"
+    assert _testid(html, "profit-total", "currency-USD")[0] == "$40.00"
+    assert _testid(html, "revenue", "currency-EUR")[0] == "€18.00"
+    assert _testid(html, "cost", "currency-EUR")[0] == "$14.00"
     stores = html[html.index('data-testid="stores-USD"'):]
     for s in by["USD"]["stores"]:
-        assert f">{s['store']}</a></td><td>{s['orders']}</td><td>{s['revenue']}</td>" \
-               f"<td>{s['cost']}</td><td>{s['profit']}</td>" in stores
+        usd = [format_money(s[k], "USD") for k in ("revenue", "cost", "profit")]
+        assert f">{s['store']}</a></td><td>{s['orders']}</td><td>{usd[0]}</td>" \
+               f"<td>{usd[1]}</td><td>{usd[2]}</td>" in stores
     worst = html[html.index('data-testid="worst-orders"'):]
     for w in api["least_profitable_orders"]:
         assert f'href="/orders/{w["order_id"]}/">{w["number"]}</a>' in worst
-        assert f"<td>{w['profit']} USD</td>" in worst
+        assert f"<td>{format_money(w['profit'], 'USD')}</td>" in worst
     # one bar per day of the period in the USD profit chart, its title the API's profit
     chart = html[html.index('data-chart="profit-USD"'):html.index("</figure>",
                                                                  html.index("profit-USD"))]
     assert chart.count('<rect class="bar') == 30
     day = next(d for d in by["USD"]["days"] if d["date"] == "2026-11-10")
-    assert f"<title>2026-11-10: {day['profit']} USD</title>" in chart
+    assert f"<title>2026-11-10: {format_money(day['profit'], 'USD')}</title>" in chart
 
 
 def test_htmx_swaps_only_the_area(owner, profit_data, client_for):

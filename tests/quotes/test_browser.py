@@ -88,7 +88,7 @@ def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
     page.goto("/quotes/")
     assert "waits for your answer" in page.locator("[data-testid=quote-notice]").inner_text()
     card = page.locator("[data-testid=quote]", has_text="Oak plaque")
-    assert card.locator("[data-testid=quote-price]").inner_text() == "15.00 USD"
+    assert card.locator("[data-testid=quote-price]").inner_text() == "$15.00"
     assert "Solid oak, laser engraved." in card.inner_text()
     assert "2 orders waiting" in card.inner_text()
     page.screenshot(path=f"{artifacts_dir}/quotes-seller-pending.png", full_page=True)
@@ -105,16 +105,16 @@ def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
     panel = page.locator("[data-testid=price-breakdown]")
     text = panel.inner_text()
     assert "Oak plaque" in text and "quote #" in text and "Mug 11 oz · White" in text
-    assert panel.locator("[data-testid=price-shipping]").inner_text() == "7.00 USD"
-    assert panel.locator("[data-testid=price-total]").inner_text() == "31.00 USD"  # 15+8+7+1
+    assert panel.locator("[data-testid=price-shipping]").inner_text() == "$7.00"
+    assert panel.locator("[data-testid=price-total]").inner_text() == "$31.00"  # 15+8+7+1
     page.screenshot(path=f"{artifacts_dir}/quotes-order-price.png", full_page=True)
     # choosing express re-prices the panel in place: 15 + 8 + (12 + 3) + 1
     panel.locator("select[name=shipping_method]").select_option("express")
     page.wait_for_function("() => document.querySelector('[data-testid=price-total]')"
-                           ".textContent === '39.00 USD'")
+                           ".textContent === '$39.00'")
 
     # the next order of that product is priced at import
     nxt = _import(ws, store, plaque())
     assert nxt.state == S.TO_ORDER
     page.goto(f"/orders/{nxt.pk}/price/")
-    assert page.locator("[data-testid=price-total]").inner_text() == "21.00 USD"  # 15+5+1
+    assert page.locator("[data-testid=price-total]").inner_text() == "$21.00"  # 15+5+1

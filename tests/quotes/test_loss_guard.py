@@ -30,7 +30,7 @@ def test_a_price_above_cost_is_priced(workspace, store, catalog, import_order):
         verdict = pricing.loss_verdict(order)
     assert (verdict.selling_amount, verdict.cost_amount, verdict.is_loss) == (
         D("16.00"), D("14.00"), False)
-    assert verdict.detail == "Cost: items 8.00 + shipping 5.00 + handling 1.00 USD."
+    assert verdict.detail == "Cost: items $8.00 + shipping $5.00 + handling $1.00."
 
 
 def test_hold_policy_a_discount_that_pushes_below_cost_holds_the_order(
@@ -42,7 +42,7 @@ def test_hold_policy_a_discount_that_pushes_below_cost_holds_the_order(
     assert (order.state, order.hold_reason, order.return_state) == (
         S.ON_HOLD, HoldReason.LOSS_GUARD, S.TO_ORDER)
     assert order.hold_message.startswith(
-        "Selling price 13.00 USD is below base cost + shipping + handling (14.00 USD).")
+        "Selling price $13.00 is below base cost + shipping + handling ($14.00).")
 
 
 def test_cancel_policy_cancels_and_emails_the_seller(
@@ -51,7 +51,7 @@ def test_cancel_policy_cancels_and_emails_the_seller(
     store = StoreFactory(workspace=workspace, loss_policy=LossPolicy.CANCEL)
     order = import_order(workspace, store, mug("16.00", discount="4.00"))  # a line discount
     assert (order.state, order.cancel_reason) == (S.CANCELLED, CancelReason.LOSS_GUARD)
-    assert "12.00 USD is below" in order.cancel_note
+    assert "$12.00 is below" in order.cancel_note
     assert mailoutbox[-1].to == [owner.user.email]
     assert "cancelled: below cost" in mailoutbox[-1].subject
 
@@ -77,7 +77,7 @@ def test_a_foreign_currency_store_is_judged_at_the_staff_rate(
     # 12.00 EUR = 13.20 USD < 14.00 USD
     order = import_order(workspace, eur, mug("12.00"), currency="EUR")
     assert order.state == S.ON_HOLD
-    assert "Selling 12.00 EUR at 1 EUR = 1.1 USD." in order.hold_message
+    assert "Selling €12.00 at 1 EUR = 1.1 USD." in order.hold_message
     # 13.00 EUR = 14.30 USD: fine
     ok = import_order(workspace, eur, mug("13.00"), currency="EUR")
     assert ok.state == S.TO_ORDER

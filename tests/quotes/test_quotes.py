@@ -68,7 +68,7 @@ def test_staff_send_a_quote_and_the_seller_is_told(
         assert "is waiting for your answer under Quotes" in reason
     assert mailoutbox[-1].to == [owner.user.email]
     assert "Oak plaque" in mailoutbox[-1].subject
-    assert "15.000 USD + one-time setup fee 20.000" in mailoutbox[-1].body
+    assert "$15.00 + one-time setup fee $20.00" in mailoutbox[-1].body
 
 
 def test_accepting_prices_every_waiting_order_and_the_next_import(

@@ -33,9 +33,9 @@ def sent_quote(workspace, store, staff, catalog, import_order,
 def test_catalog_page_shows_products_prices_tiers_and_shipping(owner, catalog, client_for):
     html = client_for(owner).get("/catalog/").content.decode()
     assert "Mug 11 oz" in html and "MUG11-WHITE" in html
-    assert "8.00 USD" in html and "10-49: 7.00 USD" in html
-    assert "One-time setup fee: <strong>30.00 USD</strong>" in html
-    assert "5.00 USD first item" in html and "every other country" in html
+    assert "$8.00" in html and "10-49: $7.00" in html
+    assert "One-time setup fee: <strong>$30.00</strong>" in html
+    assert "$5.00 first item" in html and "every other country" in html
     assert "3 days" in html
 
 
@@ -48,7 +48,7 @@ def test_quotes_page_accept_in_the_dashboard(workspace, owner, sent_quote, clien
                                              django_capture_on_commit_callbacks):
     client = client_for(owner)
     html = client.get("/quotes/").content.decode()
-    assert "Oak plaque" in html and "15.00 USD" in html and "Laser engraved" in html
+    assert "Oak plaque" in html and "$15.00" in html and "Laser engraved" in html
     assert "1 quote from PodHub waits for your answer" in html
     assert "1 order waiting" in html
     with django_capture_on_commit_callbacks(execute=True):
@@ -107,15 +107,15 @@ def test_order_price_panel_itemises_a_priced_order(workspace, owner, store, cata
     html = client.get(f"/orders/{order.pk}/price/").content.decode()
     assert "tier 10-49 mini-bulk (12 items)" in html
     assert "Standard to North America · 12 items" in html
-    assert '<td data-testid="price-shipping">27.00 USD</td>' in html
-    assert '<th data-testid="price-total">118.00 USD</th>' in html
+    assert '<td data-testid="price-shipping">$27.00</td>' in html
+    assert '<th data-testid="price-total">$118.00</th>' in html
     express = client.get(f"/orders/{order.pk}/price/?shipping_method=express",
                          HTTP_HX_REQUEST="true").content.decode()
-    assert '<th data-testid="price-total">136.00 USD</th>' in express
+    assert '<th data-testid="price-total">$136.00</th>' in express
     with scope(workspace=workspace):
         services.snapshot_order_price(workspace=workspace, order_id=order.pk)
     frozen = client.get(f"/orders/{order.pk}/price/").content.decode()
-    assert "fixed at payment" in frozen and "118.00 USD" in frozen
+    assert "fixed at payment" in frozen and "$118.00" in frozen
 
 
 def test_sku_rules_page(workspace, owner, catalog, client_for):

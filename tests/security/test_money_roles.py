@@ -109,7 +109,7 @@ def test_a_top_up_outside_the_limits_is_refused(workspace, owner, api_client_for
     assert resp.json()["error"]["code"] == "invalid"
     page = client_for(owner)
     page.post("/balance/top-up/", {"amount": amount})
-    assert "Top up between 5 and 10000 USD." in page.get("/balance/").content.decode()
+    assert "Top up between $5.00 and $10,000.00." in page.get("/balance/").content.decode()
     assert sandbox_objects(stripe_sandbox, "checkout.session") == []
 
 
@@ -125,10 +125,10 @@ def test_the_top_up_limits_are_settings(owner, api_client_for, stripe_sandbox, s
 @pytest.mark.parametrize(("threshold", "amount", "field", "message"), [
     ("50", "50", "threshold", "Set the threshold below the recharge amount"),
     ("80", "50", "threshold", "Set the threshold below the recharge amount"),
-    ("5000.01", "9000", "threshold", "Set the threshold at most 5000 USD."),
+    ("5000.01", "9000", "threshold", "Set the threshold at most $5,000.00."),
     ("0", "50", "threshold", "Set the threshold above 0."),
-    ("20", "10000.01", "recharge_amount", "Recharge between 5 and 10000 USD."),
-    ("20", "4", "recharge_amount", "Recharge between 5 and 10000 USD."),
+    ("20", "10000.01", "recharge_amount", "Recharge between $5.00 and $10,000.00."),
+    ("20", "4", "recharge_amount", "Recharge between $5.00 and $10,000.00."),
 ])
 def test_auto_recharge_settings_outside_the_limits_are_refused(
         workspace, admin, api_client_for, threshold, amount, field, message):

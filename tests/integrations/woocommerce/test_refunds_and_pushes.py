@@ -245,10 +245,10 @@ def test_a_cancel_refunds_the_buyer_through_the_gateway(woo_conn, woo_store, wor
     assert refund["meta_data"][0]["value"] == msg.key
     notes = shop.list_notes(remote["id"])
     private = [n["note"] for n in notes if not n["customer_note"] and n["author"] != "system"]
-    assert private == [f"Cancelled by PodHub (below cost). Refunded 55.00 EUR through the "
+    assert private == [f"Cancelled by PodHub (below cost). Refunded €55.00 through the "
                        f"payment gateway. (PodHub ref {msg.key})"]
     assert [n["note"] for n in notes if n["customer_note"]] == [
-        f"Your order #{remote['number']} has been cancelled. A refund of 55.00 EUR is on its "
+        f"Your order #{remote['number']} has been cancelled. A refund of €55.00 is on its "
         "way to you."]
     assert [e["status"] for e in shop.log if "status" in e and "from" in e] == [
         "refunded", "cancelled"]  # WooCommerce's own status after a full refund, then ours
@@ -313,7 +313,7 @@ def test_the_contract_payload_refunds_the_amount_given_without_telling_the_buyer
                           "refund_id": shop.list_refunds(remote["id"])[0]["id"]}
     assert not [n for n in shop.list_notes(remote["id"]) if n["customer_note"]]
     assert [n["note"] for n in shop.list_notes(remote["id"]) if "PodHub ref" in n["note"]] == \
-        [f"Cancelled by PodHub (provider rejected). Refunded 12.50 EUR through the payment "
+        [f"Cancelled by PodHub (provider rejected). Refunded €12.50 through the payment "
          f"gateway. (PodHub ref {msg.key})"]
 
 
