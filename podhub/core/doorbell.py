@@ -26,7 +26,7 @@ def ring_once(task, *, key: str, ttl: int = 30, **kwargs) -> bool:
         waiting = False
     if waiting:
         return False
-    task.delay_on_commit(**kwargs)
+    task.follow_up(**kwargs)
     return True
 
 
