@@ -144,8 +144,6 @@ def subscriptions() -> list[Subscription]:
 def dispatch(events) -> None:
     """Ring every subscription for each event (call inside the transaction that wrote
     them: the messages leave after commit)."""
-    from podhub.core.doorbell import ring_once
-
     rung: set[tuple[int, int]] = set()  # coalesced: one per task and workspace here
     for event in events:
         for sub in _subscriptions:
@@ -156,8 +154,8 @@ def dispatch(events) -> None:
                                    type=event.type)
             elif (id(sub.task), event.workspace_id) not in rung:
                 rung.add((id(sub.task), event.workspace_id))
-                ring_once(sub.task, key=f"{sub.coalesce}:{event.workspace_id}",
-                          workspace_id=event.workspace_id)
+                sub.task.follow_up_once(key=f"{sub.coalesce}:{event.workspace_id}",
+                                        workspace_id=event.workspace_id)
 
 
 # --- who acts ---------------------------------------------------------------------------

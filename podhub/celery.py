@@ -50,6 +50,21 @@ class PodhubTask(DjangoTask):
             return None
         return self.delay(**kwargs)
 
+    def follow_up_once(self, *, key: str, **kwargs):
+        """`follow_up` for a burst: after commit, sent only if none for `key` is waiting
+        (podhub/core/doorbell.py). The doorbell is rung at commit, not before: a change
+        that rolls back, or commits after the waiting task has read, must not silence
+        the next ring."""
+        from django.conf import settings
+        from django.db import transaction
+
+        from podhub.core.doorbell import ring_once
+
+        # robust as apply_async is, except where follow-ups run eagerly (tests): there
+        # a failing task body must fail the test
+        transaction.on_commit(lambda: ring_once(self, key=key, **kwargs),
+                              robust=not getattr(settings, "PODHUB_FOLLOW_UPS_EAGER", False))
+
 
 class WorkspaceTask(PodhubTask):
     """Runs the task body inside the scope of its `workspace_id` keyword."""

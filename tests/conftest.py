@@ -183,6 +183,11 @@ class RecordingTask:
 
         transaction.on_commit(lambda: self.calls.append(kwargs))
 
+    def follow_up_once(self, *, key, **kwargs):
+        from podhub.celery import PodhubTask
+
+        PodhubTask.follow_up_once(self, key=key, **kwargs)  # the doorbell, then follow_up
+
     def delay(self, **kwargs):
         self.calls.append(kwargs)
 

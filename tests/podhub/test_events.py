@@ -164,6 +164,17 @@ def test_a_coalesced_subscription_rings_once_per_workspace_for_a_burst(broker, w
     for sub in coalesced:
         for ws_id in burst:
             cache.delete(f"{doorbell.PREFIX}{sub.coalesce}:{ws_id}")
+
+    # given a submit that rolled back: it rang nothing, and silences nothing
+    def rolled_back():
+        with transaction.atomic():
+            services.record_event(order=burst[workspace.pk][0], type=OrderEvents.SUBMITTED,
+                                  actor=STORE)
+            raise RuntimeError("the sweep's transaction failed")
+
+    with scope(workspace=workspace), pytest.raises(RuntimeError):
+        rolled_back()
+    assert broker.take() == []
     # when 17 orders are submitted, one commit at a time (as the submit sweep does) and
     # some in one commit
     for orders in burst.values():
