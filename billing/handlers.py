@@ -1,8 +1,8 @@
-"""Reactions to order events (called after the order's transaction commits).
+"""Which order events billing reacts to (subscribed in billing/apps.py).
 
 The work itself is derived from rows: an OrderCharge with open holds and an
-order state that says "capture" or "release". The subscriber only rings the
-doorbell (a task, sent on commit); billing_sweep_task finds whatever a lost
+order state that says "capture" or "release". The subscription only rings the
+doorbell (a task, sent after commit); billing_sweep_task finds whatever a lost
 task left behind.
 """
 
@@ -16,21 +16,8 @@ AUTO_PAY_EVENTS = frozenset({"order.priced", "order.released", "order.imported",
                              "order.created", "order.store_paid"})
 
 
+CHARGES_DOORBELL = "billing:charges"
+
+
 def charges_doorbell(workspace_id: int) -> str:
-    return f"billing:charges:{workspace_id}"
-
-
-def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
-    from billing import tasks
-    from podhub.core.doorbell import ring_once
-
-    if type in SYNC_EVENTS:
-        # one task per workspace for a burst (the submit sweep moves orders by the
-        # hundred); the task syncs every charge of the workspace that needs it
-        ring_once(tasks.order_charges_sync_task, key=charges_doorbell(workspace_id),
-                  workspace_id=workspace_id)
-    elif type == "shipment.shipped":
-        tasks.shipment_capture_task.delay_on_commit(workspace_id=workspace_id,
-                                                    order_event_id=event_id)
-    elif type in AUTO_PAY_EVENTS:
-        tasks.auto_pay_task.delay_on_commit(workspace_id=workspace_id, order_event_id=event_id)
+    return f"{CHARGES_DOORBELL}:{workspace_id}"

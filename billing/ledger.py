@@ -252,7 +252,7 @@ class Book:
             if self.ring:
                 from billing.tasks import auto_recharge_task
 
-                auto_recharge_task.delay_on_commit(workspace_id=self.workspace_id)
+                auto_recharge_task.delay(workspace_id=self.workspace_id)
                 self.ring = False
             return
         if not (self.pending or self.new_holds or self.changed_holds or self._dirty):
@@ -272,7 +272,7 @@ class Book:
         if threshold is not None and self.available < threshold:
             from billing.tasks import auto_recharge_task
 
-            auto_recharge_task.delay_on_commit(workspace_id=acct.workspace_id)
+            auto_recharge_task.delay(workspace_id=acct.workspace_id)
 
     # --- operations ----------------------------------------------------------------
 

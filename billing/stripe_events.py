@@ -51,7 +51,7 @@ def stripe_event_receive(*, payload: bytes, sig_header: str) -> tuple[StripeEven
         if created:
             from billing.tasks import stripe_event_process_task
 
-            stripe_event_process_task.delay_on_commit(stripe_event_id=row.pk)
+            stripe_event_process_task.delay(stripe_event_id=row.pk)
     return row, created
 
 

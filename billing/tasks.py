@@ -30,19 +30,25 @@ def order_charges_sync_task(*, workspace_id: int) -> int:
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
-def shipment_capture_task(*, workspace_id: int, order_event_id: int) -> None:
-    """A parcel shipped: capture its share of the order's shipping hold."""
+def shipment_capture_task(*, workspace_id: int, event_id: int | None = None, type: str = "",
+                          order_event_id: int | None = None) -> None:
+    """A parcel shipped (shipment.shipped): capture its share of the order's shipping
+    hold. (`order_event_id`: messages sent before the order-event subscriptions.)"""
     from billing import payments
 
-    payments.shipment_shipping_capture(workspace_id=workspace_id, order_event_id=order_event_id)
+    payments.shipment_shipping_capture(workspace_id=workspace_id,
+                                       order_event_id=event_id or order_event_id)
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
-def auto_pay_task(*, workspace_id: int, order_event_id: int | None = None) -> None:
-    """Pay a connected order of an auto-pay store (or all waiting ones) from the balance."""
+def auto_pay_task(*, workspace_id: int, event_id: int | None = None, type: str = "",
+                  order_event_id: int | None = None) -> None:
+    """Pay a connected order of an auto-pay store (or all waiting ones) from the balance.
+    (`order_event_id`: messages sent before the order-event subscriptions.)"""
     from billing import services
 
-    services.auto_pay_for_event(workspace_id=workspace_id, order_event_id=order_event_id)
+    services.auto_pay_for_event(workspace_id=workspace_id,
+                                order_event_id=event_id or order_event_id)
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)

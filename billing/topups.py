@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 
 import stripe
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -27,6 +26,7 @@ from billing.models import (
     TopUpKind,
     TopUpStatus,
 )
+from podhub.core import mail
 from podhub.core.exceptions import Conflict, PermissionDenied, ValidationFailed
 from podhub.core.money import format_money, quantize
 from podhub.workspaces.models import MANAGING_ROLES
@@ -142,7 +142,7 @@ def top_up_credit(*, top_up_id: int, workspace_id: int, payment_intent_id: str =
             invoices.issue_for_top_up(book, top_up=top_up)
     from billing.tasks import auto_pay_task
 
-    auto_pay_task.delay_on_commit(workspace_id=workspace_id)  # waiting auto-pay orders
+    auto_pay_task.delay(workspace_id=workspace_id)  # waiting auto-pay orders
     return entry
 
 
@@ -272,7 +272,7 @@ def auto_recharge_configure(*, workspace, by, enabled: bool, threshold,
         if enabled:
             from billing.tasks import auto_recharge_task
 
-            auto_recharge_task.delay_on_commit(workspace_id=workspace.pk)
+            auto_recharge_task.delay(workspace_id=workspace.pk)
     return profile
 
 
@@ -415,9 +415,8 @@ def _email_owners(workspace_id: int, *, subject: str, body: str) -> None:
         "user__email", flat=True))
     if recipients:
         url = f"{settings.PUBLIC_BASE_URL}/balance/"
-        transaction.on_commit(lambda: send_mail(
-            subject=f"[PodHub] {subject}", message=f"{body}\n\n{url}", from_email=None,
-            recipient_list=recipients, fail_silently=True))
+        mail.send(to=recipients, subject=f"[PodHub] {subject}", body=f"{body}\n\n{url}",
+                  workspace_id=workspace_id)
 
 
 # --- staff -----------------------------------------------------------------------------

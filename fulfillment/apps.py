@@ -8,11 +8,11 @@ class FulfillmentConfig(AppConfig):
         # Fulfillment sits above orders: it hears about order events (an order
         # priced, edited, updated) and re-renders print files (docs/architecture.md).
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
-        from fulfillment import claims
+        from fulfillment import claims, tasks
         from fulfillment.printfiles import services
         from orders import events, hooks, panels
 
-        events.subscribe(services.on_order_event)
+        events.subscribe(task=tasks.render_for_event_task, types=services.RENDER_EVENTS)
         # A claim's reprint is free on purpose: the loss guard never judges it.
         hooks.register_loss_exemption(claims.is_reprint)
         panels.register_panel(url_name="fulfillment:panel", title="Print files", position=30,

@@ -192,8 +192,7 @@ def _route_and_submit(order: Order, *, actor: Actor, now: datetime,
         from fulfillment.tasks import submission_send_task
 
         for sub_id in remote:
-            submission_send_task.delay_on_commit(workspace_id=order.workspace_id,
-                                                 submission_id=sub_id)
+            submission_send_task.delay(workspace_id=order.workspace_id, submission_id=sub_id)
     return subs
 
 
@@ -268,8 +267,8 @@ def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
     if remote:
         from fulfillment.tasks import submission_send_task
 
-        submission_send_task.delay_on_commit(workspace_id=remote[0].workspace_id,
-                                             submission_id=remote[0].pk)
+        submission_send_task.delay(workspace_id=remote[0].workspace_id,
+                                   submission_id=remote[0].pk)
 
 
 def _hold_unroutable(order: Order, exc: NoRoute, *, now: datetime) -> None:
@@ -660,6 +659,5 @@ def reroute(*, submission_id: int, reason: str, now: datetime | None = None) -> 
 
     for s in subs:
         if s.adapter not in LOCAL_ADAPTERS:
-            submission_send_task.delay_on_commit(workspace_id=order.workspace_id,
-                                                 submission_id=s.pk)
+            submission_send_task.delay(workspace_id=order.workspace_id, submission_id=s.pk)
     return "rerouted"

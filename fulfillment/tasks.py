@@ -13,6 +13,16 @@ def render_task(*, workspace_id: int, render_id: int) -> str:
     return render_run(render_id=render_id)
 
 
+@shared_task(base=WorkspaceTask, acks_late=True)
+def render_for_event_task(*, workspace_id: int, event_id: int, type: str) -> None:
+    """An order was priced, edited or changed in the store: re-render what changed."""
+    from django_scopes import get_scope
+
+    from fulfillment.printfiles.services import render_for_event
+
+    render_for_event(workspace=get_scope()["workspace"], event_id=event_id, type=type)
+
+
 @shared_task
 def render_sweep_task() -> int:
     """Beat, every 60 s: re-send renders whose task was lost or whose worker died."""

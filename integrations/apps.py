@@ -7,11 +7,15 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
-        from integrations.services.outbox import on_order_event, store_takes_cancels
+        from integrations import tasks
+        from integrations.services import outbox
         from orders import events, hooks, panels
 
-        events.subscribe(on_order_event)
+        events.subscribe(task=tasks.order_event_task, types=set(outbox.PUSHED_EVENTS)
+                         - set(outbox.NOTED_EVENTS))
+        events.subscribe(task=tasks.order_events_push_task, types=outbox.NOTED_EVENTS,
+                         coalesce=outbox.EVENTS_DOORBELL)
         # Cancels that affect the buyer reach a connected store (docs/shopify.md).
-        hooks.register_store_takes_cancels(store_takes_cancels)
+        hooks.register_store_takes_cancels(outbox.store_takes_cancels)
         panels.register_panel(url_name="integrations:order_panel", title="Store sync",
                               position=50, element_id="store-sync")

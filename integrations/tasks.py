@@ -45,7 +45,7 @@ def outbox_deliver_task(*, workspace_id: int, message_id: int) -> None:
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
-def order_event_task(*, workspace_id: int, event_id: int) -> None:
+def order_event_task(*, workspace_id: int, event_id: int, type: str = "") -> None:
     from integrations.services.outbox import order_event_handle
 
     order_event_handle(event_id=event_id)
@@ -54,10 +54,14 @@ def order_event_task(*, workspace_id: int, event_id: int) -> None:
 @shared_task(base=WorkspaceTask, acks_late=True)
 def order_events_push_task(*, workspace_id: int) -> int:
     """A burst of the workspace's order events: push what has no outbox message yet."""
-    from integrations.services.outbox import order_event_handle, order_events_missing
+    from integrations.services.outbox import (
+        EVENTS_DOORBELL,
+        order_event_handle,
+        order_events_missing,
+    )
     from podhub.core.doorbell import answered
 
-    answered(f"integrations:events:{workspace_id}")
+    answered(f"{EVENTS_DOORBELL}:{workspace_id}")
     events = order_events_missing(workspace_id=workspace_id)
     for _, event_id in events:
         order_event_handle(event_id=event_id)

@@ -50,7 +50,7 @@ OPEN = (CsvImportStatus.PENDING, CsvImportStatus.RUNNING)
 def _ring(job: CsvImport) -> None:
     from orders.tasks import csv_import_process_task
 
-    csv_import_process_task.delay_on_commit(workspace_id=job.workspace_id, job_id=job.pk)
+    csv_import_process_task.delay(workspace_id=job.workspace_id, job_id=job.pk)
 
 
 def csv_import_start(*, workspace, file, actor: Actor, store: Store | None = None,

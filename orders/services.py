@@ -34,7 +34,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
@@ -56,6 +55,7 @@ from orders.models import (
     Store,
     SubmitMode,
 )
+from podhub.core import mail
 from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
 from podhub.core.money import format_money
 
@@ -117,16 +117,15 @@ def record_event(
     *, order: Order, type: str, actor: Actor, message: str = "", from_state: str = "",
     to_state: str = "", data: dict | None = None,
 ) -> OrderEvent:
-    """Write a timeline entry and tell subscribers after commit."""
+    """Write a timeline entry (its type from events.OrderEvents); the subscribed tasks
+    of higher apps are sent after commit (events.dispatch)."""
     event = OrderEvent.objects.create(
-        workspace_id=order.workspace_id, order=order, type=type, from_state=from_state,
-        to_state=to_state, actor_type=actor.type, actor_user=actor.user,
-        actor_label=actor.label[:120], message=message, data=data or {},
+        workspace_id=order.workspace_id, order=order, type=events.check_type(type),
+        from_state=from_state, to_state=to_state, actor_type=actor.type,
+        actor_user=actor.user, actor_label=actor.label[:120], message=message,
+        data=data or {},
     )
-    for fn in events.subscribers():
-        transaction.on_commit(
-            lambda fn=fn, e=event: fn(event_id=e.pk, workspace_id=e.workspace_id, type=e.type)
-        )
+    events.dispatch([event])
     return event
 
 
@@ -144,22 +143,17 @@ class NewEvent:
 
 
 def record_events(entries: list[NewEvent]) -> list[OrderEvent]:
-    """record_event for many entries at once: one INSERT, then, after commit, every
-    subscriber is told of each event in the order given (as record_event would)."""
+    """record_event for many entries at once: one INSERT, then the subscribed tasks of
+    each event in the order given, after commit (as record_event)."""
     if not entries:
         return []
     made = OrderEvent.objects.bulk_create([
-        OrderEvent(workspace_id=e.order.workspace_id, order=e.order, type=e.type,
-                   from_state=e.from_state, to_state=e.to_state, actor_type=e.actor.type,
-                   actor_user=e.actor.user, actor_label=e.actor.label[:120],
-                   message=e.message, data=e.data or {})
+        OrderEvent(workspace_id=e.order.workspace_id, order=e.order,
+                   type=events.check_type(e.type), from_state=e.from_state,
+                   to_state=e.to_state, actor_type=e.actor.type, actor_user=e.actor.user,
+                   actor_label=e.actor.label[:120], message=e.message, data=e.data or {})
         for e in entries])
-    subscribers = events.subscribers()
-    for event in made:
-        for fn in subscribers:
-            transaction.on_commit(
-                lambda fn=fn, e=event: fn(event_id=e.pk, workspace_id=e.workspace_id,
-                                          type=e.type))
+    events.dispatch(made)
     return made
 
 
@@ -1496,7 +1490,5 @@ def _email_seller(order: Order, *, subject: str, body: str) -> None:
     if not recipients:
         return
     url = f"{settings.PUBLIC_BASE_URL}/orders/{order.pk}/"
-    transaction.on_commit(
-        lambda: send_mail(subject=f"[PodHub] {subject}", message=f"{body}\n\n{url}",
-                          from_email=None, recipient_list=recipients, fail_silently=True)
-    )
+    mail.send(to=recipients, subject=f"[PodHub] {subject}", body=f"{body}\n\n{url}",
+              workspace_id=order.workspace_id)

@@ -17,7 +17,53 @@ app.autodiscover_tasks()
 
 
 class PodhubTask(DjangoTask):
-    """Adds `delay_on_commit` (DjangoTask) and nothing else: tasks take ids."""
+    """Every PodHub task: transaction-aware (pretix's TransactionAwareTask). Sent from
+    inside a transaction, the message leaves only once the transaction commits — a
+    worker never looks for a row that is not there yet, and a rolled-back change rings
+    nothing — so a caller cannot forget `on_commit`. Outside a transaction it is sent at
+    once. Tasks take ids; the rows are the work (docs/architecture.md, "The broker is a
+    doorbell")."""
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        from django.db import connection, transaction
+
+        if connection.in_atomic_block:
+            # robust: a broker that is down must not fail the committed request; the
+            # row is there and its sweep rings again
+            transaction.on_commit(
+                lambda: super(PodhubTask, self).apply_async(args, kwargs, **options),
+                robust=True)
+            return None
+        return super().apply_async(args, kwargs, **options)
+
+    def follow_up(self, **kwargs):
+        """Send work that follows a change (an order event's subscriber, an e-mail, a
+        re-pricing): after commit, like `delay`. With settings.PODHUB_FOLLOW_UPS_EAGER
+        (the test settings) the task body runs in this process right after commit
+        instead, so a test sees its effect; tests/podhub/test_events.py sends follow-ups
+        through the real broker."""
+        from django.conf import settings
+        from django.db import transaction
+
+        if getattr(settings, "PODHUB_FOLLOW_UPS_EAGER", False):
+            transaction.on_commit(lambda: self.apply(kwargs=kwargs, throw=True))
+            return None
+        return self.delay(**kwargs)
+
+    def follow_up_once(self, *, key: str, **kwargs):
+        """`follow_up` for a burst: after commit, sent only if none for `key` is waiting
+        (podhub/core/doorbell.py). The doorbell is rung at commit, not before: a change
+        that rolls back, or commits after the waiting task has read, must not silence
+        the next ring."""
+        from django.conf import settings
+        from django.db import transaction
+
+        from podhub.core.doorbell import ring_once
+
+        # robust as apply_async is, except where follow-ups run eagerly (tests): there
+        # a failing task body must fail the test
+        transaction.on_commit(lambda: ring_once(self, key=key, **kwargs),
+                              robust=not getattr(settings, "PODHUB_FOLLOW_UPS_EAGER", False))
 
 
 class WorkspaceTask(PodhubTask):

@@ -7,10 +7,10 @@ class QuotesConfig(AppConfig):
 
     def ready(self):
         from orders import events, hooks, notices, panels
-        from quotes import mapping, pricing, selectors, services
+        from quotes import mapping, pricing, selectors, services, tasks
 
-        # Price an order right after it is imported, entered or changed (STYLE.md §0).
-        events.subscribe(services.on_order_event)
+        # Price an order right after it is imported, entered or changed.
+        events.subscribe(task=tasks.order_evaluate_task, types=services.EVALUATE_ON)
         # The loss guard: selling price vs base cost + shipping + handling.
         hooks.register_loss_check(pricing.loss_verdict)
         # A store edit before submission maps the changed lines in its own transaction.

@@ -4,8 +4,8 @@ rules, and the price frozen at payment.
 How an order gets priced (docs/pricing.md):
 
 1. orders/services.py writes `order.imported` / `order.created` / `order.updated`;
-   quotes/apps.py subscribed `on_order_event`, which runs `order_evaluate` in a
-   follow-up transaction after that commit.
+   quotes/apps.py subscribed `order_evaluate_task` to them, which runs `order_evaluate`
+   in a worker after that commit.
 2. `order_evaluate` maps every line (quotes.mapping). All priced: the lines get
    their `catalog_variant_id` and `orders.services.order_mark_priced` moves the
    order to `to_order` (and runs the loss guard). Otherwise each unpriced line
@@ -25,7 +25,6 @@ from collections import defaultdict
 from datetime import date, datetime
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
@@ -35,6 +34,7 @@ from django_scopes import scope, scopes_disabled
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import CancelReason, LineItem, Order, OrderEvent, OrderState, Store
+from podhub.core import mail
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 from podhub.core.money import format_money
 from podhub.workspaces.models import Membership, Role, Workspace
@@ -279,20 +279,24 @@ def _waiting_order_ids(quote: Quote) -> list[int]:
 
 
 def _evaluate_later(workspace: Workspace, order_ids: list[int]) -> None:
-    """After commit, re-evaluate each order in its own transaction (the sweep is the net)."""
-    ids = list(order_ids)
-    if not ids:
-        return
+    """After commit, a task re-evaluates each order in its own transaction (the pricing
+    sweep is the net)."""
+    from quotes.tasks import orders_evaluate_task
 
-    def run():
-        with scope(workspace=workspace):
-            for order_id in ids:
-                try:
-                    order_evaluate(workspace=workspace, order_id=order_id)
-                except Exception:
-                    log.exception("order %s: pricing failed; the sweep will retry", order_id)
+    if order_ids:
+        orders_evaluate_task.follow_up(workspace_id=workspace.pk, order_ids=list(order_ids))
 
-    transaction.on_commit(run)
+
+def orders_evaluate(*, workspace: Workspace, order_ids: list[int]) -> int:
+    """Evaluate each order in its own transaction; one failure never blocks the rest."""
+    done = 0
+    for order_id in order_ids:
+        try:
+            order_evaluate(workspace=workspace, order_id=order_id)
+            done += 1
+        except Exception:
+            log.exception("order %s: pricing failed; the sweep will retry", order_id)
+    return done
 
 
 def _mark_pending(line_filter: Q, workspace: Workspace | None = None) -> list[int]:
@@ -309,19 +313,13 @@ def _mark_pending(line_filter: Q, workspace: Workspace | None = None) -> list[in
 # --- order events and the sweep ----------------------------------------------------------
 
 
-def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
-    """orders.events subscriber: price a new or changed order right after its commit."""
-    if type not in EVALUATE_ON:
-        return
-    try:
-        workspace = Workspace.objects.get(pk=workspace_id)
-        with scope(workspace=workspace):
-            order_id = OrderEvent.objects.filter(workspace=workspace, pk=event_id).values_list(
-                "order_id", flat=True).first()
-            if order_id is not None:
-                order_evaluate(workspace=workspace, order_id=order_id)
-    except Exception:
-        log.exception("order event %s: pricing failed; the sweep will retry", event_id)
+def order_evaluate_for_event(*, workspace: Workspace, event_id: int) -> Order | None:
+    """The subscribed task's work: evaluate the order a new or changed event is about."""
+    order_id = OrderEvent.objects.filter(workspace=workspace, pk=event_id).values_list(
+        "order_id", flat=True).first()
+    if order_id is None:
+        return None
+    return order_evaluate(workspace=workspace, order_id=order_id)
 
 
 def pricing_sweep(*, limit: int = 200, now: datetime | None = None) -> int:
@@ -356,7 +354,7 @@ def catalog_recheck() -> int:
     with scopes_disabled():
         ids = _mark_pending(Q())
     if ids:
-        pricing_sweep_task.delay_on_commit()
+        pricing_sweep_task.delay()
     return len(ids)
 
 
@@ -755,7 +753,6 @@ def _email_members(workspace_id: int, *, subject: str, body: str, path: str) -> 
     if not recipients:
         return
     url = settings.PUBLIC_BASE_URL + path
-    transaction.on_commit(lambda: send_mail(
-        subject=f"[PodHub] {subject}", message=f"{body}\n\n{url}", from_email=None,
-        recipient_list=recipients, fail_silently=True))
+    mail.send(to=recipients, subject=f"[PodHub] {subject}", body=f"{body}\n\n{url}",
+              workspace_id=workspace_id)
 

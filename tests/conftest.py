@@ -190,3 +190,42 @@ def stripe_sandbox(settings):
     sandbox.close()
     server.shutdown()
     server.server_close()
+
+
+# --- order event subscriptions ---------------------------------------------------------
+
+
+class RecordingTask:
+    """A stand-in for a subscribed task: records its follow-ups after commit, as the
+    real PodhubTask.follow_up sends them."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def follow_up(self, **kwargs):
+        from django.db import transaction
+
+        transaction.on_commit(lambda: self.calls.append(kwargs))
+
+    def follow_up_once(self, *, key, **kwargs):
+        from podhub.celery import PodhubTask
+
+        PodhubTask.follow_up_once(self, key=key, **kwargs)  # the doorbell, then follow_up
+
+    def delay(self, **kwargs):
+        self.calls.append(kwargs)
+
+
+@pytest.fixture
+def swap_subscribed_task(monkeypatch):
+    """Replace a subscribed task by a RecordingTask for this test (returns it)."""
+    from orders import events
+
+    def swap(task):
+        recorder = RecordingTask()
+        monkeypatch.setattr(events, "_subscriptions", [
+            events.Subscription(task=recorder, types=s.types, coalesce=s.coalesce)
+            if s.task is task else s for s in events.subscriptions()])
+        return recorder
+
+    return swap

@@ -107,55 +107,37 @@ def render_request(*, order_id: int, workspace, line_ids=None, user=None,
                                           line_item=line, reason=reason[:64],
                                           requested_by=user))
     for job in made:
-        render_task.delay_on_commit(workspace_id=order.workspace_id, render_id=job.pk)
+        render_task.delay(workspace_id=order.workspace_id, render_id=job.pk)
     return made
 
 
-def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
-    """orders.events subscriber (after commit): re-render what the event changed.
-
-    It never fails the caller's commit: an error is logged, and the sweep
-    (`render_sweep`, which also finds lines changed after their last render)
-    catches the line up within a minute.
-    """
-    if type not in RENDER_EVENTS:
-        return
-    try:
-        _on_order_event(event_id=event_id, workspace_id=workspace_id, type=type)
-    except Exception:
-        log.exception("print files: event %s (%s) not handled; the sweep will", event_id, type)
-
-
-def _on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
+def render_for_event(*, workspace, event_id: int, type: str) -> None:
+    """The subscribed task's work (render_for_event_task, in the workspace's scope):
+    re-render what the event changed. The sweep (`render_sweep`, which also finds lines
+    changed after their last render) catches up a lost one within a minute."""
     from orders.models import OrderEvent
-    from podhub.workspaces.models import Workspace
 
-    with scopes_disabled():  # tenant resolution for this one event, then scoped
-        workspace = Workspace.objects.filter(pk=workspace_id).first()
-    if workspace is None:
+    event = OrderEvent.objects.filter(pk=event_id, workspace=workspace).select_related(
+        "order").first()
+    if event is None or event.order.is_locked:
         return
-    with scope(workspace=workspace):
-        event = OrderEvent.objects.filter(pk=event_id, workspace=workspace).select_related(
-            "order").first()
-        if event is None or event.order.is_locked:
-            return
-        line_ids = None
-        if type == "order.edited":
-            fields = (event.data or {}).get("fields", [])
-            line_ids = {int(f.split(".")[1]) for f in fields
-                        if f.startswith("lines.") and f.split(".")[1].isdigit()}
-            if not line_ids:
-                return  # only the address or buyer changed
-        elif type == "order.updated" and "line_items" not in (event.data or {}).get("fields", []):
-            return
-        if not LineItem.objects.filter(order=event.order, catalog_variant_id__isnull=False) \
-                .exists():
-            return  # nothing mapped yet: order.priced will come
-        try:
-            render_request(order_id=event.order_id, workspace=workspace, line_ids=line_ids,
-                           reason=type)
-        except (PrintFilesLocked, NotFound):
-            return
+    line_ids = None
+    if type == "order.edited":
+        fields = (event.data or {}).get("fields", [])
+        line_ids = {int(f.split(".")[1]) for f in fields
+                    if f.startswith("lines.") and f.split(".")[1].isdigit()}
+        if not line_ids:
+            return  # only the address or buyer changed
+    elif type == "order.updated" and "line_items" not in (event.data or {}).get("fields", []):
+        return
+    if not LineItem.objects.filter(order=event.order, catalog_variant_id__isnull=False) \
+            .exists():
+        return  # nothing mapped yet: order.priced will come
+    try:
+        render_request(order_id=event.order_id, workspace=workspace, line_ids=line_ids,
+                       reason=type)
+    except (PrintFilesLocked, NotFound):
+        return
 
 
 # --- the render ---------------------------------------------------------------------------
@@ -471,7 +453,7 @@ def render_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
                 | Q(status=RenderStatus.RUNNING, started_at__lte=stale))
             .order_by("updated_at").values_list("workspace_id", "pk")[:limit])
     for workspace_id, pk in due:
-        render_task.delay_on_commit(workspace_id=workspace_id, render_id=pk)
+        render_task.delay(workspace_id=workspace_id, render_id=pk)
     return len(due)
 
 

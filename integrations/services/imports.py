@@ -41,7 +41,7 @@ def import_job_start(*, connection: StoreConnection) -> ImportJob:
     from integrations.tasks import import_job_task
 
     job = ImportJob.objects.create(workspace_id=connection.workspace_id, connection=connection)
-    import_job_task.delay_on_commit(workspace_id=connection.workspace_id, job_id=job.pk)
+    import_job_task.delay(workspace_id=connection.workspace_id, job_id=job.pk)
     return job
 
 

@@ -262,6 +262,5 @@ def inbox_replay(*, workspace, inbox_ids: list[int], store_id: int | None = None
         status=InboxStatus.PENDING, attempts=0, next_attempt_at=None, processed_at=None,
         result="", error="", updated_at=now)
     for connection_id in {r.connection_id for r in rows}:
-        inbox_drain_task.delay_on_commit(workspace_id=workspace.pk,
-                                         connection_id=connection_id)
+        inbox_drain_task.delay(workspace_id=workspace.pk, connection_id=connection_id)
     return [r.pk for r in rows]

@@ -74,7 +74,7 @@ def outbox_enqueue(*, store: Store, kind: str, key: str, payload: dict,
                     key=key[:200], payload=payload)
         except IntegrityError:
             return OutboxMessage.objects.get(store=store, key=key), False
-        outbox_deliver_task.delay_on_commit(workspace_id=store.workspace_id, message_id=msg.pk)
+        outbox_deliver_task.delay(workspace_id=store.workspace_id, message_id=msg.pk)
         return msg, True
 
 
@@ -285,7 +285,7 @@ def outbox_retry(*, workspace, message_ids: list[int], store_id: int | None = No
     from integrations.tasks import outbox_deliver_task
 
     for pk in ids:
-        outbox_deliver_task.delay_on_commit(workspace_id=workspace.pk, message_id=pk)
+        outbox_deliver_task.delay(workspace_id=workspace.pk, message_id=pk)
     return ids
 
 
@@ -406,30 +406,12 @@ HANDLERS = {
 }
 
 
+# What reaches the store (subscribed in integrations/apps.py): shipped parcels, the
+# last parcel (WooCommerce Completed), cancels that affect the buyer; and, one task per
+# workspace for the submit sweep's bursts, "in production" notes (WooCommerce).
 PUSHED_EVENTS = ("order.cancelled", "shipment.shipped", "order.shipped", "order.submitted")
-
-
-def on_order_event(*, event_id: int, workspace_id: int, type: str) -> None:
-    """orders.events subscriber: shipped parcels and cancels that affect the buyer go to
-    the store."""
-    if type not in PUSHED_EVENTS:
-        return
-    from integrations.tasks import order_event_task, order_events_push_task
-
-    if type == "order.submitted":
-        # the submit sweep moves orders by the hundred, and only WooCommerce ones get a
-        # note: one task for the workspace's burst finds them (order_events_missing)
-        from podhub.core.doorbell import ring_once
-
-        ring_once(order_events_push_task, key=f"integrations:events:{workspace_id}",
-                  workspace_id=workspace_id)
-        return
-
-    try:
-        order_event_task.delay(workspace_id=workspace_id, event_id=event_id)
-    except Exception:  # never fail the caller's commit; the sweep finds the event
-        log.warning("doorbell for order event %s not sent; the sweep will pick it up",
-                    event_id, exc_info=True)
+NOTED_EVENTS = ("order.submitted",)
+EVENTS_DOORBELL = "integrations:events"
 
 
 def _event_key(event_type: str, data: dict, external_id: str,

@@ -13,9 +13,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from django.core.mail import send_mail
-from django.db import transaction
-
 from integrations.models import (
     ConnectionStatus,
     ImportJob,
@@ -27,6 +24,7 @@ from integrations.models import (
 from orders.events import Actor
 from orders.models import Order
 from orders.services import order_redact_buyer
+from podhub.core import mail
 from podhub.core.crypto import Secret
 from podhub.workspaces.models import Membership, Role
 
@@ -83,9 +81,8 @@ def handle(conn: StoreConnection, row: InboundWebhook, payload: dict, *, now: da
         body = (f"Shopify forwarded a customer data request (id {request_id}) from "
                 f"{conn.shop_domain}. This is all PodHub holds about the customer's orders; "
                 "send it to the customer within 30 days.\n\n" + json.dumps(export, indent=2))
-        transaction.on_commit(lambda: send_mail(
-            subject=f"[PodHub] Customer data request from {conn.shop_domain}", message=body,
-            from_email=None, recipient_list=to, fail_silently=True))
+        mail.send(to=to, subject=f"[PodHub] Customer data request from {conn.shop_domain}",
+                  body=body, workspace_id=conn.workspace_id)
         row.body = json.dumps({"data_request": request_id,
                                "orders": [o.external_id for o in orders]})
         return f"data request: {len(orders)} order(s) sent to {len(to)} admin(s)"

@@ -18,7 +18,8 @@ PREFIX = "doorbell:"
 
 
 def ring_once(task, *, key: str, ttl: int = 30, **kwargs) -> bool:
-    """Send task(**kwargs) on commit unless one for `key` is waiting. True if sent."""
+    """Send task(**kwargs) (a follow-up) unless one for `key` is waiting. True if sent.
+    Call it once the change has committed (PodhubTask.follow_up_once does)."""
     try:
         waiting = not cache.add(PREFIX + key, 1, ttl)
     except Exception:  # no cache: ring every time rather than lose the work
@@ -26,7 +27,7 @@ def ring_once(task, *, key: str, ttl: int = 30, **kwargs) -> bool:
         waiting = False
     if waiting:
         return False
-    task.delay_on_commit(**kwargs)
+    task.follow_up(**kwargs)
     return True
 
 

@@ -8,3 +8,19 @@ from podhub.core.models import Heartbeat
 def heartbeat_task() -> None:
     """Beat sends it, a worker runs it: a fresh row proves the whole chain works."""
     Heartbeat.objects.update_or_create(name="worker", defaults={"beat_at": timezone.now()})
+
+
+@shared_task(acks_late=True)
+def email_send_task(*, email_id: int) -> str | None:
+    """Send one stored e-mail (podhub/core/mail.py)."""
+    from podhub.core.mail import send_now
+
+    return send_now(email_id=email_id)
+
+
+@shared_task
+def email_sweep_task() -> int:
+    """Beat, every 60 s: e-mails whose task was lost, and retries that are due."""
+    from podhub.core.mail import email_sweep
+
+    return email_sweep()

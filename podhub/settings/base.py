@@ -319,6 +319,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # every 15 s: proves broker, beat and worker all work (read by /healthz)
     "heartbeat": {"task": "podhub.core.tasks.heartbeat_task", "schedule": 15.0},
+    # every 60 s: e-mails whose task was lost, and retries that are due (core/mail.py)
+    "email-sweep": {"task": "podhub.core.tasks.email_sweep_task", "schedule": 60.0},
     # every 15 min: requests for information unanswered for too long -> cancelled
     "orders-info-request-expiry": {"task": "orders.tasks.info_request_expiry_sweep_task",
                                    "schedule": 15 * 60.0},

@@ -10,10 +10,20 @@ from podhub.settings.base import DATABASES, VAR_DIR, env
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
+# Follow-ups (an order event's subscribed task, an e-mail, a re-pricing) run their task
+# body in-process right after commit, so a test sees their effect; everything else goes
+# to the broker. tests/podhub/test_events.py turns this off to send them for real.
+PODHUB_FOLLOW_UPS_EAGER = True
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 # xdist workers share one Redis but each has its own database (same ids): keep
 # their cache keys apart.
 CACHES["default"]["KEY_PREFIX"] = env.str("PYTEST_XDIST_WORKER", default="")  # noqa: F405
+if CELERY_BROKER_URL.startswith("redis"):
+    # and their queues: a test's worker thread never takes another xdist worker's
+    # messages (tests/live.py, tests/podhub/test_events.py)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {  # noqa: F405
+        **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+        "global_keyprefix": env.str("PYTEST_XDIST_WORKER", default="main") + ":"}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,13 +1,13 @@
 """Business actions on workspaces, members, invitations and API tokens."""
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from podhub.accounts.models import User
+from podhub.core import mail
 from podhub.core.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from podhub.workspaces.models import (
     MANAGING_ROLES,
@@ -67,17 +67,12 @@ def invitation_create(
         raise Conflict(f"{email} already has an open invitation.") from None
     url = settings.PUBLIC_BASE_URL + reverse("workspaces:invitation", kwargs={"token": token})
     inviter = invited_by.user.email
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"[PodHub] {inviter} invited you to {workspace.name}",
-            message=(
-                f"{inviter} invited you to join the workspace \"{workspace.name}\" on PodHub "
-                f"as {invitation.get_role_display().lower()}.\n\nAccept the invitation: {url}\n\n"
-                f"The link works for {(invitation.expires_at - now).days} days."
-            ),
-            from_email=None,
-            recipient_list=[email],
-        )
+    mail.send(
+        to=[email], workspace_id=workspace.pk,
+        subject=f"[PodHub] {inviter} invited you to {workspace.name}",
+        body=(f"{inviter} invited you to join the workspace \"{workspace.name}\" on PodHub "
+              f"as {invitation.get_role_display().lower()}.\n\nAccept the invitation: {url}\n\n"
+              f"The link works for {(invitation.expires_at - now).days} days."),
     )
     return invitation, token
 

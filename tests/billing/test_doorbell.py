@@ -24,7 +24,7 @@ class Recorder:
     def __init__(self):
         self.calls = []
 
-    def delay_on_commit(self, **kwargs):
+    def follow_up(self, **kwargs):
         self.calls.append(kwargs)
 
 
@@ -51,7 +51,8 @@ def test_without_a_cache_every_ring_sends(monkeypatch):
 
 
 def test_a_burst_of_submits_rings_once_and_the_task_captures_them_all(
-        workspace, make_order, monkeypatch, django_capture_on_commit_callbacks):
+        workspace, make_order, monkeypatch, django_capture_on_commit_callbacks,
+        swap_subscribed_task):
     # given three paid orders (12 product + 6 shipping each) on a 100.00 balance
     with scope(workspace=workspace):
         ledger.credit(workspace_id=workspace.pk, kind=EntryKind.TOP_UP, amount=D("100.00"),
@@ -60,9 +61,7 @@ def test_a_burst_of_submits_rings_once_and_the_task_captures_them_all(
         payments.orders_pay(workspace=workspace, order_ids=[o.pk for o in orders],
                             shipping_methods=None, key="burst")
     cache.delete(doorbell.PREFIX + handlers.charges_doorbell(workspace.pk))
-    rung = Recorder()
-    monkeypatch.setattr(tasks, "order_charges_sync_task", type(
-        "T", (), {"delay_on_commit": rung.delay_on_commit})())
+    rung = swap_subscribed_task(tasks.order_charges_sync_task)
     # when all three go into production (each its own commit, subscribers after it)
     with scope(workspace=workspace):
         for order in orders:
@@ -79,9 +78,7 @@ def test_a_burst_of_submits_rings_once_and_the_task_captures_them_all(
         assert (acct.balance_amount, acct.held_amount) == (D("64.00"), D("18.00"))
         assert LedgerEntry.objects.filter(kind=EntryKind.CAPTURE).count() == 3
     # and a later move rings again (the task answered the doorbell)
-    calls = Recorder()
-    monkeypatch.setattr(tasks, "order_charges_sync_task", type(
-        "T", (), {"delay_on_commit": calls.delay_on_commit})())
+    calls = swap_subscribed_task(tasks.order_charges_sync_task)
     with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
         order_services.order_mark_shipped(order_id=orders[0].pk, actor=Actor.system("test"))
     assert calls.calls == [{"workspace_id": workspace.pk}]

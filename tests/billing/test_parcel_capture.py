@@ -71,12 +71,12 @@ def test_two_parcels_each_capture_their_share(workspace, make_order):
             D("4.00"), D("4.00"), D("24.00")]
 
 
-def test_the_subscriber_rings_the_parcel_capture(workspace, make_order, monkeypatch,
-                                                 django_capture_on_commit_callbacks):
+def test_the_subscriber_rings_the_parcel_capture(workspace, make_order,
+                                                 django_capture_on_commit_callbacks,
+                                                 swap_subscribed_task):
     order = _paid_two_mug_order(workspace, make_order)
-    sent = []
-    monkeypatch.setattr(tasks, "shipment_capture_task", type(
-        "T", (), {"delay_on_commit": staticmethod(lambda **kw: sent.append(kw))})())
+    sent = swap_subscribed_task(tasks.shipment_capture_task)
     with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
         event = _parcel(order, 7, 2)
-    assert sent == [{"workspace_id": workspace.pk, "order_event_id": event.pk}]
+    assert sent.calls == [{"workspace_id": workspace.pk, "event_id": event.pk,
+                           "type": "shipment.shipped"}]

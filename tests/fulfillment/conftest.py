@@ -72,7 +72,7 @@ def sent_tasks(monkeypatch):
 
     class Recorder:
         @staticmethod
-        def delay_on_commit(*, workspace_id, render_id):
+        def delay(*, workspace_id, render_id):
             sent.append((workspace_id, render_id))
 
     monkeypatch.setattr(services, "render_task", Recorder)

@@ -27,7 +27,7 @@ def orders(workspace, store):
 
 @pytest.fixture
 def only_orders_subscribers(monkeypatch):
-    monkeypatch.setattr(events, "_subscribers", [])
+    monkeypatch.setattr(events, "_subscriptions", [])
 
 
 def _messages(response) -> list[str]:

@@ -44,7 +44,7 @@ def test_new_order_waits_in_quotation_with_its_lines_and_search_text(workspace, 
 
 
 def test_importing_twice_never_makes_two_orders(workspace, store, monkeypatch):
-    monkeypatch.setattr(events, "_subscribers", [])
+    monkeypatch.setattr(events, "_subscriptions", [])
     data = order_data()
     with scope(workspace=workspace):
         first, created_first = _import(workspace, store, data)
@@ -105,7 +105,7 @@ def test_a_newer_version_updates_buyer_address_and_items_keeping_the_mapping(wor
 def test_a_change_after_submission_flags_instead_of_changing(
     workspace, owner, store, mailoutbox, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(events, "_subscribers", [])
+    monkeypatch.setattr(events, "_subscriptions", [])
     with scope(workspace=workspace):
         order = order_at(workspace, store, S.IN_PRODUCTION)
         newer = order_data(external_id=order.external_id, number=order.number,

@@ -27,8 +27,14 @@ def store(workspace):
 def heard(monkeypatch):
     """The subscribers' calls, in order (other apps' subscribers are theirs to test)."""
     calls: list[tuple[int, int, str]] = []
-    monkeypatch.setattr(events, "_subscribers", [
-        lambda *, event_id, workspace_id, type: calls.append((event_id, workspace_id, type))])
+
+    class Heard:
+        @staticmethod
+        def follow_up(*, event_id, workspace_id, type):
+            transaction.on_commit(lambda: calls.append((event_id, workspace_id, type)))
+
+    monkeypatch.setattr(events, "_subscriptions", [events.Subscription(
+        task=Heard, types=frozenset(events.OrderEvents))])
     return calls
 
 

@@ -30,7 +30,7 @@ def store(workspace):
 @pytest.fixture
 def only_orders_subscribers(monkeypatch):
     """Run on-commit work of orders alone: other apps' event subscribers are theirs to test."""
-    monkeypatch.setattr(events, "_subscribers", [])
+    monkeypatch.setattr(events, "_subscriptions", [])
 
 
 @pytest.fixture

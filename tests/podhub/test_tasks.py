@@ -25,7 +25,7 @@ def test_a_task_without_a_workspace_cannot_read_tenant_data(owner):
         _unscoped_task.apply(throw=True).get()
 
 
-def test_delay_on_commit_sends_nothing_when_the_transaction_rolls_back(
+def test_delay_sends_nothing_when_the_transaction_rolls_back(
     owner, django_capture_on_commit_callbacks
 ):
     from django.db import transaction
@@ -33,7 +33,7 @@ def test_delay_on_commit_sends_nothing_when_the_transaction_rolls_back(
     with django_capture_on_commit_callbacks() as callbacks:
         try:
             with transaction.atomic():
-                _member_emails_task.delay_on_commit(workspace_id=owner.workspace_id)
+                _member_emails_task.delay(workspace_id=owner.workspace_id)
                 raise RuntimeError("rollback")
         except RuntimeError:
             pass

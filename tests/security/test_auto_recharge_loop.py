@@ -143,7 +143,7 @@ def test_concurrent_triggers_charge_the_card_once(
     # broker redelivers one message and the ledger and the sweep ring as well
     save_card(seller, sandbox, stripe_delivers)
     rung = []
-    with mock.patch.object(auto_recharge_task, "delay_on_commit",
+    with mock.patch.object(auto_recharge_task, "delay",
                            side_effect=lambda **kw: rung.append(kw)), \
             scope(workspace=workspace):
         topups.auto_recharge_configure(workspace=workspace, by=owner, enabled=True,
