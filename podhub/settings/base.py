@@ -277,6 +277,10 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("sweeps"))
 CELERY_TASK_ROUTES = {entry["task"]: {"queue": "sweeps"}
                       for entry in CELERY_BEAT_SCHEDULE.values()}
+# Beat's ticks say which entry sent them: each sweep runs under a lease, and a second
+# beat's tick within half an interval of the last run is skipped (podhub/core/sweeps.py).
+for _name, _entry in CELERY_BEAT_SCHEDULE.items():
+    _entry.setdefault("options", {}).setdefault("headers", {})["podhub_beat"] = _name
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=90)
 
 # --- product rules ------------------------------------------------------------
