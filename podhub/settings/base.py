@@ -46,9 +46,11 @@ INSTALLED_APPS = [
     "fulfillment",
     "integrations",
     "insights",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.RequestMetricsMiddleware",  # first: times the whole request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -282,6 +284,13 @@ CELERY_TASK_ROUTES = {entry["task"]: {"queue": "sweeps"}
 for _name, _entry in CELERY_BEAT_SCHEDULE.items():
     _entry.setdefault("options", {}).setdefault("headers", {})["podhub_beat"] = _name
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=90)
+
+# --- operations: GET /metrics for Prometheus (docs/operations.md) ----------------------
+# Readable with `Authorization: Bearer <token>`, or from the listed addresses/networks;
+# with neither set, refused (403).
+PODHUB_METRICS_TOKEN = env.str("PODHUB_METRICS_TOKEN", default="")
+PODHUB_METRICS_ALLOW = env.list("PODHUB_METRICS_ALLOW", default=[])
+PODHUB_METRICS_CACHE_SECONDS = env.float("PODHUB_METRICS_CACHE_SECONDS", default=5.0)
 
 # --- product rules ------------------------------------------------------------
 # Hours a seller has to answer a staff request for information (PrintBase: 48).
