@@ -104,6 +104,10 @@ else:
     # replaced, which is cheaper than a round trip on every request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS",
                                                           default=False)
+    # Behind PgBouncer in transaction mode (docs/operations.md): no WITH HOLD cursors
+    # (QuerySet.iterator()) that outlive their transaction on a pooled server connection.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (rate limits, allauth codes): shared between processes ------------
