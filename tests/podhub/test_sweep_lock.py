@@ -1,6 +1,7 @@
 """Two beats started by mistake never run one sweep twice at once, and tick each sweep
 about once per interval between them (podhub/core/sweeps.py, docs/operations.md)."""
 
+import copy
 import threading
 from datetime import timedelta
 
@@ -167,8 +168,10 @@ def test_beats_send_path_and_a_real_worker_skip_the_second_beats_tick():
 
     def beat_sends():
         beat = Scheduler(app=app, lazy=True)
+        # a copy: sending adds to the entry's options, and the settings' dict must stay
+        # as beat reads it (test_beat_marks_every_tick_with_its_entry)
         entry = ScheduleEntry(name="heartbeat", task=config["task"], schedule=config["schedule"],
-                              options=config["options"], app=app)
+                              options=copy.deepcopy(config["options"]), app=app)
         beat.apply_async(entry, advance=False)
 
     beat_sends()
