@@ -20,13 +20,14 @@ made -> shipped -> tracking pushed, on real processes that a seeded schedule kil
    printed, replayable with --seed — SIGKILLs workers, web processes and beat, restarts
    Redis (its queue lost) and PostgreSQL (connections dropped), takes the store's API
    and the factory down (503/500) for a while, and answers pushes with 429;
-5. after the last arrival and the last fault, everything is left to settle, then the
-   checks: every store order exists once in PodHub; every one reached the factory
-   exactly once; every parcel's tracking reached the store exactly once; the ledger
-   invariants hold (account = sum of its entries, held = open holds, no key twice) and
-   every order's captures match its state; nothing is left due or retrying; latency
-   percentiles (store -> factory accepted, store -> tracking in the store) and
-   throughput in the clean and the faulty part.
+5. after the last arrival and the last fault, everything is left to settle, PodHub's
+   processes are stopped (the checks read a still picture), then the checks: every store
+   order exists once in PodHub; every one reached the factory exactly once; every
+   parcel's tracking reached the store exactly once; the ledger invariants hold (account
+   = sum of its entries, held = open holds, no key twice) and every order's captures
+   match its state; nothing is left due or retrying; latency percentiles (store ->
+   factory accepted, store -> tracking in the store) and throughput in the clean and the
+   faulty part.
 
 Compressed (said in the output): providers' polling safety net (2 min instead of 6 h,
 bench/drill_settings.py). Everything else runs at production intervals.
@@ -663,6 +664,10 @@ def main() -> None:
             time.sleep(1.0)
         say(f"settled after {time.monotonic() - arrivals_end:.0f} s" if settled(
             progress(dsn), len(orders.created)) else "NOT settled")
+        # freeze PodHub before the checks: they read the database, then the store and the
+        # factory, and an order moving on in between would count as a mismatch
+        for name in ("beat", "worker1", "worker2", "web1", "web2"):
+            procs[name].stop()
         ok, lines = checks(dsn, orders, shop_url, factory_url, store["store_id"], fault_from,
                            t_start)
         print("\n".join(lines))
