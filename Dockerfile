@@ -3,6 +3,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=podhub.settings.production PODHUB_VAR_DIR=/app/var
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends libfribidi0 curl \
+    postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md requirements.lock ./
 # Every app (the packages of pyproject.toml; tests/test_packaging.py keeps them in step),

@@ -17,6 +17,7 @@ Lock order: the account row first, then orders by pk (saleor lock_objects).
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -388,6 +389,23 @@ def auto_pay_for_event(*, workspace_id: int, order_event_id: int | None) -> int:
                                         store_paid=True, store__in=stores)
                    .order_by("placed_at", "pk").values_list("pk", flat=True)[:MAX_BULK])
     return sum(1 for oid in ids if order_auto_pay(workspace=workspace, order_id=oid))
+
+
+def auto_pay_sweep(*, older_than_seconds: int = 30, now=None) -> int:
+    """Waiting orders of auto-pay stores whose auto-pay task was lost (a broker
+    restart, a worker killed mid-task, the database gone for a moment): each such
+    workspace is tried as after a top-up (called with scopes disabled). Orders priced
+    in the last `older_than_seconds` are left to their own task."""
+    from django.db.models import Exists, OuterRef, Q
+
+    cutoff = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
+    charged = OrderCharge.objects.filter(order=OuterRef("pk"))
+    waiting = (Order.objects.filter(state=S.TO_ORDER, store_paid=True, store__auto_pay=True)
+               .filter(Q(priced_at__isnull=True) | Q(priced_at__lte=cutoff))
+               .exclude(Exists(charged))
+               .values_list("workspace_id", flat=True).distinct())
+    return sum(auto_pay_for_event(workspace_id=ws, order_event_id=None)
+               for ws in sorted(set(waiting)))
 
 
 # --- group shipping ----------------------------------------------------------------------------

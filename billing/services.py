@@ -11,6 +11,7 @@ This module re-exports what tasks, views and other apps call.
 
 from billing.payments import (
     auto_pay_for_event,
+    auto_pay_sweep,
     group_create,
     group_suggestions,
     order_charge_sweep,
@@ -30,8 +31,8 @@ from billing.topups import (
 )
 
 __all__ = [
-    "auto_pay_for_event", "auto_recharge_check", "auto_recharge_configure", "balance_adjust",
-    "billing_sweep", "card_setup_start", "group_create", "group_suggestions",
+    "auto_pay_for_event", "auto_pay_sweep", "auto_recharge_check", "auto_recharge_configure",
+    "balance_adjust", "billing_sweep", "card_setup_start", "group_create", "group_suggestions",
     "order_charge_sweep", "order_charge_sync", "order_charge_sync_for_event", "order_refund",
     "orders_pay", "selection_price", "top_up_start",
 ]
@@ -45,6 +46,7 @@ def billing_sweep() -> dict:
 
     events = stripe_event_sweep()
     charges = order_charge_sweep()
+    auto_paid = auto_pay_sweep()
     recharges = 0
     below = Account.objects.filter(recharge_below_amount__isnull=False,
                                    balance_amount__lt=F("held_amount") +
@@ -57,4 +59,5 @@ def billing_sweep() -> dict:
         if PaymentProfile.objects.filter(workspace_id=workspace_id, auto_recharge=True).exists():
             auto_recharge_check(workspace_id=workspace_id)
             recharges += 1
-    return {"stripe_events": events, "order_charges": charges, "recharges": recharges}
+    return {"stripe_events": events, "order_charges": charges, "auto_paid": auto_paid,
+            "recharges": recharges}

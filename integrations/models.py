@@ -145,6 +145,9 @@ class InboundWebhook(WorkspaceModel):
         indexes = [
             models.Index(fields=["created_at"], name="inbox_pending",
                          condition=models.Q(status="pending")),
+            # /metrics counts failed deliveries (ops/metrics.py); few rows, small index
+            models.Index(fields=["created_at"], name="inbox_failed",
+                         condition=models.Q(status="failed")),
             models.Index(fields=["connection", "-created_at"], name="inbox_conn_recent"),
         ]
 
@@ -241,6 +244,8 @@ class OutboxMessage(WorkspaceModel):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="outbox_due",
                          condition=models.Q(status="pending")),
+            models.Index(fields=["created_at"], name="outbox_failed",
+                         condition=models.Q(status="failed")),  # /metrics (ops/metrics.py)
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ A task only rings the doorbell: the work itself is a row in the database, and
 periodic sweeps pick up rows whose task was lost.
 """
 
+import functools
 import os
 
 from celery import Celery, Task
@@ -22,7 +23,19 @@ class PodhubTask(DjangoTask):
     worker never looks for a row that is not there yet, and a rolled-back change rings
     nothing — so a caller cannot forget `on_commit`. Outside a transaction it is sent at
     once. Tasks take ids; the rows are the work (docs/architecture.md, "The broker is a
-    doorbell")."""
+    doorbell"). A task beat sends (a sweep) runs under its sweep's lease, so two beats
+    never run one sweep twice at once (podhub/core/sweeps.py)."""
+
+    def __call__(self, *args, **kwargs):
+        from podhub.core import sweeps
+
+        entry = _header(self.request, sweeps.BEAT_HEADER)
+        sweep = sweeps.sweep_for(self.name, entry)
+        if sweep is None:
+            return super().__call__(*args, **kwargs)
+        run = functools.partial(super().__call__, *args, **kwargs)
+        return sweeps.run_exclusive(sweep, run, beat=entry is not None,
+                                    lease=sweeps.lease_for(sweep, self.time_limit))
 
     def apply_async(self, args=None, kwargs=None, **options):
         from django.db import connection, transaction
@@ -64,6 +77,15 @@ class PodhubTask(DjangoTask):
         # a failing task body must fail the test
         transaction.on_commit(lambda: ring_once(self, key=key, **kwargs),
                               robust=not getattr(settings, "PODHUB_FOLLOW_UPS_EAGER", False))
+
+
+def _header(request, name: str):
+    """A custom message header: a worker puts it on the request, `apply()` (eager)
+    under request.headers."""
+    value = getattr(request, name, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(name)
+    return value
 
 
 class WorkspaceTask(PodhubTask):

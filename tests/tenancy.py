@@ -39,6 +39,11 @@ PUBLIC_ROUTES = {
     "fulfillment:provider_webhook",  # public by design: HMAC-signed by the provider
     "fulfillment:signed_print_file",  # public by design: a signed, expiring provider link
 }
+# The operator's own endpoints: no tenant data, and refused (401/403) to a seller's
+# session or API token (they need the operator's token or address).
+OPERATOR_ROUTES = {
+    "metrics",  # Prometheus: PODHUB_METRICS_TOKEN or PODHUB_METRICS_ALLOW
+}
 SKIPPED_NAMESPACES = {"admin", "djdt"}
 
 
@@ -91,6 +96,14 @@ def find_leaks(*, a_membership, b_dashboard, b_api) -> list[str]:
     made: dict[str, object] = {}
     for r in walk():
         if r.name in PUBLIC_ROUTES:
+            continue
+        if r.name in OPERATOR_ROUTES:
+            url = fill(r.route, {})
+            for client in (b_dashboard, b_api):
+                status = client.get(url).status_code
+                if status not in (401, 403):
+                    problems.append(f"GET {url} ({r.name}) is the operator's and answered "
+                                    f"{status} to a user of B")
             continue
         missing = [k for k in r.kwargs if k not in OBJECT_KWARGS]
         if missing:

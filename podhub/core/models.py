@@ -61,3 +61,25 @@ class OutgoingEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {', '.join(self.to)} ({self.status})"
+
+
+class SweepRun(models.Model):
+    """One row per beat sweep: who runs it now (a lease) and when it last ran.
+
+    podhub/core/sweeps.py takes the lease before a sweep runs, so a second beat
+    (or a sweep rung while beat's runs) never runs the same sweep twice at once;
+    /metrics reads the ages (docs/operations.md).
+    """
+
+    name = models.CharField(max_length=100, unique=True)  # the beat schedule's entry
+    holder = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)  # the last run that succeeded
+    failed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    runs = models.PositiveBigIntegerField(default=0)
+    skipped = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} (runs {self.runs}, skipped {self.skipped})"

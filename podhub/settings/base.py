@@ -48,10 +48,12 @@ INSTALLED_APPS = [
     "fulfillment",
     "integrations",
     "insights",
+    "ops",
 ]
 
 MIDDLEWARE = [
-    # First: an oversize body is refused (413) before anything can read it.
+    "ops.middleware.RequestMetricsMiddleware",  # first: times the whole request
+    # Next: an oversize body is refused (413) before anything can read it.
     "podhub.core.request_limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # Content-Security-Policy (below)
@@ -114,6 +116,10 @@ else:
     # replaced, which is cheaper than a round trip on every request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS",
                                                           default=False)
+    # Behind PgBouncer in transaction mode (docs/operations.md): no WITH HOLD cursors
+    # (QuerySet.iterator()) that outlive their transaction on a pooled server connection.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (rate limits, allauth codes): shared between processes ------------
@@ -358,7 +364,18 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("celery"), Queue("sweeps"))
 CELERY_TASK_ROUTES = {entry["task"]: {"queue": "sweeps"}
                       for entry in CELERY_BEAT_SCHEDULE.values()}
+# Beat's ticks say which entry sent them: each sweep runs under a lease, and a second
+# beat's tick within half an interval of the last run is skipped (podhub/core/sweeps.py).
+for _name, _entry in CELERY_BEAT_SCHEDULE.items():
+    _entry.setdefault("options", {}).setdefault("headers", {})["podhub_beat"] = _name
 HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=90)
+
+# --- operations: GET /metrics for Prometheus (docs/operations.md) ----------------------
+# Readable with `Authorization: Bearer <token>`, or from the listed addresses/networks;
+# with neither set, refused (403).
+PODHUB_METRICS_TOKEN = env.str("PODHUB_METRICS_TOKEN", default="")
+PODHUB_METRICS_ALLOW = env.list("PODHUB_METRICS_ALLOW", default=[])
+PODHUB_METRICS_CACHE_SECONDS = env.float("PODHUB_METRICS_CACHE_SECONDS", default=5.0)
 
 # --- product rules ------------------------------------------------------------
 # Hours a seller has to answer a staff request for information (PrintBase: 48).

@@ -165,6 +165,38 @@ def test_the_sweep_catches_up_when_the_task_was_lost(workspace, make_order):
     assert account(workspace).held_amount == D("6.00")
 
 
+def test_the_sweep_auto_pays_an_order_whose_auto_pay_task_was_lost(workspace, make_order):
+    # found by bench/fault_drill.py (issue 19): Redis restarted (its queue lost) right
+    # after three orders were priced; they stayed "To order" in an auto-pay store forever
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_scopes import scopes_disabled
+
+    from billing.services import billing_sweep
+    from tests.factories import StoreFactory
+
+    fund(workspace, "100.00")
+    store = StoreFactory(workspace=workspace, auto_pay=True)
+    order = make_order(workspace, 1, store=store, state="in_quotation")
+    priced = timezone.now() - timedelta(minutes=1)
+    with scope(workspace=workspace):
+        # priced, but the on-commit auto-pay task never runs (callbacks not executed)
+        order_services.order_mark_priced(order_id=order.pk, actor=Actor.system("test"),
+                                         now=priced)
+    with scopes_disabled():
+        # within 30 s of pricing the order is left to its own task
+        assert payments.auto_pay_sweep(now=priced + timedelta(seconds=10)) == 0
+        assert not OrderCharge.objects.filter(order=order).exists()
+        # beat's billing sweep, a minute later: paid once; the next run finds nothing
+        assert billing_sweep()["auto_paid"] == 1
+        assert billing_sweep()["auto_paid"] == 0
+        order.refresh_from_db()
+        assert order.state == "awaiting_submission"
+        assert Payment.objects.get().auto is True
+    assert account(workspace).held_amount == D("18.00")
+
+
 def test_group_shipping_charges_one_consolidated_fee_and_releases_the_difference(
         workspace, make_order, user):
     fund(workspace, "100.00")
