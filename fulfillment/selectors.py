@@ -38,6 +38,8 @@ class FulfillmentPanel:
     shipments: list[ShipmentRow]
     claims: list[Claim]
     claim_kinds: list = field(default_factory=lambda: ClaimKind.choices)
+    #: "Cancel at <provider>" (fulfillment/provider_cancel.py), or None
+    cancel_offer: object = None
 
     @property
     def can_submit(self) -> bool:
@@ -99,7 +101,10 @@ def fulfillment_panel(*, workspace, order_id: int) -> FulfillmentPanel:
             events=list(shipment.events.all())))
     claims = list(Claim.objects.filter(order=order, workspace=workspace)
                   .prefetch_related("messages"))
-    return FulfillmentPanel(order=order, submissions=subs, shipments=rows, claims=claims)
+    from fulfillment.provider_cancel import cancel_offer
+
+    return FulfillmentPanel(order=order, submissions=subs, shipments=rows, claims=claims,
+                            cancel_offer=cancel_offer(order=order))
 
 
 @dataclass
