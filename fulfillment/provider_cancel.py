@@ -27,12 +27,15 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from billing.services import order_refund_captured
+from billing.topups import require_money_role
 from fulfillment.models import Submission, SubmissionStatus
 from fulfillment.providers import ProviderRefused, ProviderUnavailable, client_for, registry
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import ActorType, CancelReason, Order, OrderEvent, OrderState
 from podhub.core.exceptions import Conflict, NotFound
+from podhub.workspaces.models import Membership
 
 log = logging.getLogger(__name__)
 S = OrderState
@@ -129,9 +132,6 @@ def _require_role(order: Order, actor: Actor) -> None:
     """Seller: the owner or an admin only (the cancel moves money). Staff act in admin."""
     if actor.type != ActorType.SELLER:
         return
-    from billing.topups import require_money_role
-    from podhub.workspaces.models import Membership
-
     membership = Membership.objects.filter(workspace_id=order.workspace_id,
                                            user=actor.user).first()
     require_money_role(membership, what="cancel an order at its provider")
@@ -164,13 +164,10 @@ def submission_cancel_at_provider(*, order_id: int, actor: Actor, workspace=None
             _cancel_one(order, sub, actor=actor, now=now)
     names = " and ".join(dict.fromkeys(s.provider.name for s in subs))
     with transaction.atomic():
-        from billing.services import order_refund_captured
-
         # the ledger lock first (billing's lock order: the balance, then the order)
         order_refund_captured(
             workspace_id=order.workspace_id, order_id=order.pk, key="cancelled-at-provider",
-            reason=f"cancelled at {names} before production",
-            user=actor.user if actor.type in (ActorType.SELLER, ActorType.STAFF) else None)
+            reason=f"cancelled at {names} before production", user=actor.user)
         store_cancelled = flag == "cancel"
         return order_services.order_cancel(
             order_id=order.pk, workspace=order.workspace, actor=actor, now=now,

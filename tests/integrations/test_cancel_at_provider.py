@@ -86,10 +86,9 @@ def _charges_follow(workspace, order) -> None:
 
 
 @pytest.fixture
-def flagged(sandbox, workspace, catalog, owner, sync, factory_server):
+def submitted(sandbox, workspace, catalog, owner, sync, factory_server):
     """A paid order of one mug (18.00: 12.00 product captured when it went to production,
-    6.00 shipping still held), sent to the sandbox factory, then edited in the store (1 → 3
-    mugs): flagged, not changed. The balance was 100.00."""
+    6.00 shipping still held), sent to the sandbox factory. The balance was 100.00."""
     with scope(workspace=workspace):
         ledger.credit(workspace_id=workspace.pk, kind=EntryKind.TOP_UP, amount=D("100.00"),
                       key=f"fund:{workspace.pk}")
@@ -117,6 +116,13 @@ def flagged(sandbox, workspace, catalog, owner, sync, factory_server):
     assert sub.status == SubmissionStatus.ACCEPTED and sub.external_id.startswith("SF")
     assert (_account(workspace).balance_amount, _account(workspace).held_amount) == (
         D("88.00"), D("6.00"))
+    return remote, order, sub
+
+
+@pytest.fixture
+def flagged(sandbox, workspace, submitted, sync):
+    """The submitted order edited in the store (1 → 3 mugs): flagged, not changed."""
+    remote, order, sub = submitted
     sandbox.shop.edit_order(remote["id"], [{"line_item_id": remote["line_items"][0]["id"],
                                             "quantity": 3}])
     sync()
@@ -268,3 +274,44 @@ def test_an_order_not_flagged_is_not_offered(sandbox, workspace, owner, flagged,
     answer = _cancel(api_client_for(owner), order)
     assert answer.status_code == 409
     assert "nothing to cancel at the provider" in answer.json()["error"]["message"]
+
+
+def test_staff_cancel_at_the_provider_from_the_admin(workspace, flagged, factory_server,
+                                                     django_user_model):
+    from django.test import Client
+
+    remote, order, sub = flagged
+    staff = django_user_model.objects.create_superuser(email="staff@podhub.test",
+                                                       password="correct horse battery")
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.post("/admin/fulfillment/submission/", {
+        "action": "cancel_at_provider", "_selected_action": [sub.pk]}, follow=True)
+    assert "1 order(s) cancelled at the provider." in page.content.decode()
+    order = _order(workspace, remote)
+    assert (order.state, order.cancel_reason) == (S.CANCELLED, "staff")
+    assert factory_server.factory.orders[sub.external_id].status == "cancelled"
+    with scope(workspace=workspace):
+        cancelled = OrderEvent.objects.get(order=order, type="order.cancelled")
+        assert LedgerEntry.objects.get(order_id=order.pk, kind=EntryKind.REFUND).amount == \
+            D("12.00")
+    assert cancelled.actor_type == "staff" and cancelled.data["at_provider"] == \
+        "Sandbox factory"
+
+
+def test_an_order_the_store_cancelled_is_cancelled_at_the_provider_not_pushed_back(
+    sandbox, workspace, owner, submitted, sync, factory_server, api_client_for
+):
+    remote, order, sub = submitted
+    sandbox.shop.cancel_order(remote["id"], reason="customer", refund=True)
+    sync()
+    order = _order(workspace, remote)
+    assert order.state == S.IN_PRODUCTION and order.needs_attention  # flagged, not cancelled
+    answer = _cancel(api_client_for(owner), order)
+    assert answer.status_code == 200, answer.content
+    assert (answer.json()["cancel_reason"], answer.json()["pushed_to_store"]) == (
+        "buyer", False)
+    assert factory_server.factory.orders[sub.external_id].status == "cancelled"
+    with scope(workspace=workspace):
+        event = OrderEvent.objects.get(order=order, type="order.cancelled")
+        assert order_event_handle(event_id=event.pk) is None  # the store is not asked again
