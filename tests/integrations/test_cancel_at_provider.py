@@ -16,7 +16,6 @@ from billing.models import Account, EntryKind, Hold, LedgerEntry
 from fulfillment import submission
 from fulfillment.models import Submission, SubmissionStatus
 from integrations.models import OutboxStatus
-from integrations.services.inbox import inbox_drain
 from integrations.services.outbox import order_event_handle, outbox_deliver
 from orders.models import Order, OrderEvent, OrderState
 from podhub.workspaces.models import Role
@@ -55,18 +54,6 @@ def catalog(sandbox_provider):
                                            handling_amount=D("1.00"))
     ShippingRate.objects.create(method=method, zone=zone, currency="USD",
                                 first_item_amount=D("5.00"), additional_item_amount=D("2.00"))
-
-
-@pytest.fixture
-def sync(connection, sandbox, workspace, django_capture_on_commit_callbacks):
-    """Deliver the store's webhooks and process them, with what follows each commit."""
-
-    def run():
-        sandbox.shop.deliver_due()
-        with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
-            inbox_drain(connection_id=connection.pk)
-
-    return run
 
 
 def _order(workspace, remote) -> Order:
