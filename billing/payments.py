@@ -322,9 +322,7 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
                  key: str):
     """Staff give captured money back to the seller's balance (a claim, a cancel in
     production). Never more than was captured for the order, minus earlier refunds."""
-    from billing.models import LedgerEntry
     from billing.topups import parse_amount
-    from podhub.core.db import ExactSum
 
     reason = (reason or "").strip()
     if not reason:
@@ -338,17 +336,46 @@ def order_refund(*, workspace_id: int, order_id: int, amount, reason: str, staff
         replay = book.replayed(kind=EntryKind.REFUND, amount=amount)
         if replay is not None:
             return replay
-        sums = {row["kind"]: row["total"] or ZERO for row in LedgerEntry.objects.filter(
-            workspace_id=workspace_id, order_id=order_id,
-            kind__in=[EntryKind.CAPTURE, EntryKind.REFUND]).values("kind").annotate(
-            total=ExactSum("amount"))}
-        refundable = sums.get(EntryKind.CAPTURE, ZERO) - sums.get(EntryKind.REFUND, ZERO)
+        refundable = _refundable(workspace_id, order_id)
         if amount > refundable:
             raise Conflict(f"At most {format_money(refundable, book.currency)} of this "
                            "order's captured cost can be refunded.")
         number = Order.objects.filter(pk=order_id).values_list("number", flat=True).first()
         return book.credit(EntryKind.REFUND, amount, key=full_key, order_id=order_id,
                            reason=reason, actor=staff_user,
+                           memo=f"Refund for order {number}: {reason}"[:255])
+
+
+def _refundable(workspace_id: int, order_id: int) -> Decimal:
+    """Captured for the order minus what was refunded (read under the ledger lock)."""
+    from billing.models import LedgerEntry
+    from podhub.core.db import ExactSum
+
+    sums = {row["kind"]: row["total"] or ZERO for row in LedgerEntry.objects.filter(
+        workspace_id=workspace_id, order_id=order_id,
+        kind__in=[EntryKind.CAPTURE, EntryKind.REFUND]).values("kind").annotate(
+        total=ExactSum("amount"))}
+    return sums.get(EntryKind.CAPTURE, ZERO) - sums.get(EntryKind.REFUND, ZERO)
+
+
+def order_refund_captured(*, workspace_id: int, order_id: int, reason: str, key: str,
+                          user=None):
+    """Give back everything captured for the order and not refunded yet (the provider
+    cancelled it before making it: fulfillment/provider_cancel.py). The refund entry, or
+    None when nothing was captured. Call it inside the transaction that cancels the
+    order: the ledger lock it takes is held to that commit, so a capture racing the
+    cancel waits and then finds the order cancelled (and releases instead)."""
+    full_key = f"refund:{order_id}:{key}"
+    with ledger.locked(workspace_id, full_key) as book:
+        replay = book.replayed(kind=EntryKind.REFUND)
+        if replay is not None:
+            return replay
+        amount = _refundable(workspace_id, order_id)
+        if amount <= 0:
+            return None
+        number = Order.objects.filter(pk=order_id).values_list("number", flat=True).first()
+        return book.credit(EntryKind.REFUND, amount, key=full_key, order_id=order_id,
+                           reason=reason, actor=user,
                            memo=f"Refund for order {number}: {reason}"[:255])
 
 

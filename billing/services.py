@@ -18,6 +18,7 @@ from billing.payments import (
     order_charge_sync,
     order_charge_sync_for_event,
     order_refund,
+    order_refund_captured,
     orders_pay,
     selection_price,
 )
@@ -34,7 +35,7 @@ __all__ = [
     "auto_pay_for_event", "auto_pay_sweep", "auto_recharge_check", "auto_recharge_configure",
     "balance_adjust", "billing_sweep", "card_setup_start", "group_create", "group_suggestions",
     "order_charge_sweep", "order_charge_sync", "order_charge_sync_for_event", "order_refund",
-    "orders_pay", "selection_price", "top_up_start",
+    "order_refund_captured", "orders_pay", "selection_price", "top_up_start",
 ]
 
 

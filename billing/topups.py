@@ -47,13 +47,14 @@ def top_up_max() -> Decimal:
     return settings.BILLING_TOP_UP_MAX
 
 
-def require_money_role(membership) -> None:
+def require_money_role(membership, *,
+                       what: str = "top up, save a card or change auto-recharge") -> None:
     """Money coming in from a card (top-ups, the saved card, auto-recharge) is the
     owner's and admins' decision; members pay orders from the balance but never
-    charge the card (docs/security.md "Money actions and caps")."""
+    charge the card (docs/security.md "Money actions and caps"). So is a cancel at the
+    provider, which refunds the order (fulfillment/provider_cancel.py)."""
     if membership is None or membership.role not in MANAGING_ROLES:
-        raise PermissionDenied("Only the owner or an admin can top up, save a card or change "
-                               "auto-recharge.")
+        raise PermissionDenied(f"Only the owner or an admin can {what}.")
 
 
 def _check_top_up_amount(amount: Decimal, currency: str, *, field: str, what: str) -> None:

@@ -276,7 +276,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "reference", "external_id", "attempts", "error", "items",
                        "sent_at", "lease_until", "next_attempt_at", "first_failure_at"]
     action_form = BoardActionForm
-    actions = ["mark_in_production", "mark_shipped", "send_now"]
+    actions = ["mark_in_production", "mark_shipped", "send_now", "cancel_at_provider"]
 
     @admin.display(description="Order")
     def order_link(self, obj):
@@ -350,6 +350,26 @@ class SubmissionAdmin(admin.ModelAdmin):
 
         queryset.filter(status=SubmissionStatus.PENDING).update(next_attempt_at=timezone.now())
         messages.info(request, f"{send_due()} submission(s) sent.")
+
+    @admin.action(description="Cancel at the provider (order changed or cancelled in the "
+                  "store after submission)")
+    def cancel_at_provider(self, request, queryset):
+        """The seller's "Cancel at <provider>", for staff (docs/store-truth.md)."""
+        from fulfillment.provider_cancel import submission_cancel_at_provider
+        from orders.events import Actor
+
+        done = 0
+        for order_id in dict.fromkeys(queryset.order_by("pk").values_list("order_id",
+                                                                          flat=True)):
+            try:
+                order = submission_cancel_at_provider(order_id=order_id,
+                                                      actor=Actor.staff(request.user))
+            except PodhubError as exc:
+                messages.error(request, f"Order {order_id}: {exc.message}")
+            else:
+                done += order.state == "cancelled"
+        if done:
+            messages.info(request, f"{done} order(s) cancelled at the provider.")
 
 
 class ShipmentEventInline(admin.TabularInline):

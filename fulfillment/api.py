@@ -1,11 +1,15 @@
 """Seller API of issue 7: bulk "Submit now", an order's shipments."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from fulfillment import selectors, submission
+from fulfillment import provider_cancel, selectors, submission
+from fulfillment.models import Submission, SubmissionStatus
 from orders.events import Actor
+from orders.hooks import store_takes_cancels
+from orders.serializers import ErrorSerializer
+from orders.services import cancel_reaches_store
 from podhub.core.api import IdField, WorkspaceApi
 from podhub.core.links import http_url
 
@@ -69,3 +73,54 @@ class OrderShipmentsApi(WorkspaceApi):
             "tracking_url": http_url(row.shipment.tracking_url),  # http(s) only
             "shipped_at": row.shipment.shipped_at, "delivered_at": row.shipment.delivered_at,
             "line_items": row.shipment.items} for row in panel.shipments]})
+
+
+class SubmissionStateSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    provider = serializers.CharField()
+    status = serializers.CharField()
+
+
+class CancelAtProviderSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "CancelAtProviderResult"
+
+    order_id = serializers.IntegerField()
+    state = serializers.CharField(help_text="cancelled")
+    cancel_reason = serializers.CharField()
+    submissions = SubmissionStateSerializer(many=True)
+    pushed_to_store = serializers.BooleanField(
+        help_text="The cancel (with a refund to the buyer) goes to the connected store; "
+        "false when the store cancelled the order itself or is not connected.")
+
+
+class OrderCancelAtProviderApi(WorkspaceApi):
+    """POST /api/v1/orders/<order_id>/cancel-at-provider/: an order changed or cancelled in
+    the store after it went to production (flagged) is cancelled at its provider, where
+    the provider still takes a cancel; then here, with what was paid back on the balance
+    and the cancel pushed to the store (docs/store-truth.md "Cancel at the provider").
+    Owner or admin only. A cancelled order is answered as it is."""
+
+    @extend_schema(request=None, responses={
+        200: CancelAtProviderSerializer,
+        403: OpenApiResponse(ErrorSerializer, description="Only the owner or an admin."),
+        404: OpenApiResponse(ErrorSerializer, description="No such order in this workspace."),
+        409: OpenApiResponse(ErrorSerializer, description="Not offered (not flagged, or the "
+                             "provider takes no cancel now) or refused by the provider "
+                             "(`provider_message`); `current_state`, `needs_attention` and "
+                             "`submissions` give the order's state, which did not change."),
+        503: OpenApiResponse(ErrorSerializer, description="The provider could not be "
+                             "reached; nothing was cancelled.")})
+    def post(self, request, order_id: int):
+        order = provider_cancel.submission_cancel_at_provider(
+            order_id=order_id, workspace=self.workspace, actor=Actor.seller(request.user))
+        subs = Submission.objects.filter(order=order, workspace=self.workspace).exclude(
+            status=SubmissionStatus.FAILED).select_related("provider").order_by("pk")
+        cancelled = order.events.filter(type="order.cancelled").values_list(
+            "data", flat=True).first() or {}
+        return Response(CancelAtProviderSerializer({
+            "order_id": order.pk, "state": order.state, "cancel_reason": order.cancel_reason,
+            "submissions": [{"reference": s.reference, "provider": s.provider.code,
+                             "status": s.status} for s in subs],
+            "pushed_to_store": cancel_reaches_store(order.cancel_reason, cancelled)
+            and store_takes_cancels(order)}).data)

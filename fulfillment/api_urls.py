@@ -8,4 +8,6 @@ urlpatterns = [
     path("orders/submit/", api.OrdersSubmitApi.as_view(), name="api-orders-submit"),
     path("orders/<id:order_id>/shipments/", api.OrderShipmentsApi.as_view(),
          name="api-order-shipments"),
+    path("orders/<id:order_id>/cancel-at-provider/", api.OrderCancelAtProviderApi.as_view(),
+         name="api-order-cancel-at-provider"),
 ]

@@ -14,6 +14,7 @@ from fulfillment.models import (
     Submission,
     SubmissionStatus,
 )
+from fulfillment.provider_cancel import CancelOffer, cancel_offer
 from orders.models import LineItem, Order, OrderState
 from podhub.core.exceptions import NotFound
 
@@ -38,6 +39,8 @@ class FulfillmentPanel:
     shipments: list[ShipmentRow]
     claims: list[Claim]
     claim_kinds: list = field(default_factory=lambda: ClaimKind.choices)
+    #: "Cancel at <provider>" (docs/store-truth.md "Cancel at the provider"), or None
+    cancel_offer: CancelOffer | None = None
 
     @property
     def can_submit(self) -> bool:
@@ -99,7 +102,8 @@ def fulfillment_panel(*, workspace, order_id: int) -> FulfillmentPanel:
             events=list(shipment.events.all())))
     claims = list(Claim.objects.filter(order=order, workspace=workspace)
                   .prefetch_related("messages"))
-    return FulfillmentPanel(order=order, submissions=subs, shipments=rows, claims=claims)
+    return FulfillmentPanel(order=order, submissions=subs, shipments=rows, claims=claims,
+                            cancel_offer=cancel_offer(order=order))
 
 
 @dataclass

@@ -26,6 +26,8 @@ urlpatterns += [
          name="fulfillment_panel"),
     path("orders/<id:order_id>/fulfillment/submit/", fulfillment_views.submit_now,
          name="submit_now"),
+    path("orders/<id:order_id>/fulfillment/cancel-at-provider/",
+         fulfillment_views.cancel_at_provider, name="cancel_at_provider"),
     path("orders/bulk/submit/", fulfillment_views.bulk_submit, name="bulk_submit"),
     path("orders/<id:order_id>/fulfillment/packing-sheet/", fulfillment_views.packing_sheet,
          name="packing_sheet"),

@@ -5,25 +5,29 @@ the packing sheet, and the provider webhook endpoint."""
 import json
 import logging
 
+from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from fulfillment import claims, selectors, shipments, submission
+from fulfillment import claims, provider_cancel, selectors, shipments, submission
 from fulfillment.providers.base import WEBHOOK_TOKEN_HEADER
 from orders.events import Actor
 from podhub.core.uploads import upload_limit
-from podhub.core.views import workspace_view
+from podhub.core.views import redirect_local, workspace_view
 
 log = logging.getLogger(__name__)
 
 
 def _panel(request, order_id: int, *, notice: str = "", status: int = 200):
     panel = selectors.fulfillment_panel(workspace=request.workspace, order_id=order_id)
+    membership = request.membership
     return render(request, "fulfillment/fulfillment_panel.html",
-                  {"panel": panel, "order": panel.order, "notice": notice}, status=status)
+                  {"panel": panel, "order": panel.order, "notice": notice,
+                   "can_manage": membership is not None and membership.can_manage},
+                  status=status)
 
 
 def _done(request, order_id: int, notice: str):
@@ -44,6 +48,18 @@ def submit_now(request, order_id: int):
     submission.order_submit_now(workspace=request.workspace, order_id=order_id,
                                 actor=Actor.seller(request.user))
     return _done(request, order_id, "Submitted to production.")
+
+
+@workspace_view
+@require_POST
+def cancel_at_provider(request, order_id: int):
+    """"Cancel at <provider>" on a flagged order (docs/store-truth.md "Cancel at the
+    provider"); a refusal comes back as the provider's reason (409)."""
+    order = provider_cancel.submission_cancel_at_provider(
+        order_id=order_id, workspace=request.workspace, actor=Actor.seller(request.user))
+    messages.success(request, f"Order {order.number} was cancelled at the provider; what "
+                     "was paid for it is back on your balance.")
+    return redirect_local(request, None, fallback=reverse("orders:detail", args=[order.pk]))
 
 
 @workspace_view

@@ -428,8 +428,12 @@ def _cancel(order: Order, *, reason: str, actor: Actor, note: str, now: datetime
 @transaction.atomic
 def order_cancel(*, order_id: int, reason: str, actor: Actor, note: str = "",
                  now: datetime | None = None, workspace=None,
-                 cancel_in_store: bool = False) -> Order:
+                 cancel_in_store: bool = False, at_provider: str = "") -> Order:
     """Cancel with a reason. Sellers only before production; staff any time before shipping.
+
+    `at_provider`: the provider (its name) confirmed it stopped the order before making
+    it (fulfillment/provider_cancel.py, docs/store-truth.md "Cancel at the provider"),
+    so a seller may cancel after submission too.
 
     A cancel that affects the buyer (states.STORE_CANCEL_REASONS: loss guard, no
     response, copyright, staff, provider rejected) is pushed to a connected store with
@@ -444,7 +448,8 @@ def order_cancel(*, order_id: int, reason: str, actor: Actor, note: str = "",
     if order.state == S.CANCELLED:
         return order
     effective = order.return_state if order.state == S.ON_HOLD else order.state
-    if actor.type == ActorType.SELLER and effective not in states.SELLER_CANCELLABLE:
+    if actor.type == ActorType.SELLER and effective not in states.SELLER_CANCELLABLE \
+            and not at_provider:
         if order.state in (S.SHIPPED, S.COMPLETED) or effective in (S.SHIPPED, S.COMPLETED):
             message = (f"Order {order.number} has already shipped: it can no longer be "
                        "cancelled. Open a claim if something went wrong.")
@@ -453,8 +458,11 @@ def order_cancel(*, order_id: int, reason: str, actor: Actor, note: str = "",
                        "cancelled from the dashboard. Open a claim or contact support.")
         raise IllegalTransition(order=order, requested=S.CANCELLED, message=message)
     note = (note or "").strip()
-    _cancel(order, reason=reason, actor=actor, note=note, now=now,
-            data={"cancel_in_store": True} if cancel_in_store else None)
+    data = {"cancel_in_store": True} if cancel_in_store else {}
+    if at_provider:
+        data["at_provider"] = at_provider
+        order.needs_attention = ""  # the store's change is answered: the order is stopped
+    _cancel(order, reason=reason, actor=actor, note=note, now=now, data=data)
     if actor.type == ActorType.STAFF:
         _email_cancelled(order, subject=f"Order {order.number} was cancelled by PodHub",
                          body=f"Reason: {CancelReason(reason).label}."

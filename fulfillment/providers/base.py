@@ -134,6 +134,10 @@ class ProviderClient:
     #: our webhook endpoint for this connection (`client_for` sets it), for providers
     #: told per order where to call back (ShineOn's shipment_notification_url)
     webhook_url = ""
+    #: the submission statuses (ours: accepted, in_production, ...) in which the provider
+    #: documents that an order can still be cancelled by API; each adapter cites its
+    #: provider's words. Empty: PodHub never offers "Cancel at <provider>" (the default).
+    cancellable: frozenset[str] = frozenset()
 
     def __init__(self, *, api_base: str = "", api_key: str = "", webhook_secret: str = "",
                  timeout: float = 10.0, transport=None):
@@ -152,7 +156,16 @@ class ProviderClient:
         raise NotImplementedError
 
     def cancel(self, external_id: str) -> None:
+        """Stop the order at the provider; ProviderRefused when it is too late (the
+        provider's reason in the message)."""
         raise NotImplementedError
+
+    @classmethod
+    def can_cancel(cls, status: str) -> bool:
+        """Does the provider take a cancel of an order in this submission status?
+        (fulfillment/provider_cancel.py offers it only then; the provider may still
+        refuse when our status is behind its own.)"""
+        return status in cls.cancellable
 
     def fetch_status(self, external_id: str) -> RemoteOrder:
         raise NotImplementedError

@@ -36,6 +36,9 @@ class CustomCatClient(RestClient):
     key); provider SKU = the catalog SKU. No webhooks: polled."""
 
     code = "customcat"
+    # CustomCat's API documents `DELETE /order/{reference}` for orders not in production
+    # yet (docs/fulfillment.md); Pending/Verified/Received/On hold are our accepted.
+    cancellable = frozenset({"accepted"})
     default_base = "https://customcat-beta.mylocker.net/api/v1"
 
     def submit(self, order: FactoryOrder) -> RemoteOrder:

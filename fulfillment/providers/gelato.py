@@ -39,6 +39,10 @@ class GelatoClient(RestClient):
     `itemReferenceId`, so tracking maps back to our lines."""
 
     code = "gelato"
+    # Gelato's Cancel order (dashboard.gelato.com/docs/orders/v4/cancel): "if the order
+    # has moved to status printed or shipped the order can't be canceled" (409). Before
+    # printed is our accepted (GELATO_STATUS).
+    cancellable = frozenset({"accepted"})
     default_base = "https://order.gelatoapis.com"
 
     def _headers(self) -> dict:

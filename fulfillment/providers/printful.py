@@ -38,6 +38,11 @@ class PrintfulClient(RestClient):
     id, optionally `<variant id>:<technique>` (default dtg)."""
 
     code = "printful"
+    # Printful's order statuses (API v2 reference, as the SDK spencerlepine/printful-sdk-js-v2
+    # copies it, OrderSummary.status): draft, pending, failed and onhold orders can be
+    # cancelled; "inprocess - order is being fulfilled and is no longer cancellable".
+    # draft/pending/onhold are our accepted (PRINTFUL_STATUS); failed ones are rerouted.
+    cancellable = frozenset({"accepted"})
     default_base = "https://api.printful.com"
 
     def _headers(self) -> dict:

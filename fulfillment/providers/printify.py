@@ -118,6 +118,11 @@ class PrintifyClient(RestClient):
     """`api_key` = `<token>:<shop id>`."""
 
     code = "printify"
+    # Printify cancels only an unpaid order: "Status must be on-hold or
+    # payment-not-received" (the reference's Cancel an order, as its SDKs copy it). PodHub
+    # sends every order to production when it creates it, and our accepted also covers
+    # sending-to-production, so a cancel is never offered.
+    cancellable: frozenset[str] = frozenset()
     default_base = "https://api.printify.com"
     per_minute = 600  # the documented global limit
     lookup_pages = 5  # newest orders read when looking our reference up

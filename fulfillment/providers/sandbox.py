@@ -39,6 +39,9 @@ def _shipment(s: dict) -> RemoteShipment:
 
 class SandboxFactoryClient(ProviderClient):
     code = "sandbox"
+    # fulfillment/sandbox_factory/factory.py: a cancel is taken before production (409
+    # once in production), as the providers above document.
+    cancellable = frozenset({"accepted"})
 
     def _headers(self, **extra) -> dict:
         return {"Authorization": f"Bearer {self.api_key}", **extra}

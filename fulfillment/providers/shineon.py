@@ -72,6 +72,11 @@ class ShineOnClient(RestClient):
     """Provider SKU = the ShineOn SKU (`SO-…`); our line id is `store_line_item_id`."""
 
     code = "shineon"
+    # ShineOn takes `POST /v1/orders/{id}/cancel` until it ships (the SDK
+    # sellersmith/shineon-sdk; its reference is not public). PodHub offers it only while
+    # ShineOn holds the order or waits to make it (on_hold / awaiting_payment: our
+    # accepted): a cancel in production is paid for, so PodHub would not refund it.
+    cancellable = frozenset({"accepted"})
     default_base = "https://api.shineon.com"
 
     def _headers(self) -> dict:

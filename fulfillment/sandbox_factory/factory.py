@@ -7,7 +7,7 @@ HTTP API (JSON; `Authorization: Bearer <api key>`):
                                    the existing order (200), never a second one
   GET  /v1/orders/@<external_id>   look an order up by our reference (404: never got it)
   GET  /v1/orders/<id>             one order
-  POST /v1/orders/<id>/cancel      409 once shipped
+  POST /v1/orders/<id>/cancel      409 once in production (as Printful, Gelato)
   GET  /v1/shipping-rates?country=US
   /_sandbox/config, /_sandbox/advance, /_sandbox/stats, /_sandbox/orders
                                    control (tests, demo, bench)
@@ -194,8 +194,9 @@ class SandboxFactory:
             order = self.orders.get(order_id)
             if order is None:
                 return 404, {"error": "no such order"}
-            if order.stage >= STAGES.index("shipped"):
-                return 409, {"error": "already shipped"}
+            if order.stage >= STAGES.index("in_production"):
+                return 409, {"error": f"order {order.id} is already {order.status}: it can no "
+                             "longer be cancelled"}
             order.cancelled = True
             return 200, order.as_json()
 

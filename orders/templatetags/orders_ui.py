@@ -36,6 +36,8 @@ EVENT_LABELS = {
     "order.unpriced": "Back to quotation: an item is no longer priced",
     "order.store_cancel_confirmed": "Cancelled in the store",
     "order.store_cancel_failed": "Not cancelled in the store",
+    "fulfillment.cancelled_at_provider": "Cancelled at the provider",
+    "fulfillment.cancel_refused": "The provider did not cancel",
 }
 
 

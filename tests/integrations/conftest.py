@@ -10,6 +10,7 @@ from django_scopes import scope
 from integrations.sandbox.server import SandboxServer
 from integrations.sandbox.shop import SandboxShop, Settings, sign
 from integrations.services import connections
+from integrations.services.inbox import inbox_drain
 from tests.live import worker  # noqa: F401 - the live tests' Celery worker fixture
 
 SHOP = "podhub-sandbox.myshopify.com"
@@ -76,3 +77,15 @@ def connection(workspace, owner, sandbox, webhook_client):
 
     sandbox.shop.subscribe(secret=SECRET, sender=send)
     return conn
+
+
+@pytest.fixture
+def sync(connection, sandbox, workspace, django_capture_on_commit_callbacks):
+    """Deliver the store's webhooks and process them, with what follows each commit."""
+
+    def run():
+        sandbox.shop.deliver_due()
+        with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
+            inbox_drain(connection_id=connection.pk)
+
+    return run

@@ -10,7 +10,6 @@ from django_scopes import scope
 from billing import ledger, payments
 from billing.models import EntryKind, Hold
 from integrations.models import InboundWebhook
-from integrations.services.inbox import inbox_drain
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import LineItem, Order, OrderEvent, OrderState
@@ -47,18 +46,6 @@ def mugs(sandbox):
     pid = int(product["id"].rsplit("/", 1)[-1])
     ids = {v["sku"]: int(v["id"].rsplit("/", 1)[-1]) for v in product["variants"]}
     return pid, ids
-
-
-@pytest.fixture
-def sync(connection, sandbox, workspace, django_capture_on_commit_callbacks):
-    """Deliver the store's webhooks and process them, with what follows each commit."""
-
-    def run():
-        sandbox.shop.deliver_due()
-        with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
-            inbox_drain(connection_id=connection.pk)
-
-    return run
 
 
 def _held(workspace, order) -> Decimal:
