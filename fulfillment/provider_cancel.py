@@ -32,7 +32,7 @@ from billing.topups import require_money_role
 from fulfillment.models import Submission, SubmissionStatus
 from fulfillment.providers import ProviderRefused, ProviderUnavailable, client_for, registry
 from orders import services as order_services
-from orders.events import Actor
+from orders.events import Actor, OrderEvents
 from orders.models import ActorType, CancelReason, Order, OrderEvent, OrderState
 from podhub.core.exceptions import Conflict, NotFound
 from podhub.workspaces.models import Membership
@@ -214,7 +214,7 @@ def _mark_cancelled(order: Order, sub: Submission, *, actor: Actor, now: datetim
         return True
     if refused:
         order_services.record_event(
-            order=order, type="fulfillment.cancel_refused", actor=actor,
+            order=order, type=OrderEvents.FULFILLMENT_CANCEL_REFUSED, actor=actor,
             message=f"{sub.provider.name} did not cancel {sub.reference}: {refused}",
             data={"submission_id": sub.pk, "provider": sub.provider.code,
                   "reason": refused[:500]})
@@ -224,7 +224,7 @@ def _mark_cancelled(order: Order, sub: Submission, *, actor: Actor, now: datetim
     sub.next_poll_at = None
     sub.save(update_fields=["status", "lease_until", "next_poll_at", "updated_at"])
     order_services.record_event(
-        order=order, type="fulfillment.cancelled_at_provider", actor=actor,
+        order=order, type=OrderEvents.FULFILLMENT_CANCELLED_AT_PROVIDER, actor=actor,
         message=f"{sub.provider.name} cancelled {sub.reference} before production.",
         data={"submission_id": sub.pk, "provider": sub.provider.code})
     log.info("order %s: %s cancelled at %s", order.pk, sub.reference, sub.provider.code)

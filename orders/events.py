@@ -75,6 +75,9 @@ class OrderEvents(StrEnum):
     FULFILLMENT_CANCELLED = "fulfillment.cancelled"
     FULFILLMENT_REJECTED = "fulfillment.rejected"
     FULFILLMENT_PROVIDER_UNAVAILABLE = "fulfillment.provider_unavailable"
+    # a cancel at the provider for an order changed in the store after submission
+    FULFILLMENT_CANCELLED_AT_PROVIDER = "fulfillment.cancelled_at_provider"
+    FULFILLMENT_CANCEL_REFUSED = "fulfillment.cancel_refused"
     SHIPMENT_SHIPPED = "shipment.shipped"
     SHIPMENT_DELIVERED = "shipment.delivered"
     SHIPMENT_TRACKING_URL_DROPPED = "shipment.tracking_url_dropped"
