@@ -12,4 +12,4 @@ smoke:
 	@python3 scripts/smoke_run.py
 
 lint:
-	@scripts/bootstrap.sh && .venv/bin/ruff check .
+	@scripts/bootstrap.sh && .venv/bin/ruff check . && .venv/bin/lint-imports

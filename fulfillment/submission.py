@@ -272,12 +272,9 @@ def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
 
 
 def _hold_unroutable(order: Order, exc: NoRoute, *, now: datetime) -> None:
-    try:
-        with transaction.atomic():
-            order.submit_at = None  # not due again until a human acts
-            Order.objects.filter(pk=order.pk).update(submit_at=None)
-            order_services.order_hold(order_id=order.pk, reason=HoldReason.PROVIDER_REJECTED,
-                                      message=exc.message, actor=SYSTEM, now=now)
+    try:  # not due again until a human acts (unschedule): released, it waits for Submit now
+        order_services.order_hold(order_id=order.pk, reason=HoldReason.PROVIDER_REJECTED,
+                                  message=exc.message, actor=SYSTEM, now=now, unschedule=True)
     except PodhubError as err:
         log.warning("submit sweep: order %s not held: %s", order.pk, err.message)
 

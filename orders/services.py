@@ -316,10 +316,14 @@ def _hold(order: Order, *, reason: str, message: str, actor: Actor, now: datetim
 
 @transaction.atomic
 def order_hold(*, order_id: int, reason: str, message: str, actor: Actor,
-               now: datetime | None = None) -> Order:
+               now: datetime | None = None, unschedule: bool = False) -> Order:
+    """`unschedule`: also clear `submit_at`, so that once released the order waits for
+    "Submit now" instead of being due again (the submit sweep's unroutable orders)."""
     if reason not in HoldReason.values:
         raise ValidationFailed(f"Unknown hold reason {reason!r}.", fields={"reason": reason})
     order = lock_order(order_id)
+    if unschedule:
+        order.submit_at = None
     _hold(order, reason=reason, message=message, actor=actor, now=now or timezone.now())
     return order
 

@@ -16,8 +16,9 @@ from fulfillment.models import (
     Submission,
     SubmissionStatus,
 )
+from orders.events import Actor
 from orders.models import Order, OrderEvent
-from orders.services import next_submit_at
+from orders.services import next_submit_at, order_release_hold
 from tests.fulfillment import fulfillment_support as support
 from tests.fulfillment.fulfillment_support import (
     NOW,
@@ -221,6 +222,25 @@ def test_refused_goes_to_the_next_provider_within_the_extra_cost(workspace, sand
     assert subs[1].provider == backup
     assert "we do not make" in event.message and "Backup factory" in event.message
     assert _state(order) == "in_production"
+
+
+def test_an_unroutable_order_is_held_and_after_release_waits_for_submit_now(workspace):
+    # given a due order whose item no provider makes
+    order = make_order(workspace, [make_variant("ORPHAN", [])])
+    # when the sweep reaches it, it is held (through orders.services, the one writer)
+    submission.submit_sweep(now=NOW)
+    with scopes_disabled():
+        held = Order.objects.get(pk=order.pk)
+    assert held.state == "on_hold"
+    assert held.hold_reason == "provider_rejected"
+    assert "cannot be submitted: Product ORPHAN" in held.hold_message
+    assert held.submit_at is None
+    # and once staff release it, it is awaiting submission but not due: no sweep takes it
+    with scopes_disabled():
+        order_release_hold(order_id=order.pk, actor=Actor.system("Staff"), now=NOW)
+    assert _state(order) == "awaiting_submission"
+    assert submission.submit_sweep(now=NOW + timedelta(days=30)) == 0
+    assert _state(order) == "awaiting_submission"
 
 
 def test_refused_with_no_affordable_fallback_holds_the_order(workspace, sandbox_provider,
