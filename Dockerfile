@@ -15,6 +15,7 @@ COPY billing billing
 COPY fulfillment fulfillment
 COPY integrations integrations
 COPY insights insights
+COPY ops ops
 # The audited versions (requirements.lock, scripts/audit.sh), not whatever is newest today.
 RUN pip install --no-cache-dir -c requirements.lock .
 COPY . .
