@@ -594,7 +594,8 @@ def main() -> None:
                         env, logs),
     }
     for i, port in enumerate(web_ports, 1):
-        procs[f"web{i}"] = Proc(f"web{i}", [GUNICORN, "podhub.wsgi", "--bind",
+        procs[f"web{i}"] = Proc(f"web{i}", [GUNICORN, "podhub.wsgi", "--config",
+                                            "python:podhub.gunicorn_conf", "--bind",
                                             f"127.0.0.1:{port}", "--workers", "2", "--threads",
                                             "4", "--log-level", "warning"], env, logs)
     for i in (1, 2):

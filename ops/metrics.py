@@ -6,7 +6,7 @@ cached for PODHUB_METRICS_CACHE_SECONDS in each web process. Nothing here is per
 workspace: an operator's metrics carry no tenant's data.
 
 Request timings are observed by each gunicorn worker; with PROMETHEUS_MULTIPROC_DIR
-set (gunicorn.conf.py sets it) prometheus-client's multiprocess mode adds up every
+set (podhub/gunicorn_conf.py sets it) prometheus-client's multiprocess mode adds up every
 worker's files at scrape time, else the process's own registry answers.
 """
 
