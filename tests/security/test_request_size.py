@@ -204,28 +204,21 @@ def test_live_server_refuses_a_chunked_upload_it_cannot_delimit(live_server):
 def gunicorn_url():
     """gunicorn serving podhub.wsgi with podhub/gunicorn_conf.py, as Docker and run.sh do.
     Only refusals are asked of it: they are answered before any database query."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # Our own listening socket, handed to gunicorn (fd://): connections wait in its
+    # backlog from the start, so there is no port to poll while gunicorn comes up.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
     env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1,localhost"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "podhub.wsgi", "--config",
-         "python:podhub.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "--threads", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("gunicorn did not start: " + proc.stderr.read().decode()[-2000:])
-            time.sleep(0.2)  # polling a port that is coming up, not synchronising work
-    # The master accepts before its worker has loaded Django; wait for an answer from
-    # the worker (a refused request line, no database) so a loaded machine's slow start
-    # is not charged to the tests' 30-second reads.
+         "python:podhub.gunicorn_conf", "--bind", f"fd://{listener.fileno()}", "--workers",
+         "1", "--threads", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, pass_fds=(listener.fileno(),))
+    deadline = time.monotonic() + 180
+    # Wait for the worker's first answer (a refused request line, no database) so a
+    # loaded machine's slow start is not charged to the tests' 30-second reads.
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
@@ -233,12 +226,14 @@ def gunicorn_url():
                 _status_and_body(sock)
             break
         except (OSError, KeyError, ValueError, IndexError):
-            if proc.poll() is not None or time.monotonic() > deadline + 120:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                listener.close()
                 proc.kill()
                 pytest.fail("gunicorn never answered: " + proc.stderr.read().decode()[-2000:])
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=30)
+    listener.close()
 
 
 def test_gunicorn_cuts_a_chunked_100_mb_body_at_the_limit(gunicorn_url):
