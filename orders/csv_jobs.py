@@ -23,7 +23,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders import inputs, services
+from orders import inputs
 from orders.csv_import import CsvImportReport, CsvOrder, order_dict, parse_csv, read_upload
 from orders.events import Actor
 from orders.models import (
@@ -34,6 +34,7 @@ from orders.models import (
     Order,
     Store,
 )
+from orders.services import intake
 from podhub.core.exceptions import PodhubError, ValidationFailed
 from podhub.core.uploads import display_name, generated_name
 
@@ -61,7 +62,7 @@ def csv_import_start(*, workspace, file, actor: Actor, store: Store | None = Non
     open returns that job instead of a second one.
     """
     now = now or timezone.now()
-    store = services._outside_store_for(workspace, store)
+    store = intake._outside_store_for(workspace, store)
     raw = read_upload(file)
     data = raw.encode() if isinstance(raw, str) else raw
     parsed = parse_csv(data)  # size, encoding, columns: refused whole, nothing kept
@@ -228,7 +229,7 @@ def _settle(job: CsvImport, group: CsvOrder, *, known: set[str],
         return [duplicate]
     try:
         with transaction.atomic():  # a savepoint: this order whole, or not at all
-            order = services._create_order(
+            order = intake._create_order(
                 workspace=job.workspace, store=store, inp=inp, actor=actor, auto_submit=False,
                 event_type="order.created", source="csv", now=job.created_at,
             )

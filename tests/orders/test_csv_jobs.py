@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from orders import csv_jobs, services
+from orders import csv_jobs
 from orders.events import Actor
 from orders.models import (
     CsvImport,
@@ -17,6 +17,7 @@ from orders.models import (
     LineItem,
     Order,
 )
+from orders.services import intake
 from podhub.core.exceptions import ValidationFailed
 
 HEADER = ("order_number,buyer_name,buyer_email,ship_name,ship_address1,ship_city,ship_zip,"
@@ -113,7 +114,7 @@ class WorkerKilled(BaseException):
 def test_a_killed_worker_resumes_after_the_last_committed_order(workspace, user, monkeypatch):
     job = _start(workspace, user, _upload(*[_row(f"E-{n}") for n in range(1, 8)]))
     # the first transaction (2 orders) commits; the worker dies inside the second
-    real_create = services._create_order
+    real_create = intake._create_order
     made = []
 
     def dies_on_the_fourth(**kwargs):
@@ -122,7 +123,7 @@ def test_a_killed_worker_resumes_after_the_last_committed_order(workspace, user,
         made.append(kwargs["inp"].number)
         return real_create(**kwargs)
 
-    monkeypatch.setattr(services, "_create_order", dies_on_the_fourth)
+    monkeypatch.setattr(intake, "_create_order", dies_on_the_fourth)
     with pytest.raises(WorkerKilled):
         _process(workspace, job, chunk=2)
     with scope(workspace=workspace):
@@ -131,7 +132,7 @@ def test_a_killed_worker_resumes_after_the_last_committed_order(workspace, user,
         assert (job.status, job.next_group, job.rows_done, job.created_count) == (
             CsvImportStatus.RUNNING, 2, 2, 2)
         assert sorted(Order.objects.values_list("number", flat=True)) == ["E-1", "E-2"]
-    monkeypatch.setattr(services, "_create_order", real_create)
+    monkeypatch.setattr(intake, "_create_order", real_create)
     job = _process(workspace, job, chunk=2)
     assert job.status == CsvImportStatus.DONE
     assert (job.created_count, job.duplicate_count, job.rows_done) == (7, 0, 7)
@@ -142,14 +143,14 @@ def test_a_killed_worker_resumes_after_the_last_committed_order(workspace, user,
 
 def test_a_poison_order_stops_the_job_after_a_few_attempts(workspace, user, monkeypatch):
     job = _start(workspace, user, _upload(_row("E-1"), _row("E-2")))
-    real_create = services._create_order
+    real_create = intake._create_order
 
     def breaks_on_e2(**kwargs):
         if kwargs["inp"].number == "E-2":
             raise RuntimeError("a bug")
         return real_create(**kwargs)
 
-    monkeypatch.setattr(services, "_create_order", breaks_on_e2)
+    monkeypatch.setattr(intake, "_create_order", breaks_on_e2)
     for attempt in range(1, csv_jobs.MAX_ATTEMPTS + 1):
         with pytest.raises(RuntimeError):
             _process(workspace, job, chunk=1)

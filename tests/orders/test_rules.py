@@ -11,6 +11,7 @@ from django_scopes import scope, scopes_disabled
 from orders import events, hooks, services, tasks
 from orders.events import Actor
 from orders.models import CancelReason, HoldReason, LossPolicy, OrderEvent, OrderState, Platform
+from podhub.core.exceptions import ValidationFailed
 from tests.factories import StoreFactory, UserFactory
 from tests.orders.service_data import STORE, SYSTEM, T0, imported, order_at
 
@@ -70,7 +71,7 @@ def test_request_for_information_holds_and_emails_the_seller(
 def test_request_for_information_needs_a_message(workspace, store, staff):
     with scope(workspace=workspace):
         order = order_at(workspace, store, S.TO_ORDER)
-        with pytest.raises(services.ValidationFailed):
+        with pytest.raises(ValidationFailed):
             services.order_request_info(order_id=order.pk, message="  ", actor=staff)
 
 

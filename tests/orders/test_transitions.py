@@ -16,6 +16,7 @@ from orders.models import (
     SubmitMode,
 )
 from orders.services import IllegalTransition
+from podhub.core.exceptions import ValidationFailed
 from tests.factories import StoreFactory, UserFactory
 from tests.orders.service_data import SYSTEM, T0, order_at
 
@@ -153,7 +154,7 @@ def test_staff_cancel_for_copyright_emails_the_seller(
 def test_unknown_cancel_reason_is_a_validation_error(workspace, store):
     with scope(workspace=workspace):
         order = order_at(workspace, store, S.TO_ORDER)
-        with pytest.raises(services.ValidationFailed):
+        with pytest.raises(ValidationFailed):
             services.order_cancel(order_id=order.pk, reason="bored", actor=SYSTEM)
 
 
