@@ -24,8 +24,9 @@ from decimal import Decimal
 
 from billing import invoices, ledger, pricing
 from billing.models import HoldPurpose, OrderCharge
+from orders import services as order_services
 from orders.hooks import Repricing
-from orders.models import LineItem, Order
+from orders.models import Order
 from podhub.core.exceptions import PodhubError
 from podhub.core.money import format_money, quantize
 from quotes.models import OrderPrice, SetupFeeCharge
@@ -157,5 +158,5 @@ def _unfund(book, order: Order, charge: OrderCharge, *, key: str) -> None:
     book.flush()
     invoices.issue_for_adjustment(book, order=order, charge=charge, before=held, after=ZERO)
     _forget_price(order)
-    LineItem.objects.filter(order=order).update(price_snapshot={})
+    order_services.lines_forget_price(order_id=order.pk)
     charge.delete()

@@ -164,11 +164,11 @@ def claim_reprint(*, claim_id: int, user, note: str = "", now: datetime | None =
         # store whose policy is "cancel" never cancels, nor "hold" holds, a reprint.
         claim.reprint_order = reprint
         claim.save(update_fields=["reprint_order"])
-        copies = list(LineItem.objects.filter(order=reprint).order_by("pk"))
-        for copy, original in zip(copies, lines, strict=True):
-            copy.catalog_variant_id = original.catalog_variant_id
-            copy.unmapped_reason = ""
-        LineItem.objects.bulk_update(copies, ["catalog_variant_id", "unmapped_reason"])
+        copy_ids = (LineItem.objects.filter(order=reprint).order_by("pk")
+                    .values_list("pk", flat=True))
+        copies = order_services.lines_set_mapping(order_id=reprint.pk, mapping={
+            copy_id: order_services.LineMapping(original.catalog_variant_id)
+            for copy_id, original in zip(copy_ids, lines, strict=True)})
         reprint = Order.objects.get(pk=reprint.pk)
         if reprint.state == OrderState.IN_QUOTATION and all(c.catalog_variant_id
                                                             for c in copies):

@@ -120,10 +120,8 @@ def order_evaluate(*, workspace: Workspace, order_id: int, now: datetime | None 
         for ln, why in unpriced:
             ln.unmapped_reason = _short(f"Not connected: {why}. "
                                         + _quote_sentence(quotes[mapping.product_key(ln)]))
-        for ln in lines:
-            ln.updated_at = now
-        LineItem.objects.bulk_update(lines, ["catalog_variant_id", "unmapped_reason",
-                                             "updated_at"])
+        order_services.lines_set_mapping(order_id=order.pk, mapping=_mapping_of(lines),
+                                         now=now)
         if bd.items_priced:
             return order_services.order_mark_priced(order_id=order.pk, actor=CATALOG_ACTOR,
                                                     now=now)
@@ -162,15 +160,17 @@ def order_map_lines(order: Order, lines: list[LineItem]) -> dict[int, str]:
     if not lines:
         return {}
     _, unpriced = _map(order, lines)
-    now = timezone.now()
-    for ln in lines:
-        ln.updated_at = now
-    LineItem.objects.bulk_update(lines, ["catalog_variant_id", "unmapped_reason",
-                                         "updated_at"])
+    order_services.lines_set_mapping(order_id=order.pk, mapping=_mapping_of(lines))
     reasons = {ln.pk: ln.unmapped_reason for ln in lines
                if not ln.catalog_variant_id and ln.unmapped_reason != PENDING_REASON}
     reasons.update({ln.pk: why for ln, why in unpriced})
     return reasons
+
+
+def _mapping_of(lines: list[LineItem]) -> dict[int, order_services.LineMapping]:
+    """What _map decided for each line, for orders to record."""
+    return {ln.pk: order_services.LineMapping(ln.catalog_variant_id, ln.unmapped_reason)
+            for ln in lines}
 
 
 def _why_unpriced(line: LineItem, match: mapping.Match | None) -> str:
@@ -301,13 +301,8 @@ def orders_evaluate(*, workspace: Workspace, order_ids: list[int]) -> int:
 
 def _mark_pending(line_filter: Q, workspace: Workspace | None = None) -> list[int]:
     """Unmapped lines of waiting orders matching the filter become "not evaluated"."""
-    qs = LineItem.objects.filter(line_filter).filter(waiting_q("order__")).filter(
-        catalog_variant_id__isnull=True)
-    if workspace is not None:
-        qs = qs.filter(workspace=workspace)
-    ids = sorted(set(qs.values_list("order_id", flat=True)))
-    qs.update(unmapped_reason=PENDING_REASON)
-    return ids
+    return order_services.lines_map_again(lines=line_filter & waiting_q("order__"),
+                                          workspace=workspace)
 
 
 # --- order events and the sweep ----------------------------------------------------------
@@ -734,10 +729,10 @@ def snapshot_order_price(*, workspace: Workspace, order_id: int,
                                "order: try again to get the updated price.") from None
     data = bd.to_json()
     by_id = {lp["line_id"]: lp for lp in data["lines"]}
-    for ln in lines:
-        ln.price_snapshot = {**by_id[ln.pk], "currency": bd.currency, "taken_at": now.isoformat()}
-        ln.updated_at = now
-    LineItem.objects.bulk_update(lines, ["price_snapshot", "updated_at"])
+    order_services.lines_set_price_snapshot(
+        order_id=order.pk, now=now,
+        snapshots={ln.pk: {**by_id[ln.pk], "currency": bd.currency, "taken_at": now.isoformat()}
+                   for ln in lines})
     return OrderPrice.objects.create(
         workspace=workspace, order=order, currency=bd.currency, total_amount=bd.total,
         shipping_method=bd.shipping.method_code, breakdown=data, taken_at=now)

@@ -34,7 +34,7 @@ The modules, lowest first (each imports only those above it in this list):
     holds          holds, information requests and their 48 h sweep, data-problem holds
     cancellations  order_cancel, the store's cancels and answers, bulk cancel
     transitions    paid, submitted (one or a batch), shipped, completed; order_transition
-    lines          the writes of higher apps to order lines: mapping, price snapshots
+    lines          what higher apps record on order lines: mapping, price snapshots
     store_changes  a newer version from the store (docs/store-truth.md)
     intake         import, manual entry, CSV, the outside-orders store
     edits          the seller's edits
@@ -68,6 +68,13 @@ from orders.services.intake import (
     order_import,
     outside_store,
 )
+from orders.services.lines import (
+    LineMapping,
+    lines_forget_price,
+    lines_map_again,
+    lines_set_mapping,
+    lines_set_price_snapshot,
+)
 from orders.services.moves import IllegalTransition
 from orders.services.pricing import order_mark_priced
 from orders.services.privacy import order_redact_buyer
@@ -87,9 +94,10 @@ from orders.services.transitions import (
 
 __all__ = [
     "MAX_BULK", "OUTSIDE_STORE_NAME", "UNMAPPED_REASON",
-    "BulkResult", "IllegalTransition", "NewEvent", "NothingToMake", "OrderLocked",
+    "BulkResult", "IllegalTransition", "LineMapping", "NewEvent", "NothingToMake", "OrderLocked",
     "StoreUnpaid", "SubmitResult",
-    "cancel_reaches_store", "csv_import", "info_request_expiry_sweep", "lock_order",
+    "cancel_reaches_store", "csv_import", "info_request_expiry_sweep", "lines_forget_price",
+    "lines_map_again", "lines_set_mapping", "lines_set_price_snapshot", "lock_order",
     "next_submit_at", "order_bulk_cancel", "order_cancel", "order_complete",
     "order_create_manual", "order_edit", "order_hold", "order_import", "order_mark_paid",
     "order_mark_priced", "order_mark_shipped", "order_redact_buyer", "order_release_hold",
