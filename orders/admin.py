@@ -1,7 +1,7 @@
 """Staff admin for stores and orders (runs with scopes disabled for staff).
 
 The order is read-only here: state and everything else change only through
-orders/services.py, which the admin actions call with Actor.staff.
+orders/services/, which the admin actions call with Actor.staff.
 """
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,7 +71,7 @@ class LineItemInline(MoneyAdminMixin, admin.TabularInline):
 
 
 class OrderEventInline(admin.TabularInline):
-    """The timeline, oldest first; written only by orders/services.py."""
+    """The timeline, oldest first; written only by orders/services/timeline.py."""
 
     model = OrderEvent
     extra = 0

@@ -1,6 +1,6 @@
 """Orders: the store, the order, its lines, the state machine's states, the timeline.
 
-The allowed transitions live in orders/states.py; only orders/services.py
+The allowed transitions live in orders/states.py; only orders/services/
 writes `Order.state`.
 """
 

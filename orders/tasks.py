@@ -1,4 +1,4 @@
-"""Thin Celery wrappers over orders/services.py and orders/csv_jobs.py."""
+"""Thin Celery wrappers over orders/services/ and orders/csv_jobs.py."""
 
 from celery import shared_task
 from django_scopes import scopes_disabled

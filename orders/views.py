@@ -1,6 +1,6 @@
 """The seller's order dashboard: the list with tabs, the order page, entry and import.
 
-Views parse input, call orders/services.py to change things and
+Views parse input, call orders/services/ to change things and
 orders/selectors.py to read them, and render. htmx requests on the list get
 only the list (plus the tabs, out of band); everything also works without JS.
 """

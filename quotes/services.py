@@ -3,7 +3,7 @@ rules, and the price frozen at payment.
 
 How an order gets priced (docs/pricing.md):
 
-1. orders/services.py writes `order.imported` / `order.created` / `order.updated`;
+1. orders/services/ writes `order.imported` / `order.created` / `order.updated`;
    quotes/apps.py subscribed `order_evaluate_task` to them, which runs `order_evaluate`
    in a worker after that commit.
 2. `order_evaluate` maps every line (quotes.mapping). All priced: the lines get
