@@ -218,8 +218,6 @@ class StripeEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Process again (idempotent)")
     def reprocess(self, request, queryset):
-        for row in queryset:
-            if row.status != "processed":
-                StripeEvent.objects.filter(pk=row.pk).update(status="failed", attempts=0)
-            stripe_events.stripe_event_process(stripe_event_id=row.pk)
+        for event_id in queryset.values_list("pk", flat=True):
+            stripe_events.stripe_event_reprocess(stripe_event_id=event_id)
         self.message_user(request, f"{queryset.count()} event(s) processed again.")

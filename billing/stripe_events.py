@@ -55,6 +55,14 @@ def stripe_event_receive(*, payload: bytes, sig_header: str) -> tuple[StripeEven
     return row, created
 
 
+def stripe_event_reprocess(*, stripe_event_id: int) -> StripeEvent:
+    """Staff: process a stored event again. A processed one stays as it is (idempotent); a
+    failed, ignored or rejected one is processed afresh, its attempts reset."""
+    StripeEvent.objects.filter(pk=stripe_event_id).exclude(
+        status=StripeEventStatus.PROCESSED).update(status=StripeEventStatus.FAILED, attempts=0)
+    return stripe_event_process(stripe_event_id=stripe_event_id)
+
+
 def stripe_event_process(*, stripe_event_id: int) -> StripeEvent:
     row = StripeEvent.objects.get(pk=stripe_event_id)
     if row.status in (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED,

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.files.uploadedfile import UploadedFile
 
-from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus, TemplateAsset
+from fulfillment.models import DesignTemplate, PrintFile, Render, TemplateAsset
 from fulfillment.printfiles import conf
 from fulfillment.printfiles.fonts import FONTS
 from fulfillment.printfiles.spec import SpecError, parse_spec
@@ -112,8 +112,9 @@ class RenderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry (back to waiting; the sweep sends it)")
     def retry(self, request, queryset):
-        n = queryset.filter(status=RenderStatus.FAILED).update(status=RenderStatus.PENDING,
-                                                                attempts=0)
+        from fulfillment.printfiles.services import renders_retry
+
+        n = renders_retry(render_ids=queryset.values_list("pk", flat=True))
         messages.info(request, f"{n} render(s) will be retried within a minute.")
 
 
@@ -234,7 +235,9 @@ class ProviderConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Try again (clear the problem: calls go out again)")
     def try_again(self, request, queryset):
-        n = queryset.exclude(problem="").update(problem="", problem_at=None)
+        from fulfillment.providers import clear_problems
+
+        n = clear_problems(queryset.values_list("pk", flat=True))
         self.message_user(request, f"{n} connection(s) will be tried again.")
 
 
@@ -346,10 +349,10 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send now (API providers)")
     def send_now(self, request, queryset):
-        from fulfillment.submission import send_due
+        from fulfillment.submission import submissions_send_now
 
-        queryset.filter(status=SubmissionStatus.PENDING).update(next_attempt_at=timezone.now())
-        messages.info(request, f"{send_due()} submission(s) sent.")
+        sent = submissions_send_now(submission_ids=queryset.values_list("pk", flat=True))
+        messages.info(request, f"{sent} submission(s) sent.")
 
     @admin.action(description="Cancel at the provider (order changed or cancelled in the "
                   "store after submission)")
@@ -406,9 +409,8 @@ class ProviderWebhookAdmin(admin.ModelAdmin):
 
     @admin.action(description="Process again")
     def reprocess(self, request, queryset):
-        for row in queryset:
-            ProviderWebhook.objects.filter(pk=row.pk).update(result="pending")
-            shipment_services.webhook_process(webhook_id=row.pk)
+        for webhook_id in queryset.values_list("pk", flat=True):
+            shipment_services.webhook_reprocess(webhook_id=webhook_id)
         messages.info(request, "Processed.")
 
 

@@ -136,6 +136,13 @@ def webhook_receive(*, provider_code: str, headers: dict, body: bytes) -> tuple[
     return row, created
 
 
+def webhook_reprocess(*, webhook_id: int, now: datetime | None = None) -> str:
+    """Staff: apply a stored delivery again, whatever came of it before (its updates are
+    forward-only and idempotent: what was applied stays as it is)."""
+    ProviderWebhook.objects.filter(pk=webhook_id).update(result=WebhookResult.PENDING)
+    return webhook_process(webhook_id=webhook_id, now=now)
+
+
 def webhook_process(*, webhook_id: int, now: datetime | None = None) -> str:
     """Apply one stored delivery (idempotent: a processed row is left alone)."""
     now = now or timezone.now()

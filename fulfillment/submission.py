@@ -353,6 +353,15 @@ def _claim(*, now: datetime, submission_id: int | None = None, limit: int = SEND
     return ids
 
 
+def submissions_send_now(*, submission_ids, now: datetime | None = None) -> int:
+    """Staff: the pending submissions among these are due now, and every due one is sent
+    (send_due). How many were sent."""
+    now = now or timezone.now()
+    Submission.objects.filter(pk__in=list(submission_ids),
+                              status=SubmissionStatus.PENDING).update(next_attempt_at=now)
+    return send_due(now=now)
+
+
 def send_due(*, now: datetime | None = None, limit: int = 10_000,
              budget: float = SEND_BUDGET) -> int:
     """Send every pending submission (and retake sends whose worker died), for at most

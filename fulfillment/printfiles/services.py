@@ -437,6 +437,13 @@ def printfiles_ready(*, order: Order) -> tuple[bool, list[str]]:
 SWEEP_LOOKBACK = timedelta(days=2)
 
 
+def renders_retry(*, render_ids) -> int:
+    """Staff: these renders, if failed, go back to waiting with their attempts reset; the
+    render sweep sends them within a minute. How many."""
+    return Render.objects.filter(pk__in=list(render_ids), status=RenderStatus.FAILED).update(
+        status=RenderStatus.PENDING, attempts=0)
+
+
 def render_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
     """Beat: re-send renders whose task was lost; request renders for lines changed
     after their last render whose request was lost (the subscriber runs after

@@ -72,6 +72,15 @@ def record_problem(connection_id: int, message: str) -> None:
                     connection_id, message)
 
 
+def clear_problems(connection_ids) -> int:
+    """Staff: try these connections again (their problem cleared, calls go out again).
+    How many had one."""
+    from fulfillment.models import ProviderConnection
+
+    return ProviderConnection.objects.filter(pk__in=list(connection_ids)).exclude(
+        problem="").update(problem="", problem_at=None)
+
+
 def _webhook_url(provider) -> str:
     from django.conf import settings
     from django.urls import reverse

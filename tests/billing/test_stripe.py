@@ -309,3 +309,23 @@ def test_a_signed_body_that_is_not_json_is_refused(client, settings):
                        HTTP_STRIPE_SIGNATURE=sign(body, settings.STRIPE_WEBHOOK_SECRET))
     assert resp.status_code == 400
     assert not StripeEvent.objects.exists()
+
+
+def test_staff_process_an_event_again_and_it_credits_once(
+        workspace, seller, client, admin_client, stripe_sandbox, celery_eager):
+    url = start_top_up(seller, "25.00")
+    pay_checkout(stripe_sandbox, url)
+    event = stripe_sandbox.events_of("checkout.session.completed")[0]
+    assert deliver(client, stripe_sandbox, event["id"]).status_code == 200
+    # stored, but set aside (ignored, its attempts used up): nothing credited
+    StripeEvent.objects.filter(event_id=event["id"]).update(status="ignored", attempts=5)
+    row = StripeEvent.objects.get(event_id=event["id"])
+    # when staff process it again (admin → Stripe events), twice
+    for _ in range(2):
+        response = admin_client.post("/admin/billing/stripeevent/", {
+            "action": "reprocess", "_selected_action": [row.pk]})
+        assert response.status_code == 302
+    # then the top-up is credited, once
+    assert balance_of(workspace) == (D("25.00"), D("25.00"))
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("processed", 1)

@@ -216,6 +216,38 @@ def single_writer_violations(path: str, source: str) -> list[str]:
     return sorted(found, key=lambda v: int(v.split(":")[1]))
 
 
+# Admin actions that still write rows themselves ("path:action"), and why.
+ACTION_ALLOWED = {
+    "integrations/admin.py:retry_now": "outbox rows; integrations is restructured on its own "
+                                       "branch (issue #14, part 3), which gives the outbox "
+                                       "its retry service",
+}
+
+
+def _is_action(fn: ast.FunctionDef) -> bool:
+    """`@admin.action(...)` or `@admin.action`."""
+    return any(_name(d.func if isinstance(d, ast.Call) else d) == "action"
+               for d in fn.decorator_list)
+
+
+def admin_action_violations(path: str, source: str) -> list[str]:
+    """A staff action in an admin.py changes rows only through its app's services (which
+    lock, check and record): no .update()/.save()/.delete()/.create()… of its own."""
+    if not path.endswith("admin.py"):
+        return []
+    found = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, ast.FunctionDef) or not _is_action(fn) \
+                or f"{path}:{fn.name}" in ACTION_ALLOWED:
+            continue
+        found += [f"{path}:{node.lineno}: the admin action {fn.name} writes rows itself "
+                  f"(….{node.func.attr}()): call its app's services"
+                  for node in ast.walk(fn)
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in LINE_WRITES]
+    return found
+
+
 def lint_imports(*args: str, cwd: Path, env: dict | None = None):
     return subprocess.run([str(LINT_IMPORTS), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
@@ -250,9 +282,21 @@ def test_only_orders_writes_order_rows():
     assert found == []
 
 
+def test_admin_actions_call_services():
+    files = [p for p in product_files() if p.name == "admin.py"]
+    assert len(files) >= 6  # every app's admin
+    found = [v for p in files
+             for v in admin_action_violations(p.relative_to(ROOT).as_posix(),
+                                              p.read_text(encoding="utf-8"))]
+    assert found == []
+
+
 def test_the_exceptions_exist():
     for path in WRITER_ALLOWED:
         assert (ROOT / path).exists(), path
+    for key in ACTION_ALLOWED:
+        path, action = key.split(":")
+        assert f"def {action}(" in (ROOT / path).read_text(encoding="utf-8"), key
 
 
 # --- and they catch a deliberate violation -----------------------------------------------
@@ -448,3 +492,26 @@ def test_the_admin_of_orders_is_read_only(rf):
         assert list(inline.get_formset(request).form.base_fields) == [], type(inline).__name__
         assert not inline.has_add_permission(request, None)
         assert not inline.can_delete or not inline.has_delete_permission(request)
+
+
+def test_the_admin_action_check_catches_a_row_written_by_the_action():
+    source = """
+@admin.register(Render)
+class RenderAdmin(admin.ModelAdmin):
+    @admin.action(description="Retry")
+    def retry(self, request, queryset):
+        n = queryset.filter(status="failed").update(status="pending", attempts=0)
+        messages.info(request, f"{n} render(s) will be retried.")
+
+    @admin.action(description="Retry through the service")
+    def retry_well(self, request, queryset):
+        n = services.renders_retry(render_ids=queryset.values_list("pk", flat=True))
+        messages.info(request, f"{n} render(s) will be retried.")
+
+    def save_model(self, request, obj, form, change):
+        obj.save()  # the change form, not an action
+"""
+    found = admin_action_violations("fulfillment/admin.py", source)
+    assert len(found) == 1
+    assert found[0].startswith("fulfillment/admin.py:6: the admin action retry writes rows")
+    assert admin_action_violations("fulfillment/services.py", source) == []
