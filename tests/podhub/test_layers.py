@@ -33,7 +33,7 @@ WRITER_ALLOWED = {
 }
 ROW_WRITES = {"update", "bulk_update", "create", "bulk_create", "get_or_create",
               "update_or_create"}
-LINE_WRITES = ROW_WRITES | {"save", "delete"}
+ROW_CHANGES = ROW_WRITES | {"save", "delete"}  # on lines, an admin's rows, in actions
 ORDER_WRITES = ROW_WRITES | {"delete"}
 # A line reached through a relation: render.line_item, order.line_items.all()
 LINE_RELATIONS = {"line_item", "line_items"}
@@ -137,7 +137,7 @@ def _line_writes(path: str, scope: ast.AST, outer: frozenset[str] = frozenset())
         if isinstance(node, FUNCTIONS):
             found += _line_writes(path, node, frozenset(lines.names))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in LINE_WRITES and lines.holds(node.func.value):
+                and node.func.attr in ROW_CHANGES and lines.holds(node.func.value):
             found.append(f"{path}:{node.lineno}: writes order lines (….{node.func.attr}()): "
                          "call orders.services (orders/services/lines.py)")
     return found
@@ -173,7 +173,7 @@ def _admin_writes(path: str, tree: ast.Module) -> list[str]:
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
             method = node.func.attr
-            if method in ADMIN_WRITERS or (method in LINE_WRITES
+            if method in ADMIN_WRITERS or (method in ROW_CHANGES
                                            and _root(node.func.value) in ADMIN_ROWS):
                 found.append(f"{path}:{node.lineno}: the admin of {cls.name} writes rows "
                              f"(….{method}()): its actions call orders.services")
@@ -244,7 +244,7 @@ def admin_action_violations(path: str, source: str) -> list[str]:
                   f"(….{node.func.attr}()): call its app's services"
                   for node in ast.walk(fn)
                   if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                  and node.func.attr in LINE_WRITES]
+                  and node.func.attr in ROW_CHANGES]
     return found
 
 
