@@ -17,7 +17,6 @@ from podhub.core.exceptions import PodhubError, ValidationFailed
 
 S = OrderState
 
-
 MAX_BULK = 1000
 
 

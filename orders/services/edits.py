@@ -40,7 +40,6 @@ def _order_as_input(order: Order) -> dict:
 
 EDITABLE = {"buyer_name", "buyer_email", "shipping_address", "lines"}
 
-
 # sku: only on a line that maps to no catalog product yet (a store's custom item)
 LINE_EDITABLE = {"personalization", "images", "sku"}
 

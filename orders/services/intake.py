@@ -20,7 +20,6 @@ from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFa
 
 S = OrderState
 
-
 OUTSIDE_STORE_NAME = "Outside orders"
 
 

@@ -10,7 +10,6 @@ from orders.services.timeline import lock_order, record_event
 
 S = OrderState
 
-
 # Personalisation is kept while the order may still be made; erased once it is finished.
 _FINISHED = (S.SHIPPED, S.COMPLETED, S.CANCELLED)
 
