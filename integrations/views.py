@@ -12,8 +12,8 @@ from integrations.forms import (
     ManualStoreForm,
 )
 from integrations.models import ConnectionStatus
+from integrations.platforms.shopify import WEBHOOK_TOPICS
 from integrations.services import connections
-from integrations.services.inbox import WEBHOOK_TOPICS
 from podhub.core.exceptions import PodhubError
 from podhub.core.views import workspace_view
 
