@@ -19,8 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from integrations import conf
 from integrations.platforms.shopify import resource_id_of
-from integrations.services.connections import connection_for_webhook
 from integrations.services.inbox import webhook_store
+from integrations.shopify.connect import connection_for_webhook
 from integrations.shopify.hmac import normalize_shop_domain, verify_webhook
 from podhub.core import safejson
 

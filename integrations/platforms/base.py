@@ -81,6 +81,9 @@ class StorePlatform:
         """Check the credentials against the store, then connect (or reconnect) it."""
         raise NotSupported(f"{self.label} stores are connected from their own page.")
 
+    def disconnected(self, connection: StoreConnection) -> None:
+        """The store was disconnected or uninstalled: forget what is cached about it."""
+
     def client(self, connection: StoreConnection, **kwargs):
         """A client bound to this one store (closed by the caller with `.close()`)."""
         raise NotImplementedError

@@ -11,11 +11,7 @@ from datetime import datetime
 from integrations.models import OutboxKind, OutboxMessage, StoreConnection
 from integrations.platforms.base import ImportPage, StorePlatform
 from integrations.services import privacy
-from integrations.services.connections import (
-    client_for,
-    connection_uninstalled,
-    store_connect_shopify,
-)
+from integrations.services.connections import connection_uninstalled
 from integrations.shopify import hmac, queries
 from integrations.shopify.client import (
     AdminClient,
@@ -23,6 +19,11 @@ from integrations.shopify.client import (
     ShopifyError,
     ShopifyUserError,
     user_errors,
+)
+from integrations.shopify.connect import (
+    client_for,
+    forget_cached_connection,
+    store_connect_shopify,
 )
 from integrations.shopify.mapping import StoreFacts, from_graphql, from_rest, remaining_by_line
 from orders.models import Platform
@@ -238,6 +239,9 @@ class Shopify(StorePlatform):
 
     def connect(self, *, workspace, **credentials) -> StoreConnection:
         return store_connect_shopify(workspace=workspace, **credentials)
+
+    def disconnected(self, connection) -> None:
+        forget_cached_connection(connection.shop_domain)
 
     def client(self, connection, **kwargs) -> AdminClient:
         return client_for(connection, **kwargs)

@@ -32,6 +32,7 @@ from integrations.platforms.base import NotYet
 from integrations.services.connections import (
     ShopUnavailable,
     connection_for_update,
+    revealed,
     save_connected,
 )
 from integrations.woocommerce.client import (
@@ -61,10 +62,6 @@ CLOSED_STATUSES = ("cancelled", "refunded", "trash", "failed")
 COMPLETE_WAIT_SECONDS = 15
 
 
-def _reveal(value) -> str:
-    return value.reveal() if isinstance(value, Secret) else (value or "")
-
-
 def webhook_url(store_id: int) -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/") + reverse(
         "integrations:woocommerce_webhook", kwargs={"store_id": store_id})
@@ -89,8 +86,8 @@ def clean_store_url(value: str) -> tuple[str, str]:
 
 
 def client_for(connection: StoreConnection, **kwargs) -> WooClient:
-    return WooClient(url=connection.base_url, consumer_key=_reveal(connection.access_token),
-                     consumer_secret=_reveal(connection.consumer_secret), **kwargs)
+    return WooClient(url=connection.base_url, consumer_key=revealed(connection.access_token),
+                     consumer_secret=revealed(connection.consumer_secret), **kwargs)
 
 
 # --- connect ------------------------------------------------------------------------------
@@ -435,7 +432,7 @@ def _register(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> d
     for topic in p.get("topics") or TOPICS:
         same = [h for h in existing if h.get("topic") == topic and h.get("delivery_url") == url]
         data = {"name": f"PodHub {topic}", "topic": topic, "delivery_url": url,
-                "secret": _reveal(conn.webhook_secret), "status": "active"}
+                "secret": revealed(conn.webhook_secret), "status": "active"}
         try:
             if same:
                 hook = client.put(f"webhooks/{same[0]['id']}", data)

@@ -18,9 +18,9 @@ from integrations.models import (
     StoreConnection,
 )
 from integrations.platforms import registry
-from integrations.services.connections import store_connect_shopify
 from integrations.services.imports import import_job_run, import_job_start, reconcile_store
 from integrations.services.outbox import outbox_deliver, publish_product, push_fulfillment
+from integrations.shopify.connect import store_connect_shopify
 from integrations.woocommerce import services as woo
 from orders.models import Order, Store
 from podhub.core.crypto import Secret
