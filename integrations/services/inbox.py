@@ -59,9 +59,10 @@ def _read_order_first(inbox_id: int):
     through outages, must not hold a transaction open. A thunk, or None."""
     row = (InboundWebhook.objects.select_related("connection").defer("body")
            .filter(pk=inbox_id, status=InboxStatus.PENDING).first())
-    if row is None or row.connection.status != ConnectionStatus.ACTIVE:
-        return None
-    return registry.platform_for(row.connection).prefetch_delivery(row.connection, row)
+    platform = registry.find(row.connection.platform) if row is not None else None
+    if platform is None or row.connection.status != ConnectionStatus.ACTIVE:
+        return None  # (a platform no longer listed: processing says so on the row)
+    return platform.prefetch_delivery(row.connection, row)
 
 
 def inbox_process(*, inbox_id: int, now: datetime | None = None) -> str | None:

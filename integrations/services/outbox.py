@@ -108,9 +108,10 @@ def store_takes_cancels(order: Order) -> bool:
     """orders.hooks: is the order's store one PodHub pushes cancels to (connected, of a
     platform that takes them)?"""
     platform = registry.find(order.store.platform)
-    return platform is not None and platform.takes(OutboxKind.ORDER_CANCEL) \
-        and StoreConnection.objects.filter(
-        store_id=order.store_id, status=ConnectionStatus.ACTIVE).exists()
+    if platform is None or not platform.takes(OutboxKind.ORDER_CANCEL):
+        return False
+    return StoreConnection.objects.filter(store_id=order.store_id,
+                                          status=ConnectionStatus.ACTIVE).exists()
 
 
 def push_order_cancel(*, store: Store, order: Order, reason: str, note: str = "",

@@ -11,6 +11,8 @@ from django_scopes import scope
 from integrations.models import (
     ConnectionStatus,
     ImportJob,
+    InboundWebhook,
+    InboxStatus,
     JobStatus,
     OutboxKind,
     OutboxMessage,
@@ -18,6 +20,7 @@ from integrations.models import (
     StoreConnection,
 )
 from integrations.platforms import registry
+from integrations.services import inbox
 from integrations.services.imports import import_job_run, import_job_start, reconcile_store
 from integrations.services.outbox import outbox_deliver, publish_product, push_fulfillment
 from integrations.shopify.connect import store_connect_shopify
@@ -181,6 +184,23 @@ def test_two_modules_of_one_platform_fail_at_start_up(settings):
     settings.PODHUB_STORE_PLATFORMS = [*BUILT_IN, "integrations.platforms.shopify"]
     with pytest.raises(ImproperlyConfigured, match="two modules declare 'shopify'"):
         registry.platforms()
+
+
+def test_a_delivery_of_a_platform_no_longer_listed_fails_with_the_reason(
+        settings, workspace, fake_registered, monkeypatch):
+    conn = _fake_connection(workspace)
+    settings.PODHUB_STORE_PLATFORMS = BUILT_IN
+    monkeypatch.setattr(inbox.conf, "INBOX_MAX_ATTEMPTS", 1)
+    with scope(workspace=workspace):
+        row_id = inbox.webhook_store(
+            connection_id=conn.pk, workspace_id=workspace.pk, event_id="e1", webhook_id="",
+            topic="order/created", resource_id="F1", api_version="", triggered_at="",
+            body='{"id": "F1"}')
+        assert inbox.inbox_process(inbox_id=row_id) == InboxStatus.FAILED
+        row = InboundWebhook.objects.get(pk=row_id)
+        assert "no store platform 'fakestore' is registered" in row.error
+        conn.refresh_from_db()
+        assert "no store platform 'fakestore'" in conn.last_error
 
 
 def test_a_platform_no_longer_listed_is_not_pushed_to(settings, workspace):
