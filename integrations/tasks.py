@@ -1,7 +1,6 @@
 """Doorbells and sweeps. Every task takes ids; the rows hold the work (docs/architecture.md,
 "The broker is a doorbell")."""
 
-
 from celery import shared_task
 from django_scopes import scopes_disabled
 

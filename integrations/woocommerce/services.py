@@ -8,7 +8,6 @@ docs/woocommerce.md.
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -51,8 +50,6 @@ from podhub.core import outbound
 from podhub.core.crypto import Secret
 from podhub.core.exceptions import ValidationFailed
 from podhub.core.money import format_money
-
-log = logging.getLogger(__name__)
 
 LABEL = "WooCommerce"
 TOPICS = ("order.created", "order.updated", "order.deleted")
