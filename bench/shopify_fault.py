@@ -60,7 +60,7 @@ def main() -> None:
     from django_scopes import scope, scopes_disabled
 
     from integrations.models import InboundWebhook
-    from integrations.services.connections import store_connect_shopify
+    from integrations.shopify.connect import store_connect_shopify
     from integrations.tasks import integrations_sweep_task
     from orders.models import Order
     from podhub.workspaces.models import Workspace

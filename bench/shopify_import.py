@@ -81,8 +81,8 @@ def main() -> None:
         from django_scopes import scope
 
         from integrations.models import ImportJob
-        from integrations.services.connections import client_for, store_connect_shopify
         from integrations.services.imports import import_job_run
+        from integrations.shopify.connect import client_for, store_connect_shopify
         from podhub.workspaces.models import Workspace
 
         ws = Workspace.objects.create(name="Bench")

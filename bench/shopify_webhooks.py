@@ -168,7 +168,7 @@ def main() -> None:
     from django.db import connection
     from django_scopes import scope
 
-    from integrations.services.connections import store_connect_shopify
+    from integrations.shopify.connect import store_connect_shopify
     from podhub.workspaces.models import Workspace
 
     with connection.cursor() as cur:

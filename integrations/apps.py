@@ -8,8 +8,13 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
         from integrations import tasks
+        from integrations.platforms import registry
         from integrations.services import outbox
         from orders import events, hooks, panels
+
+        # settings.PODHUB_STORE_PLATFORMS is read now: a wrong line stops the start with
+        # the reason, not the first import or push of a store.
+        registry.platforms()
 
         events.subscribe(task=tasks.order_event_task, types=set(outbox.PUSHED_EVENTS)
                          - set(outbox.NOTED_EVENTS))

@@ -1,8 +1,6 @@
 """Doorbells and sweeps. Every task takes ids; the rows hold the work (docs/architecture.md,
 "The broker is a doorbell")."""
 
-import contextlib
-
 from celery import shared_task
 from django_scopes import scopes_disabled
 
@@ -19,22 +17,16 @@ def inbox_drain_task(*, workspace_id: int, connection_id: int) -> int:
 @shared_task(base=WorkspaceTask, acks_late=True, soft_time_limit=None, time_limit=None)
 def import_job_task(*, workspace_id: int, job_id: int) -> None:
     from integrations.services.imports import import_job_run
-    from integrations.shopify.client import ShopifyError
 
     # A store outage is kept on the job row; the sweep resumes it from its cursor.
-    with contextlib.suppress(ShopifyError):
-        import_job_run(job_id=job_id)
+    import_job_run(job_id=job_id)
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
 def reconcile_store_task(*, workspace_id: int, connection_id: int) -> dict:
     from integrations.services.imports import reconcile_store
-    from integrations.shopify.client import ShopifyError
 
-    try:
-        return reconcile_store(connection_id=connection_id)
-    except ShopifyError as exc:
-        return {"error": str(exc)}
+    return reconcile_store(connection_id=connection_id)
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)

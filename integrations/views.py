@@ -12,8 +12,9 @@ from integrations.forms import (
     ManualStoreForm,
 )
 from integrations.models import ConnectionStatus
+from integrations.platforms.shopify import WEBHOOK_TOPICS
 from integrations.services import connections
-from integrations.services.inbox import WEBHOOK_TOPICS
+from integrations.shopify import connect as shopify_connect
 from podhub.core.exceptions import PodhubError
 from podhub.core.views import workspace_view
 
@@ -27,7 +28,7 @@ def _page(request, **extra):
         "manual_form": ManualStoreForm(),
         "woo_form": ConnectWooCommerceForm(),
         "oauth_enabled": bool(conf.api_key() and conf.api_secret()),
-        "webhook_url": connections.webhook_url(),
+        "webhook_url": shopify_connect.webhook_url(),
         "webhook_topics": WEBHOOK_TOPICS,
     }
     ctx.update(extra)
@@ -47,7 +48,7 @@ def connect_shopify(request):
         return render(request, "integrations/stores.html",
                       _page(request, connect_form=form), status=400)
     try:
-        conn = connections.store_connect_shopify(workspace=request.workspace,
+        conn = shopify_connect.store_connect_shopify(workspace=request.workspace,
                                                  verify_token=True, **form.cleaned_data)
     except PodhubError as exc:
         field = (exc.detail or {}).get("field")
@@ -100,7 +101,7 @@ def install_shopify(request):
     if not form.is_valid():
         messages.error(request, "Enter the shop address.")
         return redirect("integrations:stores")
-    url = connections.oauth_begin(workspace=request.workspace, user=request.user,
+    url = shopify_connect.oauth_begin(workspace=request.workspace, user=request.user,
                                   **form.cleaned_data)
     return redirect(url)
 
@@ -109,7 +110,7 @@ def install_shopify(request):
 @require_GET
 def oauth_callback(request):
     try:
-        conn = connections.oauth_complete(workspace=request.workspace, user=request.user,
+        conn = shopify_connect.oauth_complete(workspace=request.workspace, user=request.user,
                                           params=request.GET.dict())
     except PodhubError as exc:
         messages.error(request, exc.message)
@@ -124,7 +125,7 @@ def _webhook_url(conn) -> str:
         from integrations.woocommerce.services import webhook_url
 
         return webhook_url(conn.store_id)
-    return connections.webhook_url()
+    return shopify_connect.webhook_url()
 
 
 @workspace_view

@@ -18,9 +18,11 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations import conf
-from integrations.services.connections import connection_for_webhook
-from integrations.services.inbox import resource_id_of, webhook_store
-from integrations.shopify.hmac import normalize_shop_domain, verify_webhook
+from integrations.platforms import registry
+from integrations.platforms.shopify import resource_id_of
+from integrations.services.inbox import webhook_store
+from integrations.shopify.connect import connection_for_webhook
+from integrations.shopify.hmac import normalize_shop_domain
 from podhub.core import safejson
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,8 @@ def shopify_webhook(request):
     body = request.read(conf.WEBHOOK_MAX_BYTES + 1)
     if len(body) > conf.WEBHOOK_MAX_BYTES:
         return _too_large()
-    if not verify_webhook(body, signature, secrets):
+    if not registry.get("shopify").verify_webhook(body=body, signature=signature,
+                                                  secrets=secrets):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
         text, payload = _json(body)
@@ -163,7 +166,6 @@ def woocommerce_webhook(request, store_id: int):
     date_modified_gmt), then the 200. WooCommerce never retries a failed delivery: the
     reconciliation sweep reads what was missed."""
     from integrations.woocommerce.services import connection_for_webhook, event_id_of
-    from integrations.woocommerce.signature import verify
 
     refused = _refuse_early(request)
     if refused is not None:
@@ -183,7 +185,8 @@ def woocommerce_webhook(request, store_id: int):
         return _refuse(401, "unsigned", "X-WC-Webhook-Signature is missing.")
     secret = conn.webhook_secret.reveal() if hasattr(conn.webhook_secret, "reveal") \
         else (conn.webhook_secret or "")
-    if not verify(body, signature, secret):
+    if not registry.get("woocommerce").verify_webhook(body=body, signature=signature,
+                                                      secrets=[secret]):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
         text, payload = _json(body)

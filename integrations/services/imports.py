@@ -1,9 +1,12 @@
-"""The initial import of a newly connected store, and the reconciliation sweep.
+"""The initial import of a newly connected store, and the reconciliation sweep: one loop
+each, for every store platform.
 
 Import: every open, unfulfilled, paid order, a page at a time; the ImportJob
 row is the ledger (cursor, counters, heartbeat) and the task only its doorbell.
 Sweep: re-read the orders the store changed since the last sweep (with
-overlap) and apply each, so a webhook Shopify never delivered is caught.
+overlap) and apply each, so a webhook the store never delivered is caught.
+What is platform-specific (reading a page, mapping an order) is the platform's
+(integrations/platforms/, `registry.platform_for(connection)`).
 """
 
 from __future__ import annotations
@@ -23,17 +26,12 @@ from integrations.models import (
     JobStatus,
     StoreConnection,
 )
-from integrations.services import platforms
-from integrations.services.connections import client_for
+from integrations.platforms import registry
+from integrations.platforms.base import StorePlatform
 from integrations.services.orders import apply_store_order
-from integrations.shopify import queries
-from integrations.shopify.client import AdminClient, ShopifyAuthError, ShopifyError
-from integrations.shopify.mapping import StoreFacts, from_graphql, remaining_by_line
 from podhub.core.exceptions import ValidationFailed
 
 log = logging.getLogger(__name__)
-
-IMPORT_QUERY = "status:open financial_status:paid fulfillment_status:unfulfilled"
 
 
 def import_job_start(*, connection: StoreConnection) -> ImportJob:
@@ -66,53 +64,17 @@ def _claim(job_id: int, now: datetime) -> ImportJob | None:
         return job
 
 
-def _full_lines(client: AdminClient, node: dict) -> dict:
-    """Fetch the rest of an order's line items when the first page was not all."""
-    items = node.get("lineItems") or {}
-    page = items.get("pageInfo") or {}
-    nodes = list(items.get("nodes") or [])
-    while page.get("hasNextPage"):
-        data = client.execute(queries.ORDER_LINES, {"id": node["id"],
-                                                    "after": page.get("endCursor")})
-        more = ((data.get("order") or {}).get("lineItems") or {})
-        nodes.extend(more.get("nodes") or [])
-        page = more.get("pageInfo") or {}
-    return {**node, "lineItems": {"nodes": nodes}}
-
-
-def _mapped(client: AdminClient, node: dict) -> tuple[dict, StoreFacts]:
-    """A GraphQL order node with all its lines -> (data, facts). A partially fulfilled
-    order's fulfillment orders are read too: they say exactly what is left to ship."""
-    node = _full_lines(client, node)
-    remaining = None
-    if (node.get("displayFulfillmentStatus") or "").upper() == "PARTIALLY_FULFILLED":
-        data = client.execute(queries.FULFILLMENT_ORDERS, {"id": node["id"]})
-        remaining = remaining_by_line(
-            (((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes")) or [])
-    return from_graphql(node, remaining=remaining)
-
-
-def store_order_read(*, connection: StoreConnection, external_id: str,
-                     client: AdminClient | None = None) -> tuple[dict, StoreFacts] | None:
-    """Re-read one order from the store (a delivery that carries an order edit or a
-    refund instead of the order); None when the store no longer has it."""
-    own = client is None
-    client = client or client_for(connection)
+def _apply(platform: StorePlatform, conn: StoreConnection, client, order,
+           now: datetime) -> str:
+    """Map one raw store order and apply it; an order PodHub cannot read is counted as
+    failed and shown on the connection, and the import goes on."""
+    data, facts = platform.map_order(client, order)
     try:
-        data = client.execute(queries.ORDER, {"id": queries.gid("Order", external_id)})
-        node = data.get("order")
-        return _mapped(client, node) if node else None
-    finally:
-        if own:
-            client.close()
-
-
-def _apply_node(conn: StoreConnection, client: AdminClient, node: dict, now: datetime) -> str:
-    data, facts = _mapped(client, node)
-    try:
-        return apply_store_order(connection=conn, data=data, facts=facts, now=now)
+        return apply_store_order(connection=conn, data=data, facts=facts,
+                                 label=platform.label, now=now)
     except ValidationFailed as exc:
-        log.warning("store order %s could not be imported: %s", facts.external_id, exc.message)
+        log.warning("%s order %s could not be imported: %s", platform.label,
+                    facts.external_id, exc.message)
         StoreConnection.objects.filter(pk=conn.pk).update(
             last_error=f"Order {data.get('number')} could not be read: {exc.message}"[:2000],
             last_error_at=now)
@@ -148,55 +110,54 @@ def record_page(*, job: ImportJob, conn: StoreConnection, outcomes: list[str], c
     return None
 
 
-def import_job_run(*, job_id: int, client: AdminClient | None = None,
+def import_job_run(*, job_id: int, client=None,
                    max_pages: int | None = None) -> ImportJob | None:
-    """Run (or resume) a job until done, stopped, or `max_pages` pages later."""
-    adapter = platforms.adapter(ImportJob.objects.filter(pk=job_id).values_list(
-        "connection__platform", flat=True).first() or "")
-    if adapter is not None:  # another platform than Shopify
-        return adapter.import_job_run(job_id=job_id, client=client, max_pages=max_pages)
+    """Run (or resume) a job until done, stopped, or `max_pages` pages later.
+
+    The same for every platform: the store refusing our credentials (or the import for
+    good) fails the job with the reason and flags the connection, so the seller sees
+    "Import refused: …" on the store's page and reconnects; any other store error
+    leaves the job running with the reason: its heartbeat goes stale and the sweep
+    resumes it from its cursor. Nothing is raised for what the store answered."""
     now = timezone.now()
     job = _claim(job_id, now)
     if job is None:
         return None
     conn = job.connection
+    platform = registry.platform_for(conn)
     own = client is None
-    client = client or client_for(conn)
     pages = 0
     try:
-        if job.total is None:
-            data = client.execute(queries.ORDERS_COUNT, {"query": IMPORT_QUERY})
-            job.total = int(((data.get("ordersCount") or {}).get("count")) or 0)
-            ImportJob.objects.filter(pk=job.pk).update(total=job.total)
+        client = client or platform.client(conn)
         while True:
-            data = client.execute(queries.ORDERS, {"first": queries.ORDERS_PAGE,
-                                                   "after": job.cursor or None,
-                                                   "query": IMPORT_QUERY})
-            orders = data.get("orders") or {}
-            outcomes = [_apply_node(conn, client, node, timezone.now())
-                        for node in orders.get("nodes") or []]
-            info = orders.get("pageInfo") or {}
-            finished = not info.get("hasNextPage")
+            page = platform.import_page(client, cursor=job.cursor or "",
+                                        count_total=job.total is None)
+            if job.total is None and page.total is not None:
+                job.total = page.total
+                ImportJob.objects.filter(pk=job.pk).update(total=job.total)
+            outcomes = [_apply(platform, conn, client, order, timezone.now())
+                        for order in page.orders]
             stopped = record_page(job=job, conn=conn, outcomes=outcomes,
-                                  cursor=info.get("endCursor") or job.cursor, finished=finished)
+                                  cursor=page.cursor or job.cursor, finished=page.finished)
             if stopped is not None:
                 return stopped  # stopped (disconnect) while we worked
             pages += 1
-            if finished:
-                return job
-            if max_pages is not None and pages >= max_pages:
-                return job
-    except ShopifyAuthError as exc:
-        ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc),
-                                                   finished_at=timezone.now())
-        raise
-    except ShopifyError as exc:
-        # Leave it running: its heartbeat goes stale and the sweep resumes from the cursor.
+            if page.finished or (max_pages is not None and pages >= max_pages):
+                break
+    except platform.auth_errors + platform.refused_errors as exc:  # retrying cannot help
+        stamp = timezone.now()
+        ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED,
+                                                   error=str(exc)[:2000], finished_at=stamp)
+        StoreConnection.objects.filter(pk=conn.pk).update(
+            last_error=f"Import refused: {exc}"[:2000], last_error_at=stamp)
+    except platform.errors as exc:
+        # Left running: its heartbeat goes stale and the sweep resumes from the cursor.
         ImportJob.objects.filter(pk=job.pk).update(error=str(exc)[:2000])
-        raise
     finally:
-        if own:
+        if own and client is not None:
             client.close()
+    job.refresh_from_db()
+    return job
 
 
 def import_jobs_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
@@ -214,51 +175,39 @@ def import_jobs_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
 # --- reconciliation -------------------------------------------------------------------
 
 
-def reconcile_store(*, connection_id: int, client: AdminClient | None = None,
-                    now: datetime | None = None, max_pages: int = 40) -> dict:
-    """Re-read orders updated since the last sweep (minus an overlap) and apply each."""
-    adapter = platforms.adapter(StoreConnection.objects.filter(pk=connection_id).values_list(
-        "platform", flat=True).first() or "")
-    if adapter is not None:  # another platform than Shopify
-        return adapter.reconcile_store(connection_id=connection_id, client=client, now=now,
-                                       max_pages=max_pages)
+def reconcile_store(*, connection_id: int, client=None, now: datetime | None = None,
+                    max_pages: int = 40) -> dict:
+    """Re-read orders updated since the last sweep (minus an overlap) and apply each.
+    A store error is kept on the connection and returned as `error` (the next sweep
+    reads the same window again)."""
     now = now or timezone.now()
     conn = (StoreConnection.objects.select_related("store", "workspace")
             .filter(pk=connection_id).first())
     if conn is None or conn.status != ConnectionStatus.ACTIVE:
         return {"skipped": "not connected"}
+    platform = registry.platform_for(conn)
     since = (conn.sweep_high_water - timedelta(seconds=conf.SWEEP_OVERLAP_SECONDS)
              if conn.sweep_high_water else
              now - timedelta(hours=conf.SWEEP_FIRST_LOOKBACK_HOURS))
-    query = f"updated_at:>='{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
     own = client is None
-    client = client or client_for(conn)
     stats = {"seen": 0, "created": 0, "updated": 0, "cancelled": 0, "skipped": 0,
              "failed": 0, "stale": 0, "unchanged": 0}
     high = conn.sweep_high_water
-    after = None
     try:
-        for _ in range(max_pages):
-            data = client.execute(queries.ORDERS, {"first": queries.ORDERS_PAGE,
-                                                   "after": after, "query": query})
-            orders = data.get("orders") or {}
-            for node in orders.get("nodes") or []:
-                stats["seen"] += 1
-                outcome = _apply_node(conn, client, node, timezone.now())
-                stats[outcome.split(":")[0] if outcome.split(":")[0] in stats else "skipped"] += 1
-                seen_at = parse_datetime(node.get("updatedAt") or "")
-                if seen_at and (high is None or seen_at > high):
-                    high = seen_at
-            info = orders.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
-                break
-            after = info.get("endCursor")
-    except ShopifyError as exc:
+        client = client or platform.client(conn)
+        for order in platform.changed_orders(client, since=since, max_pages=max_pages):
+            stats["seen"] += 1
+            head = _apply(platform, conn, client, order, timezone.now()).split(":")[0]
+            stats[head if head in stats else "skipped"] += 1
+            seen_at = parse_datetime(platform.updated_at(order) or "")
+            if seen_at and (high is None or seen_at > high):
+                high = seen_at
+    except platform.errors as exc:
         StoreConnection.objects.filter(pk=conn.pk).update(
             last_error=f"Reconciliation failed: {exc}"[:2000], last_error_at=now)
-        raise
+        return {**stats, "error": str(exc)}
     finally:
-        if own:
+        if own and client is not None:
             client.close()
     StoreConnection.objects.filter(pk=conn.pk).update(last_sweep_at=now, sweep_high_water=high)
     return stats

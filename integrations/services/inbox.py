@@ -2,7 +2,9 @@
 
 `webhook_store` is the hot path (one INSERT ... ON CONFLICT DO NOTHING);
 `inbox_drain` processes a connection's waiting deliveries in arrival order,
-each in its own transaction, idempotently.
+each in its own transaction, idempotently, for every store platform: the platform
+reads a delivery (`handle_delivery`: the mapped order, or what it did instead) and
+this module applies the order.
 """
 
 from __future__ import annotations
@@ -22,48 +24,12 @@ from integrations.models import (
     InboxStatus,
     StoreConnection,
 )
-from integrations.services import platforms, privacy
-from integrations.services.connections import connection_uninstalled
-from integrations.services.imports import store_order_read
+from integrations.platforms import registry
 from integrations.services.orders import apply_store_order
-from integrations.shopify.mapping import from_rest
 from podhub.core import db
 from podhub.core.exceptions import ValidationFailed
 
 log = logging.getLogger(__name__)
-
-# Deliveries whose body is the order (REST JSON).
-ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
-                "orders/fulfilled", "orders/partially_fulfilled"}
-# Deliveries that change an order's lines but carry an order edit or a refund: the
-# order is re-read through GraphQL and applied like orders/updated.
-REREAD_TOPICS = {"orders/edited", "refunds/create"}
-PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
-# What a store must send PodHub (the custom-app instructions list them; compliance
-# topics are configured in the app's settings, not per store).
-WEBHOOK_TOPICS = (*sorted(ORDER_TOPICS | REREAD_TOPICS), "app/uninstalled")
-
-
-def order_id_of(topic: str, payload: dict):
-    """The order a delivery is about (an order edit or a refund names it)."""
-    if topic == "orders/edited":
-        return (payload.get("order_edit") or {}).get("order_id")
-    if topic == "refunds/create":
-        return payload.get("order_id")
-    return payload.get("id")
-
-
-def resource_id_of(topic: str, payload) -> str:
-    if not isinstance(payload, dict):
-        return ""
-    if topic.startswith("orders/") or topic in REREAD_TOPICS:
-        value = order_id_of(topic, payload)
-    elif topic.startswith("customers/"):
-        value = (payload.get("customer") or {}).get("id")
-    else:
-        value = payload.get("shop_id") or payload.get("id")
-    return str(value)[:64] if value is not None else ""
-
 
 def webhook_store(*, connection_id: int, workspace_id: int, event_id: str, webhook_id: str,
                   topic: str, resource_id: str, api_version: str, triggered_at: str,
@@ -88,30 +54,15 @@ def _retry_at(attempts: int, now: datetime) -> datetime:
 
 
 def _read_order_first(inbox_id: int):
-    """For orders/edited and refunds/create: read the order from the store before the row
-    is locked (an HTTP call, retried through outages, must not hold a transaction open).
-    Returns a thunk that gives what store_order_read gave (or raises what it raised)."""
-    row = (InboundWebhook.objects.select_related("connection")
-           .filter(pk=inbox_id, status=InboxStatus.PENDING, topic__in=REREAD_TOPICS).first())
-    if row is None or platforms.adapter(row.connection.platform) is not None \
-            or row.connection.status != ConnectionStatus.ACTIVE:
-        return None
-    try:
-        payload = json.loads(row.body)
-    except ValueError:
-        return None
-    order_id = order_id_of(row.topic, payload) if isinstance(payload, dict) else None
-    if order_id in (None, ""):
-        return None  # _handle says why
-    try:
-        mapped = store_order_read(connection=row.connection, external_id=str(order_id))
-    except Exception as exc:  # raised again inside the transaction, which records it
-        error = exc
-
-        def fail():
-            raise error
-        return fail
-    return lambda: mapped
+    """What the delivery's platform must read from the store first (an order edit names
+    the order, which is re-read), read before the row is locked: an HTTP call, retried
+    through outages, must not hold a transaction open. A thunk, or None."""
+    row = (InboundWebhook.objects.select_related("connection").defer("body")
+           .filter(pk=inbox_id, status=InboxStatus.PENDING).first())
+    platform = registry.find(row.connection.platform) if row is not None else None
+    if platform is None or row.connection.status != ConnectionStatus.ACTIVE:
+        return None  # (a platform no longer listed: processing says so on the row)
+    return platform.prefetch_delivery(row.connection, row)
 
 
 def inbox_process(*, inbox_id: int, now: datetime | None = None) -> str | None:
@@ -157,40 +108,21 @@ def _note_error(conn: StoreConnection, message: str, now: datetime) -> None:
 
 def _handle(row: InboundWebhook, *, now: datetime, read_order=None) -> str:
     conn = row.connection
-    topic = row.topic
     payload = json.loads(row.body)
-    adapter = platforms.adapter(conn.platform)
-    if adapter is not None:  # another platform than Shopify
-        if conn.status != ConnectionStatus.ACTIVE:
-            return f"ignored: store {conn.get_status_display().lower()}"
-        return adapter.handle_delivery(conn, row, payload, now=now)
-    if topic in PRIVACY_TOPICS:
-        return privacy.handle(conn, row, payload, now=now)
-    if conn.status != ConnectionStatus.ACTIVE:
+    platform = registry.platform_for(conn)
+    if conn.status != ConnectionStatus.ACTIVE \
+            and not platform.handled_when_disconnected(row.topic):
         return f"ignored: store {conn.get_status_display().lower()}"
-    if topic == "app/uninstalled":
-        connection_uninstalled(connection_id=conn.pk, now=now)
-        return "uninstalled"
-    if topic not in ORDER_TOPICS | REREAD_TOPICS:
-        return f"ignored: topic {topic} is not used"
-    if not isinstance(payload, dict):
-        raise ValidationFailed(f"The {topic} delivery is not a JSON object.")
-    if topic in ORDER_TOPICS:
-        data, facts = from_rest(payload)
-    else:
-        order_id = order_id_of(topic, payload)
-        if order_id in (None, ""):
-            raise ValidationFailed(f"The {topic} delivery names no order.")
-        mapped = read_order() if read_order else store_order_read(
-            connection=conn, external_id=str(order_id))
-        if mapped is None:
-            return f"ignored: the store has no order {order_id}"
-        data, facts = mapped
+    handled = platform.handle_delivery(conn, row, payload, now=now, prefetched=read_order)
+    if isinstance(handled, str):
+        return handled
+    data, facts = handled
     if not facts.external_id:
         raise ValidationFailed("The webhook names no order id.")
     if facts.test:
         return "skipped:test notification"
-    return apply_store_order(connection=conn, data=data, facts=facts, now=now)
+    return apply_store_order(connection=conn, data=data, facts=facts, label=platform.label,
+                             now=now)
 
 
 def inbox_drain(*, connection_id: int, limit: int = 500, now: datetime | None = None) -> int:

@@ -5,6 +5,8 @@ transaction, the HTTP call runs outside any lock, and the outcome is written
 in another short transaction. Transient failures retry with exponential
 backoff and jitter; a store that is down for hours gets everything once it is
 back. Refusals (user errors) fail for good and show on the sync health page.
+One dispatch for every store platform: the platform makes the call
+(`registry.platform_for(connection).push`); the bookkeeping is here.
 """
 
 from __future__ import annotations
@@ -24,17 +26,9 @@ from integrations.models import (
     OutboxStatus,
     StoreConnection,
 )
-from integrations.services import platforms
-from integrations.services.connections import client_for
-from integrations.shopify import queries
-from integrations.shopify.client import (
-    AdminClient,
-    ShopifyAuthError,
-    ShopifyError,
-    ShopifyUserError,
-    user_errors,
-)
-from orders.models import LineItem, Order, Platform, Store
+from integrations.platforms import registry
+from integrations.platforms.base import EVENT_PUSHES, NotSupported, NotYet
+from orders.models import LineItem, Order, Store
 from orders.services import cancel_reaches_store
 from podhub.core.exceptions import Conflict, ValidationFailed
 
@@ -43,16 +37,14 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 300
 
 
-# Platforms whose stores take tracking pushes and loss-guard cancels.
-PUSH_PLATFORMS = (Platform.SHOPIFY, Platform.WOOCOMMERCE)
-
-
-def _connection(store: Store, platforms=(Platform.SHOPIFY,)) -> StoreConnection:
+def _connection(store: Store, kind: str) -> StoreConnection:
+    """The store's live connection, for a push its platform takes."""
     conn = StoreConnection.objects.filter(store_id=store.pk).first()
-    if conn is None or store.platform not in platforms:
-        if len(platforms) > 1:
-            raise Conflict(f"{store.name} is not a connected store.")
-        raise Conflict(f"{store.name} is not a connected Shopify store.")
+    platform = registry.find(store.platform)
+    if conn is None or platform is None:
+        raise Conflict(f"{store.name} is not a connected store.")
+    if not platform.takes(kind):
+        raise Conflict(f"{store.name}: {platform.not_supported(kind)}")
     if conn.status != ConnectionStatus.ACTIVE:
         raise Conflict(f"{store.name} is not connected any more: nothing is sent to it.")
     return conn
@@ -89,7 +81,7 @@ def push_fulfillment(*, store: Store, order: Order, shipment_ref: str, carrier: 
     None means everything still unfulfilled.
     WooCommerce: a tracking note to the buyer plus tracking meta (docs/woocommerce.md).
     """
-    _connection(store, PUSH_PLATFORMS)
+    _connection(store, OutboxKind.FULFILLMENT_CREATE)
     if order.store_id != store.pk:
         raise ValidationFailed("The order is not from this store.")
     if not (number or "").strip():
@@ -115,8 +107,11 @@ def push_fulfillment(*, store: Store, order: Order, shipment_ref: str, carrier: 
 def store_takes_cancels(order: Order) -> bool:
     """orders.hooks: is the order's store one PodHub pushes cancels to (connected, of a
     platform that takes them)?"""
-    return order.store.platform in PUSH_PLATFORMS and StoreConnection.objects.filter(
-        store_id=order.store_id, status=ConnectionStatus.ACTIVE).exists()
+    platform = registry.find(order.store.platform)
+    if platform is None or not platform.takes(OutboxKind.ORDER_CANCEL):
+        return False
+    return StoreConnection.objects.filter(store_id=order.store_id,
+                                          status=ConnectionStatus.ACTIVE).exists()
 
 
 def push_order_cancel(*, store: Store, order: Order, reason: str, note: str = "",
@@ -124,7 +119,7 @@ def push_order_cancel(*, store: Store, order: Order, reason: str, note: str = ""
     """Cancel the order in the store and refund the buyer (every cancel that affects the
     buyer: orders.services.cancel_reaches_store). The seller is told "refunded" once the
     store confirms (orders.services.order_store_cancel_result)."""
-    _connection(store, PUSH_PLATFORMS)
+    _connection(store, OutboxKind.ORDER_CANCEL)
     msg, _ = outbox_enqueue(
         store=store, order=order, kind=OutboxKind.ORDER_CANCEL,
         key=f"cancel:{order.external_id}",
@@ -136,8 +131,8 @@ def push_order_cancel(*, store: Store, order: Order, reason: str, note: str = ""
 
 def push_refund(*, store: Store, order: Order, refund_ref: str, note: str = "",
                 line_items: list[dict] | None = None, notify: bool = True) -> OutboxMessage:
-    """Refund lines of an order in the store (refundCreate)."""
-    _connection(store)
+    """Refund lines of an order in the store (Shopify: refundCreate)."""
+    _connection(store, OutboxKind.REFUND_CREATE)
     known = dict(LineItem.objects.filter(order=order).values_list("pk", "external_id"))
     lines = [{"external_id": known[i["line_item_id"]], "quantity": int(i.get("quantity") or 1)}
              for i in (line_items or []) if known.get(i.get("line_item_id"))]
@@ -155,8 +150,9 @@ def publish_product(*, store: Store, product_ref: str, title: str, variants: lis
     """Create a product whose variants carry PodHub SKUs, so its orders arrive connected.
 
     variants: [{"sku": "MUG-11-WHITE", "price": "14.00", "option": "White"}]
+    A platform that cannot publish products (WooCommerce) answers 409 saying so.
     """
-    _connection(store)
+    _connection(store, OutboxKind.PRODUCT_CREATE)
     if not title.strip() or not variants or any(not v.get("sku") for v in variants):
         raise ValidationFailed("A product needs a title and a SKU on every variant.")
     msg, _ = outbox_enqueue(
@@ -164,6 +160,26 @@ def publish_product(*, store: Store, product_ref: str, title: str, variants: lis
         payload={"title": title.strip(), "description": description, "vendor": vendor,
                  "variants": variants},
     )
+    return msg
+
+
+def push_order_complete(*, store: Store, order: Order) -> OutboxMessage:
+    """Mark the store's order completed once its last parcel left (WooCommerce: the
+    "Completed order" e-mail follows the parcels' tracking notes)."""
+    _connection(store, OutboxKind.ORDER_COMPLETE)
+    msg, _ = outbox_enqueue(store=store, order=order, kind=OutboxKind.ORDER_COMPLETE,
+                            key=f"complete:{order.external_id}",
+                            payload={"order_id": order.external_id})
+    return msg
+
+
+def push_order_note(*, store: Store, order: Order | None, key: str, note: str,
+                    customer_note: bool = False) -> OutboxMessage:
+    """A note on the store's order, once per `key` (a PodHub state change mirrored)."""
+    _connection(store, OutboxKind.ORDER_NOTE)
+    msg, _ = outbox_enqueue(store=store, order=order, kind=OutboxKind.ORDER_NOTE, key=key,
+                            payload={"order_id": order.external_id, "note": note[:2000],
+                                     "customer_note": customer_note})
     return msg
 
 
@@ -188,8 +204,11 @@ def _claim(message_id: int, now: datetime) -> OutboxMessage | None:
         return msg
 
 
-def outbox_deliver(*, message_id: int, client: AdminClient | None = None,
+def outbox_deliver(*, message_id: int, client=None,
                    now: datetime | None = None) -> OutboxMessage | None:
+    """Make one message's call through its store's platform and record the outcome:
+    done; refused for good (failed, shown on the connection); or pending again after a
+    backoff (an outage, credentials refused), or after the wait a platform asks for."""
     now = now or timezone.now()
     msg = _claim(message_id, now)
     if msg is None:
@@ -199,29 +218,25 @@ def outbox_deliver(*, message_id: int, client: AdminClient | None = None,
         OutboxMessage.objects.filter(pk=msg.pk).update(
             status=OutboxStatus.CANCELLED, last_error="The store is not connected.")
         return None
-    adapter = platforms.adapter(conn.platform)
-    if adapter is not None:  # another platform than Shopify
-        return _deliver_with(adapter, conn, msg)
+    platform = registry.platform_for(conn)
     own = client is None
-    client = client or client_for(conn, max_retries=2)
-    status, error, result = OutboxStatus.DONE, "", {}
+    status, error, result, retry_after = OutboxStatus.DONE, "", {}, None
     try:
-        result = HANDLERS[msg.kind](client, msg.payload)
-    except ShopifyUserError as exc:
+        client = client or platform.client(conn, max_retries=platform.push_retries)
+        result = platform.push(client, conn, msg)
+    except NotSupported as exc:
+        status, error = OutboxStatus.FAILED, str(exc)
+    except NotYet as exc:
+        status, error, retry_after = OutboxStatus.PENDING, str(exc), exc.retry_after
+    except platform.refused_errors as exc:
         status, error = OutboxStatus.FAILED, f"Refused by the store: {exc}"
-    except ShopifyAuthError as exc:
+    except platform.auth_errors as exc:
         status, error = OutboxStatus.PENDING, f"Not authorised: {exc}"
-    except ShopifyError as exc:
+    except platform.errors as exc:
         status, error = OutboxStatus.PENDING, str(exc)
     finally:
-        if own:
+        if own and client is not None:
             client.close()
-    return _record(conn, msg, status=status, error=error, result=result)
-
-
-def _deliver_with(adapter, conn: StoreConnection, msg: OutboxMessage) -> OutboxMessage:
-    """The same bookkeeping as Shopify's, around the platform's own call."""
-    status, error, result, retry_after = adapter.deliver(conn, msg)
     return _record(conn, msg, status=status, error=error, result=result,
                    retry_after=retry_after)
 
@@ -296,116 +311,6 @@ def outbox_due(*, now: datetime | None = None, limit: int = 200) -> list[tuple[i
                 .order_by("next_attempt_at").values_list("workspace_id", "pk")[:limit])
 
 
-# --- the Shopify calls ------------------------------------------------------------------
-
-
-def _fulfillment_create(client: AdminClient, p: dict) -> dict:
-    order_gid = queries.gid("Order", p["order_id"])
-    data = client.execute(queries.FULFILLMENT_ORDERS, {"id": order_gid})
-    order = data.get("order")
-    if not order:
-        raise ShopifyUserError(f"the store has no order {p['order_id']}")
-    for f in order.get("fulfillments") or []:  # pushed before, answer lost: done already
-        for info in f.get("trackingInfo") or []:
-            if info.get("number") == p["number"]:
-                return {"fulfillment_id": f["id"], "already": True}
-    wanted = {ln["external_id"]: ln["quantity"] for ln in p.get("lines") or []}
-    groups = []
-    for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
-        if fo.get("status") not in ("OPEN", "IN_PROGRESS", "SCHEDULED"):
-            continue
-        items = []
-        for li in (fo.get("lineItems") or {}).get("nodes") or []:
-            line_id = queries.numeric_id((li.get("lineItem") or {}).get("id"))
-            left = int(li.get("remainingQuantity") or 0)
-            if left <= 0:
-                continue
-            if wanted:
-                qty = min(left, wanted.get(line_id, 0))
-                if qty <= 0:
-                    continue
-                wanted[line_id] -= qty
-            else:
-                qty = left
-            items.append({"id": li["id"], "quantity": qty})
-        if items:
-            groups.append({"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": items})
-    if not groups:
-        raise ShopifyUserError("nothing left to fulfil on this order in the store")
-    tracking = {"company": p.get("carrier") or None, "number": p["number"]}
-    if p.get("url"):
-        tracking["url"] = p["url"]
-    data = client.execute(queries.FULFILLMENT_CREATE, {"fulfillment": {
-        "lineItemsByFulfillmentOrder": groups, "notifyCustomer": p.get("notify_customer", True),
-        "trackingInfo": tracking,
-    }})
-    payload = data.get("fulfillmentCreate") or {}
-    errors = user_errors(payload)
-    if errors:
-        raise ShopifyUserError("; ".join(e.get("message", "") for e in errors), errors)
-    return {"fulfillment_id": (payload.get("fulfillment") or {}).get("id")}
-
-
-def _order_cancel(client: AdminClient, p: dict) -> dict:
-    data = client.execute(queries.ORDER_CANCEL, {
-        "orderId": queries.gid("Order", p["order_id"]), "reason": "OTHER",
-        "refund": bool(p.get("refund", True)), "restock": True, "notifyCustomer": True,
-        "staffNote": p.get("note") or f"Cancelled by PodHub ({p.get('reason')})",
-    })
-    payload = data.get("orderCancel") or {}
-    errors = user_errors(payload, "orderCancelUserErrors")
-    if errors:
-        if any("already" in (e.get("message") or "").lower() for e in errors):
-            return {"already": True}
-        raise ShopifyUserError("; ".join(e.get("message", "") for e in errors), errors)
-    return {"job_id": (payload.get("job") or {}).get("id")}
-
-
-def _refund_create(client: AdminClient, p: dict) -> dict:
-    data = client.execute(queries.REFUND_CREATE, {"input": {
-        "orderId": queries.gid("Order", p["order_id"]), "note": p.get("note") or None,
-        "notify": bool(p.get("notify", True)),
-        "refundLineItems": [{"lineItemId": queries.gid("LineItem", ln["external_id"]),
-                             "quantity": ln["quantity"], "restockType": "NO_RESTOCK"}
-                            for ln in p.get("lines") or []],
-    }})
-    payload = data.get("refundCreate") or {}
-    errors = user_errors(payload)
-    if errors:
-        raise ShopifyUserError("; ".join(e.get("message", "") for e in errors), errors)
-    return {"refund_id": (payload.get("refund") or {}).get("id")}
-
-
-def _product_create(client: AdminClient, p: dict) -> dict:
-    variants = p["variants"]
-    data = client.execute(queries.PRODUCT_CREATE, {"product": {
-        "title": p["title"], "descriptionHtml": p.get("description") or "",
-        "vendor": p.get("vendor") or "PodHub",
-        "productOptions": [{"name": "Variant", "values": [
-            {"name": v.get("option") or v["sku"]} for v in variants]}],
-        "variants": [{"sku": v["sku"], "price": str(v.get("price") or "0"),
-                      "optionValues": [{"optionName": "Variant",
-                                        "name": v.get("option") or v["sku"]}]}
-                     for v in variants],
-    }})
-    payload = data.get("productCreate") or {}
-    errors = user_errors(payload)
-    if errors:
-        raise ShopifyUserError("; ".join(e.get("message", "") for e in errors), errors)
-    product = payload.get("product") or {}
-    return {"product_id": product.get("id"),
-            "variants": [(v.get("id"), v.get("sku")) for v in
-                         ((product.get("variants") or {}).get("nodes") or [])]}
-
-
-HANDLERS = {
-    OutboxKind.FULFILLMENT_CREATE: _fulfillment_create,
-    OutboxKind.ORDER_CANCEL: _order_cancel,
-    OutboxKind.REFUND_CREATE: _refund_create,
-    OutboxKind.PRODUCT_CREATE: _product_create,
-}
-
-
 # What reaches the store (subscribed in integrations/apps.py): shipped parcels, the
 # last parcel (WooCommerce Completed), cancels that affect the buyer; and, one task per
 # workspace for the submit sweep's bursts, "in production" notes (WooCommerce).
@@ -414,13 +319,17 @@ NOTED_EVENTS = ("order.submitted",)
 EVENTS_DOORBELL = "integrations:events"
 
 
-def _event_key(event_type: str, data: dict, external_id: str,
-               platform: str = Platform.SHOPIFY) -> str | None:
-    if event_type == "order.shipped":  # WooCommerce: completed once the last parcel left
-        return f"complete:{external_id}" if platform == Platform.WOOCOMMERCE else None
-    if event_type == "order.submitted":  # WooCommerce: an "in production" order note
-        return f"note:{external_id}:in_production" \
-            if platform == Platform.WOOCOMMERCE else None
+def _event_key(event_type: str, data: dict, external_id: str, platform: str) -> str | None:
+    """The outbox key of what this event pushes to a store of `platform` (a code), or
+    None when that platform takes no such push."""
+    taker = registry.find(platform)
+    kind = EVENT_PUSHES.get(event_type)
+    if taker is None or kind is None or not taker.takes(kind):
+        return None
+    if event_type == "order.shipped":  # the last parcel left: the order is completed
+        return f"complete:{external_id}"
+    if event_type == "order.submitted":  # an "in production" order note
+        return f"note:{external_id}:in_production"
     if event_type == "shipment.shipped":
         return f"fulfillment:{external_id}:{data.get('shipment_id')}"
     if event_type == "order.cancelled" and cancel_reaches_store(data.get("reason", ""), data):
@@ -429,7 +338,8 @@ def _event_key(event_type: str, data: dict, external_id: str,
 
 
 def order_event_handle(*, event_id: int) -> OutboxMessage | None:
-    """Turn one order event into an outbox message for a connected Shopify store."""
+    """Turn one order event into an outbox message for a connected store whose platform
+    takes that push."""
     from orders.models import OrderEvent
 
     event = OrderEvent.objects.select_related("order", "order__store").filter(pk=event_id).first()
@@ -437,20 +347,17 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
         return None
     data = event.data or {}
     store = event.order.store
-    if _event_key(event.type, data, event.order.external_id, store.platform) is None:
+    key = _event_key(event.type, data, event.order.external_id, store.platform)
+    if key is None:
         return None  # e.g. a seller's cancel: the store is not touched
-    if store.platform not in PUSH_PLATFORMS or not StoreConnection.objects.filter(
-            store_id=store.pk, status=ConnectionStatus.ACTIVE).exists():
+    if not StoreConnection.objects.filter(store_id=store.pk,
+                                          status=ConnectionStatus.ACTIVE).exists():
         return None
     if event.type == "order.shipped":
-        from integrations.woocommerce.services import push_order_complete
-
         return push_order_complete(store=store, order=event.order)
     if event.type == "order.submitted":
-        from integrations.woocommerce.services import IN_PRODUCTION_NOTE, push_order_note
-
-        return push_order_note(store=store, order=event.order, key=_event_key(
-            event.type, data, event.order.external_id, store.platform), note=IN_PRODUCTION_NOTE)
+        return push_order_note(store=store, order=event.order, key=key,
+                               note=registry.get(store.platform).in_production_note)
     if event.type == "order.cancelled":
         return push_order_cancel(store=store, order=event.order,
                                  reason=data.get("reason") or "staff", note=event.message[:500])
@@ -470,8 +377,8 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
 
 def order_events_missing(*, now: datetime | None = None, days: int = 2,
                          workspace_id: int | None = None) -> list:
-    """(workspace id, event id) of recent shipments and cancels that affect the buyer, of
-    orders of connected Shopify and WooCommerce stores (and, for WooCommerce, orders
+    """(workspace id, event id) of recent order events that push to a connected store
+    (shipments, cancels that affect the buyer; and where the platform takes them, orders
     submitted to production or whose last parcel shipped) that have no outbox message
     yet (a lost doorbell)."""
     from django.db.models import Q
@@ -479,31 +386,31 @@ def order_events_missing(*, now: datetime | None = None, days: int = 2,
     from orders.models import OrderEvent
 
     now = now or timezone.now()
+    pushed = Q(pk__in=[])
+    for code, platform in registry.platforms().items():
+        types = platform.pushed_events()
+        if types:
+            pushed |= Q(type__in=types, order__store__platform=code)
     events = list(OrderEvent.objects.filter(
-        Q(type="shipment.shipped") | Q(type="order.cancelled")
-        | Q(type__in=("order.shipped", "order.submitted"),
-            order__store__platform=Platform.WOOCOMMERCE),
-        created_at__gte=now - timedelta(days=days), order__store__platform__in=PUSH_PLATFORMS,
+        pushed, created_at__gte=now - timedelta(days=days),
         **({"workspace_id": workspace_id} if workspace_id is not None else {}),
     ).values_list("workspace_id", "pk", "type", "data", "order__store_id",
                   "order__external_id", "order__store__platform")[:1000])
     if not events:
         return []
-    events = [(ws, pk, t, d, store, ext) for ws, pk, t, d, store, ext, platform in events
-              if _event_key(t, d or {}, ext, platform)]
-    wanted = {(store, _event_key(t, d or {}, ext, Platform.WOOCOMMERCE))
-              for _, _, t, d, store, ext in events}
-    stores = {store for store, _ in wanted}
+    keyed = [(ws, pk, t, d or {}, store, _event_key(t, d or {}, ext, platform))
+             for ws, pk, t, d, store, ext, platform in events]
+    keyed = [row for row in keyed if row[-1]]
+    stores = {store for *_, store, _key in keyed}
     have = set(OutboxMessage.objects.filter(
-        store_id__in=stores, key__in={k for _, k in wanted if k}).values_list("store_id", "key"))
+        store_id__in=stores, key__in={key for *_, key in keyed}).values_list("store_id", "key"))
     active = set(StoreConnection.objects.filter(store_id__in=stores,
                                                 status=ConnectionStatus.ACTIVE)
                  .values_list("store_id", flat=True))
     out = []
-    for ws, pk, t, d, store, ext in events:
-        key = _event_key(t, d or {}, ext, Platform.WOOCOMMERCE)
-        if key and store in active and (store, key) not in have:
-            if t == "shipment.shipped" and not (d or {}).get("number"):
+    for ws, pk, t, d, store, key in keyed:
+        if store in active and (store, key) not in have:
+            if t == "shipment.shipped" and not d.get("number"):
                 continue
             out.append((ws, pk))
     return out

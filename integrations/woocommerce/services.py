@@ -1,24 +1,23 @@
-"""WooCommerce stores: connect, webhook intake lookups, processing, import, reconciliation,
-and the outbox calls. Platform-neutral parts (StoreConnection, the inbox, ImportJob,
-`apply_store_order`, OutboxMessage) are shared with Shopify; see docs/woocommerce.md.
+"""WooCommerce stores: connect, webhook intake lookups, mapping a delivery, and the
+outbox calls. Only WooCommerce is spoken here: the import job, the reconciliation sweep,
+the inbox and the outbox dispatch are the generic services', reached through
+integrations/platforms/woocommerce.py (the platform's registry entry); see
+docs/woocommerce.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django_scopes import scope, scopes_disabled
 
-from integrations import conf
 from integrations.models import (
     ConnectionStatus,
     ImportJob,
@@ -28,12 +27,13 @@ from integrations.models import (
     OutboxStatus,
     StoreConnection,
 )
+from integrations.platforms.base import NotYet
 from integrations.services.connections import (
     ShopUnavailable,
     connection_for_update,
+    revealed,
     save_connected,
 )
-from integrations.services.orders import apply_store_order
 from integrations.woocommerce.client import (
     WooAuthError,
     WooClient,
@@ -42,30 +42,21 @@ from integrations.woocommerce.client import (
 )
 from integrations.woocommerce.mapping import (
     PAID_STATUSES,
-    deleted_facts,
     from_order,
-    gmt,
     refunded_total,
 )
-from orders.models import Platform, Store
+from orders.models import Platform
 from podhub.core import outbound
 from podhub.core.crypto import Secret
-from podhub.core.exceptions import Conflict, ValidationFailed
+from podhub.core.exceptions import ValidationFailed
 from podhub.core.money import format_money
-
-log = logging.getLogger(__name__)
 
 LABEL = "WooCommerce"
 TOPICS = ("order.created", "order.updated", "order.deleted")
 ORDER_TOPICS = {"order.created", "order.updated", "order.restored"}
-IMPORT_STATUSES = "processing,on-hold"
 CLOSED_STATUSES = ("cancelled", "refunded", "trash", "failed")
 # An ORDER_COMPLETE waiting for the order's tracking notes is looked at again this soon.
 COMPLETE_WAIT_SECONDS = 15
-
-
-def _reveal(value) -> str:
-    return value.reveal() if isinstance(value, Secret) else (value or "")
 
 
 def webhook_url(store_id: int) -> str:
@@ -92,8 +83,8 @@ def clean_store_url(value: str) -> tuple[str, str]:
 
 
 def client_for(connection: StoreConnection, **kwargs) -> WooClient:
-    return WooClient(url=connection.base_url, consumer_key=_reveal(connection.access_token),
-                     consumer_secret=_reveal(connection.consumer_secret), **kwargs)
+    return WooClient(url=connection.base_url, consumer_key=revealed(connection.access_token),
+                     consumer_secret=revealed(connection.consumer_secret), **kwargs)
 
 
 # --- connect ------------------------------------------------------------------------------
@@ -195,145 +186,7 @@ def map_order(client: WooClient, order: dict):
     return from_order(order, refunds)
 
 
-def handle_delivery(conn: StoreConnection, row, payload, *, now: datetime,
-                    client: WooClient | None = None) -> str:
-    if not isinstance(payload, dict):
-        raise ValidationFailed("The webhook body is not an order.")
-    if row.topic in ORDER_TOPICS:
-        data, facts = map_order(client or client_for(conn, max_retries=1), payload)
-    elif row.topic == "order.deleted":
-        data, facts = deleted_facts(payload.get("id"))
-    else:
-        return f"ignored: topic {row.topic} is not used"
-    if not facts.external_id:
-        raise ValidationFailed("The webhook names no order id.")
-    return apply_store_order(connection=conn, data=data, facts=facts, label=LABEL, now=now)
-
-
-def _apply(conn: StoreConnection, client: WooClient, order: dict, now: datetime) -> str:
-    data, facts = map_order(client, order)
-    try:
-        return apply_store_order(connection=conn, data=data, facts=facts, label=LABEL, now=now)
-    except ValidationFailed as exc:
-        log.warning("WooCommerce order %s could not be imported: %s", facts.external_id,
-                    exc.message)
-        StoreConnection.objects.filter(pk=conn.pk).update(
-            last_error=f"Order {data.get('number')} could not be read: {exc.message}"[:2000],
-            last_error_at=now)
-        return "failed"
-
-
-# --- initial import -------------------------------------------------------------------------
-
-
-def import_job_run(*, job_id: int, client: WooClient | None = None,
-                   max_pages: int | None = None) -> ImportJob | None:
-    """Processing and on-hold orders, `per_page` at a time in id order; the job's cursor
-    is the last page done, X-WP-Total the total. Resumable like Shopify's."""
-    from integrations.services.imports import _claim, record_page
-
-    job = _claim(job_id, timezone.now())
-    if job is None:
-        return None
-    conn = job.connection
-    client = client or client_for(conn)
-    pages = 0
-    try:
-        while True:
-            page = int(job.cursor or 0) + 1
-            orders, total, last_page = client.orders_page(
-                page=page, status=IMPORT_STATUSES, orderby="id", order="asc")
-            if job.total is None:
-                job.total = total
-            outcomes = [_apply(conn, client, order, timezone.now()) for order in orders or []]
-            finished = page >= last_page or not orders
-            stopped = record_page(job=job, conn=conn, outcomes=outcomes, cursor=str(page),
-                                  finished=finished)
-            if stopped is not None:
-                return stopped  # stopped (disconnect) while we worked
-            pages += 1
-            if finished:
-                return job
-            if max_pages is not None and pages >= max_pages:
-                return job
-    except (WooAuthError, WooUserError) as exc:  # refused for good: retrying cannot help
-        ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc),
-                                                   finished_at=timezone.now())
-        StoreConnection.objects.filter(pk=conn.pk).update(
-            last_error=f"Import refused: {exc}"[:2000], last_error_at=timezone.now())
-    except WooError as exc:
-        # Left running: its heartbeat goes stale and the sweep resumes from the cursor.
-        ImportJob.objects.filter(pk=job.pk).update(error=str(exc)[:2000])
-    job.refresh_from_db()
-    return job
-
-
-# --- reconciliation ------------------------------------------------------------------------
-
-
-def reconcile_store(*, connection_id: int, client: WooClient | None = None,
-                    now: datetime | None = None, max_pages: int = 40) -> dict:
-    """WooCommerce never retries a failed delivery: re-read every order modified since
-    the last sweep (minus an overlap) with `modified_after`, plus those moved to the
-    trash, and apply each."""
-    now = now or timezone.now()
-    conn = (StoreConnection.objects.select_related("store", "workspace")
-            .filter(pk=connection_id).first())
-    if conn is None or conn.status != ConnectionStatus.ACTIVE:
-        return {"skipped": "not connected"}
-    since = (conn.sweep_high_water - timedelta(seconds=conf.SWEEP_OVERLAP_SECONDS)
-             if conn.sweep_high_water else
-             now - timedelta(hours=conf.SWEEP_FIRST_LOOKBACK_HOURS))
-    client = client or client_for(conn)
-    stats = {"seen": 0, "created": 0, "updated": 0, "cancelled": 0, "skipped": 0,
-             "failed": 0, "stale": 0, "unchanged": 0}
-    high = conn.sweep_high_water
-    try:
-        for status in ("any", "trash"):
-            for order in client.iter_orders(
-                    max_pages=max_pages, status=status, orderby="id", order="asc",
-                    per_page=50, dates_are_gmt="true",
-                    modified_after=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")):
-                stats["seen"] += 1
-                outcome = _apply(conn, client, order, timezone.now())
-                head = outcome.split(":")[0]
-                stats[head if head in stats else "skipped"] += 1
-                seen_at = parse_datetime(gmt(order.get("date_modified_gmt")))
-                if seen_at and (high is None or seen_at > high):
-                    high = seen_at
-    except WooError as exc:
-        StoreConnection.objects.filter(pk=conn.pk).update(
-            last_error=f"Reconciliation failed: {exc}"[:2000], last_error_at=now)
-        return {**stats, "error": str(exc)}
-    StoreConnection.objects.filter(pk=conn.pk).update(last_sweep_at=now, sweep_high_water=high)
-    return stats
-
-
 # --- outbox --------------------------------------------------------------------------------
-
-
-def deliver(conn: StoreConnection, msg: OutboxMessage) -> tuple[str, str, dict, float | None]:
-    """(status, error, result, retry_after): retry_after None means the usual backoff."""
-    handler = HANDLERS.get(msg.kind)
-    if handler is None:
-        return (OutboxStatus.FAILED, f"{msg.get_kind_display()} is not supported for "
-                "WooCommerce stores.", {}, None)
-    client = client_for(conn, max_retries=1)
-    try:
-        result = handler(client, conn, msg)
-    except _Wait as wait:
-        return OutboxStatus.PENDING, str(wait), {}, COMPLETE_WAIT_SECONDS
-    except WooUserError as exc:
-        return OutboxStatus.FAILED, f"Refused by the store: {exc}", {}, None
-    except WooAuthError as exc:
-        return OutboxStatus.PENDING, f"Not authorised: {exc}", {}, None
-    except WooError as exc:
-        return OutboxStatus.PENDING, str(exc), {}, None
-    return OutboxStatus.DONE, "", result, None
-
-
-class _Wait(Exception):
-    """Not yet: something this call must follow is still on its way."""
 
 
 def _meta(resource: dict, key: str):
@@ -401,7 +254,8 @@ def _complete(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> d
             store_id=msg.store_id, order_id=msg.order_id, kind=OutboxKind.FULFILLMENT_CREATE)
             .values_list("payload__shipment_ref", flat=True))
         if waiting or not shipped <= {str(r) for r in pushed}:
-            raise _Wait("waiting for the tracking of every parcel to reach the store")
+            raise NotYet("waiting for the tracking of every parcel to reach the store",
+                         retry_after=COMPLETE_WAIT_SECONDS)
     oid = msg.payload["order_id"]
     order = client.order(oid)
     if order.get("status") == "completed":
@@ -575,7 +429,7 @@ def _register(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> d
     for topic in p.get("topics") or TOPICS:
         same = [h for h in existing if h.get("topic") == topic and h.get("delivery_url") == url]
         data = {"name": f"PodHub {topic}", "topic": topic, "delivery_url": url,
-                "secret": _reveal(conn.webhook_secret), "status": "active"}
+                "secret": revealed(conn.webhook_secret), "status": "active"}
         try:
             if same:
                 hook = client.put(f"webhooks/{same[0]['id']}", data)
@@ -597,29 +451,3 @@ HANDLERS = {
     OutboxKind.WEBHOOKS_REGISTER: _register,
     OutboxKind.ORDER_NOTE: _note,
 }
-
-IN_PRODUCTION_NOTE = "In production: PodHub sent this order to be made."
-
-
-def push_order_complete(*, store: Store, order) -> OutboxMessage:
-    from integrations.services.outbox import outbox_enqueue
-
-    if store.platform != Platform.WOOCOMMERCE:
-        raise Conflict(f"{store.name} is not a WooCommerce store.")
-    msg, _ = outbox_enqueue(store=store, order=order, kind=OutboxKind.ORDER_COMPLETE,
-                            key=f"complete:{order.external_id}",
-                            payload={"order_id": order.external_id})
-    return msg
-
-
-def push_order_note(*, store: Store, order, key: str, note: str,
-                    customer_note: bool = False) -> OutboxMessage:
-    """A note on the store's order, once per `key` (a PodHub state change mirrored)."""
-    from integrations.services.outbox import outbox_enqueue
-
-    if store.platform != Platform.WOOCOMMERCE:
-        raise Conflict(f"{store.name} is not a WooCommerce store.")
-    msg, _ = outbox_enqueue(store=store, order=order, kind=OutboxKind.ORDER_NOTE, key=key,
-                            payload={"order_id": order.external_id, "note": note[:2000],
-                                     "customer_note": customer_note})
-    return msg

@@ -395,6 +395,13 @@ PODHUB_PROVIDERS = [
     "fulfillment.providers.printify",
 ]
 
+# The store platforms orders come from: one module each, declaring `PLATFORM = ...`
+# (integrations/platforms/registry.py; docs/architecture.md, "Adding a store platform").
+PODHUB_STORE_PLATFORMS = [
+    "integrations.platforms.shopify",
+    "integrations.platforms.woocommerce",
+]
+
 # --- billing: Stripe ------------------------------------------------------------------
 # With no STRIPE_SECRET_KEY the embedded default talks to the local Stripe-like
 # sandbox (`python -m billing.sandbox`, started by `make run`) with its test keys.

@@ -34,7 +34,6 @@ from integrations.management.commands.load_demo import Command as LoadDemo
 from integrations.models import OutboxStatus
 from integrations.sandbox.server import SandboxServer
 from integrations.sandbox.shop import SandboxShop, Settings
-from integrations.services import connections
 from integrations.services.inbox import inbox_drain
 from integrations.services.outbox import (
     order_event_handle,
@@ -42,6 +41,7 @@ from integrations.services.outbox import (
     outbox_deliver,
     outbox_due,
 )
+from integrations.shopify import connect as shopify_connect
 from orders.models import Order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,11 +68,11 @@ def shop(live_server):
     server = SandboxServer(store)
     thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
     thread.start()
-    connections._CACHE.clear()
+    shopify_connect._CACHE.clear()
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
-    connections._CACHE.clear()
+    shopify_connect._CACHE.clear()
 
 
 class Relay:
@@ -156,7 +156,7 @@ def test_shopify_order_to_two_tracked_parcels(page, login, owner, workspace, sho
     cache.clear()  # login rate limits
     _demo_catalog_routed_to(factory.url, workspace)
     with scope(workspace=workspace):
-        conn = connections.store_connect_shopify(
+        conn = shopify_connect.store_connect_shopify(
             workspace=workspace, shop_domain=SHOP, access_token=SHOP_TOKEN,
             webhook_secret=SHOP_SECRET, api_base=shop.url, name="Sandbox Shopify store",
             start_import=False)

@@ -9,8 +9,8 @@ from django_scopes import scope
 
 from integrations.sandbox.server import SandboxServer
 from integrations.sandbox.shop import SandboxShop, Settings, sign
-from integrations.services import connections
 from integrations.services.inbox import inbox_drain
+from integrations.shopify import connect as shopify_connect
 from tests.live import worker  # noqa: F401 - the live tests' Celery worker fixture
 
 SHOP = "podhub-sandbox.myshopify.com"
@@ -20,9 +20,9 @@ SECRET = "whsec_test_secret"
 
 @pytest.fixture(autouse=True)
 def _fresh_connection_cache():
-    connections._CACHE.clear()
+    shopify_connect._CACHE.clear()
     yield
-    connections._CACHE.clear()
+    shopify_connect._CACHE.clear()
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def connection(workspace, owner, sandbox, webhook_client):
     """A store of `workspace` connected to the sandbox; sandbox webhooks go through the
     Django test client (same database transaction as the test)."""
     with scope(workspace=workspace):
-        conn = connections.store_connect_shopify(
+        conn = shopify_connect.store_connect_shopify(
             workspace=workspace, shop_domain=SHOP, access_token=TOKEN, webhook_secret=SECRET,
             api_base=sandbox.url, name="Sandbox Shopify store", start_import=False)
 

@@ -9,7 +9,7 @@ from django_scopes import scope
 from integrations.models import OutboxStatus
 from integrations.sandbox.server import SandboxServer
 from integrations.sandbox.shop import SandboxShop, Settings
-from integrations.services import connections
+from integrations.shopify import connect as shopify_connect
 from orders.models import Order
 from tests.integrations.conftest import SHOP, TOKEN
 from tests.live import wait_for
@@ -32,7 +32,7 @@ def live_sandbox(live_server, settings):
 
 def test_connect_sandbox_store_orders_arrive_and_tracking_goes_back(
         page, login, owner, workspace, live_sandbox, worker, artifacts_dir):
-    connections._CACHE.clear()
+    shopify_connect._CACHE.clear()
     shop = live_sandbox.shop
     # the store already has orders: paid (imported), fulfilled and unpaid (not imported)
     first = shop.create_order({"line_items": [

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from integrations.models import ConnectionKind, ImportJob, OAuthState, StoreConnection
-from integrations.services import connections
+from integrations.shopify import connect as shopify_connect
 from integrations.shopify.hmac import normalize_shop_domain, query_signature, verify_query
 from orders.models import Store
 from tests.integrations.conftest import TOKEN
@@ -189,7 +189,7 @@ def test_oauth_install_with_expiring_token_and_refresh(workspace, owner, client_
         StoreConnection.objects.filter(pk=conn.pk).update(
             token_expires_at=timezone.now() + timedelta(minutes=1))
         old = conn.access_token.reveal()
-        client = connections.client_for(conn)
+        client = shopify_connect.client_for(conn)
         data = client.execute("query PodhubShop { shop { id name myshopifyDomain } }")
         assert data["shop"]["myshopifyDomain"] == sandbox.shop.shop_domain
         conn.refresh_from_db()

@@ -7,8 +7,8 @@ from django.test import Client
 from django_scopes import scope
 
 from integrations.models import ImportJob, JobStatus, StoreConnection
-from integrations.services.connections import client_for
 from integrations.services.imports import import_job_run, import_jobs_due, reconcile_store
+from integrations.shopify.connect import client_for
 from orders.models import Order
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.services.inbox import resource_id_of
+from integrations.platforms.shopify import resource_id_of
 from integrations.shopify.mapping import from_graphql, from_rest, remaining_by_line
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shopify"

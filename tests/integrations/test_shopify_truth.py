@@ -14,9 +14,9 @@ from django_scopes import scope
 
 from integrations.models import InboundWebhook, InboxStatus
 from integrations.services import imports, inbox
-from integrations.services.connections import client_for
 from integrations.services.imports import reconcile_store
 from integrations.services.inbox import inbox_drain
+from integrations.shopify.connect import client_for
 from orders.models import Order
 
 pytestmark = pytest.mark.django_db

@@ -160,7 +160,7 @@ def test_a_disconnected_store_changes_nothing(connection, sandbox, webhook_clien
 
 def test_secret_of_another_shop_does_not_open_this_one(connection, sandbox, webhook_client,
                                                        workspace, other_workspace):
-    from integrations.services.connections import store_connect_shopify
+    from integrations.shopify.connect import store_connect_shopify
 
     with scope(workspace=other_workspace):
         store_connect_shopify(workspace=other_workspace, shop_domain="other.myshopify.com",

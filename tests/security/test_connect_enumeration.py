@@ -17,7 +17,7 @@ from django_scopes import scope, scopes_disabled
 from integrations.models import StoreConnection
 from integrations.sandbox_woo.server import WooSandboxServer
 from integrations.sandbox_woo.store import WooStore
-from integrations.services import connections
+from integrations.shopify import connect as shopify_connect
 from integrations.woocommerce import services as woo
 from tests.integrations.conftest import SHOP, TOKEN
 
@@ -99,7 +99,7 @@ def test_a_woocommerce_store_in_another_workspace_is_not_revealed(
 
 def test_the_operator_cli_still_says_which_workspace(workspace, other_workspace, shops):
     with scope(workspace=other_workspace):
-        connections.store_connect_shopify(workspace=other_workspace, shop_domain=SHOP,
+        shopify_connect.store_connect_shopify(workspace=other_workspace, shop_domain=SHOP,
                                           access_token=TOKEN, webhook_secret="s",
                                           start_import=False)
     with pytest.raises(CommandError,

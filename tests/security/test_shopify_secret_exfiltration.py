@@ -21,7 +21,7 @@ from django.apps import apps
 from django_scopes import scope, scopes_disabled
 
 from integrations.models import StoreConnection
-from integrations.services import connections
+from integrations.shopify import connect as shopify_connect
 from orders.models import Store
 from tests.integrations.conftest import SHOP, TOKEN
 from tests.stub_server import Answer, StubServer
@@ -86,7 +86,7 @@ def test_a_pasted_token_is_only_ever_sent_to_the_shop_itself(
     assert resp.status_code == 302
     with scope(workspace=workspace):
         conn = StoreConnection.objects.get()
-        with connections.client_for(conn) as client:
+        with shopify_connect.client_for(conn) as client:
             client.execute("query PodhubShop { shop { id } }")
     assert conn.api_base == ""
     assert TOKEN.encode() not in _received(hostile) and hostile.received == []

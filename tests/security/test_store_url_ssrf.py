@@ -17,6 +17,7 @@ from django.core.management.base import CommandError
 from django_scopes import scope, scopes_disabled
 
 from integrations.models import ImportJob, JobStatus, StoreConnection
+from integrations.services.imports import import_job_run
 from integrations.woocommerce import services as woo
 from integrations.woocommerce.client import WooClient
 from orders.models import Store
@@ -127,7 +128,7 @@ def test_an_internal_answer_is_never_stored_in_the_import_job(workspace, setting
             job = ImportJob.objects.filter(connection=conn).latest("pk")
             client = WooClient(url=conn.base_url, consumer_key=KEY,
                                consumer_secret=SECRET, sleep=lambda _: None)
-            job = woo.import_job_run(job_id=job.pk, client=client)
+            job = import_job_run(job_id=job.pk, client=client)
             conn.refresh_from_db()
         assert job.error and "INTERNAL-ONLY" not in job.error
         assert "INTERNAL-ONLY" not in conn.last_error

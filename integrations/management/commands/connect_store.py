@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scope, scopes_disabled
 
 from integrations.services import connections
+from integrations.shopify import connect as shopify_connect
 from podhub.core.exceptions import PodhubError
 from podhub.workspaces.models import Workspace
 
@@ -64,13 +65,13 @@ class Command(BaseCommand):
                     if missing:
                         raise CommandError(f"{', '.join(missing)} required for Shopify; "
                                            "nothing was changed")
-                    conn = connections.store_connect_shopify(
+                    conn = shopify_connect.store_connect_shopify(
                         workspace=workspace, shop_domain=opts["shop_domain"],
                         access_token=opts["access_token"],
                         webhook_secret=opts["webhook_secret"], api_base=opts["api_base"],
                         name=opts["name"], start_import=not opts["no_import"])
                     result = {"store_id": conn.store_id,
-                              "webhook_url": connections.webhook_url()}
+                              "webhook_url": shopify_connect.webhook_url()}
         except PodhubError as exc:
             # The operator may hear more than a seller (e.g. which workspace has the shop).
             reason = getattr(exc, "operator_message", exc.message)

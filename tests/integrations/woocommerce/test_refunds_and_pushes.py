@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from integrations.models import InboundWebhook, InboxStatus, OutboxKind, OutboxMessage, OutboxStatus
+from integrations.services.imports import reconcile_store
 from integrations.services.inbox import inbox_drain
 from integrations.services.outbox import (
     _event_key,
@@ -20,6 +21,7 @@ from integrations.services.outbox import (
     order_events_missing,
     outbox_deliver,
     outbox_enqueue,
+    push_order_note,
 )
 from integrations.woocommerce import services as woo
 from orders import services as order_services
@@ -219,7 +221,7 @@ def test_the_sweep_reads_refunds_too(woo_conn, woo_store, workspace):
     shop.next_delivery(drop=True)  # the webhook is lost: only the sweep sees the refund
     shop.refund(remote["id"], lines={remote["line_items"][1]["id"]: 1})
     with scope(workspace=workspace):
-        stats = woo.reconcile_store(connection_id=woo_conn.pk)
+        stats = reconcile_store(connection_id=woo_conn.pk)
         assert stats["updated"] == 1
         assert lines_of(order) == [("MUG-11", 3)]
 
@@ -408,4 +410,4 @@ def test_a_note_push_to_a_shopify_store_is_refused(workspace):
         shopify = Store.objects.create(workspace=workspace, name="Shop",
                                        platform=Platform.SHOPIFY)
         with pytest.raises(Conflict):
-            woo.push_order_note(store=shopify, order=None, key="k", note="n")
+            push_order_note(store=shopify, order=None, key="k", note="n")

@@ -1,0 +1,151 @@
+"""The store-platform interface: what a kind of store must answer for the shared loops.
+
+The generic services (integrations/services/) own every row and every loop: the import
+job (claim, pages, counters, cursor, progress, errors), the reconciliation sweep, the
+inbox and the outbox dispatch. A platform module only speaks its platform: it makes a
+client, reads a page of orders, maps an order to what `apply_store_order` takes, checks
+and reads a webhook delivery, and makes one push. Errors are the platform client's
+own classes, sorted here into what the loops do with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from integrations.models import OutboxKind, OutboxMessage, StoreConnection
+
+#: What a webhook delivery handled by a platform gives the inbox: either a finished
+#: outcome ("ignored: …", "uninstalled", a privacy request's result), or the mapped
+#: order (data, facts) that the inbox applies through `apply_store_order`.
+Handled = str | tuple[dict, Any]
+
+#: Which order event makes which push; a platform pushes the events whose outbox kind it
+#: takes (integrations.services.outbox.order_event_handle).
+EVENT_PUSHES = {
+    "shipment.shipped": OutboxKind.FULFILLMENT_CREATE,
+    "order.cancelled": OutboxKind.ORDER_CANCEL,
+    "order.shipped": OutboxKind.ORDER_COMPLETE,  # the last parcel left
+    "order.submitted": OutboxKind.ORDER_NOTE,  # an "in production" note
+}
+
+
+class NotSupported(Exception):
+    """The platform has no such call (e.g. publishing a product to WooCommerce)."""
+
+
+class NotYet(Exception):
+    """A push that must wait for something else (not an attempt): tried again later."""
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class ImportPage:
+    """One page of the initial import: the store's raw orders and where the next starts."""
+
+    orders: list = field(default_factory=list)
+    cursor: str = ""  # stored on the job: a resumed job starts after it
+    finished: bool = True  # no page after this one
+    total: int | None = None  # how many orders the import will see, when the store says
+
+
+class StorePlatform:
+    """One kind of store. Subclass it in one module and declare `PLATFORM = YourPlatform()`.
+
+    `code` is stored on `Store.platform` and `StoreConnection.platform` (16 characters).
+    The three error tuples sort the client's exceptions for every loop alike:
+    `auth_errors` (the store refuses our credentials: an import job fails with the reason
+    and the connection is flagged; a push waits for the seller to reconnect),
+    `refused_errors` (the store refuses this call for good: a push fails, an import job
+    fails), `errors` (anything else from the store, an outage: retried).
+    """
+
+    code: ClassVar[str]
+    label: ClassVar[str]  # the seller's word for it: "Shopify"
+    auth_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    refused_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    errors: ClassVar[tuple[type[Exception], ...]] = ()
+    #: retries of one push's HTTP calls inside the client (the outbox retries later)
+    push_retries: ClassVar[int] = 1
+    #: the note an order submitted to production leaves in the store (ORDER_NOTE)
+    in_production_note: ClassVar[str] = "In production: PodHub sent this order to be made."
+
+    # --- connect ---------------------------------------------------------------------
+
+    def connect(self, *, workspace, **credentials) -> StoreConnection:
+        """Check the credentials against the store, then connect (or reconnect) it."""
+        raise NotSupported(f"{self.label} stores are connected from their own page.")
+
+    def disconnected(self, connection: StoreConnection) -> None:
+        """The store was disconnected or uninstalled: forget what is cached about it."""
+
+    def client(self, connection: StoreConnection, **kwargs):
+        """A client bound to this one store (closed by the caller with `.close()`)."""
+        raise NotImplementedError
+
+    # --- orders in -------------------------------------------------------------------
+
+    def import_page(self, client, *, cursor: str, count_total: bool) -> ImportPage:
+        """The page of open, paid, unfulfilled orders after `cursor` ("" = the first)."""
+        raise NotImplementedError
+
+    def map_order(self, client, order) -> tuple[dict, Any]:
+        """A raw store order -> (data for orders.services.order_import, StoreFacts)."""
+        raise NotImplementedError
+
+    def changed_orders(self, client, *, since: datetime, max_pages: int) -> Iterable:
+        """Raw orders the store changed since `since` (the reconciliation sweep)."""
+        raise NotImplementedError
+
+    def updated_at(self, order) -> str:
+        """When the store last changed a raw order (ISO 8601), for the sweep's high water."""
+        raise NotImplementedError
+
+    # --- webhooks --------------------------------------------------------------------
+
+    def verify_webhook(self, *, body: bytes, signature: str, secrets: list[str]) -> bool:
+        """Is `signature` the store's signature of the raw `body` with one of `secrets`?"""
+        raise NotImplementedError
+
+    def handled_when_disconnected(self, topic: str) -> bool:
+        """Topics processed even for a store that is no longer connected (privacy)."""
+        return False
+
+    def prefetch_delivery(self, connection: StoreConnection, row):
+        """Read from the store what a delivery needs, before its row is locked (an HTTP
+        call must not hold a transaction open): a thunk giving it to `handle_delivery`,
+        or None."""
+        return
+
+    def handle_delivery(self, connection: StoreConnection, row, payload, *, now: datetime,
+                        prefetched=None) -> Handled:
+        """One stored delivery (`row.topic`, its parsed JSON `payload`)."""
+        raise NotImplementedError
+
+    # --- orders out (the outbox) -----------------------------------------------------
+
+    def push_handlers(self) -> dict[str, Any]:
+        """{OutboxKind: callable(client, connection, message) -> result dict}."""
+        return {}
+
+    def takes(self, kind: str) -> bool:
+        return kind in self.push_handlers()
+
+    def push(self, client, connection: StoreConnection, msg: OutboxMessage) -> dict:
+        """Make one outbox message's call(s); the result is kept on the message."""
+        handler = self.push_handlers().get(msg.kind)
+        if handler is None:
+            raise NotSupported(self.not_supported(msg.kind))
+        return handler(client, connection, msg)
+
+    def not_supported(self, kind: str) -> str:
+        return f"{OutboxKind(kind).label} is not supported for {self.label} stores."
+
+    def pushed_events(self) -> frozenset[str]:
+        return frozenset(e for e, kind in EVENT_PUSHES.items() if self.takes(kind))
+

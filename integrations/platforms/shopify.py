@@ -1,0 +1,335 @@
+"""Shopify stores, as a store platform: the Admin GraphQL API (integrations/shopify/), the
+REST webhook bodies, the order pushes. Only Shopify is spoken here; the loops around
+these calls are the generic services' (docs/shopify.md).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from integrations.models import OutboxKind, OutboxMessage, StoreConnection
+from integrations.platforms.base import ImportPage, StorePlatform
+from integrations.services import privacy
+from integrations.services.connections import connection_uninstalled
+from integrations.shopify import hmac, queries
+from integrations.shopify.client import (
+    AdminClient,
+    ShopifyAuthError,
+    ShopifyError,
+    ShopifyUserError,
+    user_errors,
+)
+from integrations.shopify.connect import (
+    client_for,
+    forget_cached_connection,
+    store_connect_shopify,
+)
+from integrations.shopify.mapping import StoreFacts, from_graphql, from_rest, remaining_by_line
+from orders.models import Platform
+from podhub.core.exceptions import ValidationFailed
+
+IMPORT_QUERY = "status:open financial_status:paid fulfillment_status:unfulfilled"
+
+# Deliveries whose body is the order (REST JSON).
+ORDER_TOPICS = {"orders/create", "orders/updated", "orders/paid", "orders/cancelled",
+                "orders/fulfilled", "orders/partially_fulfilled"}
+# Deliveries that change an order's lines but carry an order edit or a refund: the
+# order is re-read through GraphQL and applied like orders/updated.
+REREAD_TOPICS = {"orders/edited", "refunds/create"}
+PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
+# What a store must send PodHub (the custom-app instructions list them; compliance
+# topics are configured in the app's settings, not per store).
+WEBHOOK_TOPICS = (*sorted(ORDER_TOPICS | REREAD_TOPICS), "app/uninstalled")
+
+
+def order_id_of(topic: str, payload: dict):
+    """The order a delivery is about (an order edit or a refund names it)."""
+    if topic == "orders/edited":
+        return (payload.get("order_edit") or {}).get("order_id")
+    if topic == "refunds/create":
+        return payload.get("order_id")
+    return payload.get("id")
+
+
+def resource_id_of(topic: str, payload) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    if topic.startswith("orders/") or topic in REREAD_TOPICS:
+        value = order_id_of(topic, payload)
+    elif topic.startswith("customers/"):
+        value = (payload.get("customer") or {}).get("id")
+    else:
+        value = payload.get("shop_id") or payload.get("id")
+    return str(value)[:64] if value is not None else ""
+
+
+# --- reading orders -----------------------------------------------------------------------
+
+
+def _full_lines(client: AdminClient, node: dict) -> dict:
+    """Fetch the rest of an order's line items when the first page was not all."""
+    items = node.get("lineItems") or {}
+    page = items.get("pageInfo") or {}
+    nodes = list(items.get("nodes") or [])
+    while page.get("hasNextPage"):
+        data = client.execute(queries.ORDER_LINES, {"id": node["id"],
+                                                    "after": page.get("endCursor")})
+        more = ((data.get("order") or {}).get("lineItems") or {})
+        nodes.extend(more.get("nodes") or [])
+        page = more.get("pageInfo") or {}
+    return {**node, "lineItems": {"nodes": nodes}}
+
+
+def map_node(client: AdminClient, node: dict) -> tuple[dict, StoreFacts]:
+    """A GraphQL order node with all its lines -> (data, facts). A partially fulfilled
+    order's fulfillment orders are read too: they say exactly what is left to ship."""
+    node = _full_lines(client, node)
+    remaining = None
+    if (node.get("displayFulfillmentStatus") or "").upper() == "PARTIALLY_FULFILLED":
+        data = client.execute(queries.FULFILLMENT_ORDERS, {"id": node["id"]})
+        remaining = remaining_by_line(
+            (((data.get("order") or {}).get("fulfillmentOrders") or {}).get("nodes")) or [])
+    return from_graphql(node, remaining=remaining)
+
+
+def store_order_read(*, connection: StoreConnection, external_id: str,
+                     client: AdminClient | None = None) -> tuple[dict, StoreFacts] | None:
+    """Re-read one order from the store (a delivery that carries an order edit or a
+    refund instead of the order); None when the store no longer has it."""
+    own = client is None
+    client = client or client_for(connection)
+    try:
+        data = client.execute(queries.ORDER, {"id": queries.gid("Order", external_id)})
+        node = data.get("order")
+        return map_node(client, node) if node else None
+    finally:
+        if own:
+            client.close()
+
+
+# --- the pushes ---------------------------------------------------------------------------
+
+
+def _refused(errors: list[dict]) -> ShopifyUserError:
+    return ShopifyUserError("; ".join(e.get("message", "") for e in errors), errors)
+
+
+def fulfillment_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
+    p = msg.payload
+    order_gid = queries.gid("Order", p["order_id"])
+    data = client.execute(queries.FULFILLMENT_ORDERS, {"id": order_gid})
+    order = data.get("order")
+    if not order:
+        raise ShopifyUserError(f"the store has no order {p['order_id']}")
+    for f in order.get("fulfillments") or []:  # pushed before, answer lost: done already
+        for info in f.get("trackingInfo") or []:
+            if info.get("number") == p["number"]:
+                return {"fulfillment_id": f["id"], "already": True}
+    wanted = {ln["external_id"]: ln["quantity"] for ln in p.get("lines") or []}
+    groups = []
+    for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
+        if fo.get("status") not in ("OPEN", "IN_PROGRESS", "SCHEDULED"):
+            continue
+        items = []
+        for li in (fo.get("lineItems") or {}).get("nodes") or []:
+            line_id = queries.numeric_id((li.get("lineItem") or {}).get("id"))
+            left = int(li.get("remainingQuantity") or 0)
+            if left <= 0:
+                continue
+            if wanted:
+                qty = min(left, wanted.get(line_id, 0))
+                if qty <= 0:
+                    continue
+                wanted[line_id] -= qty
+            else:
+                qty = left
+            items.append({"id": li["id"], "quantity": qty})
+        if items:
+            groups.append({"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": items})
+    if not groups:
+        raise ShopifyUserError("nothing left to fulfil on this order in the store")
+    tracking = {"company": p.get("carrier") or None, "number": p["number"]}
+    if p.get("url"):
+        tracking["url"] = p["url"]
+    data = client.execute(queries.FULFILLMENT_CREATE, {"fulfillment": {
+        "lineItemsByFulfillmentOrder": groups, "notifyCustomer": p.get("notify_customer", True),
+        "trackingInfo": tracking,
+    }})
+    payload = data.get("fulfillmentCreate") or {}
+    errors = user_errors(payload)
+    if errors:
+        raise _refused(errors)
+    return {"fulfillment_id": (payload.get("fulfillment") or {}).get("id")}
+
+
+def order_cancel(client: AdminClient, conn, msg: OutboxMessage) -> dict:
+    p = msg.payload
+    data = client.execute(queries.ORDER_CANCEL, {
+        "orderId": queries.gid("Order", p["order_id"]), "reason": "OTHER",
+        "refund": bool(p.get("refund", True)), "restock": True, "notifyCustomer": True,
+        "staffNote": p.get("note") or f"Cancelled by PodHub ({p.get('reason')})",
+    })
+    payload = data.get("orderCancel") or {}
+    errors = user_errors(payload, "orderCancelUserErrors")
+    if errors:
+        if any("already" in (e.get("message") or "").lower() for e in errors):
+            return {"already": True}
+        raise _refused(errors)
+    return {"job_id": (payload.get("job") or {}).get("id")}
+
+
+def refund_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
+    p = msg.payload
+    data = client.execute(queries.REFUND_CREATE, {"input": {
+        "orderId": queries.gid("Order", p["order_id"]), "note": p.get("note") or None,
+        "notify": bool(p.get("notify", True)),
+        "refundLineItems": [{"lineItemId": queries.gid("LineItem", ln["external_id"]),
+                             "quantity": ln["quantity"], "restockType": "NO_RESTOCK"}
+                            for ln in p.get("lines") or []],
+    }})
+    payload = data.get("refundCreate") or {}
+    errors = user_errors(payload)
+    if errors:
+        raise _refused(errors)
+    return {"refund_id": (payload.get("refund") or {}).get("id")}
+
+
+def product_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
+    p = msg.payload
+    variants = p["variants"]
+    data = client.execute(queries.PRODUCT_CREATE, {"product": {
+        "title": p["title"], "descriptionHtml": p.get("description") or "",
+        "vendor": p.get("vendor") or "PodHub",
+        "productOptions": [{"name": "Variant", "values": [
+            {"name": v.get("option") or v["sku"]} for v in variants]}],
+        "variants": [{"sku": v["sku"], "price": str(v.get("price") or "0"),
+                      "optionValues": [{"optionName": "Variant",
+                                        "name": v.get("option") or v["sku"]}]}
+                     for v in variants],
+    }})
+    payload = data.get("productCreate") or {}
+    errors = user_errors(payload)
+    if errors:
+        raise _refused(errors)
+    product = payload.get("product") or {}
+    return {"product_id": product.get("id"),
+            "variants": [(v.get("id"), v.get("sku")) for v in
+                         ((product.get("variants") or {}).get("nodes") or [])]}
+
+
+HANDLERS = {
+    OutboxKind.FULFILLMENT_CREATE: fulfillment_create,
+    OutboxKind.ORDER_CANCEL: order_cancel,
+    OutboxKind.REFUND_CREATE: refund_create,
+    OutboxKind.PRODUCT_CREATE: product_create,
+}
+
+
+# --- the platform -------------------------------------------------------------------------
+
+
+class Shopify(StorePlatform):
+    code = Platform.SHOPIFY.value
+    label = "Shopify"
+    auth_errors = (ShopifyAuthError,)
+    refused_errors = (ShopifyUserError,)
+    errors = (ShopifyError,)
+    push_retries = 2
+
+    def connect(self, *, workspace, **credentials) -> StoreConnection:
+        return store_connect_shopify(workspace=workspace, **credentials)
+
+    def disconnected(self, connection) -> None:
+        forget_cached_connection(connection.shop_domain)
+
+    def client(self, connection, **kwargs) -> AdminClient:
+        return client_for(connection, **kwargs)
+
+    def import_page(self, client: AdminClient, *, cursor: str, count_total: bool) -> ImportPage:
+        total = None
+        if count_total:
+            data = client.execute(queries.ORDERS_COUNT, {"query": IMPORT_QUERY})
+            total = int(((data.get("ordersCount") or {}).get("count")) or 0)
+        data = client.execute(queries.ORDERS, {"first": queries.ORDERS_PAGE,
+                                               "after": cursor or None, "query": IMPORT_QUERY})
+        orders = data.get("orders") or {}
+        info = orders.get("pageInfo") or {}
+        return ImportPage(orders=list(orders.get("nodes") or []),
+                          cursor=info.get("endCursor") or cursor,
+                          finished=not info.get("hasNextPage"), total=total)
+
+    def map_order(self, client: AdminClient, order: dict):
+        return map_node(client, order)
+
+    def changed_orders(self, client: AdminClient, *, since: datetime, max_pages: int):
+        query = f"updated_at:>='{since.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+        after = None
+        for _ in range(max_pages):
+            data = client.execute(queries.ORDERS, {"first": queries.ORDERS_PAGE,
+                                                   "after": after, "query": query})
+            orders = data.get("orders") or {}
+            yield from orders.get("nodes") or []
+            info = orders.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return
+            after = info.get("endCursor")
+
+    def updated_at(self, order: dict) -> str:
+        return order.get("updatedAt") or ""
+
+    def verify_webhook(self, *, body: bytes, signature: str, secrets: list[str]) -> bool:
+        return hmac.verify_webhook(body, signature, secrets)
+
+    def handled_when_disconnected(self, topic: str) -> bool:
+        return topic in PRIVACY_TOPICS  # shop/redact arrives 48 h after the uninstall
+
+    def prefetch_delivery(self, connection, row):
+        """orders/edited and refunds/create: read the order from the store. Returns a
+        thunk that gives what store_order_read gave (or raises what it raised)."""
+        if row.topic not in REREAD_TOPICS:
+            return None
+        try:
+            payload = json.loads(row.body)
+        except ValueError:
+            return None
+        order_id = order_id_of(row.topic, payload) if isinstance(payload, dict) else None
+        if order_id in (None, ""):
+            return None  # handle_delivery says why
+        try:
+            mapped = store_order_read(connection=connection, external_id=str(order_id))
+        except Exception as exc:  # raised again inside the transaction, which records it
+            error = exc
+
+            def fail():
+                raise error
+            return fail
+        return lambda: mapped
+
+    def handle_delivery(self, connection, row, payload, *, now: datetime, prefetched=None):
+        topic = row.topic
+        if topic in PRIVACY_TOPICS:
+            return privacy.handle(connection, row, payload, now=now)
+        if topic == "app/uninstalled":
+            connection_uninstalled(connection_id=connection.pk, now=now)
+            return "uninstalled"
+        if topic not in ORDER_TOPICS | REREAD_TOPICS:
+            return f"ignored: topic {topic} is not used"
+        if not isinstance(payload, dict):
+            raise ValidationFailed(f"The {topic} delivery is not a JSON object.")
+        if topic in ORDER_TOPICS:
+            return from_rest(payload)
+        order_id = order_id_of(topic, payload)
+        if order_id in (None, ""):
+            raise ValidationFailed(f"The {topic} delivery names no order.")
+        mapped = prefetched() if prefetched else store_order_read(
+            connection=connection, external_id=str(order_id))
+        if mapped is None:
+            return f"ignored: the store has no order {order_id}"
+        return mapped
+
+    def push_handlers(self):
+        return HANDLERS
+
+
+PLATFORM = Shopify()

@@ -1,0 +1,111 @@
+"""A third store platform, registered only in tests through the settings list: the proof
+that a platform is one module and one line (docs/architecture.md, "Adding a store
+platform: one module, one line"). It speaks to an in-memory store (`SHOP`); everything
+else (the import job, the sweep, the inbox, the outbox) is the generic services'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from integrations.models import OutboxKind
+from integrations.platforms.base import ImportPage, StorePlatform
+from integrations.shopify.mapping import StoreFacts
+
+
+class FakeError(Exception):
+    pass
+
+
+class FakeAuthError(FakeError):
+    pass
+
+
+class FakeRefused(FakeError):
+    pass
+
+
+@dataclass
+class FakeShop:
+    """The store: its orders, its valid API key, and what PodHub pushed to it."""
+
+    key: str = "fake-key"
+    orders: list[dict] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (order id, text)
+    page_size: int = 2
+
+
+SHOP = FakeShop()
+
+
+class FakeClient:
+    def __init__(self, key: str):
+        self.key = key
+        self.closed = False
+
+    def _check(self):
+        if self.key != SHOP.key:
+            raise FakeAuthError("401 invalid API key")
+
+    def orders(self, page: int) -> tuple[list[dict], bool]:
+        self._check()
+        start = (page - 1) * SHOP.page_size
+        return SHOP.orders[start:start + SHOP.page_size], start + SHOP.page_size < len(
+            SHOP.orders)
+
+    def add_note(self, order_id: str, text: str) -> None:
+        self._check()
+        if not any(o["id"] == order_id for o in SHOP.orders):
+            raise FakeRefused(f"no order {order_id}")
+        SHOP.notes.append((order_id, text))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _tracking(client: FakeClient, conn, msg) -> dict:
+    p = msg.payload
+    client.add_note(p["order_id"], f"Shipped: {p['carrier']} {p['number']}")
+    return {"noted": True}
+
+
+class FakeStore(StorePlatform):
+    code = "fakestore"
+    label = "Fake Store"
+    auth_errors = (FakeAuthError,)
+    refused_errors = (FakeRefused,)
+    errors = (FakeError,)
+
+    def client(self, connection, **kwargs) -> FakeClient:
+        return FakeClient(connection.access_token.reveal())
+
+    def import_page(self, client, *, cursor, count_total):
+        page = int(cursor or 0) + 1
+        orders, more = client.orders(page)
+        return ImportPage(orders=orders, cursor=str(page), finished=not more,
+                          total=len(SHOP.orders) if count_total else None)
+
+    def map_order(self, client, order):
+        data = {"external_id": order["id"], "number": order["id"],
+                "updated_at": order["updated_at"], "buyer_name": "Ana Buyer",
+                "buyer_email": "ana@example.com", "currency": "EUR",
+                "shipping_address": {"name": "Ana Buyer", "address1": "Rua 1",
+                                     "city": "Lisboa", "zip": "1000-001",
+                                     "country_code": "PT"},
+                "line_items": [{"external_id": f"{order['id']}-1", "sku": order["sku"],
+                                "title": "Mug", "quantity": 1, "unit_price": "12.00"}]}
+        return data, StoreFacts(external_id=order["id"], updated_at=order["updated_at"],
+                                financial_status="paid", fulfilled=False,
+                                cancelled=order.get("cancelled", False), closed=False)
+
+    def changed_orders(self, client, *, since, max_pages):
+        return list(client.orders(1)[0])
+
+    def updated_at(self, order):
+        return order["updated_at"]
+
+    def push_handlers(self):
+        return {OutboxKind.FULFILLMENT_CREATE: _tracking}
+
+
+PLATFORM = FakeStore()

@@ -1,0 +1,211 @@
+"""Store platforms behind one registry (docs/architecture.md, "Adding a store platform"):
+the shared import loop treats every platform's refusal the same way, a platform added in
+one module and one settings line gets imports and pushes through the shared loops, and a
+wrong settings line stops the start with the reason."""
+
+import pytest
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django_scopes import scope
+
+from integrations.models import (
+    ConnectionStatus,
+    ImportJob,
+    InboundWebhook,
+    InboxStatus,
+    JobStatus,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    StoreConnection,
+)
+from integrations.platforms import registry
+from integrations.services import inbox
+from integrations.services.imports import import_job_run, import_job_start, reconcile_store
+from integrations.services.outbox import outbox_deliver, publish_product, push_fulfillment
+from integrations.shopify.connect import store_connect_shopify
+from integrations.woocommerce import services as woo
+from orders.models import Order, Store
+from podhub.core.crypto import Secret
+from podhub.core.exceptions import Conflict
+from tests.integrations import fake_platform
+from tests.integrations.conftest import SECRET, SHOP, TOKEN
+from tests.integrations.test_woocommerce import (
+    KEY,
+    woo_store,  # noqa: F401 - fixture
+)
+from tests.integrations.test_woocommerce import SECRET as WOO_SECRET
+
+pytestmark = pytest.mark.django_db
+
+BUILT_IN = ["integrations.platforms.shopify", "integrations.platforms.woocommerce"]
+FAKE = "tests.integrations.fake_platform"
+
+
+@pytest.fixture
+def fake_registered(settings):
+    """The third platform: one module, one line in the settings list."""
+    settings.PODHUB_STORE_PLATFORMS = [*BUILT_IN, FAKE]
+    fake_platform.SHOP = fake_platform.FakeShop(orders=[
+        {"id": f"F{n}", "sku": "MUG-11-WHITE", "updated_at": f"2026-11-0{n}T10:00:00Z"}
+        for n in range(1, 6)])
+    return fake_platform.SHOP
+
+
+def _fake_connection(workspace) -> StoreConnection:
+    with scope(workspace=workspace):
+        store = Store.objects.create(workspace=workspace, name="My fake shop",
+                                     platform="fakestore")
+        return StoreConnection.objects.create(workspace=workspace, store=store,
+                                              platform="fakestore", shop_domain="fake.test",
+                                              access_token=Secret("fake-key"))
+
+
+# --- (a) the same refusal, the same outcome -----------------------------------------------
+
+
+def _shopify(workspace, request):
+    sandbox = request.getfixturevalue("sandbox")
+    with scope(workspace=workspace):
+        return store_connect_shopify(workspace=workspace, shop_domain=SHOP, access_token=TOKEN,
+                                     webhook_secret=SECRET, api_base=sandbox.url,
+                                     start_import=False)
+
+
+def _woocommerce(workspace, request):
+    server = request.getfixturevalue("woo_store")
+    with scope(workspace=workspace):
+        return woo.store_connect_woocommerce(
+            workspace=workspace, url=server.url, consumer_key=KEY,
+            consumer_secret=WOO_SECRET, start_import=False, register_webhooks=False)
+
+
+def _fake(workspace, request):
+    request.getfixturevalue("fake_registered")
+    return _fake_connection(workspace)
+
+
+@pytest.mark.parametrize("connect", [_shopify, _woocommerce, _fake],
+                         ids=["shopify", "woocommerce", "fakestore"])
+def test_a_refused_token_fails_the_import_and_flags_the_store_on_every_platform(
+        workspace, request, connect, django_capture_on_commit_callbacks):
+    """The seller revoked PodHub's access in the store: the import stops with the store's
+    reason on the job and on the store's page, for Shopify as for WooCommerce (the two
+    loops had drifted: one raised, the other swallowed)."""
+    conn = connect(workspace, request)
+    with scope(workspace=workspace):
+        conn.access_token = Secret("revoked-by-the-seller")
+        conn.save()
+        with django_capture_on_commit_callbacks(execute=False):
+            job = import_job_start(connection=conn)
+        job = import_job_run(job_id=job.pk)  # nothing raised: the job row says it
+        assert job.status == JobStatus.FAILED
+        assert job.error and job.finished_at is not None
+        conn.refresh_from_db()
+        assert conn.last_error.startswith("Import refused: ")
+        assert job.error in conn.last_error
+        assert conn.status == ConnectionStatus.ACTIVE  # reconnecting fixes it
+        assert not Order.objects.exists()
+        assert import_job_run(job_id=job.pk) is None  # a failed job is not resumed
+
+
+# --- (b) a third platform: one module, one line -------------------------------------------
+
+
+def test_a_platform_added_in_settings_imports_through_the_shared_loop(
+        workspace, fake_registered, django_capture_on_commit_callbacks):
+    conn = _fake_connection(workspace)
+    with scope(workspace=workspace):
+        with django_capture_on_commit_callbacks(execute=False):
+            job = import_job_start(connection=conn)
+        job = import_job_run(job_id=job.pk, max_pages=2)  # a worker stops after two pages
+        assert (job.status, job.imported, job.total, job.cursor) == (
+            JobStatus.RUNNING, 4, 5, "2")
+        job = import_job_run(job_id=ImportJob.objects.get().pk)
+        assert job is None  # its heartbeat is fresh: a live worker has it
+        ImportJob.objects.update(heartbeat_at=None)
+        job = import_job_run(job_id=ImportJob.objects.get().pk)  # resumed from the cursor
+        assert (job.status, job.imported, job.failed) == (JobStatus.DONE, 5, 0)
+        orders = Order.objects.filter(store_id=conn.store_id)
+        assert sorted(orders.values_list("external_id", flat=True)) == [
+            "F1", "F2", "F3", "F4", "F5"]
+        fake_registered.orders[0] = {**fake_registered.orders[0], "cancelled": True,
+                                     "updated_at": "2026-11-20T10:00:00Z"}
+        stats = reconcile_store(connection_id=conn.pk)
+        assert stats["cancelled"] == 1
+        assert orders.get(external_id="F1").state == "cancelled"
+
+
+def test_a_platform_added_in_settings_pushes_through_the_shared_outbox(
+        workspace, fake_registered, django_capture_on_commit_callbacks):
+    conn = _fake_connection(workspace)
+    with scope(workspace=workspace):
+        with django_capture_on_commit_callbacks(execute=False):
+            import_job_run(job_id=import_job_start(connection=conn).pk)
+        order = Order.objects.get(external_id="F2")
+        with django_capture_on_commit_callbacks(execute=False):
+            msg = push_fulfillment(store=conn.store, order=order, shipment_ref="S1",
+                                   carrier="DHL", number="JD0001")
+        msg = outbox_deliver(message_id=msg.pk)
+        assert (msg.status, msg.result) == (OutboxStatus.DONE, {"noted": True})
+        assert fake_registered.notes == [("F2", "Shipped: DHL JD0001")]
+        # what the platform does not take is refused at once, saying so
+        with pytest.raises(Conflict, match="Publish product is not supported for "
+                                           "Fake Store stores"):
+            publish_product(store=conn.store, product_ref="p1", title="Mug",
+                            variants=[{"sku": "MUG-11-WHITE", "price": "14.00"}])
+        # the store refusing a push fails it for good and shows it on the connection
+        with django_capture_on_commit_callbacks(execute=False):
+            other = OutboxMessage.objects.create(
+                workspace=workspace, store=conn.store, kind=OutboxKind.FULFILLMENT_CREATE,
+                key="x", payload={"order_id": "GONE", "carrier": "DHL", "number": "1"})
+        other = outbox_deliver(message_id=other.pk)
+        assert other.status == OutboxStatus.FAILED
+        assert other.last_error == "Refused by the store: no order GONE"
+        conn.refresh_from_db()
+        assert "no order GONE" in conn.last_error
+
+
+# --- (c) a wrong settings line stops the start ---------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ("integrations.platforms.etsy", "is not a store platform module"),
+    ("integrations.models", "is not a store platform module"),
+])
+def test_an_unknown_platform_in_settings_fails_at_start_up(settings, line, reason):
+    settings.PODHUB_STORE_PLATFORMS = [*BUILT_IN, line]
+    with pytest.raises(ImproperlyConfigured, match=reason) as exc:
+        apps.get_app_config("integrations").ready()
+    assert line in str(exc.value)
+
+
+def test_two_modules_of_one_platform_fail_at_start_up(settings):
+    settings.PODHUB_STORE_PLATFORMS = [*BUILT_IN, "integrations.platforms.shopify"]
+    with pytest.raises(ImproperlyConfigured, match="two modules declare 'shopify'"):
+        registry.platforms()
+
+
+def test_a_delivery_of_a_platform_no_longer_listed_fails_with_the_reason(
+        settings, workspace, fake_registered, monkeypatch):
+    conn = _fake_connection(workspace)
+    settings.PODHUB_STORE_PLATFORMS = BUILT_IN
+    monkeypatch.setattr(inbox.conf, "INBOX_MAX_ATTEMPTS", 1)
+    with scope(workspace=workspace):
+        row_id = inbox.webhook_store(
+            connection_id=conn.pk, workspace_id=workspace.pk, event_id="e1", webhook_id="",
+            topic="order/created", resource_id="F1", api_version="", triggered_at="",
+            body='{"id": "F1"}')
+        assert inbox.inbox_process(inbox_id=row_id) == InboxStatus.FAILED
+        row = InboundWebhook.objects.get(pk=row_id)
+        assert "no store platform 'fakestore' is registered" in row.error
+        conn.refresh_from_db()
+        assert "no store platform 'fakestore'" in conn.last_error
+
+
+def test_a_platform_no_longer_listed_is_not_pushed_to(settings, workspace):
+    conn = _fake_connection(workspace)
+    settings.PODHUB_STORE_PLATFORMS = BUILT_IN
+    with scope(workspace=workspace), pytest.raises(Conflict, match="not a connected store"):
+        publish_product(store=conn.store, product_ref="p1", title="Mug",
+                        variants=[{"sku": "MUG-11-WHITE", "price": "14.00"}])
