@@ -293,6 +293,8 @@ SPECTACULAR_SETTINGS = {
     # Every operation lists the error statuses it can answer (podhub/core/schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "podhub.core.schema.add_error_responses"],
+    # What PodHub sends to the sellers' webhook endpoints (webhooks/schema.py)
+    "WEBHOOKS": ["webhooks.schema.ORDER_EVENT"],
 }
 
 # --- Celery: the broker is a doorbell, the database the ledger --------------------
