@@ -114,7 +114,8 @@ def make_deliveries(ws, endpoint, n: int) -> list[int]:
         {"sku": "MUG-11", "title": "Mug", "quantity": 2}]}, "message": "bench"}
     body = services.event_body(type="order.held.rule", timestamp=timezone.now(), data=data)
     with scopes_disabled():
-        return services._write(ws, [endpoint] * n, type="order.held.rule", body=body)
+        return [d.pk for d in services._write(ws, [endpoint] * n, type="order.held.rule",
+                                              body=body)]
 
 
 # --- throughput ----------------------------------------------------------------------------
@@ -184,7 +185,8 @@ def latency(*, ws, store, rate: int, seconds: int, hook_url: str, env, workers: 
         with scopes_disabled():
             orders = [order_create_manual(workspace=ws, store=store, actor=Actor.system(), data={
                 "number": f"B-{i}", "currency": "USD", "shipping_address": ADDRESS,
-                "line_items": [{"sku": "MUG-11", "title": "Mug", "quantity": 1}]})
+                "line_items": [{"sku": "MUG-11", "title": "Mug", "quantity": 1,
+                                "unit_price": "12.50"}]})
                 for i in range(min(total, 200))]
             start = time.monotonic()
             for i in range(total):

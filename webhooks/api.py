@@ -7,6 +7,7 @@ from rest_framework import status as http
 from rest_framework.response import Response
 
 from podhub.core.api import WorkspaceApi
+from podhub.core.schema import error_response
 from webhooks import selectors, services
 from webhooks.serializers import (
     WebhookDeliveryDetailOutputSerializer,
@@ -19,6 +20,9 @@ from webhooks.serializers import (
 
 STATUS = OpenApiParameter("status", str, enum=["pending", "delivered", "failed"],
                           description="only deliveries in this state")
+
+
+DISABLED = error_response("The endpoint is disabled (`conflict`): enable it first.")
 
 
 def _with_secret(endpoint, secret: str) -> dict:
@@ -81,7 +85,8 @@ class WebhookEndpointRotateApi(WorkspaceApi):
 class WebhookEndpointTestApi(WorkspaceApi):
     """Send a `webhook.test` event to this endpoint now; the delivery it made."""
 
-    @extend_schema(request=None, responses={202: WebhookDeliveryOutputSerializer})
+    @extend_schema(request=None, responses={202: WebhookDeliveryOutputSerializer,
+                                            409: DISABLED})
     def post(self, request, endpoint_id: int):
         delivery = services.endpoint_send_test(workspace=self.workspace, by=self.membership,
                                                endpoint_id=endpoint_id)
@@ -114,7 +119,8 @@ class WebhookDeliveryDetailApi(WorkspaceApi):
 class WebhookDeliveryReplayApi(WorkspaceApi):
     """Send the delivery again now: a new attempt with the same `webhook-id`."""
 
-    @extend_schema(request=None, responses={202: WebhookDeliveryOutputSerializer})
+    @extend_schema(request=None, responses={202: WebhookDeliveryOutputSerializer,
+                                            409: DISABLED})
     def post(self, request, endpoint_id: int, delivery_id: int):
         endpoint = selectors.endpoint_get(workspace=self.workspace, endpoint_id=endpoint_id)
         selectors.delivery_get(workspace=self.workspace, endpoint=endpoint,

@@ -26,14 +26,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from orders.events import OrderEvents
 from orders.models import LineItem, Order, OrderEvent
 from podhub.core import mail, outbound
 from podhub.core.db import update_by_ids
-from podhub.core.exceptions import NotFound, PermissionDenied, ValidationFailed
+from podhub.core.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from podhub.workspaces.models import MANAGING_ROLES, Membership
 from webhooks import signing
 from webhooks.models import (
@@ -256,27 +256,33 @@ def fanout_order_event(*, workspace, event_id: int, send: bool = True) -> list[i
         return []
     body = event_body(type=event.type, timestamp=event.created_at,
                       data=_order_event_data(event))
-    ids = _write(workspace, wanting, type=event.type, body=body, order_event_id=event.pk,
-                 order_id=event.order_id)
-    if send and ids:
-        send_deliveries(delivery_ids=ids)
-    return ids
+    made = _write(workspace, wanting, type=event.type, body=body, order_event_id=event.pk,
+                  order_id=event.order_id, claim=send)
+    if send and made:
+        # claimed as they were written: straight to the sender, no second transaction
+        _send_claimed(made, made[0].last_attempt_at)
+    return [d.pk for d in made]
 
 
 @transaction.atomic
 def _write(workspace, endpoints, *, type: str, body: str, order_event_id: int | None = None,
-           order_id: int | None = None, now: datetime | None = None) -> list[int]:
+           order_id: int | None = None, now: datetime | None = None,
+           claim: bool = False) -> list[WebhookDelivery]:
+    """The delivery rows, one per endpoint (with `claim`, already leased to the caller,
+    who sends them now). For an order event, an endpoint that has one already gets no
+    second (a redelivered task, the sweep)."""
     now = now or timezone.now()
+    claimed = {"attempts": 1, "next_attempt_at": now + SEND_LEASE, "last_attempt_at": now} \
+        if claim else {"next_attempt_at": now}
     rows = [WebhookDelivery(workspace=workspace, endpoint=e, event_type=type, body=body,
-                            order_event_id=order_event_id, order_id=order_id,
-                            next_attempt_at=now, created_at=now) for e in endpoints]
+                            order_event_id=order_event_id, order_id=order_id, created_at=now,
+                            **claimed) for e in endpoints]
     if order_event_id is None:
-        return [d.pk for d in WebhookDelivery.objects.bulk_create(rows)]
-    # the same event twice (a redelivered task, the sweep): no second delivery
+        return WebhookDelivery.objects.bulk_create(rows)
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     return list(WebhookDelivery.objects.filter(
-        order_event_id=order_event_id, endpoint__in=endpoints, attempts=0,
-        created_at=now).values_list("pk", flat=True))
+        order_event_id=order_event_id, endpoint__in=endpoints, created_at=now)
+        .select_related("endpoint").order_by("pk"))
 
 
 def publish(*, workspace, type: str, data: dict, endpoint_ids: list[int] | None = None,
@@ -297,10 +303,11 @@ def publish(*, workspace, type: str, data: dict, endpoint_ids: list[int] | None 
         endpoints = [e for e in endpoints if e.wants(type)]
     if not endpoints:
         return []
-    ids = _write(workspace, endpoints, type=type,
-                 body=event_body(type=type, timestamp=now, data=data), now=now)
-    deliveries_send_task.follow_up(workspace_id=workspace.pk, delivery_ids=ids)
-    return list(WebhookDelivery.objects.filter(pk__in=ids).order_by("pk"))
+    made = _write(workspace, endpoints, type=type,
+                  body=event_body(type=type, timestamp=now, data=data), now=now)
+    deliveries_send_task.follow_up(workspace_id=workspace.pk,
+                                   delivery_ids=[d.pk for d in made])
+    return made
 
 
 def endpoint_send_test(*, workspace, by: Membership | None, endpoint_id: int,
@@ -310,7 +317,7 @@ def endpoint_send_test(*, workspace, by: Membership | None, endpoint_id: int,
     require_manager(by)
     endpoint = _endpoint(workspace, endpoint_id)
     if not endpoint.is_enabled:
-        raise ValidationFailed("The endpoint is disabled: enable it first.")
+        raise Conflict("The endpoint is disabled: enable it first.", is_enabled=False)
     now = now or timezone.now()
     data = {"message": "A test event from PodHub.", "endpoint_id": endpoint.pk,
             "sent_by": by.user.email}
@@ -335,7 +342,7 @@ def delivery_replay(*, workspace, delivery_id: int, by: Membership | None = None
     if delivery is None:
         raise NotFound("No such delivery in this workspace.")
     if not delivery.endpoint.is_enabled:
-        raise ValidationFailed("The endpoint is disabled: enable it first.")
+        raise Conflict("The endpoint is disabled: enable it first.", is_enabled=False)
     delivery.status, delivery.next_attempt_at, delivery.replay_pending = \
         DeliveryStatus.PENDING, now, True
     delivery.save(update_fields=["status", "next_attempt_at", "replay_pending", "updated_at"])
@@ -410,7 +417,11 @@ def send_deliveries(*, delivery_ids, now: datetime | None = None,
     """Send the due ones among `delivery_ids` (claimed: two workers never send one
     delivery at once) and record each attempt. Counts by outcome."""
     now = now or timezone.now()
-    claimed = _claim(delivery_ids, now)
+    return _send_claimed(_claim(delivery_ids, now), now, client=client)
+
+
+def _send_claimed(claimed: list[WebhookDelivery], now: datetime,
+                  client: httpx.Client | None = None) -> dict:
     if not claimed:
         return {"delivered": 0, "failed": 0, "retrying": 0}
     results = []
@@ -465,7 +476,12 @@ def _record_streak(endpoint: WebhookEndpoint, results: list[_Result], now: datet
     """A 2xx ends the failure streak; a streak of DISABLE_AFTER disables the endpoint."""
     qs = WebhookEndpoint.objects.filter(pk=endpoint.pk)
     if any(r.ok for r in results):
-        qs.update(failing_since=None, consecutive_failures=0, last_success_at=now)
+        # only when something changes: every worker's success would otherwise queue on
+        # this one row (last_success_at is kept to the minute)
+        qs.filter(Q(failing_since__isnull=False) | Q(consecutive_failures__gt=0)
+                  | Q(last_success_at__isnull=True)
+                  | Q(last_success_at__lt=now - timedelta(minutes=1))).update(
+            failing_since=None, consecutive_failures=0, last_success_at=now)
         return
     qs.filter(failing_since__isnull=True).update(failing_since=now)
     qs.update(consecutive_failures=F("consecutive_failures") + len(results))

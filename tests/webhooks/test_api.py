@@ -97,6 +97,8 @@ def test_rotate_and_disable_over_the_api(owner, endpoint, api_client_for):
                         format="json").json()
     assert changed["is_enabled"] is False and "Disabled by owner@acme.test" in \
         changed["disabled_reason"]
+    refused = api.post(f"/api/v1/webhook-endpoints/{endpoint.pk}/test/")
+    assert refused.status_code == 409 and refused.json()["error"]["is_enabled"] is False
     assert api.delete(f"/api/v1/webhook-endpoints/{endpoint.pk}/").status_code == 204
     assert api.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/").status_code == 404
 
