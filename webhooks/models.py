@@ -5,6 +5,7 @@ and sent by a task that only wakes a worker; the sweep sends what a lost task le
 Its `msg_id` is the `webhook-id` header, the same on every attempt and replay.
 """
 
+import base64
 import secrets
 import uuid
 
@@ -20,8 +21,6 @@ SECRET_PREFIX = "whsec_"
 
 def new_secret() -> str:
     """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
-    import base64
-
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 

@@ -333,3 +333,19 @@ def test_the_sweep_fans_out_an_event_whose_task_was_lost(endpoint, receiver, ord
     with scopes_disabled():
         assert services.deliveries_sweep(now=timezone.now() + timedelta(minutes=1))[
             "fanned_out"] == 0
+
+
+def test_the_fan_out_of_one_event_costs_a_fixed_number_of_queries(
+        endpoint, receiver, order, django_assert_max_num_queries):
+    # given an event whose fan-out has not run yet
+    with scope(workspace=order.workspace):
+        order_hold(order_id=order.pk, reason="rule", message="x", actor=Actor.system())
+        from orders.models import OrderEvent
+
+        event = OrderEvent.objects.get(order=order, type="order.held.rule")
+        # then making, sending and logging its delivery reads no deferred field one by one
+        # endpoints, event, lines, insert + select, attempt, delivery update, endpoint
+        # update, and two savepoints (the test runs in a transaction)
+        with django_assert_max_num_queries(12):
+            services.fanout_order_event(workspace=order.workspace, event_id=event.pk)
+    assert len(receiver.verified) == 1
