@@ -457,10 +457,14 @@ def _send_claimed(claimed: list[WebhookDelivery], now: datetime,
     results = []
     http = client or outbound.client(timeout=TIMEOUT, total_timeout=TOTAL_TIMEOUT,
                                      max_bytes=1024 * 1024)
+    started = time.monotonic()
     try:
         for d in claimed:
-            headers = signing.headers(msg_id=d.msg_id, timestamp=now, body=d.body,
-                                      secrets=signing_secrets(d.endpoint, now))
+            # the moment of this request (receivers refuse stale timestamps: a batch
+            # behind slow receivers must not sign with the batch's start)
+            at = now + timedelta(seconds=time.monotonic() - started)
+            headers = signing.headers(msg_id=d.msg_id, timestamp=at, body=d.body,
+                                      secrets=signing_secrets(d.endpoint, at))
             results.append(_post(http, d, headers))
     finally:
         if client is None:

@@ -345,7 +345,7 @@ def test_the_fan_out_of_one_event_costs_a_fixed_number_of_queries(
         event = OrderEvent.objects.get(order=order, type="order.held.rule")
         # then making, sending and logging its delivery reads no deferred field one by one
         # endpoints, event, lines, insert + select, attempt, delivery update, endpoint
-        # update, and two savepoints (the test runs in a transaction)
+        # update, and the savepoints of two atomic blocks (the test runs in a transaction)
         with django_assert_max_num_queries(12):
             services.fanout_order_event(workspace=order.workspace, event_id=event.pk)
     assert len(receiver.verified) == 1
