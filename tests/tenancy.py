@@ -302,3 +302,27 @@ def _csv_import(workspace, membership):
     job.file.save(f"{MARKER}.csv", ContentFile(f"order_number\n{MARKER}\n".encode()), save=False)
     job.save()
     return job.pk
+
+
+@object_kwarg("endpoint_id")
+def _webhook_endpoint(workspace, membership):
+    from webhooks.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.create(
+        workspace=workspace, url=f"https://{MARKER.lower()}.example/hook",
+        description=MARKER, event_types=["order.paid"], secret="whsec_" + "A" * 43).pk
+
+
+@object_kwarg("delivery_id")
+def _webhook_delivery(workspace, membership):
+    from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.filter(workspace=workspace, description=MARKER).first() \
+        or WebhookEndpoint.objects.get(pk=_webhook_endpoint(workspace, membership))
+    delivery = WebhookDelivery.objects.create(
+        workspace=workspace, endpoint=endpoint, event_type="order.paid",
+        body=f'{{"type":"order.paid","data":{{"marker":"{MARKER}"}}}}')
+    WebhookAttempt.objects.create(workspace=workspace, delivery=delivery, number=1,
+                                  url=endpoint.url, response_status=500,
+                                  response_body=MARKER)
+    return delivery.pk

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "billing",
     "fulfillment",
     "integrations",
+    "webhooks",
     "insights",
     "ops",
 ]
@@ -292,6 +293,8 @@ SPECTACULAR_SETTINGS = {
     # Every operation lists the error statuses it can answer (podhub/core/schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "podhub.core.schema.add_error_responses"],
+    # What PodHub sends to the sellers' webhook endpoints (webhooks/schema.py)
+    "WEBHOOKS": ["webhooks.schema.ORDER_EVENT"],
 }
 
 # --- Celery: the broker is a doorbell, the database the ledger --------------------
@@ -355,6 +358,9 @@ CELERY_BEAT_SCHEDULE = {
     # every 10 min: re-read each connected store's recently updated orders
     "integrations-reconcile": {"task": "integrations.tasks.reconcile_sweep_task",
                                "schedule": 600.0},
+    # every 15 s: outbound webhook retries that are due, deliveries and order-event
+    # fan-outs whose task was lost (webhooks/services.py, docs/webhooks.md)
+    "webhooks-sweep": {"task": "webhooks.tasks.deliveries_sweep_task", "schedule": 15.0},
 }
 # Two queues: "sweeps" carries every beat task above, "celery" every doorbell. A burst
 # of doorbells (thousands of order events) never delays a sweep: a worker takes from

@@ -140,7 +140,8 @@ def test_each_subscription_gets_the_event_after_commit_and_a_rollback_sends_noth
                         if sub.wants("order.imported"))
     assert subscribed == ["billing.tasks.auto_pay_task",
                           "fulfillment.tasks.render_for_event_task",
-                          "quotes.tasks.order_evaluate_task"]
+                          "quotes.tasks.order_evaluate_task",
+                          "webhooks.tasks.order_event_fanout_task"]
     assert sorted((name, kw) for name, kw in sent if kw.get("event_id") == event.pk) \
         == [(name, about_event) for name in subscribed]
     # and the e-mail's task, not the e-mail: SMTP is the worker's business

@@ -23,7 +23,8 @@ import pytest
 from tests.podhub.test_house_rules import ROOT, _name, product_files
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-APPS = ["podhub", "orders", "quotes", "billing", "fulfillment", "integrations", "insights"]
+APPS = ["podhub", "orders", "quotes", "billing", "fulfillment", "integrations", "webhooks",
+        "insights"]
 
 WRITER = "orders/services/"
 # The modules outside orders/services/ that may write order rows themselves, and why.

@@ -1,0 +1,287 @@
+"""Outbound webhooks benchmark (issue 15, docs/benchmarks.md "Outbound webhooks").
+
+1. Throwaway PostgreSQL + Redis (bench/shopify_services.py), migrated; a local receiver
+   in its own process on 127.0.0.1 that answers 200 and records each `webhook-id` with
+   its arrival time.
+2. Throughput: --deliveries signed deliveries to one endpoint, sent by PodHub's sender
+   (`webhooks.services.send_deliveries`, in chunks of 100 as the send task takes them:
+   claim with skip_locked, sign with standardwebhooks, post through the outbound
+   policy, log every attempt) against a bare loop posting the same bodies, signed
+   the same way (standardwebhooks), over one keep-alive httpx client — in the same run,
+   one process each, interleaved. Target: PodHub >= 0.5x the bare loop.
+3. Latency: real `celery -A podhub worker` processes; order events written at --rate
+   events/s for --seconds (written in batches every 50 ms; each event rings the fan-out
+   task after commit);
+   event -> delivered = arrival at the receiver minus the event's created_at. Target:
+   p99 <= 2 s at 100 events/s; every event delivered once (by webhook-id).
+
+    .venv/bin/python bench/webhooks_bench.py                # about 3 minutes
+    .venv/bin/python bench/webhooks_bench.py --deliveries 500 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.pgtools import free_port  # noqa: E402
+
+print = functools.partial(print, flush=True)  # progress shows as it happens
+PY = str(ROOT / ".venv" / "bin" / "python")
+ADDRESS = {"name": "Ana Buyer", "address1": "1 Main St", "city": "Springfield",
+           "province": "IL", "zip": "62701", "country_code": "US"}
+
+
+# --- the receiver (its own process) --------------------------------------------------------
+
+
+def receiver_main(port: int, ready) -> None:
+    arrivals: list[tuple[str, float]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self):
+            super().setup()
+            # the status line and the body go out in separate writes: without this,
+            # Nagle waits for the client's delayed ACK, 40 ms a request
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            arrivals.append((self.headers.get("webhook-id", ""), time.time()))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def do_GET(self):  # the figures so far; DELETE-free reset: ?reset
+            body = json.dumps(arrivals).encode()
+            if "reset" in self.path:
+                arrivals.clear()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    ready.set()
+    server.serve_forever()
+
+
+def arrivals(url: str, *, reset: bool = False) -> list[tuple[str, float]]:
+    import httpx
+
+    return httpx.get(url + ("?reset" if reset else ""), timeout=60).json()
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def setup_data(hook_url: str):
+    from django.contrib.auth import get_user_model
+    from django_scopes import scopes_disabled
+
+    from orders.models import Platform, Store
+    from podhub.workspaces.models import Membership, Role, Workspace
+    from webhooks import services
+
+    with scopes_disabled():
+        ws = Workspace.objects.create(name="Bench")
+        user = get_user_model().objects.create_user(email="b@bench.test", password=None)
+        owner = Membership.objects.create(workspace=ws, user=user, role=Role.OWNER)
+        store = Store.objects.create(workspace=ws, name="Bench", platform=Platform.MANUAL)
+        endpoint, secret = services.endpoint_create(
+            workspace=ws, by=owner, url=hook_url, event_types=["order.held.rule"])
+    return ws, store, endpoint, secret
+
+
+def make_deliveries(ws, endpoint, n: int) -> list[int]:
+    from django.utils import timezone
+    from django_scopes import scopes_disabled
+
+    from webhooks import services
+
+    data = {"order": {"id": 1, "number": "#1001", "status": "on_hold", "line_items": [
+        {"sku": "MUG-11", "title": "Mug", "quantity": 2}]}, "message": "bench"}
+    body = services.event_body(type="order.held.rule", timestamp=timezone.now(), data=data)
+    with scopes_disabled():
+        return [d.pk for d in services._write(ws, [endpoint] * n, type="order.held.rule",
+                                              body=body)]
+
+
+# --- throughput ----------------------------------------------------------------------------
+
+
+def podhub_send(ids: list[int]) -> float:
+    from django_scopes import scopes_disabled
+
+    from webhooks import services
+
+    started = time.perf_counter()
+    with scopes_disabled():
+        for i in range(0, len(ids), 100):  # one send task's chunk
+            counts = services.send_deliveries(delivery_ids=ids[i:i + 100])
+            assert counts["delivered"] == len(ids[i:i + 100]), counts
+    return time.perf_counter() - started
+
+
+def bare_send(ids: list[int], url: str, secret: str) -> float:
+    """The same bodies, signed the same way, posted in a plain loop."""
+    import httpx
+    from django.utils import timezone
+    from django_scopes import scopes_disabled
+    from standardwebhooks.webhooks import Webhook
+
+    from webhooks.models import WebhookDelivery
+
+    with scopes_disabled():
+        rows = list(WebhookDelivery.objects.filter(pk__in=ids).values_list("msg_id", "body"))
+    signer = Webhook(secret)
+    started = time.perf_counter()
+    with httpx.Client(timeout=15) as http:
+        for msg_id, body in rows:
+            now = timezone.now()
+            headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
+                       "webhook-signature": signer.sign(msg_id, now, body),
+                       "Content-Type": "application/json"}
+            assert http.post(url, content=body.encode(), headers=headers).status_code == 200
+    return time.perf_counter() - started
+
+
+# --- latency -------------------------------------------------------------------------------
+
+
+def worker_start(env, name: str) -> subprocess.Popen:
+    return subprocess.Popen([str(ROOT / ".venv/bin/celery"), "-A", "podhub", "worker",
+                             "-Q", "celery,sweeps", "-c", "2", "-n", f"{name}@%h",
+                             "--loglevel", "WARNING", "--without-mingle",
+                             "--without-gossip"], cwd=ROOT, env=env, start_new_session=True)
+
+
+def latency(*, ws, store, rate: int, seconds: int, hook_url: str, env, workers: int) -> dict:
+    from django.db import transaction
+    from django_scopes import scopes_disabled
+
+    from bench.submit_bench import stop, wait_workers
+    from orders.events import Actor, OrderEvents
+    from orders.models import OrderEvent
+    from orders.services import NewEvent, order_create_manual, record_events
+
+    # the orders first, and their own follow-ups (pricing, renders) dropped from the
+    # queue before the workers start: the run measures the webhooks, not a backlog
+    total = rate * seconds
+    with scopes_disabled():
+        orders = [order_create_manual(workspace=ws, store=store, actor=Actor.system(), data={
+            "number": f"B-{i}", "currency": "USD", "shipping_address": ADDRESS,
+            "line_items": [{"sku": "MUG-11", "title": "Mug", "quantity": 1,
+                            "unit_price": "12.50"}]}) for i in range(20)]
+    from podhub.celery import app
+
+    app.control.purge()
+    names = [f"hooks{i}" for i in range(workers)]
+    procs = [worker_start(env, n) for n in names]
+    try:
+        wait_workers(names)
+        arrivals(hook_url, reset=True)
+        with scopes_disabled():
+            start = time.monotonic()
+            per_tick = max(1, rate // 20)  # written in small batches every 50 ms
+            for i in range(0, total, per_tick):
+                due = start + i / rate
+                while time.monotonic() < due:  # pace the events (a load generator)
+                    time.sleep(max(0.0, min(0.002, due - time.monotonic())))
+                with transaction.atomic():
+                    record_events([NewEvent(order=orders[j % len(orders)],
+                                            type=OrderEvents.HELD_RULE,
+                                            actor=Actor.rule("bench"))
+                                   for j in range(i, min(i + per_tick, total))])
+            wrote = time.monotonic() - start
+            deadline = time.monotonic() + 120
+            while True:
+                got = arrivals(hook_url)
+                if len(got) >= total or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            from webhooks.models import WebhookDelivery
+
+            created = dict(OrderEvent.objects.filter(workspace=ws, type="order.held.rule")
+                           .values_list("pk", "created_at"))
+            by_msg = dict(WebhookDelivery.objects.filter(workspace=ws, order_event_id__in=created)
+                          .values_list("msg_id", "order_event_id"))
+    finally:
+        stop(procs)
+    ids = [m for m, _ in got]
+    waits = sorted(t - created[by_msg[m]].timestamp() for m, t in got if m in by_msg)
+    pct = lambda p: waits[min(len(waits) - 1, int(p * len(waits)))] if waits else None  # noqa: E731
+    return {"events": total, "rate_achieved": round(total / wrote, 1),
+            "delivered": len(set(ids) & set(by_msg)), "duplicates": len(ids) - len(set(ids)),
+            "p50_s": round(pct(0.50), 3), "p99_s": round(pct(0.99), 3),
+            "max_s": round(waits[-1], 3) if waits else None}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from bench.shopify_services import Services
+
+    env = Services().start()
+    env = {**os.environ, **env}
+    import django
+
+    django.setup()
+    port = free_port()
+    ready = multiprocessing.Event()
+    receiver = multiprocessing.Process(target=receiver_main, args=(port, ready), daemon=True)
+    receiver.start()
+    ready.wait(10)
+    hook_url = f"http://127.0.0.1:{port}/hook"
+    ws, store, endpoint, secret = setup_data(hook_url)
+
+    print(f"throughput: {args.deliveries} deliveries x {args.rounds} rounds, interleaved")
+    ratios = []
+    for r in range(args.rounds):
+        bare = bare_send(make_deliveries(ws, endpoint, args.deliveries), hook_url, secret)
+        ours = podhub_send(make_deliveries(ws, endpoint, args.deliveries))
+        ratios.append(bare / ours)
+        print(f"  round {r + 1}: bare loop {args.deliveries / bare:.0f}/s, "
+              f"PodHub sender {args.deliveries / ours:.0f}/s, ratio {bare / ours:.2f}x")
+    ratio = sorted(ratios)[len(ratios) // 2]
+
+    print(f"latency: {args.rate} events/s for {args.seconds} s, {args.workers} workers")
+    lat = latency(ws=ws, store=store, rate=args.rate, seconds=args.seconds, hook_url=hook_url,
+                  env=env, workers=args.workers)
+    print("  " + json.dumps(lat))
+    receiver.terminate()
+    ok = ratio >= 0.5 and lat["p99_s"] is not None and lat["p99_s"] <= 2.0 \
+        and lat["delivered"] == lat["events"] and lat["duplicates"] == 0
+    print(f"RESULT ratio {ratio:.2f}x (target >= 0.5), p99 {lat['p99_s']} s (target <= 2), "
+          f"delivered {lat['delivered']}/{lat['events']}, duplicates {lat['duplicates']}: "
+          f"{'OK' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
