@@ -14,6 +14,7 @@ COPY quotes quotes
 COPY billing billing
 COPY fulfillment fulfillment
 COPY integrations integrations
+COPY automation automation
 COPY insights insights
 COPY ops ops
 # The audited versions (requirements.lock, scripts/audit.sh), not whatever is newest today.

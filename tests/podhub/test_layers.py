@@ -21,7 +21,8 @@ import pytest
 from tests.podhub.test_house_rules import ROOT, product_files
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-APPS = ["podhub", "orders", "quotes", "billing", "fulfillment", "integrations", "insights"]
+APPS = ["podhub", "orders", "quotes", "billing", "fulfillment", "integrations", "automation",
+        "insights"]
 
 # The modules outside orders/ that may write order rows themselves, and why.
 WRITER_ALLOWED = {
