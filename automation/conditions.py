@@ -104,7 +104,7 @@ def _list(value, where: str) -> list[str]:
             raise ValidationFailed(f"{where}: {v!r} is not a code.",
                                    fields={where: f"{v!r} is not a code (letters, digits, "
                                            "dots, dashes)."})
-        out.append(v.strip().lower())
+        out.append(v.strip())
     return out
 
 
@@ -150,8 +150,8 @@ def validate_one(cond, *, workspace, at: str) -> dict:
     raw = cond.get("value")
     if kind.value == "none":
         value = None
-    elif kind.value == "list":
-        value = _list(raw, where)
+    elif kind.value == "list":  # codes upper case (BR, USD), e-mail domains lower case
+        value = [v.lower() if name == "email_domain" else v.upper() for v in _list(raw, where)]
     elif kind.value == "text":
         if not isinstance(raw, str) or not raw.strip() or len(raw) > 200:
             raise ValidationFailed(f"{where}: enter some text (at most 200 characters).",
@@ -219,8 +219,9 @@ def holds(cond: dict, facts: Facts) -> bool:
     if name == "store":
         return (facts.store_id == value) == (op == "is")
     if name in ("country", "region", "currency", "email_domain"):
-        have = {"country": facts.country, "region": facts.region, "currency": facts.currency,
-                "email_domain": facts.buyer_email.rpartition("@")[2]}[name].lower()
+        have = (facts.buyer_email.rpartition("@")[2].lower() if name == "email_domain" else
+                {"country": facts.country, "region": facts.region,
+                 "currency": facts.currency}[name].upper())
         return (have in value) == (op == "in")
     if name in ("sku", "product"):
         return any(line_holds(cond, ln) for ln in facts.lines)
@@ -270,7 +271,6 @@ def describe(cond: dict) -> str:
         return str(cond)
     value = cond.get("value")
     if isinstance(value, list):
-        value = ", ".join(v.upper() if cond["field"] in ("country", "currency") else v
-                          for v in value)
+        value = ", ".join(value)
     said = f"{kind.label} {kind.ops.get(cond.get('op'), cond.get('op'))}"
     return f"{said} {value}" if value is not None else said

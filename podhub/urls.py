@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("billing.api_urls")),
     path("", include("fulfillment.api_urls")),
     path("", include("integrations.api_urls")),
+    path("", include("automation.api_urls")),
     path("", include("insights.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: its JavaScript is a separate request, so the docs need no inline script (CSP).
@@ -32,6 +33,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("", include("fulfillment.urls")),
     path("", include("integrations.urls")),
+    path("", include("automation.urls")),
     path("", include("insights.urls")),
 ]
 

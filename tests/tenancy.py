@@ -302,3 +302,19 @@ def _csv_import(workspace, membership):
     job.file.save(f"{MARKER}.csv", ContentFile(f"order_number\n{MARKER}\n".encode()), save=False)
     job.save()
     return job.pk
+
+
+@object_kwarg("rule_id")
+def _rule(workspace, membership):
+    from automation.models import Rule
+
+    return Rule.objects.create(workspace=workspace, name=f"Rule {MARKER}", trigger="imported",
+                               actions=[{"type": "tag", "value": MARKER.lower()}]).pk
+
+
+@object_kwarg("job_id")
+def _apply_job(workspace, membership):
+    from automation.models import ApplyJob
+
+    return ApplyJob.objects.create(workspace=workspace, rule_id=_rule(workspace, membership),
+                                   total=1).pk
