@@ -19,3 +19,12 @@ class AutomationConfig(AppConfig):
         hooks.register_import_filter(engine.import_filter)
         # "Route items to a provider": routing tries the chosen provider first.
         routing.register_preference(engine.route_preference)
+        # A rule naming a deleted store, provider or product is disabled with the reason.
+        from django.db.models.signals import post_delete
+
+        from orders.models import Store
+        from quotes.models import Product, Provider
+
+        for model in (Store, Provider, Product):
+            post_delete.connect(engine.reference_deleted, sender=model,
+                                dispatch_uid=f"automation-rules-{model.__name__}")

@@ -30,10 +30,18 @@ class Line:
     quantity: int
     product_id: int | None = None  # the catalog product (quotes.Product) it maps to
     personalised: bool = False
+    variant_id: int | None = None  # the catalog variant (products are read when asked)
+
+
+def _nothing() -> set:
+    return set()
 
 
 @dataclass
 class Facts:
+    """What is read only when a rule asks for it (tags, notes, products, margin) is a
+    loader, called at most once."""
+
     store_id: int | None
     country: str
     region: str  # the province/state code as the store sent it
@@ -42,13 +50,37 @@ class Facts:
     buyer_email: str
     address: dict
     lines: list[Line]
-    tags: set[str] = field(default_factory=set)
-    notes: list[str] = field(default_factory=list)
-    margin: Callable[[], Decimal | None] = lambda: None  # lazy: it prices the order
+    load_tags: Callable[[], set[str]] = _nothing
+    load_notes: Callable[[], list[str]] = list
+    load_products: Callable[[set[int]], dict[int, int]] | None = None  # variant -> product
+    margin: Callable[[], Decimal | None] = lambda: None  # it prices the order
+    _seen: dict = field(default_factory=dict, repr=False)
 
     @property
     def quantity(self) -> int:
         return sum(ln.quantity for ln in self.lines)
+
+    @property
+    def tags(self) -> set[str]:
+        if "tags" not in self._seen:
+            self._seen["tags"] = self.load_tags()
+        return self._seen["tags"]
+
+    @property
+    def notes(self) -> list[str]:
+        if "notes" not in self._seen:
+            self._seen["notes"] = self.load_notes()
+        return self._seen["notes"]
+
+    def with_products(self) -> list[Line]:
+        if "products" not in self._seen:
+            wanted = {ln.variant_id for ln in self.lines if ln.variant_id}
+            found = self.load_products(wanted) if self.load_products and wanted else {}
+            for ln in self.lines:
+                if ln.variant_id:
+                    ln.product_id = found.get(ln.variant_id)
+            self._seen["products"] = True
+        return self.lines
 
 
 # --- the condition kinds ------------------------------------------------------------------
@@ -223,8 +255,10 @@ def holds(cond: dict, facts: Facts) -> bool:
                 {"country": facts.country, "region": facts.region,
                  "currency": facts.currency}[name].upper())
         return (have in value) == (op == "in")
-    if name in ("sku", "product"):
+    if name == "sku":
         return any(line_holds(cond, ln) for ln in facts.lines)
+    if name == "product":
+        return any(line_holds(cond, ln) for ln in facts.with_products())
     if name == "tag":
         return (value.lower() in facts.tags) == (op == "has")
     if name == "quantity":

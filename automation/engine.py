@@ -21,7 +21,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from automation import actions, conditions, facts
+from automation import actions, conditions, facts, selectors
 from automation.models import OrderChoice, Rule, RuleFiring, Trigger
 from orders.events import Actor, OrderEvents
 from orders.models import ActorType, HoldReason, Order, OrderEvent
@@ -86,6 +86,22 @@ def disable_broken(rules: list[Rule], *, workspace) -> list[Rule]:
     return ok
 
 
+def reference_deleted(sender, instance, **kwargs) -> None:
+    """post_delete of a store, provider or catalog product: the rules naming it are
+    disabled with the reason at once (a firing would find it gone too)."""
+    from django_scopes import scopes_disabled
+
+    kind = {"Store": "store", "Provider": "provider", "Product": "product"}[sender.__name__]
+    with scopes_disabled():
+        rules = Rule.objects.filter(enabled=True)
+        if kind == "store":
+            rules = rules.filter(workspace_id=instance.workspace_id)
+        for rule in rules.only("pk", "conditions", "actions"):
+            if instance.pk in _references(rule).get(kind, ()):
+                rule_disable(rule, reason=f"It names a {kind} that was deleted ({kind} "
+                             f"{instance.pk}). Edit the rule, then enable it again.")
+
+
 def rule_disable(rule: Rule, *, reason: str) -> None:
     Rule.objects.filter(pk=rule.pk).update(enabled=False, disabled_reason=reason[:300],
                                            updated_at=timezone.now())
@@ -101,46 +117,65 @@ def active_rules(*, workspace, trigger: str) -> list[Rule]:
                 .order_by("position", "pk"))
 
 
-def _depth(event: OrderEvent) -> int:
+def _depth(actor_type: str, order_id: int) -> int:
     """Rule firings in the chain that led to this event (0: not caused by a rule)."""
-    if event.actor_type != ActorType.RULE:
+    if actor_type != ActorType.RULE:
         return 0
     # the firing that made it is the newest on the order (it commits with the event)
-    cause = (RuleFiring.objects.filter(order_id=event.order_id)
+    cause = (RuleFiring.objects.filter(order_id=order_id)
              .order_by("-created_at", "-pk").values_list("depth", flat=True).first())
     return (cause or 0) + 1
 
 
-def run_for_event(*, workspace, event_id: int, now: datetime | None = None) -> int:
-    """Evaluate the rules of this event's trigger on its order; the number that fired."""
-    event = (OrderEvent.objects.filter(workspace=workspace, pk=event_id)
-             .select_related("order", "order__store").first())
-    trigger = TRIGGER_OF.get(event.type) if event else None
+def run_for_event(*, workspace, event_id: int, type: str | None = None,
+                  now: datetime | None = None) -> int:
+    """Evaluate the rules of this event's trigger on its order; the number that fired.
+
+    Nothing is read when the workspace has no enabled rule for the trigger; otherwise
+    the rules and the order with its lines are two queries (automation/selectors.py),
+    and a model is loaded only for a rule that matches."""
+    if type is None:
+        type = (OrderEvent.objects.filter(workspace=workspace, pk=event_id)
+                .values_list("type", flat=True).first())
+    trigger = TRIGGER_OF.get(type or "")
     if trigger is None:
         return 0
-    rules = active_rules(workspace=workspace, trigger=trigger)
+    rules = selectors.trigger_rules(workspace.pk, trigger)
     if not rules:
         return 0
-    rules = disable_broken(rules, workspace=workspace)
-    order = event.order
-    if trigger == Trigger.IMPORTED:
-        _attach_skips(order)
-    depth = _depth(event)
+    ev = selectors.event_for_rules(workspace.pk, event_id)
+    if ev is None:
+        return 0
+    if trigger == Trigger.IMPORTED and any(a.get("type") == "skip_import"
+                                           for r in rules for a in r.actions):
+        _attach_skips(Order.objects.get(pk=ev.order_id, workspace=workspace))
+    order_facts = facts.build(
+        order_id=ev.order_id, workspace_id=workspace.pk, store_id=ev.store_id,
+        address=ev.address, currency=ev.currency, total=ev.total,
+        buyer_email=ev.buyer_email, hold_message=ev.hold_message,
+        cancel_note=ev.cancel_note, lines=ev.lines)
+    by_rule = ev.actor_type == ActorType.RULE
+    depth = None
     fired = 0
-    order_facts = facts.for_order(order)
-    for rule in rules:
-        if event.actor_type == ActorType.RULE and event.actor_label == rule.actor_label:
+    for row in rules:
+        if by_rule and ev.actor_label == row.actor_label:
             continue  # its own change: never re-triggers it
-        held = conditions.matches(rule, order_facts)
+        held = conditions.matches(row, order_facts)
         if held is None:
             continue
+        rule = Rule.objects.filter(workspace=workspace, pk=row.pk, enabled=True).first()
+        if rule is None or not disable_broken([rule], workspace=workspace):
+            continue
+        order = Order.objects.select_related("store").get(pk=ev.order_id)
+        if depth is None:
+            depth = _depth(ev.actor_type, ev.order_id)
         if depth >= MAX_DEPTH:
             RuleFiring.objects.create(
-                workspace=workspace, rule=rule, order=order, event=event.type, matched=held,
+                workspace=workspace, rule=rule, order=order, event=type, matched=held,
                 depth=depth, error=f"Stopped: {depth} rule firings in a row on this order "
                 f"(the limit is {MAX_DEPTH}); nothing done.")
             continue
-        fire(rule, order, event=event.type, matched=held, depth=depth, now=now)
+        fire(rule, order, event=type, matched=held, depth=depth, now=now)
         fired += 1
         order.refresh_from_db()
         order_facts = facts.for_order(order)  # the next rule sees what this one changed
@@ -223,7 +258,7 @@ def import_filter(store, inp):
             scope = next(a.get("value") for a in rule.actions if a.get("type") == "skip_import")
             picks = [c for c in rule.conditions or []
                      if conditions.KINDS[c["field"]].line_level]
-            facts_lines = facts.for_input(store, inp).lines
+            facts_lines = facts.for_input(store, inp).with_products()
             if scope == "items" and picks:
                 keep = [ln for ln, fl in zip(inp.lines, facts_lines, strict=True)
                         if not any(conditions.line_holds(c, fl) for c in picks)]

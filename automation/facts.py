@@ -1,6 +1,7 @@
 """The order as rule conditions see it (automation.conditions.Facts), read once per event:
-from an order (its lines, tags and notes: three small queries), or from an import's
-input before the order exists ("skip import")."""
+from an event (automation.selectors: the order and its lines in one query), from an order
+(dry run, apply to existing), or from an import's input before the order exists ("skip
+import"). Tags, notes, catalog products and the margin are read only if a rule asks."""
 
 from decimal import Decimal
 
@@ -20,48 +21,67 @@ def product_ids(variant_ids) -> dict[int, int]:
     return dict(Variant.objects.filter(pk__in=ids).values_list("pk", "product_id"))
 
 
-def _margin(order: Order):
+def _margin(order_id: int, workspace_id: int):
     def margin() -> Decimal | None:
         from quotes.pricing import price_order
 
+        order = Order.objects.select_related("workspace").get(pk=order_id,
+                                                              workspace_id=workspace_id)
         bd = price_order(order=order)
         return bd.profit if bd.items_priced else None
 
     return margin
 
 
+def _tags(order_id: int):
+    return lambda: set(OrderTag.objects.filter(order_id=order_id).values_list("name", flat=True))
+
+
+def _notes(order_id: int, *extra: str):
+    def notes() -> list[str]:
+        return [*OrderEvent.objects.filter(order_id=order_id, type=OrderEvents.NOTE_ADDED)
+                .values_list("message", flat=True), *(n for n in extra if n)]
+
+    return notes
+
+
+def build(*, order_id: int, workspace_id: int, store_id: int, address: dict, currency: str,
+          total, buyer_email: str, hold_message: str, cancel_note: str,
+          lines: list[tuple]) -> Facts:
+    """lines: (sku, quantity, catalog variant id, personalization) per line."""
+    address = address or {}
+    return Facts(
+        store_id=store_id,
+        country=str(address.get("country_code") or ""),
+        region=str(address.get("province_code") or address.get("province") or ""),
+        currency=currency, total=Decimal(str(total)), buyer_email=buyer_email or "",
+        address=address,
+        lines=[Line(sku=sku or "", quantity=qty, variant_id=variant, personalised=bool(pers))
+               for sku, qty, variant, pers in lines],
+        load_tags=_tags(order_id), load_notes=_notes(order_id, hold_message, cancel_note),
+        load_products=product_ids, margin=_margin(order_id, workspace_id),
+    )
+
+
 def for_order(order: Order) -> Facts:
     lines = list(LineItem.objects.filter(order=order).order_by("pk")
                  .values_list("sku", "quantity", "catalog_variant_id", "personalization"))
-    products = product_ids(v for _, _, v, _ in lines)
-    address = order.shipping_address or {}
-    return Facts(
-        store_id=order.store_id,
-        country=str(address.get("country_code") or ""),
-        region=str(address.get("province_code") or address.get("province") or ""),
-        currency=order.currency, total=order.total_amount, buyer_email=order.buyer_email or "",
-        address=address,
-        lines=[Line(sku=sku or "", quantity=qty, product_id=products.get(variant),
-                    personalised=bool(pers)) for sku, qty, variant, pers in lines],
-        tags=set(OrderTag.objects.filter(order=order).values_list("name", flat=True)),
-        notes=[*OrderEvent.objects.filter(order=order, type=OrderEvents.NOTE_ADDED)
-               .values_list("message", flat=True),
-               *(n for n in (order.hold_message, order.cancel_note) if n)],
-        margin=_margin(order),
-    )
+    return build(order_id=order.pk, workspace_id=order.workspace_id, store_id=order.store_id,
+                 address=order.shipping_address, currency=order.currency,
+                 total=order.total_amount, buyer_email=order.buyer_email,
+                 hold_message=order.hold_message, cancel_note=order.cancel_note, lines=lines)
 
 
 def for_input(store, inp) -> Facts:
     """An order the store sends that PodHub does not have yet (orders.inputs.OrderInput)."""
     address = inp.shipping_address or {}
-    products = product_ids(ln.catalog_variant_id for ln in inp.lines)
     return Facts(
         store_id=store.pk,
         country=str(address.get("country_code") or ""),
         region=str(address.get("province_code") or address.get("province") or ""),
         currency=inp.currency, total=inp.total, buyer_email=inp.buyer_email or "",
         address=address,
-        lines=[Line(sku=ln.sku or "", quantity=ln.to_make,
-                    product_id=products.get(ln.catalog_variant_id),
+        lines=[Line(sku=ln.sku or "", quantity=ln.to_make, variant_id=ln.catalog_variant_id,
                     personalised=bool(ln.personalization)) for ln in inp.lines],
+        load_products=product_ids,
     )

@@ -10,10 +10,10 @@ from podhub.celery import WorkspaceTask
 @shared_task(base=WorkspaceTask, acks_late=True)
 def rules_for_event_task(*, workspace_id: int, event_id: int, type: str) -> int:
     """An order event of a rule trigger (subscribed once per trigger in apps.py)."""
-    from podhub.workspaces.models import Workspace
+    from django_scopes import get_scope
 
-    return engine.run_for_event(workspace=Workspace.objects.get(pk=workspace_id),
-                                event_id=event_id)
+    return engine.run_for_event(workspace=get_scope()["workspace"], event_id=event_id,
+                                type=type)
 
 
 @shared_task(base=WorkspaceTask, acks_late=True, soft_time_limit=240, time_limit=300)

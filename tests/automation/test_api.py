@@ -133,7 +133,7 @@ def test_enabling_a_rule_whose_store_is_gone_is_refused(api, workspace):
         store.delete()
     resp = api.patch(f"/api/v1/rules/{rule['id']}/", {"enabled": True}, format="json")
     assert resp.status_code == 400
-    assert "deleted: store" in resp.json()["error"]["fields"]["enabled"]
+    assert "store" in resp.json()["error"]["fields"]["enabled"]
     with scope(workspace=workspace):
         assert Rule.objects.get(pk=rule["id"]).enabled is False
 

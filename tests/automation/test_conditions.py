@@ -23,7 +23,8 @@ def facts(**kw):
                     "country_code": "BR"},
         "lines": [Line(sku="MUG-RED", quantity=2, product_id=3, personalised=True),
                   Line(sku="TEE-1", quantity=1)],
-        "tags": {"vip"}, "notes": ["Gift wrap please"], "margin": lambda: Decimal("12.50"),
+        "load_tags": lambda: {"vip"}, "load_notes": lambda: ["Gift wrap please"],
+        "margin": lambda: Decimal("12.50"),
     }
     base.update(kw)
     return Facts(**base)

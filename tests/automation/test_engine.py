@@ -254,7 +254,7 @@ def test_a_rule_naming_a_deleted_store_is_disabled_and_intake_goes_on(
     with scope(workspace=workspace):
         rule.refresh_from_db()
     assert not rule.enabled
-    assert rule.disabled_reason.startswith("It names something that was deleted: store")
+    assert rule.disabled_reason.startswith("It names a store that was deleted")
 
 
 def test_a_rule_routing_to_a_deleted_provider_is_disabled(workspace, store, catalog,
