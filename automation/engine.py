@@ -131,20 +131,20 @@ def run_for_event(*, workspace, event_id: int, type: str | None = None,
                   now: datetime | None = None) -> int:
     """Evaluate the rules of this event's trigger on its order; the number that fired.
 
-    Nothing is read when the workspace has no enabled rule for the trigger; otherwise
-    the rules and the order with its lines are two queries (automation/selectors.py),
-    and a model is loaded only for a rule that matches."""
+    One query reads the event, its order and lines and the workspace's rules version;
+    the trigger's rules come from this process's cache unless that version changed
+    (automation/selectors.py); a model is loaded only for a rule that matches."""
     if type is None:
         type = (OrderEvent.objects.filter(workspace=workspace, pk=event_id)
                 .values_list("type", flat=True).first())
     trigger = TRIGGER_OF.get(type or "")
     if trigger is None:
         return 0
-    rules = selectors.trigger_rules(workspace.pk, trigger)
-    if not rules:
-        return 0
     ev = selectors.event_for_rules(workspace.pk, event_id)
     if ev is None:
+        return 0
+    rules = selectors.cached_rules(workspace.pk, trigger, ev.rules_version)
+    if not rules:
         return 0
     if trigger == Trigger.IMPORTED and any(a.get("type") == "skip_import"
                                            for r in rules for a in r.actions):
@@ -343,5 +343,6 @@ def dry_run(rule: Rule, *, workspace, limit: int = 50, now: datetime | None = No
 def positions_normalise(*, workspace) -> None:
     for i, pk in enumerate(Rule.objects.filter(workspace=workspace)
                            .order_by("position", "pk").values_list("pk", flat=True)):
-        Rule.objects.filter(pk=pk).exclude(position=i).update(position=i)
+        Rule.objects.filter(pk=pk).exclude(position=i).update(position=i,
+                                                              updated_at=timezone.now())
 

@@ -6,9 +6,7 @@ import"). Tags, notes, catalog products and the margin are read only if a rule a
 from decimal import Decimal
 
 from automation.conditions import Facts, Line
-from automation.models import OrderTag
-from orders.events import OrderEvents
-from orders.models import LineItem, Order, OrderEvent
+from orders.models import LineItem, Order
 
 
 def product_ids(variant_ids) -> dict[int, int]:
@@ -33,16 +31,19 @@ def _margin(order_id: int, workspace_id: int):
     return margin
 
 
-def _tags(order_id: int):
-    return lambda: set(OrderTag.objects.filter(order_id=order_id).values_list("name", flat=True))
+def _extra(order_id: int, workspace_id: int, *extra_notes: str):
+    """Loaders of tags and notes sharing one query (automation.selectors)."""
+    seen: dict = {}
 
+    def read():
+        if not seen:
+            from automation.selectors import tags_and_notes
 
-def _notes(order_id: int, *extra: str):
-    def notes() -> list[str]:
-        return [*OrderEvent.objects.filter(order_id=order_id, type=OrderEvents.NOTE_ADDED)
-                .values_list("message", flat=True), *(n for n in extra if n)]
+            tags, notes = tags_and_notes(workspace_id, order_id)
+            seen.update(tags=tags, notes=[*notes, *(n for n in extra_notes if n)])
+        return seen
 
-    return notes
+    return (lambda: read()["tags"]), (lambda: read()["notes"])
 
 
 def build(*, order_id: int, workspace_id: int, store_id: int, address: dict, currency: str,
@@ -50,6 +51,7 @@ def build(*, order_id: int, workspace_id: int, store_id: int, address: dict, cur
           lines: list[tuple]) -> Facts:
     """lines: (sku, quantity, catalog variant id, personalization) per line."""
     address = address or {}
+    load_tags, load_notes = _extra(order_id, workspace_id, hold_message, cancel_note)
     return Facts(
         store_id=store_id,
         country=str(address.get("country_code") or ""),
@@ -58,8 +60,8 @@ def build(*, order_id: int, workspace_id: int, store_id: int, address: dict, cur
         address=address,
         lines=[Line(sku=sku or "", quantity=qty, variant_id=variant, personalised=bool(pers))
                for sku, qty, variant, pers in lines],
-        load_tags=_tags(order_id), load_notes=_notes(order_id, hold_message, cancel_note),
-        load_products=product_ids, margin=_margin(order_id, workspace_id),
+        load_tags=load_tags, load_notes=load_notes, load_products=product_ids,
+        margin=_margin(order_id, workspace_id),
     )
 
 
