@@ -242,46 +242,51 @@ def import_filter(store, inp):
     action that match the new order drop it (or only the items their SKU/product
     conditions pick). Each skip is a RuleFiring (no order yet: the store and external id);
     the order's timeline says so if the rest of it is imported."""
-    from dataclasses import replace
-
     try:
-        rules = [r for r in active_rules(workspace=store.workspace, trigger=Trigger.IMPORTED)
-                 if any(a.get("type") == "skip_import" for a in r.actions or [])]
-        if not rules:
-            return inp, ""
-        rules = disable_broken(rules, workspace=store.workspace)
-        reasons = []
-        for rule in rules:
-            held = conditions.matches(rule, facts.for_input(store, inp))
-            if held is None:
-                continue
-            scope = next(a.get("value") for a in rule.actions if a.get("type") == "skip_import")
-            picks = [c for c in rule.conditions or []
-                     if conditions.KINDS[c["field"]].line_level]
-            facts_lines = facts.for_input(store, inp).with_products()
-            if scope == "items" and picks:
-                keep = [ln for ln, fl in zip(inp.lines, facts_lines, strict=True)
-                        if not any(conditions.line_holds(c, fl) for c in picks)]
-            else:
-                keep = []
-            dropped = [ln.sku or ln.title for ln in inp.lines if ln not in keep]
-            inp = replace(inp, lines=keep)
-            said = (f"Skipped at import: {', '.join(dropped)}" if keep
-                    else "Skipped at import: the whole order")
-            if not RuleFiring.objects.filter(rule=rule, store=store,
-                                             external_id=inp.external_id).exists():
-                RuleFiring.objects.create(
-                    workspace_id=store.workspace_id, rule=rule, store=store,
-                    external_id=inp.external_id, event=E.IMPORTED, matched=held,
-                    changes=[{"action": "skip_import", "said": said + "."}])
-            reasons.append(f"rule {rule.name}")
-            if not keep:
-                break
-        return inp, (", ".join(reasons) and f"skipped by {', '.join(reasons)}")
+        with transaction.atomic():  # a failure here leaves the caller's transaction usable
+            return _import_filter(store, inp)
     except Exception:  # a rule never stops intake
         log.exception("import filter failed for %s/%s; importing as is", store.pk,
                       getattr(inp, "external_id", "?"))
         return inp, ""
+
+
+def _import_filter(store, inp):
+    from dataclasses import replace
+
+    rules = [r for r in active_rules(workspace=store.workspace, trigger=Trigger.IMPORTED)
+             if any(a.get("type") == "skip_import" for a in r.actions or [])]
+    if not rules:
+        return inp, ""
+    rules = disable_broken(rules, workspace=store.workspace)
+    reasons = []
+    for rule in rules:
+        held = conditions.matches(rule, facts.for_input(store, inp))
+        if held is None:
+            continue
+        scope = next(a.get("value") for a in rule.actions if a.get("type") == "skip_import")
+        picks = [c for c in rule.conditions or []
+                 if conditions.KINDS[c["field"]].line_level]
+        facts_lines = facts.for_input(store, inp).with_products()
+        if scope == "items" and picks:
+            keep = [ln for ln, fl in zip(inp.lines, facts_lines, strict=True)
+                    if not any(conditions.line_holds(c, fl) for c in picks)]
+        else:
+            keep = []
+        dropped = [ln.sku or ln.title for ln in inp.lines if ln not in keep]
+        inp = replace(inp, lines=keep)
+        said = (f"Skipped at import: {', '.join(dropped)}" if keep
+                else "Skipped at import: the whole order")
+        if not RuleFiring.objects.filter(rule=rule, store=store,
+                                         external_id=inp.external_id).exists():
+            RuleFiring.objects.create(
+                workspace_id=store.workspace_id, rule=rule, store=store,
+                external_id=inp.external_id, event=E.IMPORTED, matched=held,
+                changes=[{"action": "skip_import", "said": said + "."}])
+        reasons.append(f"rule {rule.name}")
+        if not keep:
+            break
+    return inp, (", ".join(reasons) and f"skipped by {', '.join(reasons)}")
 
 
 def _attach_skips(order: Order) -> None:
