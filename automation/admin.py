@@ -4,17 +4,7 @@ read-only (a firing is a record of what happened)."""
 from django.contrib import admin
 
 from automation.models import ApplyJob, Rule, RuleFiring
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from billing.admin import ReadOnlyAdmin as ReadOnly
 
 
 @admin.register(Rule)

@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connection
-from django_scopes import ScopeError, get_scope
 
 from automation.models import OrderTag, Rule
 from orders.events import OrderEvents
 from orders.models import LineItem, Order, OrderEvent
+from orders.selectors import _check_scope as check_scope
+
+
+class _Workspace(NamedTuple):
+    pk: int
 
 
 def _check_scope(workspace_id: int) -> None:
-    current = get_scope()
-    if not current.get("_enabled", True):
-        return
-    if "workspace" not in current:
-        raise ScopeError("A scope on dimension(s) workspace needs to be active for this query.")
-    active = current["workspace"]
-    allowed = active if isinstance(active, list | tuple) else [active]
-    if active is not None and workspace_id not in {getattr(w, "pk", w) for w in allowed}:
-        raise ScopeError(f"Workspace {workspace_id} is outside the active scope.")
+    """Raw SQL bypasses the ScopedManager: the rule of orders/selectors.py applies."""
+    check_scope(_Workspace(workspace_id))
 
 
 def _json(value):
