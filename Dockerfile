@@ -15,6 +15,7 @@ COPY billing billing
 COPY fulfillment fulfillment
 COPY integrations integrations
 COPY webhooks webhooks
+COPY automation automation
 COPY insights insights
 COPY ops ops
 # The audited versions (requirements.lock, scripts/audit.sh), not whatever is newest today.

@@ -50,6 +50,23 @@ class Plan:
         return not self.unroutable and bool(self.legs)
 
 
+# A seller's choice of provider for some items (automation's "route items to a provider"
+# rule action): fn(order, lines) -> {line id: provider id}. That provider is tried first
+# when it makes the item; otherwise routing goes on as usual.
+_preferences: list = []
+
+
+def register_preference(fn) -> None:
+    if fn not in _preferences:
+        _preferences.append(fn)
+
+
+def _preferred_first(options: list[Candidate], provider_id: int | None) -> list[Candidate]:
+    if provider_id is None:
+        return options
+    return sorted(options, key=lambda c: c.provider.pk != provider_id)
+
+
 def max_extra_cost(workspace_id: int) -> Decimal:
     value = (FulfillmentSettings.objects.filter(workspace_id=workspace_id)
              .values_list("max_extra_cost_amount", flat=True).first())
@@ -99,9 +116,13 @@ def plan(order: Order, *, lines: list[LineItem] | None = None,
         options = candidates(lines, country)
     if extra is None:
         extra = max_extra_cost(order.workspace_id)
+    prefer: dict[int, int] = {}
+    for fn in _preferences:
+        prefer.update(fn(order, lines))
     result = Plan()
     for line in lines:
-        route = ItemRoute(line=line, candidates=options.get(line.pk, []))
+        route = ItemRoute(line=line, candidates=_preferred_first(options.get(line.pk, []),
+                                                                 prefer.get(line.pk)))
         if not line.catalog_variant_id:
             route.reason = "not connected to a catalog product"
         elif not route.candidates:

@@ -57,6 +57,9 @@ class OrderEvents(StrEnum):
     HELD_RULE = "order.held.rule"
     HELD_DATA_PROBLEM = "order.held.data_problem"
     PROGRESS_WHILE_HELD = "order.progress_while_held"
+    # automation: a rule fired (what it changed), a note added to the timeline
+    RULE_FIRED = "order.rule_fired"
+    NOTE_ADDED = "order.note_added"
     # store edits (docs/store-truth.md)
     REPRICED = "order.repriced"
     UNPRICED = "order.unpriced"  # back to quotation

@@ -121,3 +121,26 @@ def register_store_takes_cancels(fn: Callable) -> None:
 
 def store_takes_cancels(order) -> bool:
     return bool(_takes_cancels and _takes_cancels(order))
+
+
+# --- import filters (automation's "skip import" rules) ------------------------------------
+
+_import_filters: list[Callable] = []
+
+
+def register_import_filter(fn: Callable) -> None:
+    """fn(store, inp) -> (inp, reason): consulted by order_import for an order new to
+    PodHub, before anything is written; it may drop lines (a new OrderInput) and says
+    why ("" when it kept everything). Registered by automation (docs/rules.md)."""
+    if fn not in _import_filters:
+        _import_filters.append(fn)
+
+
+def filter_import(store, inp):
+    """The input after every filter and the reasons of those that dropped something."""
+    reasons = []
+    for fn in _import_filters:
+        inp, reason = fn(store, inp)
+        if reason:
+            reasons.append(reason)
+    return inp, "; ".join(reasons)

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("fulfillment.api_urls")),
     path("", include("integrations.api_urls")),
     path("", include("webhooks.api_urls")),
+    path("", include("automation.api_urls")),
     path("", include("insights.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: its JavaScript is a separate request, so the docs need no inline script (CSP).
@@ -34,6 +35,7 @@ urlpatterns = [
     path("", include("fulfillment.urls")),
     path("", include("integrations.urls")),
     path("", include("webhooks.urls")),
+    path("", include("automation.urls")),
     path("", include("insights.urls")),
 ]
 

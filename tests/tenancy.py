@@ -326,3 +326,17 @@ def _webhook_delivery(workspace, membership):
                                   url=endpoint.url, response_status=500,
                                   response_body=MARKER)
     return delivery.pk
+@object_kwarg("rule_id")
+def _rule(workspace, membership):
+    from automation.models import Rule
+
+    return Rule.objects.create(workspace=workspace, name=f"Rule {MARKER}", trigger="imported",
+                               actions=[{"type": "tag", "value": MARKER.lower()}]).pk
+
+
+@object_kwarg("job_id")
+def _apply_job(workspace, membership):
+    from automation.models import ApplyJob
+
+    return ApplyJob.objects.create(workspace=workspace, rule_id=_rule(workspace, membership),
+                                   total=1).pk

@@ -112,6 +112,10 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
                                  external_id=inp.external_id)
             .values_list("state", "return_state").first())
     money_first = paid is not None and _paid_unsubmitted(*paid)
+    if paid is None:  # new here: rules may skip it or some of its items (hooks)
+        inp, skipped = hooks.filter_import(store, inp)
+        if skipped and not inp.lines_to_make:
+            raise NothingToMake(f"Not imported: {skipped}")
     try:
         return _import_locked(workspace, store, inp, actor=actor, now=now,
                               money_first=money_first)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "fulfillment",
     "integrations",
     "webhooks",
+    "automation",
     "insights",
     "ops",
 ]
@@ -335,6 +336,8 @@ CELERY_BEAT_SCHEDULE = {
                                    "schedule": 15 * 60.0},
     # every 60 s: CSV order imports whose task was lost or whose worker died
     "orders-csv-import-sweep": {"task": "orders.tasks.csv_import_sweep_task", "schedule": 60.0},
+    # every 60 s: rules' "apply to existing orders" jobs whose task was lost
+    "automation-apply-sweep": {"task": "automation.tasks.apply_sweep_task", "schedule": 60.0},
     # every 5 min: orders whose follow-up pricing was lost
     "quotes-pricing-sweep": {"task": "quotes.tasks.pricing_sweep_task", "schedule": 5 * 60.0},
     # every 60 s: Stripe events, captures/releases and recharges whose task was lost

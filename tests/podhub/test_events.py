@@ -138,7 +138,8 @@ def test_each_subscription_gets_the_event_after_commit_and_a_rollback_sends_noth
                    "type": "order.imported"}
     subscribed = sorted(sub.task.name for sub in events.subscriptions()
                         if sub.wants("order.imported"))
-    assert subscribed == ["billing.tasks.auto_pay_task",
+    assert subscribed == ["automation.tasks.rules_for_event_task",
+                          "billing.tasks.auto_pay_task",
                           "fulfillment.tasks.render_for_event_task",
                           "quotes.tasks.order_evaluate_task",
                           "webhooks.tasks.order_event_fanout_task"]

@@ -24,7 +24,7 @@ from tests.podhub.test_house_rules import ROOT, _name, product_files
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 APPS = ["podhub", "orders", "quotes", "billing", "fulfillment", "integrations", "webhooks",
-        "insights"]
+        "automation", "insights"]
 
 WRITER = "orders/services/"
 # The modules outside orders/services/ that may write order rows themselves, and why.
