@@ -16,6 +16,7 @@ COPY fulfillment fulfillment
 COPY integrations integrations
 COPY insights insights
 COPY ops ops
+COPY sandboxes sandboxes
 # The audited versions (requirements.lock, scripts/audit.sh), not whatever is newest today.
 RUN pip install --no-cache-dir -c requirements.lock .
 COPY . .
