@@ -18,6 +18,7 @@ COPY webhooks webhooks
 COPY automation automation
 COPY insights insights
 COPY ops ops
+COPY sandboxes sandboxes
 # The audited versions (requirements.lock, scripts/audit.sh), not whatever is newest today.
 RUN pip install --no-cache-dir -c requirements.lock .
 COPY . .

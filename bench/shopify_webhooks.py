@@ -62,7 +62,7 @@ _TEMPLATE: dict = {}
 def _template() -> dict:
     """One realistic orders/create body (from the sandbox); requests vary id, name, e-mail."""
     if not _TEMPLATE:
-        from integrations.sandbox.shop import SandboxShop
+        from sandboxes.shopify.shop import SandboxShop
 
         _TEMPLATE.update(SandboxShop(shop_domain=SHOP).create_order({"seed": 7},
                                                                      webhooks=False))

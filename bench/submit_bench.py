@@ -2,7 +2,7 @@
 """Submit sweep benchmark (issue 7): 10,000 due orders to the sandbox factory.
 
 1. throw-away PostgreSQL + Redis (bench/shopify_services.py), the sandbox factory as
-   its own HTTP server process (`python -m fulfillment.sandbox_factory`), and
+   its own HTTP server process (`python -m sandboxes.factory`), and
    --workers real `celery -A podhub worker` processes (prefork, concurrency 1 each);
 2. N paid orders (awaiting_submission, auto-submit, submit_at in the past, one line
    each, routed to the sandbox factory) generated with bulk inserts;
@@ -65,7 +65,7 @@ ADDRESS = {"name": "Ana Buyer", "address1": "1 Main St", "address2": "", "city":
 def factory_start(env, *extra: str) -> tuple[subprocess.Popen, str]:
     """The sandbox factory as its own process; returns it and its URL."""
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "fulfillment.sandbox_factory", "--port", str(port),
+    proc = subprocess.Popen([PY, "-m", "sandboxes.factory", "--port", str(port),
                              "--api-key", API_KEY, *extra], cwd=ROOT, env=env,
                             start_new_session=True, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()  # "listening on URL" once it accepts connections

@@ -2,7 +2,7 @@
 
 The client is built per call from settings (STRIPE_SECRET_KEY, STRIPE_API_BASE),
 so the same code talks to api.stripe.com in production and to the local
-sandbox (billing/sandbox) in the embedded default, tests and benchmarks.
+sandbox (sandboxes/stripe) in the embedded default, tests and benchmarks.
 No call here runs inside a database transaction that holds a lock.
 """
 

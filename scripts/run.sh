@@ -38,11 +38,11 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-# The Stripe-like sandbox (billing/sandbox): the checkout page and Stripe-signed events
+# The Stripe-like sandbox (sandboxes/stripe): the checkout page and Stripe-signed events
 # for balance top-ups; started unless STRIPE_SECRET_KEY points PodHub at the real Stripe.
 if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
   export STRIPE_API_BASE=${STRIPE_API_BASE:-http://127.0.0.1:${STRIPE_SANDBOX_PORT:-12111}}
-  $PY -m billing.sandbox --port "${STRIPE_SANDBOX_PORT:-12111}" \
+  $PY -m sandboxes.stripe --port "${STRIPE_SANDBOX_PORT:-12111}" \
     --webhook-url "http://127.0.0.1:$PORT/webhooks/stripe/" >"$VAR/log/stripe-sandbox.log" 2>&1 &
   pids+=($!)
 fi

@@ -179,7 +179,7 @@ def stripe_sandbox(settings):
     """The Stripe-like sandbox over real HTTP on a free port; `stripe` is pointed at it.
 
     Events are only recorded (webhook_url None) unless a test sets `webhook_url`."""
-    from billing.sandbox.stripe_sandbox import StripeSandbox, serve
+    from sandboxes.stripe.server import StripeSandbox, serve
 
     sandbox = StripeSandbox(secret_key=settings.STRIPE_SECRET_KEY,
                             webhook_secret=settings.STRIPE_WEBHOOK_SECRET,

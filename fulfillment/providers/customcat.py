@@ -123,7 +123,7 @@ def _customcat_order(data: dict, reference: str) -> RemoteOrder:
 
 PROVIDER = ProviderSpec(
     code="customcat", label="CustomCat", client=CustomCatClient, polling=POLL_ALWAYS,
-    standin="fulfillment.provider_standins.customcat:CustomCatStandIn", standin_port=8032,
+    standin="sandboxes.providers.customcat:CustomCatStandIn", standin_port=8032,
     standin_callback=False,
     key_help="The read-write API key.", secret_help="None: CustomCat has no webhooks (polled).",
     sku_help="Catalog SKU.", demo_sku="TEE-BLK-M")

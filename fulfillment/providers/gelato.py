@@ -167,7 +167,7 @@ def _gelato_order(data: dict) -> RemoteOrder:
 
 PROVIDER = ProviderSpec(
     code="gelato", label="Gelato", client=GelatoClient, polling=POLL_SAFETY_NET,
-    standin="fulfillment.provider_standins.gelato:GelatoStandIn", standin_port=8033,
+    standin="sandboxes.providers.gelato:GelatoStandIn", standin_port=8033,
     key_help="The API key (X-API-KEY).",
     secret_help="A token of your choice, sent by Gelato in X-PodHub-Webhook-Token (or as "
     "?token= in the webhook URL).",

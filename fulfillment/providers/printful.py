@@ -219,7 +219,7 @@ def _printful_shipment(s: dict, order: dict, *, sent: bool = False) -> RemoteShi
 
 PROVIDER = ProviderSpec(
     code="printful", label="Printful", client=PrintfulClient, polling=POLL_SAFETY_NET,
-    standin="fulfillment.provider_standins.printful:PrintfulStandIn", standin_port=8031,
+    standin="sandboxes.providers.printful:PrintfulStandIn", standin_port=8031,
     key_help="Private token, or <token>:<store id> for an account-level token.",
     secret_help="The webhook configuration's secret key (POST /v2/webhooks): signatures.",
     sku_help="Catalog variant id, optionally <id>:<technique> (default dtg).",

@@ -331,7 +331,7 @@ def _printify_order(data: dict) -> RemoteOrder:
 
 PROVIDER = ProviderSpec(
     code="printify", label="Printify", client=PrintifyClient, polling=POLL_SAFETY_NET,
-    standin="fulfillment.provider_standins.printify:PrintifyStandIn", standin_port=8035,
+    standin="sandboxes.providers.printify:PrintifyStandIn", standin_port=8035,
     key_help="<API token>:<shop id> (the personal access token, and the shop the orders "
     "go to: GET /v1/shops.json lists them).",
     secret_help="The secret given when creating each webhook (POST /v1/shops/{shop_id}/"

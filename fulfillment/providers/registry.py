@@ -31,7 +31,7 @@ class ProviderSpec:
     label: str  # what staff pick in the admin
     client: type  # a fulfillment.providers.base.ProviderClient subclass
     polling: str = POLL_SAFETY_NET
-    #: "module:Class" of the protocol-faithful local stand-in (fulfillment/provider_standins)
+    #: "module:Class" of the protocol-faithful local stand-in (sandboxes/providers)
     standin: str = ""
     standin_port: int = 0
     #: whether the stand-in (and the provider) call a fixed webhook URL (else: none, or a

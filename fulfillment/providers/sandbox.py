@@ -1,4 +1,4 @@
-"""The sandbox factory's client (fulfillment/sandbox_factory/factory.py documents the API)."""
+"""The sandbox factory's client (sandboxes/factory/factory.py documents the API)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _shipment(s: dict) -> RemoteShipment:
 
 class SandboxFactoryClient(ProviderClient):
     code = "sandbox"
-    # fulfillment/sandbox_factory/factory.py: a cancel is taken before production (409
+    # sandboxes/factory/factory.py: a cancel is taken before production (409
     # once in production), as the providers above document.
     cancellable = frozenset({"accepted"})
 

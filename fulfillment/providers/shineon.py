@@ -252,7 +252,7 @@ def _shineon_order(data: dict) -> RemoteOrder:
 
 PROVIDER = ProviderSpec(
     code="shineon", label="ShineOn", client=ShineOnClient, polling=POLL_ALWAYS,
-    standin="fulfillment.provider_standins.shineon:ShineOnStandIn", standin_port=8034,
+    standin="sandboxes.providers.shineon:ShineOnStandIn", standin_port=8034,
     standin_callback=False,  # the notification URL goes with each order
     key_help="The API token (Bearer).",
     secret_help="Any secret of yours: each order's notification URL carries a token made "

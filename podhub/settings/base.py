@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "automation",
     "insights",
     "ops",
+    # the simulators of the services we speak to (docs/architecture.md, "Sandboxes")
+    "sandboxes",
 ]
 
 MIDDLEWARE = [
@@ -413,7 +415,7 @@ PODHUB_STORE_PLATFORMS = [
 
 # --- billing: Stripe ------------------------------------------------------------------
 # With no STRIPE_SECRET_KEY the embedded default talks to the local Stripe-like
-# sandbox (`python -m billing.sandbox`, started by `make run`) with its test keys.
+# sandbox (`python -m sandboxes.stripe`, started by `make run`) with its test keys.
 _stripe_key = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_SANDBOX = not _stripe_key
 STRIPE_SECRET_KEY = _stripe_key or "sk_test_podhub_sandbox"

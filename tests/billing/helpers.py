@@ -24,7 +24,7 @@ def deliver(client, sandbox, event_id: str, *, timestamp=None, secret=None):
     """POST one recorded sandbox event, signed like Stripe, to PodHub's webhook."""
     payload, header = sandbox.signed_delivery(event_id, timestamp=timestamp)
     if secret is not None:
-        from billing.sandbox.stripe_sandbox import sign
+        from sandboxes.stripe.server import sign
 
         header = sign(payload, secret, timestamp)
     return client.post("/webhooks/stripe/", data=payload, content_type="application/json",

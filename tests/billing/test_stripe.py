@@ -302,7 +302,7 @@ def test_an_event_whose_task_was_lost_is_applied_by_the_sweep(
 
 
 def test_a_signed_body_that_is_not_json_is_refused(client, settings):
-    from billing.sandbox.stripe_sandbox import sign
+    from sandboxes.stripe.server import sign
 
     body = b"not json"
     resp = client.post("/webhooks/stripe/", data=body, content_type="application/json",

@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 
 from fulfillment.models import Adapter, ProviderConnection
-from fulfillment.sandbox_factory.factory import Config, SandboxFactory
-from fulfillment.sandbox_factory.server import SandboxFactoryServer
+from sandboxes.factory.factory import Config, SandboxFactory
+from sandboxes.factory.server import SandboxFactoryServer
 from tests.factories import LineItemFactory, OrderFactory, StoreFactory
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -21,9 +21,9 @@ from django_scopes import scope, scopes_disabled
 
 from fulfillment import polling
 from fulfillment.models import ProviderConnection, Submission
-from fulfillment.provider_standins.base import StandInServer
 from fulfillment.providers import registry
 from orders.models import Order
+from sandboxes.providers.base import StandInServer
 from tests.factories import LineItemFactory, OrderFactory, StoreFactory
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -28,12 +28,8 @@ from django_scopes import scope, scopes_disabled
 from fulfillment import submission
 from fulfillment.models import Adapter, ProviderConnection, Render, RenderStatus, Shipment
 from fulfillment.printfiles import services as printfiles
-from fulfillment.sandbox_factory.factory import Config, SandboxFactory
-from fulfillment.sandbox_factory.server import SandboxFactoryServer
 from integrations.management.commands.load_demo import Command as LoadDemo
 from integrations.models import OutboxStatus
-from integrations.sandbox.server import SandboxServer
-from integrations.sandbox.shop import SandboxShop, Settings
 from integrations.services.inbox import inbox_drain
 from integrations.services.outbox import (
     order_event_handle,
@@ -43,6 +39,10 @@ from integrations.services.outbox import (
 )
 from integrations.shopify import connect as shopify_connect
 from orders.models import Order
+from sandboxes.factory.factory import Config, SandboxFactory
+from sandboxes.factory.server import SandboxFactoryServer
+from sandboxes.shopify.server import SandboxServer
+from sandboxes.shopify.shop import SandboxShop, Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

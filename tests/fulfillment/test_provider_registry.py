@@ -13,11 +13,11 @@ from django.test import Client
 from django_scopes import scope, scopes_disabled
 
 from fulfillment import polling, submission
-from fulfillment.management.commands.run_provider_standin import Command
 from fulfillment.models import ProviderConnection, ProviderWebhook, Shipment, SubmissionStatus
-from fulfillment.provider_standins.base import StandInServer
 from fulfillment.providers import ProviderClient, ProviderUnavailable, client_for, registry
 from fulfillment.providers.base import WEBHOOK_TOKEN_HEADER
+from sandboxes.management.commands.run_provider_standin import Command
+from sandboxes.providers.base import StandInServer
 from tests.factories import UserFactory
 from tests.fulfillment import registry_example
 from tests.fulfillment.provider_harness import ADDRESS, NOW, path_of, state_of, sub_of

@@ -398,7 +398,7 @@ def test_admin_connection_form_keeps_stored_keys_when_left_blank(db):
 
 
 def test_run_provider_standin_connect_registers_a_working_connection(db):
-    from fulfillment.management.commands.run_provider_standin import Command
+    from sandboxes.management.commands.run_provider_standin import Command
 
     Command()._connect("gelato", "gelato-standin", "http://127.0.0.1:8033",
                        {"api_key": "k", "webhook_secret": "s"})

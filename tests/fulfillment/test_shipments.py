@@ -9,8 +9,8 @@ from django_scopes import scope, scopes_disabled
 
 from fulfillment import shipments, submission
 from fulfillment.models import ProviderWebhook, Shipment, ShipmentEvent, Submission
-from fulfillment.sandbox_factory.factory import sign
 from orders.models import Order, OrderEvent
+from sandboxes.factory.factory import sign
 from tests.fulfillment import fulfillment_support as support
 from tests.fulfillment.fulfillment_support import (
     NOW,

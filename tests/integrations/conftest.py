@@ -7,10 +7,10 @@ import pytest
 from django.test import Client
 from django_scopes import scope
 
-from integrations.sandbox.server import SandboxServer
-from integrations.sandbox.shop import SandboxShop, Settings, sign
 from integrations.services.inbox import inbox_drain
 from integrations.shopify import connect as shopify_connect
+from sandboxes.shopify.server import SandboxServer
+from sandboxes.shopify.shop import SandboxShop, Settings, sign
 from tests.live import worker  # noqa: F401 - the live tests' Celery worker fixture
 
 SHOP = "podhub-sandbox.myshopify.com"

@@ -7,10 +7,10 @@ import pytest
 from django_scopes import scope
 
 from integrations.models import OutboxStatus
-from integrations.sandbox.server import SandboxServer
-from integrations.sandbox.shop import SandboxShop, Settings
 from integrations.shopify import connect as shopify_connect
 from orders.models import Order
+from sandboxes.shopify.server import SandboxServer
+from sandboxes.shopify.shop import SandboxShop, Settings
 from tests.integrations.conftest import SHOP, TOKEN
 from tests.live import wait_for
 

@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django_scopes import scopes_disabled
 
 from billing.models import Account, EntryKind, LedgerEntry
-from integrations.management.commands.run_woocommerce_sandbox import Command as WooSandbox
-from integrations.sandbox_woo.server import WooSandboxServer
-from integrations.sandbox_woo.store import WooStore
 from orders.models import Store
+from sandboxes.management.commands.run_woocommerce_sandbox import Command as WooSandbox
+from sandboxes.woocommerce.server import WooSandboxServer
+from sandboxes.woocommerce.store import WooStore
 
 pytestmark = pytest.mark.django_db
 

@@ -27,8 +27,6 @@ from integrations.models import (
     StoreConnection,
     StoreOrderRecord,
 )
-from integrations.sandbox_woo.server import WooSandboxServer
-from integrations.sandbox_woo.store import WooStore
 from integrations.services.imports import import_job_run, reconcile_store
 from integrations.services.inbox import inbox_drain
 from integrations.services.outbox import order_event_handle, outbox_deliver
@@ -39,6 +37,8 @@ from orders import services as order_services
 from orders.events import Actor
 from orders.models import Order, Store
 from podhub.core.exceptions import ValidationFailed
+from sandboxes.woocommerce.server import WooSandboxServer
+from sandboxes.woocommerce.store import WooStore
 
 pytestmark = pytest.mark.django_db
 

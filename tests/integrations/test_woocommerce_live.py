@@ -10,12 +10,12 @@ import pytest
 from django_scopes import scope
 
 from integrations.models import ImportJob, InboundWebhook, OutboxKind, OutboxMessage, OutboxStatus
-from integrations.sandbox_woo.server import WooSandboxServer
-from integrations.sandbox_woo.store import WooStore
 from integrations.services.imports import import_job_run
 from integrations.services.inbox import inbox_drain
 from integrations.services.outbox import outbox_deliver
 from orders.models import Order
+from sandboxes.woocommerce.server import WooSandboxServer
+from sandboxes.woocommerce.store import WooStore
 from tests.live import wait_for
 
 KEY, SECRET = "ck_live_key", "cs_live_secret"

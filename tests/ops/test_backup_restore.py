@@ -21,9 +21,9 @@ from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
-from fulfillment.sandbox_factory.factory import Config, SandboxFactory
-from fulfillment.sandbox_factory.server import SandboxFactoryServer
 from ops.backup import BackupError, read_manifest, sqlite_backup
+from sandboxes.factory.factory import Config, SandboxFactory
+from sandboxes.factory.server import SandboxFactoryServer
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "restore-factory-key"

@@ -23,6 +23,7 @@ import pytest
 from tests.podhub.test_house_rules import ROOT, _name, product_files
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+SIMULATORS = "sandboxes"  # beside the apps, never imported by them
 APPS = ["podhub", "orders", "quotes", "billing", "fulfillment", "integrations", "webhooks",
         "automation", "insights"]
 
@@ -260,12 +261,12 @@ def lint_imports(*args: str, cwd: Path, env: dict | None = None):
 def test_the_apps_keep_their_layers():
     result = lint_imports("--no-cache", cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 1 kept, 0 broken." in result.stdout
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
 def test_the_contract_names_every_app_lowest_last():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    assert sorted(config["root_packages"]) == sorted(APPS)
+    assert sorted(config["root_packages"]) == sorted([*APPS, SIMULATORS])
     (layers,) = [c["layers"] for c in config["contracts"] if c["type"] == "layers"]
     assert layers == list(reversed(APPS))  # the table of docs/architecture.md
 
@@ -303,33 +304,56 @@ def test_the_exceptions_exist():
 # --- and they catch a deliberate violation -----------------------------------------------
 
 
-def test_lint_imports_refuses_a_lower_app_importing_a_higher_one(tmp_path):
-    # given the contract as configured, over a tree where orders imports billing
+def _contracts_over_a_tree(tmp_path) -> None:
+    """The contracts as configured, over an empty tree of the same packages."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     lines = ["[tool.importlinter]", f"root_packages = {json.dumps(config['root_packages'])}"]
     for contract in config["contracts"]:  # strings and lists of strings: JSON is TOML
         lines += ["", "[[tool.importlinter.contracts]]"]
         lines += [f"{key} = {json.dumps(value)}" for key, value in contract.items()]
     (tmp_path / "contracts.toml").write_text("\n".join(lines) + "\n")
-    for app in APPS:
+    for app in [*APPS, SIMULATORS]:
         (tmp_path / app).mkdir()
         (tmp_path / app / "__init__.py").write_text("")
     (tmp_path / "podhub" / "core.py").write_text("")
+
+
+def _lint_tree(tmp_path):
+    return lint_imports("--config", "contracts.toml", "--no-cache", cwd=tmp_path,
+                        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+
+
+def test_lint_imports_refuses_a_lower_app_importing_a_higher_one(tmp_path):
+    # given the contracts as configured, over a tree where orders imports billing
+    _contracts_over_a_tree(tmp_path)
     (tmp_path / "billing" / "ledger.py").write_text("from podhub import core\n")
     (tmp_path / "orders" / "services.py").write_text(
         "def order_mark_paid():\n    from billing import ledger  # upward\n")
     # when lint-imports checks it
-    result = lint_imports("--config", "contracts.toml", "--no-cache", cwd=tmp_path,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    result = _lint_tree(tmp_path)
     # then it fails and names the import
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BROKEN" in result.stdout
     assert "orders.services -> billing.ledger" in result.stdout
     # and the same tree without the upward import passes (the failure was that import)
     (tmp_path / "orders" / "services.py").write_text("from podhub import core\n")
-    result = lint_imports("--config", "contracts.toml", "--no-cache", cwd=tmp_path,
-                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    result = _lint_tree(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lint_imports_refuses_the_product_importing_a_simulator(tmp_path):
+    # given a provider adapter that imports its stand-in instead of naming it by a string
+    _contracts_over_a_tree(tmp_path)
+    (tmp_path / SIMULATORS / "printful.py").write_text("")
+    (tmp_path / "fulfillment" / "printful.py").write_text(
+        "from sandboxes import printful  # the simulator, inside the product\n")
+    # then lint-imports fails and names it
+    result = _lint_tree(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "fulfillment.printful -> sandboxes.printful" in result.stdout
+    # and without it the tree passes
+    (tmp_path / "fulfillment" / "printful.py").write_text("")
+    assert _lint_tree(tmp_path).returncode == 0
 
 
 VIOLATIONS = [

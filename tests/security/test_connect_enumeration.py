@@ -15,10 +15,10 @@ from django.core.management.base import CommandError
 from django_scopes import scope, scopes_disabled
 
 from integrations.models import StoreConnection
-from integrations.sandbox_woo.server import WooSandboxServer
-from integrations.sandbox_woo.store import WooStore
 from integrations.shopify import connect as shopify_connect
 from integrations.woocommerce import services as woo
+from sandboxes.woocommerce.server import WooSandboxServer
+from sandboxes.woocommerce.store import WooStore
 from tests.integrations.conftest import SHOP, TOKEN
 
 pytestmark = pytest.mark.django_db

@@ -105,7 +105,7 @@ def test_a_chunked_body_over_the_limit_is_cut_while_read(client, path, content_t
 
 @pytest.mark.django_db
 def test_a_chunked_body_within_the_limit_reaches_the_view(client, settings):
-    from billing.sandbox.stripe_sandbox import sign
+    from sandboxes.stripe.server import sign
 
     payload = json.dumps({"id": "evt_chunked_1", "type": "customer.created",
                           "data": {"object": {}}}).encode()

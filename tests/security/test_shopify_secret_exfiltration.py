@@ -7,7 +7,7 @@ OAuth-connected shop. Now the endpoints are derived from the validated *.myshopi
 domain, or from the operator's SHOPIFY_API_BASES; no seller input can move them.
 
 The hostile server is a real server on 127.0.0.1 that records what it receives; the real
-shop is the Shopify sandbox (integrations/sandbox), which signs the OAuth callback with the
+shop is the Shopify sandbox (sandboxes/shopify), which signs the OAuth callback with the
 app secret as Shopify does.
 """
 

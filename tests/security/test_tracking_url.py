@@ -17,10 +17,10 @@ from django_scopes import scope, scopes_disabled
 from fulfillment import shipments, submission
 from fulfillment.models import Shipment, Submission
 from fulfillment.providers.base import ProviderUpdate, RemoteShipment
-from fulfillment.sandbox_factory.factory import sign
 from orders.events import Actor
 from orders.models import OrderEvent
 from podhub.core.exceptions import ValidationFailed
+from sandboxes.factory.factory import sign
 from tests.fulfillment import fulfillment_support as support
 from tests.fulfillment.fulfillment_support import NOW, SECRET, make_order, make_variant
 

@@ -69,7 +69,7 @@ def test_deep_json_in_a_signed_woocommerce_webhook_is_a_400(workspace, webhook_c
 
 @pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
 def test_deep_json_in_a_signed_stripe_webhook_is_a_400(db, webhook_client, settings, body):
-    from billing.sandbox.stripe_sandbox import sign
+    from sandboxes.stripe.server import sign
 
     response = webhook_client.post("/webhooks/stripe/", data=body,
                                    content_type="application/json",
@@ -82,7 +82,7 @@ def test_deep_json_in_a_signed_stripe_webhook_is_a_400(db, webhook_client, setti
 
 @pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
 def test_deep_json_in_a_signed_provider_webhook_is_a_400(db, webhook_client, body):
-    from fulfillment.sandbox_factory.factory import sign
+    from sandboxes.factory.factory import sign
     from tests.fulfillment.fulfillment_support import SECRET, make_provider
 
     make_provider("sandbox-factory", adapter="sandbox", api_base="http://127.0.0.1:9")

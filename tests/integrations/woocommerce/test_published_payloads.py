@@ -9,7 +9,7 @@ each file names its source):
 * the official WooCommerce iOS app's networking test fixtures,
   `woocommerce/woocommerce-ios` `Networking/NetworkingTests/Responses/*.json`, commit
   2077deb (wrapped in `{"data": ...}` by the Jetpack tunnel the app reads through).
-Orders we build ourselves come from the sandbox (`integrations/sandbox_woo/`), which
+Orders we build ourselves come from the sandbox (`sandboxes/woocommerce/`), which
 follows those shapes.
 """
 

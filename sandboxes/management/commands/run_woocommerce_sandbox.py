@@ -8,8 +8,8 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.sandbox_woo.server import WooSandboxServer
-from integrations.sandbox_woo.store import WooStore
+from sandboxes.woocommerce.server import WooSandboxServer
+from sandboxes.woocommerce.store import WooStore
 
 
 def _demo_order(rnd: random.Random, *, status: str) -> dict:

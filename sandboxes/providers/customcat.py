@@ -13,7 +13,7 @@ No webhooks: PodHub polls the status call. The `/api/v1` prefix is optional.
 
 from __future__ import annotations
 
-from fulfillment.provider_standins.base import Order, Reply, StandIn
+from sandboxes.providers.base import Order, Reply, StandIn
 
 STATUS = {"received": "Pending", "in_production": "In Production", "shipped": "Shipped",
           "delivered": "Shipped", "cancelled": "Cancelled"}

@@ -6,8 +6,8 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from fulfillment.provider_standins.base import StandInServer
 from fulfillment.providers import registry
+from sandboxes.providers.base import StandInServer
 
 
 class Command(BaseCommand):

@@ -18,7 +18,7 @@ HTTP API (JSON; `Authorization: Bearer <api key>`):
                                    timeout) and then answers 504; "none": back to normal.
                                    Calls already hanging finish their hang.
 
-Run it as its own process (no Django): `python -m fulfillment.sandbox_factory --port 8020
+Run it as its own process (no Django): `python -m sandboxes.factory --port 8020
 [--fault 500|timeout] [--hang-seconds 30] [--callback-url URL]`; it prints its URL.
 The server speaks HTTP/1.1 with keep-alive, one thread per connection, and never
 sleeps per request unless a fault or `latency` says so.

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fulfillment.provider_standins.base import Order, Reply, StandIn
+from sandboxes.providers.base import Order, Reply, StandIn
 
 STATUS = {"received": "awaiting_payment", "in_production": "in_production",
           "shipped": "shipped", "delivered": "shipped", "cancelled": "cancelled"}

@@ -1,4 +1,4 @@
-"""`python -m billing.sandbox --port 12111 --webhook-url http://127.0.0.1:8000/webhooks/stripe/`
+"""`python -m sandboxes.stripe --port 12111 --webhook-url http://127.0.0.1:8000/webhooks/stripe/`
 
 Runs the Stripe-like sandbox (see stripe_sandbox.py) until interrupted. Keys
 come from STRIPE_SECRET_KEY / STRIPE_WEBHOOK_SECRET, defaulting to the
@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from billing.sandbox.stripe_sandbox import StripeSandbox, serve
+from sandboxes.stripe.server import StripeSandbox, serve
 
 SANDBOX_SECRET_KEY = "sk_test_podhub_sandbox"
 SANDBOX_WEBHOOK_SECRET = "whsec_podhub_sandbox"

@@ -15,7 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from fulfillment.sandbox_factory.factory import SandboxFactory
+from sandboxes.factory.factory import SandboxFactory
 
 
 def _json(start_response, status: int, data) -> list[bytes]:

@@ -25,7 +25,7 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from fulfillment.sandbox_factory.factory import http_sender
+from sandboxes.factory.factory import http_sender
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from integrations.sandbox_woo.store import RestError, WooStore
+from sandboxes.woocommerce.store import RestError, WooStore
 
 API = "/wp-json/wc/v3/"
 

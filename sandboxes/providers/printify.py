@@ -35,7 +35,7 @@ import uuid
 from collections import deque
 from datetime import UTC, datetime
 
-from fulfillment.provider_standins.base import Order, Reply, StandIn
+from sandboxes.providers.base import Order, Reply, StandIn
 
 STATUS = {"received": "sending-to-production", "in_production": "in-production",
           "shipped": "fulfilled", "delivered": "fulfilled", "cancelled": "canceled"}

@@ -17,8 +17,8 @@ from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from integrations.sandbox.shop import SandboxShop, cursor_position, iso, parse_iso, public
 from integrations.shopify.hmac import signed_query
+from sandboxes.shopify.shop import SandboxShop, cursor_position, iso, parse_iso, public
 
 
 def _first(query: str, field: str, variables: dict, default: int) -> int:

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 
-from fulfillment.provider_standins.base import Order, Reply, StandIn
+from sandboxes.providers.base import Order, Reply, StandIn
 
 STATUS = {"received": "pending", "in_production": "inprocess", "shipped": "fulfilled",
           "delivered": "fulfilled", "cancelled": "canceled"}

@@ -16,7 +16,7 @@ Webhooks (unsigned at Gelato; PodHub's URL is guarded by a shared token sent in
 
 from __future__ import annotations
 
-from fulfillment.provider_standins.base import Order, Reply, StandIn
+from sandboxes.providers.base import Order, Reply, StandIn
 
 WEBHOOK_TOKEN_HEADER = "X-PodHub-Webhook-Token"  # as fulfillment.providers.base
 

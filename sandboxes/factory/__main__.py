@@ -1,4 +1,4 @@
-"""`python -m fulfillment.sandbox_factory`: the sandbox factory as its own process,
+"""`python -m sandboxes.factory`: the sandbox factory as its own process,
 without Django (benchmarks, fault drills). Prints `listening on <url>` and runs
 until SIGTERM/SIGINT. `manage.py run_sandbox_factory` is the Django-aware variant
 (it can also register the factory as a provider)."""
@@ -10,12 +10,12 @@ import signal
 import sys
 import threading
 
-from fulfillment.sandbox_factory.factory import FAULT_MODES, Config, SandboxFactory
-from fulfillment.sandbox_factory.server import SandboxFactoryServer
+from sandboxes.factory.factory import FAULT_MODES, Config, SandboxFactory
+from sandboxes.factory.server import SandboxFactoryServer
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m fulfillment.sandbox_factory")
+    ap = argparse.ArgumentParser(prog="python -m sandboxes.factory")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8020)
     ap.add_argument("--api-key", default="sandbox-factory-key")

@@ -3,8 +3,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from fulfillment.sandbox_factory.factory import FAULT_MODES, Config, SandboxFactory
-from fulfillment.sandbox_factory.server import SandboxFactoryServer
+from sandboxes.factory.factory import FAULT_MODES, Config, SandboxFactory
+from sandboxes.factory.server import SandboxFactoryServer
 
 
 class Command(BaseCommand):

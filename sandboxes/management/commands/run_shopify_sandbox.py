@@ -4,8 +4,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from integrations.sandbox.server import SandboxServer
-from integrations.sandbox.shop import FAST_RETRIES, SHOPIFY_RETRIES, SandboxShop, Settings
+from sandboxes.shopify.server import SandboxServer
+from sandboxes.shopify.shop import FAST_RETRIES, SHOPIFY_RETRIES, SandboxShop, Settings
 
 
 class Command(BaseCommand):
