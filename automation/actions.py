@@ -4,7 +4,7 @@ Every action changes an order through the same service a person uses (orders.ser
 billing.payments, fulfillment.submission), with `Actor.rule("Auto: rule <name>")`, so
 its change is on the timeline like any other. `run(ctx)` returns one sentence saying
 what changed (or why nothing did); with `ctx.dry` it only says what it would do.
-Adding an action (the seller webhook, when outbound webhooks land) is one `register`.
+Adding an action is one `register` (the seller webhook was added that way).
 """
 
 from __future__ import annotations
@@ -349,6 +349,36 @@ def email_team(ctx: Context, value) -> str:
     return f"E-mailed {len(to)} owner(s)/admin(s)."
 
 
+def _endpoint(value, workspace, where) -> int:
+    from podhub.core.api import parse_id
+
+    pk = parse_id(value, field=where, what="webhook endpoint")
+    if not conditions.existing("endpoint", {pk}, workspace=workspace):
+        raise ValidationFailed(f"{where}: no such webhook endpoint in this workspace.",
+                               fields={where: "No such webhook endpoint in this workspace."})
+    return pk
+
+
+def send_webhook(ctx: Context, value) -> str:
+    """To the one endpoint the rule names, whatever types it chose (docs/webhooks.md):
+    `order.rule_fired` with the rule and the order."""
+    from webhooks import services as webhooks
+    from webhooks.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.filter(pk=value, workspace=ctx.order.workspace).first()
+    if endpoint is None:
+        raise RuleReferenceGone("The webhook endpoint it sends to was deleted.")
+    if not endpoint.is_enabled:
+        return f"Not sent: the webhook endpoint {endpoint.url} is disabled."
+    if ctx.dry:
+        return f"Would send order.rule_fired to {endpoint.url}."
+    webhooks.publish(workspace=ctx.order.workspace, type=OrderEvents.RULE_FIRED.value,
+                     endpoint_ids=[endpoint.pk], now=ctx.now,
+                     data={"rule": {"id": ctx.rule.pk, "name": ctx.rule.name},
+                           "order": webhooks.order_summary(ctx.order)})
+    return f"Sent order.rule_fired to {endpoint.url}."
+
+
 class RuleReferenceGone(Exception):
     """A store, provider or product the rule names no longer exists: it is disabled."""
 
@@ -374,4 +404,6 @@ register("skip_import", Action("Skip import", "choice", skip_import,
 register("add_note", Action("Add a note", "text", add_note))
 register("email_team", Action("E-mail the team", "text", email_team,
                               help="The message (owners and admins get it)."))
-# "send a seller webhook" registers here once outbound webhooks exist.
+register("send_webhook", Action("Send a seller webhook", "id", send_webhook, check=_endpoint,
+                                refers_to="endpoint",
+                                help="The endpoint's id (Settings > Webhooks)."))

@@ -24,7 +24,8 @@ class AutomationConfig(AppConfig):
 
         from orders.models import Store
         from quotes.models import Product, Provider
+        from webhooks.models import WebhookEndpoint
 
-        for model in (Store, Provider, Product):
+        for model in (Store, Provider, Product, WebhookEndpoint):
             post_delete.connect(engine.reference_deleted, sender=model,
                                 dispatch_uid=f"automation-rules-{model.__name__}")

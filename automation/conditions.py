@@ -231,6 +231,10 @@ def existing(refers_to: str, ids: set[int], *, workspace) -> set[int]:
         from quotes.models import Provider
 
         qs = Provider.objects.filter(pk__in=ids)
+    elif refers_to == "endpoint":
+        from webhooks.models import WebhookEndpoint
+
+        qs = WebhookEndpoint.objects.filter(workspace=workspace, pk__in=ids)
     else:
         return set()
     return set(qs.values_list("pk", flat=True))

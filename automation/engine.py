@@ -87,14 +87,15 @@ def disable_broken(rules: list[Rule], *, workspace) -> list[Rule]:
 
 
 def reference_deleted(sender, instance, **kwargs) -> None:
-    """post_delete of a store, provider or catalog product: the rules naming it are
-    disabled with the reason at once (a firing would find it gone too)."""
+    """post_delete of a store, provider, catalog product or webhook endpoint: the rules
+    naming it are disabled with the reason at once (a firing would find it gone too)."""
     from django_scopes import scopes_disabled
 
-    kind = {"Store": "store", "Provider": "provider", "Product": "product"}[sender.__name__]
+    kind = {"Store": "store", "Provider": "provider", "Product": "product",
+            "WebhookEndpoint": "endpoint"}[sender.__name__]
     with scopes_disabled():
         rules = Rule.objects.filter(enabled=True)
-        if kind == "store":
+        if kind in ("store", "endpoint"):
             rules = rules.filter(workspace_id=instance.workspace_id)
         for rule in rules.only("pk", "conditions", "actions"):
             if instance.pk in _references(rule).get(kind, ()):
