@@ -5,8 +5,11 @@ from integrations import views, webhooks
 app_name = "integrations"
 urlpatterns = [
     path("webhooks/shopify/", webhooks.shopify_webhook, name="shopify_webhook"),
-    path("webhooks/woocommerce/<id:store_id>/", webhooks.woocommerce_webhook,
-         name="woocommerce_webhook"),
+    path("webhooks/woocommerce/<id:store_id>/", webhooks.store_webhook,
+         {"platform": "woocommerce"}, name="woocommerce_webhook"),
+    # a platform that finds its store by our store id needs no view of its own
+    path("webhooks/<slug:platform>/<id:store_id>/", webhooks.store_webhook,
+         name="store_webhook"),
     path("stores/", views.store_list, name="stores"),
     path("stores/woocommerce/connect/", views.connect_woocommerce, name="connect_woocommerce"),
     path("stores/shopify/connect/", views.connect_shopify, name="connect_shopify"),

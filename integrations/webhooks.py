@@ -10,12 +10,12 @@ nothing. Processing happens in the worker.
 
 import json
 import logging
-import re
 import threading
 import time
 
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django_scopes import scopes_disabled
 
 from integrations import conf
 from integrations.platforms import registry
@@ -151,62 +151,53 @@ def _send_ring(workspace_id: int, connection_id: int) -> None:
                     connection_id, exc_info=True)
 
 
-# --- WooCommerce: POST /webhooks/woocommerce/<store id>/ ---------------------------------
-
-_PING = re.compile(rb"^webhook_id=\d+$")
+# --- the other platforms: POST /webhooks/<platform>/<store id>/ --------------------------
 
 
 @csrf_exempt
-def woocommerce_webhook(request, store_id: int):
-    """Checks, in order: size (413), the store (401: an unknown store cannot be
-    authenticated), the unsigned `webhook_id=<id>` ping WooCommerce sends when a webhook
-    is created or activated (200, nothing stored), X-WC-Webhook-Signature over the raw
-    body in constant time (401), JSON (400 with the reason), the topic header (400).
-    Then one INSERT ... ON CONFLICT DO NOTHING keyed by (X-WC-Webhook-Source, order id,
-    date_modified_gmt), then the 200. WooCommerce never retries a failed delivery: the
-    reconciliation sweep reads what was missed."""
-    from integrations.woocommerce.services import connection_for_webhook, event_id_of
+def store_webhook(request, platform: str, store_id: int):
+    """POST /webhooks/<platform>/<store id>/: every platform that finds its store by our
+    store id (WooCommerce; a new platform needs no view of its own). Checks, in order:
+    size (413), the platform and the store (401: an unknown store cannot be
+    authenticated), the platform's signature check (401; an unsigned ping is
+    acknowledged with 200 and not stored), JSON (400 with the reason), what the
+    platform makes of it (400 with the reason). Then one INSERT ... ON CONFLICT DO
+    NOTHING keyed by the platform's event id, then the 200."""
+    from integrations.models import StoreConnection
+    from integrations.platforms.base import WebhookRefused
 
     refused = _refuse_early(request)
     if refused is not None:
         return refused
-    conn = connection_for_webhook(store_id)
+    door = registry.find(platform)
+    with scopes_disabled():
+        conn = door and (StoreConnection.objects.filter(store_id=store_id, platform=platform)
+                         .only("pk", "workspace_id", "webhook_secret", "status", "shop_domain",
+                               "platform").first())
     if conn is None:
-        return _refuse(401, "unknown_store", "No WooCommerce store with this id.")
+        label = door.label if door else platform
+        return _refuse(401, "unknown_store", f"No {label} store with this id.")
     body = request.read(conf.WEBHOOK_MAX_BYTES + 1)
     if len(body) > conf.WEBHOOK_MAX_BYTES:
         return _too_large()
-    h = request.headers
-    signature = h.get("X-WC-Webhook-Signature", "")
-    topic = h.get("X-WC-Webhook-Topic", "").strip().lower()
-    if not signature and not topic and _PING.match(body.strip()):
-        return JsonResponse({"ok": True, "ping": True})
-    if not signature:
-        return _refuse(401, "unsigned", "X-WC-Webhook-Signature is missing.")
-    secret = conn.webhook_secret.reveal() if hasattr(conn.webhook_secret, "reveal") \
-        else (conn.webhook_secret or "")
-    if not registry.get("woocommerce").verify_webhook(body=body, signature=signature,
-                                                      secrets=[secret]):
-        return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
-        text, payload = _json(body)
-    except safejson.TooDeep as exc:
-        return _refuse(400, "malformed_json", str(exc))
-    except ValueError as exc:
-        return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
-    if not topic:
-        return _refuse(400, "missing_headers", "Missing header(s): X-WC-Webhook-Topic")
-    if not isinstance(payload, dict):
-        return _refuse(400, "malformed_json", "The body is not a JSON object.")
+        if not door.check_webhook(conn, headers=request.headers, body=body):
+            return JsonResponse({"ok": True, "ping": True})
+        try:
+            text, payload = _json(body)
+        except safejson.TooDeep as exc:
+            return _refuse(400, "malformed_json", str(exc))
+        except ValueError as exc:
+            return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
+        delivery = door.describe_webhook(conn, headers=request.headers, payload=payload)
+    except WebhookRefused as exc:
+        return _refuse(exc.status, exc.code, exc.message)
     if "\x00" in text:
         text = text.replace("\x00", "\\u0000")
-    source = h.get("X-WC-Webhook-Source", "") or conn.shop_domain
     new_id = webhook_store(
-        connection_id=conn.pk, workspace_id=conn.workspace_id,
-        event_id=event_id_of(source=source, topic=topic, payload=payload),
-        webhook_id=h.get("X-WC-Webhook-ID", ""), topic=topic,
-        resource_id=str(payload.get("id") or "")[:64], api_version="wc/v3",
-        triggered_at=h.get("X-WC-Webhook-Delivery-ID", ""), body=text,
+        connection_id=conn.pk, workspace_id=conn.workspace_id, event_id=delivery.event_id,
+        webhook_id=delivery.webhook_id, topic=delivery.topic, resource_id=delivery.resource_id,
+        api_version=delivery.api_version, triggered_at=delivery.triggered_at, body=text,
     )
     if new_id is not None:
         _ring(conn.workspace_id, conn.pk)

@@ -36,6 +36,7 @@ PUBLIC_ROUTES = {
     "workspaces:invitation",  # keyed by a secret token, not by a tenant id
     "integrations:shopify_webhook",  # public by design: HMAC-signed by the shop
     "integrations:woocommerce_webhook",  # public by design: HMAC-signed by the store
+    "integrations:store_webhook",  # the same door for any platform: signed by the store
     "fulfillment:provider_webhook",  # public by design: HMAC-signed by the provider
     "fulfillment:signed_print_file",  # public by design: a signed, expiring provider link
 }

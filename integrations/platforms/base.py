@@ -44,6 +44,26 @@ class NotYet(Exception):
         self.retry_after = retry_after
 
 
+class WebhookRefused(Exception):
+    """A delivery to the store's webhook URL refused: the HTTP status, a code, the reason."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a webhook delivery is, for the inbox row (integrations.services.inbox)."""
+
+    event_id: str  # the dedup key: the same delivery sent twice is stored once
+    topic: str
+    resource_id: str = ""
+    webhook_id: str = ""
+    api_version: str = ""
+    triggered_at: str = ""
+
+
 @dataclass
 class ImportPage:
     """One page of the initial import: the store's raw orders and where the next starts."""
@@ -110,6 +130,17 @@ class StorePlatform:
 
     def verify_webhook(self, *, body: bytes, signature: str, secrets: list[str]) -> bool:
         """Is `signature` the store's signature of the raw `body` with one of `secrets`?"""
+        raise NotImplementedError
+
+    def check_webhook(self, connection: StoreConnection, *, headers, body: bytes) -> bool:
+        """A delivery to the store's own URL, `/webhooks/<code>/<store id>/`
+        (integrations/webhooks.py `store_webhook`), before its JSON is read: True when
+        it is signed by the store (`verify_webhook`), False for an unsigned ping to
+        acknowledge and not store; raise WebhookRefused otherwise."""
+        raise WebhookRefused(404, "no_webhooks", f"{self.label} stores send no webhooks here.")
+
+    def describe_webhook(self, connection: StoreConnection, *, headers, payload) -> Delivery:
+        """The checked delivery's parsed JSON as an inbox row, or WebhookRefused (400)."""
         raise NotImplementedError
 
     def handled_when_disconnected(self, topic: str) -> bool:

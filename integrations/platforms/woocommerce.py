@@ -5,9 +5,10 @@ Only WooCommerce is spoken here; the loops around these calls are the generic se
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from integrations.platforms.base import ImportPage, StorePlatform
+from integrations.platforms.base import Delivery, ImportPage, StorePlatform, WebhookRefused
 from integrations.woocommerce import services as woo
 from integrations.woocommerce.client import WooAuthError, WooClient, WooError, WooUserError
 from integrations.woocommerce.mapping import deleted_facts, gmt
@@ -16,6 +17,8 @@ from orders.models import Platform
 from podhub.core.exceptions import ValidationFailed
 
 IMPORT_STATUSES = "processing,on-hold"
+# the unsigned body WooCommerce sends when a webhook is created or activated
+_PING = re.compile(rb"^webhook_id=\d+$")
 
 
 class WooCommerce(StorePlatform):
@@ -57,6 +60,36 @@ class WooCommerce(StorePlatform):
 
     def verify_webhook(self, *, body: bytes, signature: str, secrets: list[str]) -> bool:
         return any(verify(body, signature, secret) for secret in secrets)
+
+    def check_webhook(self, connection, *, headers, body: bytes) -> bool:
+        """X-WC-Webhook-Signature over the raw body; the unsigned `webhook_id=<id>` ping
+        is acknowledged and not stored."""
+        signature = headers.get("X-WC-Webhook-Signature", "")
+        if not signature and not headers.get("X-WC-Webhook-Topic", "") \
+                and _PING.match(body.strip()):
+            return False
+        if not signature:
+            raise WebhookRefused(401, "unsigned", "X-WC-Webhook-Signature is missing.")
+        secret = connection.webhook_secret.reveal() \
+            if hasattr(connection.webhook_secret, "reveal") else (connection.webhook_secret or "")
+        if not self.verify_webhook(body=body, signature=signature, secrets=[secret]):
+            raise WebhookRefused(401, "bad_signature", "The HMAC signature does not match.")
+        return True
+
+    def describe_webhook(self, connection, *, headers, payload) -> Delivery:
+        """Keyed by (X-WC-Webhook-Source, order id, date_modified_gmt): WooCommerce never
+        retries a failed delivery, the reconciliation sweep reads what was missed."""
+        topic = headers.get("X-WC-Webhook-Topic", "").strip().lower()
+        if not topic:
+            raise WebhookRefused(400, "missing_headers",
+                                 "Missing header(s): X-WC-Webhook-Topic")
+        if not isinstance(payload, dict):
+            raise WebhookRefused(400, "malformed_json", "The body is not a JSON object.")
+        source = headers.get("X-WC-Webhook-Source", "") or connection.shop_domain
+        return Delivery(event_id=woo.event_id_of(source=source, topic=topic, payload=payload),
+                        topic=topic, resource_id=str(payload.get("id") or "")[:64],
+                        webhook_id=headers.get("X-WC-Webhook-ID", ""), api_version="wc/v3",
+                        triggered_at=headers.get("X-WC-Webhook-Delivery-ID", ""))
 
     def handle_delivery(self, connection, row, payload, *, now: datetime, prefetched=None):
         if not isinstance(payload, dict):

@@ -6,10 +6,12 @@ else (the import job, the sweep, the inbox, the outbox) is the generic services'
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 
 from integrations.models import OutboxKind
-from integrations.platforms.base import ImportPage, StorePlatform
+from integrations.platforms.base import Delivery, ImportPage, StorePlatform, WebhookRefused
 from integrations.shopify.mapping import StoreFacts
 
 
@@ -104,8 +106,29 @@ class FakeStore(StorePlatform):
     def updated_at(self, order):
         return order["updated_at"]
 
+    # webhooks at /webhooks/fakestore/<store id>/: the generic door, no view of our own
+    def verify_webhook(self, *, body, signature, secrets):
+        return any(hmac.compare_digest(signature, sign(body, secret)) for secret in secrets)
+
+    def check_webhook(self, connection, *, headers, body):
+        if not self.verify_webhook(body=body, signature=headers.get("X-Fake-Signature", ""),
+                                   secrets=[connection.webhook_secret.reveal()]):
+            raise WebhookRefused(401, "bad_signature", "X-Fake-Signature does not match.")
+        return True
+
+    def describe_webhook(self, connection, *, headers, payload):
+        return Delivery(event_id=f"{payload['id']}:{payload['updated_at']}",
+                        topic=headers.get("X-Fake-Topic", "order"), resource_id=payload["id"])
+
+    def handle_delivery(self, connection, row, payload, *, now, prefetched=None):
+        return self.map_order(None, payload)
+
     def push_handlers(self):
         return {OutboxKind.FULFILLMENT_CREATE: _tracking}
+
+
+def sign(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 PLATFORM = FakeStore()

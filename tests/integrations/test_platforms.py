@@ -3,9 +3,12 @@ the shared import loop treats every platform's refusal the same way, a platform 
 one module and one settings line gets imports and pushes through the shared loops, and a
 wrong settings line stops the start with the reason."""
 
+import json
+
 import pytest
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 from django_scopes import scope
 
 from integrations.models import (
@@ -58,7 +61,8 @@ def _fake_connection(workspace) -> StoreConnection:
                                      platform="fakestore")
         return StoreConnection.objects.create(workspace=workspace, store=store,
                                               platform="fakestore", shop_domain="fake.test",
-                                              access_token=Secret("fake-key"))
+                                              access_token=Secret("fake-key"),
+                                              webhook_secret=Secret("fake-hook-secret"))
 
 
 # --- (a) the same refusal, the same outcome -----------------------------------------------
@@ -134,6 +138,34 @@ def test_a_platform_added_in_settings_imports_through_the_shared_loop(
         stats = reconcile_store(connection_id=conn.pk)
         assert stats["cancelled"] == 1
         assert orders.get(external_id="F1").state == "cancelled"
+
+
+def test_a_platform_added_in_settings_takes_webhooks_at_the_shared_door(
+        workspace, fake_registered, client):
+    conn = _fake_connection(workspace)
+    url = reverse("integrations:store_webhook",
+                  kwargs={"platform": "fakestore", "store_id": conn.store_id})
+    body = json.dumps(fake_registered.orders[0]).encode()
+
+    def post(data, signature):
+        return client.post(url, data, content_type="application/json",
+                           HTTP_X_FAKE_SIGNATURE=signature, HTTP_X_FAKE_TOPIC="order")
+
+    signed = fake_platform.sign(body, "fake-hook-secret")
+    assert post(body, "0" * 64).status_code == 401  # the platform's own signature check
+    assert post(b"{", fake_platform.sign(b"{", "fake-hook-secret")).status_code == 400
+    assert post(body, signed).json() == {"ok": True, "duplicate": False}
+    assert post(body, signed).json() == {"ok": True, "duplicate": True}  # stored once
+    with scope(workspace=workspace):
+        inbox.inbox_drain(connection_id=conn.pk)
+        assert Order.objects.get(store_id=conn.store_id).external_id == "F1"
+    # a store id of another platform, or a platform not listed, is not authenticated
+    for platform, store_id in (("woocommerce", conn.store_id), ("etsy", conn.store_id)):
+        other = reverse("integrations:store_webhook",
+                        kwargs={"platform": platform, "store_id": store_id})
+        response = client.post(other, body, content_type="application/json")
+        assert response.status_code == 401, platform
+        assert response.json()["error"]["code"] == "unknown_store"
 
 
 def test_a_platform_added_in_settings_pushes_through_the_shared_outbox(
