@@ -4,6 +4,8 @@
 file (the embedded default's database) with the same options as `make run`.
 """
 
+import re
+
 from podhub.settings.base import *  # noqa: F403
 from podhub.settings.base import DATABASES, VAR_DIR, env
 
@@ -18,6 +20,13 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 # xdist workers share one Redis but each has its own database (same ids): keep
 # their cache keys apart.
 CACHES["default"]["KEY_PREFIX"] = env.str("PYTEST_XDIST_WORKER", default="")  # noqa: F405
+# A test that empties the cache (cache.clear(): Redis FLUSHDB) must not empty another
+# worker's in the middle of its test (the login throttle counts there): each xdist worker
+# has its own Redis database, 3 and up (0-2 are the broker's, the default cache's, REDIS_URL).
+_worker = env.str("PYTEST_XDIST_WORKER", default="")
+if _worker.startswith("gw") and "Redis" in CACHES["default"]["BACKEND"]:  # noqa: F405
+    CACHES["default"]["LOCATION"] = re.sub(  # noqa: F405
+        r"/\d+$", f"/{3 + int(_worker[2:]) % 13}", CACHES["default"]["LOCATION"])  # noqa: F405
 if CELERY_BROKER_URL.startswith("redis"):
     # and their queues: a test's worker thread never takes another xdist worker's
     # messages (tests/live.py, tests/podhub/test_events.py)

@@ -167,7 +167,7 @@ def test_cli_connects_and_prints_json(workspace, woo_store, django_capture_on_co
     with django_capture_on_commit_callbacks() as callbacks:
         call_command("connect_store", "--workspace", str(workspace.pk), "--platform",
                      "woocommerce", "--url", woo_store.url + "/", "--consumer-key", KEY,
-                     "--consumer-secret", SECRET, "--webhook-secret", "w1", "--json",
+                     "--consumer-secret", SECRET, "--webhook-secret", "wh-secret-cli-1", "--json",
                      stdout=out)
     result = json.loads(out.getvalue())
     assert result["webhook_url"].endswith(f"/webhooks/woocommerce/{result['store_id']}/")
@@ -187,7 +187,7 @@ def test_cli_connects_and_prints_json(workspace, woo_store, django_capture_on_co
         cur.execute("SELECT access_token, consumer_secret, webhook_secret "
                     "FROM integrations_storeconnection")
         raw = cur.fetchone()
-    assert KEY not in raw[0] and SECRET not in raw[1] and "w1" not in raw[2]
+    assert KEY not in raw[0] and SECRET not in raw[1] and "wh-secret-cli-1" not in raw[2]
     before = _stores()
     again = StringIO()  # the same workspace again: new keys, webhooks registered again
     call_command("connect_store", "--workspace", str(workspace.pk), "--platform",
