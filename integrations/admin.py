@@ -1,13 +1,11 @@
 """Staff views of connections, deliveries and pushes. Secrets are never shown."""
 
 from django.contrib import admin
-from django.utils import timezone
 
 from integrations.models import (
     ImportJob,
     InboundWebhook,
     OutboxMessage,
-    OutboxStatus,
     StoreConnection,
 )
 
@@ -49,13 +47,10 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 @admin.action(description="Retry now")
 def retry_now(modeladmin, request, queryset):
-    from integrations.tasks import outbox_deliver_task
+    from integrations.services.outbox import outbox_retry_now
 
-    now = timezone.now()
-    for msg in queryset.filter(status__in=[OutboxStatus.PENDING, OutboxStatus.FAILED]):
-        OutboxMessage.objects.filter(pk=msg.pk).update(status=OutboxStatus.PENDING,
-                                                       next_attempt_at=now)
-        outbox_deliver_task.delay(workspace_id=msg.workspace_id, message_id=msg.pk)
+    sent = outbox_retry_now(message_ids=list(queryset.values_list("pk", flat=True)))
+    modeladmin.message_user(request, f"{len(sent)} push(es) sent again.")
 
 
 @admin.register(OutboxMessage)

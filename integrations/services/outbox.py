@@ -304,6 +304,23 @@ def outbox_retry(*, workspace, message_ids: list[int], store_id: int | None = No
     return ids
 
 
+@transaction.atomic
+def outbox_retry_now(*, message_ids: list[int], now: datetime | None = None) -> list[int]:
+    """Staff's "Retry now" (admin): waiting or failed pushes, of any workspace, go out now
+    (their attempts are kept: the backoff resumes if it fails again)."""
+    from integrations.tasks import outbox_deliver_task
+
+    now = now or timezone.now()
+    rows = list(OutboxMessage.objects.select_for_update().filter(
+        pk__in=message_ids, status__in=[OutboxStatus.PENDING, OutboxStatus.FAILED])
+        .values_list("pk", "workspace_id"))
+    OutboxMessage.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        status=OutboxStatus.PENDING, next_attempt_at=now, updated_at=now)
+    for pk, workspace_id in rows:
+        outbox_deliver_task.delay(workspace_id=workspace_id, message_id=pk)
+    return [pk for pk, _ in rows]
+
+
 def outbox_due(*, now: datetime | None = None, limit: int = 200) -> list[tuple[int, int]]:
     now = now or timezone.now()
     return list(OutboxMessage.objects.filter(status=OutboxStatus.PENDING,
