@@ -22,5 +22,8 @@ class IntegrationsConfig(AppConfig):
                          coalesce=outbox.EVENTS_DOORBELL)
         # Cancels that affect the buyer reach a connected store (docs/shopify.md).
         hooks.register_store_takes_cancels(outbox.store_takes_cancels)
+        # the kinds of store: one per registered platform (Store.platform's choices)
+        hooks.register_platform_labels(
+            lambda: {code: p.label for code, p in registry.platforms().items()})
         panels.register_panel(url_name="integrations:order_panel", title="Store sync",
                               position=50, element_id="store-sync")

@@ -123,6 +123,30 @@ def store_takes_cancels(order) -> bool:
     return bool(_takes_cancels and _takes_cancels(order))
 
 
+# --- the kinds of store (integrations' platform registry) ---------------------------------
+
+_platform_labels: Callable | None = None
+
+
+def register_platform_labels(fn: Callable) -> None:
+    """fn() -> {code: label} of the store platforms PodHub speaks to (integrations'
+    registry, settings.PODHUB_STORE_PLATFORMS), read each time: a platform added there
+    is a kind of store here, with no migration and no line in orders."""
+    global _platform_labels
+    _platform_labels = fn
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    """Store.platform's choices: the registered platforms, then the outside source."""
+    from orders.models import Platform
+
+    labels = dict(_platform_labels()) if _platform_labels else {
+        Platform.SHOPIFY.value: Platform.SHOPIFY.label,
+        Platform.WOOCOMMERCE.value: Platform.WOOCOMMERCE.label}
+    labels.setdefault(Platform.MANUAL.value, Platform.MANUAL.label)
+    return list(labels.items())
+
+
 # --- import filters (automation's "skip import" rules) ------------------------------------
 
 _import_filters: list[Callable] = []

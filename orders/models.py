@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django_scopes import ScopedManager
 
+from orders import hooks
 from podhub.core.models import WorkspaceModel
 from podhub.core.money import amount_field
 from podhub.core.uploads import generated_name
@@ -35,7 +36,8 @@ class Store(WorkspaceModel):
     """A sales channel of the workspace. Credentials live in integrations."""
 
     name = models.CharField(max_length=120)
-    platform = models.CharField(max_length=16, choices=Platform.choices)
+    # the registered store platforms (orders.hooks.platform_choices), "manual" always
+    platform = models.CharField(max_length=16, choices=hooks.platform_choices)
     currency = models.CharField(max_length=3, default="USD")
     submit_mode = models.CharField(
         max_length=16, choices=SubmitMode.choices, default=SubmitMode.AFTER_HOURS

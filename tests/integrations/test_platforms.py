@@ -241,3 +241,15 @@ def test_a_platform_no_longer_listed_is_not_pushed_to(settings, workspace):
     with scope(workspace=workspace), pytest.raises(Conflict, match="not a connected store"):
         publish_product(store=conn.store, product_ref="p1", title="Mug",
                         variants=[{"sku": "MUG-11-WHITE", "price": "14.00"}])
+
+
+def test_a_platform_added_in_settings_is_a_kind_of_store(workspace, fake_registered):
+    # no line in orders and no migration: Store.platform's choices follow the registry
+    conn = _fake_connection(workspace)
+    with scope(workspace=workspace):
+        store = Store.objects.get(pk=conn.store_id)
+        store.full_clean()
+        assert store.get_platform_display() == "Fake Store"
+        assert ("fakestore", "Fake Store") in Store._meta.get_field("platform").choices
+        assert ("manual", "Outside source (manual, CSV, API)") in \
+            Store._meta.get_field("platform").choices
