@@ -214,14 +214,22 @@ def set_shipping_method(ctx: Context, value) -> str:
     return f"Shipping method {value} chosen for when it is paid."
 
 
-def _provider(value, workspace, where) -> int:
-    from podhub.core.api import parse_id
+def _reference(kind: str, what: str):
+    """A check of an id the action names: it must exist (for this workspace)."""
 
-    pk = parse_id(value, field=where, what="provider")
-    if not conditions.existing("provider", {pk}, workspace=workspace):
-        raise ValidationFailed(f"{where}: no such provider.",
-                               fields={where: "No such provider."})
-    return pk
+    def check(value, workspace, where) -> int:
+        from podhub.core.api import parse_id
+
+        pk = parse_id(value, field=where, what=what)
+        if not conditions.existing(kind, {pk}, workspace=workspace):
+            raise ValidationFailed(f"{where}: no such {what}.",
+                                   fields={where: f"No such {what}."})
+        return pk
+
+    return check
+
+
+_provider = _reference("provider", "provider")
 
 
 def route(ctx: Context, value) -> str:
@@ -349,14 +357,7 @@ def email_team(ctx: Context, value) -> str:
     return f"E-mailed {len(to)} owner(s)/admin(s)."
 
 
-def _endpoint(value, workspace, where) -> int:
-    from podhub.core.api import parse_id
-
-    pk = parse_id(value, field=where, what="webhook endpoint")
-    if not conditions.existing("endpoint", {pk}, workspace=workspace):
-        raise ValidationFailed(f"{where}: no such webhook endpoint in this workspace.",
-                               fields={where: "No such webhook endpoint in this workspace."})
-    return pk
+_endpoint = _reference("endpoint", "webhook endpoint")
 
 
 def send_webhook(ctx: Context, value) -> str:
