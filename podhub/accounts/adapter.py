@@ -20,5 +20,15 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().get_login_redirect_url(request)
 
     def send_mail(self, template_prefix, email, context):
+        """allauth's messages (sign-up code, password reset, ...) go through the e-mail
+        outbox like every other (podhub/core/mail.py): a row first, sent by a worker after
+        commit, retried by the sweep; never SMTP inside the request."""
+        from podhub.core import mail
+
         context.setdefault("product_name", "PodHub")
-        super().send_mail(template_prefix, email, context)
+        msg = self.render_mail(template_prefix, email, context)
+        html = next((content for content, mime in getattr(msg, "alternatives", [])
+                     if mime == "text/html"), "")
+        if msg.content_subtype == "html":  # only an HTML template
+            html = html or msg.body
+        mail.send(to=[email], subject=msg.subject, body=msg.body, html=html)

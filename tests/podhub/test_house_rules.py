@@ -33,9 +33,6 @@ ON_COMMIT_ALLOWED = {
 # The modules that may send e-mail without the outbox, and why.
 SMTP_ALLOWED = {
     "podhub/core/mail.py": "the outbox's sender: the one place that talks to SMTP",
-    "podhub/accounts/adapter.py": "allauth's own messages (sign-up code, password reset) "
-                                  "are sent by allauth in the request of the user who waits "
-                                  "for them; the adapter only adds to their context",
 }
 CELERY_APP_ALLOWED = {"podhub/celery.py": "the one Celery app, whose task_cls is PodhubTask"}
 SEND_TASK_ALLOWED = {

@@ -7,7 +7,9 @@ from django.core.cache import cache
 
 from podhub.accounts.models import User
 
-pytestmark = pytest.mark.django_db
+# the messages leave through the e-mail outbox after commit (podhub/core/mail.py): real
+# transactions, so each request commits and its e-mail is sent
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "a-long-unusual-pass 42"
 
