@@ -24,7 +24,8 @@ from django.utils import timezone
 from automation import actions, conditions, engine, facts
 from automation.models import ApplyJob, ApplyStatus, Match, Rule, Trigger
 from orders.models import Order, OrderState
-from podhub.core.exceptions import NotFound, PermissionDenied, ValidationFailed
+from podhub.core.exceptions import NotFound, ValidationFailed
+from podhub.workspaces.services import require_manager
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,7 @@ PENDING_GRACE = timedelta(seconds=60)
 
 
 def _require_manager(membership) -> None:
-    if membership is None or not membership.can_manage:
-        raise PermissionDenied("Only owners and admins can change rules.")
+    require_manager(membership, message="Only owners and admins can change rules.")
 
 
 def clean(*, workspace, data: dict, partial_of: Rule | None = None) -> dict:

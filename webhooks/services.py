@@ -33,7 +33,8 @@ from orders.events import OrderEvents
 from orders.models import LineItem, Order, OrderEvent
 from podhub.core import mail, outbound
 from podhub.core.db import update_by_ids
-from podhub.core.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.workspaces import services as workspace_services
 from podhub.workspaces.models import MANAGING_ROLES, Membership
 from webhooks import signing
 from webhooks.models import (
@@ -79,8 +80,8 @@ def _retry_delay(attempts: int) -> timedelta | None:
 
 def require_manager(membership: Membership | None) -> None:
     """Endpoints receive the workspace's order data: owners and admins manage them."""
-    if membership is None or membership.role not in MANAGING_ROLES:
-        raise PermissionDenied("Only the owner or an admin can manage webhook endpoints.")
+    workspace_services.require_manager(
+        membership, message="Only the owner or an admin can manage webhook endpoints.")
 
 
 # --- endpoints -----------------------------------------------------------------------------

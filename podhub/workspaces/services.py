@@ -30,9 +30,12 @@ def workspace_create(*, name: str, owner: User, billing_currency: str = "USD") -
     return workspace
 
 
-def _require_manager(membership: Membership) -> None:
-    if membership.role not in MANAGING_ROLES:
-        raise PermissionDenied("Only the owner or an admin can manage members.")
+def require_manager(membership: Membership | None, *,
+                    message: str = "Only the owner or an admin can manage members.") -> None:
+    """Owners and admins only: the one role check of actions that manage a workspace
+    (its team, its rules, its webhook endpoints)."""
+    if membership is None or not membership.can_manage:
+        raise PermissionDenied(message)
 
 
 @transaction.atomic
@@ -40,7 +43,7 @@ def invitation_create(
     *, workspace: Workspace, invited_by: Membership, email: str, role: str = Role.MEMBER
 ) -> tuple[Invitation, str]:
     """Invite an e-mail address; returns the invitation and its one-time token."""
-    _require_manager(invited_by)
+    require_manager(invited_by)
     email = (email or "").strip().lower()
     if "@" not in email or len(email) > 254:
         raise ValidationFailed("Enter a valid e-mail address.", field="email")
@@ -84,7 +87,7 @@ def invitation_revoke(*, workspace: Workspace, by: Membership, invitation_id: in
     ).first()
     if invitation is None:
         raise NotFound("No such invitation.")
-    _require_manager(by)
+    require_manager(by)
     if not invitation.is_open():
         raise Conflict("That invitation is no longer open.")
     invitation.revoked_at = timezone.now()
@@ -136,7 +139,7 @@ def membership_remove(*, workspace: Workspace, by: Membership, membership_id: in
     ).first()
     if target is None:
         raise NotFound("No such member.")
-    _require_manager(by)
+    require_manager(by)
     if target.role == Role.OWNER:
         raise Conflict("The owner cannot be removed.")
     if target.role == Role.ADMIN and by.role != Role.OWNER:
