@@ -111,32 +111,42 @@ def shopify_webhook(request):
 RING_WINDOW = 0.25
 _ring_lock = threading.Lock()
 _last_ring: dict[int, float] = {}
-_trailing: set[int] = set()
+_trailing: dict[int, threading.Timer] = {}
+
+
+def reset_rings() -> None:
+    """Forget this process's doorbell state and cancel trailing rings not yet sent (tests:
+    a timer left by one test must not ring inside the next)."""
+    with _ring_lock:
+        for timer in _trailing.values():
+            timer.cancel()
+        _trailing.clear()
+        _last_ring.clear()
 
 
 def _ring(workspace_id: int, connection_id: int) -> None:
     now = time.monotonic()
+    timer = None
     with _ring_lock:
         last = _last_ring.get(connection_id, 0.0)
         if now - last >= RING_WINDOW:
             _last_ring[connection_id] = now
-            delay = None
         elif connection_id in _trailing:
             return
         else:
-            _trailing.add(connection_id)
-            delay = last + RING_WINDOW - now
-    if delay is None:
+            timer = threading.Timer(last + RING_WINDOW - now, _trailing_ring,
+                                    (workspace_id, connection_id))
+            timer.daemon = True
+            _trailing[connection_id] = timer
+    if timer is None:
         _send_ring(workspace_id, connection_id)
     else:
-        timer = threading.Timer(delay, _trailing_ring, (workspace_id, connection_id))
-        timer.daemon = True
         timer.start()
 
 
 def _trailing_ring(workspace_id: int, connection_id: int) -> None:
     with _ring_lock:
-        _trailing.discard(connection_id)
+        _trailing.pop(connection_id, None)
         _last_ring[connection_id] = time.monotonic()
     _send_ring(workspace_id, connection_id)
 

@@ -58,6 +58,17 @@ def pytest_fixture_setup(fixturedef, request):
         return (yield)
 
 
+@pytest.fixture(autouse=True)
+def _no_doorbell_from_the_last_test():
+    """Webhook intake coalesces doorbells per process with timers; on SQLite ids are reused
+    after a rollback, so a timer left by one test would ring inside the next one's mocks."""
+    from integrations.webhooks import reset_rings
+
+    reset_rings()
+    yield
+    reset_rings()
+
+
 @pytest.fixture
 def workspace(db):
     return WorkspaceFactory(name="Acme Prints")

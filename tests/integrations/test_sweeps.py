@@ -58,8 +58,6 @@ def test_due_outbox_messages_are_rung(connection, sandbox, workspace):
 
 
 def test_doorbells_are_coalesced_with_a_trailing_ring():
-    webhooks._last_ring.clear()
-    webhooks._trailing.clear()
     with mock.patch.object(webhooks, "_send_ring") as send, \
             mock.patch.object(webhooks.threading, "Timer") as timer:
         for _ in range(50):
