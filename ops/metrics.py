@@ -36,10 +36,12 @@ REQUEST_SECONDS = Histogram(
 def _work_queues() -> list[tuple[str, object, str, list[str]]]:
     """(queue label, model, age field, open states): each (model, state) pair is read
     alone, so the planner uses the partial index on that state."""
+    from automation.models import ApplyJob
     from billing.models import StripeEvent
     from fulfillment.models import ProviderWebhook, Render, Submission
     from integrations.models import ImportJob, InboundWebhook, OutboxMessage
     from orders.models import CsvImport
+    from webhooks.models import WebhookDelivery
 
     return [
         ("inbox", InboundWebhook, "created_at", ["pending", "failed"]),
@@ -50,6 +52,9 @@ def _work_queues() -> list[tuple[str, object, str, list[str]]]:
         ("store_imports", ImportJob, "created_at", ["pending", "running"]),
         ("provider_webhooks", ProviderWebhook, "received_at", ["pending", "failed"]),
         ("stripe_events", StripeEvent, "received_at", ["received", "failed"]),
+        # the seller's own endpoints: waiting = not delivered yet, retries included
+        ("seller_webhooks", WebhookDelivery, "created_at", ["pending"]),
+        ("rule_apply_jobs", ApplyJob, "created_at", ["pending", "running"]),
     ]
 
 
@@ -76,6 +81,7 @@ def database_families(now: datetime | None = None) -> list:
     from orders.models import Order
     from podhub.core.models import Heartbeat, SweepRun
     from podhub.core.sweeps import sweeps
+    from webhooks.models import WebhookEndpoint
 
     now = now or timezone.now()
     started = time.perf_counter()
@@ -99,7 +105,16 @@ def database_families(now: datetime | None = None) -> list:
         heartbeat = Heartbeat.objects.filter(name="worker").values_list("beat_at",
                                                                         flat=True).first()
         runs = {r.name: r for r in SweepRun.objects.all()}
+        endpoints = {r["is_enabled"]: r["n"] for r in WebhookEndpoint.objects.order_by()
+                     .values("is_enabled").annotate(n=Count("pk"))}
     families = [items, oldest]
+    by_state = GaugeMetricFamily(
+        "podhub_seller_webhook_endpoints",
+        "Sellers' webhook endpoints by state (disabled: after a long failure streak, or by "
+        "the seller).", labels=["state"])
+    by_state.add_metric(["enabled"], endpoints.get(True, 0))
+    by_state.add_metric(["disabled"], endpoints.get(False, 0))
+    families.append(by_state)
     for name, help_text, value in (
         ("podhub_orders_due_for_submission",
          "Paid orders whose submit countdown has ended (the submit sweep takes them).",

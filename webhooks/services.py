@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import httpx
 from django.db import transaction
@@ -69,6 +70,7 @@ TOTAL_TIMEOUT = 15.0  # the whole request
 RESPONSE_KEPT = 4096  # bytes of the receiver's answer kept in the log
 MAX_ENDPOINTS = 20  # per workspace
 FANOUT_LOOKBACK = timedelta(hours=1)  # how far back the sweep looks for lost fan-outs
+RETRY_AFTER_MAX = timedelta(hours=24)  # a receiver's Retry-After is honoured up to this
 
 
 def _retry_delay(attempts: int) -> timedelta | None:
@@ -386,6 +388,8 @@ class _Result:
     error: str = ""
     permanent: bool = False  # refused by the policy: retrying changes nothing
     duration_ms: int = 0
+    retry_after: timedelta | None = None  # the receiver asked us to wait (429/503)
+    deferred_until: datetime | None = None  # not sent: its endpoint asked us to wait
 
     @property
     def ok(self) -> bool:
@@ -429,6 +433,9 @@ def _post(http: httpx.Client, delivery: WebhookDelivery, headers: dict) -> _Resu
                 if len(kept) >= RESPONSE_KEPT:
                     break
             result.response = kept[:RESPONSE_KEPT].decode("utf-8", errors="replace")
+            if response.status_code in (429, 503):
+                result.retry_after = retry_after(response.headers.get("Retry-After"),
+                                                 now=timezone.now())
         if not result.ok:
             result.error = f"HTTP {result.status}"
     except outbound.OutboundRefused as exc:
@@ -441,6 +448,22 @@ def _post(http: httpx.Client, delivery: WebhookDelivery, headers: dict) -> _Resu
         result.error = f"Could not connect: {exc.__class__.__name__}"
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result
+
+
+def retry_after(value: str | None, *, now: datetime) -> timedelta | None:
+    """A receiver's `Retry-After` (RFC 9110 10.2.3: seconds, or an HTTP date), capped at
+    RETRY_AFTER_MAX; None when absent or unreadable (then the backoff alone applies)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        wait = timedelta(seconds=int(value))
+    else:
+        try:
+            wait = parsedate_to_datetime(value) - now
+        except (TypeError, ValueError):
+            return None
+    return max(timedelta(0), min(wait, RETRY_AFTER_MAX))
 
 
 def send_deliveries(*, delivery_ids, now: datetime | None = None,
@@ -459,14 +482,22 @@ def _send_claimed(claimed: list[WebhookDelivery], now: datetime,
     http = client or outbound.client(timeout=TIMEOUT, total_timeout=TOTAL_TIMEOUT,
                                      max_bytes=1024 * 1024)
     started = time.monotonic()
+    paused: dict[int, datetime] = {}  # endpoint → until when it asked us to wait
     try:
         for d in claimed:
+            if d.endpoint_id in paused:  # not sent, not an attempt: after its wait
+                results.append(_Result(delivery=d, headers={},
+                                       deferred_until=paused[d.endpoint_id]))
+                continue
             # the moment of this request (receivers refuse stale timestamps: a batch
             # behind slow receivers must not sign with the batch's start)
             at = now + timedelta(seconds=time.monotonic() - started)
             headers = signing.headers(msg_id=d.msg_id, timestamp=at, body=d.body,
                                       secrets=signing_secrets(d.endpoint, at))
-            results.append(_post(http, d, headers))
+            result = _post(http, d, headers)
+            if result.retry_after:
+                paused[d.endpoint_id] = now + result.retry_after
+            results.append(result)
     finally:
         if client is None:
             http.close()
@@ -480,6 +511,12 @@ def _record(results: list[_Result], now: datetime) -> dict:
     by_endpoint: dict[int, list[_Result]] = defaultdict(list)
     for r in results:
         d = r.delivery
+        if r.deferred_until:  # the claim counted an attempt that was not made
+            updates[d.pk] = (DeliveryStatus.PENDING, r.deferred_until, d.delivered_at,
+                             d.last_status_code, d.last_error, d.replay_pending,
+                             d.attempts - 1)
+            counts["retrying"] += 1
+            continue
         by_endpoint[d.endpoint_id].append(r)
         attempts.append(WebhookAttempt(
             workspace_id=d.workspace_id, delivery=d, number=d.attempts, created_at=now,
@@ -487,6 +524,8 @@ def _record(results: list[_Result], now: datetime) -> dict:
             url=d.endpoint.url, request_headers=r.headers, response_status=r.status,
             response_body=r.response, duration_ms=r.duration_ms, error=r.error[:500]))
         delay = None if r.ok or r.permanent else _retry_delay(d.attempts)
+        if delay is not None and r.retry_after:
+            delay = max(delay, r.retry_after)
         if r.ok or d.delivered_at:  # delivered (a failed replay of a delivered one stays so)
             status, next_at, delivered_at = DeliveryStatus.DELIVERED, now, d.delivered_at or now
             counts["delivered" if r.ok else "failed"] += 1
@@ -496,12 +535,13 @@ def _record(results: list[_Result], now: datetime) -> dict:
         else:  # retries over, or refused by the outbound policy
             status, next_at, delivered_at = DeliveryStatus.FAILED, now, None
             counts["failed"] += 1
-        updates[d.pk] = (status, next_at, delivered_at, r.status, r.error[:500], False)
+        updates[d.pk] = (status, next_at, delivered_at, r.status, r.error[:500], False,
+                         d.attempts)
     with transaction.atomic():
         WebhookAttempt.objects.bulk_create(attempts)
         update_by_ids(WebhookDelivery, updates,
                       columns=["status", "next_attempt_at", "delivered_at", "last_status_code",
-                               "last_error", "replay_pending"])
+                               "last_error", "replay_pending", "attempts"])
     for rs in by_endpoint.values():
         _record_streak(rs[0].delivery.endpoint, rs, now)
     return counts

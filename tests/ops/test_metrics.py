@@ -202,10 +202,35 @@ def make_stripe_events(workspace, state, created_at):
                                payload={}, status=state, received_at=created_at)
 
 
+def _endpoint(workspace, **kwargs):
+    from webhooks.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.create(workspace=workspace, url="https://hooks.example/in",
+                                          event_types=["order.paid"], secret="whsec_x",
+                                          **kwargs)
+
+
+def make_seller_webhooks(workspace, state, created_at):
+    from webhooks.models import WebhookDelivery
+
+    WebhookDelivery.objects.create(workspace=workspace, endpoint=_endpoint(workspace),
+                                   event_type="order.paid", body="{}", status=state,
+                                   created_at=created_at)
+
+
+def make_rule_apply_jobs(workspace, state, created_at):
+    from automation.models import ApplyJob, Rule
+
+    rule = Rule.objects.create(workspace=workspace, name="Tag Brazil", trigger="paid",
+                               actions=[{"type": "tag", "tag": "br"}])
+    ApplyJob.objects.create(workspace=workspace, rule=rule, status=state, created_at=created_at)
+
+
 MAKERS = {"inbox": make_inbox, "outbox": make_outbox, "submissions": make_submissions,
           "renders": make_renders, "csv_imports": make_csv_imports,
           "store_imports": make_store_imports, "provider_webhooks": make_provider_webhooks,
-          "stripe_events": make_stripe_events}
+          "stripe_events": make_stripe_events, "seller_webhooks": make_seller_webhooks,
+          "rule_apply_jobs": make_rule_apply_jobs}
 CASES = [(queue, state) for queue, states in QUEUES.items() for state in states]
 
 
@@ -227,6 +252,16 @@ def test_each_work_gauge_moves(scrape, workspace, queue, state):
     for other in QUEUES[queue]:
         if other != state:
             assert value(after, "podhub_work_items", queue=queue, state=other) == 0
+
+
+def test_seller_webhook_endpoints_by_state_move(scrape, workspace):
+    assert value(scrape(), "podhub_seller_webhook_endpoints", state="disabled") == 0
+    with scopes_disabled():
+        _endpoint(workspace)
+        _endpoint(workspace, is_enabled=False, disabled_reason="Failing for 3 days")
+    after = scrape()
+    assert value(after, "podhub_seller_webhook_endpoints", state="enabled") == 1
+    assert value(after, "podhub_seller_webhook_endpoints", state="disabled") == 1
 
 
 def test_orders_due_and_overdue_move(scrape, workspace):

@@ -16,12 +16,14 @@ from webhooks import services
 
 class Receiver(StubServer):
     """`secret`: what the seller's system holds; `answers`: statuses to give in turn
-    (then 200); `hold`: an Event the handler waits on before answering (a slow
-    receiver, released by the test)."""
+    (then 200); `retry_after`: the Retry-After it sends with a 429 or 503; `hold`: an
+    Event the handler waits on before answering (a slow receiver, released by the
+    test)."""
 
     def __init__(self):
         self.secret = ""
         self.answers: list[int] = []
+        self.retry_after: str | None = None
         self.hold: threading.Event | None = None
         self.verified: list[dict] = []  # (webhook-id, payload) of each verified request
         self.refused: list[str] = []  # why verification failed
@@ -36,7 +38,10 @@ class Receiver(StubServer):
         if self.hold is not None:
             self.hold.wait(timeout=30)
         status = self.answers.pop(0) if self.answers else 200
-        return Answer(status, body=b'{"ok": true}' if status < 300 else b"broken")
+        headers = ({"Retry-After": self.retry_after}
+                   if self.retry_after and status in (429, 503) else {})
+        return Answer(status, headers=headers,
+                      body=b'{"ok": true}' if status < 300 else b"broken")
 
     @property
     def hook_url(self) -> str:

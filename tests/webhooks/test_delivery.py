@@ -4,7 +4,7 @@ secret rotation and the outbound policy (docs/webhooks.md)."""
 
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -117,6 +117,56 @@ def test_a_500_is_retried_with_backoff_under_the_same_webhook_id(
         statuses = list(delivery.attempt_log.order_by("number")
                         .values_list("number", "response_status"))
     assert statuses == [(1, 500), (2, 200)]
+
+
+def test_a_429_with_retry_after_waits_as_long_as_the_receiver_asks(
+        endpoint, receiver, order, django_capture_on_commit_callbacks):
+    receiver.answers, receiver.retry_after = [429], "600"
+    hold(order, django_capture_on_commit_callbacks)
+    (delivery,) = deliveries(order.workspace)
+    assert delivery.status == DeliveryStatus.PENDING and delivery.last_status_code == 429
+    # the backoff alone would retry after 5 s; the receiver asked for 10 minutes
+    wait = delivery.next_attempt_at - delivery.last_attempt_at
+    assert timedelta(seconds=600) <= wait <= timedelta(seconds=601)
+    assert send(delivery, delivery.last_attempt_at + timedelta(seconds=60))["delivered"] == 0
+    assert send(delivery, delivery.next_attempt_at)["delivered"] == 1
+
+
+def test_an_endpoint_asking_to_wait_gets_nothing_more_from_that_batch(
+        endpoint, receiver, order, django_capture_on_commit_callbacks):
+    receiver.answers, receiver.retry_after = [503], "120"
+    with scope(workspace=order.workspace):
+        made = [services.publish(workspace=order.workspace, type="order.paid",
+                                 data={"order_id": order.pk, "n": n})[0] for n in range(3)]
+    now = timezone.now()
+    with scopes_disabled():
+        result = services.send_deliveries(delivery_ids=[d.pk for d in made], now=now)
+    assert result == {"delivered": 0, "failed": 0, "retrying": 3}
+    assert len(receiver.received) == 1  # the other two were not sent into the 503
+    first, *rest = deliveries(order.workspace)
+    assert first.attempts == 1 and first.last_status_code == 503
+    for d in rest:  # waiting for the receiver's time, and no attempt spent on them
+        assert d.status == DeliveryStatus.PENDING and d.attempts == 0
+        assert d.next_attempt_at == now + timedelta(seconds=120)
+        with scope(workspace=order.workspace):
+            assert not d.attempt_log.exists()
+    with scopes_disabled():
+        result = services.send_deliveries(delivery_ids=[d.pk for d in made],
+                                          now=now + timedelta(seconds=120))
+    assert result["delivered"] == 3
+    assert sorted(v["payload"]["data"]["n"] for v in receiver.verified) == [0, 0, 1, 2]
+
+
+@pytest.mark.parametrize(("header", "wait"), [
+    ("120", timedelta(seconds=120)),
+    ("Wed, 02 Dec 2026 12:05:00 GMT", timedelta(minutes=5)),  # RFC 9110's HTTP-date form
+    ("Wed, 02 Dec 2026 11:00:00 GMT", timedelta(0)),  # a date already past
+    ("999999", services.RETRY_AFTER_MAX),  # capped
+    ("soon", None), ("", None), (None, None),  # unreadable: the backoff alone applies
+])
+def test_retry_after_is_read_in_both_forms(header, wait):
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert services.retry_after(header, now=now) == wait
 
 
 def test_a_receiver_that_does_not_answer_in_time_is_retried(
