@@ -15,8 +15,16 @@
    event -> delivered = arrival at the receiver minus the event's created_at. Target:
    p99 <= 2 s at 100 events/s; every event delivered once (by webhook-id).
 
+4. --drill (instead of 2 and 3): two workers and beat run with
+   bench/webhooks_drill_settings.py (the retry schedule 60x shorter); events are written
+   at --rate for --seconds while the receiver is killed for --down seconds (connections
+   refused) and, half-way through the outage, one worker is SIGKILLed (restarted 15 s
+   later). Afterwards: every event delivered, how many arrived more than once (by
+   `webhook-id`), none failed, and event -> delivered percentiles.
+
     .venv/bin/python bench/webhooks_bench.py                # about 3 minutes
     .venv/bin/python bench/webhooks_bench.py --deliveries 500 --seconds 10
+    .venv/bin/python bench/webhooks_bench.py --drill --down 600 --rate 10 --seconds 640
 """
 
 from __future__ import annotations
@@ -47,8 +55,11 @@ ADDRESS = {"name": "Ana Buyer", "address1": "1 Main St", "city": "Springfield",
 # --- the receiver (its own process) --------------------------------------------------------
 
 
-def receiver_main(port: int, ready) -> None:
+def receiver_main(port: int, ready, log: str | None = None) -> None:
+    """`log`: a file each arrival is also appended to (a drill kills and restarts the
+    receiver; the file keeps what arrived before)."""
     arrivals: list[tuple[str, float]] = []
+    log_file = open(log, "a", buffering=1) if log else None  # noqa: SIM115
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -61,7 +72,10 @@ def receiver_main(port: int, ready) -> None:
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            arrivals.append((self.headers.get("webhook-id", ""), time.time()))
+            arrival = (self.headers.get("webhook-id", ""), time.time())
+            arrivals.append(arrival)
+            if log_file:
+                log_file.write(json.dumps(arrival) + "\n")
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -236,6 +250,118 @@ def latency(*, ws, store, rate: int, seconds: int, hook_url: str, env, workers: 
             "max_s": round(waits[-1], 3) if waits else None}
 
 
+# --- the drill: receiver down, a worker killed --------------------------------------------
+
+
+def receiver_start(port: int, log: str) -> multiprocessing.Process:
+    ready = multiprocessing.Event()
+    proc = multiprocessing.Process(target=receiver_main, args=(port, ready, log), daemon=True)
+    proc.start()
+    ready.wait(10)
+    return proc
+
+
+def drill(*, ws, store, env, port: int, rate: int, seconds: int, down: int,
+          wait: int) -> dict:
+    import signal
+    import tempfile
+    import threading
+
+    from django.db import transaction
+    from django_scopes import scopes_disabled
+
+    from bench.submit_bench import stop, wait_workers
+    from orders.events import Actor, OrderEvents
+    from orders.models import OrderEvent
+    from orders.services import NewEvent, order_create_manual, record_events
+    from podhub.celery import app
+    from webhooks.models import DeliveryStatus, WebhookDelivery
+
+    log = Path(tempfile.mkdtemp(prefix="hooks-drill-")) / "arrivals.jsonl"
+    env = {**env, "DJANGO_SETTINGS_MODULE": "bench.webhooks_drill_settings"}
+    with scopes_disabled():
+        orders = [order_create_manual(workspace=ws, store=store, actor=Actor.system(), data={
+            "number": f"D-{i}", "currency": "USD", "shipping_address": ADDRESS,
+            "line_items": [{"sku": "MUG-11", "title": "Mug", "quantity": 1,
+                            "unit_price": "12.50"}]}) for i in range(20)]
+    app.control.purge()
+    receiver = receiver_start(port, str(log))
+    workers = {n: worker_start(env, n) for n in ("drill0", "drill1")}
+    beat = subprocess.Popen([str(ROOT / ".venv/bin/celery"), "-A", "podhub", "beat",
+                             "--loglevel", "WARNING", "--schedule", str(log.parent / "beat")],
+                            cwd=ROOT, env=env, start_new_session=True)
+    schedule: list[str] = []
+    t0 = time.monotonic()
+
+    def at(offset: float) -> None:
+        time.sleep(max(0.0, t0 + offset - time.monotonic()))
+
+    def faults() -> None:
+        nonlocal receiver
+        at(10)
+        receiver.kill()
+        receiver.join()
+        schedule.append(f"{time.monotonic() - t0:6.1f} s receiver down")
+        at(10 + down / 2)
+        os.killpg(workers["drill0"].pid, signal.SIGKILL)
+        schedule.append(f"{time.monotonic() - t0:6.1f} s worker drill0 SIGKILLed")
+        at(10 + down / 2 + 15)
+        workers["drill0"] = worker_start(env, "drill0")
+        schedule.append(f"{time.monotonic() - t0:6.1f} s worker drill0 restarted")
+        at(10 + down)
+        receiver = receiver_start(port, str(log))
+        schedule.append(f"{time.monotonic() - t0:6.1f} s receiver back")
+
+    try:
+        wait_workers(list(workers))
+        t0 = time.monotonic()
+        fault_thread = threading.Thread(target=faults, daemon=True)
+        fault_thread.start()
+        total = rate * seconds
+        per_tick = max(1, rate // 20)
+        with scopes_disabled():
+            for i in range(0, total, per_tick):
+                due = t0 + i / rate
+                while time.monotonic() < due:  # pace the events (a load generator)
+                    time.sleep(max(0.0, min(0.01, due - time.monotonic())))
+                with transaction.atomic():
+                    record_events([NewEvent(order=orders[j % len(orders)],
+                                            type=OrderEvents.HELD_RULE,
+                                            actor=Actor.rule("drill"))
+                                   for j in range(i, min(i + per_tick, total))])
+        fault_thread.join()
+        print("  " + "\n  ".join(schedule))
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            got = [tuple(json.loads(line)) for line in log.read_text().splitlines()]
+            if len({m for m, _ in got}) >= total:
+                break
+            time.sleep(2)
+        finished = time.monotonic() - t0
+        with scopes_disabled():
+            created = dict(OrderEvent.objects.filter(workspace=ws, type="order.held.rule")
+                           .values_list("pk", "created_at"))
+            rows = WebhookDelivery.objects.filter(workspace=ws, order_event_id__in=created)
+            by_msg = dict(rows.values_list("msg_id", "order_event_id"))
+            failed = rows.filter(status=DeliveryStatus.FAILED).count()
+            attempts = sorted(rows.values_list("attempts", flat=True))
+    finally:
+        stop([*workers.values(), beat])
+        receiver.kill()
+    ids = [m for m, _ in got]
+    first: dict[str, float] = {}
+    for m, t in got:
+        first.setdefault(m, t)
+    waits = sorted(first[m] - created[by_msg[m]].timestamp() for m in first if m in by_msg)
+    pct = lambda p: waits[min(len(waits) - 1, int(p * len(waits)))] if waits else None  # noqa: E731
+    return {"events": total, "deliveries": len(by_msg),
+            "delivered": len(set(ids) & set(by_msg)), "arrived_twice": len(ids) - len(set(ids)),
+            "failed": failed, "max_attempts": attempts[-1] if attempts else 0,
+            "p50_s": round(pct(0.50), 1) if waits else None,
+            "p99_s": round(pct(0.99), 1) if waits else None,
+            "max_s": round(waits[-1], 1) if waits else None, "run_s": round(finished)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=2000)
@@ -243,6 +369,11 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--drill", action="store_true",
+                        help="receiver down for --down s and a worker killed meanwhile")
+    parser.add_argument("--down", type=int, default=600)
+    parser.add_argument("--wait", type=int, default=1800,
+                        help="drill: how long to wait for the last deliveries")
     args = parser.parse_args()
 
     from bench.shopify_services import Services
@@ -253,6 +384,18 @@ def main() -> int:
 
     django.setup()
     port = free_port()
+    if args.drill:
+        ws, store, _endpoint, _secret = setup_data(f"http://127.0.0.1:{port}/hook")
+        print(f"drill: {args.rate} events/s for {args.seconds} s; receiver down {args.down} s "
+              f"from 10 s; a worker SIGKILLed half-way through the outage")
+        result = drill(ws=ws, store=store, env=env, port=port, rate=args.rate,
+                       seconds=args.seconds, down=args.down, wait=args.wait)
+        print("  " + json.dumps(result))
+        ok = result["delivered"] == result["events"] and result["failed"] == 0
+        print(f"RESULT delivered {result['delivered']}/{result['events']}, failed "
+              f"{result['failed']}, arrived twice {result['arrived_twice']}: "
+              f"{'OK' if ok else 'MISSED'}")
+        return 0 if ok else 1
     ready = multiprocessing.Event()
     receiver = multiprocessing.Process(target=receiver_main, args=(port, ready), daemon=True)
     receiver.start()

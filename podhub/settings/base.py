@@ -389,6 +389,10 @@ PODHUB_METRICS_ALLOW = env.list("PODHUB_METRICS_ALLOW", default=[])
 PODHUB_METRICS_CACHE_SECONDS = env.float("PODHUB_METRICS_CACHE_SECONDS", default=5.0)
 
 # --- product rules ------------------------------------------------------------
+# Sellers' webhook retries (docs/webhooks.md): the schedule's waits are multiplied by this.
+# 1 in production; bench/webhooks_drill_settings.py compresses it so a drill of minutes
+# goes through the retries a 10-minute outage causes.
+PODHUB_WEBHOOK_RETRY_SCALE = 1.0
 # Hours a seller has to answer a staff request for information (PrintBase: 48).
 ORDER_INFO_REQUEST_HOURS = env.int("ORDER_INFO_REQUEST_HOURS", default=48)
 
