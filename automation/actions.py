@@ -353,7 +353,8 @@ def email_team(ctx: Context, value) -> str:
         return f"Would e-mail {len(to)} owner(s)/admin(s)."
     url = f"{settings.PUBLIC_BASE_URL}/orders/{ctx.order.pk}/"
     mail.send(to=to, subject=f"[PodHub] Rule {ctx.rule.name}: order {ctx.order.number}",
-              body=f"{value}\n\n{url}", workspace_id=ctx.order.workspace_id)
+              body=str(value), link=url, link_label=f"Open order {ctx.order.number}",
+              workspace_id=ctx.order.workspace_id)
     return f"E-mailed {len(to)} owner(s)/admin(s)."
 
 

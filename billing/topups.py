@@ -416,8 +416,8 @@ def _email_owners(workspace_id: int, *, subject: str, body: str) -> None:
         "user__email", flat=True))
     if recipients:
         url = f"{settings.PUBLIC_BASE_URL}/balance/"
-        mail.send(to=recipients, subject=f"[PodHub] {subject}", body=f"{body}\n\n{url}",
-                  workspace_id=workspace_id)
+        mail.send(to=recipients, subject=f"[PodHub] {subject}", body=body, link=url,
+                  link_label="Open your balance", workspace_id=workspace_id)
 
 
 # --- staff -----------------------------------------------------------------------------

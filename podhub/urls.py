@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ops.views import metrics
+from podhub.core import dev_mail
 from podhub.core.health import healthz
 from podhub.workspaces import views as workspace_views
 
@@ -25,6 +26,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("dev/mail/", dev_mail.mail_list, name="dev-mail-list"),
+    path("dev/mail/<id:email_id>/", dev_mail.mail_detail, name="dev-mail"),
+    path("dev/mail/<id:email_id>/html/", dev_mail.mail_html, name="dev-mail-html"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
     path("", workspace_views.dashboard, name="dashboard"),

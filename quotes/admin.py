@@ -163,16 +163,38 @@ def _waiting_hours(since, now) -> int:
     return int((now - since).total_seconds() // 3600)
 
 
+# the statuses' labels are the seller's words ("Waiting for your answer"); staff read whose
+# turn it is from their side
+QUOTE_STATUS_FOR_STAFF = {QuoteStatus.REQUESTED: "To price (staff)",
+                          QuoteStatus.SENT: "Sent, waiting for the seller"}
+
+
+class QuoteStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status__exact"  # the plain field filter's links keep working
+
+    def lookups(self, request, model_admin):
+        return [(value, QUOTE_STATUS_FOR_STAFF.get(value, label))
+                for value, label in QuoteStatus.choices]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
 @admin.register(Quote)
 class QuoteAdmin(admin.ModelAdmin):
-    list_display = ("title", "workspace", "store", "status", "waiting", "variant_count",
-                    "requested_at")
+    list_display = ("title", "workspace", "store", "status_for_staff", "waiting",
+                    "variant_count", "requested_at")
     list_display_links = ("title",)
-    list_filter = ("status", "workspace", "store")
+    list_filter = (QuoteStatusFilter, "workspace", "store")
     list_select_related = ("workspace", "store")
     search_fields = ("title", "lines__sku")
     actions = ["send_quotes"]
     inlines = [QuoteLineInline]
+
+    @admin.display(description="status", ordering="status")
+    def status_for_staff(self, quote) -> str:
+        return QUOTE_STATUS_FOR_STAFF.get(quote.status, quote.get_status_display())
     readonly_fields = ("workspace", "store", "title", "status", "waiting", "store_product_id",
                        "images_preview", "personalization_preview", "sample_order_link",
                        "waiting_orders", "requested_at", "sent_at", "sent_by", "answered_at",

@@ -434,8 +434,10 @@ def quote_send(*, quote_id: int, by, now: datetime | None = None) -> Quote:
                            + (" + one-time setup fee "
                               f"{format_money(ln.setup_fee_amount, ln.currency)}"
                               if ln.setup_fee_amount else "") for ln in lines)
+        + (f"\n\nA note from PodHub: {quote.staff_notes.strip()}"
+           if quote.staff_notes.strip() else "")
         + "\n\nAccept it to price your waiting orders of this product and all future ones.",
-        path=reverse("quotes:list"))
+        path=reverse("quotes:list"), link_label="Review the quote")
     return quote
 
 
@@ -741,13 +743,14 @@ def snapshot_order_price(*, workspace: Workspace, order_id: int,
 # --- e-mail -------------------------------------------------------------------------------
 
 
-def _email_members(workspace_id: int, *, subject: str, body: str, path: str) -> None:
+def _email_members(workspace_id: int, *, subject: str, body: str, path: str,
+                   link_label: str = "Open in PodHub") -> None:
     recipients = list(Membership.objects.filter(
         workspace_id=workspace_id, role__in=[Role.OWNER, Role.ADMIN]
     ).values_list("user__email", flat=True))
     if not recipients:
         return
     url = settings.PUBLIC_BASE_URL + path
-    mail.send(to=recipients, subject=f"[PodHub] {subject}", body=f"{body}\n\n{url}",
-              workspace_id=workspace_id)
+    mail.send(to=recipients, subject=f"[PodHub] {subject}", body=body, link=url,
+              link_label=link_label, workspace_id=workspace_id)
 

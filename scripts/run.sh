@@ -13,6 +13,8 @@ export PODHUB_VAR_DIR=${PODHUB_VAR_DIR:-$(pwd)/var}
 VAR=$PODHUB_VAR_DIR
 # where providers fetch print files and stores send webhooks
 export PODHUB_PUBLIC_URL=${PODHUB_PUBLIC_URL:-http://127.0.0.1:$PORT}
+# E-mails are files under var/mail/ and readable at /dev/mail/ (nothing is sent).
+export EMAIL_URL=${EMAIL_URL:-filemail:///$PODHUB_VAR_DIR/mail}  # django-environ drops one leading slash
 PY=.venv/bin/python
 mkdir -p "$VAR/log" "$VAR/staticfiles"
 
@@ -82,6 +84,7 @@ pids+=($!)
 
 echo "  PodHub is starting on http://127.0.0.1:$PORT  (health: /healthz, API docs: /api/v1/docs/)"
 echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT, WooCommerce store on :$WOO_SANDBOX_PORT, sandbox factory on :$FACTORY_PORT"
+echo "  E-mails PodHub sends (sign-up codes, invitations, quotes): http://127.0.0.1:$PORT/dev/mail/ and $VAR/mail/"
 echo "  Logs: $VAR/log/ — press Ctrl-C to stop web, worker, beat and the sandboxes."
 # Exit (and stop the others) as soon as any of the three dies.
 wait -n "${pids[@]}" || true

@@ -45,6 +45,10 @@ PUBLIC_ROUTES = {
 OPERATOR_ROUTES = {
     "metrics",  # Prometheus: PODHUB_METRICS_TOKEN or PODHUB_METRICS_ALLOW
 }
+# The embedded default's development pages: every workspace's e-mails, so they exist only
+# with PODHUB_DEV_MAILBOX (off in production) and answer only a loopback client; from any
+# other address they are a 404 (checked below; tests/podhub/test_emails_and_account_pages.py).
+DEVELOPMENT_ROUTES = {"dev-mail-list", "dev-mail", "dev-mail-html"}
 SKIPPED_NAMESPACES = {"admin", "djdt"}
 
 
@@ -97,6 +101,13 @@ def find_leaks(*, a_membership, b_dashboard, b_api) -> list[str]:
     made: dict[str, object] = {}
     for r in walk():
         if r.name in PUBLIC_ROUTES:
+            continue
+        if r.name in DEVELOPMENT_ROUTES:
+            url = fill(r.route, dict.fromkeys(r.kwargs, 1))
+            status = b_dashboard.get(url, REMOTE_ADDR="203.0.113.9").status_code
+            if status != 404:
+                problems.append(f"GET {url} ({r.name}) is for this machine only and answered "
+                                f"{status} to another address")
             continue
         if r.name in OPERATOR_ROUTES:
             url = fill(r.route, {})

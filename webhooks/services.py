@@ -29,6 +29,7 @@ import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from orders.events import OrderEvents
@@ -582,11 +583,14 @@ def _tell_owners(endpoint: WebhookEndpoint) -> None:
                                             role__in=MANAGING_ROLES)
                   .values_list("user__email", flat=True))
     mail.send(to=emails, workspace_id=endpoint.workspace_id,
-              subject=f"Webhook endpoint disabled: {endpoint.url}",
+              subject=f"[PodHub] Webhook endpoint disabled: {endpoint.url}",
               body=(f"PodHub stopped sending webhooks to {endpoint.url}.\n\n"
                     f"{endpoint.disabled_reason}\n\n"
                     "Fix the receiver, then enable the endpoint again under Settings → "
-                    "Webhooks; failed deliveries can be replayed from its delivery log.\n"))
+                    "Webhooks; failed deliveries can be replayed from its delivery log."),
+              link=settings.PUBLIC_BASE_URL + reverse("webhooks:endpoint",
+                                                      kwargs={"endpoint_id": endpoint.pk}),
+              link_label="Open the endpoint")
 
 
 # --- the sweep -----------------------------------------------------------------------------

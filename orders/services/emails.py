@@ -19,8 +19,8 @@ def _email_seller(order: Order, *, subject: str, body: str) -> None:
     if not recipients:
         return
     url = f"{settings.PUBLIC_BASE_URL}/orders/{order.pk}/"
-    mail.send(to=recipients, subject=f"[PodHub] {subject}", body=f"{body}\n\n{url}",
-              workspace_id=order.workspace_id)
+    mail.send(to=recipients, subject=f"[PodHub] {subject}", body=body, link=url,
+              link_label=f"Open order {order.number}", workspace_id=order.workspace_id)
 
 
 def _email_cancelled(order: Order, *, subject: str, body: str) -> None:

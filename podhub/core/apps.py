@@ -17,6 +17,14 @@ class CoreConfig(AppConfig):
         if "id" not in get_converters():
             register_converter(IdConverter, "id")
 
+        from django.contrib import admin
+
+        # No "Delete selected" beside the business actions: orders, quotes, ledger rows and
+        # claims change through services, never by a bulk delete (issue 18, staff console).
+        admin.site.disable_action("delete_selected")
+        admin.site.site_header = admin.site.site_title = "PodHub staff"
+        admin.site.index_title = "Staff console"
+
         from podhub.core.db import check_sqlite_version
 
         checks.register(check_sqlite_version)

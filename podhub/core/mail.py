@@ -29,17 +29,58 @@ SEND_LEASE = timedelta(minutes=10)
 
 
 def send(*, to: list[str], subject: str, body: str, html: str = "",
-         workspace_id: int | None = None) -> OutgoingEmail | None:
-    """Queue an e-mail (None when there is nobody to send it to)."""
+         workspace_id: int | None = None, link: str = "",
+         link_label: str = "Open in PodHub") -> OutgoingEmail | None:
+    """Queue an e-mail (None when there is nobody to send it to).
+
+    `body` is the plain text; `link` the page where the reader acts (an absolute URL on
+    PODHUB_PUBLIC_URL): the text ends with it, the HTML shows it as a button. Without
+    `html`, the HTML part is templates/emails/message.html around the text (paragraphs,
+    "- " lists), headed with the workspace's name."""
     from podhub.core.tasks import email_send_task
 
     to = [addr for addr in dict.fromkeys(to) if addr]
     if not to:
         return None
+    if not html:
+        html = render_html(subject=subject, body=body, link=link, link_label=link_label,
+                           workspace_id=workspace_id)
+    if link:
+        body = f"{body}\n\n{link_label}: {link}"
     email = OutgoingEmail.objects.create(workspace_id=workspace_id, to=to,
                                          subject=subject[:255], body=body, html=html)
     email_send_task.follow_up(email_id=email.pk)
     return email
+
+
+def _blocks(body: str) -> list[dict]:
+    """Paragraphs of the text; a paragraph whose every line starts with "- " is a list."""
+    blocks = []
+    for para in (p.strip("\n") for p in body.split("\n\n")):
+        if not para.strip():
+            continue
+        lines = para.splitlines()
+        if all(line.startswith("- ") for line in lines):
+            blocks.append({"items": [line[2:] for line in lines]})
+        else:
+            blocks.append({"text": para})
+    return blocks
+
+
+def render_html(*, subject: str, body: str, link: str = "", link_label: str = "",
+                workspace_id: int | None = None) -> str:
+    from django.conf import settings
+    from django.template.loader import render_to_string
+
+    from podhub.workspaces.models import Workspace
+
+    name = (Workspace.objects.filter(pk=workspace_id).values_list("name", flat=True).first()
+            if workspace_id else "")
+    heading = subject.removeprefix(settings.ACCOUNT_EMAIL_SUBJECT_PREFIX).strip()
+    return render_to_string("emails/message.html", {
+        "subject": subject, "heading": heading, "blocks": _blocks(body), "link": link,
+        "link_label": link_label, "workspace_name": name or "",
+        "public_url": settings.PUBLIC_BASE_URL})
 
 
 def _backoff(attempts: int) -> float:

@@ -185,6 +185,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# PodHub's own wording for the libraries' labels (allauth's "Sign In" is "Sign in" here).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # --- files ------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -256,6 +258,9 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="PodHub <no-reply@podhub.local>")
+# /dev/mail/: every queued e-mail in the browser, for this machine only (podhub/core/
+# dev_mail.py). The embedded default's; production turns it off.
+PODHUB_DEV_MAILBOX = env.bool("PODHUB_DEV_MAILBOX", default=True)
 
 # --- secrets at rest ------------------------------------------------------------
 # Comma-separated Fernet keys, newest first (older ones still decrypt: rotation).

@@ -70,6 +70,7 @@ PODHUB_ALLOW_PRIVATE_URLS = env.bool(
     "PODHUB_ALLOW_PRIVATE_URLS", default=env.bool("PRINTFILES_ALLOW_PRIVATE_URLS", default=False))
 SHOPIFY_API_BASES = env.dict("SHOPIFY_API_BASES", default={})
 DEBUG = False
+PODHUB_DEV_MAILBOX = False  # it shows every e-mail, sign-in codes included
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

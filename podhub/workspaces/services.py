@@ -74,8 +74,9 @@ def invitation_create(
         to=[email], workspace_id=workspace.pk,
         subject=f"[PodHub] {inviter} invited you to {workspace.name}",
         body=(f"{inviter} invited you to join the workspace \"{workspace.name}\" on PodHub "
-              f"as {invitation.get_role_display().lower()}.\n\nAccept the invitation: {url}\n\n"
+              f"as {invitation.get_role_display().lower()}.\n\n"
               f"The link works for {(invitation.expires_at - now).days} days."),
+        link=url, link_label="Accept the invitation",
     )
     return invitation, token
 

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_scopes import scope
@@ -57,6 +58,7 @@ def test_staff_send_a_quote_and_the_seller_is_told(
     first, _, quote = waiting
     with scope(workspace=workspace):
         _price_lines(quote, unit="15.00", tiers="10+: 12.00 bulk", setup="20.00")
+        Quote.objects.filter(pk=quote.pk).update(staff_notes="Solid oak, laser engraved.")
         sent = _send(quote, staff, django_capture_on_commit_callbacks)
         assert sent.status == QuoteStatus.SENT and sent.sent_by == staff
         # a private catalog product was made for this workspace's development
@@ -68,7 +70,14 @@ def test_staff_send_a_quote_and_the_seller_is_told(
         assert "is waiting for your answer under Quotes" in reason
     assert mailoutbox[-1].to == [owner.user.email]
     assert "Oak plaque" in mailoutbox[-1].subject
-    assert "$15.00 + one-time setup fee $20.00" in mailoutbox[-1].body
+    sent_mail = mailoutbox[-1]
+    assert "$15.00 + one-time setup fee $20.00" in sent_mail.body
+    # the staff's note reaches the seller, and the e-mail has an HTML part in PodHub's look
+    assert "A note from PodHub: Solid oak, laser engraved." in sent_mail.body
+    (html, mime), = sent_mail.alternatives
+    assert mime == "text/html" and workspace.name in html
+    assert "Solid oak, laser engraved." in html and "Review the quote" in html
+    assert sent_mail.body.endswith(f"Review the quote: {settings.PUBLIC_BASE_URL}/quotes/")
 
 
 def test_accepting_prices_every_waiting_order_and_the_next_import(

@@ -208,7 +208,8 @@ def test_retries_span_three_days_then_the_endpoint_is_disabled_and_owners_emaile
     assert endpoint.is_enabled is False
     assert "Every delivery failed for 3 days" in endpoint.disabled_reason
     # ... and told the owner, through the e-mail outbox
-    (email,) = OutgoingEmail.objects.filter(subject__startswith="Webhook endpoint disabled")
+    (email,) = OutgoingEmail.objects.filter(
+        subject__startswith="[PodHub] Webhook endpoint disabled")
     assert email.to == [owner.user.email] and receiver.hook_url in email.body
     # a new event is not sent to a disabled endpoint
     with scope(workspace=order.workspace):
