@@ -24,7 +24,7 @@ from podhub.core.api import error_body
 from podhub.core.csv_export import csv_download
 from podhub.core.exceptions import NotFound
 from podhub.core.money import format_money, quantize
-from podhub.core.views import redirect_local, workspace_view
+from podhub.core.views import local_path, redirect_local, workspace_view
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +274,15 @@ def pay(request):
             total = format_money(payment.total_amount, payment.currency)
             messages.success(request, f"Paid {count} order{'s' if count != 1 else ''}: "
                              f"{total} held on your balance.")
-            return redirect(reverse("billing:balance") + f"?paid={payment.pk}")
+            # back where paying started (the order's page, the list), else the receipt
+            return redirect_local(request, params.get("next"),
+                                  fallback=reverse("billing:balance") + f"?paid={payment.pk}")
     sel = payments.selection_price(workspace=ws, order_ids=ids, shipping_methods=methods)
     return render(request, "billing/pay_review.html", {
         "section": "balance", "sel": sel,
         "rows": [(o, sel.prices[o.pk], sel.problems.get(o.pk)) for o in sel.orders],
         "key": params.get("key") or secrets.token_urlsafe(16),
-        "error": error,
+        "error": error, "next": local_path(request, params.get("next"), fallback=""),
         "top_up_amount": _missing_top_up(sel.missing, sel.currency) if sel.missing else None,
     }, status=status)
 

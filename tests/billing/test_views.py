@@ -167,7 +167,23 @@ def test_order_payment_panel(owner, client_for, workspace, make_order):
     panel = seller.get(f"/balance/orders/{paid.pk}/panel/").content.decode()
     assert "Product cost" in panel and "12.00" in panel and "PH" in panel
     offer = seller.get(f"/balance/orders/{waiting.pk}/panel/").content.decode()
-    assert f"/pay/?orders={waiting.pk}" in offer
+    assert f"/pay/?orders={waiting.pk}&amp;next=/orders/{waiting.pk}/" in offer
+
+
+def test_paying_from_the_order_page_returns_to_the_order(owner, client_for, workspace,
+                                                        make_order):
+    fund(workspace, "50.00")
+    a, b = make_order(workspace, 1), make_order(workspace, 1)
+    seller = client_for(owner)
+    review = seller.get("/pay/", {"orders": [a.pk], "next": f"/orders/{a.pk}/"})
+    assert f'name="next" value="/orders/{a.pk}/"' in review.content.decode()
+    resp = seller.post("/pay/", {"orders": [a.pk], "key": "n1", "expected_total": "18.00",
+                                 "next": f"/orders/{a.pk}/"})
+    assert resp.status_code == 302 and resp["Location"] == f"/orders/{a.pk}/"
+    # another site is never a destination: the receipt on Balance instead
+    resp = seller.post("/pay/", {"orders": [b.pk], "key": "n2", "expected_total": "18.00",
+                                 "next": "https://evil.example/orders/"})
+    assert resp.status_code == 302 and resp["Location"].startswith("/balance/?paid=")
 
 
 def test_pay_api_all_or_nothing_with_the_missing_amount(owner, api_client_for, workspace,
