@@ -26,6 +26,7 @@ from integrations.platforms.base import StorePlatform
 from orders.models import Platform, Store
 from podhub.core.crypto import Secret
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.workspaces.services import require_manager
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,6 @@ def save_connected(conn: StoreConnection, *, now: datetime) -> None:
         raise ShopUnavailable(conn.shop_domain) from None
 
 
-@transaction.atomic
 def _connectable(code: str):
     platform = registry.find(code)
     if platform is None or not platform.connect_fields():
@@ -94,8 +94,6 @@ def store_connect(*, workspace, membership, platform: str, credentials: dict,
     """Connect a seller's store of any registered platform (the Stores page and the API):
     a manager's action; only the platform's `connect_fields` (and the name) are passed
     on, so nothing a seller sends reaches an operator's option."""
-    from podhub.workspaces.services import require_manager
-
     require_manager(membership, message="Only the owner or an admin can connect a store.")
     chosen = _connectable(platform)
     names = {f.name for f in chosen.connect_fields()} | {"name"}
@@ -121,8 +119,6 @@ def sandbox_platforms() -> list:
 def store_connect_sandbox(*, workspace, membership, platform: str) -> StoreConnection:
     """"Try a sandbox store": a new store of the platform's sandbox, for this workspace
     alone, connected through the platform's `connect`."""
-    from podhub.workspaces.services import require_manager
-
     require_manager(membership, message="Only the owner or an admin can connect a store.")
     chosen = registry.find(platform)
     if chosen is None or chosen not in sandbox_platforms():
@@ -146,6 +142,7 @@ def sandbox_test_order(*, workspace, store_id: int) -> str:
                                                      sandbox_url=sandbox_url(conn.platform))
 
 
+@transaction.atomic
 def store_create_manual(*, workspace, name: str) -> Store:
     name = (name or "").strip()
     if not name:
