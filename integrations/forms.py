@@ -5,6 +5,8 @@ from integrations.platforms.base import NAME_FIELD, ConnectField
 
 def _field(spec: ConnectField) -> forms.Field:
     attrs = {"placeholder": spec.placeholder} if spec.placeholder else {}
+    if spec.url:
+        attrs["inputmode"] = "url"
     # a secret is never rendered back, not even after an error (render_value=False)
     widget = forms.PasswordInput(render_value=False, attrs=attrs) if spec.secret \
         else forms.TextInput(attrs=attrs)

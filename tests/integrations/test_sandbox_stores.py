@@ -168,6 +168,17 @@ def test_a_member_cannot_make_a_sandbox_store(settings, workspace, client_for):
         assert not StoreConnection.objects.exists()
 
 
+@pytest.mark.django_db
+def test_a_sandbox_that_is_not_running_is_a_clear_message(settings, workspace, owner,
+                                                         client_for):
+    settings.PODHUB_SANDBOX_STORES = {"shopify": "http://127.0.0.1:9"}  # nothing listens
+    response = client_for(owner).post("/stores/sandbox/shopify/", follow=True)
+    assert "The Shopify sandbox did not answer" in response.content.decode()
+    assert "is it running (make run)?" in response.content.decode()
+    with scope(workspace=workspace):
+        assert not StoreConnection.objects.exists()
+
+
 def test_production_settings_have_no_sandbox_stores(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "PODHUB_VAR_DIR": str(tmp_path), **COMPLETE,
            "PODHUB_SANDBOX_SHOPIFY_URL": "http://127.0.0.1:8010"}
