@@ -8,13 +8,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from integrations import selectors
-from integrations.platforms import registry
 from integrations.platforms.base import NAME_FIELD
 from integrations.services import connections
 from integrations.services.inbox import inbox_replay
 from integrations.services.outbox import outbox_retry
 from podhub.core.api import IdListField, WorkspaceApi
-from podhub.core.exceptions import NotFound
 
 # The error statuses (400, 401, 403, 404) are documented for every operation by
 # podhub/core/schema.py.
@@ -130,9 +128,7 @@ class StoreConnectApi(WorkspaceApi):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ConnectedStoreOutputSerializer})
     def post(self, request, platform: str):
-        chosen = registry.find(platform)
-        if chosen is None or not chosen.connect_fields():
-            raise NotFound(f"PodHub does not connect {platform!r} stores.")
+        chosen = connections.connectable(platform)  # 404 for any other
         data = _connect_serializer(chosen)(data=request.data)
         data.is_valid(raise_exception=True)
         conn = connections.store_connect(workspace=self.workspace, membership=self.membership,

@@ -15,16 +15,12 @@ from podhub.core.exceptions import PodhubError
 from podhub.core.views import workspace_view
 
 
-def _connectable():
-    return [p for p in registry.platforms().values() if p.connect_fields()]
-
-
 def _page(request, **extra):
     rows = selectors.store_list(workspace=request.workspace)
     ctx = {
         "section": "stores",
         "rows": rows,
-        "platforms": _connectable(),
+        "platforms": connections.connectable_platforms(),
         "sandbox_platforms": connections.sandbox_platforms(),
         "sandbox_store_ids": {r.store.pk for r in rows
                               if r.connection and r.connection.is_active
@@ -48,9 +44,7 @@ def connect_store(request, platform: str):
     """Connect a store of any registered platform: its `connect_fields()` as a form, then
     its `connect` (docs/architecture.md, "Adding a store platform"). The old
     /stores/shopify/connect/ and /stores/woocommerce/connect/ are this view."""
-    chosen = registry.find(platform)
-    if chosen is None or not chosen.connect_fields():
-        raise Http404("No such store platform.")
+    chosen = connections.connectable(platform)  # 404 for any other
     form_class = connect_form_class(chosen)
     form = form_class(request.POST if request.method == "POST" else None)
     status = 200

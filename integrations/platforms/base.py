@@ -158,7 +158,7 @@ class StorePlatform:
         connect it through `connect`. NotSupported when the platform has no sandbox."""
         raise NotSupported(f"There is no sandbox {self.label} store.")
 
-    def sandbox_order(self, connection: StoreConnection, *, sandbox_url: str) -> str:
+    def sandbox_order(self, connection: StoreConnection) -> str:
         """Ask the sandbox to create one order in this sandbox store (it arrives as a
         webhook, as a buyer's would); returns the store's order number."""
         raise NotSupported(f"There is no sandbox {self.label} store.")

@@ -289,7 +289,7 @@ class Shopify(StorePlatform):
                             webhook_secret=str(made.get("webhook_secret") or ""),
                             api_base=f"{sandbox_url}/shops/{shop}", by_operator=True)
 
-    def sandbox_order(self, connection, *, sandbox_url: str) -> str:
+    def sandbox_order(self, connection) -> str:
         made = sandbox_post(f"{connection.api_base}/_sandbox/orders", {}, what=self.label)
         return str(made.get("name") or made.get("id") or "")
 

@@ -78,7 +78,7 @@ class WooCommerce(StorePlatform):
                             url=url, consumer_key=str(made.get("consumer_key") or ""),
                             consumer_secret=str(made.get("consumer_secret") or ""))
 
-    def sandbox_order(self, connection, *, sandbox_url: str) -> str:
+    def sandbox_order(self, connection) -> str:
         made = sandbox_post(f"{connection.api_base}/_sandbox/orders", SANDBOX_ORDER,
                             what=self.label)
         return str(made.get("number") or made.get("id") or "")

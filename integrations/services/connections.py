@@ -82,7 +82,13 @@ def save_connected(conn: StoreConnection, *, now: datetime) -> None:
         raise ShopUnavailable(conn.shop_domain) from None
 
 
-def _connectable(code: str):
+def connectable_platforms() -> list[StorePlatform]:
+    """The registered platforms a seller connects with fields, in the settings' order."""
+    return [p for p in registry.platforms().values() if p.connect_fields()]
+
+
+def connectable(code: str) -> StorePlatform:
+    """The platform of that code, if a seller can connect its stores (else 404)."""
     platform = registry.find(code)
     if platform is None or not platform.connect_fields():
         raise NotFound(f"PodHub does not connect {code!r} stores.")
@@ -95,7 +101,7 @@ def store_connect(*, workspace, membership, platform: str, credentials: dict,
     a manager's action; only the platform's `connect_fields` (and the name) are passed
     on, so nothing a seller sends reaches an operator's option."""
     require_manager(membership, message="Only the owner or an admin can connect a store.")
-    chosen = _connectable(platform)
+    chosen = connectable(platform)
     names = {f.name for f in chosen.connect_fields()} | {"name"}
     given = {k: str(v or "") for k, v in credentials.items() if k in names}
     return chosen.connect(workspace=workspace, start_import=start_import, **given)
@@ -138,8 +144,7 @@ def sandbox_test_order(*, workspace, store_id: int) -> str:
         conn = StoreConnection.objects.filter(store_id=store_id).first()
     if conn is None or not is_sandbox(conn) or conn.status != ConnectionStatus.ACTIVE:
         raise NotFound("This is not a connected sandbox store.")
-    return registry.platform_for(conn).sandbox_order(conn,
-                                                     sandbox_url=sandbox_url(conn.platform))
+    return registry.platform_for(conn).sandbox_order(conn)
 
 
 @transaction.atomic
