@@ -13,6 +13,7 @@ from integrations.services import connections
 from integrations.services.inbox import inbox_replay
 from integrations.services.outbox import outbox_retry
 from podhub.core.api import IdListField, WorkspaceApi
+from podhub.core.schema import error_response
 
 # The error statuses (400, 401, 403, 404) are documented for every operation by
 # podhub/core/schema.py.
@@ -126,7 +127,10 @@ class StoreConnectApi(WorkspaceApi):
     first; owners and admins only. 400 names the field the store or PodHub refused, 409:
     the store is connected already."""
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ConnectedStoreOutputSerializer})
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={
+        201: ConnectedStoreOutputSerializer,
+        409: error_response("The store is connected already (to this workspace or, "
+                            "unnamed, to another).")})
     def post(self, request, platform: str):
         chosen = connections.connectable(platform)  # 404 for any other
         data = _connect_serializer(chosen)(data=request.data)
