@@ -1,15 +1,24 @@
 from django import forms
 
+from integrations.platforms.base import NAME_FIELD, ConnectField
 
-class ConnectShopifyForm(forms.Form):
-    shop_domain = forms.CharField(label="Shop address", max_length=255,
-                                  widget=forms.TextInput(attrs={"placeholder":
-                                                                "your-store.myshopify.com"}))
-    access_token = forms.CharField(label="Admin API access token", max_length=500,
-                                   widget=forms.PasswordInput(render_value=False))
-    webhook_secret = forms.CharField(label="Webhook signing secret", max_length=500,
-                                     widget=forms.PasswordInput(render_value=False))
-    name = forms.CharField(label="Name in PodHub", max_length=120, required=False)
+
+def _field(spec: ConnectField) -> forms.Field:
+    attrs = {"placeholder": spec.placeholder} if spec.placeholder else {}
+    if spec.url:
+        attrs["inputmode"] = "url"
+    # a secret is never rendered back, not even after an error (render_value=False)
+    widget = forms.PasswordInput(render_value=False, attrs=attrs) if spec.secret \
+        else forms.TextInput(attrs=attrs)
+    return forms.CharField(label=spec.label, help_text=spec.help, required=spec.required,
+                           max_length=spec.max_length, widget=widget)
+
+
+def connect_form_class(platform) -> type[forms.Form]:
+    """The connect form of a store platform, built from its `connect_fields()`
+    (docs/architecture.md, "Adding a store platform")."""
+    fields = {spec.name: _field(spec) for spec in [*platform.connect_fields(), NAME_FIELD]}
+    return type(f"Connect{platform.code.title()}Form", (forms.Form,), fields)
 
 
 class InstallShopifyForm(forms.Form):
@@ -20,19 +29,3 @@ class InstallShopifyForm(forms.Form):
 
 class ManualStoreForm(forms.Form):
     name = forms.CharField(label="Name", max_length=120)
-
-
-class ConnectWooCommerceForm(forms.Form):
-    url = forms.CharField(label="Store address", max_length=255,
-                          widget=forms.TextInput(attrs={"placeholder":
-                                                        "https://shop.example.com"}))
-    consumer_key = forms.CharField(label="Consumer key", max_length=200,
-                                   widget=forms.PasswordInput(render_value=False,
-                                                              attrs={"placeholder": "ck_…"}))
-    consumer_secret = forms.CharField(label="Consumer secret", max_length=200,
-                                      widget=forms.PasswordInput(render_value=False,
-                                                                 attrs={"placeholder": "cs_…"}))
-    webhook_secret = forms.CharField(
-        label="Webhook secret (leave empty: PodHub makes one)", max_length=500, required=False,
-        widget=forms.PasswordInput(render_value=False))
-    name = forms.CharField(label="Name in PodHub", max_length=120, required=False)

@@ -1,18 +1,14 @@
 """The Stores section: connect, import progress, sync health, disconnect; OAuth."""
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from integrations import conf, selectors
-from integrations.forms import (
-    ConnectShopifyForm,
-    ConnectWooCommerceForm,
-    InstallShopifyForm,
-    ManualStoreForm,
-)
+from integrations.forms import InstallShopifyForm, ManualStoreForm, connect_form_class
 from integrations.models import ConnectionStatus
-from integrations.platforms.shopify import WEBHOOK_TOPICS
+from integrations.platforms import registry
 from integrations.services import connections
 from integrations.shopify import connect as shopify_connect
 from podhub.core.exceptions import PodhubError
@@ -20,16 +16,18 @@ from podhub.core.views import workspace_view
 
 
 def _page(request, **extra):
+    rows = selectors.store_list(workspace=request.workspace)
     ctx = {
         "section": "stores",
-        "rows": selectors.store_list(workspace=request.workspace),
-        "connect_form": ConnectShopifyForm(),
+        "rows": rows,
+        "platforms": connections.connectable_platforms(),
+        "sandbox_platforms": connections.sandbox_platforms(),
+        "sandbox_store_ids": {r.store.pk for r in rows
+                              if r.connection and r.connection.is_active
+                              and connections.is_sandbox(r.connection)},
         "install_form": InstallShopifyForm(),
         "manual_form": ManualStoreForm(),
-        "woo_form": ConnectWooCommerceForm(),
         "oauth_enabled": bool(conf.api_key() and conf.api_secret()),
-        "webhook_url": shopify_connect.webhook_url(),
-        "webhook_topics": WEBHOOK_TOPICS,
     }
     ctx.update(extra)
     return ctx
@@ -41,44 +39,55 @@ def store_list(request):
 
 
 @workspace_view
+@require_http_methods(["GET", "POST"])
+def connect_store(request, platform: str):
+    """Connect a store of any registered platform: its `connect_fields()` as a form, then
+    its `connect` (docs/architecture.md, "Adding a store platform"). The old
+    /stores/shopify/connect/ and /stores/woocommerce/connect/ are this view."""
+    chosen = connections.connectable(platform)  # 404 for any other
+    form_class = connect_form_class(chosen)
+    form = form_class(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                conn = connections.store_connect(
+                    workspace=request.workspace, membership=request.membership,
+                    platform=chosen.code, credentials=form.cleaned_data)
+            except PodhubError as exc:
+                field = (exc.detail or {}).get("field")
+                form.add_error(field if field in form.fields else None, exc.message)
+                status = exc.status
+            else:
+                messages.success(request, f"{conn.shop_domain} is connected: its open orders "
+                                          "are being imported and new ones arrive by "
+                                          "themselves.")
+                return redirect("integrations:health", store_id=conn.store_id)
+    return render(request, "integrations/connect.html",
+                  {"section": "stores", "platform": chosen, "form": form}, status=status)
+
+
+@workspace_view
 @require_POST
-def connect_shopify(request):
-    form = ConnectShopifyForm(request.POST)
-    if not form.is_valid():
-        return render(request, "integrations/stores.html",
-                      _page(request, connect_form=form), status=400)
-    try:
-        conn = shopify_connect.store_connect_shopify(workspace=request.workspace,
-                                                 verify_token=True, **form.cleaned_data)
-    except PodhubError as exc:
-        field = (exc.detail or {}).get("field")
-        form.add_error(field if field in form.fields else None, exc.message)
-        return render(request, "integrations/stores.html",
-                      _page(request, connect_form=form), status=exc.status)
-    messages.success(request, f"{conn.shop_domain} is connected; its open orders are being "
-                              "imported.")
+def connect_sandbox(request, platform: str):
+    """"Try a sandbox store" (the embedded default only: settings.PODHUB_SANDBOX_STORES)."""
+    if not connections.sandbox_platforms():
+        raise Http404("There are no sandbox stores here.")
+    conn = connections.store_connect_sandbox(workspace=request.workspace,
+                                             membership=request.membership, platform=platform)
+    messages.success(request, f"{conn.shop_domain} is your sandbox store: its orders are "
+                              "being imported, and “Send a test order” sends the next one.")
     return redirect("integrations:health", store_id=conn.store_id)
 
 
 @workspace_view
 @require_POST
-def connect_woocommerce(request):
-    from integrations.woocommerce.services import store_connect_woocommerce
-
-    form = ConnectWooCommerceForm(request.POST)
-    if not form.is_valid():
-        return render(request, "integrations/stores.html", _page(request, woo_form=form),
-                      status=400)
-    try:
-        conn = store_connect_woocommerce(workspace=request.workspace, **form.cleaned_data)
-    except PodhubError as exc:
-        field = (exc.detail or {}).get("field")
-        form.add_error(field if field in form.fields else None, exc.message)
-        return render(request, "integrations/stores.html", _page(request, woo_form=form),
-                      status=exc.status)
-    messages.success(request, f"{conn.shop_domain} is connected: its webhooks are being "
-                              "registered and its processing and on-hold orders imported.")
-    return redirect("integrations:health", store_id=conn.store_id)
+def sandbox_order(request, store_id: int):
+    number = connections.sandbox_test_order(workspace=request.workspace, store_id=store_id)
+    messages.success(request, f"The sandbox store sent order {number}; it arrives here in a "
+                              "moment.")
+    return redirect("integrations:health", store_id=store_id)
 
 
 @workspace_view
@@ -120,20 +129,13 @@ def oauth_callback(request):
     return redirect("integrations:health", store_id=conn.store_id)
 
 
-def _webhook_url(conn) -> str:
-    if conn.platform == "woocommerce":
-        from integrations.woocommerce.services import webhook_url
-
-        return webhook_url(conn.store_id)
-    return shopify_connect.webhook_url()
-
-
 @workspace_view
 def health(request, store_id: int):
     conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
+    platform = registry.find(conn.platform)  # None: a platform no longer listed
     ctx = {"section": "stores", "h": selectors.sync_health(workspace=request.workspace,
                                                           connection=conn),
-           "webhook_url": _webhook_url(conn),
+           "webhook_url": platform.webhook_url(conn) if platform else "",
            "products": selectors.publishable_products(workspace=request.workspace)
            if conn.platform == "shopify" else []}
     return render(request, "integrations/health.html", ctx)

@@ -55,13 +55,17 @@ pids+=($!)
 # The demo's "Sandbox Shopify store": a local Shopify-like server (its own state in
 # $VAR/shopify-sandbox.sqlite3) that creates an order every minute and sends signed webhooks.
 SANDBOX_PORT=${SANDBOX_PORT:-8010}
+WOO_SANDBOX_PORT=${WOO_SANDBOX_PORT:-8030}
+# "Try a sandbox store" asks these for a new store per workspace (PODHUB_SANDBOX_STORES)
+export PODHUB_SANDBOX_SHOPIFY_URL="http://127.0.0.1:$SANDBOX_PORT"
+export PODHUB_SANDBOX_WOOCOMMERCE_URL="http://127.0.0.1:$WOO_SANDBOX_PORT"
 $PY manage.py run_shopify_sandbox --port "$SANDBOX_PORT" --db "$VAR/shopify-sandbox.sqlite3" \
   --access-token shpat_demo --webhook-secret demo-webhook-secret --seed-orders 25 \
   --webhook-url "http://127.0.0.1:$PORT/webhooks/shopify/" --generate-every 60 \
   >"$VAR/log/shopify-sandbox.log" 2>&1 &
 pids+=($!)
 DEMO_WS=$($PY manage.py load_demo --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["workspace_id"])')
-$PY manage.py connect_store --workspace "$DEMO_WS" --platform shopify --name "Sandbox Shopify store" \
+$PY manage.py connect_store shopify --workspace "$DEMO_WS" --name "Sandbox Shopify store" \
   --shop-domain podhub-sandbox.myshopify.com --access-token shpat_demo \
   --webhook-secret demo-webhook-secret --api-base "http://127.0.0.1:$SANDBOX_PORT" --json \
   >/dev/null 2>&1 || true  # already connected on later runs
@@ -74,7 +78,6 @@ $PY manage.py run_sandbox_factory --port "$FACTORY_PORT" --connect --route-catal
 pids+=($!)
 # The demo's "Sandbox WooCommerce store" (REST API v3 subset, signed webhooks), connected
 # to the demo workspace; its webhook registration is retried until the web server is up.
-WOO_SANDBOX_PORT=${WOO_SANDBOX_PORT:-8030}
 $PY manage.py run_woocommerce_sandbox --port "$WOO_SANDBOX_PORT" --seed-orders 10 \
   --generate-every 90 --connect-demo --workspace "$DEMO_WS" >"$VAR/log/woocommerce-sandbox.log" 2>&1 &
 pids+=($!)

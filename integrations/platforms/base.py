@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+import httpx
+from django.conf import settings
+from django.urls import reverse
+
 from integrations.models import OutboxKind, OutboxMessage, StoreConnection
+from podhub.core import outbound
+from podhub.core.exceptions import ValidationFailed
 
 #: What a webhook delivery handled by a platform gives the inbox: either a finished
 #: outcome ("ignored: …", "uninstalled", a privacy request's result), or the mapped
@@ -64,6 +70,28 @@ class Delivery:
     triggered_at: str = ""
 
 
+@dataclass(frozen=True)
+class ConnectField:
+    """One thing a seller gives to connect a store of a platform (`connect_fields()`):
+    the Stores page's form, the `connect_store` CLI's options and the connect API's body
+    are all built from these. `secret` is never shown back (a password input, never
+    echoed after an error); `url` is an address (checked by the outbound HTTP policy in
+    `connect`)."""
+
+    name: str  # the keyword `connect` takes, the form field, the CLI's --option
+    label: str
+    help: str = ""
+    secret: bool = False
+    url: bool = False
+    required: bool = True
+    max_length: int = 500
+    placeholder: str = ""
+
+
+#: Every connect form ends with this one: what the store is called in PodHub.
+NAME_FIELD = ConnectField("name", "Name in PodHub", required=False, max_length=120)
+
+
 @dataclass
 class ImportPage:
     """One page of the initial import: the store's raw orders and where the next starts."""
@@ -97,9 +125,43 @@ class StorePlatform:
 
     # --- connect ---------------------------------------------------------------------
 
-    def connect(self, *, workspace, **credentials) -> StoreConnection:
-        """Check the credentials against the store, then connect (or reconnect) it."""
-        raise NotSupported(f"{self.label} stores are connected from their own page.")
+    def connect_fields(self) -> list[ConnectField]:
+        """What a seller gives to connect a store (`NAME_FIELD` is added after these)."""
+        return []
+
+    def operator_fields(self) -> list[ConnectField]:
+        """What only the operator may give, on the `connect_store` CLI (e.g. where the
+        store's API is, for a sandbox or a proxy); `connect` gets them with
+        `by_operator=True`."""
+        return []
+
+    def connect_instructions(self) -> str:
+        """Where the seller finds what `connect_fields` ask for (plain text)."""
+        return ""
+
+    def connect(self, *, workspace, name: str = "", start_import: bool = True,
+                by_operator: bool = False, **credentials) -> StoreConnection:
+        """Check the credentials against the store, then connect (or reconnect) it: the
+        secrets encrypted, the store's webhooks registered where PodHub registers them,
+        the initial import started. A refusal raises ValidationFailed naming the field
+        (`field=`) with the store's reason, Conflict when the store is connected already;
+        nothing is written then. `credentials` are the `connect_fields` (and, with
+        `by_operator`, the `operator_fields`); integrations.services.connections
+        `store_connect` is the one caller for sellers (the role check)."""
+        raise NotSupported(f"{self.label} stores cannot be connected in PodHub.")
+
+    # --- sandbox stores (the embedded default's "Try a sandbox store") ----------------
+
+    def sandbox_connect(self, *, workspace, sandbox_url: str, name: str = "") -> StoreConnection:
+        """Ask the platform's sandbox at `sandbox_url` (the operator's
+        settings.PODHUB_SANDBOX_STORES) over HTTP for a new store of its own, then
+        connect it through `connect`. NotSupported when the platform has no sandbox."""
+        raise NotSupported(f"There is no sandbox {self.label} store.")
+
+    def sandbox_order(self, connection: StoreConnection) -> str:
+        """Ask the sandbox to create one order in this sandbox store (it arrives as a
+        webhook, as a buyer's would); returns the store's order number."""
+        raise NotSupported(f"There is no sandbox {self.label} store.")
 
     def disconnected(self, connection: StoreConnection) -> None:
         """The store was disconnected or uninstalled: forget what is cached about it."""
@@ -143,6 +205,12 @@ class StorePlatform:
         """The checked delivery's parsed JSON as an inbox row, or WebhookRefused (400)."""
         raise NotImplementedError
 
+    def webhook_url(self, connection: StoreConnection) -> str:
+        """Where the store sends its webhooks: the one door, /webhooks/<code>/<store id>/."""
+        return settings.PUBLIC_BASE_URL.rstrip("/") + reverse(
+            "integrations:store_webhook",
+            kwargs={"platform": self.code, "store_id": connection.store_id})
+
     def handled_when_disconnected(self, topic: str) -> bool:
         """Topics processed even for a store that is no longer connected (privacy)."""
         return False
@@ -180,3 +248,17 @@ class StorePlatform:
     def pushed_events(self) -> frozenset[str]:
         return frozenset(e for e, kind in EVENT_PUSHES.items() if self.takes(kind))
 
+
+
+def sandbox_post(url: str, body: dict, *, what: str) -> dict:
+    """One request to the operator's sandbox store (`sandbox_connect`, `sandbox_order`),
+    through the outbound HTTP policy; a sandbox that is down or refuses is a clear error."""
+    try:
+        with outbound.client(timeout=10) as http:
+            response = http.post(url, json=body)
+        if response.status_code >= 300:
+            raise ValidationFailed(f"The {what} sandbox refused ({response.status_code}).")
+        return response.json()
+    except (outbound.OutboundError, httpx.HTTPError, ValueError) as exc:
+        raise ValidationFailed(f"The {what} sandbox did not answer ({exc}): is it running "
+                               "(make run)?") from None

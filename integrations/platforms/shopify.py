@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 
 from integrations.models import OutboxKind, OutboxMessage, StoreConnection
-from integrations.platforms.base import ImportPage, StorePlatform
+from integrations.platforms.base import ConnectField, ImportPage, StorePlatform, sandbox_post
 from integrations.services import privacy
 from integrations.services.connections import connection_uninstalled
 from integrations.shopify import hmac, queries
@@ -21,9 +21,11 @@ from integrations.shopify.client import (
     user_errors,
 )
 from integrations.shopify.connect import (
+    clean_shop_domain,
     client_for,
     forget_cached_connection,
     store_connect_shopify,
+    webhook_url,
 )
 from integrations.shopify.mapping import StoreFacts, from_graphql, from_rest, remaining_by_line
 from orders.models import Platform
@@ -237,8 +239,59 @@ class Shopify(StorePlatform):
     errors = (ShopifyError,)
     push_retries = 2
 
-    def connect(self, *, workspace, **credentials) -> StoreConnection:
-        return store_connect_shopify(workspace=workspace, **credentials)
+    def connect_fields(self):
+        return [
+            ConnectField("shop_domain", "Shop address", max_length=255,
+                         placeholder="your-store.myshopify.com"),
+            ConnectField("access_token", "Admin API access token", secret=True,
+                         help="the custom app's token (shpat_…)"),
+            ConnectField("webhook_secret", "Webhook signing secret", secret=True,
+                         help="shown under the app's webhooks settings"),
+        ]
+
+    def operator_fields(self):
+        return [ConnectField("api_base", "Admin API base URL", url=True, required=False,
+                             max_length=255,
+                             help="where the shop's Admin API is (the sandbox, a proxy); "
+                                  "default: SHOPIFY_API_BASES, else https://SHOP. Checked by "
+                                  "the outbound HTTP policy (docs/security.md)")]
+
+    def connect_instructions(self) -> str:
+        return ("In Shopify: Settings → Apps → Develop apps → create an app with the scopes "
+                "read_orders, write_orders, read/write_merchant_managed_fulfillment_orders, "
+                "read/write_products, install it, then paste its Admin API token and the "
+                f"webhook signing secret. Point the webhooks ({', '.join(WEBHOOK_TOPICS)}) at "
+                f"{webhook_url()}")
+
+    def connect(self, *, workspace, name: str = "", start_import: bool = True,
+                by_operator: bool = False, shop_domain: str = "", access_token: str = "",
+                webhook_secret: str = "", api_base: str = "") -> StoreConnection:
+        """A pasted custom-app token: asked of the store first when a seller pastes it
+        (only someone holding a working token learns whether the shop can be connected);
+        the operator may point the shop's API elsewhere (`api_base`), a seller never."""
+        if api_base and not by_operator:
+            raise ValidationFailed("Only the operator chooses where a shop's API is.",
+                                   field="api_base")
+        return store_connect_shopify(
+            workspace=workspace, shop_domain=shop_domain, access_token=access_token,
+            webhook_secret=webhook_secret, api_base=api_base, name=name,
+            start_import=start_import, verify_token=not by_operator)
+
+    def sandbox_connect(self, *, workspace, sandbox_url: str, name: str = ""):
+        """A new shop of its own in the Shopify sandbox (sandboxes/shopify/server.py,
+        `POST /_sandbox/shops`), with a few paid orders waiting and its webhooks pointed
+        at PodHub, connected as the operator would (its API is under the sandbox)."""
+        made = sandbox_post(f"{sandbox_url}/_sandbox/shops",
+                            {"webhook_url": webhook_url(), "seed_orders": 3}, what=self.label)
+        shop = clean_shop_domain(str(made.get("shop_domain") or ""))
+        return self.connect(workspace=workspace, name=name or "Sandbox Shopify store",
+                            shop_domain=shop, access_token=str(made.get("access_token") or ""),
+                            webhook_secret=str(made.get("webhook_secret") or ""),
+                            api_base=f"{sandbox_url}/shops/{shop}", by_operator=True)
+
+    def sandbox_order(self, connection) -> str:
+        made = sandbox_post(f"{connection.api_base}/_sandbox/orders", {}, what=self.label)
+        return str(made.get("name") or made.get("id") or "")
 
     def disconnected(self, connection) -> None:
         forget_cached_connection(connection.shop_domain)
@@ -280,6 +333,9 @@ class Shopify(StorePlatform):
 
     def verify_webhook(self, *, body: bytes, signature: str, secrets: list[str]) -> bool:
         return hmac.verify_webhook(body, signature, secrets)
+
+    def webhook_url(self, connection) -> str:
+        return webhook_url()  # one app-wide URL: the shop-domain header says which store
 
     def handled_when_disconnected(self, topic: str) -> bool:
         return topic in PRIVACY_TOPICS  # shop/redact arrives 48 h after the uninstall

@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from integrations.platforms.base import Delivery, ImportPage, StorePlatform, WebhookRefused
+from integrations.platforms.base import (
+    ConnectField,
+    Delivery,
+    ImportPage,
+    StorePlatform,
+    WebhookRefused,
+    sandbox_post,
+)
 from integrations.woocommerce import services as woo
 from integrations.woocommerce.client import WooAuthError, WooClient, WooError, WooUserError
 from integrations.woocommerce.mapping import deleted_facts, gmt
@@ -28,8 +35,53 @@ class WooCommerce(StorePlatform):
     refused_errors = (WooUserError,)
     errors = (WooError,)
 
-    def connect(self, *, workspace, **credentials):
-        return woo.store_connect_woocommerce(workspace=workspace, **credentials)
+    def connect_fields(self):
+        return [
+            ConnectField("url", "Store address", url=True, max_length=255,
+                         placeholder="https://shop.example.com"),
+            ConnectField("consumer_key", "Consumer key", secret=True, max_length=200,
+                         placeholder="ck_…"),
+            ConnectField("consumer_secret", "Consumer secret", secret=True, max_length=200,
+                         placeholder="cs_…"),
+            ConnectField("webhook_secret", "Webhook secret (leave empty: PodHub makes one)",
+                         secret=True, required=False,
+                         help="the secret PodHub registers its webhooks with"),
+        ]
+
+    def connect_instructions(self) -> str:
+        return ("In WordPress: WooCommerce → Settings → Advanced → REST API → Add key, with "
+                "Read/Write permission; paste the consumer key and secret. PodHub checks them, "
+                "registers its webhooks (order created, updated, deleted) pointing at "
+                "/webhooks/woocommerce/<store id>/, imports the processing and on-hold orders, "
+                "and re-reads recently modified orders every 10 minutes (WooCommerce does not "
+                "retry a failed delivery).")
+
+    def connect(self, *, workspace, name: str = "", start_import: bool = True,
+                by_operator: bool = False, url: str = "", consumer_key: str = "",
+                consumer_secret: str = "", webhook_secret: str = ""):
+        return woo.store_connect_woocommerce(
+            workspace=workspace, url=url, consumer_key=consumer_key,
+            consumer_secret=consumer_secret, webhook_secret=webhook_secret, name=name,
+            start_import=start_import)
+
+    def sandbox_connect(self, *, workspace, sandbox_url: str, name: str = ""):
+        """A new store of its own in the WooCommerce sandbox
+        (sandboxes/woocommerce/server.py, `POST /_sandbox/stores`) with a few processing
+        orders and its own REST keys, connected like a seller's: the keys checked, the
+        webhooks registered through the REST API."""
+        made = sandbox_post(f"{sandbox_url}/_sandbox/stores", {"seed_orders": 3},
+                            what=self.label)
+        url = str(made.get("url") or "")
+        if not url.startswith(f"{sandbox_url}/"):
+            raise ValidationFailed("The WooCommerce sandbox answered with another address.")
+        return self.connect(workspace=workspace, name=name or "Sandbox WooCommerce store",
+                            url=url, consumer_key=str(made.get("consumer_key") or ""),
+                            consumer_secret=str(made.get("consumer_secret") or ""))
+
+    def sandbox_order(self, connection) -> str:
+        made = sandbox_post(f"{connection.api_base}/_sandbox/orders", SANDBOX_ORDER,
+                            what=self.label)
+        return str(made.get("number") or made.get("id") or "")
 
     def client(self, connection, **kwargs) -> WooClient:
         return woo.client_for(connection, **kwargs)
@@ -76,6 +128,9 @@ class WooCommerce(StorePlatform):
             raise WebhookRefused(401, "bad_signature", "The HMAC signature does not match.")
         return True
 
+    def webhook_url(self, connection) -> str:
+        return woo.webhook_url(connection.store_id)
+
     def describe_webhook(self, connection, *, headers, payload) -> Delivery:
         """Keyed by (X-WC-Webhook-Source, order id, date_modified_gmt): WooCommerce never
         retries a failed delivery, the reconciliation sweep reads what was missed."""
@@ -102,6 +157,12 @@ class WooCommerce(StorePlatform):
 
     def push_handlers(self):
         return woo.HANDLERS
+
+
+# A personalised mug, as the demo's sandbox store sells (the demo's SKU rule maps it).
+SANDBOX_ORDER = {"status": "processing", "line_items": [
+    {"name": "Mug 11oz", "sku": "MUG-11-WHITE", "price": "14.00", "quantity": 1,
+     "meta": {"Name": "Ana"}}]}
 
 
 PLATFORM = WooCommerce()

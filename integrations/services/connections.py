@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_scopes import scope
@@ -21,9 +22,11 @@ from integrations.models import (
     StoreConnection,
 )
 from integrations.platforms import registry
+from integrations.platforms.base import StorePlatform
 from orders.models import Platform, Store
 from podhub.core.crypto import Secret
 from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
+from podhub.workspaces.services import require_manager
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,71 @@ def save_connected(conn: StoreConnection, *, now: datetime) -> None:
             conn.save()
     except IntegrityError:
         raise ShopUnavailable(conn.shop_domain) from None
+
+
+def connectable_platforms() -> list[StorePlatform]:
+    """The registered platforms a seller connects with fields, in the settings' order."""
+    return [p for p in registry.platforms().values() if p.connect_fields()]
+
+
+def connectable(code: str) -> StorePlatform:
+    """The platform of that code, if a seller can connect its stores (else 404)."""
+    platform = registry.find(code)
+    if platform is None or not platform.connect_fields():
+        raise NotFound(f"PodHub does not connect {code!r} stores.")
+    return platform
+
+
+def store_connect(*, workspace, membership, platform: str, credentials: dict,
+                  start_import: bool = True) -> StoreConnection:
+    """Connect a seller's store of any registered platform (the Stores page and the API):
+    a manager's action; only the platform's `connect_fields` (and the name) are passed
+    on, so nothing a seller sends reaches an operator's option."""
+    require_manager(membership, message="Only the owner or an admin can connect a store.")
+    chosen = connectable(platform)
+    names = {f.name for f in chosen.connect_fields()} | {"name"}
+    given = {k: str(v or "") for k, v in credentials.items() if k in names}
+    return chosen.connect(workspace=workspace, start_import=start_import, **given)
+
+
+def sandbox_url(platform: str) -> str:
+    """Where the embedded default's sandbox of that platform listens
+    (settings.PODHUB_SANDBOX_STORES, from scripts/run.sh; empty in production: no
+    sandbox stores there)."""
+    return ((getattr(settings, "PODHUB_SANDBOX_STORES", None) or {}).get(platform) or "") \
+        .rstrip("/")
+
+
+def sandbox_platforms() -> list:
+    """The platforms a seller can try a sandbox store of, in the registry's order."""
+    return [p for code, p in registry.platforms().items()
+            if sandbox_url(code)
+            and type(p).sandbox_connect is not StorePlatform.sandbox_connect]
+
+
+def store_connect_sandbox(*, workspace, membership, platform: str) -> StoreConnection:
+    """"Try a sandbox store": a new store of the platform's sandbox, for this workspace
+    alone, connected through the platform's `connect`."""
+    require_manager(membership, message="Only the owner or an admin can connect a store.")
+    chosen = registry.find(platform)
+    if chosen is None or chosen not in sandbox_platforms():
+        raise NotFound("There is no such sandbox store here.")
+    return chosen.sandbox_connect(workspace=workspace, sandbox_url=sandbox_url(platform))
+
+
+def is_sandbox(conn: StoreConnection) -> bool:
+    base = sandbox_url(conn.platform)
+    return bool(base) and (conn.api_base or "").startswith(base + "/")
+
+
+def sandbox_test_order(*, workspace, store_id: int) -> str:
+    """Ask the sandbox to send this sandbox store's next order (it arrives by webhook);
+    the store's order number."""
+    with scope(workspace=workspace):
+        conn = StoreConnection.objects.filter(store_id=store_id).first()
+    if conn is None or not is_sandbox(conn) or conn.status != ConnectionStatus.ACTIVE:
+        raise NotFound("This is not a connected sandbox store.")
+    return registry.platform_for(conn).sandbox_order(conn)
 
 
 @transaction.atomic

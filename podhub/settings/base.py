@@ -456,6 +456,15 @@ SHOPIFY_API_SECRET = env.str("SHOPIFY_API_SECRET", default="")
 # demo's Sandbox Shopify store (`make run`, port 8010). Sellers never choose it.
 SHOPIFY_API_BASES = env.dict("SHOPIFY_API_BASES", default={
     "podhub-sandbox.myshopify.com": "http://127.0.0.1:8010"})
+# "Try a sandbox store" on the Stores page (docs/architecture.md, "Sandboxes"): where the
+# embedded default's sandbox stores listen (scripts/run.sh starts them), by platform code.
+# Empty (production.py, the tests unless a test says otherwise): no button, no URL.
+PODHUB_SANDBOX_STORES = {
+    code: url for code, url in (
+        ("shopify", env.str("PODHUB_SANDBOX_SHOPIFY_URL", default="http://127.0.0.1:8010")),
+        ("woocommerce", env.str("PODHUB_SANDBOX_WOOCOMMERCE_URL",
+                                default="http://127.0.0.1:8030")),
+    ) if url}
 
 # --- outbound HTTP policy (podhub/core/outbound.py, docs/security.md) ------------------
 # Whether requests to seller-, store- or provider-influenced URLs may reach loopback,

@@ -69,6 +69,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 PODHUB_ALLOW_PRIVATE_URLS = env.bool(
     "PODHUB_ALLOW_PRIVATE_URLS", default=env.bool("PRINTFILES_ALLOW_PRIVATE_URLS", default=False))
 SHOPIFY_API_BASES = env.dict("SHOPIFY_API_BASES", default={})
+PODHUB_SANDBOX_STORES: dict[str, str] = {}  # never sandbox stores in production
 DEBUG = False
 PODHUB_DEV_MAILBOX = False  # it shows every e-mail, sign-in codes included
 SESSION_COOKIE_SECURE = True

@@ -33,6 +33,8 @@ if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {  # noqa: F405
         **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
         "global_keyprefix": env.str("PYTEST_XDIST_WORKER", default="main") + ":"}
+# No "Try a sandbox store" unless a test starts a sandbox and points this at it.
+PODHUB_SANDBOX_STORES: dict[str, str] = {}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -4,12 +4,21 @@
   GET  /admin/oauth/authorize              consent (auto-approved) -> redirect_uri
   POST /admin/oauth/access_token           code or refresh token -> tokens
   /_sandbox/...                            control API for tests, demo and bench
+  POST /_sandbox/shops {"webhook_url", "seed_orders": n}
+                                           a new shop of its own (PodHub's "Try a sandbox
+                                           store"): sandbox-<hex>.myshopify.com with its
+                                           own token and webhook secret, n paid orders, its
+                                           webhooks sent to webhook_url; answers
+                                           {"shop_domain", "access_token", "webhook_secret"}.
+                                           Every path above works under
+                                           /shops/<shop domain>/ for that shop.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from decimal import Decimal
@@ -18,7 +27,14 @@ from urllib.parse import parse_qs, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from integrations.shopify.hmac import signed_query
-from sandboxes.shopify.shop import SandboxShop, cursor_position, iso, parse_iso, public
+from sandboxes.shopify.shop import (
+    SandboxShop,
+    Settings,
+    cursor_position,
+    iso,
+    parse_iso,
+    public,
+)
 
 
 def _first(query: str, field: str, variables: dict, default: int) -> int:
@@ -507,10 +523,46 @@ class SandboxServer:
 
     def __init__(self, shop: SandboxShop, *, host: str = "127.0.0.1", port: int = 0):
         self.shop = shop
-        self.httpd = make_server(host, port, make_app(shop), server_class=_ThreadingServer,
+        self.shops: dict[str, SandboxShop] = {}  # made by POST /_sandbox/shops
+        self._apps: dict[str, object] = {}
+        self._root = make_app(shop)
+        self.httpd = make_server(host, port, self.app, server_class=_ThreadingServer,
                                  handler_class=_Quiet)
         self.url = f"http://{host}:{self.httpd.server_port}"
         self._thread: threading.Thread | None = None
+
+    def app(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_sandbox/shops" and environ["REQUEST_METHOD"] == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+            except ValueError:
+                return _json(start_response, 400, {"error": "invalid JSON"})
+            return _json(start_response, 201, self.new_shop(body))
+        m = re.fullmatch(r"/shops/([a-z0-9.-]+)(/.*)", path)
+        if m:
+            app = self._apps.get(m.group(1))
+            if app is None:
+                return _json(start_response, 404, {"errors": "Not Found"})
+            return app({**environ, "PATH_INFO": m.group(2)}, start_response)
+        return self._root(environ, start_response)
+
+    def new_shop(self, spec: dict) -> dict:
+        """A shop of its own (one per PodHub workspace that tries a sandbox store)."""
+        domain = f"sandbox-{secrets.token_hex(5)}.myshopify.com"
+        token, secret = f"shpat_{secrets.token_hex(16)}", secrets.token_hex(24)
+        shop = SandboxShop(shop_domain=domain, access_token=token,
+                           settings=Settings(currency=self.shop.settings.currency))
+        if spec.get("webhook_url"):
+            shop.subscribe(url=str(spec["webhook_url"]), secret=secret)
+        seed = min(int(spec.get("seed_orders") or 0), 50)
+        if seed:
+            shop.bulk_create(seed)
+        shop.start_sender()
+        self.shops[domain] = shop
+        self._apps[domain] = make_app(shop)
+        return {"shop_domain": domain, "access_token": token, "webhook_secret": secret}
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-http",
@@ -520,7 +572,8 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        self.shop.stop()
+        for shop in [self.shop, *self.shops.values()]:
+            shop.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -10,6 +10,10 @@
       refunds) · POST deliver · POST hold · POST release {"newest_first"} · POST next
       {"duplicate": n, "drop": bool} · POST down {"fail_next": n (answer 500 before
       acting), "lose_next": n (act, then answer 504: a lost answer)} · GET log
+  POST /_sandbox/stores {"seed_orders": n}   a new store of its own at /stores/<slug>/
+      (PodHub's "Try a sandbox store"): its own REST keys, n processing orders, webhooks
+      sent as they happen; answers {"url", "consumer_key", "consumer_secret"}. Every path
+      above works under its address (/stores/<slug>/wp-json/wc/v3/…, /stores/<slug>/_sandbox/…).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import threading
+import time
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -57,6 +63,7 @@ class WooSandboxServer:
         if store.home_url in ("", "http://127.0.0.1"):
             store.home_url = self.url
         self.thread: threading.Thread | None = None
+        self.stores: dict[str, WooStore] = {}  # the stores made by POST /_sandbox/stores
 
     def start(self) -> WooSandboxServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -80,14 +87,21 @@ class WooSandboxServer:
         except ValueError:
             length = 0
         raw = environ["wsgi.input"].read(length) if length else b""
+        s, full_path = self.store, path
+        m = re.fullmatch(r"/stores/([a-z0-9]+)(/.*)", path)
+        if m:
+            s, path = self.stores.get(m.group(1)), m.group(2)
+            if s is None:
+                return _json(start, 404, {"code": "rest_no_route", "message": "No such store."})
         try:
+            if path == "/_sandbox/stores" and method == "POST" and s is self.store:
+                return _json(start, 201, self.new_store(json.loads(raw) if raw else {}))
             if path.startswith("/_sandbox/"):
-                return self._control(start, method, path[len("/_sandbox/"):], raw)
+                return self._control(s, start, method, path[len("/_sandbox/"):], raw)
             if not path.startswith(API):
                 return _json(start, 404, {"code": "rest_no_route",
                                           "message": "No route was found matching the URL "
                                                      "and request method."})
-            s = self.store
             s.requests += 1
             if s.fail_next > 0:
                 s.fail_next -= 1
@@ -95,16 +109,17 @@ class WooSandboxServer:
                                           "message": "There has been a critical error."})
             host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:" \
                                                 f"{environ['SERVER_PORT']}"
-            s.authenticate(method=method, url=f"http://{host}{path}", query=query,
+            s.authenticate(method=method, url=f"http://{host}{full_path}", query=query,
                            basic=self._basic(environ))
             data = json.loads(raw) if raw else {}
             if s.lose_next > 0 and method != "GET":
                 # Done in the store, the answer lost on the way (a proxy's timeout).
                 s.lose_next -= 1
-                self._rest(lambda *a: None, method, path[len(API):].strip("/"), query, data)
+                self._rest(s, lambda *a: None, method, path[len(API):].strip("/"), query,
+                           data)
                 return _json(start, 504, {"code": "gateway_timeout",
                                           "message": "The upstream server timed out."})
-            return self._rest(start, method, path[len(API):].strip("/"), query, data)
+            return self._rest(s, start, method, path[len(API):].strip("/"), query, data)
         except RestError as exc:
             return _json(start, exc.status, exc.body())
         except ValueError as exc:
@@ -121,8 +136,23 @@ class WooSandboxServer:
             return None
         return key, secret
 
-    def _rest(self, start, method: str, route: str, query: dict, data: dict):
-        s = self.store
+    def new_store(self, spec: dict) -> dict:
+        """A store of its own (one per PodHub workspace that tries a sandbox store)."""
+        slug = secrets.token_hex(6)
+        store = WooStore(home_url=f"{self.url}/stores/{slug}",
+                         consumer_key=f"ck_{secrets.token_hex(20)}",
+                         consumer_secret=f"cs_{secrets.token_hex(20)}",
+                         first_id=int(time.time()))
+        store.auto_deliver = True
+        for n in range(min(int(spec.get("seed_orders") or 0), 50)):
+            store.create_order({"status": "processing", "line_items": [
+                {"name": "Mug 11oz", "sku": "MUG-11-WHITE", "price": "14.00", "quantity": 1,
+                 "meta": {"Name": ["Ana", "Bo", "Chen"][n % 3]}}]}, webhooks=False)
+        self.stores[slug] = store
+        return {"url": store.home_url, "consumer_key": store.consumer_key,
+                "consumer_secret": store.consumer_secret}
+
+    def _rest(self, s: WooStore, start, method: str, route: str, query: dict, data: dict):
         if route == "orders" and method == "GET":
             orders, total, pages = s.list_orders(query)
             base = f"{s.home_url}{API}orders"
@@ -189,8 +219,7 @@ class WooSandboxServer:
                                                                       "matching the URL and "
                                                                       "request method."})
 
-    def _control(self, start, method: str, route: str, raw: bytes):
-        s = self.store
+    def _control(self, s: WooStore, start, method: str, route: str, raw: bytes):
         data = json.loads(raw) if raw else {}
         if route == "orders" and method == "POST":
             return _json(start, 201, s.create_order(data))

@@ -10,9 +10,27 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from integrations.models import OutboxKind
-from integrations.platforms.base import Delivery, ImportPage, StorePlatform, WebhookRefused
+from django.db import transaction
+from django.utils import timezone
+from django_scopes import scopes_disabled
+
+from integrations.models import ConnectionStatus, OutboxKind, StoreConnection
+from integrations.platforms.base import (
+    ConnectField,
+    Delivery,
+    ImportPage,
+    StorePlatform,
+    WebhookRefused,
+)
+from integrations.services.connections import (
+    ShopUnavailable,
+    connection_for_update,
+    save_connected,
+)
+from integrations.services.imports import import_job_start
 from integrations.shopify.mapping import StoreFacts
+from podhub.core.crypto import Secret
+from podhub.core.exceptions import Conflict, ValidationFailed
 
 
 class FakeError(Exception):
@@ -77,6 +95,39 @@ class FakeStore(StorePlatform):
     auth_errors = (FakeAuthError,)
     refused_errors = (FakeRefused,)
     errors = (FakeError,)
+
+    # connecting: the Stores page's form, the CLI's options and the API's body come from
+    # these fields; the generic view, command and endpoint call `connect`
+    def connect_fields(self):
+        return [ConnectField("shop", "Shop name", placeholder="my-shop"),
+                ConnectField("api_key", "API key", secret=True)]
+
+    def connect(self, *, workspace, name="", start_import=True, by_operator=False, shop="",
+                api_key=""):
+        domain = shop.strip().lower()
+        if not domain.isalnum():
+            raise ValidationFailed("Use the shop's name: letters and digits.", field="shop")
+        try:
+            FakeClient(api_key)._check()  # the store first: nothing written on a refusal
+        except FakeAuthError as exc:
+            raise ValidationFailed(f"The store refused this key ({exc}).",
+                                   field="api_key") from None
+        with scopes_disabled():
+            other = StoreConnection.objects.filter(platform=self.code, shop_domain=domain,
+                                                   status=ConnectionStatus.ACTIVE).first()
+        if other is not None and other.workspace_id == workspace.pk:
+            raise Conflict(f"{domain} is already connected to this workspace.")
+        if other is not None:
+            raise ShopUnavailable(domain, workspace_id=other.workspace_id)
+        with transaction.atomic():
+            conn = connection_for_update(workspace=workspace, platform=self.code,
+                                         domain=domain, name=name)
+            conn.access_token = Secret(api_key)
+            conn.webhook_secret = Secret("fake-hook-secret")
+            save_connected(conn, now=timezone.now())
+            if start_import:
+                import_job_start(connection=conn)
+        return conn
 
     def client(self, connection, **kwargs) -> FakeClient:
         return FakeClient(connection.access_token.reveal())

@@ -43,6 +43,7 @@ def test_connect_sandbox_store_orders_arrive_and_tracking_goes_back(
 
     login(owner)
     page.goto("/stores/")
+    page.locator("[data-testid=connect-choices] a[data-platform=shopify]").click()
     form = page.locator("[data-testid=connect-form]")
     form.locator("input[name=shop_domain]").fill(SHOP)
     form.locator("input[name=access_token]").fill(TOKEN)

@@ -34,8 +34,9 @@ def _counts():
 
 def test_cli_connects_shopify_and_prints_json(workspace, sandbox,
                                               django_capture_on_commit_callbacks):
+    # `connect_store PLATFORM` (scripts/run.sh); the tests below keep `--platform PLATFORM`
     with django_capture_on_commit_callbacks() as callbacks:
-        result = _cli("--workspace", str(workspace.pk), "--platform", "shopify",
+        result = _cli("shopify", "--workspace", str(workspace.pk),
                       "--shop-domain", "Acme-Prints.myshopify.com", "--access-token", "tok",
                       "--webhook-secret", "sec", "--api-base", sandbox.url, "--json")
     assert result["webhook_url"].endswith("/webhooks/shopify/")

@@ -4,10 +4,12 @@ one module and one settings line gets imports and pushes through the shared loop
 wrong settings line stops the start with the reason."""
 
 import json
+from io import StringIO
 
 import pytest
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django_scopes import scope
 
@@ -196,6 +198,101 @@ def test_a_platform_added_in_settings_pushes_through_the_shared_outbox(
         assert other.last_error == "Refused by the store: no order GONE"
         conn.refresh_from_db()
         assert "no order GONE" in conn.last_error
+
+
+# --- (b') the same platform connected from the Stores page, the CLI and the API -------
+
+
+def test_a_platform_added_in_settings_is_connected_from_the_stores_page(
+        workspace, owner, fake_registered, client_for):
+    """The generic view renders the platform's own fields and calls its `connect`: no
+    view, form or template of its own."""
+    c = client_for(owner)
+    page = c.get("/stores/").content.decode()
+    assert 'href="/stores/connect/fakestore/"' in page and "Connect a Fake Store store" in page
+    form = c.get("/stores/connect/fakestore/").content.decode()
+    assert 'name="shop"' in form and 'type="password" name="api_key"' in form
+
+    refused = c.post("/stores/connect/fakestore/", {"shop": "myshop", "api_key": "wrong-key"})
+    assert refused.status_code == 400
+    body = refused.content.decode()
+    assert "The store refused this key (401 invalid API key)." in body
+    assert "wrong-key" not in body  # a secret is never shown back
+    assert 'value="myshop"' in body  # what is not secret is kept
+    with scope(workspace=workspace):
+        assert not StoreConnection.objects.exists()  # a refusal writes nothing
+
+    done = c.post("/stores/connect/fakestore/", {"shop": "myshop", "api_key": "fake-key",
+                                                  "name": "My fake shop"})
+    with scope(workspace=workspace):
+        conn = StoreConnection.objects.get()
+        assert done.status_code == 302
+        assert done["Location"] == f"/stores/{conn.store_id}/"
+        assert (conn.platform, conn.shop_domain, conn.store.name) == (
+            "fakestore", "myshop", "My fake shop")
+        assert conn.access_token.reveal() == "fake-key"
+        raw = StoreConnection.objects.filter(pk=conn.pk).values_list(
+            "access_token", flat=True).get()
+        assert "fake-key" not in str(raw)  # encrypted at rest
+        job = import_job_run(job_id=ImportJob.objects.get(connection=conn).pk)
+        assert (job.status, job.imported) == (JobStatus.DONE, 5)
+    again = c.post("/stores/connect/fakestore/", {"shop": "myshop", "api_key": "fake-key"})
+    assert again.status_code == 409
+    assert "myshop is already connected to this workspace." in again.content.decode()
+
+
+def test_a_platform_added_in_settings_is_connected_from_the_cli(workspace, fake_registered):
+    out = StringIO()
+    call_command("connect_store", "fakestore", "--workspace", str(workspace.pk), "--shop",
+                 "clishop", "--api-key", "fake-key", "--no-import", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["webhook_url"].endswith(f"/webhooks/fakestore/{result['store_id']}/")
+    with scope(workspace=workspace):
+        conn = StoreConnection.objects.get(store_id=result["store_id"])
+        assert (conn.platform, conn.shop_domain) == ("fakestore", "clishop")
+        assert not ImportJob.objects.exists()
+    with pytest.raises(CommandError, match="--api-key required for Fake Store"):
+        call_command("connect_store", "fakestore", "--workspace", str(workspace.pk),
+                     "--shop", "other")
+    with pytest.raises(CommandError, match="The store refused this key"):
+        call_command("connect_store", "--platform", "fakestore", "--workspace",
+                     str(workspace.pk), "--shop", "other", "--api-key", "nope")
+    with pytest.raises(CommandError, match="--url is not a Fake Store option"):
+        call_command("connect_store", "fakestore", "--workspace", str(workspace.pk),
+                     "--shop", "other", "--api-key", "fake-key", "--url", "https://x.test")
+
+
+def test_a_platform_added_in_settings_is_connected_through_the_api(
+        workspace, owner, fake_registered, api_client_for):
+    from podhub.workspaces.models import Role
+    from tests.factories import MembershipFactory, UserFactory
+
+    api = api_client_for(owner)
+    url = "/api/v1/stores/connect/fakestore/"
+    missing = api.post(url, {"shop": "apishop"}, format="json")
+    assert missing.status_code == 400
+    assert "api_key" in missing.json()["error"]["fields"]
+    refused = api.post(url, {"shop": "apishop", "api_key": "nope"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["field"] == "api_key"
+    assert "refused this key" in refused.json()["error"]["message"]
+    made = api.post(url, {"shop": "apishop", "api_key": "fake-key", "name": "API shop"},
+                    format="json")
+    assert made.status_code == 201, made.json()
+    store_id = made.json()["store_id"]
+    assert {k: v for k, v in made.json().items() if k != "webhook_url"} == {
+        "store_id": store_id, "platform": "fakestore", "name": "API shop",
+        "shop_domain": "apishop", "status": "active"}
+    assert made.json()["webhook_url"].endswith(f"/webhooks/fakestore/{store_id}/")
+    again = api.post(url, {"shop": "apishop", "api_key": "fake-key"}, format="json")
+    assert again.status_code == 409
+    assert api.post("/api/v1/stores/connect/etsy/", {}, format="json").status_code == 404
+    # connecting a store is a manager's: a plain member is refused
+    member = MembershipFactory(workspace=workspace, user=UserFactory(email="m@acme.test"),
+                               role=Role.MEMBER)
+    refused = api_client_for(member).post(url, {"shop": "membershop", "api_key": "fake-key"},
+                                          format="json")
+    assert refused.status_code == 403
 
 
 # --- (c) a wrong settings line stops the start ---------------------------------------------

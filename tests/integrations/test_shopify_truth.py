@@ -288,7 +288,7 @@ def test_a_store_cancel_with_refund_is_recorded_and_cancels(connection, sandbox,
 
 
 def test_the_connect_page_asks_for_every_topic_podhub_uses(client_for, owner):
-    page = client_for(owner).get("/stores/").content.decode()
+    page = client_for(owner).get("/stores/connect/shopify/").content.decode()
     for topic in ("orders/create", "orders/updated", "orders/edited", "refunds/create",
                   "orders/partially_fulfilled", "app/uninstalled"):
         assert topic in page

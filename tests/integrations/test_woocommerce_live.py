@@ -84,7 +84,8 @@ def test_in_a_browser_connect_import_webhook_and_tracking_note(
 
     login(owner)
     page.goto("/stores/")
-    form = page.locator("[data-testid=woo-connect-form]")
+    page.locator("[data-testid=connect-choices] a[data-platform=woocommerce]").click()
+    form = page.locator("[data-testid=connect-form]")
     form.locator("input[name=url]").fill(woo_http.url)
     form.locator("input[name=consumer_key]").fill(KEY)
     form.locator("input[name=consumer_secret]").fill(SECRET)

@@ -3,75 +3,76 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scope, scopes_disabled
 
+from integrations.platforms import registry
+from integrations.platforms.base import NAME_FIELD
 from integrations.services import connections
-from integrations.shopify import connect as shopify_connect
 from podhub.core.exceptions import PodhubError
 from podhub.workspaces.models import Workspace
 
+MANUAL = "manual"
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _fields(platform) -> list:
+    return [*platform.connect_fields(), *platform.operator_fields()]
+
 
 class Command(BaseCommand):
-    help = ("Connect a store to a workspace: Shopify (custom-app token + webhook secret), "
-            "WooCommerce (REST API keys) or a manual store for outside orders. "
-            "Prints {store_id, webhook_url}.")
+    help = ("Connect a store to a workspace: `connect_store PLATFORM --workspace ID --FIELD "
+            "VALUE …`, PLATFORM one of the registered store platforms (their fields below) "
+            "or `manual` (a store for outside orders, --name). `--platform PLATFORM` works "
+            "too. Prints {store_id, webhook_url}.")
 
     def add_arguments(self, parser):
+        codes = [*registry.platforms(), MANUAL]
+        parser.add_argument("platform_arg", nargs="?", metavar="PLATFORM", choices=codes)
+        parser.add_argument("--platform", choices=codes)
         parser.add_argument("--workspace", required=True, type=int)
-        parser.add_argument("--platform", required=True,
-                            choices=["shopify", "manual", "woocommerce"])
-        parser.add_argument("--shop-domain")
-        parser.add_argument("--access-token")
-        parser.add_argument("--webhook-secret",
-                            help="Shopify: the signing secret; WooCommerce: optional, the "
-                                 "secret PodHub registers its webhooks with (default: new)")
-        parser.add_argument("--api-base", default="",
-                            help="Shopify: base URL of the Admin API (the sandbox, a proxy); "
-                                 "default: SHOPIFY_API_BASES, else https://SHOP. Checked by the "
-                                 "outbound HTTP policy (docs/security.md)")
-        parser.add_argument("--name", default="")
+        # Every registered platform's fields, as options; a field two platforms share
+        # (webhook_secret) is one option, its help naming each.
+        helps: dict[str, list[str]] = {}
+        for platform in registry.platforms().values():
+            for spec in _fields(platform):
+                helps.setdefault(spec.name, []).append(
+                    f"{platform.label}: {spec.label}" + (f" ({spec.help})" if spec.help else "")
+                    + ("" if spec.required else ", optional"))
+        for name, texts in helps.items():
+            parser.add_argument(_option(name), dest=name, help="; ".join(texts))
+        parser.add_argument("--name", default="", help=NAME_FIELD.label)
         parser.add_argument("--no-import", action="store_true",
                             help="do not start the initial import of open orders")
-        parser.add_argument("--url", help="WooCommerce: the store's address")
-        parser.add_argument("--consumer-key", help="WooCommerce: REST API consumer key")
-        parser.add_argument("--consumer-secret", help="WooCommerce: REST API consumer secret")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **opts):
-        if opts["platform"] == "woocommerce":
-            missing = [f"--{k.replace('_', '-')}" for k in ("url", "consumer_key",
-                                                            "consumer_secret")
-                       if not (opts.get(k) or "").strip()]
-            if missing:
-                raise CommandError(f"{', '.join(missing)} required for WooCommerce; nothing "
-                                   "was changed")
+        code = opts["platform_arg"] or opts["platform"]
+        if not code:
+            raise CommandError("say which platform: connect_store PLATFORM --workspace ID …")
         with scopes_disabled():
             workspace = Workspace.objects.filter(pk=opts["workspace"]).first()
+        if code == MANUAL:
+            credentials = {}
+        else:
+            platform = registry.get(code)
+            credentials = self._credentials(platform, opts)
         if workspace is None:
             raise CommandError(f"no workspace with id {opts['workspace']}; nothing was changed")
-        platform = opts["platform"]
         try:
             with scope(workspace=workspace):
-                if platform == "manual":
+                if code == MANUAL:
                     if not (opts["name"] or "").strip():
                         raise CommandError("--name is required for a manual store")
                     store = connections.store_create_manual(workspace=workspace,
                                                             name=opts["name"])
                     result = {"store_id": store.pk, "webhook_url": None}
-                elif platform == "woocommerce":
-                    result = self._woocommerce(workspace, opts)
                 else:
-                    missing = [f"--{k.replace('_', '-')}" for k in
-                               ("shop_domain", "access_token", "webhook_secret")
-                               if not (opts.get(k) or "").strip()]
-                    if missing:
-                        raise CommandError(f"{', '.join(missing)} required for Shopify; "
-                                           "nothing was changed")
-                    conn = shopify_connect.store_connect_shopify(
-                        workspace=workspace, shop_domain=opts["shop_domain"],
-                        access_token=opts["access_token"],
-                        webhook_secret=opts["webhook_secret"], api_base=opts["api_base"],
-                        name=opts["name"], start_import=not opts["no_import"])
+                    conn = platform.connect(workspace=workspace, name=opts["name"],
+                                            start_import=not opts["no_import"],
+                                            by_operator=True, **credentials)
                     result = {"store_id": conn.store_id,
-                              "webhook_url": shopify_connect.webhook_url()}
+                              "webhook_url": platform.webhook_url(conn)}
         except PodhubError as exc:
             # The operator may hear more than a seller (e.g. which workspace has the shop).
             reason = getattr(exc, "operator_message", exc.message)
@@ -84,12 +85,18 @@ class Command(BaseCommand):
                                  if result["webhook_url"] else ""))
 
     @staticmethod
-    def _woocommerce(workspace, opts) -> dict:
-        from integrations.woocommerce.services import store_connect_woocommerce, webhook_url
-
-        conn = store_connect_woocommerce(
-            workspace=workspace, url=opts["url"], consumer_key=opts["consumer_key"],
-            consumer_secret=opts["consumer_secret"],
-            webhook_secret=opts.get("webhook_secret") or "", name=opts["name"],
-            start_import=not opts["no_import"])
-        return {"store_id": conn.store_id, "webhook_url": webhook_url(conn.store_id)}
+    def _credentials(platform, opts) -> dict:
+        """The platform's fields from the options: the required ones given, none of
+        another platform's."""
+        own = {spec.name for spec in _fields(platform)}
+        missing = [_option(s.name) for s in _fields(platform)
+                   if s.required and not (opts.get(s.name) or "").strip()]
+        if missing:
+            raise CommandError(f"{', '.join(missing)} required for {platform.label}; nothing "
+                               "was changed")
+        others = sorted({_option(s.name) for p in registry.platforms().values()
+                         for s in _fields(p) if s.name not in own and opts.get(s.name)})
+        if others:
+            raise CommandError(f"{', '.join(others)} is not a {platform.label} option; nothing "
+                               "was changed")
+        return {s.name: opts.get(s.name) or "" for s in _fields(platform)}
