@@ -3,6 +3,9 @@
   /wp-json/wc/v3/orders[/<id>[/notes]]   orders: list (paginated), get, update, delete; notes
   /wp-json/wc/v3/orders/<id>/refunds[/<refund id>]   refunds: list, create, get, delete
   /wp-json/wc/v3/webhooks[/<id>]         webhooks CRUD (creation pings the delivery URL)
+  /wp-json/wc/v3/products[/<id>]         products: list (?sku=), create, get, update, delete
+  /wp-json/wc/v3/products/<id>/variations[/<vid>|/batch]   variations: list, update (the
+                                         seller's SKU edit), batch create/update/delete
   /_sandbox/...                          control API for tests, demo and bench:
       POST orders (spec) · POST orders/<id>/update · POST orders/<id>/delete ·
       POST orders/<id>/refund {"lines": {line id: qty}, "restock", "amount", "reason"} ·
@@ -40,8 +43,8 @@ class _QuietHandler(WSGIRequestHandler):
 def _json(start, status: int, body, headers: list | None = None):
     data = json.dumps(body, ensure_ascii=False).encode()
     reason = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
-              404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
-              504: "Gateway Timeout"}
+              404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+              500: "Internal Server Error", 504: "Gateway Timeout"}
     start(f"{status} {reason.get(status, 'Status')}",
           [("Content-Type", "application/json; charset=UTF-8"),
            ("Content-Length", str(len(data)))] + (headers or []))
@@ -171,6 +174,9 @@ class WooSandboxServer:
                 return _json(start, 200, s.list_notes(int(m.group(1))))
             if method == "POST":
                 return _json(start, 201, s.add_note(int(m.group(1)), data))
+        answer = self._products(start, method, route, query, data)
+        if answer is not None:
+            return answer
         if route == "webhooks":
             if method == "GET":
                 return _json(start, 200, s.list_webhooks())
@@ -188,6 +194,39 @@ class WooSandboxServer:
         return _json(start, 404, {"code": "rest_no_route", "message": "No route was found "
                                                                       "matching the URL and "
                                                                       "request method."})
+
+    def _products(self, start, method: str, route: str, query: dict, data: dict):
+        """/products[/<id>[/variations[/<vid>|/batch]]] (products.py), or None."""
+        s = self.store
+        if route == "products":
+            if method == "GET":
+                rows = s.list_products(query)
+                return _json(start, 200, rows, [("X-WP-Total", str(len(rows))),
+                                                ("X-WP-TotalPages", "1" if rows else "0")])
+            if method == "POST":
+                return _json(start, 201, s.create_product(data))
+        m = re.fullmatch(r"products/(\d+)", route)
+        if m:
+            pid = int(m.group(1))
+            if method == "GET":
+                return _json(start, 200, s.get_product(pid))
+            if method in ("PUT", "POST", "PATCH"):
+                return _json(start, 200, s.update_product(pid, data))
+            if method == "DELETE":
+                return _json(start, 200, s.delete_product(
+                    pid, force=query.get("force") in ("true", "1")))
+        m = re.fullmatch(r"products/(\d+)/variations(?:/(\d+|batch))?", route)
+        if m:
+            pid, vid = int(m.group(1)), m.group(2)
+            if vid is None and method == "GET":
+                rows = s.list_variations(pid)
+                return _json(start, 200, rows, [("X-WP-Total", str(len(rows))),
+                                                ("X-WP-TotalPages", "1" if rows else "0")])
+            if vid == "batch" and method in ("POST", "PUT", "PATCH"):
+                return _json(start, 200, s.batch_variations(pid, data))
+            if vid not in (None, "batch") and method in ("PUT", "POST", "PATCH"):
+                return _json(start, 200, s.update_variation(pid, int(vid), data))
+        return None
 
     def _control(self, start, method: str, route: str, raw: bytes):
         s = self.store
