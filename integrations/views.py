@@ -134,8 +134,9 @@ def health(request, store_id: int):
     ctx = {"section": "stores", "h": selectors.sync_health(workspace=request.workspace,
                                                           connection=conn),
            "webhook_url": _webhook_url(conn),
-           "products": selectors.publishable_products(workspace=request.workspace)
-           if conn.platform == "shopify" else []}
+           "products": selectors.publishable_products(workspace=request.workspace,
+                                                      connection=conn),
+           "links": selectors.product_links(workspace=request.workspace, connection=conn)}
     return render(request, "integrations/health.html", ctx)
 
 

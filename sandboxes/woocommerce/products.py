@@ -45,7 +45,7 @@ class ProductsMixin:
 
     def _sku_holder(self, sku: str, *, but: int | None = None) -> int | None:
         for product in self.products.values():
-            if product["status"] == "deleted":
+            if product["status"] in ("deleted", "trash"):  # wc_product_has_unique_sku
                 continue
             if product["sku"] == sku and product["id"] != but:
                 return product["id"]
