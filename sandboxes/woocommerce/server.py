@@ -12,7 +12,8 @@
       POST orders/<id>/gateway {"payment_method"} · GET orders/<id> (with notes and
       refunds) · POST deliver · POST hold · POST release {"newest_first"} · POST next
       {"duplicate": n, "drop": bool} · POST down {"fail_next": n (answer 500 before
-      acting), "lose_next": n (act, then answer 504: a lost answer)} · GET log
+      acting), "lose_next": n (act, then answer 504: a lost answer), "lose_route": a
+      regex of the REST route whose writes are lost (default: any)} · GET log
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class WooSandboxServer:
             s.authenticate(method=method, url=f"http://{host}{path}", query=query,
                            basic=self._basic(environ))
             data = json.loads(raw) if raw else {}
-            if s.lose_next > 0 and method != "GET":
+            route = path[len(API):].strip("/")
+            if s.lose_next > 0 and method != "GET" and re.search(s.lose_route, route):
                 # Done in the store, the answer lost on the way (a proxy's timeout).
                 s.lose_next -= 1
                 self._rest(lambda *a: None, method, path[len(API):].strip("/"), query, data)
@@ -264,6 +266,7 @@ class WooSandboxServer:
         if route == "down":
             s.fail_next = int(data.get("fail_next") or 0)
             s.lose_next = int(data.get("lose_next") or 0)
+            s.lose_route = str(data.get("lose_route") or "")
             return _json(start, 200, {"fail_next": s.fail_next, "lose_next": s.lose_next})
         if route == "log":
             return _json(start, 200, s.log[-500:])

@@ -108,6 +108,7 @@ class WooStore(ProductsMixin):
         self.holding = False
         self.fail_next = 0  # REST answers 500 this many times
         self.lose_next = 0  # REST writes are done but answered 504 this many times
+        self.lose_route = ""  # ... of the routes this regex finds ("": any)
         self.auto_deliver = False
         self._ids = itertools.count(first_id)
         self._line_ids = itertools.count(1)
