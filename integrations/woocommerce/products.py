@@ -14,7 +14,8 @@ source/includes/wp-api-v3/_products.md and _product-variations.md):
    "Variant", position: 0, visible: true, variation: true, options: [...]}]}` when there is
    none (its id is stored on the message at once), else `PUT /products/<id>` with the same
    name, description and attribute;
-3. `GET /products/<id>/variations`, then one `POST /products/<id>/variations/batch
+3. `GET /products/<id>/variations`, then `POST /products/<id>/variations/batch` (100 items
+   at most per request, the documented default limit)
    {create: [{sku, regular_price, attributes: [{name, option}]}], update: [{id,
    regular_price, attributes}]}`: a variation already there (by the variant id its link
    holds, else its option, else its SKU) is updated, never duplicated, and its SKU left as
@@ -35,6 +36,7 @@ from integrations.models import OutboxMessage, StoreConnection
 from integrations.woocommerce.client import WooClient, WooUserError
 
 ATTRIBUTE = "Variant"  # the one variation attribute; its options are the variants' labels
+BATCH_MAX = 100  # items per batch request, WooCommerce's default limit
 
 
 def product_sku(product_ref: str) -> str:
@@ -57,6 +59,17 @@ def _find(client: WooClient, msg: OutboxMessage) -> dict | None:
             return product
     found = client.get("products", sku=product_sku(p["product_ref"])).json() or []
     return found[0] if found else None
+
+
+def _variations(client: WooClient, pid) -> list[dict]:
+    """Every variation of the product (X-WP-TotalPages pages of 100)."""
+    found, page = [], 1
+    while True:
+        resp = client.get(f"products/{pid}/variations", per_page=100, page=page)
+        found.extend(resp.json() or [])
+        if page >= int(resp.headers.get("X-WP-TotalPages") or 1):
+            return found
+        page += 1
 
 
 def _remember(msg: OutboxMessage, product_id) -> None:
@@ -104,7 +117,7 @@ def publish(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dic
     else:
         product = once.put(f"products/{product['id']}", body)
     pid = product["id"]
-    existing = client.get(f"products/{pid}/variations", per_page=100).json() or []
+    existing = _variations(client, pid)
     matched = _match(variants, existing, p.get("linked_variants") or {})
     create, update, order = [], [], []
     for i, v in enumerate(variants):
@@ -116,8 +129,15 @@ def publish(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dic
         else:
             create.append({"sku": v["sku"], "regular_price": price, "attributes": attrs})
             order.append(("create", len(create) - 1, v))
-    answer = once.post(f"products/{pid}/variations/batch",
-                         {"create": create, "update": update})
+    answer: dict[str, list] = {"create": [], "update": []}
+    ops = [("create", item) for item in create] + [("update", item) for item in update]
+    for start in range(0, len(ops), BATCH_MAX):
+        body = {}
+        for part, item in ops[start:start + BATCH_MAX]:
+            body.setdefault(part, []).append(item)
+        got = once.post(f"products/{pid}/variations/batch", body)
+        for part in body:
+            answer[part].extend(got.get(part) or [])
     errors, made = [], []
     for part, index, ours in order:
         item = (answer.get(part) or [])[index] if index < len(answer.get(part) or []) else {}
