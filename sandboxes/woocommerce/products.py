@@ -26,14 +26,15 @@ def _slug(text: str) -> str:
 
 
 def _price(value) -> str:
-    """wc_format_decimal: the price as given, a string ("" when none)."""
+    """The price as given, a string ("" when none); not a number: refused."""
     if value in (None, ""):
         return ""
     try:
-        return str(Decimal(str(value)).normalize()) if "." not in str(value) else str(value)
+        Decimal(str(value))
     except InvalidOperation:
         raise RestError(400, "rest_invalid_param",
                         "Invalid parameter(s): regular_price") from None
+    return str(value)
 
 
 class ProductsMixin:
@@ -201,10 +202,16 @@ class ProductsMixin:
             "permalink": f"{product['permalink']}?{query}", "sku": sku,
             "price": _price(data.get("regular_price")),
             "regular_price": _price(data.get("regular_price")), "sale_price": "",
-            "on_sale": False, "status": data.get("status") or "publish", "purchasable": True,
-            "virtual": False, "downloadable": False, "tax_status": "taxable", "tax_class": "",
+            "date_on_sale_from": None, "date_on_sale_from_gmt": None, "date_on_sale_to": None,
+            "date_on_sale_to_gmt": None, "on_sale": False,
+            "status": data.get("status") or "publish", "purchasable": True, "virtual": False,
+            "downloadable": False, "downloads": [], "download_limit": -1,
+            "download_expiry": -1, "tax_status": "taxable", "tax_class": "",
             "manage_stock": False, "stock_quantity": None, "stock_status": "instock",
-            "backorders": "no", "attributes": attributes, "menu_order": 0, "meta_data": [],
+            "backorders": "no", "backorders_allowed": False, "backordered": False,
+            "weight": "", "dimensions": {"length": "", "width": "", "height": ""},
+            "shipping_class": "", "shipping_class_id": 0, "image": None,
+            "attributes": attributes, "menu_order": 0, "meta_data": [],
         }
         product["_variations"].append(variation)
         return variation

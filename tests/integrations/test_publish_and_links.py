@@ -6,7 +6,9 @@ Against the sandbox stores over real HTTP; the WooCommerce payloads follow the R
 documentation (woocommerce/woocommerce-rest-api-docs, source/includes/wp-api-v3/
 _products.md, _product-variations.md "Batch update product variations"), the refused SKU
 WooCommerce's own `WC_Product::set_sku` (`product_invalid_sku`, "Invalid or duplicated
-SKU.", 400) and `WC_REST_Controller::batch_items` (a refused item in its place).
+SKU.", 400) and `WC_REST_Controller::batch_items` (a refused item in its place); the
+docs' "Create a product variation" example is kept verbatim in
+fixtures/woocommerce/docs-product-variation-732.json.
 """
 
 from datetime import timedelta
@@ -28,6 +30,7 @@ from tests.integrations.test_woocommerce import (  # noqa: F401 - fixtures
     woo_conn,
     woo_store,
 )
+from tests.integrations.woocommerce.test_published_payloads import published
 from tests.quotes.conftest import catalog  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +97,20 @@ def test_a_catalog_product_is_published_to_woocommerce_as_a_variable_product(
     page = c.get(f"/stores/{woo_conn.store_id}/").content.decode()
     assert f"product {product['id']}, variant {variations[0]['id']}" in page
     assert "Published from the catalog" in page
+
+
+def test_the_sandbox_variations_carry_every_field_of_the_published_example(
+        woo_store):  # noqa: F811
+    shop = woo_store.store
+    product = shop.create_product({"name": "Ship Your Idea", "type": "variable", "attributes": [
+        {"name": "Color", "variation": True, "options": ["Black"]}]})
+    answer = shop.batch_variations(product["id"], {"create": [
+        {"regular_price": "9.00", "attributes": [{"name": "Color", "option": "Black"}]}]})
+    [made] = answer["create"]
+    example = published("docs-product-variation-732.json")
+    assert set(example) - {"_links"} <= set(made)
+    assert (made["regular_price"], made["attributes"]) == ("9.00", [
+        {"id": 0, "name": "Color", "option": "Black"}])
 
 
 def test_a_sku_edited_in_the_woocommerce_store_still_maps_and_is_priced(
