@@ -12,11 +12,13 @@ from integrations.models import (
     ImportJob,
     InboundWebhook,
     InboxStatus,
+    OutboxKind,
     OutboxMessage,
     OutboxStatus,
     StoreConnection,
     StoreOrderRecord,
 )
+from integrations.platforms import registry
 from orders.models import Order, Store
 from podhub.core.exceptions import NotFound
 
@@ -148,12 +150,22 @@ def order_sync(*, workspace, order_id: int) -> OrderSync:
     return OrderSync(order=order, record=record, pushes=pushes)
 
 
-def publishable_products(*, workspace) -> list:
-    """Catalog products the seller may publish to a store (public or made for them)."""
-    from django.db.models import Q
-
+def publishable_products(*, workspace, connection: StoreConnection | None = None) -> list:
+    """Catalog products the seller may publish to a store (public or made for them); none
+    for a store whose platform cannot publish products."""
     from quotes.models import Product
 
+    if connection is not None:
+        platform = registry.find(connection.platform)
+        if platform is None or not platform.takes(OutboxKind.PRODUCT_CREATE):
+            return []
     return list(Product.objects.filter(Q(made_for_workspace__isnull=True)
                                        | Q(made_for_workspace=workspace), is_published=True)
                 .order_by("name", "pk")[:500])
+
+
+def product_links(*, workspace, connection: StoreConnection) -> list:
+    """The store's product links (store product/variant ↔ catalog variant)."""
+    from quotes.selectors import store_product_links
+
+    return store_product_links(workspace=workspace, store_id=connection.store_id)

@@ -136,8 +136,9 @@ def health(request, store_id: int):
     ctx = {"section": "stores", "h": selectors.sync_health(workspace=request.workspace,
                                                           connection=conn),
            "webhook_url": platform.webhook_url(conn) if platform else "",
-           "products": selectors.publishable_products(workspace=request.workspace)
-           if conn.platform == "shopify" else []}
+           "products": selectors.publishable_products(workspace=request.workspace,
+                                                      connection=conn),
+           "links": selectors.product_links(workspace=request.workspace, connection=conn)}
     return render(request, "integrations/health.html", ctx)
 
 

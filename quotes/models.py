@@ -308,6 +308,17 @@ class ProductLink(WorkspaceModel):
     def __str__(self) -> str:
         return f"{self.product_key}/{self.variant_key} → {self.variant_id}"
 
+    @property
+    def store_side(self) -> str:
+        """The store product variant in the seller's words: "product 123, variant 456"
+        (store ids), else its title and SKU as the order lines gave them."""
+        words = {"p": "product", "v": "variant", "s": "SKU", "t": ""}
+        parts = []
+        for key in (self.product_key, self.variant_key):
+            kind, _, value = key.partition(":")
+            parts.append(f"{words.get(kind, '')} {value}".strip())
+        return ", ".join(parts)
+
 
 # --- quotations (per workspace) ---------------------------------------------------------
 

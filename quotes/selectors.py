@@ -10,8 +10,10 @@ from django.db.models import Prefetch, QuerySet
 from orders.models import LineItem, Order
 from quotes import calc, mapping
 from quotes.models import (
+    LinkSource,
     OrderPrice,
     Product,
+    ProductLink,
     Quote,
     QuoteLine,
     QuoteStatus,
@@ -76,6 +78,25 @@ def variant_tiers(variant: Variant) -> list[calc.Tier]:
 
 
 # --- SKU rules --------------------------------------------------------------------------
+
+
+def store_product_links(*, workspace, store_id: int) -> list[ProductLink]:
+    """The store's product links (store product/variant ↔ catalog variant), by product."""
+    return list(ProductLink.objects.filter(workspace=workspace, store_id=store_id)
+                .select_related("variant__product").order_by("product_key", "variant_key")[:500])
+
+
+def published_variants(*, workspace, store_id: int, variant_ids) -> dict[int, tuple[str, str]]:
+    """Catalog variant id -> (store product id, store variant id) it was published as."""
+    out = {}
+    for link in ProductLink.objects.filter(workspace=workspace, store_id=store_id,
+                                           source=LinkSource.PUBLISHED,
+                                           variant_id__in=list(variant_ids)).order_by("pk"):
+        kind, _, product = link.product_key.partition(":")
+        vkind, _, variant = link.variant_key.partition(":")
+        if (kind, vkind) == ("p", "v"):
+            out[link.variant_id] = (product, variant)
+    return out
 
 
 def sku_rule_list(*, workspace) -> QuerySet[SkuRule]:

@@ -620,6 +620,28 @@ def product_link_published(*, workspace: Workspace, store_id: int, store_product
 
 
 @transaction.atomic
+def product_links_published(*, workspace: Workspace, store_id: int, store_product_id: str,
+                            variants: dict[str, int]) -> list[ProductLink]:
+    """Integrations: a catalog product was published to the store as this product, each
+    store variant id (key) being that catalog variant (value). The links are by the
+    store's ids, so a SKU the seller edits in the store later still maps; they come
+    before every SKU rule (quotes/mapping.py). A catalog variant published before as
+    another store product (deleted there, published again) loses its old link; a variant
+    no longer in the catalog is left unlinked (its orders wait for a quote)."""
+    usable = set(mapping.usable_variants(workspace).filter(
+        pk__in=list(variants.values())).values_list("pk", flat=True))
+    links = [product_link_published(workspace=workspace, store_id=store_id,
+                                    store_product_id=store_product_id,
+                                    store_variant_id=store_variant_id, variant_id=variant_id)
+             for store_variant_id, variant_id in variants.items() if variant_id in usable]
+    ProductLink.objects.filter(
+        workspace=workspace, store_id=store_id, source=LinkSource.PUBLISHED,
+        variant_id__in=[link.variant_id for link in links],
+    ).exclude(product_key=f"p:{store_product_id}"[:255]).delete()
+    return links
+
+
+@transaction.atomic
 def quote_link(*, workspace: Workspace, quote_id: int, links: dict[int, int], by,
                now: datetime | None = None) -> Quote:
     """The seller links a quoted product's variants to catalog variants instead of

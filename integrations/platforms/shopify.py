@@ -198,8 +198,18 @@ def refund_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
 
 
 def product_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
+    """productCreate with PodHub SKUs on the variants. The result names each store variant
+    by its numeric id with the catalog variant it is (matched by our SKU, which it has at
+    creation), for the product links. A product published before (`store_product_id`,
+    from its links) is not made twice: its links stand (prices are not updated)."""
     p = msg.payload
     variants = p["variants"]
+    if p.get("store_product_id") and p.get("linked_variants"):
+        by_variant = {str(k): v for k, v in p["linked_variants"].items()}
+        return {"product_id": str(p["store_product_id"]), "already": True, "variants": [
+            {"id": by_variant[str(v.get("variant_id"))], "sku": v["sku"],
+             "variant_id": v.get("variant_id")}
+            for v in variants if str(v.get("variant_id")) in by_variant]}
     data = client.execute(queries.PRODUCT_CREATE, {"product": {
         "title": p["title"], "descriptionHtml": p.get("description") or "",
         "vendor": p.get("vendor") or "PodHub",
@@ -215,9 +225,11 @@ def product_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
     if errors:
         raise _refused(errors)
     product = payload.get("product") or {}
-    return {"product_id": product.get("id"),
-            "variants": [(v.get("id"), v.get("sku")) for v in
-                         ((product.get("variants") or {}).get("nodes") or [])]}
+    catalog = {v["sku"]: v.get("variant_id") for v in variants}
+    return {"product_id": queries.numeric_id(product.get("id")),
+            "variants": [{"id": queries.numeric_id(v.get("id")), "sku": v.get("sku"),
+                          "variant_id": catalog.get(v.get("sku"))}
+                         for v in ((product.get("variants") or {}).get("nodes") or [])]}
 
 
 HANDLERS = {

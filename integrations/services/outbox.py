@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations import conf
@@ -30,7 +32,10 @@ from integrations.platforms import registry
 from integrations.platforms.base import EVENT_PUSHES, NotSupported, NotYet
 from orders.models import LineItem, Order, Store
 from orders.services import cancel_reaches_store
-from podhub.core.exceptions import Conflict, ValidationFailed
+from podhub.core.exceptions import Conflict, PodhubError, ValidationFailed
+from quotes.models import Product
+from quotes.selectors import published_variants
+from quotes.services import product_links_published
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +151,49 @@ def push_refund(*, store: Store, order: Order, refund_ref: str, note: str = "",
 
 
 def publish_product(*, store: Store, product_ref: str, title: str, variants: list[dict],
-                    description: str = "", vendor: str = "PodHub") -> OutboxMessage:
-    """Create a product whose variants carry PodHub SKUs, so its orders arrive connected.
+                    description: str = "", vendor: str = "PodHub",
+                    store_product_id: str = "",
+                    linked_variants: dict | None = None) -> OutboxMessage:
+    """Create (or update) a product whose variants carry PodHub SKUs, so its orders arrive
+    connected: when the store confirms, each store variant is linked by its ids to its
+    catalog variant (`quotes.services.product_links_published`), so a SKU the seller edits
+    in the store later still maps.
 
-    variants: [{"sku": "MUG-11-WHITE", "price": "14.00", "option": "White"}]
-    A platform that cannot publish products (WooCommerce) answers 409 saying so.
+    variants: [{"sku": "MUG-11-WHITE", "price": "14.00", "option": "White",
+    "variant_id": <catalog variant pk, for the link>}]. `store_product_id` /
+    `linked_variants` ({catalog variant pk: store variant id}): what it was published as
+    before, updated rather than made twice. Publishing again while a publish of the same
+    product waits replaces what that one sends; after it is done, it is a new push.
+    A platform that cannot publish products answers 409 saying so.
     """
     _connection(store, OutboxKind.PRODUCT_CREATE)
     if not title.strip() or not variants or any(not v.get("sku") for v in variants):
         raise ValidationFailed("A product needs a title and a SKU on every variant.")
-    msg, _ = outbox_enqueue(
-        store=store, kind=OutboxKind.PRODUCT_CREATE, key=f"product:{product_ref}",
-        payload={"title": title.strip(), "description": description, "vendor": vendor,
-                 "variants": variants},
-    )
+    options: set[str] = set()
+    variants = [dict(v) for v in variants]
+    for v in variants:  # each variant one distinct option value (WooCommerce, Shopify)
+        v["option"] = str(v.get("option") or v["sku"])[:200]
+        if v["option"] in options:
+            v["option"] = v["sku"]
+        options.add(v["option"])
+    payload = {"product_ref": product_ref, "title": title.strip(), "description": description,
+               "vendor": vendor, "variants": variants, "store_product_id": store_product_id,
+               "linked_variants": {str(k): str(v) for k, v in (linked_variants or {}).items()}}
+    base = f"product:{product_ref}"
+    with transaction.atomic():
+        earlier = OutboxMessage.objects.select_for_update().filter(
+            Q(key=base) | Q(key__startswith=f"{base}:"), store=store,
+            kind=OutboxKind.PRODUCT_CREATE)
+        waiting = earlier.filter(status=OutboxStatus.PENDING).first()
+        if waiting is not None:
+            waiting.payload = {**payload, **{k: waiting.payload[k] for k in
+                                             ("created_product_id",) if k in waiting.payload}}
+            waiting.save(update_fields=["payload", "updated_at"])
+            return waiting
+        count = earlier.count()
+        msg, _ = outbox_enqueue(store=store, kind=OutboxKind.PRODUCT_CREATE,
+                                key=base if not count else f"{base}:{count + 1}",
+                                payload=payload)
     return msg
 
 
@@ -264,6 +298,8 @@ def _record(conn: StoreConnection, msg: OutboxMessage, *, status: str, error: st
     msg.refresh_from_db()
     if msg.kind == OutboxKind.ORDER_CANCEL and msg.order_id:
         _cancel_outcome(msg)
+    if msg.kind == OutboxKind.PRODUCT_CREATE and msg.status == OutboxStatus.DONE:
+        product_published(msg)
     return msg
 
 
@@ -398,8 +434,6 @@ def order_events_missing(*, now: datetime | None = None, days: int = 2,
     (shipments, cancels that affect the buyer; and where the platform takes them, orders
     submitted to production or whose last parcel shipped) that have no outbox message
     yet (a lost doorbell)."""
-    from django.db.models import Q
-
     from orders.models import OrderEvent
 
     now = now or timezone.now()
@@ -438,15 +472,11 @@ def publish_catalog_product(*, workspace, store: Store, product_id: int,
     """Publish a catalog product (quotes app) to the store with its PodHub SKUs.
 
     The store price of each variant is the catalog price plus `markup_percent`;
-    the seller edits it in Shopify afterwards. Orders of it arrive connected
-    (exact SKU match).
+    the seller edits it in the store afterwards. Orders of it arrive connected: by the
+    product links recorded when the store confirms (the store's product and variant ids),
+    so they still map after the seller edits a SKU. Published before: the same store
+    product is updated.
     """
-    from decimal import Decimal
-
-    from django.db.models import Q
-
-    from quotes.models import Product
-
     product = (Product.objects.filter(Q(made_for_workspace__isnull=True)
                                       | Q(made_for_workspace=workspace), pk=product_id,
                                       is_published=True)
@@ -456,7 +486,30 @@ def publish_catalog_product(*, workspace, store: Store, product_id: int,
     if not 0 <= markup_percent <= 1000:
         raise ValidationFailed("The markup is a percentage from 0 to 1000.")
     factor = Decimal(100 + markup_percent) / 100
+    active = [v for v in product.variants.all() if v.is_active]
     variants = [{"sku": v.sku, "price": str((v.price_amount * factor).quantize(Decimal("0.01"))),
-                 "option": v.label} for v in product.variants.all() if v.is_active]
-    return publish_product(store=store, product_ref=f"catalog-{product.pk}", title=product.name,
-                           variants=variants, description=product.description)
+                 "option": v.label, "variant_id": v.pk} for v in active]
+    before = published_variants(workspace=workspace, store_id=store.pk,
+                                variant_ids=[v.pk for v in active])
+    products = [store_product for store_product, _ in before.values()]
+    return publish_product(
+        store=store, product_ref=f"catalog-{product.pk}", title=product.name,
+        variants=variants, description=product.description,
+        store_product_id=max(set(products), key=products.count) if products else "",
+        linked_variants={k: variant for k, (_, variant) in before.items()})
+
+
+def product_published(msg: OutboxMessage) -> None:
+    """A publish the store confirmed: link each store variant to its catalog variant by
+    the store's ids (quotes owns the links)."""
+    result = msg.result or {}
+    variants = {str(v["id"]): int(v["variant_id"]) for v in result.get("variants") or []
+                if v.get("id") and v.get("variant_id")}
+    if not result.get("product_id") or not variants:
+        return
+    try:
+        product_links_published(workspace=msg.workspace,
+                                store_id=msg.store_id,
+                                store_product_id=str(result["product_id"]), variants=variants)
+    except PodhubError as exc:  # the push is done in the store; the seller links by hand
+        log.warning("publish %s: links not recorded: %s", msg.pk, exc.message)

@@ -34,6 +34,7 @@ from integrations.services.connections import (
     revealed,
     save_connected,
 )
+from integrations.woocommerce import products
 from integrations.woocommerce.client import (
     WooAuthError,
     WooClient,
@@ -450,4 +451,5 @@ HANDLERS = {
     OutboxKind.ORDER_CANCEL: _cancel,
     OutboxKind.WEBHOOKS_REGISTER: _register,
     OutboxKind.ORDER_NOTE: _note,
+    OutboxKind.PRODUCT_CREATE: products.publish,  # products.py
 }

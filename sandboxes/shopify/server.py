@@ -467,6 +467,12 @@ def make_app(shop: SandboxShop):
                 body.get("topic") or "orders/create")})
         if path == "products" and method == "POST":
             return _json(start_response, 201, shop.add_product(body))
+        m = re.fullmatch(r"products/variants/(\d+)", path)
+        if m and method == "POST":  # the merchant edits a variant (its SKU) in the admin
+            try:
+                return _json(start_response, 200, shop.update_variant(m.group(1), body))
+            except ValueError as exc:
+                return _json(start_response, 404, {"error": str(exc)})
         if path == "webhooks" and method == "POST":
             shop.subscribe(url=body["url"], secret=body["secret"])
             return _json(start_response, 200, {"ok": True})

@@ -211,6 +211,22 @@ class SandboxShop:
             self.db.execute("INSERT INTO products VALUES (?, ?)", (pid, json.dumps(product)))
         return product
 
+    def update_variant(self, variant_id, changes: dict) -> dict:
+        """What a merchant changes on a variant in the admin (`sku`, `price`); the
+        product's own row (productVariantsBulkUpdate keeps the same ids)."""
+        with self.lock:
+            found = self._variant(variant_id)
+            if found is None:
+                raise ValueError(f"No variant {variant_id}.")
+            product, variant = found
+            for v in product["variants"]:
+                if v["id"] == variant["id"]:
+                    v.update({k: changes[k] for k in ("sku", "price", "title") if k in changes})
+                    variant = v
+            pid = int(product["id"].rsplit("/", 1)[-1])
+            self.db.execute("UPDATE products SET data=? WHERE id=?", (json.dumps(product), pid))
+        return variant
+
     def _variant(self, variant_id) -> tuple[dict, dict] | None:
         wanted = str(variant_id).rsplit("/", 1)[-1]
         for product in self.products():
@@ -239,6 +255,11 @@ class SandboxShop:
 
     def _line_json(self, order: dict, lid: int, raw: dict, *, price: Decimal,
                    discount: Decimal) -> dict:
+        found = self._variant(raw["variant_id"]) if raw.get("variant_id") else None
+        if found is not None:  # a line of a product in the store: its SKU as it is now
+            product, variant = found
+            raw = {"sku": variant["sku"], "title": product["title"],
+                   "product_id": int(product["id"].rsplit("/", 1)[-1]), **raw}
         qty = int(raw.get("quantity", 1))
         custom = bool(raw.get("custom"))
         sku = raw.get("sku", None if custom else "")

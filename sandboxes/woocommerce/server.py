@@ -3,13 +3,17 @@
   /wp-json/wc/v3/orders[/<id>[/notes]]   orders: list (paginated), get, update, delete; notes
   /wp-json/wc/v3/orders/<id>/refunds[/<refund id>]   refunds: list, create, get, delete
   /wp-json/wc/v3/webhooks[/<id>]         webhooks CRUD (creation pings the delivery URL)
+  /wp-json/wc/v3/products[/<id>]         products: list (?sku=), create, get, update, delete
+  /wp-json/wc/v3/products/<id>/variations[/<vid>|/batch]   variations: list, update (the
+                                         seller's SKU edit), batch create/update/delete
   /_sandbox/...                          control API for tests, demo and bench:
       POST orders (spec) · POST orders/<id>/update · POST orders/<id>/delete ·
       POST orders/<id>/refund {"lines": {line id: qty}, "restock", "amount", "reason"} ·
       POST orders/<id>/gateway {"payment_method"} · GET orders/<id> (with notes and
       refunds) · POST deliver · POST hold · POST release {"newest_first"} · POST next
       {"duplicate": n, "drop": bool} · POST down {"fail_next": n (answer 500 before
-      acting), "lose_next": n (act, then answer 504: a lost answer)} · GET log
+      acting), "lose_next": n (act, then answer 504: a lost answer), "lose_route": a
+      regex of the REST route whose writes are lost (default: any)} · GET log
   POST /_sandbox/stores {"seed_orders": n}   a new store of its own at /stores/<slug>/
       (PodHub's "Try a sandbox store"): its own REST keys, n processing orders, webhooks
       sent as they happen; answers {"url", "consumer_key", "consumer_secret"}. Every path
@@ -46,8 +50,8 @@ class _QuietHandler(WSGIRequestHandler):
 def _json(start, status: int, body, headers: list | None = None):
     data = json.dumps(body, ensure_ascii=False).encode()
     reason = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
-              404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error",
-              504: "Gateway Timeout"}
+              404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+              500: "Internal Server Error", 504: "Gateway Timeout"}
     start(f"{status} {reason.get(status, 'Status')}",
           [("Content-Type", "application/json; charset=UTF-8"),
            ("Content-Length", str(len(data)))] + (headers or []))
@@ -112,7 +116,8 @@ class WooSandboxServer:
             s.authenticate(method=method, url=f"http://{host}{full_path}", query=query,
                            basic=self._basic(environ))
             data = json.loads(raw) if raw else {}
-            if s.lose_next > 0 and method != "GET":
+            route = path[len(API):].strip("/")
+            if s.lose_next > 0 and method != "GET" and re.search(s.lose_route, route):
                 # Done in the store, the answer lost on the way (a proxy's timeout).
                 s.lose_next -= 1
                 self._rest(s, lambda *a: None, method, path[len(API):].strip("/"), query,
@@ -201,6 +206,9 @@ class WooSandboxServer:
                 return _json(start, 200, s.list_notes(int(m.group(1))))
             if method == "POST":
                 return _json(start, 201, s.add_note(int(m.group(1)), data))
+        answer = self._products(s, start, method, route, query, data)
+        if answer is not None:
+            return answer
         if route == "webhooks":
             if method == "GET":
                 return _json(start, 200, s.list_webhooks())
@@ -218,6 +226,39 @@ class WooSandboxServer:
         return _json(start, 404, {"code": "rest_no_route", "message": "No route was found "
                                                                       "matching the URL and "
                                                                       "request method."})
+
+    def _products(self, s: WooStore, start, method: str, route: str, query: dict,
+                  data: dict):
+        """/products[/<id>[/variations[/<vid>|/batch]]] (products.py), or None."""
+        if route == "products":
+            if method == "GET":
+                rows = s.list_products(query)
+                return _json(start, 200, rows, [("X-WP-Total", str(len(rows))),
+                                                ("X-WP-TotalPages", "1" if rows else "0")])
+            if method == "POST":
+                return _json(start, 201, s.create_product(data))
+        m = re.fullmatch(r"products/(\d+)", route)
+        if m:
+            pid = int(m.group(1))
+            if method == "GET":
+                return _json(start, 200, s.get_product(pid))
+            if method in ("PUT", "POST", "PATCH"):
+                return _json(start, 200, s.update_product(pid, data))
+            if method == "DELETE":
+                return _json(start, 200, s.delete_product(
+                    pid, force=query.get("force") in ("true", "1")))
+        m = re.fullmatch(r"products/(\d+)/variations(?:/(\d+|batch))?", route)
+        if m:
+            pid, vid = int(m.group(1)), m.group(2)
+            if vid is None and method == "GET":
+                rows = s.list_variations(pid)
+                return _json(start, 200, rows, [("X-WP-Total", str(len(rows))),
+                                                ("X-WP-TotalPages", "1" if rows else "0")])
+            if vid == "batch" and method in ("POST", "PUT", "PATCH"):
+                return _json(start, 200, s.batch_variations(pid, data))
+            if vid not in (None, "batch") and method in ("PUT", "POST", "PATCH"):
+                return _json(start, 200, s.update_variation(pid, int(vid), data))
+        return None
 
     def _control(self, s: WooStore, start, method: str, route: str, raw: bytes):
         data = json.loads(raw) if raw else {}
@@ -254,6 +295,7 @@ class WooSandboxServer:
         if route == "down":
             s.fail_next = int(data.get("fail_next") or 0)
             s.lose_next = int(data.get("lose_next") or 0)
+            s.lose_route = str(data.get("lose_route") or "")
             return _json(start, 200, {"fail_next": s.fail_next, "lose_next": s.lose_next})
         if route == "log":
             return _json(start, 200, s.log[-500:])

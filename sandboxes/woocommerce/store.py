@@ -16,6 +16,8 @@ from decimal import Decimal
 from urllib.parse import quote, unquote
 
 from integrations.woocommerce.signature import sign
+from sandboxes.woocommerce.products import ProductsMixin
+from sandboxes.woocommerce.rest import RestError, fmt
 
 STATUSES = ("pending", "processing", "on-hold", "completed", "cancelled", "refunded",
             "failed", "trash", "checkout-draft")
@@ -33,19 +35,6 @@ GATEWAYS = {"stripe": "Credit Card (Stripe)", "woocommerce_payments": "WooPaymen
 REFUND_GATEWAYS = frozenset({"stripe", "woocommerce_payments", "ppcp-gateway"})
 REFUND_REFUSED = "woocommerce_rest_cannot_create_order_refund"
 _ENTITY = re.compile(r"&(?!(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);)")
-
-
-class RestError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-    def body(self) -> dict:
-        return {"code": self.code, "message": self.message, "data": {"status": self.status}}
-
-
-def fmt(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse(value: str) -> float:
@@ -92,7 +81,7 @@ def oauth_signature(method: str, url: str, params: dict[str, str], secret: str) 
     return base64.b64encode(digest).decode()
 
 
-class WooStore:
+class WooStore(ProductsMixin):
     """One store. Timestamps are whole seconds like WooCommerce's, but every change gets
     a later second than the previous one (a store clock that never repeats), so each
     version of an order is distinguishable."""
@@ -110,6 +99,7 @@ class WooStore:
         self.notes: dict[int, list[dict]] = {}
         self.refunds: dict[int, list[dict]] = {}  # newest first, as GET lists them
         self.webhooks: dict[int, dict] = {}
+        self.products: dict[int, dict] = {}  # products.py
         self.queue: list[dict] = []  # deliveries waiting to be sent
         self.held: list[dict] = []  # deliveries held back (out-of-order on demand)
         self.log: list[dict] = []
@@ -118,6 +108,7 @@ class WooStore:
         self.holding = False
         self.fail_next = 0  # REST answers 500 this many times
         self.lose_next = 0  # REST writes are done but answered 504 this many times
+        self.lose_route = ""  # ... of the routes this regex finds ("": any)
         self.auto_deliver = False
         self._ids = itertools.count(first_id)
         self._line_ids = itertools.count(1)
@@ -194,6 +185,11 @@ class WooStore:
         attributes (the REST docs' "Ship Your Idea &ndash; Color: Black, Size: M Test"),
         variation attributes as `pa_*` meta (slug value, label and name to display), other
         meta with a display value of the same JSON type (text entity-encoded)."""
+        found = self.find_variation(ln["variation_id"]) if ln.get("variation_id") else None
+        if found is not None:  # a line of a product in the store: its SKU as it is now
+            product, variation = found
+            ln = {"name": product["name"], "sku": variation["sku"], "product_id": product["id"],
+                  "price": variation["regular_price"] or "0", **ln}
         qty = int(ln.get("quantity") or 1)
         price = Decimal(str(ln.get("price") or 0))
         subtotal = price * qty
