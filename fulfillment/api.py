@@ -17,6 +17,8 @@ from podhub.core.links import http_url
 class OrdersSubmitApi(WorkspaceApi):
     """POST /api/v1/orders/submit/ {"order_ids": [...]}: submit paid orders now."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "OrdersSubmitInput"
@@ -100,6 +102,8 @@ class OrderCancelAtProviderApi(WorkspaceApi):
     the provider still takes a cancel; then here, with what was paid back on the balance
     and the cancel pushed to the store (docs/store-truth.md "Cancel at the provider").
     Owner or admin only. A cancelled order is answered as it is."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     @extend_schema(request=None, responses={
         200: CancelAtProviderSerializer,

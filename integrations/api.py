@@ -64,6 +64,8 @@ class StoreDeliveriesApi(WorkspaceApi):
 class StoreDeliveriesReplayApi(WorkspaceApi):
     """Process failed or skipped deliveries again from their raw body."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     @extend_schema(request=IdsInputSerializer, responses=DoneOutputSerializer)
     def post(self, request, store_id: int):
         selectors.connection_get(workspace=self.workspace, store_id=store_id)
@@ -87,6 +89,8 @@ class StorePushesApi(WorkspaceApi):
 
 class StorePushesRetryApi(WorkspaceApi):
     """Try failed pushes again now."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     @extend_schema(request=IdsInputSerializer, responses=DoneOutputSerializer)
     def post(self, request, store_id: int):

@@ -235,6 +235,8 @@ class QuoteDetailApi(WorkspaceApi):
 class QuoteAcceptApi(WorkspaceApi):
     """Accept: every waiting order of the product, and every later one, is priced."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     @extend_schema(request=None, responses={200: QuoteSerializer, 409: QUOTE_NOT_OPEN})
     def post(self, request, quote_id: int):
         services.quote_accept(workspace=self.workspace, quote_id=quote_id, by=request.user)
@@ -243,6 +245,8 @@ class QuoteAcceptApi(WorkspaceApi):
 
 class QuoteDeclineApi(WorkspaceApi):
     """Decline with a reason; `cancel_orders` also cancels the orders waiting for it."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     class QuoteDeclineInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000)
