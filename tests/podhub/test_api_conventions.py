@@ -117,7 +117,7 @@ def test_without_a_key_nothing_is_stored(owner, api_client_for):
 
 @pytest.fixture
 def clock(monkeypatch):
-    now = {"t": 1_000_000_020.0}  # 20 s into a minute
+    now = {"t": 6_000_000_020.0}  # 20 s into a minute
     monkeypatch.setattr(ApiRateThrottle, "timer", lambda self: now["t"])
     return now
 
@@ -153,7 +153,7 @@ def test_pages_follow_the_cursor_without_repeats(owner, api_client_for):
     api = api_client_for(owner)
     for i in range(5):
         assert api.post("/api/v1/webhook-endpoints/", {
-            "url": f"https://example.com/hook/{i}", "event_types": ["order.paid"]},
+            "url": f"http://127.0.0.1:9/hook/{i}", "event_types": ["order.paid"]},
             format="json").status_code == 201
     seen, after = [], None
     for _ in range(5):
