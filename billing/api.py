@@ -46,7 +46,8 @@ class LedgerEntryOutputSerializer(serializers.Serializer):
 class LedgerApi(WorkspaceApi):
     """The ledger, newest first, a page at a time (filters: kind, from, to, order)."""
 
-    @extend_schema(parameters=[PageParams, OpenApiParameter("kind", str),
+    @extend_schema(operation_id="ledger_list",
+                   parameters=[PageParams, OpenApiParameter("kind", str),
                                OpenApiParameter("from", OpenApiTypes.DATE),
                                OpenApiParameter("to", OpenApiTypes.DATE),
                                OpenApiParameter("order", str, description="order number")],

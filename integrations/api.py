@@ -154,7 +154,7 @@ class StoreDetailOutputSerializer(StoreOutputSerializer):
 class StoreListApi(WorkspaceApi):
     """GET /api/v1/stores/: the workspace's stores, newest first, with their connection."""
 
-    @extend_schema(parameters=[PageParams],
+    @extend_schema(operation_id="stores_list", parameters=[PageParams],
                    responses=page_of(StoreOutputSerializer, "StorePage"))
     def get(self, request):
         rows = Store.objects.filter(workspace=self.workspace).select_related("connection")

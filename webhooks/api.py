@@ -35,7 +35,7 @@ class WebhookEndpointListApi(WorkspaceApi):
     """The workspace's webhook endpoints, newest first; POST adds one (its secret is shown
     once)."""
 
-    @extend_schema(parameters=[PageParams],
+    @extend_schema(operation_id="webhook_endpoints_list", parameters=[PageParams],
                    responses=page_of(WebhookEndpointOutputSerializer, "WebhookEndpointPage"))
     def get(self, request):
         page = paginate(WebhookEndpoint.objects.filter(workspace=self.workspace),
@@ -102,7 +102,8 @@ class WebhookEndpointTestApi(WorkspaceApi):
 class WebhookDeliveryListApi(WorkspaceApi):
     """The endpoint's deliveries, newest first, a page at a time."""
 
-    @extend_schema(parameters=[STATUS, PageParams],
+    @extend_schema(operation_id="webhook_endpoints_deliveries_list",
+                   parameters=[STATUS, PageParams],
                    responses=page_of(WebhookDeliveryOutputSerializer, "WebhookDeliveryPage"))
     def get(self, request, endpoint_id: int):
         endpoint = selectors.endpoint_get(workspace=self.workspace, endpoint_id=endpoint_id)

@@ -32,7 +32,20 @@ REASONS = {
     "404": "No such object in this workspace.",
     "415": "Send the body as JSON (Content-Type: application/json) or as the "
            "operation's form type.",
+    "429": "Over the token's rate limit: retry after `Retry-After` seconds (docs/api.md).",
+    "409": "Conflict; with an Idempotency-Key: `idempotency_key_in_use` while the first "
+           "request with the key still runs.",
+    "422": "`idempotency_key_reused`: the Idempotency-Key was sent with another request.",
 }
+IDEMPOTENCY_HELP = (
+    "Optional. Send a unique value (a UUID) to make a retry safe: the same key with the "
+    "same request answers the first answer again (header `Idempotent-Replayed: true`) "
+    "and does nothing twice; kept 24 hours, per workspace (docs/api.md).")
+
+
+def _idempotent(operation: dict) -> bool:
+    return any(p.get("in") == "header" and p.get("name") == "Idempotency-Key"
+               for p in operation.get("parameters", []))
 
 
 def _error(description: str) -> dict:
@@ -55,6 +68,9 @@ def add_error_responses(result, generator, request, public):
                 codes.append("400")
             if "requestBody" in operation:
                 codes.append("415")
+            if _idempotent(operation):
+                codes += ["409", "422"]
+            codes.append("429")
             responses = operation.setdefault("responses", {})
             for code in codes:
                 responses.setdefault(code, _error(REASONS[code]))
@@ -80,3 +96,22 @@ def _error_serializer():
             ref_name = "ApiError"
 
     return ApiErrorSerializer
+
+
+try:
+    from drf_spectacular.openapi import AutoSchema as _AutoSchema
+    from drf_spectacular.utils import OpenApiParameter
+
+    class AutoSchema(_AutoSchema):
+        """The header parameter of the POSTs that take an Idempotency-Key
+        (`idempotent = True` on the view, podhub/core/idempotency.py)."""
+
+        def get_override_parameters(self):
+            params = list(super().get_override_parameters())
+            if getattr(self.view, "idempotent", False) and self.method == "POST":
+                params.append(OpenApiParameter(
+                    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                    description=IDEMPOTENCY_HELP))
+            return params
+except ImportError:  # pragma: no cover
+    pass

@@ -270,7 +270,7 @@ REST_FRAMEWORK = {
         "podhub.workspaces.api_auth.WorkspaceSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["podhub.workspaces.api_auth.IsWorkspaceMember"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "podhub.core.schema.AutoSchema",  # + Idempotency-Key
     "EXCEPTION_HANDLER": "podhub.core.api.exception_handler",
     # JSON with a nesting limit (podhub/core/safejson.py); forms and multipart as DRF's.
     "DEFAULT_PARSER_CLASSES": [
