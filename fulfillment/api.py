@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from fulfillment import claims, provider_cancel, selectors, submission
@@ -212,7 +212,7 @@ class ClaimListCreateApi(WorkspaceApi):
     to 6 `photos`; staff answer with a reprint or a refund to the balance."""
 
     idempotent = True  # Idempotency-Key (docs/api.md)
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]
     max_upload_bytes = claims.MAX_CLAIM_BODY  # 413 unread (podhub/core/uploads.py)
 
     class FilterSerializer(serializers.Serializer):

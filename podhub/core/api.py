@@ -138,8 +138,7 @@ class WorkspaceApi(APIView):
         if self._idempotency_record is not None:
             idempotency.finish(self._idempotency_record, response)
             self._idempotency_record = None
-        budget = getattr(request._request if hasattr(request, "_request") else request,
-                         "rate_limit", None)
+        budget = getattr(request._request, "rate_limit", None)  # podhub/core/throttling.py
         if budget is not None:
             for name, value in budget.headers().items():
                 response[name] = value

@@ -103,8 +103,19 @@ try:
     from drf_spectacular.utils import OpenApiParameter
 
     class AutoSchema(_AutoSchema):
-        """The header parameter of the POSTs that take an Idempotency-Key
-        (`idempotent = True` on the view, podhub/core/idempotency.py)."""
+        """JSON bodies, and the header parameter of the POSTs that take an
+        Idempotency-Key (`idempotent = True` on the view, podhub/core/idempotency.py)."""
+
+        def map_parsers(self):
+            """A view on the default parsers is documented as taking JSON: its forms are
+            for the dashboard's htmx, and a generated client given three body types for
+            one operation sends the wrong one. Views that choose their parsers (uploads)
+            are documented with theirs."""
+            from rest_framework.settings import api_settings
+
+            if type(self.view).parser_classes == api_settings.DEFAULT_PARSER_CLASSES:
+                return ["application/json"]
+            return super().map_parsers()
 
         def get_override_parameters(self):
             params = list(super().get_override_parameters())
