@@ -176,22 +176,20 @@ class ShipmentListApi(WorkspaceApi):
     @extend_schema(parameters=[FilterSerializer, PageParams],
                    responses=page_of(ShipmentListSerializer, "ShipmentPage"))
     def get(self, request):
-        f = _filters(self.FilterSerializer, request)
-        rows = Shipment.objects.filter(workspace=self.workspace).select_related(
-            "submission__provider")
-        if "order" in f:
-            rows = rows.filter(order_id=f["order"])
-        if "status" in f:
-            rows = rows.filter(status=f["status"])
+        rows = _filtered(Shipment.objects.filter(workspace=self.workspace).select_related(
+            "submission__provider"), self.FilterSerializer, request)
         return Response(answer(paginate(rows, params=request.query_params),
                                ShipmentListSerializer))
 
 
-def _filters(serializer_class, request) -> dict:
-    params = serializer_class(data={k: v for k, v in request.query_params.items()
-                                    if k in serializer_class().fields})
+def _filtered(queryset, filter_serializer, request):
+    """`queryset` narrowed by the query parameters `filter_serializer` declares (400
+    naming a bad one); `order` and `line_item` are ids of the rows' order and line."""
+    params = filter_serializer(data={k: v for k, v in request.query_params.items()
+                                     if k in filter_serializer().fields})
     params.is_valid(raise_exception=True)
-    return params.validated_data
+    lookups = {"order": "order_id", "line_item": "line_item_id"}
+    return queryset.filter(**{lookups.get(k, k): v for k, v in params.validated_data.items()})
 
 
 class ClaimSerializer(serializers.Serializer):
@@ -232,12 +230,8 @@ class ClaimListCreateApi(WorkspaceApi):
     @extend_schema(parameters=[FilterSerializer, PageParams],
                    responses=page_of(ClaimSerializer, "ClaimPage"))
     def get(self, request):
-        f = _filters(self.FilterSerializer, request)
-        rows = Claim.objects.filter(workspace=self.workspace)
-        if "order" in f:
-            rows = rows.filter(order_id=f["order"])
-        if "status" in f:
-            rows = rows.filter(status=f["status"])
+        rows = _filtered(Claim.objects.filter(workspace=self.workspace), self.FilterSerializer,
+                         request)
         return Response(answer(paginate(rows, params=request.query_params), ClaimSerializer))
 
     @extend_schema(request=InputSerializer, responses={201: ClaimSerializer, 409: OpenApiResponse(
@@ -291,12 +285,8 @@ class PrintFileListApi(WorkspaceApi):
     @extend_schema(parameters=[FilterSerializer, PageParams],
                    responses=page_of(PrintFileSerializer, "PrintFilePage"))
     def get(self, request):
-        f = _filters(self.FilterSerializer, request)
-        rows = PrintFile.objects.filter(workspace=self.workspace)
-        if "order" in f:
-            rows = rows.filter(order_id=f["order"])
-        if "line_item" in f:
-            rows = rows.filter(line_item_id=f["line_item"])
+        rows = _filtered(PrintFile.objects.filter(workspace=self.workspace),
+                         self.FilterSerializer, request)
         return Response(answer(paginate(rows, params=request.query_params),
                                PrintFileSerializer, context={"request": request}))
 
