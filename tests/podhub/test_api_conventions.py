@@ -106,6 +106,18 @@ def test_keys_expire_after_a_day(owner, api_client_for):
         assert not IdempotencyKey.objects.exists()
 
 
+def test_an_expired_key_is_taken_as_new(owner, api_client_for):
+    api = api_client_for(owner)
+    assert api.post(ORDERS, _order(), format="json",
+                    HTTP_IDEMPOTENCY_KEY="reused").status_code == 201
+    with scopes_disabled():
+        IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    later = api.post(ORDERS, _order(number="1002"), format="json",
+                     HTTP_IDEMPOTENCY_KEY="reused")
+    assert later.status_code == 201 and "Idempotent-Replayed" not in later
+    assert _orders(owner.workspace) == 2
+
+
 def test_without_a_key_nothing_is_stored(owner, api_client_for):
     assert api_client_for(owner).post(ORDERS, _order(), format="json").status_code == 201
     with scopes_disabled():
