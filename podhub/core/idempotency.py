@@ -76,10 +76,16 @@ def fingerprint(request) -> str:
     """What makes two requests "the same": method, path and body. A JSON body counts by
     its content (key order and spacing do not matter); any other body by its bytes."""
     raw = request._request
-    try:
-        body = raw.body
-    except RawPostDataException:  # a multipart body already streamed: its parsed fields
-        body = json.dumps(sorted((k, str(v)) for k, v in raw.POST.lists())).encode()
+    if raw.content_type == "multipart/form-data":
+        # Parsed, never read whole (an upload may be larger than a body we hold in memory):
+        # its fields, and each file by its content.
+        body = json.dumps(sorted((key, [_part(v) for v in values])
+                                 for key, values in request.data.lists())).encode()
+    else:
+        try:
+            body = raw.body
+        except RawPostDataException:  # already streamed by a parser
+            body = json.dumps(sorted(raw.POST.lists())).encode()
     if "json" in (raw.content_type or ""):
         with contextlib.suppress(ValueError):
             body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
@@ -88,6 +94,16 @@ def fingerprint(request) -> str:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def _part(value) -> str:
+    if not hasattr(value, "chunks"):
+        return str(value)
+    digest = hashlib.sha256()
+    for chunk in value.chunks():
+        digest.update(chunk)
+    value.seek(0)
+    return f"file:{value.name}:{digest.hexdigest()}"
 
 
 def begin(request, *, workspace, now: datetime | None = None) -> IdempotencyKey | None:

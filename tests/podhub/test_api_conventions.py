@@ -118,6 +118,30 @@ def test_an_expired_key_is_taken_as_new(owner, api_client_for):
     assert _orders(owner.workspace) == 2
 
 
+def test_an_upload_is_replayed_by_its_content(owner, api_client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from orders.models import CsvImport
+
+    csv = ("order_number,ship_name,ship_address1,ship_city,ship_zip,ship_country,sku,"
+           "quantity,unit_price\nE-1,Ana,1 Main St,Springfield,62701,US,MUG,1,14.50\n")
+    api = api_client_for(owner)
+
+    def upload(text):
+        return api.post("/api/v1/orders/import-csv/", {
+            "file": SimpleUploadedFile("orders.csv", text.encode(), content_type="text/csv")},
+            format="multipart", HTTP_IDEMPOTENCY_KEY="csv-1")
+
+    first = upload(csv)
+    assert first.status_code == 202
+    again = upload(csv)  # another multipart boundary, the same file
+    assert again.status_code == 202 and again["Idempotent-Replayed"] == "true"
+    assert again["Location"] == first["Location"]
+    assert upload(csv.replace("E-1", "E-9")).status_code == 422
+    with scope(workspace=owner.workspace):
+        assert CsvImport.objects.filter(workspace=owner.workspace).count() == 1
+
+
 def test_without_a_key_nothing_is_stored(owner, api_client_for):
     assert api_client_for(owner).post(ORDERS, _order(), format="json").status_code == 201
     with scopes_disabled():
