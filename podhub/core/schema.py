@@ -26,7 +26,7 @@ ERROR_SCHEMA = {
     "required": ["error"],
 }
 REASONS = {
-    "400": "Invalid input: `error.fields` names each bad field and why.",
+    "400": "Invalid input: `error.fields` names each bad field (or header) and why.",
     "401": "Missing or bad token.",
     "403": "The token's role in the workspace does not allow this.",
     "404": "No such object in this workspace.",
@@ -64,7 +64,8 @@ def add_error_responses(result, generator, request, public):
             codes = ["401", "403"]
             if any(p.get("in") == "path" for p in params):
                 codes.append("404")
-            if "requestBody" in operation or any(p.get("in") == "query" for p in params):
+            if "requestBody" in operation or any(p.get("in") in ("query", "header")
+                                                 for p in params):
                 codes.append("400")
             if "requestBody" in operation:
                 codes.append("415")
