@@ -23,6 +23,7 @@ from automation.serializers import (
 from orders.serializers import ErrorSerializer
 from podhub.core.api import WorkspaceApi
 from podhub.core.exceptions import NotFound, ValidationFailed
+from podhub.core.pagination import PageParams, answer, paginate
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` names it."),
@@ -56,11 +57,12 @@ def _rule(workspace, rule_id: int) -> Rule:
 class RuleListCreateApi(WorkspaceApi):
     """The workspace's rules in the order they run; create one (owners and admins)."""
 
-    @extend_schema(operation_id="rules_list", responses={200: RulePageSerializer, **ERRORS})
+    @extend_schema(operation_id="rules_list", parameters=[PageParams],
+                   responses={200: RulePageSerializer, **ERRORS})
     def get(self, request):
-        rules = Rule.objects.filter(workspace=self.workspace).order_by("position", "pk")[:500]
-        return Response({"results": RuleSerializer(rules, many=True).data,
-                         "next_cursor": None})
+        page = paginate(Rule.objects.filter(workspace=self.workspace),
+                        params=request.query_params, ordering=("position", "id"))
+        return Response(answer(page, RuleSerializer))
 
     @extend_schema(request=RuleInputSerializer, examples=[EXAMPLE],
                    responses={201: RuleSerializer, **ERRORS})
@@ -110,6 +112,8 @@ class RuleDryRunApi(WorkspaceApi):
 class RuleApplyApi(WorkspaceApi):
     """Apply the rule to existing orders (of one state, or all) as a job; 202 with the
     job, whose progress GET .../apply/<job id>/ shows."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     @extend_schema(request=ApplyInputSerializer, responses={202: ApplyJobSerializer, **ERRORS})
     def post(self, request, rule_id: int):

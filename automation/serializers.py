@@ -68,8 +68,8 @@ class RulePageSerializer(serializers.Serializer):
         ref_name = "RulePage"
 
     results = RuleSerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True, help_text="Always null: every rule "
-                                        "of the workspace is on one page.")
+    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `after` for the next "
+                                        "page; null: the last (docs/api.md).")
 
 
 class DryRunInputSerializer(serializers.Serializer):

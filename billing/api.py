@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -9,6 +10,7 @@ from billing.models import PaymentProfile
 from orders.models import Order
 from podhub.core.api import IdListField, WorkspaceApi
 from podhub.core.money import quantize
+from podhub.core.pagination import PageParams, answer, page_of, paginate
 from podhub.core.schema import error_response
 
 
@@ -42,13 +44,19 @@ class LedgerEntryOutputSerializer(serializers.Serializer):
 
 
 class LedgerApi(WorkspaceApi):
-    """The latest ledger entries (filters: kind, from, to, order; at most 500)."""
+    """The ledger, newest first, a page at a time (filters: kind, from, to, order)."""
 
-    @extend_schema(responses=LedgerEntryOutputSerializer(many=True))
+    @extend_schema(operation_id="ledger_list",
+                   parameters=[PageParams, OpenApiParameter("kind", str),
+                               OpenApiParameter("from", OpenApiTypes.DATE),
+                               OpenApiParameter("to", OpenApiTypes.DATE),
+                               OpenApiParameter("order", str, description="order number")],
+                   responses=page_of(LedgerEntryOutputSerializer, "LedgerPage"))
     def get(self, request):
         filters = selectors.LedgerFilter.from_query(request.query_params)
-        entries = selectors.entry_list(workspace=self.workspace, filters=filters)[:500]
-        return Response(LedgerEntryOutputSerializer(entries, many=True).data)
+        page = paginate(selectors.entry_list(workspace=self.workspace, filters=filters),
+                        params=request.query_params, ordering=("-created_at", "-id"))
+        return Response(answer(page, LedgerEntryOutputSerializer))
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -68,6 +76,8 @@ class PaymentCreateApi(WorkspaceApi):
     `missing`; nothing is held. An order whose buyer has not paid the store yet:
     409 `store_unpaid` with its `order_id`; nothing is held. Send the same `key`
     again to retry safely."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     class InputSerializer(serializers.Serializer):
         order_ids = IdListField(visible=lambda ws: Order.objects.filter(workspace=ws),
@@ -180,6 +190,8 @@ class TopUpOutputSerializer(serializers.Serializer):
 class TopUpCreateApi(WorkspaceApi):
     """Start a card top-up (owner or admin only): 201 with the Stripe Checkout page to pay
     at; the balance is credited when Stripe confirms the payment."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -1,21 +1,43 @@
 """Seller API of issue 7: bulk "Submit now", an order's shipments."""
 
+import mimetypes
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from fulfillment import provider_cancel, selectors, submission
-from fulfillment.models import Submission, SubmissionStatus
+from fulfillment import claims, provider_cancel, selectors, submission
+from fulfillment.models import (
+    Claim,
+    ClaimKind,
+    ClaimStatus,
+    PrintFile,
+    Shipment,
+    ShipmentStatus,
+    Submission,
+    SubmissionStatus,
+)
+from fulfillment.printfiles import selectors as printfile_selectors
 from orders.events import Actor
 from orders.hooks import store_takes_cancels
+from orders.models import Order
 from orders.serializers import ErrorSerializer
 from orders.services import cancel_reaches_store
 from podhub.core.api import IdField, WorkspaceApi
+from podhub.core.exceptions import NotFound, ValidationFailed
 from podhub.core.links import http_url
+from podhub.core.pagination import PageParams, answer, page_of, paginate
+from podhub.core.parsers import JSONParser
+from podhub.core.uploads import file_response
 
 
 class OrdersSubmitApi(WorkspaceApi):
     """POST /api/v1/orders/submit/ {"order_ids": [...]}: submit paid orders now."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -101,6 +123,8 @@ class OrderCancelAtProviderApi(WorkspaceApi):
     and the cancel pushed to the store (docs/store-truth.md "Cancel at the provider").
     Owner or admin only. A cancelled order is answered as it is."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     @extend_schema(request=None, responses={
         200: CancelAtProviderSerializer,
         403: OpenApiResponse(ErrorSerializer, description="Only the owner or an admin."),
@@ -124,3 +148,159 @@ class OrderCancelAtProviderApi(WorkspaceApi):
                              "status": s.status} for s in subs],
             "pushed_to_store": cancel_reaches_store(order.cancel_reason, cancelled)
             and store_takes_cancels(order)}).data)
+
+
+# --- lists across orders (docs/api.md): shipments, claims, print files ------------------------
+
+
+class ShipmentListSerializer(ShipmentSerializer):
+    class Meta:
+        ref_name = "ShipmentListItem"
+
+    order_id = serializers.IntegerField()
+    provider = serializers.CharField(source="submission.provider.code", default="")
+    tracking_url = serializers.SerializerMethodField()
+    line_items = serializers.JSONField(source="items")
+
+    def get_tracking_url(self, shipment) -> str:
+        return http_url(shipment.tracking_url)  # http(s) only
+
+
+class ShipmentListApi(WorkspaceApi):
+    """GET /api/v1/shipments/: every parcel, newest first; `?order=`, `?status=`."""
+
+    class FilterSerializer(serializers.Serializer):
+        order = IdField(required=False)
+        status = serializers.ChoiceField(choices=ShipmentStatus.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer, PageParams],
+                   responses=page_of(ShipmentListSerializer, "ShipmentPage"))
+    def get(self, request):
+        rows = _filtered(Shipment.objects.filter(workspace=self.workspace).select_related(
+            "submission__provider"), self.FilterSerializer, request)
+        return Response(answer(paginate(rows, params=request.query_params),
+                               ShipmentListSerializer))
+
+
+def _filtered(queryset, filter_serializer, request):
+    """`queryset` narrowed by the query parameters `filter_serializer` declares (400
+    naming a bad one); `order` and `line_item` are ids of the rows' order and line."""
+    params = filter_serializer(data={k: v for k, v in request.query_params.items()
+                                     if k in filter_serializer().fields})
+    params.is_valid(raise_exception=True)
+    lookups = {"order": "order_id", "line_item": "line_item_id"}
+    return queryset.filter(**{lookups.get(k, k): v for k, v in params.validated_data.items()})
+
+
+class ClaimSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    items = serializers.JSONField(help_text='[{"line_item_id", "quantity"}]; empty: the order')
+    reprint_order_id = serializers.IntegerField(allow_null=True)
+    refund_amount = serializers.DecimalField(max_digits=20, decimal_places=3, allow_null=True)
+    created_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class ClaimListCreateApi(WorkspaceApi):
+    """GET /api/v1/claims/: after-sales claims, newest first (`?order=`, `?status=`).
+    POST opens one on a shipped order (fulfillment/claims.py): JSON, or multipart with up
+    to 6 `photos`; staff answer with a reprint or a refund to the balance."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
+    parser_classes = [JSONParser, MultiPartParser]
+    max_upload_bytes = claims.MAX_CLAIM_BODY  # 413 unread (podhub/core/uploads.py)
+
+    class FilterSerializer(serializers.Serializer):
+        order = IdField(required=False)
+        status = serializers.ChoiceField(choices=ClaimStatus.choices, required=False)
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ClaimOpenInput"
+
+        order_id = IdField()
+        kind = serializers.ChoiceField(choices=ClaimKind.choices)
+        message = serializers.CharField(max_length=5000, help_text="What went wrong.")
+        line_item_ids = serializers.ListField(child=IdField(), required=False,
+                                              help_text="Default: the whole order.")
+
+    @extend_schema(parameters=[FilterSerializer, PageParams],
+                   responses=page_of(ClaimSerializer, "ClaimPage"))
+    def get(self, request):
+        rows = _filtered(Claim.objects.filter(workspace=self.workspace), self.FilterSerializer,
+                         request)
+        return Response(answer(paginate(rows, params=request.query_params), ClaimSerializer))
+
+    @extend_schema(request=InputSerializer, responses={201: ClaimSerializer, 409: OpenApiResponse(
+        ErrorSerializer, description="The order has not shipped yet.")})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if not Order.objects.filter(workspace=self.workspace, pk=v["order_id"]).exists():
+            raise ValidationFailed("order_id: no such order in this workspace.",
+                                   fields={"order_id": "No such order in this workspace."})
+        claim = claims.claim_open(workspace=self.workspace, order_id=v["order_id"],
+                                  kind=v["kind"], message=v["message"], user=request.user,
+                                  photos=request.FILES.getlist("photos"),
+                                  line_item_ids=v.get("line_item_ids"))
+        return Response(ClaimSerializer(claim).data, status=201)
+
+
+class PrintFileSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    line_item_id = serializers.IntegerField()
+    side = serializers.CharField()
+    version = serializers.IntegerField()
+    format = serializers.CharField()
+    width_px = serializers.IntegerField()
+    height_px = serializers.IntegerField()
+    dpi = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+    has_errors = serializers.BooleanField()
+    problems = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    download_url = serializers.SerializerMethodField(
+        help_text="GET with the same token: the file, as an attachment; null: not rendered yet")
+
+    def get_download_url(self, pf) -> str | None:
+        if not pf.file:
+            return None
+        return self.context["request"].build_absolute_uri(
+            reverse("api-print-file-download", kwargs={"print_file_id": pf.pk}))
+
+
+class PrintFileListApi(WorkspaceApi):
+    """GET /api/v1/print-files/: print files (every version), newest first; `?order=`,
+    `?line_item=`."""
+
+    class FilterSerializer(serializers.Serializer):
+        order = IdField(required=False)
+        line_item = IdField(required=False)
+
+    @extend_schema(parameters=[FilterSerializer, PageParams],
+                   responses=page_of(PrintFileSerializer, "PrintFilePage"))
+    def get(self, request):
+        rows = _filtered(PrintFile.objects.filter(workspace=self.workspace),
+                         self.FilterSerializer, request)
+        return Response(answer(paginate(rows, params=request.query_params),
+                               PrintFileSerializer, context={"request": request}))
+
+
+class PrintFileDownloadApi(WorkspaceApi):
+    """GET /api/v1/print-files/<id>/download/: the file itself, always as an attachment."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, print_file_id: int):
+        pf = printfile_selectors.print_file_get(workspace=self.workspace,
+                                                print_file_id=print_file_id)
+        if not pf.file:
+            raise NotFound("This print file is not rendered yet.")
+        name = printfile_selectors.download_name(pf, printfile_selectors.line_position(pf))
+        return file_response(pf.file, filename=name, attachment=True,
+                             content_type=mimetypes.guess_type(pf.file.name)[0]
+                             or "application/octet-stream")

@@ -10,4 +10,9 @@ urlpatterns = [
          name="api-order-shipments"),
     path("orders/<id:order_id>/cancel-at-provider/", api.OrderCancelAtProviderApi.as_view(),
          name="api-order-cancel-at-provider"),
+    path("shipments/", api.ShipmentListApi.as_view(), name="api-shipments"),
+    path("claims/", api.ClaimListCreateApi.as_view(), name="api-claims"),
+    path("print-files/", api.PrintFileListApi.as_view(), name="api-print-files"),
+    path("print-files/<id:print_file_id>/download/", api.PrintFileDownloadApi.as_view(),
+         name="api-print-file-download"),
 ]

@@ -3,7 +3,7 @@ retried (issue 12: every acknowledged delivery ends as an order, a deliberate sk
 its reason, or a visible failure that can be replayed; docs/store-truth.md "Never dropped")."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -12,7 +12,10 @@ from integrations.platforms.base import NAME_FIELD
 from integrations.services import connections
 from integrations.services.inbox import inbox_replay
 from integrations.services.outbox import outbox_retry
+from orders.models import Store
 from podhub.core.api import IdListField, WorkspaceApi
+from podhub.core.exceptions import NotFound
+from podhub.core.pagination import PageParams, answer, page_of, paginate
 from podhub.core.schema import error_response
 
 # The error statuses (400, 401, 403, 404) are documented for every operation by
@@ -68,6 +71,8 @@ class StoreDeliveriesApi(WorkspaceApi):
 class StoreDeliveriesReplayApi(WorkspaceApi):
     """Process failed or skipped deliveries again from their raw body."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     @extend_schema(request=IdsInputSerializer, responses=DoneOutputSerializer)
     def post(self, request, store_id: int):
         selectors.connection_get(workspace=self.workspace, store_id=store_id)
@@ -91,6 +96,8 @@ class StorePushesApi(WorkspaceApi):
 
 class StorePushesRetryApi(WorkspaceApi):
     """Try failed pushes again now."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     @extend_schema(request=IdsInputSerializer, responses=DoneOutputSerializer)
     def post(self, request, store_id: int):
@@ -140,3 +147,82 @@ class StoreConnectApi(WorkspaceApi):
         conn.webhook_url = chosen.webhook_url(conn)
         return Response(ConnectedStoreOutputSerializer(conn).data,
                         status=status.HTTP_201_CREATED)
+
+
+# --- the workspace's stores (docs/api.md) ------------------------------------------------------
+
+
+class ConnectionOutputSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    shop_domain = serializers.CharField()
+    connected_at = serializers.DateTimeField()
+    last_webhook_at = serializers.DateTimeField(allow_null=True)
+    last_sweep_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+    last_error_at = serializers.DateTimeField(allow_null=True)
+
+
+class StoreOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    platform = serializers.CharField()
+    currency = serializers.CharField()
+    is_active = serializers.BooleanField()
+    submit_mode = serializers.CharField()
+    auto_pay = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    connection = serializers.SerializerMethodField(
+        help_text="How PodHub talks to the store; null for outside-order stores.")
+
+    @extend_schema_field(ConnectionOutputSerializer(allow_null=True))
+    def get_connection(self, store) -> dict | None:
+        conn = getattr(store, "connection", None)
+        return ConnectionOutputSerializer(conn).data if conn is not None else None
+
+
+class SyncHealthOutputSerializer(serializers.Serializer):
+    healthy = serializers.BooleanField(help_text="active, nothing failed, lag under 5 minutes")
+    waiting = serializers.IntegerField(help_text="webhook deliveries not processed yet")
+    lag_seconds = serializers.FloatField(help_text="age of the oldest waiting delivery")
+    failed_deliveries = serializers.IntegerField(help_text="failed in the last 7 days")
+    pushes_pending = serializers.IntegerField()
+    pushes_failed = serializers.IntegerField()
+    last_webhook_age = serializers.FloatField(allow_null=True, help_text="seconds")
+    last_sweep_age = serializers.FloatField(allow_null=True, help_text="seconds")
+
+
+class StoreDetailOutputSerializer(StoreOutputSerializer):
+    sync_health = SyncHealthOutputSerializer(allow_null=True)
+
+
+class StoreListApi(WorkspaceApi):
+    """GET /api/v1/stores/: the workspace's stores, newest first, with their connection."""
+
+    @extend_schema(operation_id="stores_list", parameters=[PageParams],
+                   responses=page_of(StoreOutputSerializer, "StorePage"))
+    def get(self, request):
+        rows = Store.objects.filter(workspace=self.workspace).select_related("connection")
+        return Response(answer(paginate(rows, params=request.query_params),
+                               StoreOutputSerializer))
+
+
+class StoreDetailApi(WorkspaceApi):
+    """GET /api/v1/stores/<id>/: one store, with its sync health (the store page's figures:
+    deliveries waiting and failed, pushes pending and failed, lag, last webhook and sweep)."""
+
+    @extend_schema(responses=StoreDetailOutputSerializer)
+    def get(self, request, store_id: int):
+        store = Store.objects.filter(workspace=self.workspace, pk=store_id).select_related(
+            "connection").first()
+        if store is None:
+            raise NotFound("No such store in this workspace.")
+        conn = getattr(store, "connection", None)
+        health = None
+        if conn is not None:
+            h = selectors.sync_health(workspace=self.workspace, connection=conn)
+            health = {"healthy": h.healthy, "waiting": h.waiting, "lag_seconds": h.lag_seconds,
+                      "failed_deliveries": h.failed_inbox, "pushes_pending": h.outbox_pending,
+                      "pushes_failed": h.outbox_failed, "last_webhook_age": h.last_webhook_age,
+                      "last_sweep_age": h.last_sweep_age}
+        body = StoreOutputSerializer(store).data
+        return Response({**body, "sync_health": health})

@@ -132,6 +132,8 @@ class OrderListCreateApi(WorkspaceApi):
     """`GET`: the workspace's orders, newest first, keyset-paginated.
     `POST`: enter an order from an outside source (Etsy, Amazon, ...)."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     class FilterSerializer(serializers.Serializer):
         state = serializers.ChoiceField(choices=OrderState.choices, required=False,
                                         help_text="One tab: the order status.")
@@ -242,6 +244,8 @@ class OrderDetailApi(WorkspaceApi):
 class OrderCancelApi(WorkspaceApi):
     """Cancel an order (before it goes to production)."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "OrderCancelInput"
@@ -276,6 +280,8 @@ class OrderEditApi(WorkspaceApi):
     information answers it: the order goes back to where it was.
     """
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "OrderEditInput"
@@ -306,6 +312,8 @@ class BulkFailureSerializer(serializers.Serializer):
 
 class OrderBulkCancelApi(WorkspaceApi):
     """Cancel many orders; each succeeds or fails on its own."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -403,6 +411,8 @@ class OrderCsvImportApi(WorkspaceApi):
     kept; its orders are imported in the background. 202 with the import's
     URL: GET it until `status` is `done`.
     """
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     max_upload_bytes = csv_import.MAX_BODY_BYTES  # 413 unread (podhub/core/uploads.py)

@@ -9,8 +9,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from orders.models import Store
+from orders import hooks
+from orders.models import LineItem, Order, Store
 from podhub.core.api import IdField, WorkspaceApi
+from podhub.core.exceptions import ValidationFailed
 from podhub.core.schema import error_response
 from quotes import calc, mapping, pricing, selectors, services
 from quotes.models import QuoteStatus, RuleKind
@@ -235,6 +237,8 @@ class QuoteDetailApi(WorkspaceApi):
 class QuoteAcceptApi(WorkspaceApi):
     """Accept: every waiting order of the product, and every later one, is priced."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
     @extend_schema(request=None, responses={200: QuoteSerializer, 409: QUOTE_NOT_OPEN})
     def post(self, request, quote_id: int):
         services.quote_accept(workspace=self.workspace, quote_id=quote_id, by=request.user)
@@ -243,6 +247,8 @@ class QuoteAcceptApi(WorkspaceApi):
 
 class QuoteDeclineApi(WorkspaceApi):
     """Decline with a reason; `cancel_orders` also cancels the orders waiting for it."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
 
     class QuoteDeclineInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=1000)
@@ -277,3 +283,92 @@ class OrderPriceApi(WorkspaceApi):
         method = request.query_params.get("shipping_method") or None
         bd = pricing.price_order(order=order, shipping_method=method)
         return Response({"frozen": False, **bd.to_json()})
+
+
+# --- an order-cost estimate: reads prices, holds no money ----------------------------------
+
+
+class EstimateLineSerializer(serializers.Serializer):
+    catalog_variant_id = IdField(help_text="A public catalog variant or one made for you.")
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+
+class EstimateInputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "EstimateInput"
+
+    order_id = IdField(required=False, help_text="Estimate this order as it stands; or:")
+    country_code = serializers.RegexField(r"^[A-Za-z]{2}$", required=False,
+                                          help_text="ISO 3166 alpha-2, with `lines`.")
+    lines = EstimateLineSerializer(many=True, required=False, max_length=200)
+    shipping_method = serializers.CharField(max_length=64, required=False,
+                                            help_text="Default: the cheapest to the country.")
+
+    def validate(self, data):
+        if "order_id" in data:
+            return data
+        missing = {f: "Send `order_id`, or `country_code` and `lines`." for f in
+                   ("country_code", "lines") if not data.get(f)}
+        if missing:
+            raise serializers.ValidationError(missing)
+        return data
+
+
+class EstimateSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "Estimate"
+
+    currency = serializers.CharField(help_text="the workspace's billing currency")
+    items_total = serializers.CharField()
+    setup_total = serializers.CharField()
+    shipping_total = serializers.CharField()
+    handling_total = serializers.CharField()
+    total = serializers.CharField(help_text="what paying would take from the balance now")
+    is_complete = serializers.BooleanField(help_text="false: some line or the shipping has "
+                                           "no price (`lines[].unpriced_reason`, "
+                                           "`shipping_problem`, `problems`)")
+    lines = serializers.ListField(child=serializers.DictField())
+    shipping = serializers.DictField(allow_null=True)
+    shipping_problem = serializers.CharField()
+    problems = serializers.ListField(child=serializers.CharField())
+
+
+class EstimateApi(WorkspaceApi):
+    """POST /api/v1/estimates/: what an order, or a draft of lines to a country, would
+    cost from the balance now (items, setup fees, shipping, handling, total in the
+    workspace's currency). Nothing is held, nothing is written to the ledger, and a
+    price is not a promise: prices are fixed only when the order is paid."""
+
+    @extend_schema(request=EstimateInputSerializer, responses={200: EstimateSerializer})
+    def post(self, request):
+        data = EstimateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if "order_id" in v:
+            order = selectors.order_for_price(workspace=self.workspace, order_id=v["order_id"])
+            if order is None:
+                raise ValidationFailed("order_id: no such order in this workspace.",
+                                       fields={"order_id": "No such order in this workspace."})
+            lines = None
+        else:
+            order, lines = self._draft(v)
+        bd = pricing.price_order(order=order, shipping_method=v.get("shipping_method"),
+                                 lines=lines)
+        return Response(EstimateSerializer(bd.to_json()).data)
+
+    def _draft(self, v) -> tuple[Order, list[LineItem]]:
+        wanted = {line["catalog_variant_id"] for line in v["lines"]}
+        usable = hooks.usable_variant_ids(self.workspace, wanted)
+        wrong = {f"lines.{i}.catalog_variant_id": "No such catalog variant: use a public one "
+                 "or one made for you." for i, line in enumerate(v["lines"])
+                 if line["catalog_variant_id"] not in usable}
+        if wrong:
+            raise ValidationFailed(f"{next(iter(wrong))}: no such catalog variant.",
+                                   fields=wrong)
+        currency = (self.workspace.billing_currency or "USD").upper()
+        order = Order(workspace=self.workspace, currency=currency,
+                      shipping_address={"country_code": v["country_code"].upper()})
+        lines = [LineItem(workspace=self.workspace, catalog_variant_id=line["catalog_variant_id"],
+                          quantity=line["quantity"], sku="", title="")
+                 for line in v["lines"]]
+        return order, lines

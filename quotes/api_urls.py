@@ -15,5 +15,6 @@ urlpatterns = [
     path("quotes/<id:quote_id>/accept/", api.QuoteAcceptApi.as_view(), name="api-quote-accept"),
     path("quotes/<id:quote_id>/decline/", api.QuoteDeclineApi.as_view(),
          name="api-quote-decline"),
+    path("estimates/", api.EstimateApi.as_view(), name="api-estimates"),
     path("orders/<id:order_id>/price/", api.OrderPriceApi.as_view(), name="api-order-price"),
 ]

@@ -7,8 +7,10 @@ from rest_framework import status as http
 from rest_framework.response import Response
 
 from podhub.core.api import WorkspaceApi
+from podhub.core.pagination import PageParams, answer, page_of, paginate
 from podhub.core.schema import error_response
 from webhooks import selectors, services
+from webhooks.models import WebhookEndpoint
 from webhooks.serializers import (
     WebhookDeliveryDetailOutputSerializer,
     WebhookDeliveryOutputSerializer,
@@ -30,12 +32,15 @@ def _with_secret(endpoint, secret: str) -> dict:
 
 
 class WebhookEndpointListApi(WorkspaceApi):
-    """The workspace's webhook endpoints; POST adds one (its secret is shown once)."""
+    """The workspace's webhook endpoints, newest first; POST adds one (its secret is shown
+    once)."""
 
-    @extend_schema(responses=WebhookEndpointOutputSerializer(many=True))
+    @extend_schema(operation_id="webhook_endpoints_list", parameters=[PageParams],
+                   responses=page_of(WebhookEndpointOutputSerializer, "WebhookEndpointPage"))
     def get(self, request):
-        return Response(WebhookEndpointOutputSerializer(
-            selectors.endpoint_list(workspace=self.workspace), many=True).data)
+        page = paginate(WebhookEndpoint.objects.filter(workspace=self.workspace),
+                        params=request.query_params)
+        return Response(answer(page, WebhookEndpointOutputSerializer))
 
     @extend_schema(request=WebhookEndpointCreateInputSerializer,
                    responses={201: WebhookEndpointSecretOutputSerializer})
@@ -95,14 +100,17 @@ class WebhookEndpointTestApi(WorkspaceApi):
 
 
 class WebhookDeliveryListApi(WorkspaceApi):
-    """The endpoint's deliveries, newest first (at most 200)."""
+    """The endpoint's deliveries, newest first, a page at a time."""
 
-    @extend_schema(parameters=[STATUS], responses=WebhookDeliveryOutputSerializer(many=True))
+    @extend_schema(operation_id="webhook_endpoints_deliveries_list",
+                   parameters=[STATUS, PageParams],
+                   responses=page_of(WebhookDeliveryOutputSerializer, "WebhookDeliveryPage"))
     def get(self, request, endpoint_id: int):
         endpoint = selectors.endpoint_get(workspace=self.workspace, endpoint_id=endpoint_id)
-        rows = selectors.delivery_list(workspace=self.workspace, endpoint=endpoint,
-                                       status=request.query_params.get("status") or None)
-        return Response(WebhookDeliveryOutputSerializer(rows, many=True).data)
+        rows = selectors.deliveries(workspace=self.workspace, endpoint=endpoint,
+                                    status=request.query_params.get("status") or None)
+        page = paginate(rows, params=request.query_params)
+        return Response(answer(page, WebhookDeliveryOutputSerializer))
 
 
 class WebhookDeliveryDetailApi(WorkspaceApi):

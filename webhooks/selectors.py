@@ -22,6 +22,12 @@ def endpoint_get(*, workspace, endpoint_id: int) -> WebhookEndpoint:
 def delivery_list(*, workspace, endpoint: WebhookEndpoint, status: str | None = None,
                   limit: int = LOG_LIMIT) -> list[WebhookDelivery]:
     """The endpoint's delivery log, newest first."""
+    return list(deliveries(workspace=workspace, endpoint=endpoint, status=status)
+                .order_by("-pk")[:limit])
+
+
+def deliveries(*, workspace, endpoint: WebhookEndpoint, status: str | None = None):
+    """The endpoint's deliveries (without their bodies), as a queryset to page through."""
     qs = WebhookDelivery.objects.filter(workspace=workspace, endpoint=endpoint)
     if status:
         if status not in DeliveryStatus.values:
@@ -30,7 +36,7 @@ def delivery_list(*, workspace, endpoint: WebhookEndpoint, status: str | None = 
             raise ValidationFailed("status: pending, delivered or failed.",
                                    fields={"status": "pending, delivered or failed"})
         qs = qs.filter(status=status)
-    return list(qs.order_by("-pk").defer("body")[:limit])
+    return qs.defer("body")
 
 
 def delivery_get(*, workspace, endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from podhub.core import idempotency
 from podhub.core.converters import MAX_ID
 from podhub.core.exceptions import PodhubError, ValidationFailed
 
@@ -107,7 +108,41 @@ def exception_handler(exc, context):
 
 class WorkspaceApi(APIView):
     """Base for every seller API view: `self.workspace` is the token's workspace,
-    already in scope (see WorkspaceScopeMiddleware)."""
+    already in scope (see WorkspaceScopeMiddleware).
+
+    Every answer carries the caller's rate-limit headers (podhub/core/throttling.py).
+    `idempotent = True`: its POST takes an `Idempotency-Key` (podhub/core/idempotency.py);
+    set on every POST that creates or moves orders or money (docs/api.md)."""
+
+    idempotent = False
+    _idempotency_record = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.idempotent and request.method == "POST":
+            self._idempotency_record = idempotency.begin(request, workspace=self.workspace)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def raise_uncaught_exception(self, exc):
+        if self._idempotency_record is not None:  # a 500: the key is free for a retry
+            idempotency.release(self._idempotency_record)
+            self._idempotency_record = None
+        super().raise_uncaught_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self._idempotency_record is not None:
+            idempotency.finish(self._idempotency_record, response)
+            self._idempotency_record = None
+        budget = getattr(request._request, "rate_limit", None)  # podhub/core/throttling.py
+        if budget is not None:
+            for name, value in budget.headers().items():
+                response[name] = value
+        return response
 
     @property
     def workspace(self):

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils import timezone
+from django_scopes import ScopedManager
 
 
 class WorkspaceModel(models.Model):
@@ -83,3 +84,28 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (runs {self.runs}, skipped {self.skipped})"
+
+
+class IdempotencyKey(WorkspaceModel):
+    """A seller API request sent with an `Idempotency-Key` header, and its first answer
+    (podhub/core/idempotency.py, docs/api.md "Idempotency"). One row per workspace and
+    key; `status_code` empty while the first request is still running."""
+
+    key = models.CharField(max_length=255)
+    user_id = models.BigIntegerField(null=True, blank=True)
+    token_id = models.BigIntegerField(null=True, blank=True)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+
+    objects = ScopedManager(workspace="workspace")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"],
+                                               name="idempotency_key_once")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

@@ -20,7 +20,10 @@ def email_send_task(*, email_id: int) -> str | None:
 
 @shared_task
 def email_sweep_task() -> int:
-    """Beat, every 60 s: e-mails whose task was lost, and retries that are due."""
+    """Beat, every 60 s: e-mails whose task was lost, and retries that are due; and
+    (core's housekeeping) API idempotency keys past their 24 hours."""
+    from podhub.core.idempotency import prune
     from podhub.core.mail import email_sweep
 
+    prune()
     return email_sweep()

@@ -275,7 +275,7 @@ REST_FRAMEWORK = {
         "podhub.workspaces.api_auth.WorkspaceSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["podhub.workspaces.api_auth.IsWorkspaceMember"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "podhub.core.schema.AutoSchema",  # + Idempotency-Key
     "EXCEPTION_HANDLER": "podhub.core.api.exception_handler",
     # JSON with a nesting limit (podhub/core/safejson.py); forms and multipart as DRF's.
     "DEFAULT_PARSER_CLASSES": [
@@ -283,9 +283,15 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": None,
+    "DEFAULT_PAGINATION_CLASS": None,  # one keyset cursor: podhub/core/pagination.py
+    # Per API token (or dashboard user), with RateLimit-* headers: podhub/core/throttling.py
+    "DEFAULT_THROTTLE_CLASSES": ["podhub.core.throttling.ApiRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
+# Seller API budgets per token, per window, counted in the default cache (docs/api.md).
+PODHUB_API_RATES = {"read": env.str("PODHUB_API_RATE_READ", default="600/min"),
+                    "write": env.str("PODHUB_API_RATE_WRITE", default="120/min")}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "PodHub seller API",
     "DESCRIPTION": "Orders, quotes, balance and stores of one workspace. "

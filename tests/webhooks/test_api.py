@@ -18,7 +18,7 @@ def test_create_shows_the_secret_once_and_lists_without_it(owner, api_client_for
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["secret"].startswith("whsec_") and body["event_types"] == ["order.paid"]
-    listed = api.get("/api/v1/webhook-endpoints/").json()
+    listed = api.get("/api/v1/webhook-endpoints/").json()["results"]
     assert [e["id"] for e in listed] == [body["id"]] and "secret" not in listed[0]
     with scope(workspace=owner.workspace):
         stored = WebhookEndpoint.objects.get(pk=body["id"])
@@ -74,7 +74,7 @@ def test_test_event_log_and_replay_over_the_api(owner, endpoint, receiver, api_c
     assert sent.status_code == 202
     (got,) = receiver.verified
     assert got["payload"]["type"] == "webhook.test" and got["id"] == sent.json()["webhook_id"]
-    log = api.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/deliveries/").json()
+    log = api.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/deliveries/").json()["results"]
     assert [d["status"] for d in log] == ["delivered"]
     detail = api.get(f"/api/v1/webhook-endpoints/{endpoint.pk}/deliveries/{log[0]['id']}/")
     attempt = detail.json()["attempt_log"][0]
