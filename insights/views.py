@@ -116,4 +116,4 @@ def home(request):
         title="Today's orders", unit="orders", chart_id="today-flow", bar_name="orders",
         width=480, height=200)
     return render(request, "dashboard/home.html", {
-        "section": "home", "home": home, "flow_chart": flow_chart, "today": now})
+        "section": "home", "home": home, "flow_chart": flow_chart})
