@@ -24,21 +24,17 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.orders_list import (  # noqa: E402
-    Postgres,
     captured,
-    data_summary,
     explain,
-    generate,
     latencies,
     pct,
+    prepare,
     seller_headers,
-    setup_django,
     view_rate,
 )
 
@@ -65,21 +61,8 @@ def main() -> int:
     def log(msg: str) -> None:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
-    pg = Postgres(args.pgdata)
-    pg.start()
-    var_dir = Path(tempfile.mkdtemp(prefix="podhub-bench-var."))
-    atexit.register(shutil.rmtree, var_dir, True)
-    setup_django(pg.url, var_dir)
-    from django.core.management import call_command
-
-    t0 = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    if pg.fresh:
-        log(f"generating {args.orders:,} orders over {args.workspaces} workspaces ...")
-        pg.marker.write_text(json.dumps(generate(orders=args.orders,
-                                                 workspaces=args.workspaces, log=log)))
-    data = data_summary()
-    log(f"data ready in {time.perf_counter() - t0:.0f} s: {data}")
+    pg, data = prepare(pgdata=args.pgdata, orders=args.orders, workspaces=args.workspaces,
+                       log=log)
 
     headers = seller_headers()
     status, sql, _ = captured("/", headers)
