@@ -555,6 +555,27 @@ def pct(values: list[float], p: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
+def prepare(*, pgdata: Path | None, orders: int, workspaces: int, log) -> tuple[Postgres, dict]:
+    """The cluster started, Django on it and migrated, the data set generated (or reused
+    from --pgdata); also bench/home.py's set-up."""
+    pg = Postgres(pgdata)
+    pg.start()
+    var_dir = Path(tempfile.mkdtemp(prefix="podhub-bench-var."))
+    atexit.register(shutil.rmtree, var_dir, True)
+    setup_django(pg.url, var_dir)
+    from django.core.management import call_command
+
+    t0 = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    if pg.fresh:
+        log(f"generating {orders:,} orders over {workspaces} workspaces ...")
+        pg.marker.write_text(json.dumps(generate(orders=orders, workspaces=workspaces,
+                                                 log=log)))
+    data = data_summary()
+    log(f"data ready in {time.perf_counter() - t0:.0f} s: {data}")
+    return pg, data
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -581,21 +602,8 @@ def main() -> int:
     def log(msg: str) -> None:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
-    pg = Postgres(args.pgdata)
-    pg.start()
-    var_dir = Path(tempfile.mkdtemp(prefix="podhub-bench-var."))
-    atexit.register(shutil.rmtree, var_dir, True)
-    setup_django(pg.url, var_dir)
-    from django.core.management import call_command
-
-    t0 = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    if pg.fresh:
-        log(f"generating {args.orders:,} orders over {args.workspaces} workspaces ...")
-        generated = generate(orders=args.orders, workspaces=args.workspaces, log=log)
-        pg.marker.write_text(json.dumps(generated))
-    data = data_summary()
-    log(f"data ready in {time.perf_counter() - t0:.0f} s: {data}")
+    pg, data = prepare(pgdata=args.pgdata, orders=args.orders, workspaces=args.workspaces,
+                       log=log)
 
     base_headers = seller_headers()
     variants = {

@@ -15,6 +15,7 @@ from billing.models import (
     LedgerEntry,
     PaymentProfile,
     TopUp,
+    TopUpStatus,
 )
 
 ZERO = Decimal("0")
@@ -125,3 +126,34 @@ def statement_get(*, workspace, month: date) -> Statement:
                      opening_balance=opening[0], opening_held=opening[1],
                      closing_balance=closing[0], closing_held=closing[1], entries=entries,
                      totals=totals)
+
+
+def home_figures(*, workspace) -> dict[str, tuple[str, list]]:
+    """Billing's part of Home (read by insights.home with the others in one query):
+
+    - "billing.balance": s1 the balance, s2 what is held of it (texts of the amounts);
+      n 1 when auto-recharge is on (no row: no ledger entry yet, a zero balance);
+    - "billing.recharge": s1 the auto-recharge threshold, s2 its amount, n 1 when the
+      last recharge failed (no row: never set up);
+    - "billing.topped_up": n 1 once a top-up was paid.
+    """
+    account, profile = Account._meta.db_table, PaymentProfile._meta.db_table
+    none = "CAST(NULL AS text) AS s2, CAST(NULL AS timestamp) AS t"
+    balance = (
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM "  # noqa: S608
+        f"{profile} p WHERE p.workspace_id = a.workspace_id AND p.auto_recharge) "
+        "THEN 1 ELSE 0 END AS n, CAST(a.balance_amount AS text) AS s1, "
+        "CAST(a.held_amount AS text) AS s2, CAST(NULL AS timestamp) AS t "
+        f"FROM {account} a WHERE a.workspace_id = %s")
+    recharge = (
+        "SELECT CASE WHEN recharge_failed_at IS NULL THEN 0 ELSE 1 END AS n, "  # noqa: S608
+        "CAST(recharge_threshold_amount AS text) AS s1, CAST(recharge_amount AS text) AS s2, "
+        f"CAST(NULL AS timestamp) AS t FROM {profile} WHERE workspace_id = %s "
+        "AND auto_recharge")
+    topped_up = (
+        f"SELECT COUNT(*) AS n, CAST(NULL AS text) AS s1, {none} FROM ("  # noqa: S608
+        f"SELECT 1 AS one FROM {TopUp._meta.db_table} WHERE workspace_id = %s "
+        f"AND status = '{TopUpStatus.PAID.value}' LIMIT 1) AS first_top_up")
+    ws = workspace.pk
+    return {"billing.balance": (balance, [ws]), "billing.recharge": (recharge, [ws]),
+            "billing.topped_up": (topped_up, [ws])}

@@ -136,6 +136,9 @@ class Submission(WorkspaceModel):
             models.Index(fields=["next_poll_at", "sent_at"], name="submission_to_poll",
                          condition=models.Q(status__in=["accepted", "in_production"])),
             models.Index(fields=["provider", "external_id"], name="submission_provider_ext"),
+            # Home's "late" count (fulfillment.selectors.home_figures)
+            models.Index(fields=["workspace", "due_at"], name="submission_ws_open_due",
+                         condition=models.Q(status__in=["accepted", "in_production"])),
         ]
 
     def __str__(self) -> str:

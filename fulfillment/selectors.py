@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db import connection
+
 from fulfillment.models import (
     Adapter,
     Claim,
@@ -134,3 +136,16 @@ def claim_get(*, workspace, order_id: int, claim_id: int) -> Claim:
     if claim is None:
         raise NotFound("No such claim in this workspace.")
     return claim
+
+
+def home_figures(*, workspace, now) -> dict[str, tuple[str, list]]:
+    """Fulfillment's part of Home (read by insights.home with the others in one query):
+    "fulfillment.late", n orders at a provider past their production target — the
+    production board's "Late" (Submission.is_late), on the index submission_ws_open_due."""
+    at = connection.ops.adapt_datetimefield_value(now)
+    open_ = "', '".join([SubmissionStatus.ACCEPTED.value, SubmissionStatus.IN_PRODUCTION.value])
+    sql = (
+        "SELECT COUNT(DISTINCT order_id) AS n, CAST(NULL AS text) AS s1, "  # noqa: S608
+        f"CAST(NULL AS text) AS s2, CAST(NULL AS timestamp) AS t FROM {Submission._meta.db_table} "
+        f"WHERE workspace_id = %s AND status IN ('{open_}') AND due_at < %s")
+    return {"fulfillment.late": (sql, [workspace.pk, at])}

@@ -8,6 +8,8 @@ from django.views.decorators.http import require_GET
 
 from insights import selectors
 from insights.charts import Point, bar_chart
+from insights.home import home_get
+from orders import notices
 from orders.models import Store
 from podhub.core.money import format_money
 from podhub.core.views import workspace_view
@@ -100,3 +102,18 @@ def dashboard(request):
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "insights/_area.html", ctx)
     return render(request, "insights/dashboard.html", ctx)
+
+
+@workspace_view
+@require_GET
+def home(request):
+    """Home (`/`): what needs the seller, today's flow, the balance, the setup checklist."""
+    now = timezone.now()
+    home = home_get(workspace=request.workspace, notice_rows=notices.for_request(request),
+                    now=now)
+    flow_chart = bar_chart(
+        [Point(label=name.capitalize(), value=n, text=str(n)) for name, n in home.flow],
+        title="Today's orders", unit="orders", chart_id="today-flow", bar_name="orders",
+        width=480, height=200)
+    return render(request, "dashboard/home.html", {
+        "section": "home", "home": home, "flow_chart": flow_chart})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection as db
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
@@ -90,9 +91,13 @@ class SyncHealth:
             and self.lag_seconds < 300
 
 
+# A failed webhook delivery counts as a problem for this long (the Stores page and Home).
+FAILED_INBOX_WINDOW = timedelta(days=7)
+
+
 def sync_health(*, workspace, connection: StoreConnection, now=None) -> SyncHealth:
     now = now or timezone.now()
-    week = now - timedelta(days=7)
+    week = now - FAILED_INBOX_WINDOW
     inbox = InboundWebhook.objects.filter(workspace=workspace, connection=connection)
     agg = inbox.aggregate(
         waiting=Count("pk", filter=Q(status=InboxStatus.PENDING)),
@@ -169,3 +174,20 @@ def product_links(*, workspace, connection: StoreConnection) -> list:
     from quotes.selectors import store_product_links
 
     return store_product_links(workspace=workspace, store_id=connection.store_id)
+
+
+def home_figures(*, workspace, now) -> dict[str, tuple[str, list]]:
+    """Integrations' part of Home (read by insights.home with the others in one query):
+    "integrations.failed", n failed syncs of all the workspace's stores — the sum of the
+    Stores page's "failed" (sync_health): webhook deliveries that failed in the last
+    FAILED_INBOX_WINDOW and pushes to stores that failed for good (partial indexes
+    inbox_failed and outbox_failed)."""
+    since = db.ops.adapt_datetimefield_value(now - FAILED_INBOX_WINDOW)
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {InboundWebhook._meta.db_table} "  # noqa: S608
+        f"WHERE workspace_id = %s AND status = '{InboxStatus.FAILED.value}' "
+        "AND created_at >= %s) "
+        f"+ (SELECT COUNT(*) FROM {OutboxMessage._meta.db_table} "
+        f"WHERE workspace_id = %s AND status = '{OutboxStatus.FAILED.value}') AS n, "
+        "CAST(NULL AS text) AS s1, CAST(NULL AS text) AS s2, CAST(NULL AS timestamp) AS t")
+    return {"integrations.failed": (sql, [workspace.pk, since, workspace.pk])}

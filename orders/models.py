@@ -174,6 +174,15 @@ class Order(WorkspaceModel):
                          condition=models.Q(state="awaiting_submission")),
             models.Index(fields=["info_due_at"], name="order_info_due",
                          condition=models.Q(state="on_hold")),
+            # Home's "today" counts (orders.selectors.home_figures): an index range per
+            # figure, never a scan of the workspace's orders
+            models.Index(fields=["workspace", "created_at"], name="order_ws_created"),
+            models.Index(fields=["workspace", "paid_at"], name="order_ws_paid",
+                         condition=models.Q(paid_at__isnull=False)),
+            models.Index(fields=["workspace", "submitted_at"], name="order_ws_submitted",
+                         condition=models.Q(submitted_at__isnull=False)),
+            models.Index(fields=["workspace", "shipped_at"], name="order_ws_shipped",
+                         condition=models.Q(shipped_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -53,19 +53,26 @@ def _aware(value) -> datetime | None:
 
 def read(*, workspace) -> dict[str, list[NoticeRow]]:
     """Every registered notice's rows for the workspace, in one query."""
+    return read_parts(workspace=workspace, parts={
+        key: (sql, [workspace.pk] * sql.count("%s")) for key, sql in _notices.items()})
+
+
+def read_parts(*, workspace, parts: dict[str, tuple[str, list]]) -> dict[str, list[NoticeRow]]:
+    """Rows of several SELECTs of (n, s1, s2, t), each with its own parameters, in one
+    round trip (UNION ALL). The notices use it, and Home for its figures (insights.home)."""
     from orders.selectors import _check_scope
 
     _check_scope(workspace)
-    found: dict[str, list[NoticeRow]] = {key: [] for key in _notices}
-    if not _notices:
+    found: dict[str, list[NoticeRow]] = {key: [] for key in parts}
+    if not parts:
         return found
-    parts, params = [], []
-    for index, sql in enumerate(_notices.values()):
-        parts.append(f"SELECT {index} AS k, x.n, x.s1, x.s2, x.t FROM ({sql}) AS x")
-        params += [workspace.pk] * sql.count("%s")
-    keys = list(_notices)
+    union, params = [], []
+    for index, (sql, sql_params) in enumerate(parts.values()):
+        union.append(f"SELECT {index} AS k, x.n, x.s1, x.s2, x.t FROM ({sql}) AS x")
+        params += sql_params
+    keys = list(parts)
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts) + " ORDER BY k, t, n", params)
+        cursor.execute(" UNION ALL ".join(union) + " ORDER BY k, t, n", params)
         for k, n, s1, s2, t in cursor.fetchall():
             found[keys[k]].append(NoticeRow(n, s1, s2, _aware(t)))
     return found

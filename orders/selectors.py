@@ -488,3 +488,48 @@ def csv_import_detail(*, workspace, import_id: int,
 def csv_import_recent(*, workspace, limit: int = 10) -> list[CsvImport]:
     return list(CsvImport.objects.filter(workspace=workspace).select_related("store")
                 .order_by("-created_at", "-pk")[:limit])
+
+
+# --- Home ------------------------------------------------------------------------------
+
+# Today's flow on Home: (figure, the column that says when the order reached it).
+FLOW_COLUMNS = [("imported", "created_at"), ("paid", "paid_at"),
+                ("submitted", "submitted_at"), ("shipped", "shipped_at")]
+HELD_SHOWN = 5
+_NO_TEXT, _NO_TIME = "CAST(NULL AS text)", "CAST(NULL AS timestamp)"
+
+
+def home_figures(*, workspace, since: datetime) -> dict[str, tuple[str, list]]:
+    """Orders' part of Home, as SELECTs of (n, s1, s2, t) that insights.home reads with
+    the other apps' parts in one round trip (orders.notices.read_parts).
+
+    - "orders.flow": one row per FLOW_COLUMNS figure, n orders since `since`, s1 its name
+      (an index range each: order_ws_created, order_ws_paid, ... of migration 0010);
+    - "orders.held": the newest HELD_SHOWN orders on hold: id, number, reason, deadline
+      (order_ws_state_placed);
+    - "orders.setup": n stores (s1 "stores") and whether any order was ever paid
+      (s1 "paid", 0 or 1, the first entry of order_ws_paid).
+    The counts per state are `tab_counts`, the very numbers of the list's tabs.
+    """
+    _check_scope(workspace)
+    table, ws = Order._meta.db_table, workspace.pk
+    at = connection.ops.adapt_datetimefield_value(since)
+    flow = " UNION ALL ".join(
+        f"SELECT COUNT(*) AS n, '{name}' AS s1, {_NO_TEXT} AS s2, {_NO_TIME} AS t "  # noqa: S608
+        f"FROM {table} WHERE workspace_id = %s AND {column} >= %s"
+        for name, column in FLOW_COLUMNS)
+    held = (
+        f"SELECT id AS n, number AS s1, hold_reason AS s2, info_due_at AS t "  # noqa: S608
+        f"FROM {table} WHERE workspace_id = %s AND state = '{OrderState.ON_HOLD.value}' "
+        f"ORDER BY placed_at DESC, id DESC LIMIT {HELD_SHOWN}")
+    setup = (
+        f"SELECT COUNT(*) AS n, 'stores' AS s1, {_NO_TEXT} AS s2, {_NO_TIME} AS t "  # noqa: S608
+        f"FROM {Store._meta.db_table} WHERE workspace_id = %s UNION ALL "
+        f"SELECT COUNT(*) AS n, 'paid' AS s1, {_NO_TEXT} AS s2, {_NO_TIME} AS t FROM ("
+        f"SELECT 1 AS one FROM {table} WHERE workspace_id = %s AND paid_at IS NOT NULL "
+        "ORDER BY paid_at LIMIT 1) AS first_paid")  # in the index's order: never a scan
+    return {
+        "orders.flow": (flow, [p for _ in FLOW_COLUMNS for p in (ws, at)]),
+        "orders.held": (held, [ws]),
+        "orders.setup": (setup, [ws, ws]),
+    }

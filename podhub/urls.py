@@ -5,7 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from ops.views import metrics
 from podhub.core import dev_mail
 from podhub.core.health import healthz
-from podhub.workspaces import views as workspace_views
 
 api_v1 = [
     path("", include("podhub.workspaces.api_urls")),
@@ -31,7 +30,7 @@ urlpatterns = [
     path("dev/mail/<id:email_id>/html/", dev_mail.mail_html, name="dev-mail-html"),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
-    path("", workspace_views.dashboard, name="dashboard"),
+    path("", include("insights.home_urls")),  # Home reads every app: it lives in the top one
     path("", include("podhub.workspaces.urls")),
     path("", include("orders.urls")),
     path("", include("quotes.urls")),

@@ -12,11 +12,6 @@ from podhub.workspaces.models import Membership
 from podhub.workspaces.resolver import SESSION_KEY
 
 
-@workspace_view
-def dashboard(request):
-    return render(request, "dashboard/home.html", {"section": "home"})
-
-
 @login_required
 def workspace_create(request):
     form = WorkspaceForm(request.POST or None)

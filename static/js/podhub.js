@@ -7,6 +7,9 @@
 //   <input type=checkbox data-select-all[="name"]>  tick every box of that name
 //                                               in its form (default: order_ids)
 //   <button data-print>                         the browser's print dialog
+//   <button data-menu-toggle aria-controls=id>  on small screens, fold the navigation
+//                                               (shown once this file runs: without
+//                                               JavaScript the navigation stays open)
 (function () {
   "use strict";
 
@@ -42,5 +45,16 @@
 
   document.addEventListener("click", function (e) {
     if (e.target.closest && e.target.closest("[data-print]")) window.print();
+    var toggle = e.target.closest && e.target.closest("[data-menu-toggle]");
+    if (toggle) {
+      var open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+  });
+
+  // The CSS folds #navpanel on small screens only when the page has a menu button.
+  document.querySelectorAll("[data-menu-toggle]").forEach(function (button) {
+    button.hidden = false;
+    document.documentElement.classList.add("has-menu");
   });
 })();
