@@ -189,23 +189,50 @@ def worker_start(env, name: str) -> subprocess.Popen:
                              "--without-gossip"], cwd=ROOT, env=env, start_new_session=True)
 
 
-def latency(*, ws, store, rate: int, seconds: int, hook_url: str, env, workers: int) -> dict:
+def bench_orders(ws, store, prefix: str) -> list:
+    """20 orders to hang the events on; their own follow-ups (pricing, renders) are dropped
+    from the queue by the caller before the workers start."""
+    from django_scopes import scopes_disabled
+
+    from orders.events import Actor
+    from orders.services import order_create_manual
+
+    with scopes_disabled():
+        return [order_create_manual(workspace=ws, store=store, actor=Actor.system(), data={
+            "number": f"{prefix}-{i}", "currency": "USD", "shipping_address": ADDRESS,
+            "line_items": [{"sku": "MUG-11", "title": "Mug", "quantity": 1,
+                            "unit_price": "12.50"}]}) for i in range(20)]
+
+
+def write_events(orders: list, *, start: float, rate: int, total: int, actor: str) -> None:
+    """`total` order.held.rule events at `rate` a second from `start` (monotonic), written in
+    small batches every 50 ms, each committed (a load generator)."""
     from django.db import transaction
     from django_scopes import scopes_disabled
 
-    from bench.submit_bench import stop, wait_workers
     from orders.events import Actor, OrderEvents
-    from orders.models import OrderEvent
-    from orders.services import NewEvent, order_create_manual, record_events
+    from orders.services import NewEvent, record_events
 
-    # the orders first, and their own follow-ups (pricing, renders) dropped from the
-    # queue before the workers start: the run measures the webhooks, not a backlog
-    total = rate * seconds
+    per_tick = max(1, rate // 20)
     with scopes_disabled():
-        orders = [order_create_manual(workspace=ws, store=store, actor=Actor.system(), data={
-            "number": f"B-{i}", "currency": "USD", "shipping_address": ADDRESS,
-            "line_items": [{"sku": "MUG-11", "title": "Mug", "quantity": 1,
-                            "unit_price": "12.50"}]}) for i in range(20)]
+        for i in range(0, total, per_tick):
+            due = start + i / rate
+            while time.monotonic() < due:
+                time.sleep(max(0.0, min(0.002, due - time.monotonic())))
+            with transaction.atomic():
+                record_events([NewEvent(order=orders[j % len(orders)], type=OrderEvents.HELD_RULE,
+                                        actor=Actor.rule(actor))
+                               for j in range(i, min(i + per_tick, total))])
+
+
+def latency(*, ws, store, rate: int, seconds: int, hook_url: str, env, workers: int) -> dict:
+    from django_scopes import scopes_disabled
+
+    from bench.submit_bench import stop, wait_workers
+    from orders.models import OrderEvent
+
+    total = rate * seconds
+    orders = bench_orders(ws, store, "B")
     from podhub.celery import app
 
     app.control.purge()
@@ -216,16 +243,7 @@ def latency(*, ws, store, rate: int, seconds: int, hook_url: str, env, workers: 
         arrivals(hook_url, reset=True)
         with scopes_disabled():
             start = time.monotonic()
-            per_tick = max(1, rate // 20)  # written in small batches every 50 ms
-            for i in range(0, total, per_tick):
-                due = start + i / rate
-                while time.monotonic() < due:  # pace the events (a load generator)
-                    time.sleep(max(0.0, min(0.002, due - time.monotonic())))
-                with transaction.atomic():
-                    record_events([NewEvent(order=orders[j % len(orders)],
-                                            type=OrderEvents.HELD_RULE,
-                                            actor=Actor.rule("bench"))
-                                   for j in range(i, min(i + per_tick, total))])
+            write_events(orders, start=start, rate=rate, total=total, actor="bench")
             wrote = time.monotonic() - start
             deadline = time.monotonic() + 120
             while True:
@@ -267,23 +285,16 @@ def drill(*, ws, store, env, port: int, rate: int, seconds: int, down: int,
     import tempfile
     import threading
 
-    from django.db import transaction
     from django_scopes import scopes_disabled
 
     from bench.submit_bench import stop, wait_workers
-    from orders.events import Actor, OrderEvents
     from orders.models import OrderEvent
-    from orders.services import NewEvent, order_create_manual, record_events
     from podhub.celery import app
     from webhooks.models import DeliveryStatus, WebhookDelivery
 
     log = Path(tempfile.mkdtemp(prefix="hooks-drill-")) / "arrivals.jsonl"
     env = {**env, "DJANGO_SETTINGS_MODULE": "bench.webhooks_drill_settings"}
-    with scopes_disabled():
-        orders = [order_create_manual(workspace=ws, store=store, actor=Actor.system(), data={
-            "number": f"D-{i}", "currency": "USD", "shipping_address": ADDRESS,
-            "line_items": [{"sku": "MUG-11", "title": "Mug", "quantity": 1,
-                            "unit_price": "12.50"}]}) for i in range(20)]
+    orders = bench_orders(ws, store, "D")
     app.control.purge()
     receiver = receiver_start(port, str(log))
     workers = {n: worker_start(env, n) for n in ("drill0", "drill1")}
@@ -318,17 +329,7 @@ def drill(*, ws, store, env, port: int, rate: int, seconds: int, down: int,
         fault_thread = threading.Thread(target=faults, daemon=True)
         fault_thread.start()
         total = rate * seconds
-        per_tick = max(1, rate // 20)
-        with scopes_disabled():
-            for i in range(0, total, per_tick):
-                due = t0 + i / rate
-                while time.monotonic() < due:  # pace the events (a load generator)
-                    time.sleep(max(0.0, min(0.01, due - time.monotonic())))
-                with transaction.atomic():
-                    record_events([NewEvent(order=orders[j % len(orders)],
-                                            type=OrderEvents.HELD_RULE,
-                                            actor=Actor.rule("drill"))
-                                   for j in range(i, min(i + per_tick, total))])
+        write_events(orders, start=t0, rate=rate, total=total, actor="drill")
         fault_thread.join()
         print("  " + "\n  ".join(schedule))
         deadline = time.monotonic() + wait
