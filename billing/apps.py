@@ -7,7 +7,7 @@ class BillingConfig(AppConfig):
     def ready(self):
         # Billing sits above orders: it hears about order events, orders never
         # imports billing (docs/architecture.md).
-        from billing import edits, handlers, tasks
+        from billing import edits, handlers, tasks, views
         from orders import events, hooks, panels
 
         # one task per workspace for a burst (the submit sweep moves orders by the
@@ -20,5 +20,6 @@ class BillingConfig(AppConfig):
         hooks.register_edit_money(edits.EditMoney())
         panels.register_bulk_action(url_name="billing:pay_selected", label="Pay selected",
                                     testid="bulk-pay", confirm="", position=5)
+        panels.register_next_step(views.pay_step)
         panels.register_panel(url_name="billing:order_panel", title="Payment", position=20,
                               element_id="payment-panel")

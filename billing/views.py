@@ -242,6 +242,17 @@ def pay_selected(request):
     return redirect_local(request, url, fallback=reverse("billing:pay"))
 
 
+def pay_step(order):
+    """The order page's next step when the order waits to be paid (orders/panels.py):
+    paying starts from the order and comes back to it."""
+    from orders.panels import NextStep
+
+    if order.state != OrderState.TO_ORDER or not order.store_paid:
+        return None
+    return NextStep(label="Pay this order", testid="next-pay",
+                    url=f"{reverse('billing:pay')}?orders={order.pk}&next=/orders/{order.pk}/")
+
+
 @workspace_view
 def pay(request):
     """Choose `to_order` orders, review the itemised total, confirm: funds are held.

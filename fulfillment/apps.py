@@ -8,7 +8,7 @@ class FulfillmentConfig(AppConfig):
         # Fulfillment sits above orders: it hears about order events (an order
         # priced, edited, updated) and re-renders print files (docs/architecture.md).
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
-        from fulfillment import claims, tasks
+        from fulfillment import claims, tasks, views
         from fulfillment.printfiles import services
         from orders import events, hooks, panels
 
@@ -21,6 +21,7 @@ class FulfillmentConfig(AppConfig):
             url_name="fulfillment:bulk_submit", label="Submit now", testid="bulk-submit",
             confirm="Send the selected paid orders to production now? They cannot be "
             "edited afterwards.", position=10)
+        panels.register_next_step(views.submit_step)
         panels.register_panel(url_name="fulfillment:fulfillment_panel",
                               title="Production & shipments", position=40,
                               element_id="fulfillment")

@@ -7,7 +7,7 @@ import logging
 
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -30,10 +30,27 @@ def _panel(request, order_id: int, *, notice: str = "", status: int = 200):
                   status=status)
 
 
-def _done(request, order_id: int, notice: str):
-    if request.htmx:
+def _done(request, order_id: int, notice: str, *, whole_page: bool = False):
+    """After an action in the panel: the panel again with the notice (htmx), or, when the
+    action changed more than the panel (the order's state, its Actions), the whole order
+    page with the notice on top."""
+    if request.htmx and not whole_page:
         return _panel(request, order_id, notice=notice)
-    return redirect(reverse("orders:detail", args=[order_id]) + "#fulfillment")
+    messages.success(request, notice)
+    return redirect_local(request, None,
+                          fallback=reverse("orders:detail", args=[order_id]) + "#fulfillment")
+
+
+def submit_step(order):
+    """The order page's next step while the countdown runs (orders/panels.py)."""
+    from orders.panels import NextStep
+
+    if order.state != "awaiting_submission":
+        return None
+    return NextStep(label="Submit now", testid="next-submit", method="post",
+                    url=reverse("fulfillment:submit_now", args=[order.pk]),
+                    confirm=f"Submit order {order.number} to production now? It can no "
+                    "longer be edited afterwards.")
 
 
 @workspace_view
@@ -47,7 +64,7 @@ def panel(request, order_id: int):
 def submit_now(request, order_id: int):
     submission.order_submit_now(workspace=request.workspace, order_id=order_id,
                                 actor=Actor.seller(request.user))
-    return _done(request, order_id, "Submitted to production.")
+    return _done(request, order_id, "Submitted to production.", whole_page=True)
 
 
 @workspace_view
@@ -102,7 +119,7 @@ def claim_open(request, order_id: int):
     claims.claim_open(workspace=request.workspace, order_id=order_id,
                       kind=request.POST.get("kind", ""), message=request.POST.get("message", ""),
                       photos=request.FILES.getlist("photos"), user=request.user)
-    return _done(request, order_id, "Claim opened: staff will answer here.")
+    return _done(request, order_id, "Claim opened: staff will answer here.", whole_page=True)
 
 
 @upload_limit(claims.MAX_CLAIM_BODY)

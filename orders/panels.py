@@ -8,6 +8,7 @@ A bulk action's URL takes the list's selection (`order_ids`) by POST and answers
 like orders' own "Cancel selected" (orders/_bulk_result.html for htmx).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -51,3 +52,29 @@ def register_bulk_action(*, url_name: str, label: str, confirm: str, testid: str
 
 def bulk_actions() -> list[BulkAction]:
     return sorted(_bulk_actions.values(), key=lambda a: a.position)
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """The step the order waits for, at the top of the order page's Actions card (pay, submit
+    now, ...), offered by the app that does it. `method="post"`: a form (with `confirm`)."""
+
+    label: str
+    url: str
+    testid: str
+    method: str = "get"
+    confirm: str = ""
+
+
+_next_steps: list[Callable] = []
+
+
+def register_next_step(fn: Callable) -> None:
+    """`fn(order) -> NextStep | None`, from the order row alone: it runs on every order page
+    and must not query."""
+    if fn not in _next_steps:
+        _next_steps.append(fn)
+
+
+def next_steps(order) -> list[NextStep]:
+    return [step for fn in _next_steps if (step := fn(order)) is not None]

@@ -1,7 +1,7 @@
 from django import template
 from django.urls import reverse
 
-from orders.panels import panels
+from orders.panels import next_steps, panels
 
 register = template.Library()
 
@@ -13,3 +13,9 @@ def order_panels(order):
          "id": p.element_id}
         for p in panels()
     ]}
+
+
+@register.simple_tag
+def order_next_steps(order):
+    """What the order waits for now, from the apps that do it (orders/panels.py)."""
+    return next_steps(order)

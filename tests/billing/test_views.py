@@ -167,7 +167,13 @@ def test_order_payment_panel(owner, client_for, workspace, make_order):
     panel = seller.get(f"/balance/orders/{paid.pk}/panel/").content.decode()
     assert "Product cost" in panel and "12.00" in panel and "PH" in panel
     offer = seller.get(f"/balance/orders/{waiting.pk}/panel/").content.decode()
-    assert f"/pay/?orders={waiting.pk}&amp;next=/orders/{waiting.pk}/" in offer
+    assert "Not paid yet" in offer
+    # the next step sits in the order page's Actions card, and comes back to the order
+    page = seller.get(f"/orders/{waiting.pk}/").content.decode()
+    assert f'href="/pay/?orders={waiting.pk}&amp;next=/orders/{waiting.pk}/"' in page
+    assert 'data-testid="next-pay"' in page
+    paid_page = seller.get(f"/orders/{paid.pk}/").content.decode()
+    assert 'data-testid="next-pay"' not in paid_page
 
 
 def test_paying_from_the_order_page_returns_to_the_order(owner, client_for, workspace,

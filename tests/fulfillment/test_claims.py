@@ -57,6 +57,9 @@ def test_claim_with_photo_thread_and_reprint(workspace, owner, client_for, shipp
                            {"kind": "damaged", "message": "Mug arrived broken",
                             "photos": [_png()]})
     assert response.status_code == 302
+    # the whole order page comes back, the confirmation on top
+    page = client.get(response["Location"]).content.decode()
+    assert "Claim opened: staff will answer here." in page
     with scope(workspace=workspace):
         claim = Claim.objects.get(order=shipped)
         msg = ClaimMessage.objects.get(claim=claim)

@@ -192,15 +192,15 @@ def test_shopify_order_to_two_tracked_parcels(page, login, owner, workspace, sho
     login(owner)
     page.goto(f"/orders/{order.pk}/")
     assert page.locator("[data-testid=order-state]").inner_text() == "To order"
-    page.locator("[data-testid=billing-panel] >> text=Pay this order").click()
+    page.click("[data-testid=actions] [data-testid=next-pay]")  # the order's next step
     page.wait_for_url("**/pay/?orders=*")
     page.click("[data-testid=confirm-pay]")
-    page.wait_for_url("**/balance/?paid=*")
+    page.wait_for_url(f"**/orders/{order.pk}/")  # back where paying started
     assert "Paid 1 order" in page.locator("ul.messages").inner_text()
 
-    # 5. the countdown to production is on the order page
-    page.goto(f"/orders/{order.pk}/")
+    # 5. the countdown to production is on the order page, and "Submit now" is the next step
     assert page.locator("[data-testid=order-state]").inner_text() == "Awaiting submission"
+    assert page.locator("[data-testid=actions] [data-testid=next-submit]").is_visible()
     countdown = page.locator("[data-testid=fulfillment] [data-testid=countdown]")
     countdown.wait_for()
     assert "Goes to production automatically" in countdown.inner_text()

@@ -164,9 +164,13 @@ def test_submit_now_on_the_order_page_and_its_lock(workspace, owner, client_for,
     assert b"submitted by hand only" in page.content
     response = client.post(f"/orders/{order.pk}/fulfillment/submit/",
                            headers={"HX-Request": "true"})
-    assert response.status_code == 200
-    assert b"Submitted to production" in response.content
+    # the state, the Actions and the panels all change: the whole page comes back
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == f"/orders/{order.pk}/#fulfillment"
     assert _state(order) == "in_production"
+    page = client.get(f"/orders/{order.pk}/").content.decode()
+    assert "Submitted to production." in page  # the notice on top
+    assert 'data-testid="next-submit"' not in page and 'data-testid="edit"' not in page
     # a second click says why nothing happens
     again = client.post(f"/orders/{order.pk}/fulfillment/submit/",
                         headers={"HX-Request": "true"})
