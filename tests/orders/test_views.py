@@ -94,6 +94,18 @@ def test_awaiting_submission_shows_the_countdown(seller, workspace, store):
                      body), body
 
 
+def test_the_order_page_and_the_list_count_items_alike(seller, workspace, store):
+    from orders.models import LineItem
+
+    with scope(workspace=workspace):
+        order = make_order(workspace, store, skus=("MUG-11-WHITE",))
+        LineItem.objects.filter(order=order).update(quantity=3)
+    listing = seller.get("/orders/").content.decode()
+    assert "1 item<br>" in listing
+    page = seller.get(f"/orders/{order.pk}/").content.decode()
+    assert "Items (1)" in page and "· 3 pieces" in page
+
+
 # --- search and filters ------------------------------------------------------------------
 
 
