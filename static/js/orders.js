@@ -18,17 +18,22 @@
       el.textContent = fmt(new Date(el.dataset.deadline) - new Date());
     });
   }
-  // Bulk selection: the selected count.
+  // Bulk selection: the selected count; the bulk actions show once something is selected
+  // (CSS: #bulk-form[data-bulk-ready]:not(.has-selection); without this script they
+  // always show).
   function count() {
     var form = document.getElementById("bulk-form");
     if (!form) return;
     var n = form.querySelectorAll("input[name=order_ids]:checked").length;
+    form.setAttribute("data-bulk-ready", "");
+    form.classList.toggle("has-selection", n > 0);
     var out = form.querySelector("[data-testid=selected-count]");
-    if (out) out.textContent = n + " selected";
+    if (out) out.textContent = n ? n + " selected" : "Select orders to pay, submit or cancel them";
   }
   document.addEventListener("change", function (e) {
     if (e.target.closest && e.target.closest("#bulk-form")) count();
   });
   document.body.addEventListener("htmx:afterSettle", function () { tick(); count(); });
   setInterval(tick, 30000);
+  count();
 })();

@@ -69,10 +69,14 @@ def test_list_filter_bulk_cancel_and_order_page(page, login, owner, shop, artifa
     page.wait_for_function(
         "() => document.querySelectorAll('[data-testid=order-table] tbody tr').length === 3")
 
+    # the bulk actions appear once something is selected
+    assert not page.locator("[data-testid=bulk-cancel]").is_visible()
+    assert "Select orders" in page.locator("[data-testid=selected-count]").inner_text()
     # bulk cancel: one cancellable, one in production, one awaiting submission
     for key in ("e1", "e2", "e3"):
         page.check(f"tr[data-order-id='{shop[key].pk}'] input[name=order_ids]")
     assert page.locator("[data-testid=selected-count]").inner_text() == "3 selected"
+    assert page.locator("[data-testid=bulk-cancel]").is_visible()
     page.fill("#bulk-note", "Sold out")
     page.click("[data-testid=bulk-cancel]")
     result = page.locator("[data-testid=bulk-result]")
