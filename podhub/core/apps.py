@@ -1,3 +1,5 @@
+import contextlib
+
 from django.apps import AppConfig
 from django.core import checks
 
@@ -21,7 +23,8 @@ class CoreConfig(AppConfig):
 
         # No "Delete selected" beside the business actions: orders, quotes, ledger rows and
         # claims change through services, never by a bulk delete (issue 18, staff console).
-        admin.site.disable_action("delete_selected")
+        with contextlib.suppress(KeyError):  # ready() runs again under isolate_apps
+            admin.site.disable_action("delete_selected")
         admin.site.site_header = admin.site.site_title = "PodHub staff"
         admin.site.index_title = "Staff console"
 
