@@ -223,7 +223,7 @@ class QuoteListApi(WorkspaceApi):
         if wanted is not None and wanted not in QuoteStatus.values:
             raise serializers.ValidationError({"status": [
                 "Use one of: " + ", ".join(QuoteStatus.values) + "."]})
-        page = paginate(selectors.quotes(workspace=self.workspace, status=wanted),
+        page = paginate(selectors.quote_rows(workspace=self.workspace, status=wanted),
                         params=request.query_params, ordering=("-requested_at", "-id"))
         page.rows = _with_waiting(self.workspace, page.rows)
         return Response(answer(page, QuoteSerializer))

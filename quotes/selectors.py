@@ -133,7 +133,7 @@ def quote_tab_counts(*, workspace) -> dict[str, int]:
     return counts
 
 
-def quotes(*, workspace, status: str | None = None) -> QuerySet[Quote]:
+def quote_rows(*, workspace, status: str | None = None) -> QuerySet[Quote]:
     """The workspace's quotes (of one status) with their store and lines, unordered."""
     qs = Quote.objects.filter(workspace=workspace).select_related("store").prefetch_related(
         Prefetch("lines", queryset=QuoteLine.objects.select_related(
@@ -141,23 +141,17 @@ def quotes(*, workspace, status: str | None = None) -> QuerySet[Quote]:
     return qs.filter(status=status) if status else qs
 
 
-def quote_list(*, workspace, tab: str = "pending", status: str | None = None
-               ) -> QuerySet[Quote]:
-    qs = quotes(workspace=workspace)
-    if status:
-        qs = qs.filter(status=status)
-    else:
-        statuses = {k: s for k, _, s in QUOTE_TABS}.get(tab, QUOTE_TABS[0][2])
-        qs = qs.filter(status__in=statuses)
+def quote_list(*, workspace, tab: str = "pending") -> QuerySet[Quote]:
+    """One tab of the quotes page."""
+    statuses = {k: s for k, _, s in QUOTE_TABS}.get(tab, QUOTE_TABS[0][2])
+    qs = quote_rows(workspace=workspace).filter(status__in=statuses)
     # the ones waiting for the seller first, then the oldest requests
-    return qs.order_by("-status", "requested_at", "pk") if tab == "pending" and not status \
+    return qs.order_by("-status", "requested_at", "pk") if tab == "pending" \
         else qs.order_by("-answered_at", "-requested_at", "pk")
 
 
 def quote_get(*, workspace, quote_id: int) -> Quote | None:
-    return Quote.objects.filter(workspace=workspace, pk=quote_id).select_related(
-        "store").prefetch_related(Prefetch("lines", queryset=QuoteLine.objects.select_related(
-            "catalog_variant").order_by("pk"))).first()
+    return quote_rows(workspace=workspace).filter(pk=quote_id).first()
 
 
 def waiting_orders(*, workspace, quotes) -> dict[int, list[int]]:
