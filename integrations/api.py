@@ -58,14 +58,16 @@ class DoneOutputSerializer(serializers.Serializer):
 
 
 class StoreDeliveriesApi(WorkspaceApi):
-    """The store's webhook deliveries, newest first (at most 200)."""
+    """The store's webhook deliveries, newest first, a page at a time."""
 
-    @extend_schema(parameters=[STATUS], responses=DeliveryOutputSerializer(many=True))
+    @extend_schema(operation_id="stores_deliveries_list", parameters=[STATUS, PageParams],
+                   responses=page_of(DeliveryOutputSerializer, "StoreDeliveryPage"))
     def get(self, request, store_id: int):
         conn = selectors.connection_get(workspace=self.workspace, store_id=store_id)
         rows = selectors.deliveries(workspace=self.workspace, connection=conn,
                                     status=request.query_params.get("status") or None)
-        return Response(DeliveryOutputSerializer(rows, many=True).data)
+        page = paginate(rows, params=request.query_params, ordering=selectors.NEWEST_FIRST)
+        return Response(answer(page, DeliveryOutputSerializer))
 
 
 class StoreDeliveriesReplayApi(WorkspaceApi):
@@ -84,14 +86,16 @@ class StoreDeliveriesReplayApi(WorkspaceApi):
 
 
 class StorePushesApi(WorkspaceApi):
-    """What PodHub sent (or sends) to the store, newest first (at most 200)."""
+    """What PodHub sent (or sends) to the store, newest first, a page at a time."""
 
-    @extend_schema(parameters=[STATUS], responses=PushOutputSerializer(many=True))
+    @extend_schema(operation_id="stores_pushes_list", parameters=[STATUS, PageParams],
+                   responses=page_of(PushOutputSerializer, "StorePushPage"))
     def get(self, request, store_id: int):
         conn = selectors.connection_get(workspace=self.workspace, store_id=store_id)
         rows = selectors.pushes(workspace=self.workspace, connection=conn,
                                 status=request.query_params.get("status") or None)
-        return Response(PushOutputSerializer(rows, many=True).data)
+        page = paginate(rows, params=request.query_params, ordering=selectors.NEWEST_FIRST)
+        return Response(answer(page, PushOutputSerializer))
 
 
 class StorePushesRetryApi(WorkspaceApi):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection as db
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import (
@@ -121,21 +121,25 @@ def sync_health(*, workspace, connection: StoreConnection, now=None) -> SyncHeal
     )
 
 
-def deliveries(*, workspace, connection: StoreConnection, status: str | None = None,
-               limit: int = 200) -> list:
+NEWEST_FIRST = ("-created_at", "-id")
+
+
+def deliveries(*, workspace, connection: StoreConnection, status: str | None = None
+               ) -> QuerySet[InboundWebhook]:
     """The connection's webhook deliveries (without their bodies), newest first."""
     rows = InboundWebhook.objects.filter(workspace=workspace, connection=connection)
     if status:
         rows = rows.filter(status=status)
-    return list(rows.defer("body").order_by("-created_at", "-pk")[:limit])
+    return rows.defer("body").order_by(*NEWEST_FIRST)
 
 
-def pushes(*, workspace, connection: StoreConnection, status: str | None = None,
-           limit: int = 200) -> list:
+def pushes(*, workspace, connection: StoreConnection, status: str | None = None
+           ) -> QuerySet[OutboxMessage]:
+    """What PodHub sent (or sends) to the connection's store, newest first."""
     rows = OutboxMessage.objects.filter(workspace=workspace, store_id=connection.store_id)
     if status:
         rows = rows.filter(status=status)
-    return list(rows.order_by("-created_at", "-pk")[:limit])
+    return rows.order_by(*NEWEST_FIRST)
 
 
 @dataclass

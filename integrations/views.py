@@ -204,8 +204,8 @@ def replay_deliveries(request, store_id: int):
     conn = selectors.connection_get(workspace=request.workspace, store_id=store_id)
     ids = _ids(request)
     if request.POST.get("all_failed"):
-        ids = [w.pk for w in selectors.deliveries(workspace=request.workspace, connection=conn,
-                                                  status="failed", limit=500)]
+        ids = list(selectors.deliveries(workspace=request.workspace, connection=conn,
+                                        status="failed").values_list("pk", flat=True)[:500])
     done = inbox_replay(workspace=request.workspace, inbox_ids=ids, store_id=store_id)
     if done:
         what = "delivery" if len(done) == 1 else f"{len(done)} deliveries"

@@ -13,6 +13,7 @@ from orders import hooks
 from orders.models import LineItem, Order, Store
 from podhub.core.api import IdField, WorkspaceApi
 from podhub.core.exceptions import ValidationFailed
+from podhub.core.pagination import PageParams, answer, page_of, paginate
 from podhub.core.schema import error_response
 from quotes import calc, mapping, pricing, selectors, services
 from quotes.models import QuoteStatus, RuleKind
@@ -140,24 +141,29 @@ QUOTE_NOT_OPEN = error_response("The quote is not waiting for your answer (not s
 
 
 class CatalogProductListApi(WorkspaceApi):
-    """Published catalog products with variants, prices, tiers and production times."""
+    """Published catalog products with variants, prices, tiers and production times, by
+    category and name, a page at a time."""
 
-    @extend_schema(responses=CatalogProductSerializer(many=True),
-                   parameters=[OpenApiParameter("q", str, description="name contains")])
+    @extend_schema(operation_id="catalog_products_list", parameters=[
+        OpenApiParameter("q", str, description="name contains"), PageParams],
+        responses=page_of(CatalogProductSerializer, "CatalogProductPage"))
     def get(self, request):
         q = request.query_params.get("q", "").replace("\x00", "")[:100]  # PostgreSQL: no NUL
-        products = selectors.catalog_products(q=q)
-        return Response(CatalogProductSerializer(products, many=True).data)
+        page = paginate(selectors.catalog_products(q=q), params=request.query_params,
+                        ordering=selectors.CATALOG_ORDER)
+        return Response(answer(page, CatalogProductSerializer))
 
 
 class CatalogShippingApi(WorkspaceApi):
-    """Shipping rates: method × destination zone, first item + each additional item."""
+    """Shipping rates: method × destination zone, first item + each additional item; by
+    zone (the rest of the world last), a page at a time."""
 
-    @extend_schema(responses=ShippingRateSerializer(many=True))
+    @extend_schema(operation_id="catalog_shipping_list", parameters=[PageParams],
+                   responses=page_of(ShippingRateSerializer, "ShippingRatePage"))
     def get(self, request):
-        methods, zones = selectors.shipping_table()
-        rates = [r for z in zones for r in z.rates if r is not None]
-        return Response(ShippingRateSerializer(rates, many=True).data)
+        page = paginate(selectors.shipping_rates(), params=request.query_params,
+                        ordering=selectors.SHIPPING_RATE_ORDER)
+        return Response(answer(page, ShippingRateSerializer))
 
 
 class SkuRuleSerializer(serializers.Serializer):
@@ -177,10 +183,12 @@ class SkuRuleListCreateApi(WorkspaceApi):
         store_id = IdField(required=False, allow_null=True, default=None, what="store",
                            visible=lambda ws: Store.objects.filter(workspace=ws))
 
-    @extend_schema(responses=SkuRuleSerializer(many=True))
+    @extend_schema(operation_id="catalog_sku_rules_list", parameters=[PageParams],
+                   responses=page_of(SkuRuleSerializer, "SkuRulePage"))
     def get(self, request):
-        return Response(SkuRuleSerializer(selectors.sku_rule_list(workspace=self.workspace),
-                                          many=True).data)
+        page = paginate(selectors.sku_rule_list(workspace=self.workspace),
+                        params=request.query_params, ordering=selectors.SKU_RULE_ORDER)
+        return Response(answer(page, SkuRuleSerializer))
 
     @extend_schema(request=SkuRuleInputSerializer, responses={
         201: SkuRuleSerializer, 409: error_response("A rule of this kind for this SKU exists.")})
@@ -204,21 +212,21 @@ class SkuRuleDeleteApi(WorkspaceApi):
 
 
 class QuoteListApi(WorkspaceApi):
-    """Quotes of the workspace: `?status=requested|sent|accepted|declined|linked`."""
+    """Quotes of the workspace, newest request first, a page at a time:
+    `?status=requested|sent|accepted|declined|linked`."""
 
-    @extend_schema(responses=QuoteSerializer(many=True),
-                   parameters=[OpenApiParameter("status", str, enum=QuoteStatus.values)])
+    @extend_schema(operation_id="quotes_list", parameters=[
+        OpenApiParameter("status", str, enum=QuoteStatus.values), PageParams],
+        responses=page_of(QuoteSerializer, "QuotePage"))
     def get(self, request):
         wanted = request.query_params.get("status") or None
         if wanted is not None and wanted not in QuoteStatus.values:
             raise serializers.ValidationError({"status": [
                 "Use one of: " + ", ".join(QuoteStatus.values) + "."]})
-        if wanted:
-            quotes = selectors.quote_list(workspace=self.workspace, status=wanted)
-        else:
-            quotes = [q for key, _, _ in selectors.QUOTE_TABS
-                      for q in selectors.quote_list(workspace=self.workspace, tab=key)]
-        return Response(QuoteSerializer(_with_waiting(self.workspace, quotes), many=True).data)
+        page = paginate(selectors.quote_rows(workspace=self.workspace, status=wanted),
+                        params=request.query_params, ordering=("-requested_at", "-id"))
+        page.rows = _with_waiting(self.workspace, page.rows)
+        return Response(answer(page, QuoteSerializer))
 
 
 def _quote_or_404(workspace, quote_id):

@@ -35,12 +35,15 @@ QUOTE_TABS = [
 # --- catalog ------------------------------------------------------------------------------
 
 
+CATALOG_ORDER = ("category", "name", "id")
+
+
 def catalog_products(*, q: str = "") -> QuerySet[Product]:
     """Public, published products with their active variants (the seller catalog)."""
     qs = Product.objects.filter(made_for_workspace__isnull=True, is_published=True)
     qs = qs.prefetch_related(Prefetch(
         "variants", queryset=Variant.objects.filter(is_active=True).order_by("pk"),
-    )).order_by("category", "name", "pk")
+    )).order_by(*CATALOG_ORDER)
     if q:
         qs = qs.filter(name__icontains=q)
     return qs
@@ -62,6 +65,17 @@ def shipping_table() -> tuple[list[ShippingMethod], list[ZoneRates]]:
     for z in ShippingZone.objects.order_by("is_rest_of_world", "name"):
         zones.append(ZoneRates(z, [rates[z.pk].get(m.pk) for m in methods]))
     return methods, zones
+
+
+def shipping_rates() -> QuerySet[ShippingRate]:
+    """The rates of active methods, for `paginate` in the table's order: zones by name (the
+    rest of the world last), each zone's methods in their order."""
+    return ShippingRate.objects.filter(method__is_active=True).select_related("method", "zone")
+
+
+# A rate is unique per zone and method: the last two name it.
+SHIPPING_RATE_ORDER = ("zone__is_rest_of_world", "zone__name", "method__sort_order",
+                       "method__id")
 
 
 def variant_choices(*, workspace) -> list[tuple[str, list[tuple[int, str]]]]:
@@ -99,9 +113,12 @@ def published_variants(*, workspace, store_id: int, variant_ids) -> dict[int, tu
     return out
 
 
+SKU_RULE_ORDER = ("kind", "pattern", "id")
+
+
 def sku_rule_list(*, workspace) -> QuerySet[SkuRule]:
     return SkuRule.objects.filter(workspace=workspace).select_related(
-        "variant__product", "store").order_by("kind", "pattern")
+        "variant__product", "store").order_by(*SKU_RULE_ORDER)
 
 
 # --- quotes ---------------------------------------------------------------------------------
@@ -116,25 +133,25 @@ def quote_tab_counts(*, workspace) -> dict[str, int]:
     return counts
 
 
-def quote_list(*, workspace, tab: str = "pending", status: str | None = None
-               ) -> QuerySet[Quote]:
+def quote_rows(*, workspace, status: str | None = None) -> QuerySet[Quote]:
+    """The workspace's quotes (of one status) with their store and lines, unordered."""
     qs = Quote.objects.filter(workspace=workspace).select_related("store").prefetch_related(
         Prefetch("lines", queryset=QuoteLine.objects.select_related(
             "catalog_variant").order_by("pk")))
-    if status:
-        qs = qs.filter(status=status)
-    else:
-        statuses = {k: s for k, _, s in QUOTE_TABS}.get(tab, QUOTE_TABS[0][2])
-        qs = qs.filter(status__in=statuses)
+    return qs.filter(status=status) if status else qs
+
+
+def quote_list(*, workspace, tab: str = "pending") -> QuerySet[Quote]:
+    """One tab of the quotes page."""
+    statuses = {k: s for k, _, s in QUOTE_TABS}.get(tab, QUOTE_TABS[0][2])
+    qs = quote_rows(workspace=workspace).filter(status__in=statuses)
     # the ones waiting for the seller first, then the oldest requests
-    return qs.order_by("-status", "requested_at", "pk") if tab == "pending" and not status \
+    return qs.order_by("-status", "requested_at", "pk") if tab == "pending" \
         else qs.order_by("-answered_at", "-requested_at", "pk")
 
 
 def quote_get(*, workspace, quote_id: int) -> Quote | None:
-    return Quote.objects.filter(workspace=workspace, pk=quote_id).select_related(
-        "store").prefetch_related(Prefetch("lines", queryset=QuoteLine.objects.select_related(
-            "catalog_variant").order_by("pk"))).first()
+    return quote_rows(workspace=workspace).filter(pk=quote_id).first()
 
 
 def waiting_orders(*, workspace, quotes) -> dict[int, list[int]]:

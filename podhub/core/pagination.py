@@ -57,6 +57,9 @@ def _decode(cursor: str, fields: list[models.Field]) -> list | None:
                 value = datetime.fromisoformat(value)
                 if value.tzinfo is None:
                     return None
+            elif isinstance(field, models.BooleanField):
+                if not isinstance(value, bool):
+                    return None
             elif isinstance(field, models.IntegerField | models.AutoField):
                 if isinstance(value, bool) or not isinstance(value, int):
                     return None
@@ -68,17 +71,31 @@ def _decode(cursor: str, fields: list[models.Field]) -> list | None:
         return None
 
 
+def _field(model, path: str) -> models.Field:
+    """The field `path` names, across relations (`zone__name`)."""
+    *hops, name = path.split("__")
+    for hop in hops:
+        model = model._meta.get_field(hop).related_model
+    return model._meta.pk if name in ("id", "pk") else model._meta.get_field(name)
+
+
+def _value(row, path: str):
+    for name in path.split("__"):
+        row = getattr(row, name)
+    return row
+
+
 def paginate(queryset: QuerySet, *, params, ordering: tuple[str, ...] = ("-id",)) -> Page:
-    """One page of `queryset` in `ordering` (which must end with a unique field, the id).
-    `params`: the request's query parameters; a bad `after` or `limit` is a 400 naming it.
+    """One page of `queryset` in `ordering` (non-null fields, related ones as `zone__name`
+    (select_related them), ending with a unique one, the id). `params`: the request's
+    query parameters; a bad `after` or `limit` is a 400 naming it.
     """
     checked = PageParams(data={k: params[k] for k in ("after", "limit") if k in params})
     checked.is_valid(raise_exception=True)
     limit = checked.validated_data.get("limit", PAGE_SIZE)
     after = checked.validated_data.get("after")
     names = [o.lstrip("-") for o in ordering]
-    meta = queryset.model._meta
-    fields = [meta.pk if n in ("id", "pk") else meta.get_field(n) for n in names]
+    fields = [_field(queryset.model, n) for n in names]
     qs = queryset.order_by(*ordering)
     if after:
         position = _decode(after, fields)
@@ -89,7 +106,7 @@ def paginate(queryset: QuerySet, *, params, ordering: tuple[str, ...] = ("-id",)
     rows = list(qs[:limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _encode([getattr(rows[-1], n) for n in names]) if more else None
+    next_cursor = _encode([_value(rows[-1], n) for n in names]) if more else None
     return Page(rows=rows, next_cursor=next_cursor)
 
 

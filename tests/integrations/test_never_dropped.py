@@ -186,7 +186,7 @@ def test_the_api_lists_and_replays_failed_deliveries(failed_delivery, connection
     row, _ = failed_delivery
     api = api_client_for(owner)
     listed = api.get(f"/api/v1/stores/{connection.store_id}/deliveries/?status=failed").json()
-    assert [(d["id"], d["status"]) for d in listed] == [(row.pk, "failed")]
+    assert [(d["id"], d["status"]) for d in listed["results"]] == [(row.pk, "failed")]
     answer = api.post(f"/api/v1/stores/{connection.store_id}/deliveries/replay/",
                       {"ids": [row.pk, 999999]}, format="json")
     assert answer.status_code == 200 and answer.json() == {"ids": [row.pk]}
