@@ -119,6 +119,12 @@ def charge_off_session(*, top_up, customer: str, payment_method: str):
     }, options={"idempotency_key": f"podhub-recharge-{top_up.pk}"})
 
 
+def expire_session(session_id: str) -> dict:
+    """Close an open Checkout Session (Stripe: "Expire a Session"): it can no longer be
+    paid. Refused (StripeError) once the session is complete."""
+    return plain(client().v1.checkout.sessions.expire(session_id))
+
+
 def retrieve_session(session_id: str) -> dict:
     return plain(client().v1.checkout.sessions.retrieve(session_id))
 

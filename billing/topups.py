@@ -110,7 +110,8 @@ def top_up_start(*, workspace, by, amount, success_url: str, cancel_url: str) ->
     try:
         session = stripe_gateway.create_top_up_session(
             top_up=top_up, success_url=success_url.replace("TOPUP_ID", str(top_up.pk)),
-            cancel_url=cancel_url, customer=profile.stripe_customer_id if profile else "")
+            cancel_url=cancel_url.replace("TOPUP_ID", str(top_up.pk)),
+            customer=profile.stripe_customer_id if profile else "")
     except stripe.StripeError as exc:
         log.warning("top-up %s: Checkout Session failed: %s", top_up.pk, exc)
         TopUp.objects.filter(pk=top_up.pk).update(
@@ -119,6 +120,28 @@ def top_up_start(*, workspace, by, amount, success_url: str, cancel_url: str) ->
     TopUp.objects.filter(pk=top_up.pk).update(stripe_session_id=session.id,
                                               checkout_url=session.url or "")
     top_up.stripe_session_id, top_up.checkout_url = session.id, session.url or ""
+    return top_up
+
+
+def top_up_abandon(*, workspace, top_up_id: int) -> TopUp | None:
+    """The seller left Stripe's checkout ("Cancel", the cancel URL): the session is expired
+    at Stripe so it can no longer be paid, and the top-up shows as expired instead of
+    pending until Stripe's own 24 h expiry. When Stripe refuses (the session was paid in
+    the meantime) it stays pending and the webhook settles it. None: no such pending
+    top-up of this workspace."""
+    top_up = TopUp.objects.filter(workspace=workspace, pk=top_up_id, kind=TopUpKind.CHECKOUT,
+                                  status=TopUpStatus.PENDING).first()
+    if top_up is None or not top_up.stripe_session_id:
+        return None
+    try:
+        stripe_gateway.expire_session(top_up.stripe_session_id)
+    except stripe.StripeError as exc:
+        log.info("top-up %s: the session was not expired (%s); the webhook settles it",
+                 top_up.pk, exc)
+        return top_up
+    top_up_mark(top_up=top_up, status=TopUpStatus.EXPIRED,
+                message="You left Stripe's checkout: nothing was charged.")
+    top_up.refresh_from_db()
     return top_up
 
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("balance/", views.balance, name="balance"),
     path("balance/top-up/", views.top_up, name="top_up"),
     path("balance/top-up/return/", views.top_up_return, name="top_up_return"),
+    path("balance/top-up/cancel/", views.top_up_cancel, name="top_up_cancel"),
     path("balance/card/", views.card_setup, name="card_setup"),
     path("balance/card/return/", views.card_return, name="card_return"),
     path("balance/auto-recharge/", views.auto_recharge, name="auto_recharge"),

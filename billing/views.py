@@ -83,8 +83,21 @@ def top_up(request):
     top_up = topups.top_up_start(
         workspace=request.workspace, by=request.membership, amount=request.POST.get("amount", ""),
         success_url=_abs(request, "billing:top_up_return") + "?top_up=TOPUP_ID",
-        cancel_url=_abs(request, "billing:balance"))
+        cancel_url=_abs(request, "billing:top_up_cancel") + "?top_up=TOPUP_ID")
     return redirect(top_up.checkout_url)
+
+
+@workspace_view
+@require_GET
+def top_up_cancel(request):
+    """Stripe's cancel URL: the seller left the checkout; the top-up ends there."""
+    top_up_id = request.GET.get("top_up", "")
+    found = (topups.top_up_abandon(workspace=request.workspace, top_up_id=int(top_up_id))
+             if top_up_id.isdigit() else None)
+    if found is not None and found.status == TopUpStatus.EXPIRED:
+        messages.info(request, f"Top-up of {format_money(found.amount, found.currency)} "
+                      "cancelled: nothing was charged.")
+    return redirect("billing:balance")
 
 
 @workspace_view

@@ -2,6 +2,7 @@
 
 import time
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
@@ -223,6 +224,40 @@ def test_a_failed_delayed_payment_is_shown_and_credits_nothing(
     with scope(workspace=workspace):
         assert TopUp.objects.get().status == TopUpStatus.FAILED
     assert b"The payment failed at the bank" in seller.get("/balance/").content
+
+
+def test_leaving_the_checkout_ends_the_top_up_at_once(workspace, seller, stripe_sandbox,
+                                                       webhook):
+    url = start_top_up(seller, "40.00")
+    status, location = sandbox_submit(url, action="cancel")  # "Cancel" on Stripe's page
+    assert status == 303 and "/balance/top-up/cancel/?top_up=" in location
+    back = urlsplit(location)
+    resp = seller.get(f"{back.path}?{back.query}")
+    assert resp.status_code == 302 and resp["Location"] == "/balance/"
+    with scope(workspace=workspace):
+        top_up = TopUp.objects.get()
+    # not "Pending" for a day: expired, at Stripe too, so it can no longer be paid
+    assert top_up.status == TopUpStatus.EXPIRED
+    assert stripe_sandbox.objects[top_up.stripe_session_id]["status"] == "expired"
+    page = seller.get("/balance/").content.decode()
+    assert "cancelled: nothing was charged" in page and "Expired" in page
+    # Stripe's own expired event changes nothing more
+    webhook(stripe_sandbox.events_of("checkout.session.expired")[0]["id"])
+    assert balance_of(workspace) == (0, 0)
+
+
+def test_a_paid_session_left_by_the_back_button_stays_for_the_webhook(
+        workspace, seller, stripe_sandbox, webhook):
+    url = start_top_up(seller, "40.00")
+    pay_checkout(stripe_sandbox, url)
+    with scope(workspace=workspace):
+        top_up = TopUp.objects.get()
+    # the cancel URL opened after paying (another tab): Stripe refuses to expire it
+    seller.get(f"/balance/top-up/cancel/?top_up={top_up.pk}")
+    top_up.refresh_from_db()
+    assert top_up.status == TopUpStatus.PENDING
+    webhook(completed_event(stripe_sandbox, top_up.stripe_session_id)["id"])
+    assert balance_of(workspace) == (D("40.00"), D("40.00"))
 
 
 def save_card(seller, sandbox, webhook, card="4242 4242 4242 4242"):
