@@ -22,6 +22,7 @@ class FulfillmentConfig(AppConfig):
             confirm="Send the selected paid orders to production now? They cannot be "
             "edited afterwards.", position=10)
         panels.register_next_step(views.submit_step)
+        panels.register_next_step(views.claim_step)
         panels.register_panel(url_name="fulfillment:fulfillment_panel",
                               title="Production & shipments", position=40,
                               element_id="fulfillment")

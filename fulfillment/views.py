@@ -41,6 +41,17 @@ def _done(request, order_id: int, notice: str, *, whole_page: bool = False):
                           fallback=reverse("orders:detail", args=[order_id]) + "#fulfillment")
 
 
+def claim_step(order):
+    """After shipping, the order page offers a claim (the form opens in the production
+    panel: data-open-details, static/js/podhub.js)."""
+    from orders.panels import NextStep
+
+    if order.state not in claims.CLAIMABLE:
+        return None
+    return NextStep(label="Something wrong? Open a claim", testid="next-claim",
+                    url="#claim-open", open_details="claim-open")
+
+
 def submit_step(order):
     """The order page's next step while the countdown runs (orders/panels.py)."""
     from orders.panels import NextStep

@@ -64,6 +64,7 @@ class NextStep:
     testid: str
     method: str = "get"
     confirm: str = ""
+    open_details: str = ""  # the id of a <details> on the page the link opens
 
 
 _next_steps: list[Callable] = []

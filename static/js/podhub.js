@@ -7,6 +7,7 @@
 //   <input type=checkbox data-select-all[="name"]>  tick every box of that name
 //                                               in its form (default: order_ids)
 //   <button data-print>                         the browser's print dialog
+//   <a data-open-details=id>                    open that <details> and scroll to it
 //   <button data-menu-toggle aria-controls=id>  on small screens, fold the navigation
 //                                               (shown once this file runs: without
 //                                               JavaScript the navigation stays open)
@@ -45,6 +46,15 @@
 
   document.addEventListener("click", function (e) {
     if (e.target.closest && e.target.closest("[data-print]")) window.print();
+    var opener = e.target.closest && e.target.closest("[data-open-details]");
+    if (opener) {
+      var details = document.getElementById(opener.getAttribute("data-open-details"));
+      if (details) {
+        e.preventDefault();
+        details.open = true;
+        details.scrollIntoView({block: "start"});
+      }
+    }
     var toggle = e.target.closest && e.target.closest("[data-menu-toggle]");
     if (toggle) {
       var open = toggle.getAttribute("aria-expanded") !== "true";

@@ -278,3 +278,16 @@ def test_shopify_order_to_two_tracked_parcels(page, login, owner, workspace, sho
     delivered = panel.locator("[data-testid=shipment] [data-testid=shipment-status]")
     delivered.first.wait_for()
     assert delivered.all_inner_texts() == ["Delivered", "Delivered"]
+
+    # 11. something is wrong: "Open a claim" is the next step; the form opens in place,
+    # and the whole page confirms it
+    page.click("[data-testid=actions] [data-testid=next-claim]")
+    form = page.locator("[data-testid=claim-open] form")
+    assert form.is_visible()
+    form.locator("select[name=kind]").select_option("damaged")
+    form.locator("textarea[name=message]").fill("One mug arrived broken")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "Claim opened: staff will answer here." in page.locator("ul.messages").inner_text()
+    page.locator("[data-testid=claim]").wait_for()
+    assert "One mug arrived broken" in page.locator("[data-testid=claim]").inner_text()
