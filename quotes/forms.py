@@ -75,11 +75,18 @@ class QuoteLineAdminForm(TiersFormMixin, forms.ModelForm):
         model = QuoteLine
         fields = ["catalog_variant", "currency", "unit_price_amount", "setup_fee_amount",
                   "production_days", "valid_until", "notes"]
-        widgets = {"notes": forms.Textarea(attrs={"rows": 2, "cols": 24})}
+        widgets = {"notes": forms.Textarea(attrs={"rows": 2, "cols": 14})}
+
+    # the quote's price table fits a laptop screen (1,366 px) with all its columns
+    NARROW = {"currency": "3.5em", "unit_price_amount": "6em", "setup_fee_amount": "6em",
+              "production_days": "3.5em", "tiers_text": "11em", "catalog_variant": "5em"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._init_tiers()
+        for name, width in self.NARROW.items():
+            if name in self.fields:
+                self.fields[name].widget.attrs["style"] = f"width:{width}"
 
     def clean(self):
         cleaned = super().clean()

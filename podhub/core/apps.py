@@ -26,6 +26,8 @@ class CoreConfig(AppConfig):
         with contextlib.suppress(KeyError):  # ready() runs again under isolate_apps
             admin.site.disable_action("delete_selected")
         admin.site.site_header = admin.site.site_title = "PodHub staff"
+        # the queues and forms get the laptop's whole width (the index lists the apps)
+        admin.site.enable_nav_sidebar = False
         admin.site.index_title = "Staff console"
 
         from podhub.core.db import check_sqlite_version

@@ -63,7 +63,8 @@ def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
     assert page.locator("[data-testid=quote-status]").inner_text() == "Waiting for PodHub"
 
     # staff price the product in the admin queue and send the quote
-    staff_ctx = page.context.browser.new_context(base_url=live_server.url)
+    staff_ctx = page.context.browser.new_context(base_url=live_server.url,
+                                                 viewport={"width": 1366, "height": 768})
     admin = staff_ctx.new_page()
     admin.set_default_timeout(10_000)
     admin.goto("/admin/login/?next=/admin/quotes/quote/")
@@ -74,6 +75,11 @@ def test_quote_sent_from_the_admin_accepted_in_the_dashboard_prices_the_orders(
     row = admin.locator("#result_list tbody tr", has_text="Oak plaque")
     assert "h for us" in row.inner_text()
     row.locator("th a").click()
+    # the price table fits a laptop screen: no sideways scrolling
+    admin.wait_for_selector("input[name=lines-0-unit_price_amount]")
+    width = admin.evaluate("[document.documentElement.scrollWidth, window.innerWidth, "
+                           "document.querySelector('.inline-group table').scrollWidth]")
+    assert max(width[0], width[2]) <= width[1], f"the quote form is {width} px wide"
     admin.fill("input[name=lines-0-unit_price_amount]", "15.00")
     admin.fill("input[name=lines-0-production_days]", "4")
     admin.fill("input[name=lines-0-tiers_text]", "10-49: 12.00 mini-bulk")
