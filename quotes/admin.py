@@ -195,12 +195,12 @@ class QuoteAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_for_staff(self, quote) -> str:
         return QUOTE_STATUS_FOR_STAFF.get(quote.status, quote.get_status_display())
-    readonly_fields = ("workspace", "store", "title", "status", "waiting", "store_product_id",
+    readonly_fields = ("workspace", "store", "title", "status_for_staff", "waiting", "store_product_id",
                        "images_preview", "personalization_preview", "sample_order_link",
                        "waiting_orders", "requested_at", "sent_at", "sent_by", "answered_at",
                        "answered_by", "decline_reason", "history_text")
     fieldsets = (
-        (None, {"fields": ("title", "workspace", "store", "status", "waiting",
+        (None, {"fields": ("title", "workspace", "store", "status_for_staff", "waiting",
                            "store_product_id", "waiting_orders")}),
         ("What the buyer ordered", {"fields": ("images_preview", "personalization_preview",
                                                "sample_order_link")}),

@@ -98,6 +98,8 @@ def test_no_bulk_delete_beside_the_business_actions():
 
 def test_quote_statuses_are_in_staffs_words(staff_client):
     with scopes_disabled():
-        QuoteFactory(workspace=WorkspaceFactory())
+        quote = QuoteFactory(workspace=WorkspaceFactory())
     html = staff_client.get("/admin/quotes/quote/").content.decode()
     assert "To price (staff)" in html and "Waiting for PodHub" not in html
+    form = staff_client.get(f"/admin/quotes/quote/{quote.pk}/change/").content.decode()
+    assert "To price (staff)" in form and "Waiting for PodHub" not in form
