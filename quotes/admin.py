@@ -195,8 +195,10 @@ class QuoteAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_for_staff(self, quote) -> str:
         return QUOTE_STATUS_FOR_STAFF.get(quote.status, quote.get_status_display())
-    readonly_fields = ("workspace", "store", "title", "status_for_staff", "waiting", "store_product_id",
-                       "images_preview", "personalization_preview", "sample_order_link",
+
+    readonly_fields = ("workspace", "store", "title", "status_for_staff", "waiting",
+                       "store_product_id", "images_preview", "personalization_preview",
+                       "sample_order_link",
                        "waiting_orders", "requested_at", "sent_at", "sent_by", "answered_at",
                        "answered_by", "decline_reason", "history_text")
     fieldsets = (
