@@ -13,7 +13,10 @@ header stays optional. With it:
 - the same key with another request: 422 `idempotency_key_reused`;
 - the same key while the first request still runs: 409 `idempotency_key_in_use`;
 - a 400 (nothing ran) or a 5xx (we failed) frees the key: the client may fix or
-  retry the request under the same key.
+  retry the request under the same key;
+- a key still "running" after RUNNING_LEASE belonged to a request whose process died
+  (gunicorn's worker timeout is far shorter): it has no answer to give back, so the next
+  request under the key takes it over and runs, as it would under a new key.
 
 Keys live KEY_TTL (24 hours); `prune` (the e-mail sweep) deletes older ones, and an
 expired key is taken again as new.
@@ -39,6 +42,7 @@ from podhub.core.models import IdempotencyKey
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_TTL = timedelta(hours=24)
+RUNNING_LEASE = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 # Headers a replay gives back as the first answer had them.
 KEPT_HEADERS = ("Location",)
@@ -126,7 +130,9 @@ def begin(request, *, workspace, now: datetime | None = None) -> IdempotencyKey 
         pass
     with transaction.atomic():
         first = IdempotencyKey.objects.select_for_update().get(workspace=workspace, key=key)
-        if first.created_at < now - KEY_TTL:  # expired: a new request under an old key
+        expired = first.created_at < now - KEY_TTL  # a new request under an old key
+        orphaned = first.status_code is None and first.created_at < now - RUNNING_LEASE
+        if expired or orphaned:
             for name, value in {**fields, "created_at": now, "status_code": None,
                                 "response_body": None, "response_headers": {}}.items():
                 setattr(first, name, value)

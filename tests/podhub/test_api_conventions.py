@@ -68,6 +68,42 @@ def test_a_key_still_running_is_a_409(owner, api_client_for):
     assert _orders(owner.workspace) == 0
 
 
+def test_a_key_left_running_by_a_dead_worker_is_taken_over_after_the_lease(owner,
+                                                                          api_client_for):
+    with scope(workspace=owner.workspace):  # its process died: no answer was ever stored
+        IdempotencyKey.objects.create(
+            workspace=owner.workspace, key="k-3b", method="POST", path=ORDERS,
+            fingerprint="whatever", created_at=timezone.now() - idempotency.RUNNING_LEASE
+            - timedelta(seconds=1))
+    retried = api_client_for(owner).post(ORDERS, _order(), format="json",
+                                         HTTP_IDEMPOTENCY_KEY="k-3b")
+    assert retried.status_code == 201, retried.content
+    assert _orders(owner.workspace) == 1
+    again = api_client_for(owner).post(ORDERS, _order(), format="json",
+                                       HTTP_IDEMPOTENCY_KEY="k-3b")
+    assert again["Idempotent-Replayed"] == "true" and _orders(owner.workspace) == 1
+
+
+def test_a_500_frees_the_key_for_a_retry(owner, api_client_for, monkeypatch):
+    from orders import api as orders_api
+
+    api = api_client_for(owner)
+    api.raise_request_exception = False  # answer the 500 as a client would see it
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(orders_api.services, "order_create_manual", broken)
+        failed = api.post(ORDERS, _order(), format="json", HTTP_IDEMPOTENCY_KEY="k-500")
+    assert failed.status_code == 500
+    with scope(workspace=owner.workspace):
+        assert not IdempotencyKey.objects.filter(key="k-500").exists()
+    retried = api.post(ORDERS, _order(), format="json", HTTP_IDEMPOTENCY_KEY="k-500")
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    assert _orders(owner.workspace) == 1
+
+
 def test_a_400_frees_the_key_for_the_corrected_request(owner, api_client_for):
     api = api_client_for(owner)
     bad = _order()
