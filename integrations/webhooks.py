@@ -19,6 +19,7 @@ from django_scopes import scopes_disabled
 
 from integrations import conf
 from integrations.platforms import registry
+from integrations.platforms.base import WebhookRefused
 from integrations.platforms.shopify import resource_id_of
 from integrations.services.inbox import webhook_store
 from integrations.shopify.connect import connection_for_webhook
@@ -37,10 +38,27 @@ def _too_large() -> JsonResponse:
 
 
 def _json(body: bytes) -> tuple[str, object]:
-    """The body as text and as JSON; ValueError (UnicodeDecodeError is one, and so is
-    nesting past safejson.MAX_DEPTH) otherwise."""
-    text = safejson.check_depth(body)
-    return text, json.loads(text)
+    """The body as the text to store and as JSON, else WebhookRefused 400 with the reason
+    (not UTF-8, not JSON, or nested past safejson.MAX_DEPTH)."""
+    try:
+        text = safejson.check_depth(body)
+        payload = json.loads(text)
+    except safejson.TooDeep as exc:
+        raise WebhookRefused(400, "malformed_json", str(exc)) from None
+    except ValueError as exc:  # UnicodeDecodeError is one
+        raise WebhookRefused(400, "malformed_json", f"The body is not JSON: {exc}") from None
+    # PostgreSQL text cannot hold NUL; stores never send it raw
+    return text.replace("\x00", "\\u0000"), payload
+
+
+def _accept(*, connection_id: int, workspace_id: int, text: str, **delivery) -> JsonResponse:
+    """Store the raw delivery once (a duplicate changes nothing), ring for a new one,
+    then the 200."""
+    new_id = webhook_store(connection_id=connection_id, workspace_id=workspace_id, body=text,
+                           **delivery)
+    if new_id is not None:
+        _ring(workspace_id, connection_id)
+    return JsonResponse({"ok": True, "duplicate": new_id is None})
 
 
 def _refuse_early(request) -> JsonResponse | None:
@@ -85,22 +103,14 @@ def shopify_webhook(request):
         return _refuse(401, "bad_signature", "The HMAC signature does not match.")
     try:
         text, payload = _json(body)
-    except safejson.TooDeep as exc:
-        return _refuse(400, "malformed_json", str(exc))
-    except ValueError as exc:
-        return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
-    if "\x00" in text:  # PostgreSQL text cannot hold NUL; Shopify never sends it raw
-        text = text.replace("\x00", "\\u0000")
-    new_id = webhook_store(
-        connection_id=connection_id, workspace_id=workspace_id, event_id=event_id,
+    except WebhookRefused as exc:
+        return _refuse(exc.status, exc.code, exc.message)
+    return _accept(
+        connection_id=connection_id, workspace_id=workspace_id, text=text, event_id=event_id,
         webhook_id=h.get("X-Shopify-Webhook-Id", ""), topic=topic,
-        resource_id=resource_id_of(topic, payload), api_version=h.get("X-Shopify-API-Version",
-                                                                        ""),
-        triggered_at=h.get("X-Shopify-Triggered-At", ""), body=text,
-    )
-    if new_id is not None:
-        _ring(workspace_id, connection_id)
-    return JsonResponse({"ok": True, "duplicate": new_id is None})
+        resource_id=resource_id_of(topic, payload),
+        api_version=h.get("X-Shopify-API-Version", ""),
+        triggered_at=h.get("X-Shopify-Triggered-At", ""))
 
 
 # Doorbells are coalesced per process: at most one per connection per RING_WINDOW
@@ -174,7 +184,6 @@ def store_webhook(request, platform: str, store_id: int):
     platform makes of it (400 with the reason). Then one INSERT ... ON CONFLICT DO
     NOTHING keyed by the platform's event id, then the 200."""
     from integrations.models import StoreConnection
-    from integrations.platforms.base import WebhookRefused
 
     refused = _refuse_early(request)
     if refused is not None:
@@ -193,22 +202,12 @@ def store_webhook(request, platform: str, store_id: int):
     try:
         if not door.check_webhook(conn, headers=request.headers, body=body):
             return JsonResponse({"ok": True, "ping": True})
-        try:
-            text, payload = _json(body)
-        except safejson.TooDeep as exc:
-            return _refuse(400, "malformed_json", str(exc))
-        except ValueError as exc:
-            return _refuse(400, "malformed_json", f"The body is not JSON: {exc}")
+        text, payload = _json(body)
         delivery = door.describe_webhook(conn, headers=request.headers, payload=payload)
     except WebhookRefused as exc:
         return _refuse(exc.status, exc.code, exc.message)
-    if "\x00" in text:
-        text = text.replace("\x00", "\\u0000")
-    new_id = webhook_store(
-        connection_id=conn.pk, workspace_id=conn.workspace_id, event_id=delivery.event_id,
-        webhook_id=delivery.webhook_id, topic=delivery.topic, resource_id=delivery.resource_id,
-        api_version=delivery.api_version, triggered_at=delivery.triggered_at, body=text,
-    )
-    if new_id is not None:
-        _ring(conn.workspace_id, conn.pk)
-    return JsonResponse({"ok": True, "duplicate": new_id is None})
+    return _accept(
+        connection_id=conn.pk, workspace_id=conn.workspace_id, text=text,
+        event_id=delivery.event_id, webhook_id=delivery.webhook_id, topic=delivery.topic,
+        resource_id=delivery.resource_id, api_version=delivery.api_version,
+        triggered_at=delivery.triggered_at)
