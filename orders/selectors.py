@@ -10,8 +10,6 @@ then the page's line-item counts and first SKUs); `tab_counts` is one.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -33,6 +31,7 @@ from orders.models import (
     Store,
 )
 from orders.states import SELLER_CANCELLABLE
+from podhub.core import pagination
 from podhub.core.exceptions import NotFound
 
 # Tabs, in the order the dashboard shows them (docs/orders.md: the path, then the exits).
@@ -138,23 +137,18 @@ class OrderPage:
 
 
 def encode_cursor(placed_at: datetime, order_id: int) -> str:
-    """Opaque position after the row (placed_at, id) in newest-first order."""
-    raw = f"{placed_at.astimezone(UTC).isoformat()}|{order_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """Opaque position after the row (placed_at, id) in newest-first order (the API's one
+    cursor form, podhub/core/pagination.py)."""
+    return pagination.encode_cursor([placed_at, order_id])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
     """The (placed_at, id) a cursor stands for, or None when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, ident = raw.partition("|")
-        placed_at = datetime.fromisoformat(stamp)
-        order_id = int(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    values = pagination.decode_cursor(cursor, [Order._meta.get_field("placed_at"),
+                                               Order._meta.get_field("id")])
+    if values is None or values[1] <= 0:
         return None
-    if placed_at.tzinfo is None or order_id <= 0:
-        return None
-    return placed_at, order_id
+    return values[0], values[1]
 
 
 def _day_start(day: date) -> datetime:

@@ -5,7 +5,7 @@ Every list answers `{"results": [...], "next_cursor": "..." | null}` and takes
 cursor is the last row's position in the list's ordering (opaque to clients), so a
 deep page costs what the first costs and rows arriving between two pages are neither
 repeated nor skipped. The order list keeps its own SQL (orders/selectors.py) with the
-same parameters and answer.
+same parameters, cursors and answer.
 """
 
 from __future__ import annotations
@@ -41,12 +41,15 @@ class Page:
     next_cursor: str | None
 
 
-def _encode(values: list) -> str:
+def encode_cursor(values: list) -> str:
+    """An opaque cursor for a row's position: its ordering values (datetimes in ISO form)."""
     raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, fields: list[models.Field]) -> list | None:
+def decode_cursor(cursor: str, fields: list[models.Field]) -> list | None:
+    """The values `cursor` stands for, each checked against its field's type; None when
+    it is not one of ours."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(values, list) or len(values) != len(fields):
@@ -98,7 +101,7 @@ def paginate(queryset: QuerySet, *, params, ordering: tuple[str, ...] = ("-id",)
     fields = [_field(queryset.model, n) for n in names]
     qs = queryset.order_by(*ordering)
     if after:
-        position = _decode(after, fields)
+        position = decode_cursor(after, fields)
         if position is None:
             raise ValidationFailed("after: not a cursor this list returned.",
                                    fields={"after": "Not a cursor this list returned."})
@@ -106,7 +109,7 @@ def paginate(queryset: QuerySet, *, params, ordering: tuple[str, ...] = ("-id",)
     rows = list(qs[:limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = _encode([_value(rows[-1], n) for n in names]) if more else None
+    next_cursor = encode_cursor([_value(rows[-1], n) for n in names]) if more else None
     return Page(rows=rows, next_cursor=next_cursor)
 
 
