@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q
+from django.urls import reverse
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
@@ -21,15 +22,31 @@ class Queue:
     label: str
     count: int
     overdue: int
-    oldest: datetime | None
-    url: str
+    waiting_hours: int | None  # the oldest item's age; None: the queue shows none
+    url: str  # the admin list filtered to the queue
     overdue_label: str = ""
 
-    @property
-    def waiting_hours(self) -> int | None:
-        if self.oldest is None:
-            return None
-        return int((timezone.now() - self.oldest).total_seconds() // 3600)
+
+def _changelist(model, query: str) -> str:
+    meta = model._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist") + query
+
+
+def _queue(now: datetime, key: str, label: str, rows, *, url: str, since: str = "",
+           late: Q | None = None, late_label: str = "", late_url: str = "") -> Queue:
+    """One aggregate over `rows`: how many, how many `late`, the oldest `since`; the link
+    is `late_url` while some are late, if given."""
+    figures = {"n": Count("pk")}
+    if late is not None:
+        figures["late"] = Count("pk", filter=late)
+    if since:
+        figures["oldest"] = Min(since)
+    row = rows.aggregate(**figures)
+    oldest = row.get("oldest")
+    hours = None if oldest is None else int((now - oldest).total_seconds() // 3600)
+    overdue = row.get("late", 0)
+    return Queue(key, label, row["n"], overdue, hours,
+                 late_url if overdue and late_url else url, late_label)
 
 
 def staff_queues(*, now: datetime | None = None) -> list[Queue]:
@@ -40,37 +57,28 @@ def staff_queues(*, now: datetime | None = None) -> list[Queue]:
 
     now = now or timezone.now()
     with scopes_disabled():
-        quotes = Quote.objects.filter(status=QuoteStatus.REQUESTED).aggregate(
-            n=Count("pk"), late=Count("pk", filter=Q(requested_at__lt=now - QUOTE_OVERDUE)),
-            oldest=Min("requested_at"))
-        info = Order.objects.filter(hold_reason=HoldReason.INFO_REQUESTED).aggregate(
-            n=Count("pk"), late=Count("pk", filter=Q(info_due_at__lt=now)),
-            oldest=Min("info_due_at"))
         board = Submission.objects.filter(
-            status__in=[SubmissionStatus.ACCEPTED, SubmissionStatus.IN_PRODUCTION]).aggregate(
-            n=Count("pk"), late=Count("pk", filter=Q(due_at__lt=now)), oldest=Min("created_at"))
-        claims = Claim.objects.filter(status=ClaimStatus.OPEN).aggregate(
-            n=Count("pk"), oldest=Min("created_at"))
-        failed = {name: model.objects.filter(status="failed").aggregate(
-            n=Count("pk"), oldest=Min("created_at"))
-            for name, model in (("inbox", InboundWebhook), ("outbox", OutboxMessage),
-                                ("imports", ImportJob))}
-    return [
-        Queue("quotes", "Quote requests to price", quotes["n"], quotes["late"],
-              quotes["oldest"], "/admin/quotes/quote/?status__exact=requested",
-              f"waiting over {int(QUOTE_OVERDUE.total_seconds() // 3600)} h"),
-        Queue("info", "Information requests (seller to answer)", info["n"], info["late"],
-              None, "/admin/orders/order/?hold_reason__exact=info_requested",
-              "past their deadline"),
-        Queue("board", "Production board (accepted, in production)", board["n"],
-              board["late"], board["oldest"], "/admin/fulfillment/submission/?late=late"
-              if board["late"] else "/admin/fulfillment/submission/", "past their target"),
-        Queue("claims", "Claims to answer", claims["n"], 0, claims["oldest"],
-              "/admin/fulfillment/claim/?status__exact=open"),
-        *(Queue(key, label, failed[key]["n"], 0, failed[key]["oldest"],
-                f"/admin/integrations/{model}/?status__exact=failed")
-          for key, label, model in (
-              ("inbox", "Store webhooks that failed", "inboundwebhook"),
-              ("outbox", "Pushes to stores that failed", "outboxmessage"),
-              ("imports", "Store imports that failed", "importjob"))),
-    ]
+            status__in=[SubmissionStatus.ACCEPTED, SubmissionStatus.IN_PRODUCTION])
+        return [
+            _queue(now, "quotes", "Quote requests to price",
+                   Quote.objects.filter(status=QuoteStatus.REQUESTED), since="requested_at",
+                   late=Q(requested_at__lt=now - QUOTE_OVERDUE),
+                   late_label=f"waiting over {int(QUOTE_OVERDUE.total_seconds() // 3600)} h",
+                   url=_changelist(Quote, "?status__exact=requested")),
+            _queue(now, "info", "Information requests (seller to answer)",
+                   Order.objects.filter(hold_reason=HoldReason.INFO_REQUESTED),
+                   late=Q(info_due_at__lt=now), late_label="past their deadline",
+                   url=_changelist(Order, "?hold_reason__exact=info_requested")),
+            _queue(now, "board", "Production board (accepted, in production)", board,
+                   since="created_at", late=Q(due_at__lt=now), late_label="past their target",
+                   url=_changelist(Submission, ""), late_url=_changelist(Submission, "?late=late")),
+            _queue(now, "claims", "Claims to answer", Claim.objects.filter(
+                status=ClaimStatus.OPEN), since="created_at",
+                url=_changelist(Claim, "?status__exact=open")),
+            *(_queue(now, key, label, model.objects.filter(status="failed"),
+                     since="created_at", url=_changelist(model, "?status__exact=failed"))
+              for key, label, model in (("inbox", "Store webhooks that failed", InboundWebhook),
+                                        ("outbox", "Pushes to stores that failed",
+                                         OutboxMessage),
+                                        ("imports", "Store imports that failed", ImportJob))),
+        ]
