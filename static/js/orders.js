@@ -19,13 +19,13 @@
     });
   }
   // Bulk selection: the selected count; the bulk actions show once something is selected
-  // (CSS: #bulk-form[data-bulk-ready]:not(.has-selection); without this script they
-  // always show).
+  // (CSS: html.js-bulk #bulk-form:not(.has-selection): set once here, so a list swapped in
+  // by htmx starts hidden; without this script they always show).
+  document.documentElement.classList.add("js-bulk");
   function count() {
     var form = document.getElementById("bulk-form");
     if (!form) return;
     var n = form.querySelectorAll("input[name=order_ids]:checked").length;
-    form.setAttribute("data-bulk-ready", "");
     form.classList.toggle("has-selection", n > 0);
     var out = form.querySelector("[data-testid=selected-count]");
     if (out) out.textContent = n ? n + " selected" : "Select orders to pay, submit or cancel them";
