@@ -18,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from podhub.core import idempotency
 from podhub.core.converters import MAX_ID
 from podhub.core.exceptions import PodhubError, ValidationFailed
+from podhub.core.throttling import ApiRateThrottle
 
 
 def error_body(code: str, message: str, **detail) -> dict:
@@ -118,6 +119,8 @@ class WorkspaceApi(APIView):
     _idempotency_record = None
 
     def initial(self, request, *args, **kwargs):
+        if request._request.workspace is None:  # no valid credentials: 401 below
+            ApiRateThrottle().check_anonymous(request)
         super().initial(request, *args, **kwargs)
         if self.idempotent and request.method == "POST":
             self._idempotency_record = idempotency.begin(request, workspace=self.workspace)

@@ -7,6 +7,11 @@ carries the IETF draft's headers (draft-ietf-httpapi-ratelimit-headers):
 `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds) and
 `RateLimit-Policy` ("600;w=60"); past the limit, 429 `throttled` with
 `Retry-After`. The rates are settings (PODHUB_API_RATE_READ / _WRITE).
+
+Requests without valid credentials (no token, a bad or revoked one) have a third,
+smaller budget per client address (PODHUB_API_RATE_ANONYMOUS), checked before
+authentication answers 401: guessing tokens or hammering the API without one is
+throttled like any caller (docs/api.md "Rate limits").
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import math
 import time
 from dataclasses import dataclass
 
+from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -46,6 +53,22 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), int(digits) * PERIODS[unit.strip().lower()]
 
 
+def spend(*, kind: str, who: str, now: float) -> tuple[bool, Budget]:
+    """Count one request against `who`'s `kind` budget; (allowed, what is left)."""
+    limit, window = parse_rate(settings.PODHUB_API_RATES[kind])
+    start = int(now // window) * window
+    key = f"ratelimit:{kind}:{who}:{start}"
+    cache.add(key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window + 1)
+        count = 1
+    reset = max(1, math.ceil(start + window - now))
+    return count <= limit, Budget(limit=limit, window=window,
+                                  remaining=max(0, limit - count), reset=reset)
+
+
 class ApiRateThrottle(BaseThrottle):
     """DRF throttle: one budget per caller and kind (read/write)."""
 
@@ -54,27 +77,24 @@ class ApiRateThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         who = self.caller(request)
-        if who is None:  # not signed in: refused by the permission check anyway
+        if who is None:  # no credentials: check_anonymous() counted it already
             return True
         kind = "read" if request.method in READ_METHODS else "write"
-        limit, window = parse_rate(settings.PODHUB_API_RATES[kind])
-        now = self.timer()
-        start = int(now // window) * window
-        key = f"ratelimit:{kind}:{who}:{start}"
-        cache.add(key, 0, timeout=window + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=window + 1)
-            count = 1
-        reset = max(1, math.ceil(start + window - now))
-        self.budget = Budget(limit=limit, window=window, remaining=max(0, limit - count),
-                             reset=reset)
+        allowed, self.budget = spend(kind=kind, who=who, now=self.timer())
         request._request.rate_limit = self.budget  # the headers (podhub/core/api.py)
-        return count <= limit
+        return allowed
 
     def wait(self) -> float | None:
         return self.budget.reset  # Retry-After: when the window ends
+
+    def check_anonymous(self, request) -> None:
+        """A request the middleware found no workspace for: one budget per client
+        address, spent before DRF answers 401; past it, 429 (raises Throttled)."""
+        address = get_adapter(request._request).get_client_ip(request._request)
+        allowed, budget = spend(kind="anonymous", who=f"ip:{address}", now=self.timer())
+        request._request.rate_limit = budget
+        if not allowed:
+            raise Throttled(wait=budget.reset)
 
     @staticmethod
     def caller(request) -> str | None:

@@ -290,7 +290,8 @@ REST_FRAMEWORK = {
 }
 # Seller API budgets per token, per window, counted in the default cache (docs/api.md).
 PODHUB_API_RATES = {"read": env.str("PODHUB_API_RATE_READ", default="600/min"),
-                    "write": env.str("PODHUB_API_RATE_WRITE", default="120/min")}
+                    "write": env.str("PODHUB_API_RATE_WRITE", default="120/min"),
+                    "anonymous": env.str("PODHUB_API_RATE_ANONYMOUS", default="60/min")}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "PodHub seller API",

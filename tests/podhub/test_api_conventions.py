@@ -218,6 +218,29 @@ def test_every_answer_says_the_budget_and_429_says_when(owner, api_client_for, s
     assert api.get(ORDERS).status_code == 200
 
 
+def test_calls_without_valid_credentials_share_one_budget_per_address(
+        owner, api_client_for, client, settings, clock):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.PODHUB_API_RATES = {"read": "100/min", "write": "100/min", "anonymous": "3/min"}
+    none = client.get(ORDERS)
+    assert none.status_code == 401
+    assert none["RateLimit-Remaining"] == "2"  # the 401 says the budget too
+    bad = {"HTTP_AUTHORIZATION": "Token not-a-real-token"}
+    assert client.get(ORDERS, **bad).status_code == 401
+    assert client.post(ORDERS, {}, content_type="application/json", **bad).status_code == 401
+    over = client.get(ORDERS, **bad)
+    assert over.status_code == 429
+    assert over["Retry-After"] == "40"
+    assert over.json()["error"]["code"] == "throttled"
+    # another address has its own budget; a valid token from this one is unaffected
+    assert client.get(ORDERS, REMOTE_ADDR="192.0.2.7").status_code == 401
+    assert api_client_for(owner).get(ORDERS).status_code == 200
+    clock["t"] += 40  # the next window
+    assert client.get(ORDERS, **bad).status_code == 401
+
+
 # --- pagination ----------------------------------------------------------------------------
 
 
