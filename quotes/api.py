@@ -297,8 +297,18 @@ class OrderPriceApi(WorkspaceApi):
 
 
 class EstimateLineSerializer(serializers.Serializer):
-    catalog_variant_id = IdField(help_text="A public catalog variant or one made for you.")
+    catalog_variant_id = IdField(required=False,
+                                 help_text="A public catalog variant or one made for you; or:")
+    sku = serializers.CharField(max_length=255, required=False,
+                                help_text="Your store's SKU, mapped as an order line's is "
+                                          "(product links, your SKU rules, the catalog's SKU).")
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
+
+    def validate(self, data):
+        if ("catalog_variant_id" in data) == bool(data.get("sku")):
+            raise serializers.ValidationError(
+                {"sku": "Send either `catalog_variant_id` or `sku`."})
+        return data
 
 
 class EstimateInputSerializer(serializers.Serializer):
@@ -306,6 +316,8 @@ class EstimateInputSerializer(serializers.Serializer):
         ref_name = "EstimateInput"
 
     order_id = IdField(required=False, help_text="Estimate this order as it stands; or:")
+    store_id = IdField(required=False, help_text="With `sku` lines: also apply this store's "
+                                                 "SKU rules and product links.")
     country_code = serializers.RegexField(r"^[A-Za-z]{2}$", required=False,
                                           help_text="ISO 3166 alpha-2, with `lines`.")
     lines = EstimateLineSerializer(many=True, required=False, max_length=200)
@@ -365,18 +377,43 @@ class EstimateApi(WorkspaceApi):
         return Response(EstimateSerializer(bd.to_json()).data)
 
     def _draft(self, v) -> tuple[Order, list[LineItem]]:
-        wanted = {line["catalog_variant_id"] for line in v["lines"]}
+        variant_ids = self._variant_ids(v)
+        wanted = {pk for pk in variant_ids if pk is not None}
         usable = hooks.usable_variant_ids(self.workspace, wanted)
         wrong = {f"lines.{i}.catalog_variant_id": "No such catalog variant: use a public one "
                  "or one made for you." for i, line in enumerate(v["lines"])
-                 if line["catalog_variant_id"] not in usable}
+                 if "catalog_variant_id" in line and line["catalog_variant_id"] not in usable}
+        wrong |= {f"lines.{i}.sku": f"No catalog variant maps from SKU {line['sku']!r}: add a "
+                  "SKU rule or publish the product." for i, line in enumerate(v["lines"])
+                  if "sku" in line and variant_ids[i] is None}
         if wrong:
-            raise ValidationFailed(f"{next(iter(wrong))}: no such catalog variant.",
-                                   fields=wrong)
+            field = next(iter(wrong))
+            raise ValidationFailed(f"{field}: {wrong[field]}", fields=wrong)
         currency = (self.workspace.billing_currency or "USD").upper()
         order = Order(workspace=self.workspace, currency=currency,
                       shipping_address={"country_code": v["country_code"].upper()})
-        lines = [LineItem(workspace=self.workspace, catalog_variant_id=line["catalog_variant_id"],
-                          quantity=line["quantity"], sku="", title="")
-                 for line in v["lines"]]
+        lines = [LineItem(workspace=self.workspace, catalog_variant_id=variant_ids[i],
+                          quantity=line["quantity"], sku=line.get("sku", ""), title="")
+                 for i, line in enumerate(v["lines"])]
         return order, lines
+
+    def _variant_ids(self, v) -> list[int | None]:
+        """Each draft line's catalog variant: as sent, or mapped from its SKU the way an
+        order line from the store would be (quotes/mapping.py)."""
+        store = None
+        if "store_id" in v:
+            store = Store.objects.filter(workspace=self.workspace, pk=v["store_id"]).first()
+            if store is None:
+                raise ValidationFailed("store_id: no such store in this workspace.",
+                                       fields={"store_id": "No such store in this workspace."})
+        # unsaved lines numbered for resolve(), which answers by line id
+        by_sku = [LineItem(pk=i, workspace=self.workspace, sku=line["sku"], title="")
+                  for i, line in enumerate(v["lines"], 1) if line.get("sku")]
+        found = mapping.resolve(workspace=self.workspace, store=store, lines=by_sku)
+        ids: list[int | None] = []
+        for i, line in enumerate(v["lines"], 1):
+            if not line.get("sku"):
+                ids.append(line["catalog_variant_id"])
+            else:
+                ids.append(found[i].variant.pk if found.get(i) else None)
+        return ids

@@ -56,3 +56,42 @@ def test_bad_input_names_the_field(owner, other_owner, api_client_for, catalog, 
                           StoreFactory(workspace=other_owner.workspace), ("MUG11-WHITE", 1))
     hidden = api.post(URL, {"order_id": theirs.pk}, format="json")
     assert hidden.status_code == 400 and "order_id" in hidden.json()["error"]["fields"]
+
+
+def test_a_draft_by_sku_maps_as_an_order_line_would(owner, api_client_for, catalog):
+    from quotes.models import RuleKind, SkuRule
+
+    api = api_client_for(owner)
+    store = StoreFactory(workspace=owner.workspace, currency="USD")
+    with scope(workspace=owner.workspace):
+        SkuRule.objects.create(workspace=owner.workspace, store=store, kind=RuleKind.PREFIX,
+                               pattern="MY-MUG-", variant=catalog.mug_black)
+    # the catalog's own SKU maps without a rule: 2 × 8.00 as by variant id
+    by_sku = api.post(URL, {"country_code": "US", "lines": [
+        {"sku": "MUG11-WHITE", "quantity": 2}]}, format="json").json()
+    assert (by_sku["items_total"], by_sku["total"]) == ("16.00", "24.00")
+    # the store's prefix rule applies only when the store is named
+    body = {"country_code": "US", "lines": [{"sku": "MY-MUG-RED", "quantity": 1},
+                                            {"catalog_variant_id": catalog.mug_white.pk,
+                                             "quantity": 1}]}
+    unmapped = api.post(URL, body, format="json")
+    assert unmapped.status_code == 400
+    assert list(unmapped.json()["error"]["fields"]) == ["lines.0.sku"]
+    assert "MY-MUG-RED" in unmapped.json()["error"]["message"]
+    mapped = api.post(URL, {**body, "store_id": store.pk}, format="json")
+    assert mapped.status_code == 200, mapped.json()
+    assert mapped.json()["items_total"] == "17.00"  # 9.00 black + 8.00 white
+
+
+def test_a_draft_line_names_one_variant(owner, other_owner, api_client_for, catalog):
+    api = api_client_for(owner)
+    both = api.post(URL, {"country_code": "US", "lines": [
+        {"sku": "MUG11-WHITE", "catalog_variant_id": catalog.mug_white.pk, "quantity": 1}]},
+        format="json")
+    assert both.status_code == 400 and "lines" in both.json()["error"]["fields"]
+    neither = api.post(URL, {"country_code": "US", "lines": [{"quantity": 1}]}, format="json")
+    assert neither.status_code == 400
+    theirs = StoreFactory(workspace=other_owner.workspace)
+    hidden = api.post(URL, {"country_code": "US", "store_id": theirs.pk, "lines": [
+        {"sku": "MUG11-WHITE", "quantity": 1}]}, format="json")
+    assert hidden.status_code == 400 and "store_id" in hidden.json()["error"]["fields"]
