@@ -207,7 +207,7 @@ def set_shipping_method(ctx: Context, value) -> str:
     if _effective(ctx.order) not in (S.IN_QUOTATION, S.TO_ORDER):
         return "Not changed: the order is already paid (its shipping is frozen)."
     if ctx.dry:
-        return f"Would pay it with shipping method {value}."
+        return f"Would ship it by {value} when it is paid."
     OrderChoice.objects.update_or_create(
         workspace_id=ctx.order.workspace_id, order=ctx.order, line=None,
         defaults={"shipping_method": value, "rule": ctx.rule})
@@ -274,11 +274,8 @@ def auto_pay(ctx: Context, value) -> str:
     order = ctx.order
     if order.state != S.TO_ORDER:
         return f"Not paid: the order is {order.get_state_display().lower()}, not “To order”."
-    choice = (OrderChoice.objects.filter(order=order, line__isnull=True)
-              .values_list("shipping_method", flat=True).first())
-    methods = {order.pk: choice} if choice else None
-    sel = payments.selection_price(workspace=order.workspace, order_ids=[order.pk],
-                                   shipping_methods=methods)
+    # a "set shipping method" rule's choice applies (automation.engine.shipping_choice)
+    sel = payments.selection_price(workspace=order.workspace, order_ids=[order.pk])
     if sel.problems:
         return "Not paid: " + " ".join(sel.problems.values())
     cap = Decimal(str(value))
@@ -289,7 +286,7 @@ def auto_pay(ctx: Context, value) -> str:
         return f"Would pay {format_money(sel.total, sel.currency)} from the balance."
     try:
         payments.orders_pay(workspace=order.workspace, order_ids=[order.pk],
-                            shipping_methods=methods, key=f"rule:{ctx.rule.pk}:{order.pk}",
+                            shipping_methods=None, key=f"rule:{ctx.rule.pk}:{order.pk}",
                             expected_total=sel.total, auto=True)
     except InsufficientFunds as exc:
         return f"Not paid: {exc.message}"

@@ -9,6 +9,7 @@ class AutomationConfig(AppConfig):
 
     def ready(self):
         from automation import engine, tasks
+        from billing import payments
         from fulfillment import routing
         from orders import events, hooks
 
@@ -19,6 +20,9 @@ class AutomationConfig(AppConfig):
         hooks.register_import_filter(engine.import_filter)
         # "Route items to a provider": routing tries the chosen provider first.
         routing.register_preference(engine.route_preference)
+        # "Set shipping method": paying, by hand or by auto-pay, uses it unless the seller
+        # picks another on the Pay page.
+        payments.register_shipping_choice(engine.shipping_choice)
         # A rule naming a deleted store, provider or product is disabled with the reason.
         from django.db.models.signals import post_delete
 

@@ -317,6 +317,14 @@ def route_preference(order, lines) -> dict[int, int]:
                 .values_list("line_id", "provider_id"))
 
 
+def shipping_choice(workspace, order_ids) -> dict[int, str]:
+    """billing.payments shipping choice: order id -> the method a rule chose for paying it
+    (the seller's own pick on the Pay page still wins)."""
+    return dict(OrderChoice.objects.filter(
+        workspace=workspace, order_id__in=order_ids, line__isnull=True)
+        .exclude(shipping_method="").values_list("order_id", "shipping_method"))
+
+
 # --- dry run ---------------------------------------------------------------------------
 
 

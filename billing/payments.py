@@ -76,6 +76,27 @@ def default_methods(*, workspace, store_ids) -> dict[int, str]:
                                                                       "shipping_method"))
 
 
+# Shipping methods chosen for orders ahead of paying (automation's "set shipping method"
+# rule action): fn(workspace, order_ids) -> {order id: method code}.
+_choosers: list = []
+
+
+def register_shipping_choice(fn) -> None:
+    if fn not in _choosers:
+        _choosers.append(fn)
+
+
+def _methods(workspace, orders, picked: dict[int, str]) -> dict[int, tuple[str | None, bool]]:
+    """Each order's shipping method and whether the seller picked it here: the seller's
+    pick, else the one a rule chose, else the store's default (None: the cheapest)."""
+    chosen: dict[int, str] = {}
+    for fn in _choosers:
+        chosen |= fn(workspace, [o.pk for o in orders if not picked.get(o.pk)])
+    defaults = default_methods(workspace=workspace, store_ids=[o.store_id for o in orders])
+    return {o.pk: (picked[o.pk], True) if picked.get(o.pk)
+            else (chosen.get(o.pk) or defaults.get(o.store_id), False) for o in orders}
+
+
 def selection_price(*, workspace, order_ids: list[int],
                     shipping_methods: dict[int, str] | None = None) -> Selection:
     """Price a selection for review (reads only)."""
@@ -85,15 +106,14 @@ def selection_price(*, workspace, order_ids: list[int],
     if len(orders) != len(order_ids):
         raise NotFound("Some of these orders are not in this workspace.")
     acct = ledger.ensure_account(workspace.pk, workspace.billing_currency)
-    defaults = default_methods(workspace=workspace, store_ids=[o.store_id for o in orders])
-    shipping_methods = shipping_methods or {}
+    methods = _methods(workspace, orders, shipping_methods or {})
     sel = Selection(orders=orders, prices={}, currency=acct.currency,
                     available=acct.available_amount)
     for order in orders:
-        method = shipping_methods.get(order.pk) or defaults.get(order.store_id)
+        method, picked = methods[order.pk]
         price = pricing.quote(order, method)
-        if price.problem and method and not shipping_methods.get(order.pk):
-            price = pricing.quote(order, None)  # the store default does not ship there
+        if price.problem and method and not picked:
+            price = pricing.quote(order, None)  # the default does not ship there
         sel.prices[order.pk] = price
         if order.state != S.TO_ORDER:
             sel.problems[order.pk] = (f"Order {order.number} is "
@@ -144,11 +164,9 @@ def orders_pay(*, workspace, order_ids: list[int], shipping_methods: dict[int, s
                                "only orders “To order” can be paid.", order_id=order.pk)
             if not order.store_paid:
                 raise StoreUnpaid(order=order)
-        defaults = default_methods(workspace=workspace, store_ids=[o.store_id for o in orders])
-        frozen = {}
-        for order in orders:
-            method = shipping_methods.get(order.pk) or defaults.get(order.store_id)
-            frozen[order.pk] = pricing.freeze(workspace, order.pk, method)
+        methods = _methods(workspace, orders, shipping_methods)
+        frozen = {order.pk: pricing.freeze(workspace, order.pk, methods[order.pk][0])
+                  for order in orders}
         total = sum((p.total for p in frozen.values()), ZERO)
         if expected_total is not None and total != expected_total:
             raise Conflict("The price changed since you reviewed it ("

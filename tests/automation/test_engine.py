@@ -325,6 +325,30 @@ def test_auto_pay_with_the_rule_shipping_method_and_a_cap(workspace, store, cata
     assert "above the rule's cap" in fired(workspace, capped)[-1].message
 
 
+def test_paying_by_hand_uses_the_rule_shipping_method_unless_the_seller_picks(
+        workspace, store, catalog, make_rule, import_order):
+    from billing import payments
+
+    with scope(workspace=workspace):
+        ledger.credit(workspace_id=workspace.pk, kind=EntryKind.TOP_UP,
+                      amount=Decimal("100"), key="fund")
+    make_rule(name="Express", trigger="imported",
+              actions=[{"type": "set_shipping_method", "value": "express"}])
+    first = import_order(workspace, store, line("MUG11-WHITE", 1, "40.00"))
+    second = import_order(workspace, store, line("MUG11-WHITE", 1, "40.00"))
+    with scope(workspace=workspace):
+        # the Pay page preselects the rule's method ...
+        sel = payments.selection_price(workspace=workspace, order_ids=[first.pk, second.pk])
+        assert [sel.prices[o].shipping_method for o in (first.pk, second.pk)] == [
+            "express", "express"]
+        # ... paying without a pick uses it; the seller's own pick wins
+        payments.orders_pay(workspace=workspace, order_ids=[first.pk, second.pk],
+                            shipping_methods={second.pk: "standard"}, key="by-hand")
+        charges = dict(OrderCharge.objects.filter(order__in=[first, second])
+                       .values_list("order_id", "shipping_method"))
+    assert charges == {first.pk: "express", second.pk: "standard"}
+
+
 def test_a_loss_making_order_never_matches_a_margin_condition(workspace, store, catalog,
                                                               make_rule, import_order):
     make_rule(name="Pay", trigger="priced",
