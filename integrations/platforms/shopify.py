@@ -198,38 +198,59 @@ def refund_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
 
 
 def product_create(client: AdminClient, conn, msg: OutboxMessage) -> dict:
-    """productCreate with PodHub SKUs on the variants. The result names each store variant
-    by its numeric id with the catalog variant it is (matched by our SKU, which it has at
-    creation), for the product links. A product published before (`store_product_id`,
-    from its links) is not made twice: its links stand (prices are not updated)."""
+    """Publish with productSet (queries.PRODUCT_SET), PodHub's SKUs on the variants. Published
+    before (`store_product_id` and `linked_variants`, from its links): that product is
+    updated — title, description and prices from the catalog, a catalog variant added since
+    is added, the seller's SKU edits are kept (linked variants are sent by id, without a
+    SKU), and a variant no longer in the catalog is removed. A product deleted in the store
+    is made again. The result names each store variant by its numeric id with the catalog
+    variant it is, for the product links."""
     p = msg.payload
+    linked = {str(k): str(v) for k, v in (p.get("linked_variants") or {}).items()}
+    if p.get("store_product_id") and linked:
+        try:
+            return _product_set(client, p, product_id=str(p["store_product_id"]),
+                                linked=linked)
+        except ShopifyUserError as exc:
+            if not any(e.get("code") == "PRODUCT_DOES_NOT_EXIST" for e in exc.errors or []):
+                raise
+    return _product_set(client, p, product_id="", linked={})
+
+
+def _product_set(client: AdminClient, p: dict, *, product_id: str, linked: dict) -> dict:
     variants = p["variants"]
-    if p.get("store_product_id") and p.get("linked_variants"):
-        by_variant = {str(k): v for k, v in p["linked_variants"].items()}
-        return {"product_id": str(p["store_product_id"]), "already": True, "variants": [
-            {"id": by_variant[str(v.get("variant_id"))], "sku": v["sku"],
-             "variant_id": v.get("variant_id")}
-            for v in variants if str(v.get("variant_id")) in by_variant]}
-    data = client.execute(queries.PRODUCT_CREATE, {"product": {
-        "title": p["title"], "descriptionHtml": p.get("description") or "",
-        "vendor": p.get("vendor") or "PodHub",
-        "productOptions": [{"name": "Variant", "values": [
-            {"name": v.get("option") or v["sku"]} for v in variants]}],
-        "variants": [{"sku": v["sku"], "price": str(v.get("price") or "0"),
-                      "optionValues": [{"optionName": "Variant",
-                                        "name": v.get("option") or v["sku"]}]}
-                     for v in variants],
-    }})
-    payload = data.get("productCreate") or {}
+
+    def option(v):
+        return [{"optionName": "Variant", "name": v.get("option") or v["sku"]}]
+
+    data = client.execute(queries.PRODUCT_SET, {
+        "identifier": {"id": queries.gid("Product", product_id)} if product_id else None,
+        "input": {
+            "title": p["title"], "descriptionHtml": p.get("description") or "",
+            "vendor": p.get("vendor") or "PodHub",
+            "productOptions": [{"name": "Variant", "values": [
+                {"name": v.get("option") or v["sku"]} for v in variants]}],
+            "variants": [
+                {"id": queries.gid("ProductVariant", linked[str(v.get("variant_id"))]),
+                 "price": str(v.get("price") or "0"), "optionValues": option(v)}
+                if str(v.get("variant_id")) in linked else
+                {"sku": v["sku"], "price": str(v.get("price") or "0"),
+                 "optionValues": option(v)}
+                for v in variants],
+        }})
+    payload = data.get("productSet") or {}
     errors = user_errors(payload)
     if errors:
         raise _refused(errors)
     product = payload.get("product") or {}
-    catalog = {v["sku"]: v.get("variant_id") for v in variants}
-    return {"product_id": queries.numeric_id(product.get("id")),
-            "variants": [{"id": queries.numeric_id(v.get("id")), "sku": v.get("sku"),
-                          "variant_id": catalog.get(v.get("sku"))}
-                         for v in ((product.get("variants") or {}).get("nodes") or [])]}
+    by_store_id = {store_id: int(vid) for vid, store_id in linked.items()}
+    by_sku = {v["sku"]: v.get("variant_id") for v in variants}
+    out = []
+    for node in (product.get("variants") or {}).get("nodes") or []:
+        store_id = queries.numeric_id(node.get("id"))
+        out.append({"id": store_id, "sku": node.get("sku"),
+                    "variant_id": by_store_id.get(store_id) or by_sku.get(node.get("sku"))})
+    return {"product_id": queries.numeric_id(product.get("id")), "variants": out}
 
 
 HANDLERS = {

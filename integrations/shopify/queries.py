@@ -123,11 +123,15 @@ mutation PodhubRefundCreate($input: RefundInput!) {
 }
 """
 
-PRODUCT_CREATE = """
-mutation PodhubProductCreate($product: ProductCreateInput!) {
-  productCreate(product: $product) {
-    product { id title variants(first: 100) { nodes { id sku } } }
-    userErrors { field message }
+# productCreate takes no variants since 2024-04; productSet is Shopify's mutation for
+# syncing a product from an outside source: it creates, or updates the product its
+# `identifier` names, with the whole variant list (shopify.dev, admin-graphql 2025-10,
+# mutations/productSet and input-objects/ProductVariantSetInput).
+PRODUCT_SET = """
+mutation PodhubProductSet($input: ProductSetInput!, $identifier: ProductSetIdentifiers) {
+  productSet(input: $input, identifier: $identifier, synchronous: true) {
+    product { id title variants(first: 250) { nodes { id sku } } }
+    userErrors { field message code }
   }
 }
 """

@@ -82,8 +82,8 @@ class GraphQL:
         s = self.shop
         if "mutation" in query[:200]:
             for name in ("fulfillmentCreate", "orderCancel", "refundCreate", "productCreate",
-                         "orderEditBegin", "orderEditSetQuantity", "orderEditAddVariant",
-                         "orderEditCommit"):
+                         "productSet", "orderEditBegin", "orderEditSetQuantity",
+                         "orderEditAddVariant", "orderEditCommit"):
                 if name + "(" in query:
                     return getattr(self, name)(variables), 10.0
             raise ValueError("unsupported mutation")
@@ -228,11 +228,58 @@ class GraphQL:
 
     def productCreate(self, v: dict) -> dict:  # noqa: N802
         p = v.get("product") or {}
+        if "variants" in p:  # ProductCreateInput has none since 2024-04: productSet has them
+            raise ValueError("Variable $product of type ProductCreateInput! was provided "
+                             "invalid value for variants (Field is not defined on "
+                             "ProductCreateInput)")
         if not p.get("title"):
             return {"productCreate": {"product": None, "userErrors": _user_error(
                 "Title can't be blank", ["title"])}}
         product = self.shop.add_product(p)
         return {"productCreate": {"product": {
+            "id": product["id"], "title": product["title"],
+            "variants": {"nodes": [{"id": x["id"], "sku": x["sku"]}
+                                   for x in product["variants"]]}}, "userErrors": []}}
+
+    def productSet(self, v: dict) -> dict:  # noqa: N802
+        """productSet(identifier, input, synchronous) as shopify.dev documents it (2025-10):
+        creates the product, or updates the one `identifier.id` names; `variants` is the
+        whole list (ProductVariantSetInput: `id` to update, `optionValues` required, `sku`,
+        `price`); variants left out are deleted."""
+        p = v.get("input") or {}
+        ident = (v.get("identifier") or {}).get("id")
+        options = {o.get("name"): {x.get("name") for x in o.get("values") or []}
+                   for o in p.get("productOptions") or []}
+        variants = []
+        for i, x in enumerate(p.get("variants") or []):
+            values = x.get("optionValues") or []
+            if not values or any(o.get("name") not in options.get(o.get("optionName"), ())
+                                 for o in values):
+                return {"productSet": {"product": None, "userErrors": [{
+                    "field": ["input", "variants", str(i), "optionValues"],
+                    "message": "Option values must match the product's options",
+                    "code": "INVALID_VARIANT"}]}}
+            variants.append({**{k: x[k] for k in ("id", "sku", "price") if k in x},
+                             "title": " / ".join(o["name"] for o in values)})
+        if ident:
+            found = next((prod for prod in self.shop.products() if prod["id"] == ident), None)
+            if found is None:
+                return {"productSet": {"product": None, "userErrors": [{
+                    "field": ["identifier", "id"], "message": "Product does not exist",
+                    "code": "PRODUCT_DOES_NOT_EXIST"}]}}
+            theirs = {x["id"] for x in found["variants"]}
+            if any(x.get("id") and x["id"] not in theirs for x in variants):
+                return {"productSet": {"product": None, "userErrors": [{
+                    "field": ["input", "variants"], "message": "Product variant does not exist",
+                    "code": "PRODUCT_VARIANT_DOES_NOT_EXIST"}]}}
+            product = self.shop.set_product(ident, {**{k: p[k] for k in ("title", "vendor")
+                                                       if k in p}, "variants": variants})
+        else:
+            if not p.get("title"):
+                return {"productSet": {"product": None, "userErrors": _user_error(
+                    "Title can't be blank", ["input", "title"])}}
+            product = self.shop.add_product({**p, "variants": variants})
+        return {"productSet": {"product": {
             "id": product["id"], "title": product["title"],
             "variants": {"nodes": [{"id": x["id"], "sku": x["sku"]}
                                    for x in product["variants"]]}}, "userErrors": []}}

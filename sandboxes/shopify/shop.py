@@ -211,6 +211,39 @@ class SandboxShop:
             self.db.execute("INSERT INTO products VALUES (?, ?)", (pid, json.dumps(product)))
         return product
 
+    def set_product(self, product_id, spec: dict) -> dict | None:
+        """productSet on an existing product: the given fields replaced; `variants` is the
+        whole list (an entry with an `id` updates that variant with the fields it gives, one
+        without is created, a variant left out is deleted). None: no such product."""
+        with self.lock:
+            pid = int(str(product_id).rsplit("/", 1)[-1])
+            row = self.db.execute("SELECT data FROM products WHERE id=?", (pid,)).fetchone()
+            if row is None:
+                return None
+            product = json.loads(row[0])
+            product.update({k: spec[k] for k in ("title", "vendor") if k in spec})
+            if "variants" in spec:
+                old = {v["id"]: v for v in product["variants"]}
+                kept = []
+                for v in spec["variants"]:
+                    if v.get("id"):
+                        current = dict(old[v["id"]])
+                        current.update({k: v[k] for k in ("sku", "price", "title") if k in v})
+                    else:
+                        current = {"id": "gid://shopify/ProductVariant/"
+                                   f"{self._next('variant', 50_000_000)}", "sku": v.get("sku"),
+                                   "price": v.get("price"), "title": v.get("title") or ""}
+                    kept.append(current)
+                product["variants"] = kept
+            self.db.execute("UPDATE products SET data=? WHERE id=?", (json.dumps(product), pid))
+        return product
+
+    def delete_product(self, product_id) -> None:
+        """What a merchant does in the admin."""
+        with self.lock:
+            pid = int(str(product_id).rsplit("/", 1)[-1])
+            self.db.execute("DELETE FROM products WHERE id=?", (pid,))
+
     def update_variant(self, variant_id, changes: dict) -> dict:
         """What a merchant changes on a variant in the admin (`sku`, `price`); the
         product's own row (productVariantsBulkUpdate keeps the same ids)."""

@@ -265,3 +265,66 @@ def test_publishing_to_shopify_again_does_not_make_a_second_product(
         assert _deliver_last(workspace).status == OutboxStatus.DONE
     assert len(sandbox.shop.products()) == 1
     assert len(_links(workspace, connection.store_id)) == 2
+
+
+def test_publishing_to_shopify_again_updates_the_product_and_keeps_the_sellers_sku(
+        connection, sandbox, workspace, owner, client_for, catalog):  # noqa: F811
+    from tests.factories import VariantFactory
+
+    _publish_from_the_page(client_for, owner, connection.store_id, catalog.mug.pk)
+    assert _deliver_last(workspace).status == OutboxStatus.DONE
+    [product] = sandbox.shop.products()
+    before = {v["sku"]: v["id"] for v in product["variants"]}
+    # the seller renames a SKU in Shopify; the catalog's price changes and gains a colour
+    sandbox.shop.update_variant(before["MUG11-WHITE"], {"sku": "MY-WHITE"})
+    catalog.mug_white.price_amount = Decimal("10.00")
+    catalog.mug_white.save()
+    red = VariantFactory(product=catalog.mug, sku="MUG11-RED", options={"Colour": "Red"},
+                         price="9.50")
+    _publish_from_the_page(client_for, owner, connection.store_id, catalog.mug.pk)
+    msg = _deliver_last(workspace)
+    assert msg.status == OutboxStatus.DONE, msg.last_error
+    [again] = sandbox.shop.products()  # the same product, updated
+    assert again["id"] == product["id"]
+    assert [(v["id"], v["sku"], v["price"]) for v in again["variants"]] == [
+        (before["MUG11-WHITE"], "MY-WHITE", "20.00"),  # the seller's SKU, the new price
+        (before["MUG11-BLACK"], "MUG11-BLACK", "18.00"),
+        (again["variants"][2]["id"], "MUG11-RED", "19.00")]  # added, and linked
+    links = _links(workspace, connection.store_id)
+    pid = again["id"].rsplit("/", 1)[-1]
+    assert links[(f"p:{pid}", "v:" + again["variants"][2]["id"].rsplit("/", 1)[-1])] == (
+        "MUG11-RED", LinkSource.PUBLISHED)
+    assert {sku for sku, _ in links.values()} == {"MUG11-WHITE", "MUG11-BLACK", red.sku}
+
+
+def test_a_product_deleted_in_shopify_is_made_again_when_published_again(
+        connection, sandbox, workspace, catalog):  # noqa: F811
+    with scope(workspace=workspace):
+        publish_catalog_product(workspace=workspace, store=connection.store,
+                                product_id=catalog.mug.pk)
+    assert _deliver_last(workspace).status == OutboxStatus.DONE
+    [gone] = sandbox.shop.products()
+    sandbox.shop.delete_product(gone["id"])
+    with scope(workspace=workspace):
+        publish_catalog_product(workspace=workspace, store=connection.store,
+                                product_id=catalog.mug.pk)
+    msg = _deliver_last(workspace)
+    assert msg.status == OutboxStatus.DONE, msg.last_error
+    [made] = sandbox.shop.products()
+    assert made["id"] != gone["id"]
+    assert [v["sku"] for v in made["variants"]] == ["MUG11-WHITE", "MUG11-BLACK"]
+    pid = made["id"].rsplit("/", 1)[-1]
+    new_links = {key: sku for key, (sku, _) in _links(workspace, connection.store_id).items()
+                 if key[0] == f"p:{pid}"}
+    assert sorted(new_links.values()) == ["MUG11-BLACK", "MUG11-WHITE"]
+
+
+def test_the_shopify_sandbox_refuses_variants_on_product_create_as_shopify_does(sandbox):
+    """ProductCreateInput has no `variants` since API 2024-04 (shopify.dev, admin-graphql
+    input-objects/ProductCreateInput): a client sending them gets a GraphQL error, which is
+    why publishing uses productSet."""
+    from sandboxes.shopify.server import GraphQL
+
+    with pytest.raises(ValueError, match="not defined on ProductCreateInput"):
+        GraphQL(sandbox.shop).productCreate({"product": {"title": "Mug", "variants": [
+            {"sku": "MUG11-WHITE", "price": "16.00"}]}})
