@@ -13,7 +13,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ("name", "billing_currency", "created_at")
+    list_display = ("name", "billing_currency", "time_zone", "created_at")
     search_fields = ("name",)
     inlines = [MembershipInline]
 

@@ -16,6 +16,8 @@ class WorkspaceOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     billing_currency = serializers.CharField()
+    time_zone = serializers.CharField(help_text="The dashboard's clock (IANA); API times are "
+                                                "UTC.")
     role = serializers.CharField()
     members = MemberOutputSerializer(many=True)
 
@@ -30,6 +32,7 @@ class WorkspaceDetailApi(WorkspaceApi):
             "id": ws.pk,
             "name": ws.name,
             "billing_currency": ws.billing_currency,
+            "time_zone": ws.time_zone,
             "role": self.membership.role,
             "members": list(selectors.member_list(workspace=ws)),
         }

@@ -7,6 +7,18 @@ class WorkspaceForm(forms.Form):
     name = forms.CharField(max_length=120, label="Workspace name")
 
 
+class WorkspaceSettingsForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Workspace name")
+    time_zone = forms.ChoiceField(label="Time zone", help_text="Times on the dashboard, and "
+                                  "where “today” starts on Home.")
+
+    def __init__(self, *args, **kwargs):
+        from podhub.workspaces.services import time_zones
+
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(z, z.replace("_", " ")) for z in time_zones()]
+
+
 class InvitationForm(forms.Form):
     email = forms.EmailField(label="E-mail")
     role = forms.ChoiceField(choices=[(Role.MEMBER, "Member"), (Role.ADMIN, "Admin")])

@@ -1,8 +1,12 @@
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 from podhub.workspaces import resolver
 
 ADMIN_PREFIX = "/admin/"
+API_PREFIX = "/api/"
 
 
 class WorkspaceScopeMiddleware:
@@ -36,8 +40,19 @@ class WorkspaceScopeMiddleware:
         if found.workspace is None:
             # Never scope(workspace=None): django-scopes reads None as "all".
             return self.get_response(request)
-        with scope(workspace=found.workspace):
+        with scope(workspace=found.workspace), timezone.override(self._zone(request)):
             return self._render(self.get_response(request))
+
+    @staticmethod
+    def _zone(request):
+        """The dashboard shows times on the workspace's clock; the API keeps UTC (its
+        timestamps carry their offset, and integrators compare them)."""
+        if request.path.startswith(API_PREFIX):
+            return None  # timezone.override(None): the default, UTC
+        try:
+            return ZoneInfo(request.workspace.time_zone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
 
     @staticmethod
     def _render(response):

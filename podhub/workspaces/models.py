@@ -15,6 +15,9 @@ from podhub.core.models import WorkspaceModel
 class Workspace(models.Model):
     name = models.CharField(max_length=120)
     billing_currency = models.CharField(max_length=3, default="USD")
+    # The seller's clock: the dashboard shows times in it and Home's "today" starts at its
+    # midnight (podhub/workspaces/middleware.py). The API keeps UTC.
+    time_zone = models.CharField(max_length=64, default="UTC")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -1,5 +1,7 @@
 """Business actions on workspaces, members, invitations and API tokens."""
 
+import zoneinfo
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -27,6 +29,27 @@ def workspace_create(*, name: str, owner: User, billing_currency: str = "USD") -
     workspace = Workspace.objects.create(name=name[:120], billing_currency=billing_currency)
     with scope(workspace=workspace):
         Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    return workspace
+
+
+def time_zones() -> list[str]:
+    """The IANA time zones a workspace may keep its clock in."""
+    return sorted(zoneinfo.available_timezones() | {"UTC"})
+
+
+@transaction.atomic
+def workspace_update(*, workspace: Workspace, by: Membership | None, name: str,
+                     time_zone: str) -> Workspace:
+    """The workspace's name and time zone (owners and admins)."""
+    require_manager(by, message="Only the owner or an admin can change the workspace.")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("A workspace needs a name.", field="name")
+    if time_zone not in zoneinfo.available_timezones() | {"UTC"}:
+        raise ValidationFailed(f"{time_zone!r} is not a time zone: choose one such as "
+                               "Europe/Berlin.", field="time_zone")
+    Workspace.objects.filter(pk=workspace.pk).update(name=name[:120], time_zone=time_zone)
+    workspace.name, workspace.time_zone = name[:120], time_zone
     return workspace
 
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("workspaces/new/", views.workspace_create, name="create"),
     path("workspaces/switch/", views.workspace_switch, name="switch"),
     path("settings/", views.settings_page, name="settings"),
+    path("settings/workspace/", views.workspace_update, name="update"),
     path("settings/invitations/", views.invitation_create, name="invite"),
     path("settings/invitations/<id:invitation_id>/revoke/", views.invitation_revoke,
          name="invitation_revoke"),

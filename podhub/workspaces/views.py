@@ -7,7 +7,12 @@ from django_scopes import scopes_disabled
 from podhub.core.exceptions import PodhubError
 from podhub.core.views import workspace_view
 from podhub.workspaces import selectors, services
-from podhub.workspaces.forms import ApiTokenForm, InvitationForm, WorkspaceForm
+from podhub.workspaces.forms import (
+    ApiTokenForm,
+    InvitationForm,
+    WorkspaceForm,
+    WorkspaceSettingsForm,
+)
 from podhub.workspaces.models import Membership
 from podhub.workspaces.resolver import SESSION_KEY
 
@@ -47,6 +52,8 @@ def _team_context(request, **extra):
         "tokens": selectors.api_token_list(workspace=ws),
         "invite_form": InvitationForm(),
         "token_form": ApiTokenForm(),
+        "workspace_form": WorkspaceSettingsForm(initial={"name": ws.name,
+                                                         "time_zone": ws.time_zone}),
         **extra,
     }
 
@@ -54,6 +61,19 @@ def _team_context(request, **extra):
 @workspace_view
 def settings_page(request):
     return render(request, "workspaces/settings.html", _team_context(request))
+
+
+@workspace_view
+@require_POST
+def workspace_update(request):
+    form = WorkspaceSettingsForm(request.POST)
+    if not form.is_valid():
+        return render(request, "workspaces/settings.html",
+                      _team_context(request, workspace_form=form), status=400)
+    services.workspace_update(workspace=request.workspace, by=request.membership,
+                              **form.cleaned_data)
+    messages.success(request, "Workspace settings saved.")
+    return redirect("workspaces:settings")
 
 
 @workspace_view
