@@ -228,6 +228,10 @@ def _settle(job: CsvImport, group: CsvOrder, *, known: set[str],
     if inp.external_id in known:
         return [duplicate]
     try:
+        inp = intake.skip_by_rules(store, inp)
+    except intake.NothingToMake as exc:  # the seller's "skip import" rule
+        return _rejected(job, group, [(row, exc.message) for row in group.rows])
+    try:
         with transaction.atomic():  # a savepoint: this order whole, or not at all
             order = intake._create_order(
                 workspace=job.workspace, store=store, inp=inp, actor=actor, auto_submit=False,

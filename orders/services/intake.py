@@ -84,6 +84,16 @@ class NothingToMake(PodhubError):
     code = "nothing_to_make"
 
 
+def skip_by_rules(store: Store, inp: inputs.OrderInput) -> inputs.OrderInput:
+    """The seller's "skip import" rules (orders.hooks import filters) on an order new to
+    PodHub, however it comes in (store, CSV, API, the dashboard): the input without the
+    items they skip; NothingToMake when they skip it all."""
+    inp, skipped = hooks.filter_import(store, inp)
+    if skipped and not inp.lines_to_make:
+        raise NothingToMake(f"Not imported: {skipped}")
+    return inp
+
+
 def order_import(*, workspace, store: Store, data: dict, actor: Actor,
                  now: datetime | None = None) -> tuple[Order, bool]:
     """Create or update the store's order `data["external_id"]`; True when it was created.
@@ -113,9 +123,7 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
             .values_list("state", "return_state").first())
     money_first = paid is not None and _paid_unsubmitted(*paid)
     if paid is None:  # new here: rules may skip it or some of its items (hooks)
-        inp, skipped = hooks.filter_import(store, inp)
-        if skipped and not inp.lines_to_make:
-            raise NothingToMake(f"Not imported: {skipped}")
+        inp = skip_by_rules(store, inp)
     try:
         return _import_locked(workspace, store, inp, actor=actor, now=now,
                               money_first=money_first)
@@ -205,6 +213,10 @@ def order_create_manual(*, workspace, data: dict, actor: Actor,
                                     external_id=inp.external_id).only("id").first()
     if existing is not None:
         raise _duplicate(inp, store, existing.pk)
+    try:
+        inp = skip_by_rules(store, inp)
+    except NothingToMake as exc:  # the seller's own rule: say which, change nothing
+        raise ValidationFailed(exc.message, fields={"line_items": exc.message}) from None
     try:
         with transaction.atomic():
             return _create_order(workspace=workspace, store=store, inp=inp, actor=actor,

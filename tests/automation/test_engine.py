@@ -134,6 +134,42 @@ def test_the_whole_order_is_skipped_by_default(workspace, store, catalog, make_r
         is None
 
 
+def test_skip_import_applies_to_csv_api_and_typed_orders(workspace, owner, catalog, make_rule,
+                                                          api_client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    make_rule(name="No digital", trigger="imported",
+              conditions=[{"field": "sku", "op": "starts_with", "value": "DIGITAL-"}],
+              actions=[{"type": "skip_import", "value": "items"}])
+    header = "order_number,ship_name,ship_address1,ship_city,ship_zip,ship_country,sku," \
+             "quantity,unit_price"
+    csv = "\n".join([header, "E-1,Ana,1 Main St,Springfield,62701,US,DIGITAL-EBOOK,1,5.00",
+                     "E-2,Ben,2 Main St,Springfield,62701,US,DIGITAL-EBOOK,1,5.00",
+                     "E-2,Ben,2 Main St,Springfield,62701,US,MUG11-WHITE,1,14.50"])
+    with scope(workspace=workspace):
+        report = order_services.csv_import(
+            workspace=workspace, actor=Actor.seller(owner.user),
+            file=SimpleUploadedFile("orders.csv", csv.encode(), content_type="text/csv"))
+        e2 = Order.objects.get(number="E-2")
+        assert [ln.sku for ln in e2.line_items.all()] == ["MUG11-WHITE"]
+        assert not Order.objects.filter(number="E-1").exists()
+    assert [o.number for o in report.created] == ["E-2"]
+    [(row, reason)] = report.rejected
+    assert (row, reason) == (2, "Not imported: skipped by rule No digital")
+    # the API (and the dashboard's form, the same service): a 400 naming the rule's skip
+    api = api_client_for(owner)
+    order = {"channel": "etsy", "number": "E-3", "currency": "USD",
+             "shipping_address": {"name": "Ana Lima", "address1": "1 Main St",
+                                  "city": "Springfield", "province": "IL", "zip": "62701",
+                                  "country_code": "US"},
+             "line_items": [{"sku": "DIGITAL-EBOOK", "quantity": 1, "unit_price": "5.00"}]}
+    refused = api.post("/api/v1/orders/", order, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "Not imported: skipped by rule No digital"
+    with scope(workspace=workspace):
+        assert not Order.objects.filter(number="E-3").exists()
+
+
 # --- apply to existing orders -------------------------------------------------------------
 
 
