@@ -27,6 +27,7 @@ class LinePanel:
     versions: int = 0
     render: Render | None = None  # the newest render request
     fields: list[EditorField] = field(default_factory=list)
+    artwork_sides: list[str] = field(default_factory=list)  # where the seller may add artwork
 
     @property
     def rendering(self) -> bool:
@@ -109,6 +110,24 @@ def _templates_by_variant(variant_ids: set[int]) -> dict[int, list[DesignTemplat
     return {vid: by_product.get(pid, []) for vid, pid in product_of.items()}
 
 
+def _artwork_sources(variant_ids: set[int]) -> dict[int, str]:
+    from quotes.models import Variant
+
+    return dict(Variant.objects.filter(pk__in=variant_ids)
+                .values_list("pk", "product__artwork_source")) if variant_ids else {}
+
+
+def _artwork_sides(source: str | None, templates: list[DesignTemplate]) -> list[str]:
+    """The sides the seller may supply artwork for (as printfiles.artwork.Target.sides)."""
+    from quotes.models import ArtworkSource
+
+    if source is None or source == ArtworkSource.TEMPLATE:
+        return []
+    if source == ArtworkSource.SELLER:
+        return ["front"]
+    return sorted({t.side for t in templates} | {"front"})
+
+
 def print_panel(*, workspace, order_id: int) -> Panel:
     order = order_get(workspace=workspace, order_id=order_id)
     lines = list(LineItem.objects.filter(order=order, workspace=workspace).order_by("id"))
@@ -126,13 +145,39 @@ def print_panel(*, workspace, order_id: int) -> Panel:
     for job in Render.objects.filter(order=order, workspace=workspace).order_by("-created_at",
                                                                                  "-pk"):
         renders.setdefault(job.line_item_id, job)
+    sources = _artwork_sources({line.catalog_variant_id for line in lines
+                                if line.catalog_variant_id})
     panels = []
     for i, line in enumerate(lines, 1):
         files = files_by_line.get(line.pk, [])
+        line_templates = templates.get(line.catalog_variant_id, [])
         panels.append(LinePanel(line=line, position=i, files=files, versions=counts.get(
             line.pk, 0), render=renders.get(line.pk),
-            fields=_editor_fields(line, templates.get(line.catalog_variant_id, []))))
+            fields=_editor_fields(line, line_templates),
+            artwork_sides=_artwork_sides(sources.get(line.catalog_variant_id), line_templates)))
     return Panel(order=order, lines=panels, locked_reason=locked_reason(order))
+
+
+def newest_of(order: Order, line_id: int, side: str) -> PrintFile | None:
+    return (PrintFile.objects.filter(order=order, workspace_id=order.workspace_id,
+                                     line_item_id=line_id, side=side)
+            .order_by("-version").first())
+
+
+def first_fix(*, workspace, order_id: int) -> tuple[int, str] | None:
+    """(line id, side) of the first newest print file with errors whose product takes the
+    seller's artwork; None when there is none (the fix is elsewhere)."""
+    from quotes.models import ArtworkSource, Variant
+
+    order = order_get(workspace=workspace, order_id=order_id)
+    bad = sorted((pf for pf in newest_print_files(order) if pf.has_errors),
+                 key=lambda pf: (pf.line_item_id, pf.side))
+    sources = dict(Variant.objects.filter(pk__in={pf.line_item.catalog_variant_id for pf in bad})
+                   .values_list("pk", "product__artwork_source"))
+    for pf in bad:
+        if sources.get(pf.line_item.catalog_variant_id) not in (None, ArtworkSource.TEMPLATE):
+            return pf.line_item_id, pf.side
+    return None
 
 
 def _safe(text: str) -> str:
