@@ -141,8 +141,9 @@ def artwork(request, order_id: int, line_id: int, side: str):
         "area": area, "error": error, "locked_reason": services.locked_reason(t.order),
         "may_supply": artwork_service.seller_may_supply(t.product),
         "max_mb": conf.max_upload_bytes() // (1024 * 1024),
-        "pixels_300": (round(area.width_in * 300), round(area.height_in * 300))
-        if area.known else None}, status=status)
+        "area_text": f"{area.width_in:g} × {area.height_in:g} in: at 300 DPI, "
+        f"{round(area.width_in * 300)} × {round(area.height_in * 300)} px (at least "
+        f"{area.min_dpi} DPI)" if area.known else ""}, status=status)
 
 
 def _stream(field, *, filename: str, attachment: bool, content_type: str | None = None):
