@@ -229,7 +229,7 @@ class Target:
 
     @property
     def sides(self) -> list[str]:
-        return sorted(set(self.templates) | {"front"})
+        return sides_for(self.product.artwork_source, self.templates)
 
     def area(self, side: str) -> PrintArea:
         template = self.templates.get(side)
@@ -243,6 +243,15 @@ class Target:
             return PrintArea(float(self.product.print_width_in),
                              float(self.product.print_height_in))
         return PrintArea(None, None)
+
+
+def sides_for(source: str, template_sides) -> list[str]:
+    """The sides a seller may supply artwork for, by the product's artwork source."""
+    if source == ArtworkSource.TEMPLATE:
+        return []
+    if source == ArtworkSource.SELLER:
+        return ["front"]
+    return sorted(set(template_sides) | {"front"})
 
 
 def seller_may_supply(product: Product) -> bool:

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 
 from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus
+from fulfillment.printfiles.artwork import sides_for
 from fulfillment.printfiles.services import locked_reason, newest_print_files
 from fulfillment.printfiles.spec import SpecError, normalize_key, parse_spec
 from orders.inputs import display_value
@@ -117,17 +118,6 @@ def _artwork_sources(variant_ids: set[int]) -> dict[int, str]:
                 .values_list("pk", "product__artwork_source")) if variant_ids else {}
 
 
-def _artwork_sides(source: str | None, templates: list[DesignTemplate]) -> list[str]:
-    """The sides the seller may supply artwork for (as printfiles.artwork.Target.sides)."""
-    from quotes.models import ArtworkSource
-
-    if source is None or source == ArtworkSource.TEMPLATE:
-        return []
-    if source == ArtworkSource.SELLER:
-        return ["front"]
-    return sorted({t.side for t in templates} | {"front"})
-
-
 def print_panel(*, workspace, order_id: int) -> Panel:
     order = order_get(workspace=workspace, order_id=order_id)
     lines = list(LineItem.objects.filter(order=order, workspace=workspace).order_by("id"))
@@ -154,7 +144,9 @@ def print_panel(*, workspace, order_id: int) -> Panel:
         panels.append(LinePanel(line=line, position=i, files=files, versions=counts.get(
             line.pk, 0), render=renders.get(line.pk),
             fields=_editor_fields(line, line_templates),
-            artwork_sides=_artwork_sides(sources.get(line.catalog_variant_id), line_templates)))
+            artwork_sides=sides_for(sources[line.catalog_variant_id], [t.side for t in
+                                                                    line_templates])
+            if line.catalog_variant_id in sources else []))
     return Panel(order=order, lines=panels, locked_reason=locked_reason(order))
 
 
@@ -167,15 +159,16 @@ def newest_of(order: Order, line_id: int, side: str) -> PrintFile | None:
 def first_fix(*, workspace, order_id: int) -> tuple[int, str] | None:
     """(line id, side) of the first newest print file with errors whose product takes the
     seller's artwork; None when there is none (the fix is elsewhere)."""
-    from quotes.models import ArtworkSource, Variant
+    from quotes.models import ArtworkSource
 
     order = order_get(workspace=workspace, order_id=order_id)
     bad = sorted((pf for pf in newest_print_files(order) if pf.has_errors),
                  key=lambda pf: (pf.line_item_id, pf.side))
-    sources = dict(Variant.objects.filter(pk__in={pf.line_item.catalog_variant_id for pf in bad})
-                   .values_list("pk", "product__artwork_source"))
+    sources = _artwork_sources({pf.line_item.catalog_variant_id for pf in bad
+                                if pf.line_item.catalog_variant_id})
     for pf in bad:
-        if sources.get(pf.line_item.catalog_variant_id) not in (None, ArtworkSource.TEMPLATE):
+        if sources.get(pf.line_item.catalog_variant_id) in (ArtworkSource.SELLER,
+                                                            ArtworkSource.EITHER):
             return pf.line_item_id, pf.side
     return None
 

@@ -3,9 +3,6 @@ the side's next print-file version, preflighted like a render; a refused one sto
 nothing and leaves the order as it was."""
 
 import io
-import struct
-import zlib
-from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -22,6 +19,7 @@ from orders.models import HoldReason, Order, OrderEvent, OrderState
 from podhub.core.exceptions import NotFound, ValidationFailed
 from quotes.models import ArtworkSource
 from tests.fulfillment.conftest import MUG_SPEC
+from tests.fulfillment.test_preflight import _png_header_only
 from tests.stub_server import Answer, StubServer
 
 pytestmark = [pytest.mark.django_db]
@@ -44,40 +42,8 @@ def pdf(pages=1, size_in=(8.5, 3.5)) -> bytes:
     return bytes(doc.output())
 
 
-def bomb_png(width=60_000, height=60_000) -> bytes:
-    """A tiny PNG whose header claims 3.6 billion pixels."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
-                                                              0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
-
-
 def upload(data: bytes, name="art.png", content_type="image/png"):
     return SimpleUploadedFile(name, data, content_type=content_type)
-
-
-@pytest.fixture
-def mug(variant):
-    """The catalog's Mug 11 oz: no design template; its print area is 8.5 × 3.5 in."""
-    product = variant.product
-    product.print_width_in, product.print_height_in = Decimal("8.5"), Decimal("3.5")
-    product.save()
-    return product
-
-
-@pytest.fixture
-def held(workspace, order, line, mug, sent_tasks):
-    """The stuck order: rendered without a template or a file, so held for preflight."""
-    with scope(workspace=workspace):
-        services.render_request(order_id=order.pk, workspace=workspace)
-        for job in Render.objects.filter(order=order, status=RenderStatus.PENDING):
-            services.render_run(render_id=job.pk)
-        order.refresh_from_db()
-    assert (order.state, order.hold_reason) == (OrderState.ON_HOLD, HoldReason.PREFLIGHT)
-    assert "add artwork (upload the file or give its link)" in order.hold_message
-    return order
 
 
 def supply(workspace, order, line, **kwargs):
@@ -207,7 +173,7 @@ SVG_OUTSIDE = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" '
 @pytest.mark.parametrize(("data", "code", "reason"), [
     (b"\x89PNG\r\n\x1a\n" + b"\0" * 200, Code.UNSUPPORTED_IMAGE, "damaged"),
     (png()[:400], Code.CORRUPT_IMAGE, "damaged or cut short"),
-    (bomb_png(), Code.TOO_MANY_PIXELS, "decompression bomb"),
+    (_png_header_only(60_000, 60_000), Code.TOO_MANY_PIXELS, "decompression bomb"),
     (SVG_SCRIPT, Code.SVG_REFUSED, "this one contains a script"),
     (SVG_OUTSIDE, Code.SVG_REFUSED, "refers to outside files"),
     (pdf(pages=3), Code.PDF_REFUSED, "The PDF has 3 pages"),

@@ -1,33 +1,18 @@
 """Seller artwork through the dashboard and the API: the on-hold order links straight to
 the upload form; refusals answer 400 with the reason (413 when too big), store nothing."""
 
-from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_scopes import scope
 
 from fulfillment import api
-from fulfillment.models import PrintFile, Render, RenderStatus
-from fulfillment.printfiles import services, views
+from fulfillment.models import PrintFile
+from fulfillment.printfiles import views
 from orders.models import HoldReason, Order, OrderState
 from tests.fulfillment.test_artwork import SVG_SCRIPT, png
 
 pytestmark = [pytest.mark.django_db]
-
-
-@pytest.fixture
-def held(workspace, order, variant, sent_tasks):
-    product = variant.product
-    product.print_width_in, product.print_height_in = Decimal("8.5"), Decimal("3.5")
-    product.save()
-    with scope(workspace=workspace):
-        services.render_request(order_id=order.pk, workspace=workspace)
-        for job in Render.objects.filter(order=order, status=RenderStatus.PENDING):
-            services.render_run(render_id=job.pk)
-        order.refresh_from_db()
-    assert order.hold_reason == HoldReason.PREFLIGHT
-    return order
 
 
 def _files(workspace, order):
