@@ -198,7 +198,7 @@ def render_run(*, render_id: int, now: datetime | None = None) -> str:
                                                             workspace_id=job.workspace_id)
         inputs = {"personalization": list(line.personalization or []),
                   "images": list(line.images or [])}
-        outputs = _render_line(line, skip_sides=seller_sides(line.pk))
+        outputs = _render_line(line)
     except Exception as exc:  # a bug or an outage: keep the row, let the sweep retry
         log.exception("render %s failed", render_id)
         failed = job.attempts >= conf.max_attempts()
@@ -310,7 +310,8 @@ def _templates(line: LineItem) -> list[DesignTemplate]:
                 .prefetch_related("assets").order_by("side"))
 
 
-def _render_line(line: LineItem, *, skip_sides: set[str] = frozenset()) -> list[Output]:
+def _render_line(line: LineItem) -> list[Output]:
+    skip_sides = seller_sides(line.pk)  # the seller's artwork replaced the render there
     values, urls = _values(line)
     templates = _templates(line)
     if not templates:
