@@ -120,9 +120,9 @@ class RenderAdmin(admin.ModelAdmin):
 
 @admin.register(PrintFile)
 class PrintFileAdmin(admin.ModelAdmin):
-    list_display = ["pk", "workspace", "order", "line_item", "side", "version", "format",
-                    "has_errors", "created_at"]
-    list_filter = ["has_errors", "format"]
+    list_display = ["pk", "workspace", "order", "line_item", "side", "version", "source",
+                    "format", "has_errors", "created_at"]
+    list_filter = ["has_errors", "source", "format"]
     list_select_related = ["workspace", "order", "line_item"]
     raw_id_fields = ["workspace", "order", "line_item", "render", "template"]
     readonly_fields = ["problems_text"]

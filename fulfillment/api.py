@@ -20,6 +20,7 @@ from fulfillment.models import (
     Submission,
     SubmissionStatus,
 )
+from fulfillment.printfiles import artwork as printfile_artwork
 from fulfillment.printfiles import selectors as printfile_selectors
 from orders.events import Actor
 from orders.hooks import store_takes_cancels
@@ -263,6 +264,8 @@ class PrintFileSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField()
     has_errors = serializers.BooleanField()
     problems = serializers.JSONField()
+    source = serializers.CharField(help_text="render (the design template), buyer (the "
+                                   "buyer's file), seller (the seller's artwork)")
     created_at = serializers.DateTimeField()
     download_url = serializers.SerializerMethodField(
         help_text="GET with the same token: the file, as an attachment; null: not rendered yet")
@@ -304,3 +307,42 @@ class PrintFileDownloadApi(WorkspaceApi):
         return file_response(pf.file, filename=name, attachment=True,
                              content_type=mimetypes.guess_type(pf.file.name)[0]
                              or "application/octet-stream")
+
+
+class LineArtworkApi(WorkspaceApi):
+    """POST /api/v1/orders/<id>/lines/<id>/artwork/ (multipart): the seller's artwork for one
+    side of one item, as a `file` (PNG, JPEG, or a one-page PDF drawn at 300 DPI) or a `url`
+    fetched through the outbound policy. 201 with the new print-file version (preflight
+    problems included); the order is held or released as after a render. 400 with the
+    reason when the file cannot be used (nothing stored), 409 once submitted, 413 too big."""
+
+    parser_classes = [MultiPartParser]
+    max_upload_bytes = printfile_artwork.BODY_LIMIT  # 413 unread (podhub/core/uploads.py)
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LineArtworkInput"
+
+        side = serializers.SlugField(max_length=32, default="front",
+                                     help_text="front, back, ...: the product's sides")
+        file = serializers.FileField(required=False, help_text="PNG, JPEG or one-page PDF; "
+                                     "checked by content, not by name. SVG is refused.")
+        url = serializers.CharField(required=False, max_length=1000,
+                                    help_text="http(s) link to the file, instead of `file`")
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={
+        201: PrintFileSerializer,
+        400: OpenApiResponse(ErrorSerializer, description="The artwork cannot be used (the "
+                             "reason: corrupt, SVG, a PDF of many pages, a decompression "
+                             "bomb, a link refused by the outbound policy ...); nothing stored."),
+        409: OpenApiResponse(ErrorSerializer, description="The order went to production."),
+        413: OpenApiResponse(ErrorSerializer, description="The file is over the limit.")})
+    def post(self, request, order_id: int, line_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        pf = printfile_artwork.artwork_supply(
+            workspace=self.workspace, order_id=order_id, line_id=line_id, side=v["side"],
+            actor=Actor.seller(request.user), upload=v.get("file"), url=v.get("url", ""))
+        return Response(PrintFileSerializer(pf, context={"request": request}).data,
+                        status=201)

@@ -12,6 +12,8 @@ urlpatterns = [
          name="api-order-cancel-at-provider"),
     path("shipments/", api.ShipmentListApi.as_view(), name="api-shipments"),
     path("claims/", api.ClaimListCreateApi.as_view(), name="api-claims"),
+    path("orders/<id:order_id>/lines/<id:line_id>/artwork/", api.LineArtworkApi.as_view(),
+         name="api-line-artwork"),
     path("print-files/", api.PrintFileListApi.as_view(), name="api-print-files"),
     path("print-files/<id:print_file_id>/download/", api.PrintFileDownloadApi.as_view(),
          name="api-print-file-download"),

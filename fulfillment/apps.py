@@ -9,8 +9,11 @@ class FulfillmentConfig(AppConfig):
         # priced, edited, updated) and re-renders print files (docs/architecture.md).
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
         from fulfillment import claims, tasks, views
+        from fulfillment.models import DesignTemplate
         from fulfillment.printfiles import services
+        from fulfillment.printfiles import views as printfile_views
         from orders import events, hooks, panels
+        from quotes import services as quotes_services
 
         events.subscribe(task=tasks.render_for_event_task, types=services.RENDER_EVENTS)
         # A claim's reprint is free on purpose: the loss guard never judges it.
@@ -23,6 +26,11 @@ class FulfillmentConfig(AppConfig):
             "edited afterwards.", position=10)
         panels.register_next_step(views.submit_step)
         panels.register_next_step(views.claim_step)
+        panels.register_next_step(printfile_views.artwork_step)
+        # A quote for a product whose artwork must come from a template needs one.
+        quotes_services.register_template_check(
+            lambda product_id: DesignTemplate.objects.filter(product_id=product_id,
+                                                             is_active=True).exists())
         panels.register_panel(url_name="fulfillment:fulfillment_panel",
                               title="Production & shipments", position=40,
                               element_id="fulfillment")

@@ -7,7 +7,8 @@ shipments (issue 7) will join them.
 - Render: a request to (re)render one line item's print files. The row is the
   ledger, the Celery task only its doorbell: a sweep picks up renders whose
   task was lost.
-- PrintFile: one rendered version of one side of one line item. Versions are
+- PrintFile: one version of one side of one line item: rendered from a template,
+  the buyer's file passed through, or artwork the seller supplied. Versions are
   kept; the newest of each (line, side) is the one submitted.
 """
 
@@ -107,6 +108,12 @@ class Render(WorkspaceModel):
         return self.status in (RenderStatus.PENDING, RenderStatus.RUNNING)
 
 
+class PrintFileSource(models.TextChoices):
+    RENDER = "render", "Rendered from the design template"
+    BUYER = "buyer", "The buyer's file"
+    SELLER = "seller", "Artwork from the seller"
+
+
 def _print_file_path(instance: "PrintFile", filename: str) -> str:
     # Unguessable and per workspace; still never served directly (views check access).
     return (f"printfiles/ws{instance.workspace_id}/order{instance.order_id}/"
@@ -122,6 +129,10 @@ class PrintFile(WorkspaceModel):
                                  blank=True, related_name="+",
                                  help_text="Empty: the buyer's file passed through unchanged.")
     side = models.SlugField(max_length=32, default="front")
+    # Seller artwork replaces the template render of its side: renders leave that side alone
+    # until the seller supplies another (docs/print-files.md, "Seller-supplied artwork").
+    source = models.CharField(max_length=8, choices=PrintFileSource.choices,
+                              default=PrintFileSource.RENDER)
     version = models.PositiveIntegerField()
     file = models.FileField(upload_to=_print_file_path, max_length=300, blank=True)
     preview = models.FileField(upload_to=_print_file_path, max_length=300, blank=True)

@@ -14,6 +14,8 @@ Money is a Decimal `*_amount` column next to a `currency` column
 validated by quotes/calc.py; see docs/pricing.md.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -126,6 +128,14 @@ class ShippingRate(models.Model):
         return f"{self.method} → {self.zone}"
 
 
+class ArtworkSource(models.TextChoices):
+    """How a product's print files come (docs/print-files.md, "Seller-supplied artwork")."""
+
+    TEMPLATE = "template", "From a design template"
+    SELLER = "seller", "From the seller"
+    EITHER = "either", "Either: the template, or the seller's artwork"
+
+
 class Product(models.Model):
     """A base product. Public ones (no `made_for_workspace`) are the seller catalog;
     a product developed for one workspace from a quote is private to it."""
@@ -145,6 +155,19 @@ class Product(models.Model):
         "workspaces.Workspace", on_delete=models.PROTECT, null=True, blank=True,
         related_name="+", help_text="Set for a custom product developed for one workspace "
         "(from a quote): only that workspace can use it.")
+    artwork_source = models.CharField(
+        max_length=8, choices=ArtworkSource.choices, default=ArtworkSource.EITHER,
+        help_text="From a template: a quote is refused while the product has no active design "
+        "template, and sellers cannot upload artwork. From the seller: templates are not "
+        "used. Either: the template renders; the seller's artwork replaces it for a side.")
+    print_width_in = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.1"))],
+        help_text="Print area in inches, for checking seller artwork when the product has no "
+        "design template (a template's own size wins).")
+    print_height_in = models.DecimalField(
+        max_digits=6, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.1"))])
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime
 
 from django.conf import settings
@@ -42,6 +43,7 @@ from quotes import calc, mapping, pricing
 from quotes.models import (
     OPEN_QUOTE_STATUSES,
     AcceptedPrice,
+    ArtworkSource,
     LinkSource,
     OrderPrice,
     Product,
@@ -367,6 +369,27 @@ def _lock_quote(quote_id: int, workspace: Workspace | None = None) -> Quote:
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# fn(product_id) -> bool: the product has an active design template. Fulfillment owns the
+# templates and registers it at start-up (fulfillment/apps.py); without it, none is asked.
+_has_template: Callable[[int], bool] | None = None
+
+
+def register_template_check(fn: Callable[[int], bool]) -> None:
+    global _has_template
+    _has_template = fn
+
+
+def artwork_refusal(product: Product) -> str:
+    """Why a product cannot be quoted for its artwork, or "": one set to take its artwork
+    from a design template needs an active one (docs/print-files.md)."""
+    if product.artwork_source != ArtworkSource.TEMPLATE or _has_template is None:
+        return ""
+    if _has_template(product.pk):
+        return ""
+    return (f"{product.name} takes its artwork from a design template and has no active "
+            "one, so its orders could never get a print file. Add a design template "
+            "(Fulfillment › Design templates) or set the product's artwork to come from the "
+            "seller.")
 
 
 def validate_quote_line(line: QuoteLine, *, workspace_id: int, today: date) -> None:
@@ -400,6 +423,9 @@ def validate_quote_line(line: QuoteLine, *, workspace_id: int, today: date) -> N
         if not variant.is_active:
             raise ValidationFailed(f"{what}: catalog variant {variant.sku} is inactive.",
                                    field="catalog_variant", line_id=line.pk)
+        if refusal := artwork_refusal(variant.product):
+            raise ValidationFailed(f"{what}: {refusal}", field="catalog_variant",
+                                   line_id=line.pk)
 
 
 @transaction.atomic

@@ -26,10 +26,11 @@ def object_kwarg(name: str):
     return register
 
 
-# URL keywords that name no tenant object (a kind of store: /stores/connect/<platform>/):
+# URL keywords that name no tenant object (a kind of store: /stores/connect/<platform>/, a
+# print side: .../<side>/artwork/):
 # filled with this value, the route is fetched like one without keywords (B must not see
 # A's data in it).
-VALUE_KWARGS = {"platform": "shopify"}
+VALUE_KWARGS = {"platform": "shopify", "side": "front"}
 
 # URL names (namespace:name) that hold no tenant data or are not for sellers.
 PUBLIC_ROUTES = {

@@ -96,6 +96,8 @@ class LoadedImage:
     format: str
     source_size: tuple[int, int]
     nbytes: int
+    source_mode: str = ""  # before the conversion to sRGB: "CMYK", "RGB", "I;16" ...
+    had_profile: bool = False  # an embedded ICC profile was applied
 
 
 def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS,
@@ -123,6 +125,7 @@ def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS,
         if width == 0 or height == 0:
             raise ImageRefused(Code.CORRUPT_IMAGE, "The image has no pixels.")
         fmt = img.format or ""
+        source_mode, had_profile = img.mode, bool(img.info.get("icc_profile"))
         if draft_size and fmt == "JPEG":
             img.draft("RGB", draft_size)
         try:
@@ -137,7 +140,8 @@ def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS,
     except (OSError, ValueError, ImageCms.PyCMSError) as exc:
         raise ImageRefused(Code.CORRUPT_IMAGE, f"The image's colours cannot be read ({exc}).") \
             from None
-    return LoadedImage(image=out, format=fmt, source_size=(width, height), nbytes=len(data))
+    return LoadedImage(image=out, format=fmt, source_size=(width, height), nbytes=len(data),
+                       source_mode=source_mode, had_profile=had_profile)
 
 
 def _too_many(size, max_pixels: int, pillow_says: str = "") -> ImageRefused:
@@ -188,7 +192,9 @@ def to_srgb(img: Image.Image) -> Image.Image:
 # --- downloads ----------------------------------------------------------------------
 
 
-def fetch_url(url: str, *, max_bytes: int = MAX_UPLOAD_BYTES, timeout: float = 20.0) -> bytes:
+def fetch_url(url: str, *, max_bytes: int = MAX_UPLOAD_BYTES, timeout: float = 20.0,
+              content_types: tuple[str, ...] = ALLOWED_CONTENT_TYPES,
+              accept: str = "image/*") -> bytes:
     """Download an image through the outbound HTTP policy; raise ImageRefused with the
     reason when it cannot be used.
 
@@ -201,7 +207,7 @@ def fetch_url(url: str, *, max_bytes: int = MAX_UPLOAD_BYTES, timeout: float = 2
     """
     try:
         with outbound.client(timeout=timeout, total_timeout=timeout, max_bytes=max_bytes,
-                             max_redirects=3, headers={"Accept": "image/*"}) as client, \
+                             max_redirects=3, headers={"Accept": accept}) as client, \
                 client.stream("GET", url) as resp:
             if resp.status_code != 200:
                 raise ImageRefused(Code.DOWNLOAD_FAILED, "The image link answered "
@@ -211,9 +217,11 @@ def fetch_url(url: str, *, max_bytes: int = MAX_UPLOAD_BYTES, timeout: float = 2
                 raise ImageRefused(Code.SVG_REFUSED, "SVG files are not accepted: they can "
                                    "carry scripts and have no fixed resolution. Use a PNG "
                                    "or JPEG.")
-            if ctype and ctype not in ALLOWED_CONTENT_TYPES:
-                raise ImageRefused(Code.UNSUPPORTED_IMAGE, "The link does not point to a "
-                                   f"PNG, JPEG, WebP or TIFF image (it sent {ctype}).")
+            if ctype and ctype not in content_types:
+                what = ("PNG, JPEG or PDF file" if "application/pdf" in content_types
+                        else "PNG, JPEG, WebP or TIFF image")
+                raise ImageRefused(Code.UNSUPPORTED_IMAGE, f"The link does not point to a "
+                                   f"{what} (it sent {ctype}).")
             return resp.read()
     except outbound.OutboundTooLarge as exc:
         message = (f"The image is {_mb(exc.size)}; the limit is {_mb(max_bytes)}."

@@ -23,6 +23,11 @@ class Code:
     DOWNLOAD_FAILED = "download_failed"
     MISSING_ASSET = "missing_asset"
     NO_TEMPLATE_NO_FILE = "no_file"
+    # seller artwork (issue 17)
+    PDF_REFUSED = "pdf_refused"
+    NOT_FITTING = "not_fitting"
+    COLOUR_CONVERTED = "colour_converted"
+    NO_PRINT_SIZE = "no_print_size"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass, field
 
 from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus
+from fulfillment.printfiles.artwork import sides_for
 from fulfillment.printfiles.services import locked_reason, newest_print_files
 from fulfillment.printfiles.spec import SpecError, normalize_key, parse_spec
 from orders.inputs import display_value
@@ -27,6 +28,7 @@ class LinePanel:
     versions: int = 0
     render: Render | None = None  # the newest render request
     fields: list[EditorField] = field(default_factory=list)
+    artwork_sides: list[str] = field(default_factory=list)  # where the seller may add artwork
 
     @property
     def rendering(self) -> bool:
@@ -109,6 +111,13 @@ def _templates_by_variant(variant_ids: set[int]) -> dict[int, list[DesignTemplat
     return {vid: by_product.get(pid, []) for vid, pid in product_of.items()}
 
 
+def _artwork_sources(variant_ids: set[int]) -> dict[int, str]:
+    from quotes.models import Variant
+
+    return dict(Variant.objects.filter(pk__in=variant_ids)
+                .values_list("pk", "product__artwork_source")) if variant_ids else {}
+
+
 def print_panel(*, workspace, order_id: int) -> Panel:
     order = order_get(workspace=workspace, order_id=order_id)
     lines = list(LineItem.objects.filter(order=order, workspace=workspace).order_by("id"))
@@ -126,13 +135,42 @@ def print_panel(*, workspace, order_id: int) -> Panel:
     for job in Render.objects.filter(order=order, workspace=workspace).order_by("-created_at",
                                                                                  "-pk"):
         renders.setdefault(job.line_item_id, job)
+    sources = _artwork_sources({line.catalog_variant_id for line in lines
+                                if line.catalog_variant_id})
     panels = []
     for i, line in enumerate(lines, 1):
         files = files_by_line.get(line.pk, [])
+        line_templates = templates.get(line.catalog_variant_id, [])
         panels.append(LinePanel(line=line, position=i, files=files, versions=counts.get(
             line.pk, 0), render=renders.get(line.pk),
-            fields=_editor_fields(line, templates.get(line.catalog_variant_id, []))))
+            fields=_editor_fields(line, line_templates),
+            artwork_sides=sides_for(sources[line.catalog_variant_id], [t.side for t in
+                                                                    line_templates])
+            if line.catalog_variant_id in sources else []))
     return Panel(order=order, lines=panels, locked_reason=locked_reason(order))
+
+
+def newest_of(order: Order, line_id: int, side: str) -> PrintFile | None:
+    return (PrintFile.objects.filter(order=order, workspace_id=order.workspace_id,
+                                     line_item_id=line_id, side=side)
+            .order_by("-version").first())
+
+
+def first_fix(*, workspace, order_id: int) -> tuple[int, str] | None:
+    """(line id, side) of the first newest print file with errors whose product takes the
+    seller's artwork; None when there is none (the fix is elsewhere)."""
+    from quotes.models import ArtworkSource
+
+    order = order_get(workspace=workspace, order_id=order_id)
+    bad = sorted((pf for pf in newest_print_files(order) if pf.has_errors),
+                 key=lambda pf: (pf.line_item_id, pf.side))
+    sources = _artwork_sources({pf.line_item.catalog_variant_id for pf in bad
+                                if pf.line_item.catalog_variant_id})
+    for pf in bad:
+        if sources.get(pf.line_item.catalog_variant_id) in (ArtworkSource.SELLER,
+                                                            ArtworkSource.EITHER):
+            return pf.line_item_id, pf.side
+    return None
 
 
 def _safe(text: str) -> str:

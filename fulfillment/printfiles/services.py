@@ -10,7 +10,9 @@
                      updated from the store gets its print files (re)rendered
 
 A product with design templates gets one file per template (side); a product
-without one passes the buyer's uploaded file through unchanged. Nothing is
+without one (or whose artwork comes from the seller) passes the buyer's uploaded file
+through unchanged. A side whose newest version is the seller's own artwork
+(printfiles/artwork.py) is left alone: the seller's file replaced the render there. Nothing is
 rendered for a line not yet mapped to a catalog product (in quotation), nor
 after the order is locked (submitted): the newest version before submission is
 the one that went to production.
@@ -30,7 +32,14 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 from PIL import Image
 
-from fulfillment.models import DesignTemplate, OutputFormat, PrintFile, Render, RenderStatus
+from fulfillment.models import (
+    DesignTemplate,
+    OutputFormat,
+    PrintFile,
+    PrintFileSource,
+    Render,
+    RenderStatus,
+)
 from fulfillment.printfiles import conf, loading, output
 from fulfillment.printfiles.problems import Code, ImageRefused, Problem
 from fulfillment.printfiles.render import render
@@ -175,6 +184,7 @@ class Output:
     size: tuple[int, int]
     dpi: int
     problems: list[Problem]
+    source: str = PrintFileSource.RENDER
 
 
 def render_run(*, render_id: int, now: datetime | None = None) -> str:
@@ -213,12 +223,16 @@ def _store(job: Render, line: LineItem, inputs: dict, outputs: list[Output]) -> 
             return "locked"
         newest = dict(PrintFile.objects.filter(line_item_id=line.pk).values("side")
                       .annotate(v=Max("version")).values_list("side", "v"))
+        keep = seller_sides(line.pk)  # artwork supplied while this render ran
         for out in outputs:
+            if out.side in keep:
+                continue
             version = (newest.get(out.side) or 0) + 1
             stem = f"{out.side}-v{version}-{uuid.uuid4().hex[:12]}"
             pf = PrintFile(
                 workspace_id=job.workspace_id, order_id=job.order_id, line_item_id=line.pk,
-                render=job, template=out.template, side=out.side, version=version,
+                render=job, template=out.template, side=out.side, source=out.source,
+                version=version,
                 format=out.format, width_px=out.size[0], height_px=out.size[1], dpi=out.dpi,
                 size_bytes=_size(out.content), problems=[p.as_dict() for p in out.problems],
                 has_errors=any(p.is_error for p in out.problems), inputs=inputs,
@@ -276,24 +290,36 @@ def _assets(template: DesignTemplate) -> dict[str, Image.Image]:
     return out
 
 
-def _templates(line: LineItem) -> list[DesignTemplate]:
-    from quotes.models import Variant
+def seller_sides(line_id: int) -> set[str]:
+    """The line's sides whose newest print file is the seller's artwork."""
+    newest: dict[str, str] = {}
+    for side, source in (PrintFile.objects.filter(line_item_id=line_id)
+                         .order_by("side", "-version").values_list("side", "source")):
+        newest.setdefault(side, source)
+    return {side for side, source in newest.items() if source == PrintFileSource.SELLER}
 
-    product_id = Variant.objects.filter(pk=line.catalog_variant_id).values_list(
-        "product_id", flat=True).first()
-    if product_id is None:
+
+def _templates(line: LineItem) -> list[DesignTemplate]:
+    from quotes.models import ArtworkSource, Variant
+
+    product_id, source = Variant.objects.filter(pk=line.catalog_variant_id).values_list(
+        "product_id", "product__artwork_source").first() or (None, "")
+    if product_id is None or source == ArtworkSource.SELLER:
         return []
     return list(DesignTemplate.objects.filter(product_id=product_id, is_active=True)
                 .prefetch_related("assets").order_by("side"))
 
 
 def _render_line(line: LineItem) -> list[Output]:
+    skip_sides = seller_sides(line.pk)  # the seller's artwork replaced the render there
     values, urls = _values(line)
     templates = _templates(line)
     if not templates:
-        return [_passthrough(line, urls)]
+        return [] if "front" in skip_sides else [_passthrough(line, urls)]
     outputs = []
     for template in templates:
+        if template.side in skip_sides:
+            continue
         try:
             spec = parse_spec(template.spec)
         except SpecError as exc:
@@ -347,17 +373,19 @@ def _passthrough(line: LineItem, urls: dict[str, str]) -> Output:
     url = next(iter(urls.values()), "")
     if not url:
         problem = Problem(Code.NO_TEMPLATE_NO_FILE, "This product has no design template and "
-                          "the order has no uploaded print file: add the file's link to the "
-                          "item.")
-        return Output("front", None, "", b"", b"", b"", (0, 0), 0, [problem])
+                          "the order has no print file: add artwork (upload the file or give "
+                          "its link).")
+        return Output("front", None, "", b"", b"", b"", (0, 0), 0, [problem],
+                      PrintFileSource.BUYER)
     try:
         data = _download(url)
         loaded = loading.open_image(data, max_pixels=conf.max_pixels())
     except ImageRefused as exc:
-        return Output("front", None, "", b"", b"", b"", (0, 0), 0, [exc.problem("file")])
+        return Output("front", None, "", b"", b"", b"", (0, 0), 0, [exc.problem("file")],
+                      PrintFileSource.BUYER)
     dpi = 300
     return Output("front", None, loaded.format.lower(), data, output.preview(loaded.image), b"",
-                  loaded.source_size, dpi, [])
+                  loaded.source_size, dpi, [], PrintFileSource.BUYER)
 
 
 # --- preflight holds ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Seller views: the print-file panel on the order page (htmx), re-render, the
-personalisation editor, and permission-checked downloads.
+personalisation editor, the artwork upload (a file or a link per line and side), and
+permission-checked downloads.
 
 Files are never served from a public URL: each view looks the file up in the
 request's workspace (404 for any other) and streams it from storage. The one
@@ -11,16 +12,19 @@ import mimetypes
 import tempfile
 import zipfile
 
+from django.contrib import messages
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from fulfillment.printfiles import selectors, services, signing
+from fulfillment.printfiles import artwork as artwork_service
+from fulfillment.printfiles import conf, selectors, services, signing
 from orders import services as order_services
 from orders.events import Actor
-from podhub.core.exceptions import NotFound, ValidationFailed
-from podhub.core.uploads import FILE_CSP, file_response
+from orders.models import HoldReason, OrderState
+from podhub.core.exceptions import NotFound, PodhubError, ValidationFailed
+from podhub.core.uploads import FILE_CSP, file_response, upload_limit
 from podhub.core.views import workspace_view
 
 MAX_FIELDS = 50
@@ -80,6 +84,66 @@ def edit_personalization(request, order_id: int, line_id: int):
         changes={"lines": {str(line_id): {"personalization": personalization,
                                           "images": images}}})
     return _done(request, order_id, "Saved; re-rendering.")
+
+
+# --- seller artwork (issue 17) ----------------------------------------------------------------
+
+def artwork_step(order):
+    """The order page's next step while preflight holds the order (orders/panels.py)."""
+    from orders.panels import NextStep
+
+    if order.state != OrderState.ON_HOLD or order.hold_reason != HoldReason.PREFLIGHT:
+        return None
+    return NextStep(label="Add artwork", testid="next-artwork",
+                    url=reverse("fulfillment:artwork_fix", args=[order.pk]))
+
+
+@workspace_view
+@require_GET
+def artwork_fix(request, order_id: int):
+    """Straight to the fix: the artwork form of the first side preflight holds the order for
+    (or the print-file panel, where the personalisation is, when artwork is not the fix)."""
+    fix = selectors.first_fix(workspace=request.workspace, order_id=order_id)
+    if fix is None:
+        return redirect(reverse("orders:detail", args=[order_id]) + "#print-files")
+    return redirect("fulfillment:artwork", order_id=order_id, line_id=fix[0], side=fix[1])
+
+
+@upload_limit(artwork_service.BODY_LIMIT)
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def artwork(request, order_id: int, line_id: int, side: str):
+    """Upload artwork, or give its link, for one side of one item."""
+    t = artwork_service.target(workspace=request.workspace, order_id=order_id, line_id=line_id)
+    error, status = "", 200
+    if request.method == "POST":
+        try:
+            pf = artwork_service.artwork_supply(
+                workspace=request.workspace, order_id=order_id, line_id=line_id, side=side,
+                actor=Actor.seller(request.user), upload=request.FILES.get("file"),
+                url=request.POST.get("url", ""))
+        except PodhubError as exc:
+            if exc.status == 404:
+                raise
+            error, status = exc.message, exc.status
+        else:
+            if pf.has_errors:
+                messages.error(request, f"Artwork saved as version {pf.version}, but it needs "
+                               "fixing: see the print files below.")
+            else:
+                messages.success(request, f"Artwork saved as version {pf.version} of the "
+                                 f"{side}: it passes preflight.")
+            return redirect(reverse("orders:detail", args=[order_id]) + "#print-files")
+    current = selectors.newest_of(t.order, t.line.pk, side)
+    area = t.area(side)
+    return render(request, "fulfillment/artwork.html", {
+        "order": t.order, "line": t.line, "side": side, "target": t, "current": current,
+        "area": area, "error": error, "locked_reason": services.locked_reason(t.order),
+        "may_supply": artwork_service.seller_may_supply(t.product),
+        "max_mb": conf.max_upload_bytes() // (1024 * 1024),
+        "area_text": f"{area.width_in:g} × {area.height_in:g} in: at 300 DPI, "
+        f"{round(area.width_in * 300)} × {round(area.height_in * 300)} px (at least "
+        f"{area.min_dpi} DPI)" if area.known else ""}, status=status)
 
 
 def _stream(field, *, filename: str, attachment: bool, content_type: str | None = None):

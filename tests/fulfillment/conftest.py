@@ -1,10 +1,13 @@
 import io
+from decimal import Decimal
 
 import pytest
+from django_scopes import scope
 from PIL import Image
 
-from fulfillment.models import DesignTemplate
+from fulfillment.models import DesignTemplate, Render, RenderStatus
 from fulfillment.printfiles import services
+from orders.models import HoldReason, OrderState
 from tests.factories import LineItemFactory, OrderFactory
 from tests.fulfillment.engine_fixtures import photo
 
@@ -43,6 +46,28 @@ def order(workspace, variant):
 @pytest.fixture
 def line(order):
     return order.line_items.get()
+
+
+@pytest.fixture
+def mug(variant):
+    """Issue 17: The catalog's Mug 11 oz: no design template; its print area is 8.5 × 3.5 in."""
+    product = variant.product
+    product.print_width_in, product.print_height_in = Decimal("8.5"), Decimal("3.5")
+    product.save()
+    return product
+
+
+@pytest.fixture
+def held(workspace, order, line, mug, sent_tasks):
+    """Issue 17's stuck order: rendered without a template or a file, so held for preflight."""
+    with scope(workspace=workspace):
+        services.render_request(order_id=order.pk, workspace=workspace)
+        for job in Render.objects.filter(order=order, status=RenderStatus.PENDING):
+            services.render_run(render_id=job.pk)
+        order.refresh_from_db()
+    assert (order.state, order.hold_reason) == (OrderState.ON_HOLD, HoldReason.PREFLIGHT)
+    assert "add artwork (upload the file or give its link)" in order.hold_message
+    return order
 
 
 @pytest.fixture

@@ -178,3 +178,37 @@ def test_exchange_rate_form_refuses_nonsense(admin_client_):
     ):
         html = admin_client_.post("/admin/quotes/exchangerate/add/", data).content.decode()
         assert message in html, data
+
+
+def test_a_quote_for_a_template_product_without_a_template_is_refused(
+    workspace, owner, admin_client_, mailoutbox
+):
+    """Issue 17: a product whose artwork must come from a design template cannot be quoted
+    while it has none, or every order of it would be held for a print file nobody can make."""
+    from fulfillment.models import DesignTemplate
+    from quotes.models import ArtworkSource
+    from tests.factories import ProductFactory, VariantFactory
+
+    mug = ProductFactory(name="Mug 11oz", artwork_source=ArtworkSource.TEMPLATE)
+    white = VariantFactory(product=mug, sku="MUG11-W", price="8.00")
+    quote = QuoteFactory(workspace=workspace, title="Photo mug")
+    QuoteLineFactory(quote=quote, unit_price_amount=D("12.00"), production_days=3,
+                     catalog_variant=white)
+
+    html = admin_client_.post("/admin/quotes/quote/", {
+        "action": "send_quotes", "_selected_action": [quote.pk]}, follow=True).content.decode()
+
+    assert "Photo mug: not sent." in html
+    assert "Mug 11oz takes its artwork from a design template and has no active one" in html
+    with scopes_disabled():
+        assert Quote.objects.get(pk=quote.pk).status == QuoteStatus.REQUESTED
+    assert mailoutbox == []
+
+    # staff set the product's artwork choice in the catalog admin, or add the template
+    form = admin_client_.get(f"/admin/quotes/product/{mug.pk}/change/").content.decode()
+    assert 'name="artwork_source"' in form and "From the seller" in form
+    DesignTemplate.objects.create(product=mug, side="front", spec={"width_in": 3,
+                                                                   "height_in": 3})
+    html = admin_client_.post("/admin/quotes/quote/", {
+        "action": "send_quotes", "_selected_action": [quote.pk]}, follow=True).content.decode()
+    assert "Sent 1 quote(s): Photo mug." in html
