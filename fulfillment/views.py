@@ -112,7 +112,8 @@ def enter_tracking(request, order_id: int, shipment_id: int):
         workspace=request.workspace, order_id=order_id, shipment_id=shipment_id,
         carrier=request.POST.get("carrier", ""), number=request.POST.get("number", ""),
         url=request.POST.get("url", ""), actor=Actor.seller(request.user))
-    return _done(request, order_id, "Tracking saved; it goes to the store.")
+    # the whole page: the parcel's tracking can ship the order (its state, Actions, timeline)
+    return _done(request, order_id, "Tracking saved; it goes to the store.", whole_page=True)
 
 
 @workspace_view

@@ -8,6 +8,7 @@ hours shown; each quote has one inline row per variant to price. "Send quote"
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Case, Count, IntegerField, Value, When
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -146,9 +147,21 @@ class ExchangeRateAdmin(CatalogChangeMixin, admin.ModelAdmin):
 # --- the quote queue -------------------------------------------------------------------------
 
 
+class NamedInputsFormSet(BaseInlineFormSet):
+    """A tabular inline shows its labels as column heads, which do not name the inputs
+    for a screen reader (axe "label"): each input, "Delete" included, is named by its
+    label."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        for field in form.fields.values():
+            field.widget.attrs.setdefault("aria-label", str(field.label))
+
+
 class QuoteLineInline(admin.TabularInline):
     model = QuoteLine
     form = QuoteLineAdminForm
+    formset = NamedInputsFormSet
     extra = 0
     can_delete = True
     fields = ("variant_title", "sku", "catalog_variant", "currency", "unit_price_amount",

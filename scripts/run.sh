@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-podhub.settings.base}
-PORT=${PORT:-8000}
+export PORT=${PORT:-8000}  # the settings derive PODHUB_PUBLIC_URL from it too
 export PODHUB_VAR_DIR=${PODHUB_VAR_DIR:-$(pwd)/var}
 VAR=$PODHUB_VAR_DIR
 # where providers fetch print files and stores send webhooks

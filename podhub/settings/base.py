@@ -23,7 +23,11 @@ SECRET_KEY = env.str(
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-PUBLIC_BASE_URL = env.str("PODHUB_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Where PodHub is reached from outside: every link in e-mails, the Stripe return URLs,
+# OAuth callbacks and the webhook addresses given to stores, providers and sandboxes.
+# The embedded default serves on PORT (`make run`, scripts/run.sh), so it is derived from it.
+PORT = env.int("PORT", default=8000)
+PUBLIC_BASE_URL = env.str("PODHUB_PUBLIC_URL", default=f"http://127.0.0.1:{PORT}")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

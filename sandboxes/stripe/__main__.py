@@ -18,11 +18,19 @@ SANDBOX_SECRET_KEY = "sk_test_podhub_sandbox"
 SANDBOX_WEBHOOK_SECRET = "whsec_podhub_sandbox"
 
 
+def default_webhook_url() -> str:
+    """PodHub's Stripe door, found as the settings find PUBLIC_BASE_URL (PODHUB_PUBLIC_URL,
+    else the embedded default's PORT); this process does not load Django."""
+    public = os.environ.get("PODHUB_PUBLIC_URL") or \
+        f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
+    return public.rstrip("/") + "/webhooks/stripe/"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
-    parser.add_argument("--webhook-url", default="http://127.0.0.1:8000/webhooks/stripe/")
+    parser.add_argument("--webhook-url", default=default_webhook_url())
     args = parser.parse_args(argv)
     sandbox = StripeSandbox(
         secret_key=os.environ.get("STRIPE_SECRET_KEY") or SANDBOX_SECRET_KEY,

@@ -62,6 +62,24 @@
     }
   });
 
+  // On a phone, wide tables scroll sideways inside their card (podhub.css): a region that
+  // scrolls must be reachable by keyboard (WCAG 2.1.1), so those that do take focus.
+  function focusableScrollers() {
+    document.querySelectorAll("main table").forEach(function (table) {
+      var scrolls = table.scrollWidth > table.clientWidth;
+      if (scrolls && !table.hasAttribute("tabindex")) {
+        table.tabIndex = 0;
+        table.dataset.scrollFocus = "";
+      } else if (!scrolls && "scrollFocus" in table.dataset) {
+        table.removeAttribute("tabindex");
+        delete table.dataset.scrollFocus;
+      }
+    });
+  }
+  focusableScrollers();
+  document.addEventListener("htmx:afterSettle", focusableScrollers);
+  window.addEventListener("resize", focusableScrollers);
+
   // The CSS folds #navpanel on small screens only when the page has a menu button.
   document.querySelectorAll("[data-menu-toggle]").forEach(function (button) {
     button.hidden = false;

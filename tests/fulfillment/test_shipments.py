@@ -255,7 +255,14 @@ def test_manual_provider_tracking_typed_in_by_the_seller(workspace, owner, clien
     assert missing.status_code == 400
     ok = client.post(url, {"carrier": "USPS", "number": "9400111"},
                      headers={"HX-Request": "true"})
-    assert ok.status_code == 200 and b"9400111" in ok.content
+    # the order shipped: htmx reloads the whole order page (its state, Actions and
+    # timeline changed, not only the panel), the notice on top
+    assert ok.status_code == 204
+    assert ok["HX-Redirect"] == f"/orders/{order.pk}/#fulfillment"
+    whole = client.get(ok["HX-Redirect"]).content.decode()
+    assert 'data-testid="order-state">Shipped<' in whole
+    assert "Tracking saved; it goes to the store." in whole
+    assert "9400111" in client.get(f"/orders/{order.pk}/fulfillment/").content.decode()
     with scope(workspace=workspace):
         shipment.refresh_from_db()
         event = OrderEvent.objects.get(order=order, type="shipment.shipped")

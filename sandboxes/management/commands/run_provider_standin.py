@@ -4,6 +4,7 @@ can try a connection and the demo can route products to it."""
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from fulfillment.providers import registry
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--api-key", default="standin-key")
         parser.add_argument("--webhook-secret", default="standin-secret")
         parser.add_argument("--callback-url", default="",
-                            help="default: http://127.0.0.1:8000/webhooks/providers/"
+                            help="default: <PODHUB_PUBLIC_URL>/webhooks/providers/"
                             "<provider>-standin/ (none for CustomCat; ShineOn is told a URL "
                             "with each order)")
         parser.add_argument("--step-seconds", type=float, default=20.0,
@@ -48,7 +49,8 @@ class Command(BaseCommand):
         spec = registry.get(provider)
         code = f"{provider}-standin"
         callback = opts["callback_url"] or (
-            f"http://127.0.0.1:8000/webhooks/providers/{code}/" if spec.standin_callback
+            f"{settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/providers/{code}/"
+            if spec.standin_callback
             else "")
         standin = spec.standin_class()(
             api_key=opts["api_key"], webhook_secret=opts["webhook_secret"],

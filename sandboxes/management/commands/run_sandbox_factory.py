@@ -1,6 +1,7 @@
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from sandboxes.factory.factory import FAULT_MODES, Config, SandboxFactory
@@ -18,8 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8020)
         parser.add_argument("--api-key", default="sandbox-factory-key")
         parser.add_argument("--webhook-secret", default="sandbox-factory-secret")
-        parser.add_argument("--callback-url", default="http://127.0.0.1:8000/webhooks/"
-                            "providers/sandbox-factory/")
+        parser.add_argument("--callback-url", default=settings.PUBLIC_BASE_URL.rstrip("/")
+                            + "/webhooks/providers/sandbox-factory/")
         parser.add_argument("--step-seconds", type=float, default=20.0,
                             help="production step length (compressed clock)")
         parser.add_argument("--split-parcels", action="store_true")
