@@ -144,6 +144,11 @@ class StoreConnectApi(WorkspaceApi):
                             "unnamed, to another).")})
     def post(self, request, platform: str):
         chosen = connections.connectable(platform)  # 404 for any other
+        if chosen.authorizes:  # OAuth: the seller's browser goes to the platform first
+            url = connections.store_authorize(
+                workspace=self.workspace, membership=self.membership, user=request.user,
+                platform=chosen.code)
+            return Response({"authorize_url": url}, status=status.HTTP_202_ACCEPTED)
         data = _connect_serializer(chosen)(data=request.data)
         data.is_valid(raise_exception=True)
         conn = connections.store_connect(workspace=self.workspace, membership=self.membership,
