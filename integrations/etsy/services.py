@@ -170,11 +170,28 @@ def budget_seen(connection_id: int, budget: Budget) -> None:
             api_budget={**budget.as_dict(), "at": timezone.now().isoformat()})
 
 
+# A budget Etsy told us this recently is trusted before the first call (the daily
+# reserve holds across sweeps); an older one is asked again, so a stop lasts at most this.
+BUDGET_FRESH = timedelta(minutes=10)
+
+
+def _known_budget(connection: StoreConnection) -> Budget | None:
+    seen = dict(connection.api_budget or {})
+    at = seen.pop("at", None)
+    try:
+        fresh = at and timezone.now() - datetime.fromisoformat(at) < BUDGET_FRESH
+        return Budget(**seen) if fresh else None
+    except (TypeError, ValueError):
+        return None
+
+
 def client_for(connection: StoreConnection, **kwargs) -> EtsyClient:
-    return EtsyClient(base=connection.api_base or api_base(), api_key=api_key(),
-                      tokens=ConnectionTokens(connection), shop_id=connection.shop_domain,
-                      reserve=settings.ETSY_DAILY_RESERVE,
-                      on_budget=lambda b: budget_seen(connection.pk, b), **kwargs)
+    client = EtsyClient(base=connection.api_base or api_base(), api_key=api_key(),
+                        tokens=ConnectionTokens(connection), shop_id=connection.shop_domain,
+                        reserve=settings.ETSY_DAILY_RESERVE,
+                        on_budget=lambda b: budget_seen(connection.pk, b), **kwargs)
+    client.budget = _known_budget(connection)
+    return client
 
 
 # --- connect --------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from integrations.services.imports import (
     reconcile_store,
 )
 from integrations.services.outbox import outbox_deliver, push_fulfillment
-from orders.models import Order, OrderStatus
+from orders.models import Order, OrderState
 from tests.integrations.etsy.conftest import control
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,7 @@ def test_rate_limit_headers_as_documented():
 def test_pkce_challenge_is_rfc7636_s256():
     # RFC 7636 appendix B's published pair
     assert oauth.code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") \
-        == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGKSsw7cM"
+        == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 
 
 # --- connecting: OAuth with PKCE over HTTP ---------------------------------------------------
@@ -328,7 +328,7 @@ def test_a_receipt_canceled_in_etsy_cancels_the_order(etsy_sandbox, etsy_shop, w
         stats = reconcile_store(connection_id=etsy_shop.pk)
         order.refresh_from_db()
     assert stats["cancelled"] == 1
-    assert order.status == OrderStatus.CANCELLED
+    assert order.state == OrderState.CANCELLED
 
 
 def test_a_revoked_grant_shows_stops_traffic_and_loses_nothing(
