@@ -136,10 +136,13 @@ class StoreConnectApi(WorkspaceApi):
     webhook_secret; `woocommerce`: url, consumer_key, consumer_secret, webhook_secret
     optional; each with an optional name): the credentials are checked against the store
     first; owners and admins only. 400 names the field the store or PodHub refused, 409:
-    the store is connected already."""
+    the store is connected already. A platform connected by OAuth (`etsy`) answers 202
+    `{"authorize_url"}`: the seller's browser goes there, the platform sends it back to
+    /stores/connect/<platform>/callback/ (docs/etsy.md)."""
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={
         201: ConnectedStoreOutputSerializer,
+        202: OpenApiTypes.OBJECT,
         409: error_response("The store is connected already (to this workspace or, "
                             "unnamed, to another).")})
     def post(self, request, platform: str):
