@@ -48,6 +48,9 @@ if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
     --webhook-url "http://127.0.0.1:$PORT/webhooks/stripe/" >"$VAR/log/stripe-sandbox.log" 2>&1 &
   pids+=($!)
 fi
+# Etsy's sandbox address (below), read by web and worker at start (settings.ETSY_*)
+ETSY_SANDBOX_PORT=${ETSY_SANDBOX_PORT:-8040}
+export PODHUB_SANDBOX_ETSY_URL="http://127.0.0.1:$ETSY_SANDBOX_PORT"
 .venv/bin/celery -A podhub worker -Q celery,sweeps --loglevel=INFO --concurrency=2 >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
 .venv/bin/celery -A podhub beat --loglevel=INFO --schedule "$VAR/celerybeat-schedule" >"$VAR/log/beat.log" 2>&1 &
@@ -79,8 +82,6 @@ pids+=($!)
 # The Etsy sandbox (sandboxes/etsy): Etsy's OAuth consent page and Open API v3 receipts,
 # where "Connect an Etsy store" and "Try a sandbox Etsy store" go (ETSY_* settings); a
 # personalised receipt arrives in each of its shops every 5 minutes.
-ETSY_SANDBOX_PORT=${ETSY_SANDBOX_PORT:-8040}
-export PODHUB_SANDBOX_ETSY_URL="http://127.0.0.1:$ETSY_SANDBOX_PORT"
 if [ -z "${ETSY_API_KEY:-}" ]; then
   $PY manage.py run_etsy_sandbox --port "$ETSY_SANDBOX_PORT" --generate-every 300 \
     >"$VAR/log/etsy-sandbox.log" 2>&1 &
