@@ -368,3 +368,41 @@ def test_a_revoked_grant_shows_stops_traffic_and_loses_nothing(
     remote = control(etsy_sandbox, f"shops/{conn.shop_domain}/receipts/"
                                    f"{receipt['receipt_id']}", method="GET")
     assert remote["shipments"][0]["tracking_code"] == "9400111899223197428490"
+
+
+# --- the operator's CLI and "Try a sandbox store" -------------------------------------------
+
+
+def test_operator_connects_a_shop_with_a_refresh_token(etsy_sandbox, workspace):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    made = control(etsy_sandbox, "shops", {"name": "CliShop", "seed_receipts": 2})
+    out = io.StringIO()
+    call_command("connect_store", "etsy", "--workspace", str(workspace.pk),
+                 "--refresh-token", made["refresh_token"], "--json", stdout=out)
+    store_id = json.loads(out.getvalue())["store_id"]
+    with scopes_disabled():
+        conn = StoreConnection.objects.get(store_id=store_id)
+    assert conn.shop_domain == str(made["shop_id"]) and conn.store.name == "CliShop"
+    assert made["refresh_token"] not in etsy_sandbox.sandbox.refresh  # rotated at connect
+
+
+def test_try_a_sandbox_etsy_shop_and_send_a_test_order(etsy_sandbox, workspace, owner,
+                                                        client_for, settings):
+    settings.PODHUB_SANDBOX_STORES = {"etsy": etsy_sandbox.url}
+    client = client_for(owner)
+    assert 'data-platform="etsy">Try a sandbox Etsy store' in client.get("/stores/") \
+        .content.decode()
+    assert client.post("/stores/sandbox/etsy/").status_code == 302
+    with scopes_disabled():
+        conn = StoreConnection.objects.get(platform="etsy")
+    with scope(workspace=workspace):
+        job = import_job_run(job_id=ImportJob.objects.get(connection=conn).pk)
+        assert job.imported == 3
+    assert client.post(f"/stores/{conn.store_id}/sandbox/order/").status_code == 302
+    with scope(workspace=workspace):
+        assert reconcile_store(connection_id=conn.pk)["created"] == 1
+        assert Order.objects.filter(store=conn.store).count() == 4
