@@ -130,6 +130,10 @@ class StorePlatform:
     #: (integrations.services.imports.connections_to_poll); None: webhooks + the
     #: 10-minute reconciliation
     poll_seconds: int | None = None
+    #: how far before the last sweep's newest change the next one reads again (None:
+    #: integrations.conf.SWEEP_OVERLAP_SECONDS, 15 minutes); a platform polled every minute
+    #: keeps it short, or each sweep re-reads a quarter of an hour of orders
+    sweep_overlap_seconds: ClassVar[int | None] = None
 
     # --- connect ---------------------------------------------------------------------
 

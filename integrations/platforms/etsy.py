@@ -46,6 +46,9 @@ class Etsy(StorePlatform):
     refused_errors = (EtsyUserError,)
     errors = (EtsyError,)
     authorizes = True
+    # min_last_modified is inclusive and to the second: two minutes covers Etsy's clock
+    # and indexing lag without re-reading the last quarter hour every minute
+    sweep_overlap_seconds = 120
 
     @property
     def poll_seconds(self) -> int:

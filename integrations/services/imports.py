@@ -210,7 +210,8 @@ def reconcile_store(*, connection_id: int, client=None, now: datetime | None = N
     if conn is None or conn.status != ConnectionStatus.ACTIVE:
         return {"skipped": "not connected"}
     platform = registry.platform_for(conn)
-    since = (conn.sweep_high_water - timedelta(seconds=conf.SWEEP_OVERLAP_SECONDS)
+    overlap = platform.sweep_overlap_seconds or conf.SWEEP_OVERLAP_SECONDS
+    since = (conn.sweep_high_water - timedelta(seconds=overlap)
              if conn.sweep_high_water else
              now - timedelta(hours=conf.SWEEP_FIRST_LOOKBACK_HOURS))
     own = client is None

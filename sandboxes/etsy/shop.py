@@ -96,8 +96,11 @@ class EtsySandbox:
             shop = Shop(shop_id=shop_id, user_id=shop_id + 7_000_000,
                         shop_name=name or f"PodhubSandbox{shop_id}", currency=currency)
             self.shops[shop_id] = shop
-            for n in range(max(0, min(seed_receipts, 10_000))):
-                self.new_receipt(shop_id, {"personalization": ["Ana", "Bo", "Chen"][n % 3]})
+            # the shop's waiting orders were paid over the last hour (before it connects)
+            seeds = max(0, min(seed_receipts, 10_000))
+            for n in range(seeds):
+                self.new_receipt(shop_id, {"personalization": ["Ana", "Bo", "Chen"][n % 3],
+                                           "age_seconds": 3600 - n * 3000 // max(seeds, 1)})
             return shop
 
     def shop(self, shop_id: int) -> Shop:
@@ -109,11 +112,11 @@ class EtsySandbox:
     def new_receipt(self, shop_id: int, spec: dict | None = None) -> dict:
         """A paid, unshipped receipt with one transaction (a personalised mug unless the
         spec says otherwise): `personalization`, `sku`, `quantity`, `price_cents`,
-        `buyer_name`, `country_iso`."""
+        `buyer_name`, `country_iso`, `age_seconds` (paid that long ago)."""
         spec = spec or {}
         with self.lock:
             shop = self.shop(shop_id)
-            now = int(self.clock())
+            now = int(self.clock()) - int(spec.get("age_seconds") or 0)
             rid = next(self._receipt_ids)
             qty = int(spec.get("quantity") or 1)
             price = int(spec.get("price_cents") or 1400)
