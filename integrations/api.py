@@ -136,14 +136,22 @@ class StoreConnectApi(WorkspaceApi):
     webhook_secret; `woocommerce`: url, consumer_key, consumer_secret, webhook_secret
     optional; each with an optional name): the credentials are checked against the store
     first; owners and admins only. 400 names the field the store or PodHub refused, 409:
-    the store is connected already."""
+    the store is connected already. A platform connected by OAuth (`etsy`) answers 202
+    `{"authorize_url"}`: the seller's browser goes there, the platform sends it back to
+    /stores/connect/<platform>/callback/ (docs/etsy.md)."""
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={
         201: ConnectedStoreOutputSerializer,
+        202: OpenApiTypes.OBJECT,
         409: error_response("The store is connected already (to this workspace or, "
                             "unnamed, to another).")})
     def post(self, request, platform: str):
         chosen = connections.connectable(platform)  # 404 for any other
+        if chosen.authorizes:  # OAuth: the seller's browser goes to the platform first
+            url = connections.store_authorize(
+                workspace=self.workspace, membership=self.membership, user=request.user,
+                platform=chosen.code)
+            return Response({"authorize_url": url}, status=status.HTTP_202_ACCEPTED)
         data = _connect_serializer(chosen)(data=request.data)
         data.is_valid(raise_exception=True)
         conn = connections.store_connect(workspace=self.workspace, membership=self.membership,

@@ -17,7 +17,8 @@ def _field(spec: ConnectField) -> forms.Field:
 def connect_form_class(platform) -> type[forms.Form]:
     """The connect form of a store platform, built from its `connect_fields()`
     (docs/architecture.md, "Adding a store platform")."""
-    fields = {spec.name: _field(spec) for spec in [*platform.connect_fields(), NAME_FIELD]}
+    specs = [] if platform.authorizes else [*platform.connect_fields(), NAME_FIELD]
+    fields = {spec.name: _field(spec) for spec in specs}
     return type(f"Connect{platform.code.title()}Form", (forms.Form,), fields)
 
 

@@ -58,6 +58,9 @@ class StoreConnection(WorkspaceModel):
     sweep_high_water = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # What the platform's last answer said of its rate limits (Etsy: per second, per
+    # day, remaining of each, when): sync health shows the remaining budget.
+    api_budget = models.JSONField(default=dict, blank=True)
 
     objects = ScopedManager(workspace="workspace")
 

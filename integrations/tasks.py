@@ -86,6 +86,17 @@ def integrations_sweep_task() -> dict:
 
 
 @shared_task
+def poll_sweep_task() -> int:
+    """Beat: stores without webhooks (Etsy) read every `poll_seconds` of their platform."""
+    from integrations.services.imports import connections_to_poll
+
+    due = connections_to_poll()
+    for ws, pk in due:
+        reconcile_store_task.delay(workspace_id=ws, connection_id=pk)
+    return len(due)
+
+
+@shared_task
 def reconcile_sweep_task() -> int:
     from integrations.models import ConnectionStatus, StoreConnection
 

@@ -12,6 +12,8 @@ urlpatterns = [
          name="store_webhook"),
     path("stores/", views.store_list, name="stores"),
     path("stores/connect/<slug:platform>/", views.connect_store, name="connect"),
+    path("stores/connect/<slug:platform>/callback/", views.connect_callback,
+         name="connect_callback"),
     # the documented addresses of the two built-in platforms' forms (PRODUCT.md)
     path("stores/woocommerce/connect/", views.connect_store, {"platform": "woocommerce"},
          name="connect_woocommerce"),

@@ -48,6 +48,10 @@ def connect_store(request, platform: str):
     form_class = connect_form_class(chosen)
     form = form_class(request.POST if request.method == "POST" else None)
     status = 200
+    if request.method == "POST" and chosen.authorizes:  # OAuth: to the platform's consent
+        return redirect(connections.store_authorize(
+            workspace=request.workspace, membership=request.membership, user=request.user,
+            platform=chosen.code))
     if request.method == "POST":
         status = 400
         if form.is_valid():
@@ -66,6 +70,24 @@ def connect_store(request, platform: str):
                 return redirect("integrations:health", store_id=conn.store_id)
     return render(request, "integrations/connect.html",
                   {"section": "stores", "platform": chosen, "form": form}, status=status)
+
+
+@workspace_view
+@require_GET
+def connect_callback(request, platform: str):
+    """An `authorizes` platform sends the seller back here with its grant (or a refusal)."""
+    try:
+        conn = connections.store_authorized(
+            workspace=request.workspace, membership=request.membership, user=request.user,
+            platform=platform, params=request.GET.dict())
+    except PodhubError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.message)
+        return redirect("integrations:stores")
+    messages.success(request, f"{conn.store.name} is connected: its open orders are being "
+                              "imported and new ones arrive by themselves.")
+    return redirect("integrations:health", store_id=conn.store_id)
 
 
 @workspace_view

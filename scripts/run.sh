@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the embedded default on one machine — SQLite, a Celery worker and
 # beat over the file-system broker, web on http://127.0.0.1:8000. Ctrl-C stops all.
-# Ports come from PORT, SANDBOX_PORT, WOO_SANDBOX_PORT, FACTORY_PORT and
+# Ports come from PORT, SANDBOX_PORT, WOO_SANDBOX_PORT, ETSY_SANDBOX_PORT, FACTORY_PORT and
 # STRIPE_SANDBOX_PORT; state and logs go to PODHUB_VAR_DIR (default var/);
 # FACTORY_STEP_SECONDS is the sandbox factory's production step (20).
 set -euo pipefail
@@ -48,6 +48,9 @@ if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
     --webhook-url "http://127.0.0.1:$PORT/webhooks/stripe/" >"$VAR/log/stripe-sandbox.log" 2>&1 &
   pids+=($!)
 fi
+# Etsy's sandbox address (below), read by web and worker at start (settings.ETSY_*)
+ETSY_SANDBOX_PORT=${ETSY_SANDBOX_PORT:-8040}
+export PODHUB_SANDBOX_ETSY_URL="http://127.0.0.1:$ETSY_SANDBOX_PORT"
 .venv/bin/celery -A podhub worker -Q celery,sweeps --loglevel=INFO --concurrency=2 >"$VAR/log/worker.log" 2>&1 &
 pids+=($!)
 .venv/bin/celery -A podhub beat --loglevel=INFO --schedule "$VAR/celerybeat-schedule" >"$VAR/log/beat.log" 2>&1 &
@@ -76,6 +79,14 @@ $PY manage.py run_sandbox_factory --port "$FACTORY_PORT" --connect --route-catal
   --callback-url "http://127.0.0.1:$PORT/webhooks/providers/sandbox-factory/" --step-seconds "${FACTORY_STEP_SECONDS:-20}" \
   >"$VAR/log/sandbox-factory.log" 2>&1 &
 pids+=($!)
+# The Etsy sandbox (sandboxes/etsy): Etsy's OAuth consent page and Open API v3 receipts,
+# where "Connect an Etsy store" and "Try a sandbox Etsy store" go (ETSY_* settings); a
+# personalised receipt arrives in each of its shops every 5 minutes.
+if [ -z "${ETSY_API_KEY:-}" ]; then
+  $PY manage.py run_etsy_sandbox --port "$ETSY_SANDBOX_PORT" --generate-every 300 \
+    >"$VAR/log/etsy-sandbox.log" 2>&1 &
+  pids+=($!)
+fi
 # The demo's "Sandbox WooCommerce store" (REST API v3 subset, signed webhooks), connected
 # to the demo workspace; its webhook registration is retried until the web server is up.
 $PY manage.py run_woocommerce_sandbox --port "$WOO_SANDBOX_PORT" --seed-orders 10 \
@@ -86,7 +97,7 @@ pids+=($!)
 pids+=($!)
 
 echo "  PodHub is starting on http://127.0.0.1:$PORT  (health: /healthz, API docs: /api/v1/docs/)"
-echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT, WooCommerce store on :$WOO_SANDBOX_PORT, sandbox factory on :$FACTORY_PORT"
+echo "  Sandbox Shopify store on http://127.0.0.1:$SANDBOX_PORT, WooCommerce store on :$WOO_SANDBOX_PORT, Etsy on :$ETSY_SANDBOX_PORT, sandbox factory on :$FACTORY_PORT"
 echo "  E-mails PodHub sends (sign-up codes, invitations, quotes): http://127.0.0.1:$PORT/dev/mail/ and $VAR/mail/"
 echo "  Logs: $VAR/log/ — press Ctrl-C to stop web, worker, beat and the sandboxes."
 # Exit (and stop the others) as soon as any of the three dies.

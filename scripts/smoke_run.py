@@ -218,7 +218,8 @@ def main() -> int:
     started = time.monotonic()
     var = Path(tempfile.mkdtemp(prefix="podhub-smoke-"))
     ports = {name: free_port() for name in ("PORT", "SANDBOX_PORT", "WOO_SANDBOX_PORT",
-                                            "FACTORY_PORT", "STRIPE_SANDBOX_PORT")}
+                                            "ETSY_SANDBOX_PORT", "FACTORY_PORT",
+                                            "STRIPE_SANDBOX_PORT")}
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env.update({k: str(v) for k, v in ports.items()})
     env.update(PODHUB_VAR_DIR=str(var), FACTORY_STEP_SECONDS="2")

@@ -122,6 +122,18 @@ class StorePlatform:
     push_retries: ClassVar[int] = 1
     #: the note an order submitted to production leaves in the store (ORDER_NOTE)
     in_production_note: ClassVar[str] = "In production: PodHub sent this order to be made."
+    #: connected by the seller allowing PodHub in the platform (OAuth), not by pasting
+    #: credentials: the connect form sends the browser to `authorize()`, the platform sends
+    #: it back to /stores/connect/<code>/callback/, which calls `authorized()`
+    authorizes: ClassVar[bool] = False
+    #: a platform without webhooks is read by the poll sweep every this many seconds
+    #: (integrations.services.imports.connections_to_poll); None: webhooks + the
+    #: 10-minute reconciliation
+    poll_seconds: int | None = None
+    #: how far before the last sweep's newest change the next one reads again (None:
+    #: integrations.conf.SWEEP_OVERLAP_SECONDS, 15 minutes); a platform polled every minute
+    #: keeps it short, or each sweep re-reads a quarter of an hour of orders
+    sweep_overlap_seconds: ClassVar[int | None] = None
 
     # --- connect ---------------------------------------------------------------------
 
@@ -138,6 +150,20 @@ class StorePlatform:
     def connect_instructions(self) -> str:
         """Where the seller finds what `connect_fields` ask for (plain text)."""
         return ""
+
+    def authorize(self, *, workspace, user) -> str:
+        """`authorizes` platforms: the platform's consent URL for this member (a state
+        nonce remembered); the seller's browser goes there."""
+        raise NotSupported(f"{self.label} stores are not connected by OAuth.")
+
+    def authorized(self, *, workspace, user, params: dict) -> StoreConnection:
+        """The platform sent the seller back (the callback's query): check the state,
+        exchange the code, connect. ValidationFailed with the reason otherwise."""
+        raise NotSupported(f"{self.label} stores are not connected by OAuth.")
+
+    def polled(self, connection: StoreConnection) -> bool:
+        """Whether the poll sweep reads this connection now (False: no live credentials)."""
+        return True
 
     def connect(self, *, workspace, name: str = "", start_import: bool = True,
                 by_operator: bool = False, **credentials) -> StoreConnection:

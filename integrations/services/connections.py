@@ -84,15 +84,34 @@ def save_connected(conn: StoreConnection, *, now: datetime) -> None:
 
 def connectable_platforms() -> list[StorePlatform]:
     """The registered platforms a seller connects with fields, in the settings' order."""
-    return [p for p in registry.platforms().values() if p.connect_fields()]
+    return [p for p in registry.platforms().values() if p.connect_fields() or p.authorizes]
 
 
 def connectable(code: str) -> StorePlatform:
     """The platform of that code, if a seller can connect its stores (else 404)."""
     platform = registry.find(code)
-    if platform is None or not platform.connect_fields():
+    if platform is None or not (platform.connect_fields() or platform.authorizes):
         raise NotFound(f"PodHub does not connect {code!r} stores.")
     return platform
+
+
+def store_authorize(*, workspace, membership, user, platform: str) -> str:
+    """An `authorizes` platform (OAuth): where to send the seller to allow PodHub."""
+    require_manager(membership, message="Only the owner or an admin can connect a store.")
+    chosen = connectable(platform)
+    if not chosen.authorizes:
+        raise NotFound(f"{chosen.label} stores are connected with their credentials.")
+    return chosen.authorize(workspace=workspace, user=user)
+
+
+def store_authorized(*, workspace, membership, user, platform: str,
+                     params: dict) -> StoreConnection:
+    """The platform sent the seller back with a grant: connect the store."""
+    require_manager(membership, message="Only the owner or an admin can connect a store.")
+    chosen = connectable(platform)
+    if not chosen.authorizes:
+        raise NotFound(f"{chosen.label} stores are connected with their credentials.")
+    return chosen.authorized(workspace=workspace, user=user, params=params)
 
 
 def store_connect(*, workspace, membership, platform: str, credentials: dict,
@@ -102,6 +121,9 @@ def store_connect(*, workspace, membership, platform: str, credentials: dict,
     on, so nothing a seller sends reaches an operator's option."""
     require_manager(membership, message="Only the owner or an admin can connect a store.")
     chosen = connectable(platform)
+    if chosen.authorizes:
+        raise ValidationFailed(f"{chosen.label} stores are connected by allowing PodHub in "
+                               f"{chosen.label}: start at /stores/connect/{chosen.code}/.")
     names = {f.name for f in chosen.connect_fields()} | {"name"}
     given = {k: str(v or "") for k, v in credentials.items() if k in names}
     return chosen.connect(workspace=workspace, start_import=start_import, **given)

@@ -175,6 +175,30 @@ def import_jobs_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
 # --- reconciliation -------------------------------------------------------------------
 
 
+def connections_to_poll(*, now: datetime | None = None) -> list[tuple[int, int]]:
+    """(workspace id, connection id) of the live connections of platforms read by polling
+    (`poll_seconds`: no webhooks) whose last sweep is at least that old: the
+    StoreConnection row (last_sweep_at, sweep_high_water) is the ledger, the poll task
+    only rings `reconcile_store_task` for each."""
+    now = now or timezone.now()
+    polled = {code: p for code, p in registry.platforms().items() if p.poll_seconds}
+    if not polled:
+        return []
+    due = []
+    with scopes_disabled():
+        conns = StoreConnection.objects.filter(status=ConnectionStatus.ACTIVE,
+                                               platform__in=list(polled))
+        for conn in conns.only("pk", "workspace_id", "platform", "last_sweep_at",
+                               "token_expires_at"):
+            platform = polled[conn.platform]
+            # a little early is due: a sweep that ran a second late must not wait a round
+            cutoff = now - timedelta(seconds=platform.poll_seconds * 0.9)
+            if platform.polled(conn) and (conn.last_sweep_at is None
+                                          or conn.last_sweep_at <= cutoff):
+                due.append((conn.workspace_id, conn.pk))
+    return due
+
+
 def reconcile_store(*, connection_id: int, client=None, now: datetime | None = None,
                     max_pages: int = 40) -> dict:
     """Re-read orders updated since the last sweep (minus an overlap) and apply each.
@@ -186,7 +210,8 @@ def reconcile_store(*, connection_id: int, client=None, now: datetime | None = N
     if conn is None or conn.status != ConnectionStatus.ACTIVE:
         return {"skipped": "not connected"}
     platform = registry.platform_for(conn)
-    since = (conn.sweep_high_water - timedelta(seconds=conf.SWEEP_OVERLAP_SECONDS)
+    overlap = platform.sweep_overlap_seconds or conf.SWEEP_OVERLAP_SECONDS
+    since = (conn.sweep_high_water - timedelta(seconds=overlap)
              if conn.sweep_high_water else
              now - timedelta(hours=conf.SWEEP_FIRST_LOOKBACK_HOURS))
     own = client is None

@@ -379,6 +379,9 @@ CELERY_BEAT_SCHEDULE = {
     # every 10 min: re-read each connected store's recently updated orders
     "integrations-reconcile": {"task": "integrations.tasks.reconcile_sweep_task",
                                "schedule": 600.0},
+    # every 30 s: stores without webhooks (Etsy) whose poll interval (ETSY_POLL_SECONDS)
+    # has passed are read for new and changed orders
+    "integrations-poll": {"task": "integrations.tasks.poll_sweep_task", "schedule": 30.0},
     # every 15 s: outbound webhook retries that are due, deliveries and order-event
     # fan-outs whose task was lost (webhooks/services.py, docs/webhooks.md)
     "webhooks-sweep": {"task": "webhooks.tasks.deliveries_sweep_task", "schedule": 15.0},
@@ -431,6 +434,7 @@ PODHUB_PROVIDERS = [
 PODHUB_STORE_PLATFORMS = [
     "integrations.platforms.shopify",
     "integrations.platforms.woocommerce",
+    "integrations.platforms.etsy",
 ]
 
 # --- billing: Stripe ------------------------------------------------------------------
@@ -467,6 +471,26 @@ SHOPIFY_API_SECRET = env.str("SHOPIFY_API_SECRET", default="")
 # demo's Sandbox Shopify store (`make run`, port 8010). Sellers never choose it.
 SHOPIFY_API_BASES = env.dict("SHOPIFY_API_BASES", default={
     "podhub-sandbox.myshopify.com": "http://127.0.0.1:8010"})
+# --- integrations: Etsy (docs/etsy.md) ---------------------------------------------------
+# The app's keystring (the OAuth client id) and shared secret (x-api-key is
+# "keystring:secret"). Without a keystring the embedded default talks to the local Etsy
+# sandbox (sandboxes/etsy, started by `make run` on port 8040) with its app's keys.
+_etsy_key = env.str("ETSY_API_KEY", default="")
+ETSY_SANDBOX = not _etsy_key
+_etsy_sandbox = env.str("PODHUB_SANDBOX_ETSY_URL", default="http://127.0.0.1:8040")
+ETSY_API_KEY = _etsy_key or "podhub-sandbox-keystring"
+ETSY_SHARED_SECRET = env.str("ETSY_SHARED_SECRET",
+                             default="podhub-sandbox-secret" if ETSY_SANDBOX else "")
+ETSY_API_BASE = env.str("ETSY_API_BASE", default=f"{_etsy_sandbox}/v3" if ETSY_SANDBOX
+                        else "https://api.etsy.com/v3")
+ETSY_CONNECT_URL = env.str("ETSY_CONNECT_URL", default=f"{_etsy_sandbox}/oauth/connect"
+                           if ETSY_SANDBOX else "https://www.etsy.com/oauth/connect")
+# How often each Etsy shop is read for new receipts (no webhooks): at most 2 minutes
+# from payment to PodHub (issue 16), about 1,440 calls a day per shop at 60 s.
+ETSY_POLL_SECONDS = env.int("ETSY_POLL_SECONDS", default=60)
+# Reading stops when fewer calls than this are left in Etsy's 24-hour window: tracking
+# pushes (the buyer's shipping e-mail) keep their budget.
+ETSY_DAILY_RESERVE = env.int("ETSY_DAILY_RESERVE", default=200)
 # "Try a sandbox store" on the Stores page (docs/architecture.md, "Sandboxes"): where the
 # embedded default's sandbox stores listen (scripts/run.sh starts them), by platform code.
 # Empty (production.py, the tests unless a test says otherwise): no button, no URL.
@@ -475,6 +499,7 @@ PODHUB_SANDBOX_STORES = {
         ("shopify", env.str("PODHUB_SANDBOX_SHOPIFY_URL", default="http://127.0.0.1:8010")),
         ("woocommerce", env.str("PODHUB_SANDBOX_WOOCOMMERCE_URL",
                                 default="http://127.0.0.1:8030")),
+        ("etsy", env.str("PODHUB_SANDBOX_ETSY_URL", default="http://127.0.0.1:8040")),
     ) if url}
 
 # --- outbound HTTP policy (podhub/core/outbound.py, docs/security.md) ------------------

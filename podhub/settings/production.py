@@ -70,6 +70,12 @@ PODHUB_ALLOW_PRIVATE_URLS = env.bool(
     "PODHUB_ALLOW_PRIVATE_URLS", default=env.bool("PRINTFILES_ALLOW_PRIVATE_URLS", default=False))
 SHOPIFY_API_BASES = env.dict("SHOPIFY_API_BASES", default={})
 PODHUB_SANDBOX_STORES: dict[str, str] = {}  # never sandbox stores in production
+# Etsy: the real Open API unless the operator says otherwise; without ETSY_API_KEY the
+# Etsy connect button answers that no Etsy app is configured (never the sandbox's keys).
+ETSY_API_KEY = env.str("ETSY_API_KEY", default="")
+ETSY_SHARED_SECRET = env.str("ETSY_SHARED_SECRET", default="")
+ETSY_API_BASE = env.str("ETSY_API_BASE", default="https://api.etsy.com/v3")
+ETSY_CONNECT_URL = env.str("ETSY_CONNECT_URL", default="https://www.etsy.com/oauth/connect")
 DEBUG = False
 PODHUB_DEV_MAILBOX = False  # it shows every e-mail, sign-in codes included
 SESSION_COOKIE_SECURE = True

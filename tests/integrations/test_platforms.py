@@ -299,7 +299,7 @@ def test_a_platform_added_in_settings_is_connected_through_the_api(
 
 
 @pytest.mark.parametrize(("line", "reason"), [
-    ("integrations.platforms.etsy", "is not a store platform module"),
+    ("integrations.platforms.amazon", "is not a store platform module"),
     ("integrations.models", "is not a store platform module"),
 ])
 def test_an_unknown_platform_in_settings_fails_at_start_up(settings, line, reason):

@@ -1,0 +1,44 @@
+import json
+import random
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from sandboxes.etsy.server import EtsySandboxServer
+from sandboxes.etsy.shop import EtsySandbox
+
+
+class Command(BaseCommand):
+    help = ("Run the Etsy sandbox (Open API v3 subset: OAuth 2 with PKCE, getShopReceipts, "
+            "createReceiptShipment, rate limits and 429) on a local port until interrupted.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8040)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--keystring", default="podhub-sandbox-keystring")
+        parser.add_argument("--shared-secret", default="podhub-sandbox-secret")
+        parser.add_argument("--per-second", type=int, default=10,
+                            help="the app's per-second limit (Etsy's default: 10)")
+        parser.add_argument("--per-day", type=int, default=10_000,
+                            help="the app's sliding 24-hour limit (Etsy's default: 10,000)")
+        parser.add_argument("--generate-every", type=float, default=0,
+                            help="a paid, personalised receipt in every shop every N s (demo)")
+
+    def handle(self, *args, **opts):
+        sandbox = EtsySandbox(keystring=opts["keystring"], shared_secret=opts["shared_secret"])
+        sandbox.limits.per_second, sandbox.limits.per_day = opts["per_second"], opts["per_day"]
+        server = EtsySandboxServer(sandbox, host=opts["host"], port=opts["port"]).start()
+        self.stdout.write(json.dumps({"url": server.url, "keystring": opts["keystring"]}))
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        signal.signal(signal.SIGINT, lambda *a: stop.set())
+        every = opts["generate_every"]
+        rnd = random.Random()  # noqa: S311 - demo data
+        while not stop.wait(every if every > 0 else 3600):
+            for shop_id in list(sandbox.shops):
+                receipt = sandbox.new_receipt(shop_id, {
+                    "personalization": rnd.choice(["Ana", "Bo", "Chen"]),
+                    "quantity": rnd.randint(1, 2)})
+                self.stdout.write(f"sandbox: shop {shop_id} receipt {receipt['receipt_id']}")
+        server.stop()
