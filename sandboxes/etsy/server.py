@@ -28,25 +28,14 @@ import html
 import json
 import re
 import threading
-from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl, urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from sandboxes import wsgi
 from sandboxes.etsy.shop import EtsyApiError, EtsySandbox
 
 REASONS = {200: "OK", 201: "Created", 302: "Found", 400: "Bad Request", 401: "Unauthorized",
            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            429: "Too Many Requests"}
-
-
-class _Threading(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):  # noqa: D401 - keep test output clean
-        return None
 
 
 def _json(start, status: int, body, headers: list | None = None):
@@ -70,8 +59,7 @@ class EtsySandboxServer:
     def __init__(self, sandbox: EtsySandbox | None = None, *, host: str = "127.0.0.1",
                  port: int = 0):
         self.sandbox = sandbox or EtsySandbox()
-        self.httpd = make_server(host, port, self.app, server_class=_Threading,
-                                 handler_class=_QuietHandler)
+        self.httpd = wsgi.serve(self.app, host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
         self.thread: threading.Thread | None = None
 

@@ -21,10 +21,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from sandboxes import wsgi
 from sandboxes.factory.factory import http_sender
 
 log = logging.getLogger(__name__)
@@ -273,17 +272,6 @@ class StandIn:
         return Reply(404, {"message": "not found"})
 
 
-class _Threaded(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 def make_app(standin: StandIn):
     def app(environ, start_response):
         try:
@@ -311,8 +299,7 @@ class StandInServer:
 
     def __init__(self, standin: StandIn, *, host: str = "127.0.0.1", port: int = 0):
         self.standin = standin
-        self.httpd = make_server(host, port, make_app(standin), server_class=_Threaded,
-                                 handler_class=_Quiet)
+        self.httpd = wsgi.serve(make_app(standin), host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
         self._thread: threading.Thread | None = None
 

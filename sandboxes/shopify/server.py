@@ -22,11 +22,10 @@ import secrets
 import threading
 import time
 from decimal import Decimal
-from socketserver import ThreadingMixIn
 from urllib.parse import parse_qs, urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from integrations.shopify.hmac import signed_query
+from sandboxes import wsgi
 from sandboxes.shopify.shop import (
     SandboxShop,
     Settings,
@@ -561,16 +560,6 @@ def make_app(shop: SandboxShop):
     return app
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):  # the sandbox is chatty enough through its stats
-        pass
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 class SandboxServer:
     """The sandbox on 127.0.0.1:<port> in background threads (port 0: a free one)."""
 
@@ -579,8 +568,7 @@ class SandboxServer:
         self.shops: dict[str, SandboxShop] = {}  # made by POST /_sandbox/shops
         self._apps: dict[str, object] = {}
         self._root = make_app(shop)
-        self.httpd = make_server(host, port, self.app, server_class=_ThreadingServer,
-                                 handler_class=_Quiet)
+        self.httpd = wsgi.serve(self.app, host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
         self._thread: threading.Thread | None = None
 

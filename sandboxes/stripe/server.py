@@ -42,11 +42,11 @@ import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
-from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from babel.numbers import format_currency, get_currency_precision
+
+from sandboxes import wsgi
 
 DECLINE_CARDS = {"4000000000000002": "Your card was declined.",
                  "4000000000009995": "Your card has insufficient funds."}
@@ -576,20 +576,9 @@ font:inherit;width:100%;margin-top:.5rem}} .err{{color:#b3261e}} small{{color:#6
         return [b""]
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 (stdlib signature)
-        pass
-
-
 def serve(sandbox: StripeSandbox, host: str = "127.0.0.1", port: int = 0):
     """Start serving in a daemon thread; returns (server, base_url)."""
-    server = make_server(host, port, sandbox, server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
+    server = wsgi.serve(sandbox, host=host, port=port)
     base = f"http://{host}:{server.server_port}"
     if not sandbox.public_url:
         sandbox.public_url = base

@@ -28,23 +28,12 @@ import re
 import secrets
 import threading
 import time
-from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from sandboxes import wsgi
 from sandboxes.woocommerce.store import RestError, WooStore
 
 API = "/wp-json/wc/v3/"
-
-
-class _Threading(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):  # noqa: D401 - keep test output clean
-        return None
 
 
 def _json(start, status: int, body, headers: list | None = None):
@@ -61,8 +50,7 @@ def _json(start, status: int, body, headers: list | None = None):
 class WooSandboxServer:
     def __init__(self, store: WooStore, *, host: str = "127.0.0.1", port: int = 0):
         self.store = store
-        self.httpd = make_server(host, port, self.app, server_class=_Threading,
-                                 handler_class=_QuietHandler)
+        self.httpd = wsgi.serve(self.app, host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
         if store.home_url in ("", "http://127.0.0.1"):
             store.home_url = self.url
