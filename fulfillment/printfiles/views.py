@@ -25,7 +25,7 @@ from orders.events import Actor
 from orders.models import HoldReason, OrderState
 from podhub.core.exceptions import NotFound, PodhubError, ValidationFailed
 from podhub.core.uploads import FILE_CSP, file_response, upload_limit
-from podhub.core.views import workspace_view
+from podhub.core.views import redirect_local, workspace_view
 
 MAX_FIELDS = 50
 
@@ -83,7 +83,10 @@ def edit_personalization(request, order_id: int, line_id: int):
         order_id=order.pk, actor=Actor.seller(request.user),
         changes={"lines": {str(line_id): {"personalization": personalization,
                                           "images": images}}})
-    return _done(request, order_id, "Saved; re-rendering.")
+    # the whole page: the items card and the timeline show the edit too
+    messages.success(request, "Saved; re-rendering.")
+    return redirect_local(request, None,
+                          fallback=reverse("orders:detail", args=[order_id]) + "#print-files")
 
 
 # --- seller artwork (issue 17) ----------------------------------------------------------------

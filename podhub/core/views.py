@@ -62,11 +62,18 @@ def local_path(request, candidate: str | None, *, fallback: str) -> str:
 
 def redirect_local(request, candidate: str | None, *, fallback: str) -> HttpResponse:
     """Redirect to a same-host path from the request (see local_path): a 302, or for
-    htmx a 204 with HX-Redirect, which htmx follows like a link."""
+    htmx a 204 with HX-Redirect, which htmx follows like a link — or HX-Refresh when the
+    target is the page the request came from: a link that differs only by its #fragment
+    would only scroll, and the page would keep showing what the action changed."""
     target = local_path(request, candidate, fallback=fallback)
     if getattr(request, "htmx", False):
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = target
+        current = urlsplit(request.headers.get("HX-Current-URL") or "")
+        wanted = urlsplit(target)
+        if (current.path, current.query) == (wanted.path, wanted.query):
+            response["HX-Refresh"] = "true"
+        else:
+            response["HX-Redirect"] = target
         return response
     return redirect(target)
 

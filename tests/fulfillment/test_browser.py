@@ -66,6 +66,7 @@ def test_edit_name_rerender_see_new_preview_submit_then_locked(
     assert new_src != old_src
     assert _preview_bytes(page, new_src) != old_preview
     assert page.locator("input[data-field='Name']").input_value() == "Beatriz"
+    assert "Beatriz" in page.locator("dl.personalization").first.inner_text()  # items card
     page.screenshot(path=f"{artifacts_dir}/print-files-rerendered.png", full_page=True)
 
     # submitted to production: the editor is read-only with the reason

@@ -92,13 +92,19 @@ def test_editing_saves_the_personalisation_and_queues_a_render(
         workspace, client_for, owner, order, line, rendered, sent_tasks,
         django_capture_on_commit_callbacks):
     sent_tasks.clear()
+    client = client_for(owner)
     with django_capture_on_commit_callbacks(execute=True):
-        resp = client_for(owner).post(
+        resp = client.post(
             f"/orders/{order.pk}/print-files/lines/{line.pk}/personalization/",
             {"key": ["Name"], "value": ["Beatriz"], "image_key": ["Photo"],
              "image_url": ["https://cdn.test/p.jpg"]}, HTTP_HX_REQUEST="true")
 
-    assert resp.status_code == 200
+    # the whole order page comes back, so its items card shows the new name too
+    assert resp.status_code == 204
+    assert resp["HX-Redirect"] == f"/orders/{order.pk}/#print-files"
+    page = client.get(f"/orders/{order.pk}/").content.decode()
+    assert "Saved; re-rendering." in page
+    assert "<dd>Beatriz</dd>" in page
     with scope(workspace=workspace):
         line.refresh_from_db()
         assert line.personalization == [{"key": "Name", "value": "Beatriz"}]
@@ -107,6 +113,15 @@ def test_editing_saves_the_personalisation_and_queues_a_render(
     html = client_for(owner).get(f"/orders/{order.pk}/print-files/").content.decode()
     assert 'data-testid="rendering"' in html  # and the panel polls until it is done
     assert 'hx-trigger="every 2s"' in html
+    # sent from that very page, a link differing by its #fragment would only scroll:
+    # htmx reloads the page instead
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(
+            f"/orders/{order.pk}/print-files/lines/{line.pk}/personalization/",
+            {"key": ["Name"], "value": ["Bea"]}, HTTP_HX_REQUEST="true",
+            HTTP_HX_CURRENT_URL=f"http://testserver/orders/{order.pk}/#print-files")
+    assert again.status_code == 204 and again["HX-Refresh"] == "true"
+    assert "HX-Redirect" not in again
 
 
 def test_rerender_button_queues_a_render(workspace, client_for, owner, order, line, rendered,
