@@ -57,12 +57,15 @@ pids+=($!)
 pids+=($!)
 # The demo's "Sandbox Shopify store": a local Shopify-like server (its own state in
 # $VAR/shopify-sandbox.sqlite3) that creates an order every minute and sends signed webhooks.
+# Every sandbox keeps the stores "Try a sandbox store" made under $VAR/sandboxes/, so they
+# and their credentials outlive a restart (sandboxes/state.py).
 SANDBOX_PORT=${SANDBOX_PORT:-8010}
 WOO_SANDBOX_PORT=${WOO_SANDBOX_PORT:-8030}
 # "Try a sandbox store" asks these for a new store per workspace (PODHUB_SANDBOX_STORES)
 export PODHUB_SANDBOX_SHOPIFY_URL="http://127.0.0.1:$SANDBOX_PORT"
 export PODHUB_SANDBOX_WOOCOMMERCE_URL="http://127.0.0.1:$WOO_SANDBOX_PORT"
 $PY manage.py run_shopify_sandbox --port "$SANDBOX_PORT" --db "$VAR/shopify-sandbox.sqlite3" \
+  --state-dir "$VAR/sandboxes/shopify" \
   --access-token shpat_demo --webhook-secret demo-webhook-secret --seed-orders 25 \
   --webhook-url "http://127.0.0.1:$PORT/webhooks/shopify/" --generate-every 60 \
   >"$VAR/log/shopify-sandbox.log" 2>&1 &
@@ -84,13 +87,14 @@ pids+=($!)
 # personalised receipt arrives in each of its shops every 5 minutes.
 if [ -z "${ETSY_API_KEY:-}" ]; then
   $PY manage.py run_etsy_sandbox --port "$ETSY_SANDBOX_PORT" --generate-every 300 \
+    --state-file "$VAR/sandboxes/etsy.json" \
     >"$VAR/log/etsy-sandbox.log" 2>&1 &
   pids+=($!)
 fi
 # The demo's "Sandbox WooCommerce store" (REST API v3 subset, signed webhooks), connected
 # to the demo workspace; its webhook registration is retried until the web server is up.
 $PY manage.py run_woocommerce_sandbox --port "$WOO_SANDBOX_PORT" --seed-orders 10 \
-  --generate-every 90 --connect-demo --workspace "$DEMO_WS" >"$VAR/log/woocommerce-sandbox.log" 2>&1 &
+  --state-dir "$VAR/sandboxes/woocommerce" --generate-every 90 --connect-demo --workspace "$DEMO_WS" >"$VAR/log/woocommerce-sandbox.log" 2>&1 &
 pids+=($!)
 .venv/bin/gunicorn podhub.wsgi --config python:podhub.gunicorn_conf --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
   --access-logfile "$VAR/log/access.log" --error-logfile "$VAR/log/web.log" &

@@ -28,9 +28,10 @@ import html
 import json
 import re
 import threading
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from sandboxes import wsgi
+from sandboxes import state, wsgi
 from sandboxes.etsy.shop import EtsyApiError, EtsySandbox
 
 REASONS = {200: "OK", 201: "Created", 302: "Found", 400: "Bad Request", 401: "Unauthorized",
@@ -57,9 +58,15 @@ access</title></head><body><h1>Allow access to your Etsy shop?</h1>
 
 class EtsySandboxServer:
     def __init__(self, sandbox: EtsySandbox | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0):
+                 port: int = 0, state_file: Path | None = None):
+        """state_file: keep the shops, receipts and grants there (sandboxes/state.py), and
+        start from it when it exists."""
         self.sandbox = sandbox or EtsySandbox()
-        self.httpd = wsgi.serve(self.app, host=host, port=port)
+        self.state_file = state_file
+        if state_file and (saved := state.read_json(state_file)):
+            self.sandbox.restore(saved)
+        self.httpd = wsgi.serve(state.saving(self.app, self.save) if state_file else self.app,
+                                host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
         self.thread: threading.Thread | None = None
 
@@ -71,6 +78,10 @@ class EtsySandboxServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def save(self, environ: dict | None = None) -> None:
+        if self.state_file:
+            state.write_json(self.state_file, self.sandbox.snapshot())
 
     def app(self, environ, start):
         method = environ["REQUEST_METHOD"]

@@ -18,7 +18,9 @@ import itertools
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+from sandboxes.state import int_keys
 
 ACCESS_SECONDS = 3600  # Etsy: "access tokens ... valid for one hour"
 CODE_SECONDS = 600
@@ -87,6 +89,31 @@ class EtsySandbox:
         self._receipt_ids = itertools.count(first * 10)
         self._tx_ids = itertools.count(first * 100)
         self._ship_ids = itertools.count(first * 1000)
+
+    # --- on disk (sandboxes/state.py) ---------------------------------------------------
+
+    _COUNTERS = ("_ids", "_receipt_ids", "_tx_ids", "_ship_ids")
+
+    def snapshot(self) -> dict:
+        """Shops with their receipts, the live grants and the next ids: what a restarted
+        sandbox needs so a connected shop's refresh token still works."""
+        with self.lock:
+            counters = {}
+            for name in self._COUNTERS:
+                counters[name] = next(getattr(self, name))
+                setattr(self, name, itertools.count(counters[name]))
+            return {"shops": {k: asdict(v) for k, v in self.shops.items()},
+                    "access": self.access, "refresh": self.refresh, "counters": counters}
+
+    def restore(self, data: dict) -> None:
+        with self.lock:
+            self.shops = {int(k): Shop(**{**v, "receipts": int_keys(v.get("receipts") or {})})
+                          for k, v in (data.get("shops") or {}).items()}
+            self.access = dict(data.get("access") or {})
+            self.refresh = dict(data.get("refresh") or {})
+            for name, value in (data.get("counters") or {}).items():
+                if name in self._COUNTERS:
+                    setattr(self, name, itertools.count(int(value)))
 
     # --- shops and receipts -------------------------------------------------------------
 

@@ -22,10 +22,11 @@ import secrets
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 from integrations.shopify.hmac import signed_query
-from sandboxes import wsgi
+from sandboxes import state, wsgi
 from sandboxes.shopify.shop import (
     SandboxShop,
     Settings,
@@ -561,16 +562,26 @@ def make_app(shop: SandboxShop):
 
 
 class SandboxServer:
-    """The sandbox on 127.0.0.1:<port> in background threads (port 0: a free one)."""
+    """The sandbox on 127.0.0.1:<port> in background threads (port 0: a free one).
 
-    def __init__(self, shop: SandboxShop, *, host: str = "127.0.0.1", port: int = 0):
+    state_dir: the shops made by POST /_sandbox/shops keep their orders in
+    `shops/<domain>.sqlite3` there, and their token and webhook subscription in
+    `shops.json`, so a restarted sandbox brings them back (sandboxes/state.py)."""
+
+    def __init__(self, shop: SandboxShop, *, host: str = "127.0.0.1", port: int = 0,
+                 state_dir: Path | None = None):
         self.shop = shop
+        self.state_dir = state_dir
         self.shops: dict[str, SandboxShop] = {}  # made by POST /_sandbox/shops
+        self._made: dict[str, dict] = {}  # domain -> what to make it again with
         self._apps: dict[str, object] = {}
         self._root = make_app(shop)
         self.httpd = wsgi.serve(self.app, host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
         self._thread: threading.Thread | None = None
+        if state_dir:
+            for domain, made in (state.read_json(self._registry()) or {}).items():
+                self._add(domain, made)
 
     def app(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -592,18 +603,36 @@ class SandboxServer:
     def new_shop(self, spec: dict) -> dict:
         """A shop of its own (one per PodHub workspace that tries a sandbox store)."""
         domain = f"sandbox-{secrets.token_hex(5)}.myshopify.com"
-        token, secret = f"shpat_{secrets.token_hex(16)}", secrets.token_hex(24)
-        shop = SandboxShop(shop_domain=domain, access_token=token,
-                           settings=Settings(currency=self.shop.settings.currency))
-        if spec.get("webhook_url"):
-            shop.subscribe(url=str(spec["webhook_url"]), secret=secret)
+        made = {"access_token": f"shpat_{secrets.token_hex(16)}",
+                "webhook_secret": secrets.token_hex(24),
+                "webhook_url": str(spec.get("webhook_url") or ""),
+                "currency": self.shop.settings.currency}
+        shop = self._add(domain, made)
         seed = min(int(spec.get("seed_orders") or 0), 50)
         if seed:
             shop.bulk_create(seed)
+        if self.state_dir:
+            state.write_json(self._registry(), self._made)
+        return {"shop_domain": domain, "access_token": made["access_token"],
+                "webhook_secret": made["webhook_secret"]}
+
+    def _registry(self) -> Path:
+        return self.state_dir / "shops.json"
+
+    def _add(self, domain: str, made: dict) -> SandboxShop:
+        db = ":memory:"
+        if self.state_dir:
+            (self.state_dir / "shops").mkdir(parents=True, exist_ok=True)
+            db = str(self.state_dir / "shops" / f"{domain}.sqlite3")
+        shop = SandboxShop(shop_domain=domain, access_token=made["access_token"], db_path=db,
+                           settings=Settings(currency=made.get("currency") or "USD"))
+        if made.get("webhook_url"):
+            shop.subscribe(url=made["webhook_url"], secret=made["webhook_secret"])
         shop.start_sender()
         self.shops[domain] = shop
+        self._made[domain] = made
         self._apps[domain] = make_app(shop)
-        return {"shop_domain": domain, "access_token": token, "webhook_secret": secret}
+        return shop
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-http",

@@ -28,9 +28,10 @@ import re
 import secrets
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qsl
 
-from sandboxes import wsgi
+from sandboxes import state, wsgi
 from sandboxes.woocommerce.store import RestError, WooStore
 
 API = "/wp-json/wc/v3/"
@@ -48,14 +49,38 @@ def _json(start, status: int, body, headers: list | None = None):
 
 
 class WooSandboxServer:
-    def __init__(self, store: WooStore, *, host: str = "127.0.0.1", port: int = 0):
+    """state_dir: keep every store on disk (sandboxes/state.py) — `store.json` for the
+    main store, `stores/<slug>.json` for those made by POST /_sandbox/stores — and bring
+    the made ones back at start (the command restores the main one)."""
+
+    def __init__(self, store: WooStore, *, host: str = "127.0.0.1", port: int = 0,
+                 state_dir: Path | None = None):
         self.store = store
-        self.httpd = wsgi.serve(self.app, host=host, port=port)
+        self.state_dir = state_dir
+        self.httpd = wsgi.serve(state.saving(self.app, self._save) if state_dir else self.app,
+                                host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
         if store.home_url in ("", "http://127.0.0.1"):
             store.home_url = self.url
         self.thread: threading.Thread | None = None
         self.stores: dict[str, WooStore] = {}  # the stores made by POST /_sandbox/stores
+        if state_dir:
+            for path in sorted((state_dir / "stores").glob("*.json")):
+                self.stores[path.stem] = WooStore.from_snapshot(state.read_json(path))
+            self.save(self.store)
+
+    def save(self, store: WooStore) -> None:
+        if self.state_dir is None:
+            return
+        slug = next((k for k, v in self.stores.items() if v is store), None)
+        path = self.state_dir / ("store.json" if slug is None else f"stores/{slug}.json")
+        state.write_json(path, store.snapshot())
+
+    def _save(self, environ) -> None:
+        m = re.match(r"/stores/([a-z0-9]+)/", environ.get("PATH_INFO", ""))
+        store = self.stores.get(m.group(1)) if m else self.store
+        if store is not None:
+            self.save(store)
 
     def start(self) -> WooSandboxServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -142,6 +167,7 @@ class WooSandboxServer:
                 {"name": "Mug 11oz", "sku": "MUG-11-WHITE", "price": "14.00", "quantity": 1,
                  "meta": {"Name": ["Ana", "Bo", "Chen"][n % 3]}}]}, webhooks=False)
         self.stores[slug] = store
+        self.save(store)
         return {"url": store.home_url, "consumer_key": store.consumer_key,
                 "consumer_secret": store.consumer_secret}
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from urllib.parse import quote, unquote
 
 from integrations.woocommerce.signature import sign
+from sandboxes.state import int_keys
 from sandboxes.woocommerce.products import ProductsMixin
 from sandboxes.woocommerce.rest import RestError, fmt
 
@@ -117,6 +118,37 @@ class WooStore(ProductsMixin):
         self._hook_ids = itertools.count(1)
         self._last = 0.0
         self.requests = 0
+
+    # --- on disk (sandboxes/state.py) ---------------------------------------------------
+
+    _COUNTERS = ("_ids", "_line_ids", "_note_ids", "_meta_ids", "_hook_ids")
+
+    def snapshot(self) -> dict:
+        """What a restarted sandbox needs to go on as the same store: its keys, orders,
+        notes, refunds, products, webhooks and next ids (not deliveries in flight)."""
+        with self.lock:
+            counters = {}
+            for name in self._COUNTERS:
+                counters[name] = next(getattr(self, name))
+                setattr(self, name, itertools.count(counters[name]))
+            return {"home_url": self.home_url, "consumer_key": self.consumer_key,
+                    "consumer_secret": self.consumer_secret,
+                    "auto_deliver": self.auto_deliver, "orders": self.orders,
+                    "notes": self.notes, "refunds": self.refunds, "webhooks": self.webhooks,
+                    "products": self.products, "counters": counters, "last": self._last}
+
+    @classmethod
+    def from_snapshot(cls, data: dict, **kwargs) -> WooStore:
+        store = cls(home_url=data["home_url"], consumer_key=data["consumer_key"],
+                    consumer_secret=data["consumer_secret"], **kwargs)
+        store.auto_deliver = bool(data.get("auto_deliver"))
+        for name in ("orders", "notes", "refunds", "webhooks", "products"):
+            setattr(store, name, int_keys(data.get(name) or {}))
+        for name, value in (data.get("counters") or {}).items():
+            if name in cls._COUNTERS:
+                setattr(store, name, itertools.count(int(value)))
+        store._last = float(data.get("last") or 0)
+        return store
 
     # --- time ------------------------------------------------------------------------
 

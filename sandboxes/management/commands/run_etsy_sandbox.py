@@ -2,6 +2,7 @@ import json
 import random
 import signal
 import threading
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -24,11 +25,16 @@ class Command(BaseCommand):
                             help="the app's sliding 24-hour limit (Etsy's default: 10,000)")
         parser.add_argument("--generate-every", type=float, default=0,
                             help="a paid, personalised receipt in every shop every N s (demo)")
+        parser.add_argument("--state-file", default="",
+                            help="keep the shops and grants in this JSON file and start from "
+                                 "it (make run: var/sandboxes/etsy.json)")
 
     def handle(self, *args, **opts):
         sandbox = EtsySandbox(keystring=opts["keystring"], shared_secret=opts["shared_secret"])
         sandbox.limits.per_second, sandbox.limits.per_day = opts["per_second"], opts["per_day"]
-        server = EtsySandboxServer(sandbox, host=opts["host"], port=opts["port"]).start()
+        server = EtsySandboxServer(
+            sandbox, host=opts["host"], port=opts["port"],
+            state_file=Path(opts["state_file"]) if opts["state_file"] else None).start()
         self.stdout.write(json.dumps({"url": server.url, "keystring": opts["keystring"]}))
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -41,4 +47,5 @@ class Command(BaseCommand):
                     "personalization": rnd.choice(["Ana", "Bo", "Chen"]),
                     "quantity": rnd.randint(1, 2)})
                 self.stdout.write(f"sandbox: shop {shop_id} receipt {receipt['receipt_id']}")
+            server.save()
         server.stop()

@@ -1,6 +1,7 @@
 import random
 import signal
 import threading
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -17,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--shop-domain", default="podhub-sandbox.myshopify.com")
         parser.add_argument("--db", default=":memory:", help="SQLite file for its state")
+        parser.add_argument("--state-dir", default="",
+                            help="keep the shops made by POST /_sandbox/shops here and bring "
+                                 "them back at start (make run: var/sandboxes/shopify)")
         parser.add_argument("--access-token", default="shpat_sandbox")
         parser.add_argument("--app-key", default="sandbox-app")
         parser.add_argument("--app-secret", default="sandbox-app-secret")
@@ -47,7 +51,9 @@ class Command(BaseCommand):
             shop.subscribe(url=opts["webhook_url"], secret=opts["webhook_secret"])
         if opts["seed_orders"] and shop.count(None) == 0:
             shop.bulk_create(opts["seed_orders"], fulfilled_every=5)
-        server = SandboxServer(shop, host=opts["host"], port=opts["port"]).start()
+        server = SandboxServer(shop, host=opts["host"], port=opts["port"],
+                               state_dir=Path(opts["state_dir"]) if opts["state_dir"] else None
+                               ).start()
         self.stdout.write(f"Shopify sandbox {opts['shop_domain']} on {server.url} "
                           f"(bucket {settings.bucket_max:.0f}, {settings.restore_rate:.0f}/s)")
         stop = threading.Event()

@@ -4,10 +4,12 @@ import random
 import signal
 import threading
 import time
+from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from sandboxes import state
 from sandboxes.woocommerce.server import WooSandboxServer
 from sandboxes.woocommerce.store import WooStore
 
@@ -39,19 +41,28 @@ class Command(BaseCommand):
                                  "webhook registration ping")
         parser.add_argument("--workspace", type=int, default=None,
                             help="with --connect-demo: this workspace instead of the demo's")
+        parser.add_argument("--state-dir", default="",
+                            help="keep the stores here and bring them back at start "
+                                 "(make run: var/sandboxes/woocommerce)")
 
     def handle(self, *args, **opts):
-        # State is in memory: ids start from the clock so a restarted sandbox never reuses
-        # the id of an order PodHub already has.
-        store = WooStore(consumer_key=opts["consumer_key"],
-                         consumer_secret=opts["consumer_secret"], first_id=int(time.time()))
-        store.auto_deliver = True
+        state_dir = Path(opts["state_dir"]) if opts["state_dir"] else None
+        saved = state.read_json(state_dir / "store.json") if state_dir else None
         rnd = random.Random()  # noqa: S311 - demo data
-        for _ in range(opts["seed_orders"]):
-            store.create_order(_demo_order(rnd, status="processing"), webhooks=False)
-        server = WooSandboxServer(store, host=opts["host"], port=opts["port"]).start()
+        if saved:
+            store = WooStore.from_snapshot({**saved, "home_url": ""})  # this run's address
+        else:
+            # ids start from the clock so a sandbox started afresh never reuses the id of
+            # an order PodHub already has
+            store = WooStore(consumer_key=opts["consumer_key"],
+                             consumer_secret=opts["consumer_secret"], first_id=int(time.time()))
+            for _ in range(opts["seed_orders"]):
+                store.create_order(_demo_order(rnd, status="processing"), webhooks=False)
+        store.auto_deliver = True
+        server = WooSandboxServer(store, host=opts["host"], port=opts["port"],
+                                  state_dir=state_dir).start()
         self.stdout.write(f"WooCommerce sandbox on {server.url} (consumer key "
-                          f"{opts['consumer_key']})")
+                          f"{store.consumer_key})")
         if opts["connect_demo"]:
             try:
                 self._connect(server, opts)
@@ -65,6 +76,7 @@ class Command(BaseCommand):
             if every > 0:
                 order = store.create_order(_demo_order(rnd, status=rnd.choice(
                     ["processing", "processing", "processing", "pending", "on-hold"])))
+                server.save(store)
                 self.stdout.write(f"sandbox: new order {order['number']} ({order['status']})")
         server.stop()
 
@@ -87,8 +99,8 @@ class Command(BaseCommand):
         try:
             with scope(workspace=workspace):
                 conn = store_connect_woocommerce(
-                    workspace=workspace, url=server.url, consumer_key=opts["consumer_key"],
-                    consumer_secret=opts["consumer_secret"], name="Sandbox WooCommerce store")
+                    workspace=workspace, url=server.url, consumer_key=server.store.consumer_key,
+                    consumer_secret=server.store.consumer_secret, name="Sandbox WooCommerce store")
         except PodhubError as exc:
             raise CommandError(f"could not connect: {exc.message}") from None
         # The demo's hands-off store: its orders pay themselves from the balance and go
