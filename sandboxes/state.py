@@ -8,11 +8,13 @@ after every request that may have changed it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -49,7 +51,10 @@ def saving(app, save: Callable[[dict], None]):
     def wrapped(environ, start_response):
         body = app(environ, start_response)
         if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
-            save(environ)
+            try:
+                save(environ)
+            except Exception:  # the answer stands; the sandbox's log says why not saved
+                log.exception("sandbox state not saved")
         return body
 
     return wrapped
