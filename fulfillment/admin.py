@@ -10,6 +10,7 @@ from fulfillment.models import DesignTemplate, PrintFile, Render, TemplateAsset
 from fulfillment.printfiles import conf
 from fulfillment.printfiles.fonts import FONTS
 from fulfillment.printfiles.spec import SpecError, parse_spec
+from podhub.core.admin_inline import TabularInline
 from podhub.core.exceptions import ValidationFailed
 from podhub.core.money_admin import MoneyAdminMixin
 from podhub.core.uploads import IMAGE_FORMATS, clean_image
@@ -67,7 +68,7 @@ class TemplateAssetForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from exc
 
 
-class TemplateAssetInline(admin.TabularInline):
+class TemplateAssetInline(TabularInline):
     model = TemplateAsset
     form = TemplateAssetForm
     extra = 1
@@ -375,7 +376,7 @@ class SubmissionAdmin(admin.ModelAdmin):
             messages.info(request, f"{done} order(s) cancelled at the provider.")
 
 
-class ShipmentEventInline(admin.TabularInline):
+class ShipmentEventInline(TabularInline):
     model = ShipmentEvent
     extra = 0
     readonly_fields = ["status", "message", "occurred_at", "source"]
@@ -414,7 +415,7 @@ class ProviderWebhookAdmin(admin.ModelAdmin):
         messages.info(request, "Processed.")
 
 
-class ClaimMessageInline(admin.TabularInline):
+class ClaimMessageInline(TabularInline):
     model = ClaimMessage
     extra = 0
     fields = ["created_at", "from_staff", "author", "body", "photo_link"]

@@ -22,6 +22,7 @@ from orders.models import (
     OrderEvent,
     Store,
 )
+from podhub.core.admin_inline import TabularInline
 from podhub.core.exceptions import PodhubError
 from podhub.core.money_admin import MoneyAdminMixin
 
@@ -55,7 +56,7 @@ class StoreAdmin(admin.ModelAdmin):
     readonly_fields = ("is_outside_default", "created_at", "updated_at")
 
 
-class LineItemInline(MoneyAdminMixin, admin.TabularInline):
+class LineItemInline(MoneyAdminMixin, TabularInline):
     model = LineItem
     extra = 0
     can_delete = False
@@ -70,7 +71,7 @@ class LineItemInline(MoneyAdminMixin, admin.TabularInline):
         return False
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(TabularInline):
     """The timeline, oldest first; written only by orders/services/timeline.py."""
 
     model = OrderEvent
@@ -191,7 +192,7 @@ def _each(request, queryset, done_label: str, action) -> None:
         messages.success(request, f"{done_label}: {', '.join(done)}.")
 
 
-class CsvImportLineInline(admin.TabularInline):
+class CsvImportLineInline(TabularInline):
     model = CsvImportLine
     fields = ("row", "rows", "outcome", "number", "order", "reason")
     readonly_fields = fields

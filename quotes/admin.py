@@ -8,7 +8,6 @@ hours shown; each quote has one inline row per variant to price. "Send quote"
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Case, Count, IntegerField, Value, When
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from orders.models import Order
+from podhub.core.admin_inline import TabularInline
 from podhub.core.exceptions import PodhubError
 from podhub.core.links import http_url
 from podhub.core.money import format_money
@@ -72,7 +72,7 @@ class ShippingZoneAdmin(admin.ModelAdmin):
     list_display = ("name", "countries", "is_rest_of_world")
 
 
-class ShippingRateInline(admin.TabularInline):
+class ShippingRateInline(TabularInline):
     model = ShippingRate
     extra = 1
     fields = ("zone", "currency", "first_item_amount", "additional_item_amount",
@@ -87,7 +87,7 @@ class ShippingMethodAdmin(MoneyAdminMixin, CatalogChangeMixin, admin.ModelAdmin)
     inlines = [ShippingRateInline]
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(TabularInline):
     model = Variant
     form = VariantAdminForm
     extra = 1
@@ -117,7 +117,7 @@ class ProductAdmin(MoneyAdminMixin, CatalogChangeMixin, admin.ModelAdmin):
         return obj.n_variants
 
 
-class VariantProviderInline(admin.TabularInline):
+class VariantProviderInline(TabularInline):
     model = VariantProvider
     extra = 1
     fields = ("provider", "provider_sku", "base_cost_amount", "currency", "priority",
@@ -147,21 +147,9 @@ class ExchangeRateAdmin(CatalogChangeMixin, admin.ModelAdmin):
 # --- the quote queue -------------------------------------------------------------------------
 
 
-class NamedInputsFormSet(BaseInlineFormSet):
-    """A tabular inline shows its labels as column heads, which do not name the inputs
-    for a screen reader (axe "label"): each input, "Delete" included, is named by its
-    label."""
-
-    def add_fields(self, form, index):
-        super().add_fields(form, index)
-        for field in form.fields.values():
-            field.widget.attrs.setdefault("aria-label", str(field.label))
-
-
-class QuoteLineInline(admin.TabularInline):
+class QuoteLineInline(TabularInline):
     model = QuoteLine
     form = QuoteLineAdminForm
-    formset = NamedInputsFormSet
     extra = 0
     can_delete = True
     fields = ("variant_title", "sku", "catalog_variant", "currency", "unit_price_amount",

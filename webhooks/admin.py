@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 from django_scopes import scope
 
+from podhub.core.admin_inline import TabularInline
 from podhub.core.exceptions import PodhubError
 from webhooks import services
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -26,7 +27,7 @@ class WebhookEndpointAdmin(ReadOnly):
     exclude = ("secret", "previous_secret")  # never shown, even to staff
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False

@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from podhub.core.admin_inline import TabularInline
 from podhub.workspaces.models import ApiToken, Invitation, Membership, Workspace
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(TabularInline):
     model = Membership
     extra = 0
     raw_id_fields = ("user",)

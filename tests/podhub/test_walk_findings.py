@@ -2,6 +2,7 @@
 needs no browser: the markup axe-core and the CSP refused. (The phone-only findings, wide
 tables that scroll and a wide admin text field, need a browser: the walks keep those.)"""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -88,3 +89,32 @@ def test_every_input_of_the_quote_price_table_is_named(staff_client, workspace):
     names = {a["name"]: a["aria-label"] for a in inputs}
     assert "price" in names["lines-0-unit_price_amount"].lower()
     assert names["lines-0-DELETE"] == "Delete"
+
+
+def test_every_tabular_inline_in_the_admin_names_its_inputs(staff_client):
+    """The quote table's finding, for every tabular inline: each derives from
+    podhub.core.admin_inline.TabularInline, and on every add page staff can open, each
+    input of an inline row — the empty row "Add another" copies included — has a name."""
+    from django.contrib import admin
+
+    from podhub.core.admin_inline import NamedInputsFormSet
+
+    tabular = {(model_admin, inline) for model_admin in admin.site._registry.values()
+               for inline in model_admin.inlines if issubclass(inline, admin.TabularInline)}
+    assert len(tabular) >= 10
+    plain = [i.__name__ for _, i in tabular if not issubclass(i.formset, NamedInputsFormSet)]
+    assert not plain
+
+    checked = 0
+    for model_admin in {m for m, _ in tabular}:
+        meta = model_admin.model._meta
+        response = staff_client.get(f"/admin/{meta.app_label}/{meta.model_name}/add/")
+        if response.status_code != 200:  # added elsewhere (a store's orders, a service)
+            continue
+        inputs = [attrs for tag, attrs, _ in Elements(response.content.decode()).found
+                  if tag in {"input", "select", "textarea"} and attrs.get("type") != "hidden"
+                  and re.match(r"[\w-]+-(\d+|__prefix__)-\w+$", attrs.get("name") or "")]
+        unnamed = [a["name"] for a in inputs if not a.get("aria-label")]
+        assert not unnamed, (meta.label, unnamed)
+        checked += len(inputs)
+    assert checked >= 20  # variants, shipping rates, providers, assets, memberships …
