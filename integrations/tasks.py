@@ -98,12 +98,9 @@ def poll_sweep_task() -> int:
 
 @shared_task
 def reconcile_sweep_task() -> int:
-    from integrations.models import ConnectionStatus, StoreConnection
+    from integrations.services.imports import connections_to_reconcile
 
-    with scopes_disabled():
-        conns = list(StoreConnection.objects.filter(status=ConnectionStatus.ACTIVE,
-                                                    platform__in=["shopify", "woocommerce"])
-                     .values_list("workspace_id", "pk"))
+    conns = connections_to_reconcile()
     for ws, pk in conns:
         reconcile_store_task.delay(workspace_id=ws, connection_id=pk)
     return len(conns)

@@ -175,6 +175,17 @@ def import_jobs_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
 # --- reconciliation -------------------------------------------------------------------
 
 
+def connections_to_reconcile() -> list[tuple[int, int]]:
+    """(workspace id, connection id) of the live connections of platforms that send
+    webhooks (no `poll_seconds`): the 10-minute reconciliation catches what a webhook
+    lost. Polled platforms are read by `connections_to_poll` instead."""
+    pushed = [code for code, p in registry.platforms().items() if not p.poll_seconds]
+    with scopes_disabled():
+        return list(StoreConnection.objects.filter(status=ConnectionStatus.ACTIVE,
+                                                   platform__in=pushed)
+                    .values_list("workspace_id", "pk"))
+
+
 def connections_to_poll(*, now: datetime | None = None) -> list[tuple[int, int]]:
     """(workspace id, connection id) of the live connections of platforms read by polling
     (`poll_seconds`: no webhooks) whose last sweep is at least that old: the

@@ -142,6 +142,28 @@ def test_a_platform_added_in_settings_imports_through_the_shared_loop(
         assert orders.get(external_id="F1").state == "cancelled"
 
 
+def test_a_platform_added_in_settings_is_reconciled_by_the_sweep(workspace, fake_registered,
+                                                                 monkeypatch):
+    """The 10-minute reconciliation rings for every live connection of a platform that
+    sends webhooks, whichever the registry lists, and leaves polled ones (Etsy) to the
+    poll sweep."""
+    from integrations import tasks
+    from integrations.services.imports import connections_to_reconcile
+
+    conn = _fake_connection(workspace)
+    assert connections_to_reconcile() == [(workspace.pk, conn.pk)]
+    rung = []
+    monkeypatch.setattr(tasks.reconcile_store_task, "delay", lambda **kw: rung.append(kw))
+    assert tasks.reconcile_sweep_task() == 1
+    assert rung == [{"workspace_id": workspace.pk, "connection_id": conn.pk}]
+    monkeypatch.setattr(type(registry.get("fakestore")), "poll_seconds", 60)
+    assert connections_to_reconcile() == []
+    with scope(workspace=workspace):
+        StoreConnection.objects.filter(pk=conn.pk).update(status="disconnected")
+    monkeypatch.setattr(type(registry.get("fakestore")), "poll_seconds", None)
+    assert connections_to_reconcile() == []
+
+
 def test_a_platform_added_in_settings_takes_webhooks_at_the_shared_door(
         workspace, fake_registered, client):
     conn = _fake_connection(workspace)
