@@ -139,14 +139,14 @@ def print_panel(*, workspace, order_id: int) -> Panel:
                                 if line.catalog_variant_id})
     panels = []
     for i, line in enumerate(lines, 1):
-        files = files_by_line.get(line.pk, [])
         line_templates = templates.get(line.catalog_variant_id, [])
-        panels.append(LinePanel(line=line, position=i, files=files, versions=counts.get(
-            line.pk, 0), render=renders.get(line.pk),
+        source = sources.get(line.catalog_variant_id)  # None: not mapped to the catalog
+        panels.append(LinePanel(
+            line=line, position=i, files=files_by_line.get(line.pk, []),
+            versions=counts.get(line.pk, 0), render=renders.get(line.pk),
             fields=_editor_fields(line, line_templates),
-            artwork_sides=sides_for(sources[line.catalog_variant_id], [t.side for t in
-                                                                    line_templates])
-            if line.catalog_variant_id in sources else []))
+            artwork_sides=sides_for(source, [t.side for t in line_templates]) if source
+            else []))
     return Panel(order=order, lines=panels, locked_reason=locked_reason(order))
 
 
