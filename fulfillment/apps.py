@@ -16,6 +16,8 @@ class FulfillmentConfig(AppConfig):
         from quotes import services as quotes_services
 
         events.subscribe(task=tasks.render_for_event_task, types=services.RENDER_EVENTS)
+        # A paid catalog order goes to production at once where the workspace asks for it.
+        events.subscribe(task=tasks.launch_paid_order_task, types={"order.paid"})
         # A claim's reprint is free on purpose: the loss guard never judges it.
         hooks.register_loss_exemption(claims.is_reprint)
         panels.register_panel(url_name="fulfillment:panel", title="Print files", position=30,

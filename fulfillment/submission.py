@@ -65,6 +65,7 @@ from orders.events import Actor
 from orders.models import HoldReason, LineItem, Order, OrderState, Platform, SubmitMode
 from podhub.core import db
 from podhub.core.exceptions import Conflict, PodhubError, ValidationFailed
+from podhub.workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,45 @@ def order_submit_now(*, workspace, order_id: int, actor: Actor,
         _route_and_submit(order, actor=actor, now=now)
     order.refresh_from_db()
     return order
+
+
+def launch_paid_catalog_order(*, workspace, order_id: int,
+                              now: datetime | None = None) -> Order | None:
+    """A catalog order whose workspace launches them when paid goes to production now,
+    without "Submit now" (quotes/checkout.py; docs/pricing.md). None when it is not one,
+    or was already submitted."""
+    from quotes.checkout import launches_when_paid
+
+    order = Order.objects.select_related("workspace").filter(
+        workspace=workspace, pk=order_id).first()
+    if order is None or order.state != OrderState.AWAITING_SUBMISSION \
+            or not launches_when_paid(order):
+        return None
+    try:
+        return order_submit_now(workspace=workspace, order_id=order_id, now=now,
+                                actor=Actor.system("Launched when paid"))
+    except NoRoute as exc:  # held with the reason, like the submit sweep's; a person acts
+        with transaction.atomic():
+            _hold_unroutable(order, exc, now=now or timezone.now())
+        return None
+    except Conflict:  # submitted meanwhile (a person, the sweep): nothing left to do
+        return None
+
+
+def launch_sweep(*, now: datetime | None = None) -> int:
+    """Catalog orders to launch whose `order.paid` task was lost (beat, with the submit
+    sweep): paid more than a minute ago and still waiting."""
+    from quotes.checkout import orders_to_launch
+
+    now = now or timezone.now()
+    launched = 0
+    for workspace_id, order_id in orders_to_launch(paid_before=now - timedelta(minutes=1)):
+        with scopes_disabled():
+            workspace = Workspace.objects.get(pk=workspace_id)
+        with scope(workspace=workspace):
+            launched += launch_paid_catalog_order(workspace=workspace, order_id=order_id,
+                                                  now=now) is not None
+    return launched
 
 
 @dataclass

@@ -47,10 +47,26 @@ def submit_sweep_task() -> dict:
     """Beat, every 60 s: due orders -> production; unsent or stuck submissions; stored
     provider webhooks whose processing failed."""
     from fulfillment.shipments import webhook_sweep
-    from fulfillment.submission import send_due, submit_sweep
+    from fulfillment.submission import launch_sweep, send_due, submit_sweep
 
     submitted = submit_sweep(send=False)
-    return {"submitted": submitted, "sent": send_due(), "webhooks": webhook_sweep()}
+    launched = launch_sweep()
+    return {"submitted": submitted, "launched": launched, "sent": send_due(),
+            "webhooks": webhook_sweep()}
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def launch_paid_order_task(*, workspace_id: int, event_id: int, type: str) -> bool:
+    """`order.paid`: a catalog order of a workspace that launches them goes to production."""
+    from django_scopes import get_scope
+
+    from fulfillment.submission import launch_paid_catalog_order
+    from orders.models import OrderEvent
+
+    workspace = get_scope()["workspace"]
+    event = OrderEvent.objects.filter(workspace=workspace, pk=event_id).first()
+    return event is not None and launch_paid_catalog_order(
+        workspace=workspace, order_id=event.order_id) is not None
 
 
 @shared_task(soft_time_limit=240, time_limit=300)

@@ -170,3 +170,63 @@ class DeclineForm(forms.Form):
                              label="Why do you decline?")
     cancel_orders = forms.BooleanField(required=False,
                                        label="Also cancel the orders waiting for this product")
+
+
+# --- made-to-order checkout (quotes/checkout.py) ----------------------------------------------
+
+CHECKOUT_ROWS = 5
+
+
+class CatalogOrderForm(forms.Form):
+    """"New order from the catalog": up to five items, where to ship, who is billed.
+    Prices, the stamps choice and confirmation are read by the view (they follow the
+    items)."""
+
+    billing_same = forms.BooleanField(required=False, initial=True,
+                                      label="Billing address is the shipping address")
+
+    def __init__(self, *args, variants=(), **kwargs):
+        from orders.forms import ADDRESS_FIELDS, add_address_fields
+
+        super().__init__(*args, **kwargs)
+        choices = [("", "—")] + [(name, [(str(pk), label) for pk, label in group])
+                                 for name, group in variants]
+        for n in range(CHECKOUT_ROWS):
+            self.fields[f"line_{n}_variant"] = forms.TypedChoiceField(
+                choices=choices, required=False, coerce=int, empty_value=None,
+                label=f"Item {n + 1}")
+            self.fields[f"line_{n}_quantity"] = forms.IntegerField(
+                required=False, min_value=1, max_value=10_000, label=f"Item {n + 1} quantity")
+            self.fields[f"line_{n}_personalization"] = forms.CharField(
+                required=False, max_length=500, strip=True,
+                label=f"Item {n + 1}: text to print (optional)")
+        add_address_fields(self, required=True)
+        for key, label, _ in ADDRESS_FIELDS:
+            self.fields[f"billing_{key}"] = forms.CharField(
+                label=f"Billing {label.lower()}", required=False, max_length=255, strip=True)
+
+    def rows(self) -> list[tuple]:
+        return [(self[f"line_{n}_variant"], self[f"line_{n}_quantity"],
+                 self[f"line_{n}_personalization"]) for n in range(CHECKOUT_ROWS)]
+
+    def address_fields(self, prefix: str) -> list:
+        return [self[name] for name in self.fields if name.startswith(prefix)]
+
+    def lines(self):
+        from quotes.checkout import CheckoutLine
+
+        c = self.cleaned_data
+        return [CheckoutLine(variant_id=c[f"line_{n}_variant"],
+                             quantity=c[f"line_{n}_quantity"] or 1,
+                             personalization=c[f"line_{n}_personalization"])
+                for n in range(CHECKOUT_ROWS) if c.get(f"line_{n}_variant")]
+
+    def addresses(self) -> tuple[dict, dict | None]:
+        from orders.forms import ADDRESS_FIELDS, address_from
+
+        c = self.cleaned_data
+        shipping = address_from(c)
+        if c.get("billing_same"):
+            return shipping, None
+        billing = {key: c.get(f"billing_{key}", "") for key, _, _ in ADDRESS_FIELDS}
+        return shipping, billing

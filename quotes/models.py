@@ -500,3 +500,50 @@ class OrderPrice(WorkspaceModel):
 
     def __str__(self) -> str:
         return f"order {self.order_id}: {format_money(self.total_amount, self.currency)}"
+
+
+class Stamps(models.TextChoices):
+    """A product with a stamps/mould setup fee, on the workspace's first order of it
+    (docs/pricing.md, "Made-to-order checkout")."""
+
+    UNLABELED = "unlabeled", "Unlabeled (no setup fee)"
+    CUSTOM = "custom", "Develop custom stamps (setup fee once)"
+
+
+class StampsChoice(WorkspaceModel):
+    """The seller's choice for a product's stamps, remembered: "unlabeled" waives the
+    setup fee on every order of the product, "custom" charges it once (SetupFeeCharge)."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    choice = models.CharField(max_length=10, choices=Stamps.choices)
+    chosen_at = models.DateTimeField(default=timezone.now)
+    chosen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                  null=True, blank=True, related_name="+")
+
+    objects = ScopedManager(workspace="workspace")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "product"], name="stampschoice_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.choice}"
+
+
+class CatalogOrder(WorkspaceModel):
+    """An order the seller placed from the catalog (made to order): the specifications
+    they confirmed, the billing address and who confirmed. The order itself is an
+    ordinary outside-source order (channel "catalog") written by orders' services."""
+
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="+")
+    billing_address = models.JSONField(default=dict, blank=True)
+    specifications = models.JSONField(default=dict)
+    confirmed_at = models.DateTimeField(default=timezone.now)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     null=True, blank=True, related_name="+")
+
+    objects = ScopedManager(workspace="workspace")
+
+    def __str__(self) -> str:
+        return f"catalog order {self.order_id}"

@@ -35,6 +35,8 @@ from quotes.models import (
     SetupFeeCharge,
     ShippingRate,
     ShippingZone,
+    Stamps,
+    StampsChoice,
     Variant,
 )
 
@@ -78,6 +80,7 @@ class SetupFee:
     full_amount: Decimal
     paid_with_order_id: int | None = None
     paid_with_order_number: str = ""
+    unlabeled: bool = False  # the seller chose no stamps: no fee (StampsChoice)
 
 
 @dataclass
@@ -254,11 +257,14 @@ def _workspace_currency(order: Order) -> str:
 
 def price_order(*, order: Order, shipping_method: str | None = None,
                 lines: list[LineItem] | None = None,
-                sources: dict[int, PriceSource] | None = None) -> Breakdown:
+                sources: dict[int, PriceSource] | None = None,
+                stamps: dict[int, str] | None = None) -> Breakdown:
     """The itemised price of `order` now (reads only; `snapshot_order_price` freezes it).
 
     `shipping_method`: a method code; default the cheapest that ships there.
     `lines`/`sources` let the mapping service pass what it already loaded.
+    `stamps`: product id -> Stamps choice not saved yet (the catalog checkout's draft);
+    saved choices (StampsChoice) apply otherwise.
     """
     currency = _workspace_currency(order)
     rates = exchange_rates()
@@ -312,7 +318,7 @@ def price_order(*, order: Order, shipping_method: str | None = None,
         lp.total = lp.unit_price * ln.quantity
         if fee > 0 and fee > fees.get(src.product_id, (ZERO, ""))[0]:
             fees[src.product_id] = (fee, src.variant.product.name)
-    _setup_fees(bd, order, fees)
+    _setup_fees(bd, order, fees, stamps or {})
     # shipping over every item of the order
     items = sum(ln.quantity for ln in lines)
     country = (order.shipping_address or {}).get("country_code", "")
@@ -342,14 +348,21 @@ def price_order(*, order: Order, shipping_method: str | None = None,
     return bd
 
 
-def _setup_fees(bd: Breakdown, order: Order, fees: dict[int, tuple[Decimal, str]]) -> None:
+def _setup_fees(bd: Breakdown, order: Order, fees: dict[int, tuple[Decimal, str]],
+                stamps: dict[int, str]) -> None:
     if not fees:
         return
     paid = {c.product_id: c for c in SetupFeeCharge.objects.filter(
         workspace_id=order.workspace_id, product_id__in=list(fees)).select_related("order")}
+    chosen = dict(StampsChoice.objects.filter(
+        workspace_id=order.workspace_id, product_id__in=list(fees))
+        .values_list("product_id", "choice"))
     for product_id, (fee, name) in sorted(fees.items()):
         charge = paid.get(product_id)
-        if charge is not None and charge.order_id != order.pk:
+        choice = stamps.get(product_id) or chosen.get(product_id)
+        if choice == Stamps.UNLABELED and (charge is None or charge.order_id != order.pk):
+            bd.setup_fees.append(SetupFee(product_id, name, ZERO, fee, unlabeled=True))
+        elif charge is not None and charge.order_id != order.pk:
             bd.setup_fees.append(SetupFee(product_id, name, ZERO, fee, charge.order_id,
                                           charge.order.number))
         else:

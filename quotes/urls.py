@@ -5,6 +5,8 @@ from quotes import views
 app_name = "quotes"
 urlpatterns = [
     path("catalog/", views.catalog, name="catalog"),
+    path("catalog/order/", views.catalog_order, name="catalog_order"),
+    path("catalog/order/price/", views.catalog_order_price, name="catalog_order_price"),
     path("catalog/rules/", views.sku_rules, name="sku_rules"),
     path("catalog/rules/<id:rule_id>/delete/", views.sku_rule_delete, name="sku_rule_delete"),
     path("quotes/", views.quote_list, name="list"),

@@ -4,6 +4,8 @@ The price panel is an htmx partial loaded into the order page (a shell owned by
 orders) with `hx-get="/orders/<id>/price/"` (STYLE.md §0).
 """
 
+import re
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -13,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from orders.models import Store
 from podhub.core.exceptions import ValidationFailed
 from podhub.core.views import workspace_view
-from quotes import calc, pricing, selectors, services
-from quotes.forms import DeclineForm, SkuRuleForm
+from quotes import calc, checkout, pricing, selectors, services
+from quotes.forms import CHECKOUT_ROWS, CatalogOrderForm, DeclineForm, SkuRuleForm
 from quotes.models import OPEN_QUOTE_STATUSES, QuoteStatus
 
 # --- catalog ----------------------------------------------------------------------------------
@@ -185,3 +187,99 @@ def order_price(request, order_id: int):
         bd = pricing.price_order(order=order, shipping_method=method)
         context.update({"bd": bd, "method": method})
     return render(request, "quotes/_order_price.html", context)
+
+
+# --- made-to-order checkout (quotes/checkout.py) ----------------------------------------------
+
+
+def _posted_stamps(post) -> dict[int, str]:
+    out = {}
+    for key, value in post.items():
+        if key.startswith("stamps-") and key[7:].isdigit():
+            out[int(key[7:])] = value
+    return out
+
+
+def _checkout_form(request):
+    return CatalogOrderForm(request.POST or None,
+                            variants=selectors.variant_choices(workspace=request.workspace))
+
+
+def _field_errors(form, exc: ValidationFailed) -> list[str]:
+    """A service's refusal on the form: per field where the form has it, else listed."""
+    shown = []
+    for name, reason in (exc.detail.get("fields") or {"": exc.message}).items():
+        field = name.replace("shipping_address.", "address_")
+        m = re.fullmatch(r"lines\.(\d+)\.(\w+)", name)
+        if m:
+            field = f"line_{m.group(1)}_{m.group(2)}"
+        if field in form.fields:
+            form.add_error(field, reason)
+        else:
+            shown.append(reason)
+    return shown
+
+
+@workspace_view
+def catalog_order(request):
+    """"New order from the catalog": items with their tier prices live, addresses, then a
+    review of the specifications to confirm; placed, it waits to be paid."""
+    ws = request.workspace
+    form = _checkout_form(request)
+    ctx = {"section": "catalog", "form": form, "launch": ws.launch_catalog_orders}
+    if request.method != "POST":
+        return render(request, "quotes/checkout.html", ctx)
+    step = request.POST.get("step", "review")
+    stamps = _posted_stamps(request.POST)
+    if not form.is_valid():
+        ctx["draft"] = _draft_or_none(request, form, stamps)
+        return render(request, "quotes/checkout.html", ctx, status=400)
+    shipping, billing = form.addresses()
+    try:
+        draft = checkout.checkout_draft(workspace=ws, lines=form.lines(),
+                                        country_code=shipping["country_code"], stamps=stamps)
+    except ValidationFailed as exc:
+        ctx["errors"] = _field_errors(form, exc)
+        return render(request, "quotes/checkout.html", ctx, status=400)
+    ctx.update(draft=draft, shipping=shipping, billing=billing)
+    if step == "edit":
+        return render(request, "quotes/checkout.html", ctx)
+    if step == "place":
+        try:
+            order = checkout.catalog_order_place(
+                workspace=ws, by=request.membership, lines=form.lines(),
+                shipping_address=shipping, billing_address=billing, stamps=stamps,
+                confirmed=request.POST.get("confirm") == "yes")
+        except ValidationFailed as exc:
+            ctx["errors"] = [str(r) for r in (exc.detail.get("fields") or {}).values()] \
+                or [exc.message]
+            return render(request, "quotes/checkout_review.html", ctx, status=400)
+        messages.success(request, f"Order {order.number} is placed. We e-mailed you its "
+                                  "specifications; pay it to send it to production.")
+        return redirect("orders:detail", order_id=order.pk)
+    return render(request, "quotes/checkout_review.html", ctx)
+
+
+def _draft_or_none(request, form, stamps):
+    """The live price of the items that are filled in, whatever else is missing."""
+    lines = [checkout.CheckoutLine(variant_id=v, quantity=form.cleaned_data.get(
+        f"line_{n}_quantity") or 1) for n in range(CHECKOUT_ROWS)
+        if (v := form.cleaned_data.get(f"line_{n}_variant"))]
+    if not lines:
+        return None
+    country = form.cleaned_data.get("address_country_code", "")
+    try:
+        return checkout.checkout_draft(workspace=request.workspace, lines=lines,
+                                       country_code=country, stamps=stamps)
+    except ValidationFailed:
+        return None
+
+
+@workspace_view
+@require_POST
+def catalog_order_price(request):
+    """htmx: the checkout's price as items, quantities or the country change."""
+    form = _checkout_form(request)
+    form.is_valid()  # the items may be fine while the address is still empty
+    return render(request, "quotes/_checkout_price.html", {
+        "draft": _draft_or_none(request, form, _posted_stamps(request.POST))})

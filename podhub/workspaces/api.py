@@ -18,6 +18,8 @@ class WorkspaceOutputSerializer(serializers.Serializer):
     billing_currency = serializers.CharField()
     time_zone = serializers.CharField(help_text="The dashboard's clock (IANA); API times are "
                                                 "UTC.")
+    launch_catalog_orders = serializers.BooleanField(
+        help_text="Catalog orders go to production as soon as they are paid.")
     role = serializers.CharField()
     members = MemberOutputSerializer(many=True)
 
@@ -33,6 +35,7 @@ class WorkspaceDetailApi(WorkspaceApi):
             "name": ws.name,
             "billing_currency": ws.billing_currency,
             "time_zone": ws.time_zone,
+            "launch_catalog_orders": ws.launch_catalog_orders,
             "role": self.membership.role,
             "members": list(selectors.member_list(workspace=ws)),
         }

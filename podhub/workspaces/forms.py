@@ -11,6 +11,10 @@ class WorkspaceSettingsForm(forms.Form):
     name = forms.CharField(max_length=120, label="Workspace name")
     time_zone = forms.ChoiceField(label="Time zone", help_text="Times on the dashboard, and "
                                   "where “today” starts on Home.")
+    launch_catalog_orders = forms.BooleanField(
+        required=False, label="Launch catalog orders to production right after payment",
+        help_text="Orders you place from the catalog go to production as soon as they are "
+        "paid, without “Submit now”.")
 
     def __init__(self, *args, **kwargs):
         from podhub.workspaces.services import time_zones

@@ -18,6 +18,9 @@ class Workspace(models.Model):
     # The seller's clock: the dashboard shows times in it and Home's "today" starts at its
     # midnight (podhub/workspaces/middleware.py). The API keeps UTC.
     time_zone = models.CharField(max_length=64, default="UTC")
+    # made-to-order: a catalog order goes to production as soon as it is paid, without
+    # "Submit now" (quotes/checkout.py; Settings -> Workspace)
+    launch_catalog_orders = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

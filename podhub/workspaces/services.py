@@ -39,8 +39,9 @@ def time_zones() -> list[str]:
 
 @transaction.atomic
 def workspace_update(*, workspace: Workspace, by: Membership | None, name: str,
-                     time_zone: str) -> Workspace:
-    """The workspace's name and time zone (owners and admins)."""
+                     time_zone: str, launch_catalog_orders: bool | None = None) -> Workspace:
+    """The workspace's name, time zone and whether catalog orders launch when paid
+    (owners and admins; None: unchanged)."""
     require_manager(by, message="Only the owner or an admin can change the workspace.")
     name = (name or "").strip()
     if not name:
@@ -48,7 +49,11 @@ def workspace_update(*, workspace: Workspace, by: Membership | None, name: str,
     if time_zone not in zoneinfo.available_timezones() | {"UTC"}:
         raise ValidationFailed(f"{time_zone!r} is not a time zone: choose one such as "
                                "Europe/Berlin.", field="time_zone")
-    Workspace.objects.filter(pk=workspace.pk).update(name=name[:120], time_zone=time_zone)
+    if launch_catalog_orders is not None:
+        workspace.launch_catalog_orders = bool(launch_catalog_orders)
+    Workspace.objects.filter(pk=workspace.pk).update(
+        name=name[:120], time_zone=time_zone,
+        launch_catalog_orders=workspace.launch_catalog_orders)
     workspace.name, workspace.time_zone = name[:120], time_zone
     return workspace
 

@@ -52,8 +52,9 @@ def _team_context(request, **extra):
         "tokens": selectors.api_token_list(workspace=ws),
         "invite_form": InvitationForm(),
         "token_form": ApiTokenForm(),
-        "workspace_form": WorkspaceSettingsForm(initial={"name": ws.name,
-                                                         "time_zone": ws.time_zone}),
+        "workspace_form": WorkspaceSettingsForm(initial={
+            "name": ws.name, "time_zone": ws.time_zone,
+            "launch_catalog_orders": ws.launch_catalog_orders}),
         **extra,
     }
 
