@@ -11,12 +11,13 @@ from rest_framework.response import Response
 
 from orders import hooks
 from orders.models import LineItem, Order, Store
+from orders.serializers import AddressSerializer
 from podhub.core.api import IdField, WorkspaceApi
 from podhub.core.exceptions import ValidationFailed
 from podhub.core.pagination import PageParams, answer, page_of, paginate
 from podhub.core.schema import error_response
-from quotes import calc, mapping, pricing, selectors, services
-from quotes.models import QuoteStatus, RuleKind
+from quotes import calc, checkout, mapping, pricing, selectors, services
+from quotes.models import CatalogOrder, QuoteStatus, RuleKind, Stamps
 
 # --- output ---------------------------------------------------------------------------------
 
@@ -417,3 +418,78 @@ class EstimateApi(WorkspaceApi):
             else:
                 ids.append(found[i].variant.pk if found.get(i) else None)
         return ids
+
+
+# --- made-to-order checkout (quotes/checkout.py) ----------------------------------------------
+
+
+class CatalogOrderLineSerializer(serializers.Serializer):
+    catalog_variant_id = IdField(help_text="A published catalog variant (GET catalog/products/).")
+    quantity = serializers.IntegerField(min_value=1, max_value=checkout.MAX_QUANTITY)
+    personalization = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                            help_text="The text to print, if any.")
+
+
+class CatalogOrderInputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "CatalogOrderInput"
+
+    lines = CatalogOrderLineSerializer(many=True, max_length=checkout.MAX_LINES)
+    shipping_address = AddressSerializer(help_text="name, address1, city and country_code "
+                                                   "are required; zip for US addresses.")
+    billing_address = AddressSerializer(required=False, help_text="Default: the shipping "
+                                                                  "address.")
+    buyer_email = serializers.EmailField(required=False, help_text="Default: yours.")
+    stamps = serializers.DictField(
+        child=serializers.ChoiceField(choices=Stamps.choices), required=False,
+        help_text="Product id -> `unlabeled` or `custom`: required on the first order of a "
+                  "product with a setup fee (the 400 names each such product).")
+    confirm = serializers.BooleanField(help_text="true: the specifications are confirmed; "
+                                                 "nothing is placed otherwise.")
+
+
+class CatalogOrderSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "CatalogOrder"
+
+    order_id = serializers.IntegerField()
+    number = serializers.CharField()
+    state = serializers.CharField(help_text="`to_order`: pay it (POST orders/pay/).")
+    specifications = serializers.DictField(help_text="What was confirmed and e-mailed: "
+                                                     "lines, setup fees, shipping, total.")
+
+
+class CatalogOrderApi(WorkspaceApi):
+    """POST /api/v1/catalog/orders/: order catalog products for yourself (made to order).
+    Priced by quantity tiers; on a product's first order with a setup fee, `stamps` says
+    unlabeled (no fee) or custom (the fee once, remembered). Nothing is charged: the order
+    waits for payment, and its specifications are e-mailed."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
+    @extend_schema(request=CatalogOrderInputSerializer,
+                   responses={201: CatalogOrderSerializer,
+                              400: error_response("A refused item, address, stamps choice "
+                                                  "or a missing confirmation, with the "
+                                                  "reason per field.")})
+    def post(self, request):
+        data = CatalogOrderInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        try:
+            stamps = {int(k): c for k, c in (v.get("stamps") or {}).items()}
+        except ValueError:
+            raise ValidationFailed("stamps: the keys are product ids.", field="stamps") \
+                from None
+        order = checkout.catalog_order_place(
+            workspace=self.workspace, by=self.membership, shipping_address=v["shipping_address"],
+            billing_address=v.get("billing_address"), buyer_email=v.get("buyer_email", ""),
+            stamps=stamps, confirmed=v["confirm"],
+            lines=[checkout.CheckoutLine(variant_id=ln["catalog_variant_id"],
+                                         quantity=ln["quantity"],
+                                         personalization=ln.get("personalization", ""))
+                   for ln in v["lines"]])
+        spec = CatalogOrder.objects.get(workspace=self.workspace, order=order).specifications
+        return Response(CatalogOrderSerializer({
+            "order_id": order.pk, "number": order.number, "state": order.state,
+            "specifications": spec}).data, status=status.HTTP_201_CREATED)

@@ -6,6 +6,7 @@ from quotes import api
 
 urlpatterns = [
     path("catalog/products/", api.CatalogProductListApi.as_view(), name="api-catalog-products"),
+    path("catalog/orders/", api.CatalogOrderApi.as_view(), name="api-catalog-orders"),
     path("catalog/shipping/", api.CatalogShippingApi.as_view(), name="api-catalog-shipping"),
     path("catalog/sku-rules/", api.SkuRuleListCreateApi.as_view(), name="api-sku-rules"),
     path("catalog/sku-rules/<id:rule_id>/", api.SkuRuleDeleteApi.as_view(),

@@ -262,12 +262,13 @@ def catalog_order(request):
 
 def _draft_or_none(request, form, stamps):
     """The live price of the items that are filled in, whatever else is missing."""
-    lines = [checkout.CheckoutLine(variant_id=v, quantity=form.cleaned_data.get(
+    cleaned = getattr(form, "cleaned_data", {})  # an empty POST leaves the form unbound
+    lines = [checkout.CheckoutLine(variant_id=v, quantity=cleaned.get(
         f"line_{n}_quantity") or 1) for n in range(CHECKOUT_ROWS)
-        if (v := form.cleaned_data.get(f"line_{n}_variant"))]
+        if (v := cleaned.get(f"line_{n}_variant"))]
     if not lines:
         return None
-    country = form.cleaned_data.get("address_country_code", "")
+    country = cleaned.get("address_country_code", "")
     try:
         return checkout.checkout_draft(workspace=request.workspace, lines=lines,
                                        country_code=country, stamps=stamps)
