@@ -200,6 +200,9 @@ class CatalogOrderForm(forms.Form):
             self.fields[f"line_{n}_personalization"] = forms.CharField(
                 required=False, max_length=500, strip=True,
                 label=f"Item {n + 1}: text to print (optional)")
+            for kind in ("variant", "quantity", "personalization"):  # a table cell: no label
+                field = self.fields[f"line_{n}_{kind}"]
+                field.widget.attrs["aria-label"] = str(field.label)
         add_address_fields(self, required=True)
         for key, label, _ in ADDRESS_FIELDS:
             self.fields[f"billing_{key}"] = forms.CharField(

@@ -32,7 +32,7 @@ def test_the_page_offers_the_catalog_and_prices_live_as_the_quantity_changes(
     page = c.get("/catalog/order/").content.decode()
     assert "New order from the catalog" in page
     assert f'<option value="{catalog.mug_white.pk}">White · MUG11-WHITE</option>' in page
-    assert 'hx-post="/catalog/order/price/"' in page
+    assert 'hx-post="/catalog/order/price/"' in page and 'hx-sync="this:replace"' in page
 
     def price(quantity):
         answer = c.post("/catalog/order/price/", {"line_0_variant": catalog.mug_white.pk,
@@ -85,6 +85,10 @@ def test_the_stamps_choice_is_asked_on_the_first_order_and_remembered(
                                               "line_0_quantity": 2}).content.decode()
     assert f'name="stamps-{catalog.stamp.pk}" value="unlabeled"' in asked
     assert "Develop custom stamps ($30.00 once" in asked
+    review = c.post("/catalog/order/", _post(catalog, **{f"stamps-{catalog.stamp.pk}": "custom"},
+                                             **stamp)).content.decode()
+    assert "Custom stamp: custom stamps are developed, a one-time fee of $30.00." in review
+    assert f'name="stamps-{catalog.stamp.pk}" value="custom" checked' in review
     refused = c.post("/catalog/order/", _post(catalog, step="place", confirm="yes", **stamp))
     assert refused.status_code == 400
     assert "Custom stamp: choose “Unlabeled” or “Develop custom stamps”" in \
