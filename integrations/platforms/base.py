@@ -50,6 +50,15 @@ class NotYet(Exception):
         self.retry_after = retry_after
 
 
+class UnreadableOrder(ValueError):
+    """A raw store order PodHub cannot read at all (not a JSON object, no id): `map_order`
+    raises it with the reason; the import and the sweep store it as a refused inbox row
+    (sync health shows it) and go on with the rest (integrations/services/imports.py)."""
+
+
+UNREADABLE_TOPIC = "unreadable_order"
+
+
 class WebhookRefused(Exception):
     """A delivery to the store's webhook URL refused: the HTTP status, a code, the reason."""
 

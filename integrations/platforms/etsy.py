@@ -31,7 +31,7 @@ from integrations.etsy.client import (
     EtsyError,
     EtsyUserError,
 )
-from integrations.etsy.mapping import from_receipt, iso
+from integrations.etsy.mapping import check_receipt, from_receipt, iso
 from integrations.models import OutboxKind
 from integrations.platforms.base import ConnectField, ImportPage, StorePlatform, sandbox_post
 from podhub.core.exceptions import ValidationFailed
@@ -114,7 +114,7 @@ class Etsy(StorePlatform):
                           finished=not results or offset + len(results) >= total, total=total)
 
     def map_order(self, client, order: dict):
-        return from_receipt(order)
+        return from_receipt(check_receipt(order))
 
     def changed_orders(self, client: EtsyClient, *, since: datetime, max_pages: int):
         """Every receipt changed since `since` (new, paid, shipped, canceled), oldest
@@ -131,6 +131,8 @@ class Etsy(StorePlatform):
                 return
 
     def updated_at(self, order: dict) -> str:
+        if not isinstance(order, dict):
+            return ""
         return iso(order.get("updated_timestamp") or order.get("update_timestamp"))
 
     def push_handlers(self):

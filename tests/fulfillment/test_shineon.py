@@ -136,8 +136,8 @@ def test_a_duplicate_source_id_is_refused_by_shineon_and_the_order_found(workspa
     client.submit(fo)
     # a worker racing another one: its lookup came too early, so it creates again and
     # ShineOn refuses the source_id; the order made is found and used
-    real, asked = client.lookup, []
-    client.lookup = lambda reference: None if not asked.append(reference) and len(
+    real, asked = client._find, []  # submit's look-up by source_id
+    client._find = lambda reference: None if not asked.append(reference) and len(
         asked) == 1 else real(reference)
     remote = client.submit(fo)
     assert remote.reference == sub.reference

@@ -406,3 +406,94 @@ def test_try_a_sandbox_etsy_shop_and_send_a_test_order(etsy_sandbox, workspace, 
     with scope(workspace=workspace):
         assert reconcile_store(connection_id=conn.pk)["created"] == 1
         assert Order.objects.filter(store=conn.store).count() == 4
+
+
+# --- bad input: a receipt PodHub cannot read ------------------------------------------------
+
+
+def test_an_unreadable_receipt_is_stored_refused_and_the_rest_imported(
+        etsy_sandbox, etsy_shop, workspace, owner, client_for):
+    """Etsy's answer carries entries that are not receipts: each is kept as it came, refused
+    with the reason on sync health, and the good receipts around them are imported."""
+    from integrations.models import InboundWebhook, InboxStatus
+
+    shop_id = etsy_shop.shop_domain
+    good = [control(etsy_sandbox, f"shops/{shop_id}/receipts", {}) for _ in range(2)]
+    for raw in ("not a receipt", {"status": "Paid", "transactions": []},
+                {"receipt_id": 42, "transactions": "none"}):
+        control(etsy_sandbox, f"shops/{shop_id}/broken_receipts", {"raw": raw})
+    with scope(workspace=workspace):
+        stats = reconcile_store(connection_id=etsy_shop.pk)
+        assert stats["created"] == 2 and stats["failed"] == 3 and "error" not in stats
+        assert {o.external_id for o in Order.objects.filter(store=etsy_shop.store)} == {
+            str(r["receipt_id"]) for r in good}
+        refused = list(InboundWebhook.objects.filter(connection=etsy_shop)
+                       .order_by("pk").values_list("status", "topic", "error", "body"))
+    assert [r[:2] for r in refused] == [(InboxStatus.FAILED, "unreadable_order")] * 3
+    assert "not a JSON object" in refused[0][2] and refused[0][3] == '"not a receipt"'
+    assert "receipt_id is missing" in refused[1][2]
+    assert "transactions is not a list" in refused[2][2]
+    # read again by the next sweep: kept once, still refused, never a 500
+    with scope(workspace=workspace):
+        again = reconcile_store(connection_id=etsy_shop.pk)
+        assert again["failed"] == 3
+        assert InboundWebhook.objects.filter(connection=etsy_shop).count() == 3
+    page = client_for(owner).get(f"/stores/{etsy_shop.store_id}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "unreadable_order" in text and "receipt_id is missing" in text
+    # processed again by hand: refused again with the reason
+    from integrations.services.inbox import inbox_process, inbox_replay
+
+    with scope(workspace=workspace):
+        row = InboundWebhook.objects.filter(connection=etsy_shop).order_by("pk").first()
+        inbox_replay(workspace=workspace, inbox_ids=[row.pk])
+        assert inbox_process(inbox_id=row.pk) == InboxStatus.FAILED
+        row.refresh_from_db()
+    assert "Still unreadable" in row.error
+
+
+def test_the_import_goes_on_past_an_unreadable_receipt(etsy_sandbox, etsy_shop, workspace):
+    shop_id = etsy_shop.shop_domain
+    control(etsy_sandbox, f"shops/{shop_id}/receipts", {})
+    control(etsy_sandbox, f"shops/{shop_id}/broken_receipts", {"raw": [1, 2]})
+    with scope(workspace=workspace):
+        job = ImportJob.objects.create(workspace=workspace, connection=etsy_shop)
+        job = import_job_run(job_id=job.pk)
+        conn = StoreConnection.objects.get(pk=etsy_shop.pk)
+    assert job.status == JobStatus.DONE and job.imported == 1 and job.failed == 1
+    assert "could not be read and was refused" in conn.last_error
+
+
+# --- tracking parcel by parcel --------------------------------------------------------------
+
+
+def test_each_parcel_is_its_own_receipt_shipment_once(etsy_sandbox, etsy_shop, workspace):
+    """Two parcels of one receipt: two createReceiptShipment calls (Etsy keeps a
+    ShopReceiptShipment per call), each made once however often its push is retried."""
+    receipt, order = _one_order(etsy_sandbox, etsy_shop, workspace)
+    parcels = [("parcel-1", "usps", "9400111899223197428490"),
+               ("parcel-2", "ups", "1Z999AA10123456784")]
+    with scope(workspace=workspace):
+        msgs = [push_fulfillment(store=order.store, order=order, shipment_ref=ref,
+                                 carrier=carrier, number=number)
+                for ref, carrier, number in parcels]
+        # the same parcel pushed again (a replayed event): the same message
+        assert push_fulfillment(store=order.store, order=order, shipment_ref="parcel-1",
+                                carrier="usps", number=parcels[0][2]).pk == msgs[0].pk
+        done = [outbox_deliver(message_id=m.pk) for m in msgs]
+    assert [d.status for d in done] == [OutboxStatus.DONE] * 2, [d.last_error for d in done]
+    path = f"shops/{etsy_shop.shop_domain}/receipts/{receipt['receipt_id']}"
+    remote = control(etsy_sandbox, path, method="GET")
+    assert [(s["carrier_name"], s["tracking_code"]) for s in remote["shipments"]] == [
+        (carrier, number) for _, carrier, number in parcels]
+    calls = [e for e in etsy_sandbox.sandbox.log if e["path"].endswith("/tracking")]
+    assert len(calls) == 2
+    # both answers lost: retried, neither made twice
+    with scope(workspace=workspace):
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in msgs]).update(
+            status=OutboxStatus.PENDING, next_attempt_at=timezone.now())
+        again = [outbox_deliver(message_id=m.pk) for m in msgs]
+    assert [a.result for a in again] == [{"already": True}] * 2
+    assert len(control(etsy_sandbox, path, method="GET")["shipments"]) == 2
+    assert len([e for e in etsy_sandbox.sandbox.log if e["path"].endswith("/tracking")]) == 2
