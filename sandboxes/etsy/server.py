@@ -19,8 +19,9 @@ Every /v3/ call needs x-api-key and counts against the limits (rate-limit header
       "name"} -> {shop_id, user_id, shop_name, refresh_token} (a grant made as if the seller
       had allowed it) · POST shops/<id>/receipts {spec} · POST shops/<id>/receipts/<rid>/cancel
       · GET shops/<id>/receipts/<rid> · POST shops/<id>/broken_receipts {"raw": anything}
-      (answered as given after the receipts of every getShopReceipts page) · POST shops/<id>/revoke · POST expire (every access
-      token) · POST limits {"per_second", "per_day"} · GET limits · GET log
+      (answered as given after the receipts of every getShopReceipts page)
+      · POST shops/<id>/revoke · POST expire (every access token)
+      · POST limits {"per_second", "per_day"} · GET limits · GET log
 """
 
 from __future__ import annotations
