@@ -138,5 +138,28 @@ class Etsy(StorePlatform):
     def push_handlers(self):
         return {OutboxKind.FULFILLMENT_CREATE: etsy.fulfillment_create}
 
+    # Why each push Etsy does not take is refused (docs/etsy.md "What Etsy's API does not
+    # offer"): the Shop Receipt operations of Open API v3 are getShopReceipt,
+    # getShopReceipts, updateShopReceipt (was_shipped / was_paid) and
+    # createReceiptShipment (developers.etsy.com/documentation/reference#tag/Shop-Receipt).
+    WHY_NOT = {
+        OutboxKind.ORDER_CANCEL: "Etsy's Open API v3 has no call to cancel a receipt: "
+        "cancel it in your Etsy shop manager (PodHub sees the cancellation in its next "
+        "read)",
+        OutboxKind.REFUND_CREATE: "Etsy's Open API v3 has no call to refund a receipt: "
+        "refund it in your Etsy shop manager",
+        OutboxKind.ORDER_NOTE: "Etsy's Open API v3 has no call to add a note to a receipt",
+        OutboxKind.ORDER_COMPLETE: "Etsy completes a receipt itself when its tracking is "
+        "sent (createReceiptShipment)",
+        OutboxKind.PRODUCT_CREATE: "PodHub does not publish Etsy listings",
+        OutboxKind.WEBHOOKS_REGISTER: "Etsy's webhooks are registered for the whole app in "
+        "Etsy's developer portal, not per shop by API (docs/etsy.md)",
+    }
+
+    def not_supported(self, kind: str) -> str:
+        why = self.WHY_NOT.get(kind)
+        base = super().not_supported(kind)
+        return f"{base[:-1]}: {why}." if why else base
+
 
 PLATFORM = Etsy()

@@ -497,3 +497,21 @@ def test_each_parcel_is_its_own_receipt_shipment_once(etsy_sandbox, etsy_shop, w
     assert [a.result for a in again] == [{"already": True}] * 2
     assert len(control(etsy_sandbox, path, method="GET")["shipments"]) == 2
     assert len([e for e in etsy_sandbox.sandbox.log if e["path"].endswith("/tracking")]) == 2
+
+
+def test_pushes_etsy_has_no_call_for_are_refused_saying_why(etsy_sandbox, etsy_shop, workspace):
+    """Open API v3 has no receipt cancel, refund or note call (docs/etsy.md): refused before
+    any call, with the reason the seller can act on."""
+    from integrations.services.outbox import push_order_cancel, push_refund
+    from podhub.core.exceptions import Conflict
+
+    _, order = _one_order(etsy_sandbox, etsy_shop, workspace)
+    calls = len(etsy_sandbox.sandbox.log)
+    with scope(workspace=workspace):
+        with pytest.raises(Conflict, match="no call to cancel a receipt: cancel it in your "
+                                           "Etsy shop manager"):
+            push_order_cancel(store=order.store, order=order, reason="seller")
+        with pytest.raises(Conflict, match="no call to refund a receipt"):
+            push_refund(store=order.store, order=order, refund_ref="r1")
+        assert not OutboxMessage.objects.filter(store=order.store).exists()
+    assert len(etsy_sandbox.sandbox.log) == calls
