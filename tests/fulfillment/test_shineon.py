@@ -403,3 +403,7 @@ def test_a_client_without_a_webhook_secret_refuses_rather_than_lose_tracking():
     with pytest.raises(ProviderRefused, match="webhook secret"):
         client.notification_url("PH1-1")
     assert not client.verify_webhook({WEBHOOK_TOKEN_HEADER: "x"}, b'{"order": {}}')
+
+
+def test_a_revoked_token_stops_polls_and_loses_nothing(workspace, shineon):
+    ph.check_revoked_key_stops_polls_and_loses_nothing(shineon, workspace)
