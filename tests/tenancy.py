@@ -44,6 +44,7 @@ PUBLIC_ROUTES = {
     "workspaces:switch",
     "workspaces:invitation",  # keyed by a secret token, not by a tenant id
     "integrations:shopify_webhook",  # public by design: HMAC-signed by the shop
+    "integrations:etsy_webhook",  # public by design: signed by Etsy (the app's secret)
     "integrations:woocommerce_webhook",  # public by design: HMAC-signed by the store
     "integrations:store_webhook",  # the same door for any platform: signed by the store
     "fulfillment:provider_webhook",  # public by design: HMAC-signed by the provider

@@ -33,7 +33,13 @@ from integrations.etsy.client import (
 )
 from integrations.etsy.mapping import check_receipt, from_receipt, iso
 from integrations.models import OutboxKind
-from integrations.platforms.base import ConnectField, ImportPage, StorePlatform, sandbox_post
+from integrations.platforms.base import (
+    ConnectField,
+    ImportPage,
+    StorePlatform,
+    UnreadableOrder,
+    sandbox_post,
+)
 from podhub.core.exceptions import ValidationFailed
 
 PAGE = 100  # getShopReceipts' largest `limit`
@@ -134,6 +140,51 @@ class Etsy(StorePlatform):
         if not isinstance(order, dict):
             return ""
         return iso(order.get("updated_timestamp") or order.get("update_timestamp"))
+
+    # --- webhooks (the app's one endpoint, integrations/webhooks.py etsy_webhook) ----------
+
+    ORDER_EVENTS = frozenset({"order.paid", "order.canceled", "order.shipped",
+                              "order.delivered"})
+
+    def prefetch_delivery(self, connection, row):
+        """An order event: read the receipt it names (Etsy sends only its URL), before the
+        inbox row is locked. A thunk giving the receipt, or raising what the read raised."""
+        if row.topic not in self.ORDER_EVENTS or not row.resource_id:
+            return None
+        client = None
+        try:
+            client = self.client(connection)
+            receipt = client.receipt(row.resource_id)
+        except Exception as exc:  # raised again inside the transaction, which records it
+            error = exc
+
+            def fail():
+                raise error
+            return fail
+        finally:
+            if client is not None:
+                client.close()
+        return lambda: receipt
+
+    def handle_delivery(self, connection, row, payload, *, now, prefetched=None):
+        if row.topic not in self.ORDER_EVENTS:
+            return f"ignored: Etsy event {row.topic} is not used"
+        if not row.resource_id:
+            raise ValidationFailed(f"The {row.topic} event names no receipt (resource_url "
+                                   f"{str(payload.get('resource_url'))[:120]!r}).")
+        if prefetched is not None:
+            receipt = prefetched()
+        else:
+            client = self.client(connection)
+            try:
+                receipt = client.receipt(row.resource_id)
+            finally:
+                client.close()
+        try:
+            return from_receipt(check_receipt(receipt))
+        except UnreadableOrder as exc:
+            raise ValidationFailed(f"Receipt {row.resource_id} could not be read: {exc}") \
+                from None
 
     def push_handlers(self):
         return {OutboxKind.FULFILLMENT_CREATE: etsy.fulfillment_create}

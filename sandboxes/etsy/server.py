@@ -20,6 +20,8 @@ Every /v3/ call needs x-api-key and counts against the limits (rate-limit header
       had allowed it) · POST shops/<id>/receipts {spec} · POST shops/<id>/receipts/<rid>/cancel
       · GET shops/<id>/receipts/<rid> · POST shops/<id>/broken_receipts {"raw": anything}
       (answered as given after the receipts of every getShopReceipts page)
+      · POST webhooks {"url", "secret"} (the app's endpoint: order.paid on every new
+      receipt, order.canceled on a cancel, signed as Etsy signs)
       · POST shops/<id>/revoke · POST expire (every access token)
       · POST limits {"per_second", "per_day"} · GET limits · GET log
 """
@@ -190,6 +192,9 @@ class EtsySandboxServer:
                 return _json(start, 200, sb.cancel_receipt(shop_id, int(rid)))
             if rid is not None:
                 return _json(start, 200, sb.receipt(shop_id, int(rid)))
+        if route == "webhooks" and method == "POST":  # the app's endpoint (developer portal)
+            sb.subscribe(url=str(data.get("url") or ""), secret=str(data.get("secret") or ""))
+            return _json(start, 200, {"url": sb.webhook_url})
         m = re.fullmatch(r"shops/(\d+)/broken_receipts", route)
         if m and method == "POST":  # answered as given in getShopReceipts (tests)
             with sb.lock:
