@@ -220,3 +220,18 @@ def test_the_order_event_starts_the_hold(workspace, shineon,
     hold = _hold(order)
     assert hold.status == HoldStatus.HELD
     assert h.standin.find(hold.reference).recipient["address2"] == "Apt 4"
+
+
+def test_staff_see_the_holds_in_the_admin(workspace, shineon, client):
+    from tests.factories import UserFactory
+
+    h = shineon
+    order = _counting(h, workspace)
+    h.standin.faults.down = True
+    holds.sync_order(order_id=order.pk, now=NOW)
+    client.force_login(UserFactory(email="staff@podhub.test", is_staff=True,
+                                   is_superuser=True))
+    page = client.get("/admin/fulfillment/providerhold/").content.decode()
+    hold = _hold(order)
+    assert hold.reference in page and "Not at the provider yet" in page
+    assert "HTTP 503" in page  # why it waits
