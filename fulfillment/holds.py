@@ -175,6 +175,8 @@ def _claim(order_id: int, *, now: datetime) -> list[tuple[int, str, str]]:
         digest = _digest(order, items, by_line, files)
         if hold.status == HoldStatus.NEW or digest != hold.synced:
             to_send.append((hold.pk, "hold", digest))
+        elif hold.dirty:  # what the provider holds is the order as it is: nothing waits
+            ProviderHold.objects.filter(pk=hold.pk).update(dirty=False)
     claimed = []
     for hold_id, action, digest in to_send:
         got = (ProviderHold.objects.filter(pk=hold_id)

@@ -235,3 +235,18 @@ def test_staff_see_the_holds_in_the_admin(workspace, shineon, client):
     hold = _hold(order)
     assert hold.reference in page and "Not at the provider yet" in page
     assert "HTTP 503" in page  # why it waits
+
+
+def test_a_change_already_carried_by_the_send_under_way_sends_nothing_more(workspace,
+                                                                           shineon):
+    """A change arrived while a send was under way (marked dirty) but that send already
+    carried it: the sweep finds the held order as the order is and sends nothing."""
+    h = shineon
+    order = _counting(h, workspace)
+    holds.sync_order(order_id=order.pk, now=NOW)
+    with scopes_disabled():
+        ProviderHold.objects.filter(order=order).update(dirty=True)
+    calls = h.standin.stats["calls"]
+    assert holds.hold_sweep(now=NOW + timedelta(minutes=1)) == 1
+    assert h.standin.stats["calls"] == calls and not _hold(order).dirty
+    assert holds.hold_sweep(now=NOW + timedelta(minutes=2)) == 0  # not picked again
