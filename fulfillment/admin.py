@@ -156,6 +156,7 @@ from fulfillment.models import (  # noqa: E402
     ClaimMessage,
     ClaimStatus,
     ProviderConnection,
+    ProviderHold,
     ProviderWebhook,
     Shipment,
     ShipmentEvent,
@@ -396,6 +397,25 @@ class ShipmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["workspace", "order", "submission"]
     readonly_fields = ["status", "shipped_at", "delivered_at"]
     inlines = [ShipmentEventInline]
+
+
+@admin.register(ProviderHold)
+class ProviderHoldAdmin(admin.ModelAdmin):
+    """Orders held at a provider during their countdown (fulfillment/holds.py): what the
+    provider holds, and why a hold was refused or waits."""
+
+    list_display = ["reference", "order", "provider", "status", "external_id", "dirty",
+                    "error", "updated_at"]
+    list_filter = ["status", "adapter"]
+    list_select_related = ["order", "provider"]
+    search_fields = ["reference", "external_id", "order__number"]
+    raw_id_fields = ["workspace", "order", "provider"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(ProviderWebhook)

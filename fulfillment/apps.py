@@ -8,7 +8,7 @@ class FulfillmentConfig(AppConfig):
         # Fulfillment sits above orders: it hears about order events (an order
         # priced, edited, updated) and re-renders print files (docs/architecture.md).
         # Its sweeps are listed in settings.CELERY_BEAT_SCHEDULE.
-        from fulfillment import claims, tasks, views
+        from fulfillment import claims, holds, tasks, views
         from fulfillment.models import DesignTemplate
         from fulfillment.printfiles import services
         from fulfillment.printfiles import views as printfile_views
@@ -18,6 +18,9 @@ class FulfillmentConfig(AppConfig):
         events.subscribe(task=tasks.render_for_event_task, types=services.RENDER_EVENTS)
         # A paid catalog order goes to production at once where the workspace asks for it.
         events.subscribe(task=tasks.launch_paid_order_task, types={"order.paid"})
+        # A provider that holds orders during the countdown (ShineOn) gets them on hold
+        # when the countdown starts, and every change until it ends (fulfillment/holds.py).
+        events.subscribe(task=tasks.hold_for_event_task, types=holds.HOLD_EVENTS)
         # A claim's reprint is free on purpose: the loss guard never judges it.
         hooks.register_loss_exemption(claims.is_reprint)
         panels.register_panel(url_name="fulfillment:panel", title="Print files", position=30,

@@ -25,7 +25,8 @@ from podhub.core.uploads import generated_name, stored_ext
 
 __all__ = [
     "SHIPMENT_RANK", "SHIPPED_OR_LATER", "Adapter", "Claim", "ClaimKind", "ClaimMessage",
-    "ClaimStatus", "FulfillmentSettings", "ProviderConnection", "ProviderWebhook", "Shipment",
+    "ClaimStatus", "FulfillmentSettings", "HoldStatus", "ProviderConnection", "ProviderHold",
+    "ProviderWebhook", "Shipment",
     "ShipmentEvent", "ShipmentStatus", "Submission", "SubmissionStatus", "WebhookResult",
 ]
 
@@ -304,3 +305,46 @@ class ClaimMessage(WorkspaceModel):
 
     class Meta:
         ordering = ["created_at", "pk"]
+
+
+class HoldStatus(models.TextChoices):
+    NEW = "new", "Not at the provider yet"
+    HELD = "held", "On hold at the provider (countdown)"
+    SUBMITTED = "submitted", "Released by the submission"
+    CANCELLED = "cancelled", "Cancelled at the provider"
+    REFUSED = "refused", "Refused by the provider"
+
+
+class ProviderHold(WorkspaceModel):
+    """An order sent on hold to a provider whose client `holds_during_countdown`
+    (ShineOn) while its submit countdown runs, so the provider has it early and buyer
+    changes are applied to it; the submission at the countdown's end takes its
+    reference and releases it (fulfillment/holds.py, docs/fulfillment.md "Holds")."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE,
+                              related_name="provider_holds")
+    provider = models.ForeignKey("quotes.Provider", on_delete=models.PROTECT, related_name="+")
+    adapter = models.CharField(max_length=16, choices=adapter_choices)
+    reference = models.CharField(max_length=64, unique=True,
+                                 help_text="Our id (the provider's idempotency key); the "
+                                 "submission takes it over.")
+    status = models.CharField(max_length=16, choices=HoldStatus.choices,
+                              default=HoldStatus.NEW)
+    # [{"line_item_id", "quantity", "provider_sku"}]
+    items = models.JSONField(default=list)
+    external_id = models.CharField(max_length=128, blank=True)
+    #: digest of what the provider last took (address, lines, personalisation, files)
+    synced = models.CharField(max_length=64, blank=True)
+    #: a change is waiting to be sent (the sweep sends it once the lease is over)
+    dirty = models.BooleanField(default=False)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(workspace="workspace")
+
+    class Meta:
+        indexes = [models.Index(fields=["order", "status"], name="providerhold_order")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} → {self.provider_id} ({self.status})"

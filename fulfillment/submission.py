@@ -111,12 +111,17 @@ def _describe(plan: routing.Plan) -> str:
 
 
 def _build_submissions(order: Order, plan: routing.Plan, *, now: datetime,
-                       seq: int) -> list[Submission]:
-    """One unsaved Submission per provider of the plan; seq: how many the order had."""
+                       seq: int, holds: dict | None = None) -> list[Submission]:
+    """One unsaved Submission per provider of the plan; seq: how many the order had.
+    `holds`: (order id, provider id) -> the order's live ProviderHold (fulfillment/holds.py):
+    that leg's submission takes the hold's reference, so the provider's submit finds the
+    held order and releases it, and waits for a hold send under way (its lease)."""
     made = []
     for routes in plan.legs.values():
-        seq += 1
         cand = routes[0].chosen
+        hold = (holds or {}).get((order.pk, cand.provider.pk))
+        if hold is None:
+            seq += 1
         items = [{"line_item_id": r.line.pk, "quantity": r.line.quantity,
                   "variant_id": r.line.catalog_variant_id,
                   "provider_sku": r.chosen.provider_sku, "cost": str(r.chosen.cost),
@@ -125,16 +130,32 @@ def _build_submissions(order: Order, plan: routing.Plan, *, now: datetime,
         local = cand.adapter in LOCAL_ADAPTERS
         conn = connection_for(cand.provider)
         hours = conn.production_hours if conn else 72
+        reference = hold.reference if hold is not None else f"PH{order.pk}-{seq}"
+        due = now if hold is None or not hold.lease_until else max(now, hold.lease_until)
         made.append(Submission(
             workspace_id=order.workspace_id, order=order, provider=cand.provider,
-            adapter=cand.adapter, reference=f"PH{order.pk}-{seq}", items=items,
+            adapter=cand.adapter, reference=reference, items=items,
             cost_amount=sum((Decimal(i["cost"]) * i["quantity"] for i in items), Decimal(0)),
             currency=cand.currency,
             status=SubmissionStatus.ACCEPTED if local else SubmissionStatus.PENDING,
-            external_id=f"PH{order.pk}-{seq}" if local else "",
+            external_id=reference if local else "",
             sent_at=now if local else None, due_at=now + timedelta(hours=hours),
-            next_attempt_at=None if local else now))
+            next_attempt_at=None if local else due))
     return made
+
+
+def _take_holds(holds: dict, subs: list[Submission]) -> None:
+    """The holds whose reference a submission took are released by it; the others of
+    these orders are cancelled after commit (fulfillment/holds.py)."""
+    if not holds:
+        return
+    from fulfillment import holds as holds_module
+
+    refs = {s.reference for s in subs}
+    took = [h for h in holds.values() if h.reference in refs]
+    left = sorted({(h.workspace_id, h.order_id) for h in holds.values()
+                   if h.reference not in refs})
+    holds_module.taken(took, left)
 
 
 def _save_submissions(subs: list[Submission]) -> None:
@@ -150,10 +171,14 @@ def _save_submissions(subs: list[Submission]) -> None:
 def _create_submissions(order: Order, plan: routing.Plan, *, now: datetime,
                         seq: int | None = None) -> list[Submission]:
     """seq: how many submissions the order has already (None: count them)."""
+    from fulfillment.holds import take_over
+
     if seq is None:
         seq = Submission.objects.filter(order=order).count()
-    made = _build_submissions(order, plan, now=now, seq=seq)
+    holds = take_over([order.pk])
+    made = _build_submissions(order, plan, now=now, seq=seq, holds=holds)
     _save_submissions(made)
+    _take_holds(holds, made)
     return made
 
 
@@ -244,6 +269,9 @@ def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
     for country, country_lines in by_country.items():
         options.update(routing.candidates(country_lines, country))
     extras = {ws: routing.max_extra_cost(ws) for ws in {o.workspace_id for o in orders}}
+    from fulfillment.holds import take_over
+
+    holds = take_over(ids)
     planned: list[tuple[Order, routing.Plan, list[Submission]]] = []
     for order in orders:
         plan = routing.plan(order, lines=lines[order.pk], options=options,
@@ -252,10 +280,14 @@ def _submit_batch_locked(orders: list[Order], *, now: datetime) -> None:
             _hold_unroutable(order, _no_route(order, plan), now=now)
             continue
         planned.append((order, plan, _build_submissions(order, plan, now=now,
-                                                        seq=seqs.get(order.pk, 0))))
+                                                        seq=seqs.get(order.pk, 0),
+                                                        holds=holds)))
     if not planned:
         return
     _save_submissions([sub for _, _, subs in planned for sub in subs])
+    planned_ids = {order.pk for order, _, _ in planned}
+    _take_holds({k: h for k, h in holds.items() if k[0] in planned_ids},
+                [sub for _, _, subs in planned for sub in subs])
     # the timeline: every order's fulfillment.routed, then order.submitted (one INSERT
     # each for the batch; subscribers hear of every event after commit)
     order_services.record_events([_routed(order, plan, subs, actor=SYSTEM)

@@ -46,12 +46,14 @@ def submission_send_task(*, workspace_id: int, submission_id: int) -> str:
 def submit_sweep_task() -> dict:
     """Beat, every 60 s: due orders -> production; unsent or stuck submissions; stored
     provider webhooks whose processing failed."""
+    from fulfillment.holds import hold_sweep
     from fulfillment.shipments import webhook_sweep
     from fulfillment.submission import launch_sweep, send_due, submit_sweep
 
+    held = hold_sweep()  # first: a change waiting for a held order goes before its end
     submitted = submit_sweep(send=False)
     launched = launch_sweep()
-    return {"submitted": submitted, "launched": launched, "sent": send_due(),
+    return {"held": held, "submitted": submitted, "launched": launched, "sent": send_due(),
             "webhooks": webhook_sweep()}
 
 
@@ -67,6 +69,26 @@ def launch_paid_order_task(*, workspace_id: int, event_id: int, type: str) -> bo
     event = OrderEvent.objects.filter(workspace=workspace, pk=event_id).first()
     return event is not None and launch_paid_catalog_order(
         workspace=workspace, order_id=event.order_id) is not None
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def hold_for_event_task(*, workspace_id: int, event_id: int, type: str) -> None:
+    """An order was paid, changed or cancelled: bring its held orders in line
+    (fulfillment/holds.py)."""
+    from fulfillment.holds import sync_order
+    from orders.models import OrderEvent
+
+    order_id = OrderEvent.objects.filter(pk=event_id).values_list("order_id", flat=True).first()
+    if order_id is not None:
+        sync_order(order_id=order_id)
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def hold_sync_task(*, workspace_id: int, order_id: int) -> None:
+    """Cancel the held orders a submission did not take (fulfillment/holds.py)."""
+    from fulfillment.holds import sync_order
+
+    sync_order(order_id=order_id)
 
 
 @shared_task(soft_time_limit=240, time_limit=300)

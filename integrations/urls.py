@@ -5,6 +5,7 @@ from integrations import views, webhooks
 app_name = "integrations"
 urlpatterns = [
     path("webhooks/shopify/", webhooks.shopify_webhook, name="shopify_webhook"),
+    path("webhooks/etsy/", webhooks.etsy_webhook, name="etsy_webhook"),
     path("webhooks/woocommerce/<id:store_id>/", webhooks.store_webhook,
          {"platform": "woocommerce"}, name="woocommerce_webhook"),
     # a platform that finds its store by our store id needs no view of its own

@@ -171,6 +171,62 @@ def _send_ring(workspace_id: int, connection_id: int) -> None:
                     connection_id, exc_info=True)
 
 
+# --- Etsy: POST /webhooks/etsy/, one endpoint for the whole app ---------------------------
+
+
+@csrf_exempt
+def etsy_webhook(request):
+    """POST /webhooks/etsy/: Etsy sends every shop's events to the one endpoint registered
+    for the app in its developer portal (docs/etsy.md "Webhooks"). Checks, in order: size
+    (413), a signing secret configured (404), the Standard Webhooks signature of
+    `webhook-id.webhook-timestamp.body` within five minutes (401), JSON (400), an Etsy
+    event (400); a shop no store of ours is connected to is acknowledged (200) and not
+    stored. Then one INSERT keyed by `webhook-id` (Etsy's retries of a delivery keep it),
+    then the 200; the worker reads the receipt the event names."""
+    from django.conf import settings
+
+    from integrations.etsy import webhooks as etsy_hooks
+    from integrations.models import ConnectionStatus, StoreConnection
+
+    refused = _refuse_early(request)
+    if refused is not None:
+        return refused
+    secrets = [s for s in (settings.ETSY_WEBHOOK_SECRET,) if s]
+    if not secrets:
+        return _refuse(404, "not_configured", "This PodHub takes no Etsy webhooks "
+                       "(ETSY_WEBHOOK_SECRET is not set).")
+    body = request.read(conf.WEBHOOK_MAX_BYTES + 1)
+    if len(body) > conf.WEBHOOK_MAX_BYTES:
+        return _too_large()
+    h = request.headers
+    webhook_id = h.get("webhook-id", "").strip()
+    timestamp = h.get("webhook-timestamp", "").strip()
+    why = etsy_hooks.verify(secrets=secrets, webhook_id=webhook_id, timestamp=timestamp,
+                            signature=h.get("webhook-signature", ""), body=body,
+                            now=time.time())
+    if why:
+        return _refuse(401, "bad_signature", why)
+    try:
+        text, payload = _json(body)
+    except WebhookRefused as exc:
+        return _refuse(exc.status, exc.code, exc.message)
+    if not isinstance(payload, dict) or not str(payload.get("event_type") or "").strip():
+        return _refuse(400, "not_an_event", "An Etsy event is an object with event_type, "
+                       "resource_url and shop_id.")
+    shop_id, receipt_id = etsy_hooks.receipt_of(payload)
+    with scopes_disabled():
+        conn = (StoreConnection.objects.filter(platform="etsy", shop_domain=shop_id,
+                                               status=ConnectionStatus.ACTIVE)
+                .only("pk", "workspace_id").first()) if shop_id else None
+    if conn is None:  # another app user's shop, or one disconnected: nothing to keep
+        return JsonResponse({"ok": True, "ignored": "no connected Etsy shop "
+                             f"{shop_id or '(none named)'}"})
+    return _accept(connection_id=conn.pk, workspace_id=conn.workspace_id, text=text,
+                   event_id=webhook_id, webhook_id="",
+                   topic=str(payload["event_type"]).strip().lower()[:64],
+                   resource_id=receipt_id, api_version="v3", triggered_at=timestamp)
+
+
 # --- the other platforms: POST /webhooks/<platform>/<store id>/ --------------------------
 
 

@@ -81,6 +81,11 @@ class OrderEvents(StrEnum):
     # a cancel at the provider for an order changed in the store after submission
     FULFILLMENT_CANCELLED_AT_PROVIDER = "fulfillment.cancelled_at_provider"
     FULFILLMENT_CANCEL_REFUSED = "fulfillment.cancel_refused"
+    # held at a provider during the countdown (fulfillment/holds.py)
+    FULFILLMENT_HELD = "fulfillment.held"
+    FULFILLMENT_HOLD_UPDATED = "fulfillment.hold_updated"
+    FULFILLMENT_HOLD_CANCELLED = "fulfillment.hold_cancelled"
+    FULFILLMENT_HOLD_REFUSED = "fulfillment.hold_refused"
     SHIPMENT_SHIPPED = "shipment.shipped"
     SHIPMENT_DELIVERED = "shipment.delivered"
     SHIPMENT_TRACKING_URL_DROPPED = "shipment.tracking_url_dropped"

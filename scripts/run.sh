@@ -88,6 +88,7 @@ pids+=($!)
 if [ -z "${ETSY_API_KEY:-}" ]; then
   $PY manage.py run_etsy_sandbox --port "$ETSY_SANDBOX_PORT" --generate-every 300 \
     --state-file "$VAR/sandboxes/etsy.json" \
+    --webhook-url "http://127.0.0.1:$PORT/webhooks/etsy/" \
     >"$VAR/log/etsy-sandbox.log" 2>&1 &
   pids+=($!)
 fi

@@ -31,6 +31,9 @@ def object_kwarg(name: str):
 # filled with this value, the route is fetched like one without keywords (B must not see
 # A's data in it).
 VALUE_KWARGS = {"platform": "shopify", "side": "front"}
+# ... except `platform`, which is walked once per registered store platform (each has its
+# own connect and callback pages: Etsy's OAuth callback is not Shopify's).
+EACH_PLATFORM = "platform"
 
 # URL names (namespace:name) that hold no tenant data or are not for sellers.
 PUBLIC_ROUTES = {
@@ -41,6 +44,7 @@ PUBLIC_ROUTES = {
     "workspaces:switch",
     "workspaces:invitation",  # keyed by a secret token, not by a tenant id
     "integrations:shopify_webhook",  # public by design: HMAC-signed by the shop
+    "integrations:etsy_webhook",  # public by design: signed by Etsy (the app's secret)
     "integrations:woocommerce_webhook",  # public by design: HMAC-signed by the store
     "integrations:store_webhook",  # the same door for any platform: signed by the store
     "fulfillment:provider_webhook",  # public by design: HMAC-signed by the provider
@@ -129,24 +133,79 @@ def find_leaks(*, a_membership, b_dashboard, b_api) -> list[str]:
             problems.append(f"{r.route}: no factory for URL keyword(s) {missing}; "
                             "register one in tests/tenancy.py")
             continue
-        values = {k: v for k, v in VALUE_KWARGS.items() if k in r.kwargs}
+        base = {k: v for k, v in VALUE_KWARGS.items() if k in r.kwargs}
         for k in objects:
             if k not in made:
                 with scope(workspace=a_membership.workspace):
                     made[k] = OBJECT_KWARGS[k](a_membership.workspace, a_membership)
-            values[k] = made[k]
-        url = fill(r.route, values)
-        client = b_api if url.startswith("/api/") else b_dashboard
-        for method in ("get", "post"):
-            resp = getattr(client, method)(url)
-            status = resp.status_code
-            body = resp.content.decode(errors="replace") if hasattr(resp, "content") else ""
-            if objects:
-                if status not in (403, 404, 405):
-                    problems.append(f"{method.upper()} {url} ({r.name}) with A's objects "
-                                    f"answered {status} to a user of B")
-            elif MARKER in body:
-                problems.append(f"{method.upper()} {url} ({r.name}) showed A's data to B")
+            base[k] = made[k]
+        variants = [base]
+        if EACH_PLATFORM in r.kwargs:
+            from integrations.platforms import registry
+
+            variants = [{**base, EACH_PLATFORM: code} for code in registry.platforms()]
+        for values in variants:
+            url = fill(r.route, values)
+            if r.name == "integrations:connect_callback":
+                problems += _walk_callback(url, values[EACH_PLATFORM], a_membership,
+                                           b_dashboard)
+                continue
+            problems += _fetch(r, url, objects, b_api if url.startswith("/api/")
+                               else b_dashboard)
+    return problems
+
+
+def _fetch(r: Route, url: str, objects: list[str], client) -> list[str]:
+    problems = []
+    for method in ("get", "post"):
+        resp = getattr(client, method)(url)
+        status = resp.status_code
+        body = resp.content.decode(errors="replace") if hasattr(resp, "content") else ""
+        if objects:
+            if status not in (403, 404, 405):
+                problems.append(f"{method.upper()} {url} ({r.name}) with A's objects "
+                                f"answered {status} to a user of B")
+        elif MARKER in body:
+            problems.append(f"{method.upper()} {url} ({r.name}) showed A's data to B")
+    return problems
+
+
+def _walk_callback(url: str, platform: str, a_membership, b_dashboard) -> list[str]:
+    """A platform's OAuth callback fetched by B with the state of a connection A started
+    (what a stolen or replayed consent link carries): it must not connect anything in B,
+    must not spend A's state, and must not show A's data."""
+    from django.utils import timezone
+    from django_scopes import scopes_disabled
+
+    from integrations.models import OAuthState, StoreConnection
+
+    nonce = f"{MARKER.lower()}-{platform}-state"
+    with scopes_disabled():
+        OAuthState.objects.get_or_create(nonce=nonce, defaults={
+            "workspace": a_membership.workspace, "user": a_membership.user,
+            "shop_domain": "etsy:" if platform == "etsy" else f"{MARKER.lower()}.myshopify.com",
+            "created_at": timezone.now()})
+    problems = []
+    query = {"state": nonce, "code": f"code-{MARKER}",
+             "shop": f"{MARKER.lower()}.myshopify.com"}
+    resp = b_dashboard.get(url, query, follow=True)
+    body = resp.content.decode(errors="replace")
+    if resp.status_code not in (200, 302, 400, 403, 404):
+        problems.append(f"GET {url} (callback, {platform}) with A's state answered "
+                        f"{resp.status_code} to a user of B")
+    if MARKER in body:
+        problems.append(f"GET {url} (callback, {platform}) showed A's data to B")
+    with scopes_disabled():
+        if OAuthState.objects.get(nonce=nonce).used_at is not None:
+            problems.append(f"GET {url} (callback, {platform}): B spent A's OAuth state")
+        b_workspace = b_dashboard.session.get("workspace_id") if hasattr(
+            b_dashboard, "session") else None
+        made = StoreConnection.objects.exclude(workspace=a_membership.workspace)
+        if b_workspace:
+            made = made.filter(workspace_id=b_workspace)
+        if made.filter(platform=platform).exists():
+            problems.append(f"GET {url} (callback, {platform}): B connected a store with "
+                            "A's state")
     return problems
 
 

@@ -138,6 +138,13 @@ class ProviderClient:
     #: documents that an order can still be cancelled by API; each adapter cites its
     #: provider's words. Empty: PodHub never offers "Cancel at <provider>" (the default).
     cancellable: frozenset[str] = frozenset()
+    #: the provider takes an order on hold and lets us change or cancel it until we
+    #: release it: fulfillment/holds.py sends such an order on hold when its submit
+    #: countdown starts, applies buyer changes to it, and the submission at the
+    #: countdown's end (under the hold's reference) releases it. Such a client
+    #: implements `hold_order` and `cancel_hold`, and its `submit` releases an order
+    #: it finds held under the reference (after sending the order as it is then).
+    holds_during_countdown = False
 
     def __init__(self, *, api_base: str = "", api_key: str = "", webhook_secret: str = "",
                  timeout: float = 10.0, transport=None):
@@ -168,6 +175,17 @@ class ProviderClient:
         return status in cls.cancellable
 
     def fetch_status(self, external_id: str) -> RemoteOrder:
+        raise NotImplementedError
+
+    def hold_order(self, order: FactoryOrder) -> RemoteOrder:
+        """Create `order` on hold, or replace the held order made under its reference
+        (idempotent: looked up by reference first). ProviderRefused once the provider
+        no longer takes changes."""
+        raise NotImplementedError
+
+    def cancel_hold(self, reference: str, external_id: str = "") -> bool:
+        """Cancel the held order made under `reference` (found by reference when
+        `external_id` is unknown); False when the provider never got it."""
         raise NotImplementedError
 
     def shipping_methods(self, country: str) -> list[ShippingOption]:

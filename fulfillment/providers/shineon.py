@@ -19,11 +19,13 @@ Sources (ShineOn's own reference, https://api.shineon.com/docs, is not public):
 How PodHub uses it:
 - `source_id` = our reference (the idempotency key): `submit` looks it up first
   (`GET /v1/orders?source_ids=`), so a retry never makes a second order.
-- Created on hold (`ready: 0`), then released (`POST …/ready`) in the same send:
-  a crash between the two leaves an order ShineOn will not make, and the retry
-  finds it by `source_id` and releases it. PodHub's own countdown (the order's
-  `awaiting_submission` window) is where buyer changes apply; `hold`, `update` and
-  `release` are here for a held order (see docs/fulfillment.md for what is not done).
+- Held during our countdown (`holds_during_countdown`, fulfillment/holds.py): the
+  order is created on hold (`ready: 0`) when its submit countdown starts, replaced
+  (`PUT`, which the SDK allows on hold or awaiting payment) when the buyer or seller
+  changes it, cancelled with it; at the countdown's end `submit` finds it by
+  `source_id`, sends it as it is then and releases it (`POST …/ready`). Without a
+  hold, `submit` creates on hold and releases in the same send: a crash between the
+  two leaves an order ShineOn will not make, and the retry finds it and releases it.
 - `store_line_item_id` = our line id and each line carries its own tracking, so a
   notification or a poll maps every parcel back to our lines.
 - No signature is documented for notifications: the URL we give ShineOn carries a
@@ -77,6 +79,10 @@ class ShineOnClient(RestClient):
     # ShineOn holds the order or waits to make it (on_hold / awaiting_payment: our
     # accepted): a cancel in production is paid for, so PodHub would not refund it.
     cancellable = frozenset({"accepted"})
+    # ShineOn keeps an order created with `ready: 0` on hold and takes `PUT` for it until
+    # `POST …/ready` (the SDK: "on hold or awaiting payment only"): PodHub sends it so
+    # when the submit countdown starts (fulfillment/holds.py).
+    holds_during_countdown = True
     default_base = "https://api.shineon.com"
 
     def _headers(self) -> dict:
@@ -94,14 +100,69 @@ class ShineOnClient(RestClient):
 
     # --- orders -------------------------------------------------------------------
     def submit(self, order: FactoryOrder) -> RemoteOrder:
-        existing = self.lookup(order.reference)  # also releases one a crash left on hold
-        if existing is not None:
-            return existing
-        created, existing = self._create_or_find(order.reference, lambda: self._call_json(
-            "POST", "/v1/orders", what="create order",
-            json={"order": self._order_body(order, ready=0)}),
-            taken_words=("source", "taken", "already"))  # made meanwhile: that one
-        return existing or self._release(_order_of(created))
+        """Send `order` to production. An order held under our reference (the countdown's
+        hold, or a crash between create and release) is first replaced by the order as
+        it is now (`PUT`: a change the countdown's last sync did not carry), then
+        released; one ShineOn holds itself, or one already released, is the answer."""
+        found = self._find(order.reference)
+        if found is None:
+            created, found = self._create(order)
+            if created is not None:
+                return self._release(created)
+        if _held_by_us(found):
+            found = self._put(str(found["id"]), order)
+        return self._release(found)
+
+    def _create(self, order: FactoryOrder) -> tuple[dict | None, dict | None]:
+        """Create on hold; (created, None), or (None, the one a racing call made)."""
+        try:
+            return _order_of(self._call_json("POST", "/v1/orders", what="create order",
+                                             json={"order": self._order_body(order, ready=0)})
+                             ), None
+        except ProviderRefused as exc:
+            words = exc.message.lower()
+            if getattr(exc, "status", 0) in (400, 409, 422) and any(
+                    w in words for w in ("source", "taken", "already")):
+                found = self._find(order.reference)
+                if found is not None:
+                    return None, found
+            raise
+
+    def _put(self, external_id: str, order: FactoryOrder) -> dict:
+        return _order_of(self._call_json("PUT", f"/v1/orders/{external_id}",
+                                         what="update order",
+                                         json={"order": self._order_body(order, ready=0)}))
+
+    def hold_order(self, order: FactoryOrder) -> RemoteOrder:
+        """The countdown's hold: create on hold (`ready: 0`) or replace the held order
+        (`PUT`, which ShineOn takes on hold or awaiting payment only)."""
+        found = self._find(order.reference)
+        if found is None:
+            created, found = self._create(order)
+            if created is not None:
+                return _shineon_order(created)
+        if not _held_by_us(found):
+            raise ProviderRefused(f"shineon: order {found.get('id')} is "
+                                  f"{found.get('status') or 'unknown'}, no longer held by us"
+                                  + (f" ({found['on_hold_reason']})"
+                                     if found.get("on_hold_reason") else ""))
+        return _shineon_order(self._put(str(found["id"]), order))
+
+    def cancel_hold(self, reference: str, external_id: str = "") -> bool:
+        if not external_id:
+            found = self._find(reference)
+            if found is None:
+                return False  # never made (the create did not reach ShineOn)
+            if found.get("status") in ("cancelled", "canceled"):
+                return True
+            external_id = str(found["id"])
+        try:
+            self.cancel(external_id)
+        except ProviderRefused:
+            if self._get(external_id).get("status") in ("cancelled", "canceled"):
+                return True  # cancelled already (a retry)
+            raise
+        return True
 
     def _order_body(self, order: FactoryOrder, *, ready: int) -> dict:
         r = order.recipient
@@ -143,13 +204,22 @@ class ShineOnClient(RestClient):
         return _order_of(self._call_json("GET", f"/v1/orders/{external_id}",
                                          what="order status"))
 
-    def lookup(self, reference: str) -> RemoteOrder | None:
+    def _find(self, reference: str) -> dict | None:
         data = self._call_json("GET", "/v1/orders", what="look up order",
                                params={"source_ids": reference, "limit": 5})
         for found in (data or {}).get("orders") or []:
-            if str(found.get("source_id")) == reference:
-                return self._release(found)
+            if isinstance(found, dict) and str(found.get("source_id")) == reference:
+                return found
         return None
+
+    def lookup(self, reference: str) -> RemoteOrder | None:
+        """The order made under `reference`; None also for one we hold (the countdown's
+        hold, or a crash between create and release): that one is not submitted yet,
+        and `submit` sends it as it is now and releases it."""
+        found = self._find(reference)
+        if found is None or _held_by_us(found):
+            return None
+        return _shineon_order(found)
 
     def fetch_status(self, external_id: str) -> RemoteOrder:
         return _shineon_order(self._get(external_id))
@@ -211,6 +281,12 @@ class ShineOnClient(RestClient):
         return [ProviderUpdate(event_key="", reference=reference, external_id=external_id,
                                status=status, message=str(order.get("on_hold_reason") or "")
                                or raw or "notification without tracking")]
+
+
+def _held_by_us(data: dict) -> bool:
+    """On hold because we sent it so (`ready: 0`), not held by ShineOn for a reason of
+    its own (an `on_hold_reason`, left for a person)."""
+    return data.get("status") == "on_hold" and not data.get("on_hold_reason")
 
 
 def _order_of(data) -> dict:

@@ -89,6 +89,25 @@ def facts_of(receipt: dict) -> StoreFacts:
         cancelled=status in CANCELLED, closed=False)
 
 
+def check_receipt(receipt) -> dict:
+    """The receipt, or UnreadableOrder with the reason when nothing could be imported
+    from it: not a JSON object, no receipt_id, transactions not a list of objects (a
+    wrong value in a field PodHub can show is the core's to hold, with its reason)."""
+    from integrations.platforms.base import UnreadableOrder
+
+    if not isinstance(receipt, dict):
+        raise UnreadableOrder(f"the receipt is not a JSON object ({type(receipt).__name__}: "
+                              f"{str(receipt)[:80]})")
+    receipt_id = receipt.get("receipt_id")
+    if isinstance(receipt_id, bool) or not str(receipt_id or "").isdigit():
+        raise UnreadableOrder(f"receipt_id is missing or not a number ({receipt_id!r})")
+    transactions = receipt.get("transactions")
+    if not isinstance(transactions, list) or not all(isinstance(t, dict)
+                                                     for t in transactions):
+        raise UnreadableOrder(f"receipt {receipt_id}: transactions is not a list of objects")
+    return receipt
+
+
 def from_receipt(receipt: dict) -> tuple[dict, StoreFacts]:
     lines = [_line(tx) if isinstance(tx, dict) else tx
              for tx in receipt.get("transactions") or []]

@@ -50,6 +50,26 @@ class NotYet(Exception):
         self.retry_after = retry_after
 
 
+class PartlyDone(Exception):
+    """A push the store took only in part (WooCommerce's variations batch refusing some
+    items): `result` is what it made, kept on the message and acted on as for a done
+    push (a publish links what was made); the push fails with the store's reasons, and
+    trying it again sends only what is missing (integrations/services/outbox.py)."""
+
+    def __init__(self, message: str, *, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
+class UnreadableOrder(ValueError):
+    """A raw store order PodHub cannot read at all (not a JSON object, no id): `map_order`
+    raises it with the reason; the import and the sweep store it as a refused inbox row
+    (sync health shows it) and go on with the rest (integrations/services/imports.py)."""
+
+
+UNREADABLE_TOPIC = "unreadable_order"
+
+
 class WebhookRefused(Exception):
     """A delivery to the store's webhook URL refused: the HTTP status, a code, the reason."""
 

@@ -31,9 +31,15 @@ from integrations.etsy.client import (
     EtsyError,
     EtsyUserError,
 )
-from integrations.etsy.mapping import from_receipt, iso
+from integrations.etsy.mapping import check_receipt, from_receipt, iso
 from integrations.models import OutboxKind
-from integrations.platforms.base import ConnectField, ImportPage, StorePlatform, sandbox_post
+from integrations.platforms.base import (
+    ConnectField,
+    ImportPage,
+    StorePlatform,
+    UnreadableOrder,
+    sandbox_post,
+)
 from podhub.core.exceptions import ValidationFailed
 
 PAGE = 100  # getShopReceipts' largest `limit`
@@ -114,7 +120,7 @@ class Etsy(StorePlatform):
                           finished=not results or offset + len(results) >= total, total=total)
 
     def map_order(self, client, order: dict):
-        return from_receipt(order)
+        return from_receipt(check_receipt(order))
 
     def changed_orders(self, client: EtsyClient, *, since: datetime, max_pages: int):
         """Every receipt changed since `since` (new, paid, shipped, canceled), oldest
@@ -131,10 +137,80 @@ class Etsy(StorePlatform):
                 return
 
     def updated_at(self, order: dict) -> str:
+        if not isinstance(order, dict):
+            return ""
         return iso(order.get("updated_timestamp") or order.get("update_timestamp"))
+
+    # --- webhooks (the app's one endpoint, integrations/webhooks.py etsy_webhook) ----------
+
+    ORDER_EVENTS = frozenset({"order.paid", "order.canceled", "order.shipped",
+                              "order.delivered"})
+
+    def prefetch_delivery(self, connection, row):
+        """An order event: read the receipt it names (Etsy sends only its URL), before the
+        inbox row is locked. A thunk giving the receipt, or raising what the read raised."""
+        if row.topic not in self.ORDER_EVENTS or not row.resource_id:
+            return None
+        client = None
+        try:
+            client = self.client(connection)
+            receipt = client.receipt(row.resource_id)
+        except Exception as exc:  # raised again inside the transaction, which records it
+            error = exc
+
+            def fail():
+                raise error
+            return fail
+        finally:
+            if client is not None:
+                client.close()
+        return lambda: receipt
+
+    def handle_delivery(self, connection, row, payload, *, now, prefetched=None):
+        if row.topic not in self.ORDER_EVENTS:
+            return f"ignored: Etsy event {row.topic} is not used"
+        if not row.resource_id:
+            raise ValidationFailed(f"The {row.topic} event names no receipt (resource_url "
+                                   f"{str(payload.get('resource_url'))[:120]!r}).")
+        if prefetched is not None:
+            receipt = prefetched()
+        else:
+            client = self.client(connection)
+            try:
+                receipt = client.receipt(row.resource_id)
+            finally:
+                client.close()
+        try:
+            return from_receipt(check_receipt(receipt))
+        except UnreadableOrder as exc:
+            raise ValidationFailed(f"Receipt {row.resource_id} could not be read: {exc}") \
+                from None
 
     def push_handlers(self):
         return {OutboxKind.FULFILLMENT_CREATE: etsy.fulfillment_create}
+
+    # Why each push Etsy does not take is refused (docs/etsy.md "What Etsy's API does not
+    # offer"): the Shop Receipt operations of Open API v3 are getShopReceipt,
+    # getShopReceipts, updateShopReceipt (was_shipped / was_paid) and
+    # createReceiptShipment (developers.etsy.com/documentation/reference#tag/Shop-Receipt).
+    WHY_NOT = {
+        OutboxKind.ORDER_CANCEL: "Etsy's Open API v3 has no call to cancel a receipt: "
+        "cancel it in your Etsy shop manager (PodHub sees the cancellation in its next "
+        "read)",
+        OutboxKind.REFUND_CREATE: "Etsy's Open API v3 has no call to refund a receipt: "
+        "refund it in your Etsy shop manager",
+        OutboxKind.ORDER_NOTE: "Etsy's Open API v3 has no call to add a note to a receipt",
+        OutboxKind.ORDER_COMPLETE: "Etsy completes a receipt itself when its tracking is "
+        "sent (createReceiptShipment)",
+        OutboxKind.PRODUCT_CREATE: "PodHub does not publish Etsy listings",
+        OutboxKind.WEBHOOKS_REGISTER: "Etsy's webhooks are registered for the whole app in "
+        "Etsy's developer portal, not per shop by API (docs/etsy.md)",
+    }
+
+    def not_supported(self, kind: str) -> str:
+        why = self.WHY_NOT.get(kind)
+        base = super().not_supported(kind)
+        return f"{base[:-1]}: {why}." if why else base
 
 
 PLATFORM = Etsy()

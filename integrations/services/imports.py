@@ -11,6 +11,8 @@ What is platform-specific (reading a page, mapping an order) is the platform's
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -23,12 +25,15 @@ from integrations import conf
 from integrations.models import (
     ConnectionStatus,
     ImportJob,
+    InboundWebhook,
+    InboxStatus,
     JobStatus,
     StoreConnection,
 )
 from integrations.platforms import registry
-from integrations.platforms.base import StorePlatform
+from integrations.platforms.base import UNREADABLE_TOPIC, StorePlatform, UnreadableOrder
 from integrations.services.orders import apply_store_order
+from podhub.core import db
 from podhub.core.exceptions import ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -68,7 +73,10 @@ def _apply(platform: StorePlatform, conn: StoreConnection, client, order,
            now: datetime) -> str:
     """Map one raw store order and apply it; an order PodHub cannot read is counted as
     failed and shown on the connection, and the import goes on."""
-    data, facts = platform.map_order(client, order)
+    try:
+        data, facts = platform.map_order(client, order)
+    except UnreadableOrder as exc:
+        return refuse_unreadable(platform, conn, order, str(exc), now)
     try:
         return apply_store_order(connection=conn, data=data, facts=facts,
                                  label=platform.label, now=now)
@@ -79,6 +87,31 @@ def _apply(platform: StorePlatform, conn: StoreConnection, client, order,
             last_error=f"Order {data.get('number')} could not be read: {exc.message}"[:2000],
             last_error_at=now)
         return "failed"
+
+
+def refuse_unreadable(platform: StorePlatform, conn: StoreConnection, order, reason: str,
+                      now: datetime) -> str:
+    """Keep a store order PodHub cannot read as it came (a failed inbox row, once per
+    distinct body: the next sweep reading it again adds nothing) with the reason, and
+    say so on the connection; the caller goes on with the next order."""
+    try:
+        text = json.dumps(order, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        text = repr(order)
+    text = text.replace("\x00", "\\u0000")[:conf.WEBHOOK_MAX_BYTES]
+    digest = hashlib.sha256(text.encode()).hexdigest()[:40]
+    message = f"A {platform.label} order could not be read and was refused: {reason}"
+    log.warning("%s connection %s: %s", platform.label, conn.pk, message)
+    db.insert_ignore_returning(InboundWebhook, {
+        "workspace_id": conn.workspace_id, "connection_id": conn.pk,
+        "event_id": f"unreadable:{digest}", "webhook_id": "", "topic": UNREADABLE_TOPIC,
+        "resource_id": "", "api_version": "", "triggered_at": "", "body": text,
+        "status": InboxStatus.FAILED, "attempts": 1, "result": "refused",
+        "error": reason[:2000], "processed_at": now, "created_at": now, "updated_at": now,
+    }, unique=("connection", "event_id"))
+    StoreConnection.objects.filter(pk=conn.pk).update(last_error=message[:2000],
+                                                      last_error_at=now)
+    return "failed"
 
 
 def record_page(*, job: ImportJob, conn: StoreConnection, outcomes: list[str], cursor: str,
@@ -235,7 +268,8 @@ def reconcile_store(*, connection_id: int, client=None, now: datetime | None = N
             stats["seen"] += 1
             head = _apply(platform, conn, client, order, timezone.now()).split(":")[0]
             stats[head if head in stats else "skipped"] += 1
-            seen_at = parse_datetime(platform.updated_at(order) or "")
+            seen_at = parse_datetime((platform.updated_at(order) or "")
+                                     if isinstance(order, dict) else "")
             if seen_at and (high is None or seen_at > high):
                 high = seen_at
     except platform.errors as exc:

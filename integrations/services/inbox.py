@@ -25,6 +25,7 @@ from integrations.models import (
     StoreConnection,
 )
 from integrations.platforms import registry
+from integrations.platforms.base import UNREADABLE_TOPIC, UnreadableOrder
 from integrations.services.orders import apply_store_order
 from podhub.core import db
 from podhub.core.exceptions import ValidationFailed
@@ -113,7 +114,14 @@ def _handle(row: InboundWebhook, *, now: datetime, read_order=None) -> str:
     if conn.status != ConnectionStatus.ACTIVE \
             and not platform.handled_when_disconnected(row.topic):
         return f"ignored: store {conn.get_status_display().lower()}"
-    handled = platform.handle_delivery(conn, row, payload, now=now, prefetched=read_order)
+    if row.topic == UNREADABLE_TOPIC:  # an order the import could not read, replayed
+        try:
+            handled = platform.map_order(None, payload)
+        except UnreadableOrder as exc:
+            raise ValidationFailed(f"Still unreadable: {exc}") from None
+    else:
+        handled = platform.handle_delivery(conn, row, payload, now=now,
+                                           prefetched=read_order)
     if isinstance(handled, str):
         return handled
     data, facts = handled

@@ -29,7 +29,7 @@ from integrations.models import (
     StoreConnection,
 )
 from integrations.platforms import registry
-from integrations.platforms.base import EVENT_PUSHES, NotSupported, NotYet
+from integrations.platforms.base import EVENT_PUSHES, NotSupported, NotYet, PartlyDone
 from orders.models import LineItem, Order, Store
 from orders.services import cancel_reaches_store
 from podhub.core.exceptions import Conflict, PodhubError, ValidationFailed
@@ -262,6 +262,9 @@ def outbox_deliver(*, message_id: int, client=None,
         status, error = OutboxStatus.FAILED, str(exc)
     except NotYet as exc:
         status, error, retry_after = OutboxStatus.PENDING, str(exc), exc.retry_after
+    except PartlyDone as exc:  # failed with the reasons; what was made is kept
+        status, error, result = OutboxStatus.FAILED, f"Refused by the store: {exc}", \
+            exc.result
     except platform.refused_errors as exc:
         status, error = OutboxStatus.FAILED, f"Refused by the store: {exc}"
     except platform.auth_errors as exc:
@@ -283,6 +286,8 @@ def _record(conn: StoreConnection, msg: OutboxMessage, *, status: str, error: st
     fields = {"status": status, "last_error": error[:2000], "updated_at": done}
     if status == OutboxStatus.DONE:
         fields.update(result=result, done_at=done)
+    elif result:  # a push the store took in part (PartlyDone)
+        fields["result"] = result
     elif status == OutboxStatus.PENDING:
         if retry_after is not None:  # waiting for something else, not a failure
             fields["attempts"] = max(msg.attempts - 1, 0)
@@ -298,8 +303,9 @@ def _record(conn: StoreConnection, msg: OutboxMessage, *, status: str, error: st
     msg.refresh_from_db()
     if msg.kind == OutboxKind.ORDER_CANCEL and msg.order_id:
         _cancel_outcome(msg)
-    if msg.kind == OutboxKind.PRODUCT_CREATE and msg.status == OutboxStatus.DONE:
-        product_published(msg)
+    if msg.kind == OutboxKind.PRODUCT_CREATE and (
+            msg.status == OutboxStatus.DONE or (msg.result or {}).get("variants")):
+        product_published(msg)  # in part too: the variations the store made are linked
     return msg
 
 

@@ -24,8 +24,11 @@ source/includes/wp-api-v3/_products.md and _product-variations.md):
 A batch answers 200 even when items fail: each refused item comes back in its place as
 `{"id": 0, "error": {code, message, data}}` (WC_REST_Controller::batch_items), e.g.
 `product_invalid_sku` "Invalid or duplicated SKU." (HTTP 400 in `data.status`:
-WC_Product::set_sku) when another product of the store has that SKU. Such an answer fails
-the push for good with WooCommerce's reason (a WooUserError).
+WC_Product::set_sku) when another product of the store has that SKU. Such an answer is a
+push done in part (PartlyDone): the variations the store made are kept in the result and
+linked to their catalog variants, the refused ones are listed with WooCommerce's code and
+message (the push fails with them), and trying the push again finds the product and the
+variations made (by link, option or SKU) and creates only the missing ones.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import copy
 
 from integrations.models import OutboxMessage, StoreConnection
+from integrations.platforms.base import PartlyDone
 from integrations.woocommerce.client import WooClient, WooUserError
 
 ATTRIBUTE = "Variant"  # the one variation attribute; its options are the variants' labels
@@ -141,14 +145,18 @@ def publish(client: WooClient, conn: StoreConnection, msg: OutboxMessage) -> dic
     errors, made = [], []
     for part, index, ours in order:
         item = (answer.get(part) or [])[index] if index < len(answer.get(part) or []) else {}
+        item = item if isinstance(item, dict) else {}
         if item.get("error") or not item.get("id"):
-            error = item.get("error") or {}
-            errors.append(f"{ours['sku']}: {error.get('code', 'no answer')} "
-                          f"{error.get('message', '')}".strip())
+            error = item.get("error") if isinstance(item.get("error"), dict) else {}
+            errors.append({"sku": ours["sku"], "variant_id": ours.get("variant_id"),
+                           "code": str(error.get("code") or "no answer"),
+                           "message": str(error.get("message") or "")})
             continue
         made.append({"id": str(item["id"]), "sku": item.get("sku") or "",
                      "variant_id": ours.get("variant_id")})
+    result = {"product_id": str(pid), "variants": made}
     if errors:
-        raise WooUserError("The store refused variations: " + "; ".join(errors)[:900],
-                           status=400, code="variation_refused")
-    return {"product_id": str(pid), "variants": made}
+        raise PartlyDone("The store refused variations: " + "; ".join(
+            f"{e['sku']}: {e['code']} {e['message']}".strip() for e in errors)[:900],
+            result={**result, "refused": errors})
+    return result

@@ -38,6 +38,10 @@ EVENT_LABELS = {
     "order.store_cancel_failed": "Not cancelled in the store",
     "fulfillment.cancelled_at_provider": "Cancelled at the provider",
     "fulfillment.cancel_refused": "The provider did not cancel",
+    "fulfillment.held": "Sent on hold to the provider",
+    "fulfillment.hold_updated": "Held order updated at the provider",
+    "fulfillment.hold_cancelled": "Held order cancelled at the provider",
+    "fulfillment.hold_refused": "The provider did not hold the order",
 }
 
 

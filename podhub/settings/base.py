@@ -485,7 +485,14 @@ ETSY_API_BASE = env.str("ETSY_API_BASE", default=f"{_etsy_sandbox}/v3" if ETSY_S
                         else "https://api.etsy.com/v3")
 ETSY_CONNECT_URL = env.str("ETSY_CONNECT_URL", default=f"{_etsy_sandbox}/oauth/connect"
                            if ETSY_SANDBOX else "https://www.etsy.com/oauth/connect")
-# How often each Etsy shop is read for new receipts (no webhooks): at most 2 minutes
+# The signing secret (`whsec_…`) of the app's webhook endpoint /webhooks/etsy/, set up in
+# Etsy's developer portal (commercial apps only); the sandbox's in the embedded default.
+# Empty: Etsy webhooks are refused (404) and the poll sweep alone reads receipts.
+ETSY_WEBHOOK_SECRET = env.str("ETSY_WEBHOOK_SECRET",
+                              default="whsec_cG9kaHViLXNhbmRib3gtd2ViaG9va3M="
+                              if ETSY_SANDBOX else "")
+# How often each Etsy shop is read for new receipts (the safety net of the webhooks, and
+# the only way in without them): at most 2 minutes
 # from payment to PodHub (issue 16), about 1,440 calls a day per shop at 60 s.
 ETSY_POLL_SECONDS = env.int("ETSY_POLL_SECONDS", default=60)
 # Reading stops when fewer calls than this are left in Etsy's 24-hour window: tracking

@@ -76,6 +76,7 @@ ETSY_API_KEY = env.str("ETSY_API_KEY", default="")
 ETSY_SHARED_SECRET = env.str("ETSY_SHARED_SECRET", default="")
 ETSY_API_BASE = env.str("ETSY_API_BASE", default="https://api.etsy.com/v3")
 ETSY_CONNECT_URL = env.str("ETSY_CONNECT_URL", default="https://www.etsy.com/oauth/connect")
+ETSY_WEBHOOK_SECRET = env.str("ETSY_WEBHOOK_SECRET", default="")
 DEBUG = False
 PODHUB_DEV_MAILBOX = False  # it shows every e-mail, sign-in codes included
 SESSION_COOKIE_SECURE = True

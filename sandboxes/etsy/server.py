@@ -18,8 +18,12 @@ Every /v3/ call needs x-api-key and counts against the limits (rate-limit header
   /_sandbox/…  control API for tests, demo and bench (no key): POST shops {"seed_receipts",
       "name"} -> {shop_id, user_id, shop_name, refresh_token} (a grant made as if the seller
       had allowed it) · POST shops/<id>/receipts {spec} · POST shops/<id>/receipts/<rid>/cancel
-      · GET shops/<id>/receipts/<rid> · POST shops/<id>/revoke · POST expire (every access
-      token) · POST limits {"per_second", "per_day"} · GET limits · GET log
+      · GET shops/<id>/receipts/<rid> · POST shops/<id>/broken_receipts {"raw": anything}
+      (answered as given after the receipts of every getShopReceipts page)
+      · POST webhooks {"url", "secret"} (the app's endpoint: order.paid on every new
+      receipt, order.canceled on a cancel, signed as Etsy signs)
+      · POST shops/<id>/revoke · POST expire (every access token)
+      · POST limits {"per_second", "per_day"} · GET limits · GET log
 """
 
 from __future__ import annotations
@@ -199,6 +203,14 @@ class EtsySandboxServer:
                 return _json(start, 200, sb.cancel_receipt(shop_id, int(rid)))
             if rid is not None:
                 return _json(start, 200, sb.receipt(shop_id, int(rid)))
+        if route == "webhooks" and method == "POST":  # the app's endpoint (developer portal)
+            sb.subscribe(url=str(data.get("url") or ""), secret=str(data.get("secret") or ""))
+            return _json(start, 200, {"url": sb.webhook_url})
+        m = re.fullmatch(r"shops/(\d+)/broken_receipts", route)
+        if m and method == "POST":  # answered as given in getShopReceipts (tests)
+            with sb.lock:
+                sb.shop(int(m.group(1))).broken.append(data.get("raw"))
+            return _json(start, 201, {"added": True})
         m = re.fullmatch(r"shops/(\d+)/revoke", route)
         if m and method == "POST":
             sb.revoke(int(m.group(1)))

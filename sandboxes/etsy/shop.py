@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import itertools
+import json
 import secrets
 import threading
 import time
@@ -60,6 +62,9 @@ class Shop:
     shop_name: str
     currency: str = "USD"
     receipts: dict[int, dict] = field(default_factory=dict)
+    #: entries answered as they are, after the real receipts of every getShopReceipts
+    #: page (a test's broken answer: not an object, a receipt without its fields)
+    broken: list = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +75,22 @@ class Limits:
     day: list[float] = field(default_factory=list)  # call times in the sliding 24 h
     refused: int = 0  # 429s answered
     peak: int = 0  # the most calls answered in one second
+
+
+def _signature(secret: str, webhook_id: str, stamp: str, body: bytes) -> str:
+    """Standard Webhooks, as Etsy's webhooks page describes: HMAC-SHA256 keyed with the
+    base64-decoded part of `whsec_…`, over `id.timestamp.body`, base64, prefixed `v1,`
+    (written here on its own, not borrowed from PodHub's check)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, webhook_id.encode() + b"." + stamp.encode() + b"." + body,
+                   hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def _post(url: str, body: bytes, headers: dict) -> int:
+    import httpx
+
+    return httpx.post(url, content=body, headers=headers, timeout=10).status_code
 
 
 class EtsySandbox:
@@ -89,6 +110,42 @@ class EtsySandbox:
         self._receipt_ids = itertools.count(first * 10)
         self._tx_ids = itertools.count(first * 100)
         self._ship_ids = itertools.count(first * 1000)
+        # the app's webhook endpoint, as set up in Etsy's developer portal (`subscribe`):
+        # the URL and its signing secret (`whsec_…`); `sender(url, body, headers)` posts
+        self.webhook_url, self.webhook_secret = "", ""
+        self.sender = None
+        self._event_ids = itertools.count(1)
+        self.sent: list[dict] = []  # every delivery: {"event_type", "status"}
+
+    # --- webhooks (https://developers.etsy.com/documentation/essentials/webhooks) ---------
+
+    def subscribe(self, *, url: str, secret: str) -> None:
+        self.webhook_url, self.webhook_secret = url, secret
+
+    def emit(self, event_type: str, shop_id: int, receipt_id: int) -> None:
+        """One delivery as Etsy sends it: the flat payload (etsy/open-api discussion
+        #1564), signed in the Standard Webhooks form (webhook-id, webhook-timestamp,
+        webhook-signature = v1,base64 HMAC-SHA256 of id.timestamp.body with the secret's
+        base64 part). Etsy retries failures later (5 s … 10 h); the sandbox does not."""
+        if not self.webhook_url:
+            return
+        body = json.dumps({
+            "event_type": event_type, "shop_id": int(shop_id),
+            "resource_url": f"https://api.etsy.com/v3/application/shops/{shop_id}/receipts/"
+                            f"{receipt_id}"}).encode()
+        webhook_id = f"msg_sandbox{next(self._event_ids):08d}"
+        stamp = str(int(self.clock()))
+        headers = {"Content-Type": "application/json", "webhook-id": webhook_id,
+                   "webhook-timestamp": stamp,
+                   "webhook-signature": _signature(self.webhook_secret, webhook_id, stamp,
+                                                   body)}
+        status = 0
+        try:
+            status = (self.sender or _post)(self.webhook_url, body, headers)
+        except Exception:  # noqa: BLE001 - a sandbox: the receiver being down is fine
+            status = 0
+        self.sent.append({"event_type": event_type, "receipt_id": receipt_id,
+                          "status": status})
 
     # --- on disk (sandboxes/state.py) ---------------------------------------------------
 
@@ -197,7 +254,8 @@ class EtsySandbox:
                 "gift_wrap_price": money(0, shop.currency),
                 "shipments": [], "transactions": [tx], "refunds": []}
             shop.receipts[rid] = receipt
-            return receipt
+        self.emit("order.paid", shop_id, rid)  # "delivered immediately" (Etsy's words)
+        return receipt
 
     def _touch(self, receipt: dict) -> None:
         # a change is always newer than what was read before, even within one second
@@ -209,7 +267,8 @@ class EtsySandbox:
             receipt = self.receipt(shop_id, receipt_id)
             receipt["status"] = "Canceled"
             self._touch(receipt)
-            return receipt
+        self.emit("order.canceled", shop_id, receipt_id)
+        return receipt
 
     def receipt(self, shop_id: int, receipt_id: int) -> dict:
         receipt = self.shop(shop_id).receipts.get(int(receipt_id))
@@ -262,6 +321,7 @@ class EtsySandbox:
             raise EtsyApiError(400, "sort_on must be one of created, updated, receipt_id")
         descending = (query.get("sort_order") or "desc") in ("desc", "descending", "down")
         rows.sort(key=lambda r: (r[key], r["receipt_id"]), reverse=descending)
+        rows += shop.broken
         return {"count": len(rows), "results": rows[offset:offset + limit]}
 
     def add_tracking(self, shop_id: int, receipt_id: int, form: dict) -> dict:

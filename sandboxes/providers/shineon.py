@@ -14,7 +14,10 @@ answers use (`{"error": "…"}`); they are marked "ours" below.
                                                    source_id is taken (ours) or a field is bad
   GET  /v1/orders?source_ids=a,b&ids=&status=      {"orders": [...]}
   GET  /v1/orders/{id}                             {"order": {...}} | 404
-  PUT  /v1/orders/{id} {"order": {...}}            on_hold / awaiting_payment only (422 after)
+  PUT  /v1/orders/{id} {"order": {...}}            on_hold / awaiting_payment only (422 after):
+                                                   the whole order replaced (SDK
+                                                   resources/orders.ts `update`); a held
+                                                   order stays held
   POST /v1/orders/{id}/hold                        awaiting_payment -> on_hold
   POST /v1/orders/{id}/ready                       on_hold -> awaiting_payment
   POST /v1/orders/{id}/cancel                      202, empty; 422 once shipped
@@ -164,6 +167,7 @@ class ShineOnStandIn(StandIn):
                                    "updated.")
             order.items, order.recipient = items, address
             self.extra[order.id]["url"] = body["shipment_notification_url"]
+            self.stats["updates"] = self.stats.get("updates", 0) + 1
         return Reply(200, {"order": self.as_json(order)})
 
     def _list(self, query: dict) -> Reply:

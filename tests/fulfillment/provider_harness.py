@@ -304,3 +304,36 @@ def check_an_outage_falls_back_to_another_provider(h: Harness, workspace, settin
     assert subs_of(order) == [("failed", h.code), ("accepted", "backup")]
     assert state_of(order) == "in_production"
     assert h.standin.stats["creates"] == 0
+
+
+def check_revoked_key_stops_polls_and_loses_nothing(h: Harness, workspace) -> None:
+    """The key is revoked while an order is at the provider: the poll that meets the 401
+    records it on the connection (staff see it in admin → Provider connections), later
+    polls make no call, the submission keeps its state (no error, nothing lost), and once
+    staff save a working key the next poll brings the shipment."""
+    from fulfillment import submission
+    from fulfillment.models import SubmissionStatus
+
+    h.standin.callback_url = ""  # no webhooks: only the poll can tell
+    order = h.order(workspace)
+    submission.submit_sweep(now=NOW)
+    sub = sub_of(workspace, order)
+    if hasattr(h.standin, "extra"):  # ShineOn: the notification URL goes with each order
+        h.standin.extra[h.standin.find(sub.reference).id]["url"] = ""
+    h.standin.faults.revoked = True
+    h.standin.advance(sub.external_id, to="shipped")
+    polling.poll_sweep(now=NOW + timedelta(hours=7))
+    h.connection.refresh_from_db()
+    assert "401" in h.connection.problem and h.connection.problem_at is not None
+    calls = h.standin.stats["calls"]
+    for hours in (14, 21):
+        result = polling.poll_sweep(now=NOW + timedelta(hours=hours))
+        assert result["applied"] == 0
+    assert h.standin.stats["calls"] == calls  # no call while the key is refused
+    assert sub_of(workspace, order).status == SubmissionStatus.ACCEPTED
+    h.standin.faults.revoked = False
+    with scopes_disabled():
+        ProviderConnection.objects.filter(pk=h.connection.pk).update(problem="",
+                                                                     problem_at=None)
+    polling.poll_sweep(now=NOW + timedelta(hours=30))
+    assert state_of(order) == "shipped"

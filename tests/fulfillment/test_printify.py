@@ -458,3 +458,7 @@ def test_an_api_order_is_found_by_its_shop_order_id(printify):
     client._request = lambda *a, **kw: pages.pop(0)
     found = client.lookup("2750e210-39bb-11e9-a503-452618153e4a")
     assert found.external_id == "5dee261dc400914833007902" and found.status == "cancelled"
+
+
+def test_a_revoked_token_stops_polls_and_loses_nothing(workspace, printify):
+    ph.check_revoked_key_stops_polls_and_loses_nothing(printify, workspace)

@@ -136,8 +136,8 @@ def test_a_duplicate_source_id_is_refused_by_shineon_and_the_order_found(workspa
     client.submit(fo)
     # a worker racing another one: its lookup came too early, so it creates again and
     # ShineOn refuses the source_id; the order made is found and used
-    real, asked = client.lookup, []
-    client.lookup = lambda reference: None if not asked.append(reference) and len(
+    real, asked = client._find, []  # submit's look-up by source_id
+    client._find = lambda reference: None if not asked.append(reference) and len(
         asked) == 1 else real(reference)
     remote = client.submit(fo)
     assert remote.reference == sub.reference
@@ -403,3 +403,7 @@ def test_a_client_without_a_webhook_secret_refuses_rather_than_lose_tracking():
     with pytest.raises(ProviderRefused, match="webhook secret"):
         client.notification_url("PH1-1")
     assert not client.verify_webhook({WEBHOOK_TOKEN_HEADER: "x"}, b'{"order": {}}')
+
+
+def test_a_revoked_token_stops_polls_and_loses_nothing(workspace, shineon):
+    ph.check_revoked_key_stops_polls_and_loses_nothing(shineon, workspace)

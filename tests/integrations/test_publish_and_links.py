@@ -185,7 +185,8 @@ def test_a_sku_another_woocommerce_product_has_fails_the_publish_with_the_reason
     msg = _deliver_last(workspace)
     assert msg.status == OutboxStatus.FAILED
     assert "MUG11-BLACK: product_invalid_sku Invalid or duplicated SKU." in msg.last_error
-    assert _links(workspace, woo_conn.store_id) == {}
+    # the variation the store made is linked; the refused one is not
+    assert [sku for sku, _ in _links(workspace, woo_conn.store_id).values()] == ["MUG11-WHITE"]
 
 
 def test_a_product_deleted_in_the_store_is_made_again_and_its_old_link_stops_matching(
@@ -328,3 +329,91 @@ def test_the_shopify_sandbox_refuses_variants_on_product_create_as_shopify_does(
     with pytest.raises(ValueError, match="not defined on ProductCreateInput"):
         GraphQL(sandbox.shop).productCreate({"product": {"title": "Mug", "variants": [
             {"sku": "MUG11-WHITE", "price": "16.00"}]}})
+
+
+# --- a variations batch WooCommerce takes only in part --------------------------------------
+
+
+def test_a_partly_refused_variations_batch_links_what_was_made_and_a_retry_makes_the_rest(
+        woo_conn, woo_store, workspace, owner, client_for, catalog):  # noqa: F811
+    from integrations.services.outbox import outbox_retry
+
+    other = woo_store.store.create_product({"name": "Someone's mug", "sku": "MUG11-BLACK"})
+    c = _publish_from_the_page(client_for, owner, woo_conn.store_id, catalog.mug.pk)
+    msg = _deliver_last(workspace)
+    # failed with WooCommerce's reason for the refused one...
+    assert msg.status == OutboxStatus.FAILED
+    assert "MUG11-BLACK: product_invalid_sku Invalid or duplicated SKU." in msg.last_error
+    assert msg.result["refused"] == [{
+        "sku": "MUG11-BLACK", "variant_id": catalog.mug_black.pk,
+        "code": "product_invalid_sku", "message": "Invalid or duplicated SKU."}]
+    # ...and the variation it made is linked (its orders map by the store's ids)
+    [product] = [p for p in woo_store.store.list_products({}) if p["id"] != other["id"]]
+    [white] = woo_store.store.list_variations(product["id"])
+    assert white["sku"] == "MUG11-WHITE"
+    assert _links(workspace, woo_conn.store_id) == {
+        (f"p:{product['id']}", f"v:{white['id']}"): ("MUG11-WHITE", LinkSource.PUBLISHED)}
+    page = c.get(f"/stores/{woo_conn.store_id}/").content.decode()
+    assert "MUG11-BLACK: Invalid or duplicated SKU. (product_invalid_sku)" in page
+    assert "1 made and linked; trying again makes only the refused ones." in page
+    # the seller frees the SKU in the store and tries again: only the missing one is made
+    woo_store.store.products.pop(other["id"])
+    with scope(workspace=workspace):
+        assert outbox_retry(workspace=workspace, message_ids=[msg.pk]) == [msg.pk]
+    msg = _deliver_last(workspace)
+    assert msg.status == OutboxStatus.DONE, msg.last_error
+    variations = woo_store.store.list_variations(product["id"])
+    assert [(v["id"], v["sku"]) for v in variations] == [
+        (white["id"], "MUG11-WHITE"), (variations[1]["id"], "MUG11-BLACK")]
+    assert len(woo_store.store.list_products({})) == 1
+    assert set(_links(workspace, woo_conn.store_id)) == {
+        (f"p:{product['id']}", f"v:{v['id']}") for v in variations}
+
+
+def test_the_docs_batch_answer_with_a_refused_item_in_its_place_is_read_as_published():
+    """WooCommerce's published "Batch update product variations" answer, its second
+    `create` item replaced by a refused item as WC_REST_Controller::batch_items answers it:
+    the first is made (the docs' id 735), the second refused with WooCommerce's words."""
+    from integrations.platforms.base import PartlyDone
+    from integrations.woocommerce import products as woo_products
+
+    docs = published("docs-variations-batch.json")
+    answer = {"create": [docs["create"][0], {"id": 0, "error": {
+        "code": "product_invalid_sku", "message": "Invalid or duplicated SKU.",
+        "data": {"status": 400, "resource_id": 0, "unique_sku": "MUG11-BLACK-1"}}}]}
+
+    class Answers:
+        max_retries = 1
+
+        def get(self, path, **params):
+            class R:
+                headers = {"X-WP-TotalPages": "1"}
+
+                @staticmethod
+                def json():
+                    return [] if path.endswith("variations") else {"id": 22, "status": "publish"}
+            return R()
+
+        def put(self, path, body):
+            return {"id": 22}
+
+        def post(self, path, body):
+            assert path == "products/22/variations/batch"
+            assert [i["sku"] for i in body["create"]] == ["MUG11-BLUE", "MUG11-BLACK"]
+            return answer
+
+    class Msg:
+        pk = 0
+        payload = {"product_ref": "catalog-1", "title": "Mug", "store_product_id": "22",
+                   "variants": [{"sku": "MUG11-BLUE", "price": "10.00", "option": "Blue",
+                                 "variant_id": 7},
+                                {"sku": "MUG11-BLACK", "price": "10.00", "option": "Black",
+                                 "variant_id": 8}]}
+
+    with pytest.raises(PartlyDone) as caught:
+        woo_products.publish(Answers(), None, Msg())
+    assert caught.value.result == {
+        "product_id": "22", "variants": [{"id": "735", "sku": "", "variant_id": 7}],
+        "refused": [{"sku": "MUG11-BLACK", "variant_id": 8, "code": "product_invalid_sku",
+                     "message": "Invalid or duplicated SKU."}]}
+    assert "MUG11-BLACK: product_invalid_sku Invalid or duplicated SKU." in str(caught.value)

@@ -75,6 +75,30 @@ def test_walker_catches_a_deliberately_unscoped_view(
                for p in problems), problems
 
 
+def test_walker_walks_the_etsy_oauth_callback_with_a_state_of_a(
+    monkeypatch, tenant_a, other_owner, client_for, api_client_for
+):
+    """The callback is walked for each platform, Etsy's included: a callback that reads
+    the state across workspaces (the bug planted here) is caught."""
+    from integrations.etsy import services as etsy
+    from integrations.models import OAuthState
+
+    def leaky_complete(*, workspace, user, params, **kwargs):
+        with scopes_disabled():  # the bug: any workspace's state
+            OAuthState.objects.filter(nonce=params.get("state")).update(
+                used_at=OAuthState.objects.get(nonce=params.get("state")).created_at)
+        raise etsy.ValidationFailed("start again")
+
+    monkeypatch.setattr(etsy, "oauth_complete", leaky_complete)
+    problems = find_leaks(
+        a_membership=tenant_a,
+        b_dashboard=client_for(other_owner),
+        b_api=api_client_for(other_owner),
+    )
+    assert any("/stores/connect/etsy/callback/" in p and "spent A's OAuth state" in p
+               for p in problems), problems
+
+
 def test_walker_fails_on_an_unregistered_url_keyword(
     settings, tenant_a, other_owner, client_for, api_client_for
 ):

@@ -23,6 +23,13 @@ class Command(BaseCommand):
                             help="the app's per-second limit (Etsy's default: 10)")
         parser.add_argument("--per-day", type=int, default=10_000,
                             help="the app's sliding 24-hour limit (Etsy's default: 10,000)")
+        parser.add_argument("--webhook-url", default="",
+                            help="the app's webhook endpoint (PodHub's /webhooks/etsy/): "
+                            "order.paid / order.canceled are sent there, signed")
+        parser.add_argument("--webhook-secret",
+                            default="whsec_cG9kaHViLXNhbmRib3gtd2ViaG9va3M=",
+                            help="its signing secret (the embedded default's "
+                            "ETSY_WEBHOOK_SECRET)")
         parser.add_argument("--generate-every", type=float, default=0,
                             help="a paid, personalised receipt in every shop every N s (demo)")
         parser.add_argument("--state-file", default="",
@@ -32,6 +39,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         sandbox = EtsySandbox(keystring=opts["keystring"], shared_secret=opts["shared_secret"])
         sandbox.limits.per_second, sandbox.limits.per_day = opts["per_second"], opts["per_day"]
+        if opts["webhook_url"]:
+            sandbox.subscribe(url=opts["webhook_url"], secret=opts["webhook_secret"])
         server = EtsySandboxServer(
             sandbox, host=opts["host"], port=opts["port"],
             state_file=Path(opts["state_file"]) if opts["state_file"] else None).start()

@@ -408,3 +408,237 @@ def test_try_a_sandbox_etsy_shop_and_send_a_test_order(etsy_sandbox, workspace, 
     with scope(workspace=workspace):
         assert reconcile_store(connection_id=conn.pk)["created"] == 1
         assert Order.objects.filter(store=conn.store).count() == 4
+
+
+# --- bad input: a receipt PodHub cannot read ------------------------------------------------
+
+
+def test_an_unreadable_receipt_is_stored_refused_and_the_rest_imported(
+        etsy_sandbox, etsy_shop, workspace, owner, client_for):
+    """Etsy's answer carries entries that are not receipts: each is kept as it came, refused
+    with the reason on sync health, and the good receipts around them are imported."""
+    from integrations.models import InboundWebhook, InboxStatus
+
+    shop_id = etsy_shop.shop_domain
+    good = [control(etsy_sandbox, f"shops/{shop_id}/receipts", {}) for _ in range(2)]
+    for raw in ("not a receipt", {"status": "Paid", "transactions": []},
+                {"receipt_id": 42, "transactions": "none"}):
+        control(etsy_sandbox, f"shops/{shop_id}/broken_receipts", {"raw": raw})
+    with scope(workspace=workspace):
+        stats = reconcile_store(connection_id=etsy_shop.pk)
+        assert stats["created"] == 2 and stats["failed"] == 3 and "error" not in stats
+        assert {o.external_id for o in Order.objects.filter(store=etsy_shop.store)} == {
+            str(r["receipt_id"]) for r in good}
+        refused = list(InboundWebhook.objects.filter(connection=etsy_shop)
+                       .order_by("pk").values_list("status", "topic", "error", "body"))
+    assert [r[:2] for r in refused] == [(InboxStatus.FAILED, "unreadable_order")] * 3
+    assert "not a JSON object" in refused[0][2] and refused[0][3] == '"not a receipt"'
+    assert "receipt_id is missing" in refused[1][2]
+    assert "transactions is not a list" in refused[2][2]
+    # read again by the next sweep: kept once, still refused, never a 500
+    with scope(workspace=workspace):
+        again = reconcile_store(connection_id=etsy_shop.pk)
+        assert again["failed"] == 3
+        assert InboundWebhook.objects.filter(connection=etsy_shop).count() == 3
+    page = client_for(owner).get(f"/stores/{etsy_shop.store_id}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "unreadable_order" in text and "receipt_id is missing" in text
+    # processed again by hand: refused again with the reason
+    from integrations.services.inbox import inbox_process, inbox_replay
+
+    with scope(workspace=workspace):
+        row = InboundWebhook.objects.filter(connection=etsy_shop).order_by("pk").first()
+        inbox_replay(workspace=workspace, inbox_ids=[row.pk])
+        assert inbox_process(inbox_id=row.pk) == InboxStatus.FAILED
+        row.refresh_from_db()
+    assert "Still unreadable" in row.error
+
+
+def test_the_import_goes_on_past_an_unreadable_receipt(etsy_sandbox, etsy_shop, workspace):
+    shop_id = etsy_shop.shop_domain
+    control(etsy_sandbox, f"shops/{shop_id}/receipts", {})
+    control(etsy_sandbox, f"shops/{shop_id}/broken_receipts", {"raw": [1, 2]})
+    with scope(workspace=workspace):
+        job = ImportJob.objects.create(workspace=workspace, connection=etsy_shop)
+        job = import_job_run(job_id=job.pk)
+        conn = StoreConnection.objects.get(pk=etsy_shop.pk)
+    assert job.status == JobStatus.DONE and job.imported == 1 and job.failed == 1
+    assert "could not be read and was refused" in conn.last_error
+
+
+# --- tracking parcel by parcel --------------------------------------------------------------
+
+
+def test_each_parcel_is_its_own_receipt_shipment_once(etsy_sandbox, etsy_shop, workspace):
+    """Two parcels of one receipt: two createReceiptShipment calls (Etsy keeps a
+    ShopReceiptShipment per call), each made once however often its push is retried."""
+    receipt, order = _one_order(etsy_sandbox, etsy_shop, workspace)
+    parcels = [("parcel-1", "usps", "9400111899223197428490"),
+               ("parcel-2", "ups", "1Z999AA10123456784")]
+    with scope(workspace=workspace):
+        msgs = [push_fulfillment(store=order.store, order=order, shipment_ref=ref,
+                                 carrier=carrier, number=number)
+                for ref, carrier, number in parcels]
+        # the same parcel pushed again (a replayed event): the same message
+        assert push_fulfillment(store=order.store, order=order, shipment_ref="parcel-1",
+                                carrier="usps", number=parcels[0][2]).pk == msgs[0].pk
+        done = [outbox_deliver(message_id=m.pk) for m in msgs]
+    assert [d.status for d in done] == [OutboxStatus.DONE] * 2, [d.last_error for d in done]
+    path = f"shops/{etsy_shop.shop_domain}/receipts/{receipt['receipt_id']}"
+    remote = control(etsy_sandbox, path, method="GET")
+    assert [(s["carrier_name"], s["tracking_code"]) for s in remote["shipments"]] == [
+        (carrier, number) for _, carrier, number in parcels]
+    calls = [e for e in etsy_sandbox.sandbox.log if e["path"].endswith("/tracking")]
+    assert len(calls) == 2
+    # both answers lost: retried, neither made twice
+    with scope(workspace=workspace):
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in msgs]).update(
+            status=OutboxStatus.PENDING, next_attempt_at=timezone.now())
+        again = [outbox_deliver(message_id=m.pk) for m in msgs]
+    assert [a.result for a in again] == [{"already": True}] * 2
+    assert len(control(etsy_sandbox, path, method="GET")["shipments"]) == 2
+    assert len([e for e in etsy_sandbox.sandbox.log if e["path"].endswith("/tracking")]) == 2
+
+
+def test_pushes_etsy_has_no_call_for_are_refused_saying_why(etsy_sandbox, etsy_shop, workspace):
+    """Open API v3 has no receipt cancel, refund or note call (docs/etsy.md): refused before
+    any call, with the reason the seller can act on."""
+    from integrations.services.outbox import push_order_cancel, push_refund
+    from podhub.core.exceptions import Conflict
+
+    _, order = _one_order(etsy_sandbox, etsy_shop, workspace)
+    calls = len(etsy_sandbox.sandbox.log)
+    with scope(workspace=workspace):
+        with pytest.raises(Conflict, match="no call to cancel a receipt: cancel it in your "
+                                           "Etsy shop manager"):
+            push_order_cancel(store=order.store, order=order, reason="seller")
+        with pytest.raises(Conflict, match="no call to refund a receipt"):
+            push_refund(store=order.store, order=order, refund_ref="r1")
+        assert not OutboxMessage.objects.filter(store=order.store).exists()
+    assert len(etsy_sandbox.sandbox.log) == calls
+
+
+# --- webhooks (the app's endpoint, /webhooks/etsy/) -----------------------------------------
+
+# Etsy's documented order.paid payload (flat form: etsy/open-api discussion #1564, the
+# webhooks page's example with its placeholders filled in)
+ORDER_PAID = {"event_type": "order.paid", "shop_id": 12345,
+              "resource_url": "https://openapi.etsy.com/v3/application/shops/12345/receipts/54321"}
+
+
+def _signed(body: bytes, *, secret: str, webhook_id="msg_1", stamp=None) -> dict:
+    from integrations.etsy.webhooks import sign
+
+    stamp = str(int(timezone.now().timestamp())) if stamp is None else stamp
+    return {"webhook-id": webhook_id, "webhook-timestamp": stamp,
+            "webhook-signature": sign(secret, webhook_id, stamp, body)}
+
+
+def test_the_signature_is_checked_as_etsy_documents_it(settings, client):
+    """Standard Webhooks: base64 HMAC-SHA256 of id.timestamp.body with the whsec_ secret's
+    decoded part; a wrong secret, a changed body, an old timestamp or no headers: 401."""
+    import base64
+    import hashlib
+    import hmac as hmac_lib
+    import json
+
+    from integrations.etsy.webhooks import sign
+
+    secret = settings.ETSY_WEBHOOK_SECRET
+    body = json.dumps(ORDER_PAID).encode()
+    # computed by hand from the description, not by our own function
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    by_hand = base64.b64encode(hmac_lib.new(key, b"msg_1.1700000000." + body,
+                                            hashlib.sha256).digest()).decode()
+    assert sign(secret, "msg_1", "1700000000", body) == f"v1,{by_hand}"
+
+    def post(headers, payload=body):
+        return client.post("/webhooks/etsy/", data=payload, content_type="application/json",
+                           headers=headers)
+
+    assert post({}).status_code == 401
+    assert post(_signed(body, secret="whsec_" + base64.b64encode(b"other").decode())
+                ).status_code == 401
+    assert post(_signed(body, secret=secret), payload=body + b" ").status_code == 401
+    old = str(int(timezone.now().timestamp()) - 600)
+    stale = post(_signed(body, secret=secret, stamp=old))
+    assert stale.status_code == 401 and "window" in stale.json()["error"]["message"]
+    # signed and fresh, for a shop no store of ours is: acknowledged, not stored
+    ok = post(_signed(body, secret=secret))
+    assert ok.status_code == 200 and "no connected Etsy shop 12345" in ok.json()["ignored"]
+    # signed but not an event: 400 with the reason, never a 500
+    bad = json.dumps([1, 2]).encode()
+    assert post(_signed(bad, secret=secret), payload=bad).status_code == 400
+    settings.ETSY_WEBHOOK_SECRET = ""
+    assert post(_signed(body, secret=secret)).status_code == 404
+
+
+def test_a_paid_receipt_arrives_by_webhook_and_is_imported_once(
+        etsy_sandbox, etsy_shop, workspace, settings, client, owner, client_for,
+        django_capture_on_commit_callbacks):
+    """The sandbox sends order.paid for a new receipt to the app's endpoint, signed as Etsy
+    signs; PodHub stores it, reads the receipt it names and imports it; Etsy's retry of the
+    same delivery (same webhook-id) changes nothing."""
+    from integrations.models import InboundWebhook, InboxStatus
+    from integrations.services.inbox import inbox_drain
+
+    sent = []
+
+    def send(url, body, headers):
+        sent.append((body, headers))
+        answer = client.post("/webhooks/etsy/", data=body, content_type="application/json",
+                             headers={k: v for k, v in headers.items()
+                                      if k != "Content-Type"})
+        sent.append(answer.json())
+        return answer.status_code
+
+    sandbox = etsy_sandbox.sandbox
+    sandbox.sender = send
+    control(etsy_sandbox, "webhooks", {"url": "http://podhub.test/webhooks/etsy/",
+                                       "secret": settings.ETSY_WEBHOOK_SECRET})
+    # (made from this thread: the delivery must reach this test's database transaction)
+    receipt = sandbox.new_receipt(int(etsy_shop.shop_domain), {"personalization": "Ana"})
+    assert sandbox.sent == [{"event_type": "order.paid", "receipt_id": receipt["receipt_id"],
+                             "status": 200}]
+    assert sent[1].get("duplicate") is False, sent[1]
+    with scope(workspace=workspace):
+        [row] = InboundWebhook.objects.filter(connection=etsy_shop)
+        assert (row.topic, row.resource_id) == ("order.paid", str(receipt["receipt_id"]))
+        with django_capture_on_commit_callbacks(execute=True):
+            inbox_drain(connection_id=etsy_shop.pk)
+        row.refresh_from_db()
+        assert row.status == InboxStatus.PROCESSED, row.error
+        order = Order.objects.get(external_id=str(receipt["receipt_id"]))
+        assert order.line_items.get().personalization[0]["value"] == "Ana"
+    # Etsy retries the same delivery: stored once
+    body, headers = sent[0]
+    assert client.post("/webhooks/etsy/", data=body, content_type="application/json",
+                       headers={k: v for k, v in headers.items() if k != "Content-Type"}
+                       ).json()["duplicate"] is True
+    # the seller cancels in Etsy: order.canceled, read and applied
+    sandbox.cancel_receipt(int(etsy_shop.shop_domain), receipt["receipt_id"])
+    assert sandbox.sent[-1]["event_type"] == "order.canceled"
+    with scope(workspace=workspace):
+        with django_capture_on_commit_callbacks(execute=True):
+            inbox_drain(connection_id=etsy_shop.pk)
+        order.refresh_from_db()
+    assert order.state == OrderState.CANCELLED
+
+
+def test_an_event_naming_no_receipt_is_stored_and_refused_with_the_reason(
+        etsy_shop, workspace, settings, client):
+    import json
+
+    from integrations.models import InboundWebhook, InboxStatus
+    from integrations.services.inbox import inbox_drain
+
+    body = json.dumps({"event_type": "order.paid", "shop_id": int(etsy_shop.shop_domain),
+                       "resource_url": "https://api.etsy.com/v3/application/shops/"}).encode()
+    resp = client.post("/webhooks/etsy/", data=body, content_type="application/json",
+                       headers=_signed(body, secret=settings.ETSY_WEBHOOK_SECRET))
+    assert resp.status_code == 200
+    with scope(workspace=workspace):
+        inbox_drain(connection_id=etsy_shop.pk)
+        row = InboundWebhook.objects.get(connection=etsy_shop)
+    assert row.status == InboxStatus.FAILED and "names no receipt" in row.error
