@@ -113,6 +113,14 @@ def rule_disable(rule: Rule, *, reason: str) -> None:
 # --- on an order event -----------------------------------------------------------------------
 
 
+def wants_event(workspace_id: int, type: str) -> bool:
+    """orders.events `when`: ring the rules task only in a workspace with an enabled
+    rule of the event's trigger (a task per event was, at 100 events/s, as much work
+    for the workers as the events' outbound webhooks; docs/benchmarks.md)."""
+    trigger = TRIGGER_OF.get(type)
+    return trigger is not None and selectors.has_rules(workspace_id, trigger)
+
+
 def active_rules(*, workspace, trigger: str) -> list[Rule]:
     return list(Rule.objects.filter(workspace=workspace, trigger=trigger, enabled=True)
                 .order_by("position", "pk"))

@@ -143,3 +143,54 @@ def tags_and_notes(workspace_id: int, order_id: int) -> tuple[set[str], list[str
         cur.execute(_EXTRA_SQL, [order_id, order_id, OrderEvents.NOTE_ADDED.value])
         rows = cur.fetchall()
     return {v for k, v in rows if k == "t"}, [v for k, v in rows if k == "n"]
+
+
+# --- which triggers a workspace has rules for (orders.events `when`, per event) ----------
+
+_TRIGGERS = "automation:triggers:"  # + workspace id: (version, the triggers with rules)
+_VERSION = "automation:rules-version:"  # + workspace id: bumped after each rule change
+TRIGGERS_TTL = 300
+
+
+def has_rules(workspace_id: int, trigger: str) -> bool:
+    """Whether the workspace has an enabled rule of `trigger`, from the shared cache.
+
+    The cached set carries the rules version it was read under; a rule saved or deleted
+    bumps the version after its commit (`rules_changed`), so a set read before that
+    commit is never used after it. Without a cache: True (the task decides)."""
+    from django.core.cache import cache
+    from django_scopes import scopes_disabled
+
+    try:
+        got = cache.get_many([_TRIGGERS + str(workspace_id), _VERSION + str(workspace_id)])
+        version = got.get(_VERSION + str(workspace_id), 0)
+        cached = got.get(_TRIGGERS + str(workspace_id))
+        if cached is not None and cached[0] == version:
+            return trigger in cached[1]
+        with scopes_disabled():
+            triggers = set(Rule.objects.filter(workspace_id=workspace_id, enabled=True)
+                           .values_list("trigger", flat=True).distinct())
+        cache.set(_TRIGGERS + str(workspace_id), (version, triggers), TRIGGERS_TTL)
+        return trigger in triggers
+    except Exception:  # a cache that is down must not silence a rule
+        return True
+
+
+def rules_changed(sender, instance, **kwargs) -> None:
+    """post_save/post_delete of a Rule: the workspace's triggers are read again — bumped
+    now (this transaction sees the rule) and again after the commit (a set another
+    process read meanwhile, without it, is dropped). A bulk .update() that only disables
+    rules needs no bump: a task rung for a rule just disabled finds none."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    def bump():
+        key = _VERSION + str(instance.workspace_id)
+        try:
+            cache.add(key, 0, None)
+            cache.incr(key)
+        except Exception:  # the set expires after TRIGGERS_TTL
+            cache.delete(_TRIGGERS + str(instance.workspace_id))
+
+    bump()
+    transaction.on_commit(bump)

@@ -13,10 +13,10 @@ def order_events_fanout_task(*, workspace_id: int) -> int:
     from django_scopes import get_scope
 
     from podhub.core.doorbell import answered
-    from webhooks.services import FANOUT_DOORBELL, fanout_pending
+    from webhooks.services import FANOUT_DOORBELL, fanout_drain
 
     answered(f"{FANOUT_DOORBELL}:{workspace_id}")  # before reading: a later event rings again
-    return fanout_pending(workspace=get_scope()["workspace"])
+    return fanout_drain(workspace=get_scope()["workspace"])
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
@@ -25,9 +25,9 @@ def order_event_fanout_task(*, workspace_id: int, event_id: int, type: str = "")
     still queued at an upgrade are answered by the drain)."""
     from django_scopes import get_scope
 
-    from webhooks.services import fanout_pending
+    from webhooks.services import fanout_drain
 
-    return fanout_pending(workspace=get_scope()["workspace"])
+    return fanout_drain(workspace=get_scope()["workspace"])
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)

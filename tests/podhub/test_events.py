@@ -122,8 +122,10 @@ def test_each_subscription_gets_the_event_after_commit_and_a_rollback_sends_noth
     assert not OutgoingEmail.objects.exists()
     assert mailoutbox == []
 
-    # when the same change commits (no doorbell left waiting by an earlier test)
+    # when the same change commits (no doorbell left waiting by an earlier test; the
+    # workspace has an "order imported" rule, so the rules task is rung too)
     cache.delete(f"{doorbell.PREFIX}webhooks:fanout:{workspace.pk}")
+    _rule(workspace, "imported")
     with scope(workspace=workspace), transaction.atomic():
         order, _ = services.order_import(workspace=workspace, store=store, data=order_data(),
                                          actor=STORE)
@@ -150,6 +152,44 @@ def test_each_subscription_gets_the_event_after_commit_and_a_rollback_sends_noth
     # and the e-mail's task, not the e-mail: SMTP is the worker's business
     assert ("podhub.core.tasks.email_send_task", {"email_id": email.pk}) in sent
     assert mailoutbox == []
+
+
+def _rule(workspace, trigger):
+    from automation.models import Rule
+
+    with scopes_disabled():
+        return Rule.objects.create(workspace=workspace, name="Tag", trigger=trigger,
+                                   actions=[{"type": "tag", "value": "x"}])
+
+
+def test_the_rules_task_is_rung_only_where_a_rule_of_the_trigger_is_enabled(broker,
+                                                                             workspace):
+    (order,) = _orders(workspace, 1)
+    rules_task = "automation.tasks.rules_for_event_task"
+
+    def rung(type):
+        with scope(workspace=workspace), transaction.atomic():
+            services.record_event(order=order, type=type, actor=STORE)
+        return [kw["type"] for name, kw in broker.take() if name == rules_task]
+
+    # given no rule: an order event rings no rules task
+    assert rung(OrderEvents.PAID) == []
+    # when a "paid" rule is enabled, a paid event rings it; a cancel still does not
+    rule = _rule(workspace, "paid")
+    assert rung(OrderEvents.PAID) == ["order.paid"]
+    assert rung(OrderEvents.CANCELLED) == []
+    # and once the rule is disabled (saved) or deleted, it rings nothing again
+    with scopes_disabled():
+        rule.enabled = False
+        rule.save()
+    assert rung(OrderEvents.PAID) == []
+    with scopes_disabled():
+        rule.enabled = True
+        rule.save()
+    assert rung(OrderEvents.PAID) == ["order.paid"]
+    with scopes_disabled():
+        rule.delete()
+    assert rung(OrderEvents.PAID) == []
 
 
 def _orders(workspace, n):
