@@ -28,11 +28,10 @@ class AutomationConfig(AppConfig):
         # A rule naming a deleted store, provider or product is disabled with the reason.
         from django.db.models.signals import post_delete, post_save
 
+        from automation.models import Rule
         from orders.models import Store
         from quotes.models import Product, Provider
         from webhooks.models import WebhookEndpoint
-
-        from automation.models import Rule
 
         # a rule saved or deleted: the triggers a workspace has rules for are read again
         post_save.connect(selectors.rules_changed, sender=Rule, dispatch_uid="automation-rules-v")

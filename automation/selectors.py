@@ -99,6 +99,8 @@ class EventRow:
     cancel_note: str
     lines: list[tuple]  # (sku, quantity, catalog variant id, personalization)
     rules_version: tuple  # (how many rules the workspace has, when one last changed)
+    tags: set | None = None  # read with the event when a rule needs them (wants_extra)
+    notes: list | None = None
 
 
 _EVENT_SQL = (
@@ -113,20 +115,58 @@ _EVENT_SQL = (
     "WHERE e.id = %s AND e.workspace_id = %s ORDER BY l.id")
 
 
-def event_for_rules(workspace_id: int, event_id: int) -> EventRow | None:
+def _event_sql_extra() -> str:
+    """_EVENT_SQL that also brings the order's tags and notes (JSON arrays), for rules
+    with a tag or note condition: one query per event instead of two."""
+    agg = "json_agg" if connection.vendor == "postgresql" else "json_group_array"
+    tags = (f"(SELECT {agg}(t.name) FROM {OrderTag._meta.db_table} t "
+            "WHERE t.order_id = o.id)")
+    notes = (f"(SELECT {agg}(n.message) FROM {OrderEvent._meta.db_table} n "
+             "WHERE n.order_id = o.id AND n.type = %s)")
+    head, tail = _EVENT_SQL.split(f" FROM {OrderEvent._meta.db_table} e ", 1)
+    return f"{head}, {tags}, {notes} FROM {OrderEvent._meta.db_table} e {tail}"
+
+
+def event_for_rules(workspace_id: int, event_id: int, *,
+                    extra: bool = False) -> EventRow | None:
+    """The event, its order and lines and the rules version; with `extra`, the order's
+    tags and notes too (EventRow.tags/notes, None without)."""
     _check_scope(workspace_id)
     with connection.cursor() as cur:
-        cur.execute(_EVENT_SQL, [event_id, workspace_id])
+        if extra:
+            cur.execute(_event_sql_extra(),
+                        [OrderEvents.NOTE_ADDED.value, event_id, workspace_id])
+        else:
+            cur.execute(_EVENT_SQL, [event_id, workspace_id])
         rows = cur.fetchall()
     if not rows:
         return None
     first = rows[0]
+    tags = notes = None
+    if extra:
+        tags = {t for t in _json(first[-2]) or [] if t is not None}
+        notes = [n for n in _json(first[-1]) or [] if n is not None]
+        rows = [r[:-2] for r in rows]
+        first = rows[0]
     lines = [(sku, qty, variant, _json(pers)) for *_, sku, qty, variant, pers, _, _ in rows
              if qty is not None]
     return EventRow(*first[:3], order_id=first[3], store_id=first[4],
                     address=_json(first[5]) or {}, currency=first[6], total=first[7],
                     buyer_email=first[8], hold_message=first[9], cancel_note=first[10],
-                    lines=lines, rules_version=(first[-2], first[-1]))
+                    lines=lines, rules_version=(first[-2], first[-1]), tags=tags,
+                    notes=notes)
+
+
+EXTRA_FIELDS = ("tag", "note")  # conditions that read the order's tags or notes
+
+
+def wants_extra(workspace_id: int, trigger: str) -> bool:
+    """Whether the trigger's rules, as this process last read them, have a tag or note
+    condition (then the event query brings them; if the rules changed meanwhile, the
+    loaders read them if needed)."""
+    hit = _cache.get((workspace_id, trigger))
+    return hit is not None and any(c.get("field") in EXTRA_FIELDS
+                                   for r in hit[1] for c in r.conditions)
 
 
 _EXTRA_SQL = (f"SELECT 't', t.name FROM {OrderTag._meta.db_table} t WHERE t.order_id = %s "
