@@ -8,14 +8,16 @@ class AutomationConfig(AppConfig):
     verbose_name = "Automation rules"
 
     def ready(self):
-        from automation import engine, tasks
+        from automation import engine, selectors, tasks
         from billing import payments
         from fulfillment import routing
         from orders import events, hooks
 
-        # One subscription per trigger: the task evaluates that trigger's rules.
+        # One subscription per trigger: the task evaluates that trigger's rules; no task
+        # for a workspace without an enabled rule of the trigger (selectors.has_rules).
         for types in engine.TRIGGER_EVENTS.values():
-            events.subscribe(task=tasks.rules_for_event_task, types=types)
+            events.subscribe(task=tasks.rules_for_event_task, types=types,
+                             when=engine.wants_event)
         # "Skip import" acts before the order exists.
         hooks.register_import_filter(engine.import_filter)
         # "Route items to a provider": routing tries the chosen provider first.
@@ -24,12 +26,17 @@ class AutomationConfig(AppConfig):
         # picks another on the Pay page.
         payments.register_shipping_choice(engine.shipping_choice)
         # A rule naming a deleted store, provider or product is disabled with the reason.
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import post_delete, post_save
 
+        from automation.models import Rule
         from orders.models import Store
         from quotes.models import Product, Provider
         from webhooks.models import WebhookEndpoint
 
+        # a rule saved or deleted: the triggers a workspace has rules for are read again
+        post_save.connect(selectors.rules_changed, sender=Rule, dispatch_uid="automation-rules-v")
+        post_delete.connect(selectors.rules_changed, sender=Rule,
+                            dispatch_uid="automation-rules-v-del")
         for model in (Store, Provider, Product, WebhookEndpoint):
             post_delete.connect(engine.reference_deleted, sender=model,
                                 dispatch_uid=f"automation-rules-{model.__name__}")

@@ -113,6 +113,14 @@ def rule_disable(rule: Rule, *, reason: str) -> None:
 # --- on an order event -----------------------------------------------------------------------
 
 
+def wants_event(workspace_id: int, type: str) -> bool:
+    """orders.events `when`: ring the rules task only in a workspace with an enabled
+    rule of the event's trigger (a task per event was, at 100 events/s, as much work
+    for the workers as the events' outbound webhooks; docs/benchmarks.md)."""
+    trigger = TRIGGER_OF.get(type)
+    return trigger is not None and selectors.has_rules(workspace_id, trigger)
+
+
 def active_rules(*, workspace, trigger: str) -> list[Rule]:
     return list(Rule.objects.filter(workspace=workspace, trigger=trigger, enabled=True)
                 .order_by("position", "pk"))
@@ -132,7 +140,8 @@ def run_for_event(*, workspace, event_id: int, type: str | None = None,
                   now: datetime | None = None) -> int:
     """Evaluate the rules of this event's trigger on its order; the number that fired.
 
-    One query reads the event, its order and lines and the workspace's rules version;
+    One query reads the event, its order and lines and the workspace's rules version
+    (and the order's tags and notes, when the trigger's rules have such conditions);
     the trigger's rules come from this process's cache unless that version changed
     (automation/selectors.py); a model is loaded only for a rule that matches."""
     if type is None:
@@ -141,7 +150,8 @@ def run_for_event(*, workspace, event_id: int, type: str | None = None,
     trigger = TRIGGER_OF.get(type or "")
     if trigger is None:
         return 0
-    ev = selectors.event_for_rules(workspace.pk, event_id)
+    ev = selectors.event_for_rules(workspace.pk, event_id,
+                                   extra=selectors.wants_extra(workspace.pk, trigger))
     if ev is None:
         return 0
     rules = selectors.cached_rules(workspace.pk, trigger, ev.rules_version)
@@ -154,7 +164,7 @@ def run_for_event(*, workspace, event_id: int, type: str | None = None,
         order_id=ev.order_id, workspace_id=workspace.pk, store_id=ev.store_id,
         address=ev.address, currency=ev.currency, total=ev.total,
         buyer_email=ev.buyer_email, hold_message=ev.hold_message,
-        cancel_note=ev.cancel_note, lines=ev.lines)
+        cancel_note=ev.cancel_note, lines=ev.lines, tags=ev.tags, notes=ev.notes)
     by_rule = ev.actor_type == ActorType.RULE
     depth = None
     fired = 0

@@ -31,9 +31,12 @@ def _margin(order_id: int, workspace_id: int):
     return margin
 
 
-def _extra(order_id: int, workspace_id: int, *extra_notes: str):
-    """Loaders of tags and notes sharing one query (automation.selectors)."""
+def _extra(order_id: int, workspace_id: int, *extra_notes: str, tags=None, notes=None):
+    """Loaders of tags and notes sharing one query (automation.selectors), unless the
+    caller read them already (`tags`, `notes`)."""
     seen: dict = {}
+    if tags is not None and notes is not None:
+        seen.update(tags=tags, notes=[*notes, *(n for n in extra_notes if n)])
 
     def read():
         if not seen:
@@ -48,10 +51,12 @@ def _extra(order_id: int, workspace_id: int, *extra_notes: str):
 
 def build(*, order_id: int, workspace_id: int, store_id: int, address: dict, currency: str,
           total, buyer_email: str, hold_message: str, cancel_note: str,
-          lines: list[tuple]) -> Facts:
-    """lines: (sku, quantity, catalog variant id, personalization) per line."""
+          lines: list[tuple], tags: set | None = None, notes: list | None = None) -> Facts:
+    """lines: (sku, quantity, catalog variant id, personalization) per line; `tags` and
+    `notes` when the caller read them already."""
     address = address or {}
-    load_tags, load_notes = _extra(order_id, workspace_id, hold_message, cancel_note)
+    load_tags, load_notes = _extra(order_id, workspace_id, hold_message, cancel_note,
+                                   tags=tags, notes=notes)
     return Facts(
         store_id=store_id,
         country=str(address.get("country_code") or ""),

@@ -99,6 +99,8 @@ class EventRow:
     cancel_note: str
     lines: list[tuple]  # (sku, quantity, catalog variant id, personalization)
     rules_version: tuple  # (how many rules the workspace has, when one last changed)
+    tags: set | None = None  # read with the event when a rule needs them (wants_extra)
+    notes: list | None = None
 
 
 _EVENT_SQL = (
@@ -113,20 +115,58 @@ _EVENT_SQL = (
     "WHERE e.id = %s AND e.workspace_id = %s ORDER BY l.id")
 
 
-def event_for_rules(workspace_id: int, event_id: int) -> EventRow | None:
+def _event_sql_extra() -> str:
+    """_EVENT_SQL that also brings the order's tags and notes (JSON arrays), for rules
+    with a tag or note condition: one query per event instead of two."""
+    agg = "json_agg" if connection.vendor == "postgresql" else "json_group_array"
+    tags = (f"(SELECT {agg}(t.name) FROM {OrderTag._meta.db_table} t "
+            "WHERE t.order_id = o.id)")
+    notes = (f"(SELECT {agg}(n.message) FROM {OrderEvent._meta.db_table} n "
+             "WHERE n.order_id = o.id AND n.type = %s)")
+    head, tail = _EVENT_SQL.split(f" FROM {OrderEvent._meta.db_table} e ", 1)
+    return f"{head}, {tags}, {notes} FROM {OrderEvent._meta.db_table} e {tail}"
+
+
+def event_for_rules(workspace_id: int, event_id: int, *,
+                    extra: bool = False) -> EventRow | None:
+    """The event, its order and lines and the rules version; with `extra`, the order's
+    tags and notes too (EventRow.tags/notes, None without)."""
     _check_scope(workspace_id)
     with connection.cursor() as cur:
-        cur.execute(_EVENT_SQL, [event_id, workspace_id])
+        if extra:
+            cur.execute(_event_sql_extra(),
+                        [OrderEvents.NOTE_ADDED.value, event_id, workspace_id])
+        else:
+            cur.execute(_EVENT_SQL, [event_id, workspace_id])
         rows = cur.fetchall()
     if not rows:
         return None
     first = rows[0]
+    tags = notes = None
+    if extra:
+        tags = {t for t in _json(first[-2]) or [] if t is not None}
+        notes = [n for n in _json(first[-1]) or [] if n is not None]
+        rows = [r[:-2] for r in rows]
+        first = rows[0]
     lines = [(sku, qty, variant, _json(pers)) for *_, sku, qty, variant, pers, _, _ in rows
              if qty is not None]
     return EventRow(*first[:3], order_id=first[3], store_id=first[4],
                     address=_json(first[5]) or {}, currency=first[6], total=first[7],
                     buyer_email=first[8], hold_message=first[9], cancel_note=first[10],
-                    lines=lines, rules_version=(first[-2], first[-1]))
+                    lines=lines, rules_version=(first[-2], first[-1]), tags=tags,
+                    notes=notes)
+
+
+EXTRA_FIELDS = ("tag", "note")  # conditions that read the order's tags or notes
+
+
+def wants_extra(workspace_id: int, trigger: str) -> bool:
+    """Whether the trigger's rules, as this process last read them, have a tag or note
+    condition (then the event query brings them; if the rules changed meanwhile, the
+    loaders read them if needed)."""
+    hit = _cache.get((workspace_id, trigger))
+    return hit is not None and any(c.get("field") in EXTRA_FIELDS
+                                   for r in hit[1] for c in r.conditions)
 
 
 _EXTRA_SQL = (f"SELECT 't', t.name FROM {OrderTag._meta.db_table} t WHERE t.order_id = %s "
@@ -143,3 +183,54 @@ def tags_and_notes(workspace_id: int, order_id: int) -> tuple[set[str], list[str
         cur.execute(_EXTRA_SQL, [order_id, order_id, OrderEvents.NOTE_ADDED.value])
         rows = cur.fetchall()
     return {v for k, v in rows if k == "t"}, [v for k, v in rows if k == "n"]
+
+
+# --- which triggers a workspace has rules for (orders.events `when`, per event) ----------
+
+_TRIGGERS = "automation:triggers:"  # + workspace id: (version, the triggers with rules)
+_VERSION = "automation:rules-version:"  # + workspace id: bumped after each rule change
+TRIGGERS_TTL = 300
+
+
+def has_rules(workspace_id: int, trigger: str) -> bool:
+    """Whether the workspace has an enabled rule of `trigger`, from the shared cache.
+
+    The cached set carries the rules version it was read under; a rule saved or deleted
+    bumps the version after its commit (`rules_changed`), so a set read before that
+    commit is never used after it. Without a cache: True (the task decides)."""
+    from django.core.cache import cache
+    from django_scopes import scopes_disabled
+
+    try:
+        got = cache.get_many([_TRIGGERS + str(workspace_id), _VERSION + str(workspace_id)])
+        version = got.get(_VERSION + str(workspace_id), 0)
+        cached = got.get(_TRIGGERS + str(workspace_id))
+        if cached is not None and cached[0] == version:
+            return trigger in cached[1]
+        with scopes_disabled():
+            triggers = set(Rule.objects.filter(workspace_id=workspace_id, enabled=True)
+                           .values_list("trigger", flat=True).distinct())
+        cache.set(_TRIGGERS + str(workspace_id), (version, triggers), TRIGGERS_TTL)
+        return trigger in triggers
+    except Exception:  # a cache that is down must not silence a rule
+        return True
+
+
+def rules_changed(sender, instance, **kwargs) -> None:
+    """post_save/post_delete of a Rule: the workspace's triggers are read again — bumped
+    now (this transaction sees the rule) and again after the commit (a set another
+    process read meanwhile, without it, is dropped). A bulk .update() that only disables
+    rules needs no bump: a task rung for a rule just disabled finds none."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    def bump():
+        key = _VERSION + str(instance.workspace_id)
+        try:
+            cache.add(key, 0, None)
+            cache.incr(key)
+        except Exception:  # the set expires after TRIGGERS_TTL
+            cache.delete(_TRIGGERS + str(instance.workspace_id))
+
+    bump()
+    transaction.on_commit(bump)

@@ -18,7 +18,15 @@ One run, same machine, same gunicorn, same PostgreSQL and Redis:
    signature: afterwards every good event is in the inbox exactly once and
    every bad one got 401.
 
+With --rules N (issue 15: "the intake ratio still holds with rules active"): N enabled
+"order imported" rules in the workspace (bench/rules_bench.py's kinds, none matching
+these orders; every tenth a "skip import" rule, which runs inside the import itself) and
+a real Celery worker (`-c 1`) running all along, so the inbox is drained, orders are
+imported through the rules' import filter and the rules task runs for each new order on
+the same two cores while both endpoints are measured.
+
 Reproduce:  .venv/bin/python bench/shopify_webhooks.py       (about 3 minutes)
+            .venv/bin/python bench/shopify_webhooks.py --rules 50
 """
 
 from __future__ import annotations
@@ -156,6 +164,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--per-client", type=int, default=1500)
+    ap.add_argument("--rules", type=int, default=0,
+                    help="this many active rules, and a worker importing the orders")
     args = ap.parse_args()
 
     services = Services()
@@ -179,7 +189,17 @@ def main() -> None:
     with scope(workspace=ws):
         conn = store_connect_shopify(workspace=ws, shop_domain=SHOP, access_token="t",
                                      webhook_secret=SECRET, start_import=False)
+        if args.rules:
+            make_rules(ws, conn.store_id, args.rules)
     connection.close()
+    worker = None
+    if args.rules:
+        worker = subprocess.Popen(
+            [str(ROOT / ".venv/bin/celery"), "-A", "podhub", "worker", "-Q", "celery",
+             "-c", "1", "-n", "intake@%h", "--loglevel", "ERROR", "--without-mingle",
+             "--without-gossip"], cwd=ROOT, start_new_session=True,
+            env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "bench.shopify_settings"},
+            stderr=subprocess.DEVNULL)
 
     port = free_port()
     gunicorn = subprocess.Popen(
@@ -261,10 +281,43 @@ def main() -> None:
               f"{sum(1 for c in good_codes if c != 200)}")
         ok = (ratio >= 1.0 and paced["p99"] < 50 and not missing and not twice and not extra
               and all(c == 401 for c in bad_codes) and all(c == 200 for c in good_codes))
+        if args.rules:
+            from django_scopes import scopes_disabled
+
+            from automation.models import Rule, RuleFiring
+            from orders.models import Order
+
+            with scopes_disabled():
+                print(f"with {Rule.objects.filter(workspace=ws, enabled=True).count()} "
+                      f"active rules: {Order.objects.filter(workspace=ws).count()} orders "
+                      f"imported by the worker meanwhile, "
+                      f"{RuleFiring.objects.filter(workspace=ws).count()} rule firings")
         print("RESULT:", "PASS" if ok else "FAIL")
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)
         gunicorn.wait(timeout=30)
+        if worker is not None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+
+
+def make_rules(ws, store_id: int, n: int) -> None:
+    """n enabled "order imported" rules that match none of the bench's orders (US, not
+    wholesale, no DIGITAL- SKU); every tenth skips DIGITAL- items at import."""
+    from django.contrib.auth import get_user_model
+
+    from automation import services as rule_services
+    from bench.rules_bench import rules_50
+    from podhub.workspaces.models import Membership, Role
+
+    user = get_user_model().objects.create_user(email="rules@bench.test", password=None)
+    owner = Membership.objects.create(workspace=ws, user=user, role=Role.OWNER)
+    kinds = rules_50(store_id)
+    for i in range(n):
+        data = dict(kinds[i % len(kinds)], name=f"Rule {i}")
+        if i % 10 == 1:  # its condition is "SKU starts with DIGITAL-"
+            data["actions"] = [{"type": "skip_import", "value": "items"}]
+        rule_services.rule_create(workspace=ws, membership=owner, data=data)
 
 
 if __name__ == "__main__":

@@ -131,6 +131,9 @@ class Subscription:
     # one task per workspace for a burst: the doorbell key's prefix; the task takes
     # only `workspace_id` and calls podhub.core.doorbell.answered(f"{coalesce}:{id}")
     coalesce: str = ""
+    # when(workspace_id, type) -> False: nothing in that workspace reacts to the type,
+    # do not ring (cheap and cached by the subscriber; when in doubt it says True)
+    when: object = None
 
     def wants(self, type: str) -> bool:
         return type in self.types
@@ -139,10 +142,12 @@ class Subscription:
 _subscriptions: list[Subscription] = []
 
 
-def subscribe(*, task, types: Iterable[str], coalesce: str = "") -> Subscription:
-    """Send `task` after commit for every event of `types` (idempotent per task+types)."""
+def subscribe(*, task, types: Iterable[str], coalesce: str = "",
+              when=None) -> Subscription:
+    """Send `task` after commit for every event of `types` (idempotent per task+types);
+    with `when`, only for the events it says the workspace reacts to."""
     sub = Subscription(task=task, types=frozenset(check_type(t) for t in types),
-                       coalesce=coalesce)
+                       coalesce=coalesce, when=when)
     if sub not in _subscriptions:
         _subscriptions.append(sub)
     return sub
@@ -156,10 +161,17 @@ def dispatch(events) -> None:
     """Ring every subscription for each event (call inside the transaction that wrote
     them: the messages leave after commit)."""
     rung: set[tuple[int, int]] = set()  # coalesced: one per task and workspace here
+    asked: dict[tuple[int, int, str], bool] = {}  # `when`, once per workspace and type here
     for event in events:
         for sub in _subscriptions:
             if not sub.wants(event.type):
                 continue
+            if sub.when is not None:
+                key = (id(sub), event.workspace_id, event.type)
+                if key not in asked:
+                    asked[key] = sub.when(event.workspace_id, event.type)
+                if not asked[key]:
+                    continue
             if not sub.coalesce:
                 sub.task.follow_up(workspace_id=event.workspace_id, event_id=event.pk,
                                    type=event.type)

@@ -6,14 +6,28 @@ from podhub.celery import WorkspaceTask
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
-def order_event_fanout_task(*, workspace_id: int, event_id: int, type: str = "") -> int:
-    """An order event: one delivery per endpoint that wants it, then send them (the
-    sweep catches a lost one)."""
-    from podhub.workspaces.models import Workspace
-    from webhooks.services import fanout_order_event
+def order_events_fanout_task(*, workspace_id: int) -> int:
+    """A burst of the workspace's order events (one doorbell for all of them): one
+    delivery per endpoint that wants each, sent at once (the sweep catches a lost
+    task)."""
+    from django_scopes import get_scope
 
-    return len(fanout_order_event(workspace=Workspace.objects.get(pk=workspace_id),
-                                  event_id=event_id))
+    from podhub.core.doorbell import answered
+    from webhooks.services import FANOUT_DOORBELL, fanout_drain
+
+    answered(f"{FANOUT_DOORBELL}:{workspace_id}")  # before reading: a later event rings again
+    return fanout_drain(workspace=get_scope()["workspace"])
+
+
+@shared_task(base=WorkspaceTask, acks_late=True)
+def order_event_fanout_task(*, workspace_id: int, event_id: int, type: str = "") -> int:
+    """One order event (the subscription before the coalesced doorbell: messages
+    still queued at an upgrade are answered by the drain)."""
+    from django_scopes import get_scope
+
+    from webhooks.services import fanout_drain
+
+    return fanout_drain(workspace=get_scope()["workspace"])
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)

@@ -122,7 +122,10 @@ def test_each_subscription_gets_the_event_after_commit_and_a_rollback_sends_noth
     assert not OutgoingEmail.objects.exists()
     assert mailoutbox == []
 
-    # when the same change commits
+    # when the same change commits (no doorbell left waiting by an earlier test; the
+    # workspace has an "order imported" rule, so the rules task is rung too)
+    cache.delete(f"{doorbell.PREFIX}webhooks:fanout:{workspace.pk}")
+    _rule(workspace, "imported")
     with scope(workspace=workspace), transaction.atomic():
         order, _ = services.order_import(workspace=workspace, store=store, data=order_data(),
                                          actor=STORE)
@@ -137,17 +140,56 @@ def test_each_subscription_gets_the_event_after_commit_and_a_rollback_sends_noth
     about_event = {"workspace_id": workspace.pk, "event_id": event.pk,
                    "type": "order.imported"}
     subscribed = sorted(sub.task.name for sub in events.subscriptions()
-                        if sub.wants("order.imported"))
+                        if sub.wants("order.imported") and not sub.coalesce)
     assert subscribed == ["automation.tasks.rules_for_event_task",
                           "billing.tasks.auto_pay_task",
                           "fulfillment.tasks.render_for_event_task",
-                          "quotes.tasks.order_evaluate_task",
-                          "webhooks.tasks.order_event_fanout_task"]
+                          "quotes.tasks.order_evaluate_task"]
     assert sorted((name, kw) for name, kw in sent if kw.get("event_id") == event.pk) \
         == [(name, about_event) for name in subscribed]
+    # and the coalesced one (outbound webhooks' fan-out) with the workspace's id only
+    assert ("webhooks.tasks.order_events_fanout_task", {"workspace_id": workspace.pk}) in sent
     # and the e-mail's task, not the e-mail: SMTP is the worker's business
     assert ("podhub.core.tasks.email_send_task", {"email_id": email.pk}) in sent
     assert mailoutbox == []
+
+
+def _rule(workspace, trigger):
+    from automation.models import Rule
+
+    with scopes_disabled():
+        return Rule.objects.create(workspace=workspace, name="Tag", trigger=trigger,
+                                   actions=[{"type": "tag", "value": "x"}])
+
+
+def test_the_rules_task_is_rung_only_where_a_rule_of_the_trigger_is_enabled(broker,
+                                                                             workspace):
+    (order,) = _orders(workspace, 1)
+    rules_task = "automation.tasks.rules_for_event_task"
+
+    def rung(type):
+        with scope(workspace=workspace), transaction.atomic():
+            services.record_event(order=order, type=type, actor=STORE)
+        return [kw["type"] for name, kw in broker.take() if name == rules_task]
+
+    # given no rule: an order event rings no rules task
+    assert rung(OrderEvents.PAID) == []
+    # when a "paid" rule is enabled, a paid event rings it; a cancel still does not
+    rule = _rule(workspace, "paid")
+    assert rung(OrderEvents.PAID) == ["order.paid"]
+    assert rung(OrderEvents.CANCELLED) == []
+    # and once the rule is disabled (saved) or deleted, it rings nothing again
+    with scopes_disabled():
+        rule.enabled = False
+        rule.save()
+    assert rung(OrderEvents.PAID) == []
+    with scopes_disabled():
+        rule.enabled = True
+        rule.save()
+    assert rung(OrderEvents.PAID) == ["order.paid"]
+    with scopes_disabled():
+        rule.delete()
+    assert rung(OrderEvents.PAID) == []
 
 
 def _orders(workspace, n):
@@ -160,9 +202,10 @@ def test_a_coalesced_subscription_rings_once_per_workspace_for_a_burst(broker, w
     other = WorkspaceFactory(name="Other Co")
     burst = {workspace.pk: _orders(workspace, 12), other.pk: _orders(other, 5)}
     coalesced = [s for s in events.subscriptions() if s.coalesce and s.wants("order.submitted")]
-    # billing's charge sync and integrations' "in production" notes
+    # billing's charge sync, integrations' "in production" notes, webhooks' fan-out
     assert {s.task.name for s in coalesced} == {"billing.tasks.order_charges_sync_task",
-                                               "integrations.tasks.order_events_push_task"}
+                                               "integrations.tasks.order_events_push_task",
+                                               "webhooks.tasks.order_events_fanout_task"}
     for sub in coalesced:
         for ws_id in burst:
             cache.delete(f"{doorbell.PREFIX}{sub.coalesce}:{ws_id}")

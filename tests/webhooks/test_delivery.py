@@ -400,3 +400,70 @@ def test_the_fan_out_of_one_event_costs_a_fixed_number_of_queries(
         with django_assert_max_num_queries(12):
             services.fanout_order_event(workspace=order.workspace, event_id=event.pk)
     assert len(receiver.verified) == 1
+
+
+def _held_events(order, n):
+    """n `order.held.rule` timeline entries committed together (as the submit sweep and
+    the rules engine write them in a batch)."""
+    from django.db import transaction
+
+    from orders.events import OrderEvents
+    from orders.services import NewEvent, record_events
+
+    with scope(workspace=order.workspace), transaction.atomic():
+        record_events([NewEvent(order=order, type=OrderEvents.HELD_RULE,
+                                actor=Actor.rule("Hold Brazil")) for _ in range(n)])
+
+
+def test_a_burst_of_events_rings_one_fan_out_that_delivers_each_once(
+        endpoint, receiver, order, django_capture_on_commit_callbacks, monkeypatch):
+    from django.core.cache import cache
+
+    from podhub.core import doorbell
+    from webhooks import tasks
+
+    cache.delete(f"{doorbell.PREFIX}{services.FANOUT_DOORBELL}:{order.workspace_id}")
+    runs = []
+    real = tasks.order_events_fanout_task.run
+    monkeypatch.setattr(tasks.order_events_fanout_task, "run",
+                        lambda **kw: runs.append(kw) or real(**kw))
+    # when five events commit together
+    with django_capture_on_commit_callbacks(execute=True):
+        _held_events(order, 5)
+    # then one fan-out task ran for the workspace, and each event reached the receiver
+    # once, signed, as its own delivery
+    assert runs == [{"workspace_id": order.workspace_id}]
+    assert receiver.refused == []
+    made = deliveries(order.workspace)
+    assert len(made) == 5 and len({d.order_event_id for d in made}) == 5
+    assert sorted(v["id"] for v in receiver.verified) == sorted(d.msg_id for d in made)
+    # and draining again makes nothing more
+    with scope(workspace=order.workspace):
+        assert services.fanout_drain(workspace=order.workspace) == 0
+    assert len(receiver.received) == 5
+
+
+def test_a_fan_out_rung_while_another_drains_leaves_the_work_to_it(
+        endpoint, receiver, order, monkeypatch):
+    real = services.fanout_pending
+    rounds = []
+
+    def pending(*, workspace):
+        rounds.append(1)
+        made = real(workspace=workspace)
+        if len(rounds) == 1:
+            # while the first drain runs (after its read), two events commit and their
+            # doorbell starts a second drain: it finds the first one holding the
+            # workspace and returns at once, leaving it a note
+            _held_events(order, 2)
+            assert services.fanout_drain(workspace=workspace) == 0
+            assert len(rounds) == 1
+        return made
+
+    monkeypatch.setattr(services, "fanout_pending", pending)
+    _held_events(order, 3)  # committed, their own doorbell lost
+    with scope(workspace=order.workspace):
+        made = services.fanout_drain(workspace=order.workspace)
+    # then the first drain looked again after letting go: all five sent, each once
+    assert len(rounds) == 2 and made == 5
+    assert len(receiver.verified) == 5 and len({v["id"] for v in receiver.verified}) == 5
