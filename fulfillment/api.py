@@ -316,6 +316,7 @@ class LineArtworkApi(WorkspaceApi):
     problems included); the order is held or released as after a render. 400 with the
     reason when the file cannot be used (nothing stored), 409 once submitted, 413 too big."""
 
+    idempotent = True  # Idempotency-Key (docs/api.md): a retried upload makes no version
     parser_classes = [MultiPartParser]
     max_upload_bytes = printfile_artwork.BODY_LIMIT  # 413 unread (podhub/core/uploads.py)
 

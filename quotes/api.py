@@ -52,6 +52,9 @@ class CatalogProductSerializer(serializers.Serializer):
     currency = serializers.CharField()
     setup_fee = serializers.DecimalField(source="setup_fee_amount", max_digits=20,
                                          decimal_places=3)
+    artwork_source = serializers.CharField(help_text="Where print files come from: "
+                                           "`template`, `seller` (your artwork: POST "
+                                           "orders/<id>/lines/<id>/artwork/) or `either`.")
     variants = CatalogVariantSerializer(many=True, source="variants.all")
 
 

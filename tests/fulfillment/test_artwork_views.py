@@ -101,6 +101,24 @@ def test_api_upload_answers_the_new_version(api_client_for, owner, workspace, he
     assert _state(workspace, held) == (OrderState.TO_ORDER, "")
 
 
+def test_a_retried_api_upload_with_its_idempotency_key_makes_one_version(
+        api_client_for, owner, workspace, held, line):
+    api = api_client_for(owner)
+
+    def upload():
+        return api.post(f"/api/v1/orders/{held.pk}/lines/{line.pk}/artwork/",
+                        {"side": "front", "file": SimpleUploadedFile("a.png", png(),
+                                                                     "image/png")},
+                        format="multipart", HTTP_IDEMPOTENCY_KEY="art-1")
+
+    first, again = upload(), upload()
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    with scope(workspace=workspace):
+        assert PrintFile.objects.filter(line_item=line, source="seller").count() == 1
+
+
 def test_api_refusals_say_why(api_client_for, owner, workspace, held, line, settings,
                               monkeypatch):
     c = api_client_for(owner)

@@ -40,6 +40,7 @@ def test_catalog_products_list_prices_tiers_and_production(owner, catalog, api_c
     mug = next(p for p in resp.json()["results"] if p["name"] == "Mug 11 oz")
     white = next(v for v in mug["variants"] if v["sku"] == "MUG11-WHITE")
     assert white["price"] == "8.000" and white["production_days"] == 3
+    assert mug["artwork_source"] == "either"  # a template renders; the seller's art may too
     assert white["tiers"] == [
         {"min_quantity": 10, "max_quantity": 49, "unit_price": "7.000", "label": "mini-bulk"},
         {"min_quantity": 50, "max_quantity": None, "unit_price": "6.000", "label": "bulk"}]
