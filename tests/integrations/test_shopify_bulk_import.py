@@ -126,6 +126,22 @@ def test_large_store_is_imported_by_bulk_operation_and_the_finish_webhook(
     assert "Imported 12 orders" in page and "bulk" in page
 
 
+def test_the_api_shows_the_import_progress(connection, large, workspace, api_client_for,
+                                           owner):
+    _store(large.shop, 10)
+    with scope(workspace=workspace):
+        job = import_job_run(job_id=_job(connection).pk)
+    api = api_client_for(owner)
+    body = api.get(f"/api/v1/stores/{connection.store_id}/").json()["last_import"]
+    assert (body["status"], body["method"], body["total"], body["imported"],
+            body["bulk_status"]) == ("running", "bulk", 10, 0, "CREATED")
+    _finish(large)
+    with scope(workspace=workspace):
+        import_job_run(job_id=job.pk)
+    body = api.get(f"/api/v1/stores/{connection.store_id}/").json()["last_import"]
+    assert (body["status"], body["imported"], body["problems"]) == ("done", 10, [])
+
+
 def test_without_the_webhook_the_sweep_polls(connection, large, workspace):
     shop = large.shop
     shop.topics = {"orders/create"}  # the app is not subscribed to bulk_operations/finish
