@@ -299,3 +299,17 @@ def test_the_published_finish_sample_is_stored_and_ignored_when_no_import_waits(
         inbox_drain(connection_id=connection.pk)
         bad = InboundWebhook.objects.exclude(pk=row.pk).get(topic="bulk_operations/finish")
         assert "names no operation" in bad.error
+
+
+def test_the_file_url_goes_through_the_outbound_policy(connection, large, workspace):
+    """A file address the outbound policy refuses (here: credentials in the URL) is never
+    fetched: the import says why and reads pages instead."""
+    _store(large.shop, 10)
+    with scope(workspace=workspace):
+        job = import_job_run(job_id=_job(connection).pk)
+        large.shop.bulk.base_url = large.url.replace("http://", "http://user:secret@")
+        _finish(large)
+        job = import_job_run(job_id=job.pk)
+        assert (job.status, job.method, job.imported) == (JobStatus.DONE, ImportMethod.PAGES, 10)
+        assert "outbound policy refused the bulk file" in job.error
+    assert large.shop.stats.get("bulk_downloads", 0) == 0
