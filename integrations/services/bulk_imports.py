@@ -25,7 +25,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations import conf
-from integrations.models import ImportJob, ImportMethod, JobStatus, StoreConnection
+from integrations.models import (
+    ImportJob,
+    ImportMethod,
+    JobStatus,
+    StoreConnection,
+    StoreOrderRecord,
+)
 from integrations.platforms.base import StorePlatform
 from podhub.core import outbound
 
@@ -220,11 +226,23 @@ def _apply_batch(job: ImportJob, conn: StoreConnection, platform: StorePlatform,
                     f"read ({problems[0]['reason']}); the orders they name were read again "
                     "one by one.")
     with transaction.atomic():
+        _records_for(conn, mapped)
         outcomes = [m if isinstance(m, str) else apply_mapped(platform, conn, m, now)
                     for m in mapped]
         job.problems = (list(job.problems or []) + problems)[:ImportJob.PROBLEMS_KEPT]
         return record_page(job=job, conn=conn, outcomes=outcomes, cursor=end,
                            finished=finished)
+
+
+def _records_for(conn: StoreConnection, mapped: list) -> None:
+    """The batch's StoreOrderRecord rows in one INSERT … ON CONFLICT DO NOTHING, so that
+    applying each order finds its row to lock instead of creating it (a savepoint and an
+    insert per order). An empty row is what `apply_store_order` would make itself."""
+    ids = {m[1].external_id for m in mapped if not isinstance(m, str) and m[1].external_id}
+    if ids:
+        StoreOrderRecord.objects.bulk_create(
+            [StoreOrderRecord(workspace_id=conn.workspace_id, connection=conn, external_id=e)
+             for e in sorted(ids)], ignore_conflicts=True)
 
 
 def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,
