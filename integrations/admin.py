@@ -38,9 +38,11 @@ class InboundWebhookAdmin(admin.ModelAdmin):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ("pk", "connection", "status", "imported", "total", "skipped", "failed",
-                    "heartbeat_at")
-    list_filter = ("status",)
+    list_display = ("pk", "connection", "status", "method", "imported", "total", "skipped",
+                    "failed", "bulk_status", "heartbeat_at")
+    list_filter = ("status", "method")
+    readonly_fields = ("bulk_operation_id", "bulk_status", "bulk_objects", "bulk_attempts",
+                       "next_check_at", "problems")
     list_select_related = ("connection",)
     raw_id_fields = ("connection", "workspace")
 

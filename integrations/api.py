@@ -203,8 +203,28 @@ class SyncHealthOutputSerializer(serializers.Serializer):
     last_sweep_age = serializers.FloatField(allow_null=True, help_text="seconds")
 
 
+class ImportOutputSerializer(serializers.Serializer):
+    """The store's latest initial import (docs/shopify.md "Initial import", "Large stores")."""
+
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="pending, running, done, failed, cancelled")
+    method = serializers.CharField(help_text='"pages", "bulk" (one Shopify bulk operation), '
+                                             'or "" before the orders are counted')
+    total = serializers.IntegerField(allow_null=True)
+    imported = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    bulk_status = serializers.CharField(help_text="Shopify's status of the bulk operation")
+    bulk_objects = serializers.IntegerField(help_text="records Shopify has read so far")
+    error = serializers.CharField()
+    problems = serializers.ListField(child=serializers.DictField(),
+                                     help_text="lines of the bulk file that could not be "
+                                               "read, with the reason")
+
+
 class StoreDetailOutputSerializer(StoreOutputSerializer):
     sync_health = SyncHealthOutputSerializer(allow_null=True)
+    last_import = ImportOutputSerializer(allow_null=True)
 
 
 class StoreListApi(WorkspaceApi):
@@ -229,12 +249,14 @@ class StoreDetailApi(WorkspaceApi):
         if store is None:
             raise NotFound("No such store in this workspace.")
         conn = getattr(store, "connection", None)
-        health = None
+        health = job = None
         if conn is not None:
             h = selectors.sync_health(workspace=self.workspace, connection=conn)
             health = {"healthy": h.healthy, "waiting": h.waiting, "lag_seconds": h.lag_seconds,
                       "failed_deliveries": h.failed_inbox, "pushes_pending": h.outbox_pending,
                       "pushes_failed": h.outbox_failed, "last_webhook_age": h.last_webhook_age,
                       "last_sweep_age": h.last_sweep_age}
+            latest = selectors.latest_import(workspace=self.workspace, connection=conn)
+            job = ImportOutputSerializer(latest).data if latest is not None else None
         body = StoreOutputSerializer(store).data
-        return Response({**body, "sync_health": health})
+        return Response({**body, "sync_health": health, "last_import": job})

@@ -71,3 +71,24 @@ INBOX_KEEP_DAYS = 30
 def api_secret_previous() -> str:
     """The client secret before a rotation: Shopify signs with the old one for up to an hour."""
     return _get("SHOPIFY_API_SECRET_PREVIOUS")
+
+
+# --- the bulk import of large Shopify stores (docs/shopify.md "Large stores") -----------
+# A store with at least this many orders to import is read with one bulk operation.
+DEFAULT_BULK_IMPORT_MIN_ORDERS = 2000
+# While Shopify runs the operation the job is asked about this often by the sweep (the
+# bulk_operations/finish webhook rings it at once when the store sends it).
+BULK_POLL_SECONDS = 30
+# Orders applied (and the file position saved) per transaction.
+BULK_BATCH = 200
+# Operations started for one import before it falls back to reading pages.
+BULK_MAX_ATTEMPTS = 2
+# The largest bulk file PodHub reads (the outbound policy's cap for the download).
+BULK_MAX_BYTES = 20 * 1024 ** 3
+
+
+def bulk_import_min_orders() -> int:
+    value = getattr(settings, "SHOPIFY_BULK_IMPORT_MIN_ORDERS", None)
+    if value is None:
+        value = env.int("SHOPIFY_BULK_IMPORT_MIN_ORDERS", default=DEFAULT_BULK_IMPORT_MIN_ORDERS)
+    return int(value)

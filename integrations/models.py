@@ -166,6 +166,11 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Stopped"
 
 
+class ImportMethod(models.TextChoices):
+    PAGES = "pages", "Page by page"
+    BULK = "bulk", "Bulk operation"
+
+
 class ImportJob(WorkspaceModel):
     """The initial import of a store's open, unfulfilled, paid orders.
 
@@ -186,6 +191,21 @@ class ImportJob(WorkspaceModel):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # How the orders are read (docs/shopify.md "Large stores: the bulk import"): "" until
+    # the first run counts the store's orders, then "pages" or "bulk".
+    method = models.CharField(max_length=8, choices=ImportMethod.choices, blank=True)
+    # bulk: Shopify's BulkOperation (gid), its status and object count as last read, how
+    # many operations were started, when the poll next asks; `cursor` is then the byte
+    # offset in the operation's JSONL file of the first order not yet applied.
+    bulk_operation_id = models.CharField(max_length=100, blank=True)
+    bulk_status = models.CharField(max_length=16, blank=True)
+    bulk_objects = models.PositiveIntegerField(default=0)
+    bulk_attempts = models.PositiveSmallIntegerField(default=0)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # lines of the file PodHub could not read, with the reason (at most PROBLEMS_KEPT)
+    problems = models.JSONField(default=list, blank=True)
+
+    PROBLEMS_KEPT = 20
 
     objects = ScopedManager(workspace="workspace")
 

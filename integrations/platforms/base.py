@@ -234,6 +234,39 @@ class StorePlatform:
         """When the store last changed a raw order (ISO 8601), for the sweep's high water."""
         raise NotImplementedError
 
+    # --- the bulk import of large stores (integrations.services.bulk_imports) ---------
+    #: the store can export the import's orders in one background operation and a file
+    bulk_import: ClassVar[bool] = False
+    #: error codes of a failed operation worth starting again
+    bulk_retryable_codes: ClassVar[frozenset[str]] = frozenset()
+    #: what reading the file raises when it is gone (expired)
+    bulk_file_gone: ClassVar[tuple[type[Exception], ...]] = ()
+
+    def import_count(self, client) -> int | None:
+        """How many orders the import will read, as the store counts them."""
+        return None
+
+    def bulk_start(self, client):
+        """Start the export: (its state, "") — or (None, why) when the store is busy with
+        another operation of this app (asked again later)."""
+        raise NotSupported(f"{self.label} has no bulk export.")
+
+    def bulk_read(self, client, operation_id: str):
+        """The operation's state (status, error code, object count, file URL), or None."""
+        raise NotSupported(f"{self.label} has no bulk export.")
+
+    def bulk_file(self, url: str, *, start: int):
+        """The operation's file from byte `start`, as chunks of bytes."""
+        raise NotSupported(f"{self.label} has no bulk export.")
+
+    def bulk_orders(self, chunks, *, start: int):
+        """The file's orders, in order, each with the byte offset just past it."""
+        raise NotSupported(f"{self.label} has no bulk export.")
+
+    def read_order(self, client, external_id: str):
+        """One raw order read again from the store (None: the store has no such order)."""
+        raise NotSupported(f"{self.label} cannot read one order.")
+
     # --- webhooks --------------------------------------------------------------------
 
     def verify_webhook(self, *, body: bytes, signature: str, secrets: list[str]) -> bool:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from integrations import conf
 from integrations.models import OutboxKind, OutboxMessage, StoreConnection
 from integrations.platforms.base import ConnectField, ImportPage, StorePlatform, sandbox_post
-from integrations.services import privacy
+from integrations.services import bulk_imports, privacy
 from integrations.services.connections import connection_uninstalled
-from integrations.shopify import hmac, queries
+from integrations.shopify import bulk, hmac, queries
 from integrations.shopify.client import (
     AdminClient,
     ShopifyAuthError,
@@ -42,7 +43,9 @@ REREAD_TOPICS = {"orders/edited", "refunds/create"}
 PRIVACY_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
 # What a store must send PodHub (the custom-app instructions list them; compliance
 # topics are configured in the app's settings, not per store).
-WEBHOOK_TOPICS = (*sorted(ORDER_TOPICS | REREAD_TOPICS), "app/uninstalled")
+# bulk_operations/finish: the bulk import's operation ended (docs/shopify.md "Large stores").
+BULK_FINISH = "bulk_operations/finish"
+WEBHOOK_TOPICS = (*sorted(ORDER_TOPICS | REREAD_TOPICS), "app/uninstalled", BULK_FINISH)
 
 
 def order_id_of(topic: str, payload: dict):
@@ -59,6 +62,8 @@ def resource_id_of(topic: str, payload) -> str:
         return ""
     if topic.startswith("orders/") or topic in REREAD_TOPICS:
         value = order_id_of(topic, payload)
+    elif topic == BULK_FINISH:
+        value = payload.get("admin_graphql_api_id")
     elif topic.startswith("customers/"):
         value = (payload.get("customer") or {}).get("id")
     else:
@@ -364,6 +369,56 @@ class Shopify(StorePlatform):
     def updated_at(self, order: dict) -> str:
         return order.get("updatedAt") or ""
 
+    # --- the bulk import (integrations/shopify/bulk.py, services/bulk_imports.py) ----
+
+    bulk_import = True
+    bulk_retryable_codes = bulk.RETRYABLE_CODES
+    bulk_file_gone = (bulk.BulkFileGone,)
+
+    def import_count(self, client: AdminClient) -> int:
+        data = client.execute(queries.ORDERS_COUNT, {"query": IMPORT_QUERY})
+        return int(((data.get("ordersCount") or {}).get("count")) or 0)
+
+    def bulk_start(self, client: AdminClient):
+        """bulkOperationRunQuery with the import's document. Refused because a bulk query
+        of this app already runs in the shop: when it is ours (the same document — a
+        worker died before saving its id) it is taken over, else (None, why)."""
+        document = queries.bulk_orders_query(IMPORT_QUERY)
+        data = client.execute(queries.BULK_RUN, {"query": document})
+        payload = data.get("bulkOperationRunQuery") or {}
+        errors = user_errors(payload)
+        if not errors:
+            state = bulk.BulkState.of(payload.get("bulkOperation"))
+            if state is None:
+                raise ShopifyUserError("bulkOperationRunQuery gave no operation")
+            return state, ""
+        current = self.bulk_current(client)
+        if current is not None and current.running:
+            if bulk.same_query(current.query, document):
+                return current, ""
+            return None, (f"Shopify runs another bulk query of this app ({current.id}): "
+                          "the import starts when it ends")
+        raise _refused(errors)
+
+    def bulk_read(self, client: AdminClient, operation_id: str):
+        data = client.execute(queries.BULK_OPERATION, {"id": operation_id})
+        return bulk.BulkState.of(data.get("node"))
+
+    def bulk_current(self, client: AdminClient):
+        data = client.execute(queries.CURRENT_BULK_OPERATION)
+        return bulk.BulkState.of(data.get("currentBulkOperation"))
+
+    def bulk_file(self, url: str, *, start: int):
+        return bulk.download(url, start=start, max_bytes=conf.BULK_MAX_BYTES)
+
+    def bulk_orders(self, chunks, *, start: int):
+        return bulk.orders_of(chunks, start=start)
+
+    def read_order(self, client: AdminClient, external_id: str):
+        data = client.execute(queries.ORDER, {"id": queries.gid(
+            "Order", queries.numeric_id(external_id))})
+        return data.get("order")
+
     def verify_webhook(self, *, body: bytes, signature: str, secrets: list[str]) -> bool:
         return hmac.verify_webhook(body, signature, secrets)
 
@@ -402,6 +457,14 @@ class Shopify(StorePlatform):
         if topic == "app/uninstalled":
             connection_uninstalled(connection_id=connection.pk, now=now)
             return "uninstalled"
+        if topic == BULK_FINISH:
+            operation = payload.get("admin_graphql_api_id") if isinstance(payload, dict) \
+                else None
+            if not operation:
+                raise ValidationFailed("The bulk_operations/finish delivery names no "
+                                       "operation (admin_graphql_api_id).")
+            return bulk_imports.bulk_operation_finished(connection=connection,
+                                                        operation_id=str(operation), now=now)
         if topic not in ORDER_TOPICS | REREAD_TOPICS:
             return f"ignored: topic {topic} is not used"
         if not isinstance(payload, dict):

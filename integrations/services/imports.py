@@ -25,6 +25,7 @@ from integrations import conf
 from integrations.models import (
     ConnectionStatus,
     ImportJob,
+    ImportMethod,
     InboundWebhook,
     InboxStatus,
     JobStatus,
@@ -32,6 +33,7 @@ from integrations.models import (
 )
 from integrations.platforms import registry
 from integrations.platforms.base import UNREADABLE_TOPIC, StorePlatform, UnreadableOrder
+from integrations.services import bulk_imports
 from integrations.services.orders import apply_store_order
 from podhub.core import db
 from podhub.core.exceptions import ValidationFailed
@@ -69,24 +71,46 @@ def _claim(job_id: int, now: datetime) -> ImportJob | None:
         return job
 
 
-def _apply(platform: StorePlatform, conn: StoreConnection, client, order,
-           now: datetime) -> str:
-    """Map one raw store order and apply it; an order PodHub cannot read is counted as
-    failed and shown on the connection, and the import goes on."""
+def map_order(platform: StorePlatform, conn: StoreConnection, client, order,
+              now: datetime):
+    """Map one raw store order: (data, facts), or "failed" when PodHub cannot read it
+    (shown on the connection; the import goes on)."""
     try:
-        data, facts = platform.map_order(client, order)
-    except UnreadableOrder as exc:
+        return platform.map_order(client, order)
+    except UnreadableOrder as exc:  # kept as it came, with the reason (refuse_unreadable)
         return refuse_unreadable(platform, conn, order, str(exc), now)
+    except ValidationFailed as exc:
+        return _failed(platform, conn, order, exc, now)
+
+
+def _failed(platform, conn, order, exc: ValidationFailed, now: datetime) -> str:
+    number = order.get("number") or order.get("name") or order.get("id") \
+        if isinstance(order, dict) else ""
+    log.warning("%s order %s could not be imported: %s", platform.label, number, exc.message)
+    StoreConnection.objects.filter(pk=conn.pk).update(
+        last_error=f"Order {number} could not be read: {exc.message}"[:2000],
+        last_error_at=now)
+    return "failed"
+
+
+def apply_mapped(platform: StorePlatform, conn: StoreConnection, mapped,
+                 now: datetime) -> str:
+    """Apply one mapped order (`map_order`'s result) through `apply_store_order`."""
+    if isinstance(mapped, str):
+        return mapped
+    data, facts = mapped
     try:
         return apply_store_order(connection=conn, data=data, facts=facts,
                                  label=platform.label, now=now)
     except ValidationFailed as exc:
-        log.warning("%s order %s could not be imported: %s", platform.label,
-                    facts.external_id, exc.message)
-        StoreConnection.objects.filter(pk=conn.pk).update(
-            last_error=f"Order {data.get('number')} could not be read: {exc.message}"[:2000],
-            last_error_at=now)
-        return "failed"
+        return _failed(platform, conn, data, exc, now)
+
+
+def _apply(platform: StorePlatform, conn: StoreConnection, client, order,
+           now: datetime) -> str:
+    """Map one raw store order and apply it; an order PodHub cannot read is counted as
+    failed and shown on the connection, and the import goes on."""
+    return apply_mapped(platform, conn, map_order(platform, conn, client, order, now), now)
 
 
 def refuse_unreadable(platform: StorePlatform, conn: StoreConnection, order, reason: str,
@@ -137,7 +161,8 @@ def record_page(*, job: ImportJob, conn: StoreConnection, outcomes: list[str], c
             job.finished_at = stamp
             job.total = max(job.total or 0, job.seen)
         job.save(update_fields=["imported", "skipped", "failed", "cursor", "status",
-                                "heartbeat_at", "finished_at", "total", "updated_at"])
+                                "heartbeat_at", "finished_at", "total", "problems",
+                                "updated_at"])
     if finished and conn.sweep_high_water is None:
         StoreConnection.objects.filter(pk=conn.pk).update(sweep_high_water=job.started_at)
     return None
@@ -162,21 +187,27 @@ def import_job_run(*, job_id: int, client=None,
     pages = 0
     try:
         client = client or platform.client(conn)
-        while True:
-            page = platform.import_page(client, cursor=job.cursor or "",
-                                        count_total=job.total is None)
-            if job.total is None and page.total is not None:
-                job.total = page.total
-                ImportJob.objects.filter(pk=job.pk).update(total=job.total)
-            outcomes = [_apply(platform, conn, client, order, timezone.now())
-                        for order in page.orders]
-            stopped = record_page(job=job, conn=conn, outcomes=outcomes,
-                                  cursor=page.cursor or job.cursor, finished=page.finished)
-            if stopped is not None:
-                return stopped  # stopped (disconnect) while we worked
-            pages += 1
-            if page.finished or (max_pages is not None and pages >= max_pages):
-                break
+        if not job.method:
+            bulk_imports.decide(job=job, platform=platform, client=client)
+        bulk_step = (job.method == ImportMethod.BULK
+                     and bulk_imports.bulk_run(job=job, conn=conn, platform=platform,
+                                               client=client) != bulk_imports.FALL_BACK)
+        if not bulk_step:
+            while True:
+                page = platform.import_page(client, cursor=job.cursor or "",
+                                            count_total=job.total is None)
+                if job.total is None and page.total is not None:
+                    job.total = page.total
+                    ImportJob.objects.filter(pk=job.pk).update(total=job.total)
+                outcomes = [_apply(platform, conn, client, order, timezone.now())
+                            for order in page.orders]
+                stopped = record_page(job=job, conn=conn, outcomes=outcomes,
+                                      cursor=page.cursor or job.cursor, finished=page.finished)
+                if stopped is not None:
+                    return stopped  # stopped (disconnect) while we worked
+                pages += 1
+                if page.finished or (max_pages is not None and pages >= max_pages):
+                    break
     except platform.auth_errors + platform.refused_errors as exc:  # retrying cannot help
         stamp = timezone.now()
         ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED,
@@ -194,15 +225,20 @@ def import_job_run(*, job_id: int, client=None,
 
 
 def import_jobs_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
-    """(workspace id, job id) of jobs to (re)start: waiting, or running with a dead worker."""
+    """(workspace id, job id) of jobs to (re)start: waiting, running with a dead worker, or
+    a bulk import whose operation is due to be asked about (the poll)."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=conf.IMPORT_STALE_SECONDS)
     with scopes_disabled():
         qs = ImportJob.objects.filter(connection__status=ConnectionStatus.ACTIVE).filter(
             status__in=[JobStatus.PENDING, JobStatus.RUNNING])
-        return [(ws, pk) for ws, pk, status, beat in
-                qs.values_list("workspace_id", "pk", "status", "heartbeat_at")
-                if status == JobStatus.PENDING or beat is None or beat <= stale]
+        # a bulk import waiting on Shopify (no heartbeat) is due when its next check is
+        return [(ws, pk) for ws, pk, status, beat, check in
+                qs.values_list("workspace_id", "pk", "status", "heartbeat_at",
+                               "next_check_at")
+                if status == JobStatus.PENDING or (beat is None and (check is None
+                                                                     or check <= now))
+                or (beat is not None and beat <= stale)]
 
 
 # --- reconciliation -------------------------------------------------------------------

@@ -9,19 +9,19 @@ LINES_PAGE = 10
 # (presentment) money and the shop's beside it (docs/shopify.md "Money").
 _MONEY = "{ shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }"
 
-LINE_FIELDS = """
-fragment PodhubLine on LineItem {
+# The fields PodHub reads of a line and of an order, shared by the paginated documents
+# (as fragments) and the bulk operation's document (inline: one source for both, so
+# both hand `mapping.from_graphql` the same node).
+_LINE_BODY = """
   id sku title variantTitle quantity currentQuantity unfulfilledQuantity
   customAttributes { key value }
   originalUnitPriceSet MONEY
   discountAllocations { allocatedAmountSet MONEY }
   product { id }
   variant { id }
-}
 """.replace("MONEY", _MONEY)
 
-ORDER_FIELDS = """
-fragment PodhubOrder on Order {
+_ORDER_BODY = """
   id name email createdAt updatedAt cancelledAt closed test
   displayFinancialStatus displayFulfillmentStatus currencyCode presentmentCurrencyCode
   totalDiscountsSet MONEY
@@ -36,12 +36,17 @@ fragment PodhubOrder on Order {
     name firstName lastName company address1 address2 city province provinceCode
     zip countryCodeV2 phone
   }
+""".replace("MONEY", _MONEY)
+
+LINE_FIELDS = "\nfragment PodhubLine on LineItem {" + _LINE_BODY + "}\n"
+
+ORDER_FIELDS = ("\nfragment PodhubOrder on Order {" + _ORDER_BODY + """
   lineItems(first: LINES_PAGE) {
     pageInfo { hasNextPage endCursor }
     nodes { ...PodhubLine }
   }
 }
-""".replace("LINES_PAGE", str(LINES_PAGE)).replace("MONEY", _MONEY) + LINE_FIELDS
+""".replace("LINES_PAGE", str(LINES_PAGE)) + LINE_FIELDS)
 
 ORDERS = """
 query PodhubOrders($first: Int!, $after: String, $query: String) {
@@ -135,6 +140,45 @@ mutation PodhubProductSet($input: ProductSetInput!, $identifier: ProductSetIdent
   }
 }
 """
+
+# --- bulk operations (docs/shopify.md "Large stores: the bulk import") -----------------
+# shopify.dev/docs/api/usage/bulk-operations/queries: one query runs in the background and
+# its result is a JSONL file; a nested connection's nodes are lines of their own carrying
+# `__parentId`. No `first`/pageInfo (the whole connection is read), no fragments needed.
+
+
+def bulk_orders_query(search: str) -> str:
+    """The bulk document of the import: the orders `search` finds, each with all its lines
+    (the same fields as the paginated import reads)."""
+    return ('{ orders(query: "' + search.replace('\\', '\\\\').replace('"', '\\"')
+            + '", sortKey: CREATED_AT) { edges { node {' + _ORDER_BODY
+            + " lineItems { edges { node {" + _LINE_BODY + "} } } } } } }")
+
+
+# groupObjects: true — each order's lines follow it directly, so the file is read one
+# order at a time (API 2025-10 defaults to true; later versions default to false:
+# shopify.dev/changelog "Bulk operations group objects default changed to false").
+BULK_RUN = """
+mutation PodhubBulkRun($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: true) {
+    bulkOperation { id status }
+    userErrors { field message }
+  }
+}
+"""
+
+_BULK_FIELDS = ("id status errorCode objectCount rootObjectCount fileSize url partialDataUrl "
+                "query createdAt completedAt")
+
+BULK_OPERATION = """
+query PodhubBulkOperation($id: ID!) {
+  node(id: $id) { ... on BulkOperation { FIELDS } }
+}
+""".replace("FIELDS", _BULK_FIELDS)
+
+CURRENT_BULK_OPERATION = """
+query PodhubCurrentBulkOperation { currentBulkOperation { FIELDS } }
+""".replace("FIELDS", _BULK_FIELDS)
 
 SHOP = """
 query PodhubShop { shop { id name myshopifyDomain currencyCode } }

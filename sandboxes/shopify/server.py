@@ -80,6 +80,12 @@ class GraphQL:
     def execute(self, query: str, variables: dict) -> tuple[dict, float]:
         """(data, actual cost)."""
         s = self.shop
+        if "mutation" in query[:200] and "bulkOperationRunQuery(" in query:
+            return {"bulkOperationRunQuery": s.bulk.run_query(variables)}, 10.0
+        if "currentBulkOperation" in query:
+            return {"currentBulkOperation": s.bulk.current_operation()}, 1.0
+        if re.search(r"\bnode\(", query) and "BulkOperation" in query:
+            return {"node": s.bulk.node(variables.get("id"))}, 1.0
         if "mutation" in query[:200]:
             for name in ("fulfillmentCreate", "orderCancel", "refundCreate", "productCreate",
                          "productSet", "orderEditBegin", "orderEditSetQuantity",
@@ -391,6 +397,9 @@ def make_app(shop: SandboxShop):
                 data = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
             status, body = shop.token_response(data)
             return _json(start_response, status, body)
+        m = re.fullmatch(r"/_bulk/(\d+)\.jsonl", path)
+        if m and method == "GET":  # the file of a bulk operation (a signed URL at Shopify)
+            return shop.bulk.serve(int(m.group(1)), environ, start_response)
         if path.startswith("/_sandbox/"):
             return control(method, path[len("/_sandbox/"):].strip("/"), raw, environ,
                            start_response)
@@ -520,7 +529,22 @@ def make_app(shop: SandboxShop):
                 return _json(start_response, 200, shop.update_variant(m.group(1), body))
             except ValueError as exc:
                 return _json(start_response, 404, {"error": str(exc)})
+        if path == "bulk" and method == "POST":  # {"auto": false}: tests finish operations
+            shop.bulk.auto = bool(body.get("auto", True))
+            return _json(start_response, 200, {"auto": shop.bulk.auto})
+        m = re.fullmatch(r"bulk/(\d+)(?:/(finish|expire))?", path)
+        if m and int(m.group(1)) in shop.bulk.ops:
+            n, action = int(m.group(1)), m.group(2)
+            if action == "finish" and method == "POST":
+                return _json(start_response, 200, shop.bulk.finish(
+                    n, status=str(body.get("status") or "COMPLETED"),
+                    error_code=body.get("error_code"), inject=body.get("inject")))
+            if action == "expire" and method == "POST":
+                return _json(start_response, 200, shop.bulk.expire(n))
+            return _json(start_response, 200, shop.bulk.public(shop.bulk.ops[n]))
         if path == "webhooks" and method == "POST":
+            if "topics" in body:
+                shop.topics = None if body["topics"] is None else set(body["topics"])
             shop.subscribe(url=body["url"], secret=body["secret"])
             return _json(start_response, 200, {"ok": True})
         if path == "webhooks" and method == "GET":
@@ -578,6 +602,7 @@ class SandboxServer:
         self._root = make_app(shop)
         self.httpd = wsgi.serve(self.app, host=host, port=port)
         self.url = f"http://{host}:{self.httpd.server_port}"
+        shop.bulk.base_url = self.url
         self._thread: threading.Thread | None = None
         if state_dir:
             for domain, made in (state.read_json(self._registry()) or {}).items():
@@ -628,6 +653,7 @@ class SandboxServer:
                            settings=Settings(currency=made.get("currency") or "USD"))
         if made.get("webhook_url"):
             shop.subscribe(url=made["webhook_url"], secret=made["webhook_secret"])
+        shop.bulk.base_url = f"{self.url}/shops/{domain}"
         shop.start_sender()
         self.shops[domain] = shop
         self._made[domain] = made

@@ -118,6 +118,11 @@ class SandboxShop:
         self._schema()
         self.tokens: dict[str, float | None] = {access_token: None}  # token -> expiry
         self.refresh_tokens: dict[str, str] = {}
+        # the webhook topics the app subscribed to (None: every topic)
+        self.topics: set[str] | None = None
+        from sandboxes.shopify.bulk import BulkOperations
+
+        self.bulk = BulkOperations(self)
         self.codes: dict[str, float] = {}
         # webhooks
         self.webhook_url: str | None = None
@@ -875,6 +880,8 @@ class SandboxShop:
         """Queue one event. delivery: {"duplicate": n, "drop": bool}."""
         delivery = delivery or {}
         event_id = secrets.token_hex(12)
+        if self.topics is not None and topic not in self.topics:
+            return event_id  # the app is not subscribed to it: Shopify sends nothing
         body = json.dumps(public(payload), ensure_ascii=False).encode()
         resource = str(payload.get("id", ""))
         with self.lock:
@@ -985,6 +992,7 @@ class SandboxShop:
             self.queue_cv.notify_all()
         if self._sender_thread is not None:
             self._sender_thread.join(timeout=5)
+        self.bulk.close()
 
     def webhook_log(self) -> list[dict]:
         rows = self.db.execute("SELECT event_id, topic, resource_id, status, attempts, last_code "
