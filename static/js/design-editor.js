@@ -171,6 +171,14 @@
 
   // --- the live preview -----------------------------------------------------------------
   var timer = null, inflight = null, lastUrl = null;
+  function readAsDataUrl(blob) {
+    return new Promise(function (resolve, reject) {
+      var reader = new FileReader();
+      reader.onload = function () { resolve(reader.result); };
+      reader.onerror = function () { reject(reader.error); };
+      reader.readAsDataURL(blob);
+    });
+  }
   function changed() {
     stateInput.value = JSON.stringify(readState());
     if (locked) return;
@@ -193,9 +201,9 @@
           });
         }
         var problems = JSON.parse(res.headers.get("X-Design-Problems") || "[]");
-        return res.blob().then(function (blob) {
-          if (lastUrl) URL.revokeObjectURL(lastUrl);
-          lastUrl = URL.createObjectURL(blob);
+        return res.blob().then(readAsDataUrl).then(function (url) {
+          // a data: URL, which the CSP's img-src allows (blob: it does not)
+          lastUrl = url;
           previewImg.src = lastUrl;
           previewImg.dataset.fresh = String(Date.now());
           problemsEl.textContent = "";

@@ -69,7 +69,7 @@ def test_the_preview_is_an_image_of_the_print_area_rendered_by_the_server(
     assert resp.status_code == 200 and resp["Content-Type"] == "image/png"
     img = Image.open(io.BytesIO(resp.content))
     assert img.width == 638 and abs(img.width / img.height - 8.5 / 3.5) < 0.01  # 640 px max
-    red = [px for px in img.convert("RGB").getdata() if px[0] > 150 and px[1] < 80]
+    red = [px for px in img.convert("RGB").get_flattened_data() if px[0] > 150 and px[1] < 80]
     assert red, "the name is drawn in the chosen colour"
     assert json.loads(resp["X-Design-Problems"]) == []
     assert _snapshot(workspace, order) == before  # a preview stores nothing
@@ -205,7 +205,7 @@ def test_finish_renders_a_version_approve_locks_it_and_submission_refuses_edits(
         art = Image.open(pf.file.open("rb")).convert("RGB")
         # the name is red (the chosen colour) inside its box, the photo where it was moved
         name_box = art.crop((3.5 * 300, 0.5 * 300, 8 * 300, 3 * 300))
-        assert any(p[0] > 150 and p[1] < 80 for p in name_box.getdata())
+        assert any(p[0] > 150 and p[1] < 80 for p in name_box.get_flattened_data())
     page = c.get(_url(order, line)).content.decode()
     assert 'data-testid="design-approve"' in page and 'data-testid="design-history"' in page
 
