@@ -154,7 +154,8 @@ def main() -> int:
     server = serve(application)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    client = Client(port, {settings.SESSION_COOKIE_NAME: dj.cookies[settings.SESSION_COOKIE_NAME].value})
+    session = dj.cookies[settings.SESSION_COOKIE_NAME].value
+    client = Client(port, {settings.SESSION_COOKIE_NAME: session})
     print(f"uptime: {os.popen('uptime').read().strip()}")
     print(f"{'template':<18} {'edits':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
           f"{'PNG KB':>7}")

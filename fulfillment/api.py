@@ -385,6 +385,9 @@ class LineDesignPreviewApi(WorkspaceApi):
     def post(self, request, order_id: int, line_id: int):
         if len(request.body) > printfile_design.MAX_STATE_BYTES:
             raise printfile_editor.EditRefused("The design is over 64 KB.", field="state")
+        # another workspace's item is a 404 before the body is judged (the walker checks)
+        printfile_selectors.line_get(workspace=self.workspace, order_id=order_id,
+                                     line_id=line_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         raw = dict(request.data)

@@ -72,6 +72,13 @@ def order_get(*, workspace, order_id: int) -> Order:
     return order
 
 
+def line_get(*, workspace, order_id: int, line_id: int) -> LineItem:
+    line = LineItem.objects.filter(workspace=workspace, order_id=order_id, pk=line_id).first()
+    if line is None:
+        raise NotFound("No such item in this workspace.")
+    return line
+
+
 def print_file_get(*, workspace, print_file_id: int) -> PrintFile:
     pf = (PrintFile.objects.filter(workspace=workspace, pk=print_file_id)
           .select_related("order", "line_item").first())

@@ -244,6 +244,9 @@ def design(request, order_id: int, line_id: int, side: str):
 def design_preview(request, order_id: int, line_id: int, side: str):
     """The edit state (JSON) checked and rendered at preview size: a PNG, or 400 with the
     reason (nothing stored), 409 once submitted."""
+    # another workspace's item is a 404 before its body is read (the walker checks)
+    editor.editor_target(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side)
     try:
         state = editor.parse_body(request.body)
         result = editor.design_preview(workspace=request.workspace, order_id=order_id,
@@ -284,6 +287,8 @@ def _design_url(order_id, line_id, side) -> str:
 @require_POST
 def design_finish(request, order_id: int, line_id: int, side: str):
     """Finish & preview: the design (form field `state`, JSON) saved and rendered at 300 DPI."""
+    editor.editor_target(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side)  # 404 for another workspace's item, before the body
     raw = request.POST.get("state", "")
     state = editor.parse_body(raw.encode())
     editor.design_finish(workspace=request.workspace, order_id=order_id, line_id=line_id,

@@ -262,3 +262,14 @@ def test_the_panel_links_to_the_editor_and_the_page_prefills_the_buyer(
     assert 'value="Ana"' in page  # the buyer's personalisation, prefilled
     assert "vendor/konva/konva.min.js" in page and "js/design-3d.js" in page
     assert 'data-shape="plane"' in page
+
+
+def test_the_openapi_schema_documents_the_preview(db):
+    from rest_framework.test import APIClient
+
+    schema = APIClient().get("/api/v1/schema/", {"format": "json"}).json()
+    op = schema["paths"]["/api/v1/orders/{order_id}/lines/{line_id}/design/preview/"]["post"]
+    assert set(op["responses"]) >= {"200", "400", "404", "409"}
+    assert "image/png" in op["responses"]["200"]["content"]
+    ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"side", "layers"} <= set(schema["components"]["schemas"][ref]["properties"])

@@ -69,7 +69,7 @@ def test_design_edit_preview_3d_finish_approve_submit_then_locked(
     page.select_option("[data-testid=layer-color]", "#b91c1c")
     status = page.locator("[data-testid=design-status]")
     preview = page.locator("#design-preview")
-    expect(preview).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))  # (no eval: the CSP)
+    expect(preview).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
     expect(status).to_have_text("Preview updated")
 
     # a photo uploaded, then moved and scaled by keyboard on the canvas
