@@ -302,6 +302,8 @@ def design_finish(request, order_id: int, line_id: int, side: str):
 @workspace_view
 @require_POST
 def design_approve(request, order_id: int, line_id: int, side: str):
+    editor.editor_target(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side)  # 404 for another workspace's item, before the form
     pf_id = request.POST.get("print_file_id", "")
     if not pf_id.isdigit():
         raise ValidationFailed("Which version? Reload the page and try again.")
