@@ -61,8 +61,9 @@ async function start() {
   if (section.dataset.shape === "cylinder") {
     // the print area wraps most of the way round: its width is the circumference part
     const height3 = 2.2, radius = height3 * aspect / (2 * Math.PI * 0.85);
+    // centred on theta 0, which faces the camera: the design's middle is in front
     const body = new THREE.CylinderGeometry(radius, radius, height3, 64, 1, true,
-                                            Math.PI * 0.075, Math.PI * 2 * 0.85);
+                                            -Math.PI * 0.85, Math.PI * 2 * 0.85);
     mesh = new THREE.Group();
     mesh.add(new THREE.Mesh(new THREE.CylinderGeometry(radius * 0.995, radius * 0.995, height3, 64),
                             new THREE.MeshStandardMaterial({color: 0xf8fafc, roughness: 0.4})));
