@@ -292,7 +292,8 @@ def editor_page(request, t) -> dict:
         crop = cur.get("crop") or [0, 0, 1, 1]
         zoom = round(1 / max(0.05, min(crop[2] - crop[0], crop[3] - crop[1])), 2)
         layers.append({**data, "cur": cur, "x": box[0], "y": box[1], "w": box[2], "h": box[3],
-                       "zoom": zoom})
+                       "zoom": zoom, "cx": round((crop[0] + crop[2]) / 2, 3),
+                       "cy": round((crop[1] + crop[3]) / 2, 3)})
     shape = t.product.shape
     return {
         "editor_layers": layers,

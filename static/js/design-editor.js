@@ -42,8 +42,11 @@
     input(fs, "y").value = r3(clamp(b[1], 0, H - h));
   }
   function crop(fs) {
+    // zoom into the photo around a point (across, down): the window stays inside the photo
     var z = clamp(num(input(fs, "zoom").value, 1), 1, 5), half = 0.5 / z;
-    return [r3(0.5 - half), r3(0.5 - half), r3(0.5 + half), r3(0.5 + half)];
+    var cx = clamp(num(input(fs, "cx").value, 0.5), half, 1 - half);
+    var cy = clamp(num(input(fs, "cy").value, 0.5), half, 1 - half);
+    return [r3(cx - half), r3(cy - half), r3(cx + half), r3(cy + half)];
   }
   function readState() {
     return {layers: fieldsets.map(function (fs) {
@@ -230,7 +233,7 @@
         if (b[2] >= 0.1 && b[3] >= 0.1) setBox(fs, b);
       }
       sync(fs);
-      if (e.target.dataset.prop === "photo" || e.target.dataset.prop === "zoom") drawPhoto(fs);
+      if (["photo", "zoom", "cx", "cy"].indexOf(e.target.dataset.prop) >= 0) drawPhoto(fs);
       changed();
     });
     var upload = fs.querySelector("[data-upload-photo]");

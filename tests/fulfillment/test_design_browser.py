@@ -81,6 +81,7 @@ def test_design_edit_preview_3d_finish_approve_submit_then_locked(
     for key in ("ArrowRight", "ArrowRight", "ArrowDown", "-", "-"):
         canvas.press(key)
     photo_layer.locator("[data-testid=layer-zoom]").fill("1.5")
+    photo_layer.locator("[data-testid=layer-cx]").fill("0.4")  # cropped: the window moved
     fresh = preview.get_attribute("data-fresh")
     expect(preview).not_to_have_attribute("data-fresh", fresh)
     expect(status).to_have_text("Preview updated")
@@ -112,6 +113,7 @@ def test_design_edit_preview_3d_finish_approve_submit_then_locked(
     assert (pf.width_px, pf.height_px) == (2550, 1050)
     assert edits["2"]["text"] == "Beatriz" and edits["2"]["color"] == "#b91c1c"
     assert edits["1"]["photo"] and edits["1"]["box"][:3] == [x, y, w]
+    assert edits["1"]["crop"] == [0.067, 0.167, 0.733, 0.833]  # zoom 1.5 around (0.4, 0.5)
     walk.look("design-finished")
 
     page.click("[data-testid=design-approve]")
