@@ -1,7 +1,9 @@
 """Seller API of issue 7: bulk "Submit now", an order's shipments."""
 
+import json
 import mimetypes
 
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -21,6 +23,8 @@ from fulfillment.models import (
     SubmissionStatus,
 )
 from fulfillment.printfiles import artwork as printfile_artwork
+from fulfillment.printfiles import design as printfile_design
+from fulfillment.printfiles import editor as printfile_editor
 from fulfillment.printfiles import selectors as printfile_selectors
 from orders.events import Actor
 from orders.hooks import store_takes_cancels
@@ -347,3 +351,52 @@ class LineArtworkApi(WorkspaceApi):
             actor=Actor.seller(request.user), upload=v.get("file"), url=v.get("url", ""))
         return Response(PrintFileSerializer(pf, context={"request": request}).data,
                         status=201)
+
+
+class LineDesignPreviewApi(WorkspaceApi):
+    """POST /api/v1/orders/<id>/lines/<id>/design/preview/ (JSON): the design editor's edit
+    state checked against the side's template and rendered at preview size by the production
+    renderer: a PNG (its preflight problems in `X-Design-Problems`). 400 with the reason when
+    the template does not allow it (a box outside the print area, a font or colour it does
+    not offer, an unknown layer, a text too long ...): nothing is stored and the order is
+    unchanged. 409 once the order is submitted or the side's design approved."""
+
+    parser_classes = [JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LineDesignPreviewInput"
+
+        side = serializers.SlugField(max_length=32, default="front")
+        layers = serializers.ListField(
+            child=serializers.DictField(), max_length=100,
+            help_text='Edits, one per editable layer: {"id": "1", "text", "font", "color", '
+            '"box": [left, top, width, height] in inches} for text; {"id", "photo": <photo '
+            'id>, "box", "crop": [left, top, right, bottom] fractions} for photos '
+            "(docs/print-files.md)")
+
+    @extend_schema(request=InputSerializer, responses={
+        (200, "image/png"): OpenApiTypes.BINARY,
+        400: OpenApiResponse(ErrorSerializer, description="Not allowed by the template (the "
+                             "reason and the field); nothing stored."),
+        404: OpenApiResponse(ErrorSerializer, description="No such item, or no template for "
+                             "the side, in this workspace."),
+        409: OpenApiResponse(ErrorSerializer, description="The order went to production, or "
+                             "the design is approved.")})
+    def post(self, request, order_id: int, line_id: int):
+        if len(request.body) > printfile_design.MAX_STATE_BYTES:
+            raise printfile_editor.EditRefused("The design is over 64 KB.", field="state")
+        # another workspace's item is a 404 before the body is judged (the walker checks)
+        printfile_selectors.line_get(workspace=self.workspace, order_id=order_id,
+                                     line_id=line_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw = dict(request.data)
+        raw.pop("side", None)
+        result = printfile_editor.design_preview(
+            workspace=self.workspace, order_id=order_id, line_id=line_id,
+            side=data.validated_data["side"], state=raw)
+        response = HttpResponse(result.content, content_type="image/png")
+        response["Cache-Control"] = "private, no-store"
+        response["X-Design-Problems"] = json.dumps([p.as_dict() for p in result.problems])
+        return response

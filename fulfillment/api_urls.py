@@ -14,6 +14,8 @@ urlpatterns = [
     path("claims/", api.ClaimListCreateApi.as_view(), name="api-claims"),
     path("orders/<id:order_id>/lines/<id:line_id>/artwork/", api.LineArtworkApi.as_view(),
          name="api-line-artwork"),
+    path("orders/<id:order_id>/lines/<id:line_id>/design/preview/",
+         api.LineDesignPreviewApi.as_view(), name="api-line-design-preview"),
     path("print-files/", api.PrintFileListApi.as_view(), name="api-print-files"),
     path("print-files/<id:print_file_id>/download/", api.PrintFileDownloadApi.as_view(),
          name="api-print-file-download"),

@@ -165,4 +165,55 @@ class PrintFile(WorkspaceModel):
         return {"jpeg": "jpg", "tiff": "tif"}.get(self.format, self.format or "png")
 
 
+class Design(WorkspaceModel):
+    """The seller's design of one side of one line, made in the design editor (issue 17):
+    the edits to the template's layers (fulfillment/printfiles/design.py validates them),
+    and the print-file version the seller approved for submission. An approved side is
+    left alone by renders until the seller reopens it (docs/print-files.md, "The design
+    editor")."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="+")
+    line_item = models.ForeignKey("orders.LineItem", on_delete=models.CASCADE, related_name="+")
+    side = models.SlugField(max_length=32, default="front")
+    template = models.ForeignKey(DesignTemplate, on_delete=models.SET_NULL, null=True,
+                                 blank=True, related_name="+")
+    # {"layers": [{"id": "1", "text": ..., "font": ..., "color": ..., "box": [...]}, ...]}
+    state = models.JSONField(default=dict, blank=True)
+    approved_print_file = models.ForeignKey("PrintFile", on_delete=models.SET_NULL, null=True,
+                                            blank=True, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                    null=True, blank=True, related_name="+")
+
+    objects = ScopedManager(workspace="workspace")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["line_item", "side"],
+                                               name="design_line_side")]
+
+    def __str__(self) -> str:
+        return f"design {self.side} of line {self.line_item_id}"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
+
+
+class DesignPhoto(WorkspaceModel):
+    """A photo the seller uploaded in the design editor for a photo layer (checked like
+    seller artwork: fulfillment/printfiles/artwork.py decode)."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="+")
+    line_item = models.ForeignKey("orders.LineItem", on_delete=models.CASCADE, related_name="+")
+    file = models.FileField(upload_to=_print_file_path, max_length=300)
+    name = models.CharField(max_length=200, blank=True)
+    width_px = models.PositiveIntegerField(default=0)
+    height_px = models.PositiveIntegerField(default=0)
+
+    objects = ScopedManager(workspace="workspace")
+
+    def __str__(self) -> str:
+        return f"design photo {self.pk} of line {self.line_item_id}"
+
+
 from fulfillment.models_fulfillment import *  # noqa: E402,F403  issue 7: shipments, claims

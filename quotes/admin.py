@@ -101,7 +101,7 @@ class ProductAdmin(MoneyAdminMixin, CatalogChangeMixin, admin.ModelAdmin):
     list_display = ("name", "category", "currency", "setup_fee_amount", "artwork_source",
                     "is_published", "made_for_workspace", "variant_count")
     money_fields = {"setup_fee_amount": "currency"}
-    list_filter = ("is_published", "artwork_source", "category",
+    list_filter = ("is_published", "artwork_source", "shape", "category",
                    ("made_for_workspace", admin.EmptyFieldListFilter))
     search_fields = ("name", "variants__sku")
     raw_id_fields = ("made_for_workspace",)

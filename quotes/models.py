@@ -136,6 +136,14 @@ class ArtworkSource(models.TextChoices):
     EITHER = "either", "Either: the template, or the seller's artwork"
 
 
+class ProductShape(models.TextChoices):
+    """The 3D model the design is wrapped on in the preview (docs/print-files.md, "3D")."""
+
+    PLANE = "plane", "Flat (poster, canvas, T-shirt front)"
+    CYLINDER = "cylinder", "Cylinder (mug, tumbler, bottle)"
+    NONE = "none", "No 3D preview"
+
+
 class Product(models.Model):
     """A base product. Public ones (no `made_for_workspace`) are the seller catalog;
     a product developed for one workspace from a quote is private to it."""
@@ -168,6 +176,10 @@ class Product(models.Model):
     print_height_in = models.DecimalField(
         max_digits=6, decimal_places=2, null=True, blank=True,
         validators=[MinValueValidator(Decimal("0.1"))])
+    shape = models.CharField(
+        max_length=8, choices=ProductShape.choices, default=ProductShape.PLANE,
+        help_text="The 3D preview's model: the design wrapped on a cylinder (mugs, "
+        "tumblers) or shown on a flat plane (posters, canvas, T-shirt front).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

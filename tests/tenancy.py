@@ -293,6 +293,22 @@ def _print_file(workspace, membership):
     return pf.pk
 
 
+@object_kwarg("photo_id")
+def _design_photo(workspace, membership):
+    """A photo uploaded in the design editor (issue 17)."""
+    from django.core.files.base import ContentFile
+
+    from fulfillment.models import DesignPhoto
+    from orders.models import LineItem
+
+    line = LineItem.objects.get(pk=_line(workspace, membership))
+    photo = DesignPhoto(workspace=workspace, order_id=line.order_id, line_item=line,
+                        name=MARKER)
+    photo.file.save(f"{MARKER}.png", ContentFile(MARKER.encode()), save=False)
+    photo.save()
+    return photo.pk
+
+
 @object_kwarg("store_id")
 def _store(workspace, membership):
     from integrations.models import StoreConnection

@@ -31,12 +31,17 @@ from django.db.models import Max
 from fulfillment.models import DesignTemplate, PrintFile, PrintFileSource
 from fulfillment.printfiles import conf, loading, output
 from fulfillment.printfiles.problems import Code, ImageRefused, Problem, Severity
-from fulfillment.printfiles.services import PrintFilesLocked, apply_preflight, locked_reason
+from fulfillment.printfiles.services import (
+    PrintFilesLocked,
+    apply_preflight,
+    approved_sides,
+    locked_reason,
+)
 from fulfillment.printfiles.spec import MIN_EFFECTIVE_DPI, SpecError, parse_spec
 from orders import services as order_services
 from orders.events import Actor, OrderEvents
 from orders.models import LineItem, Order
-from podhub.core.exceptions import NotFound, ValidationFailed
+from podhub.core.exceptions import Conflict, NotFound, ValidationFailed
 from quotes.models import ArtworkSource, Product, Variant
 
 PDF_DPI = 300
@@ -287,6 +292,9 @@ def _check(t: Target, side: str) -> None:
     if side not in t.sides:
         raise ValidationFailed(f"{t.product.name} has no side \"{side}\"; its sides are "
                                f"{', '.join(t.sides)}.", field="side")
+    if side in approved_sides(t.line.pk):
+        raise Conflict(f"The {side}'s design is approved for submission: reopen it in the "
+                       "design editor before replacing it with artwork.")
 
 
 def _read(upload, url: str) -> tuple[bytes, dict]:

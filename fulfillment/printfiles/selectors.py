@@ -1,12 +1,21 @@
 """Reads for the print-file panel and downloads; every one filters by workspace."""
 
+import json
 import re
 from dataclasses import dataclass, field
 
-from fulfillment.models import DesignTemplate, PrintFile, Render, RenderStatus
+from fulfillment.models import (
+    Design,
+    DesignPhoto,
+    DesignTemplate,
+    PrintFile,
+    Render,
+    RenderStatus,
+)
+from fulfillment.printfiles import design
 from fulfillment.printfiles.artwork import sides_for
 from fulfillment.printfiles.services import locked_reason, newest_print_files
-from fulfillment.printfiles.spec import SpecError, normalize_key, parse_spec
+from fulfillment.printfiles.spec import SpecError, TextLayer, normalize_key, parse_spec
 from orders.inputs import display_value
 from orders.models import LineItem, Order
 from podhub.core.exceptions import NotFound
@@ -29,6 +38,8 @@ class LinePanel:
     render: Render | None = None  # the newest render request
     fields: list[EditorField] = field(default_factory=list)
     artwork_sides: list[str] = field(default_factory=list)  # where the seller may add artwork
+    design_sides: list[str] = field(default_factory=list)  # sides with a template: the editor
+    approved_sides: set[str] = field(default_factory=set)
 
     @property
     def rendering(self) -> bool:
@@ -59,6 +70,13 @@ def order_get(*, workspace, order_id: int) -> Order:
     if order is None:
         raise NotFound("No such order in this workspace.")
     return order
+
+
+def line_get(*, workspace, order_id: int, line_id: int) -> LineItem:
+    line = LineItem.objects.filter(workspace=workspace, order_id=order_id, pk=line_id).first()
+    if line is None:
+        raise NotFound("No such item in this workspace.")
+    return line
 
 
 def print_file_get(*, workspace, print_file_id: int) -> PrintFile:
@@ -137,6 +155,11 @@ def print_panel(*, workspace, order_id: int) -> Panel:
         renders.setdefault(job.line_item_id, job)
     sources = _artwork_sources({line.catalog_variant_id for line in lines
                                 if line.catalog_variant_id})
+    approved: dict[int, set[str]] = {}
+    for line_id, side in Design.objects.filter(order=order, workspace=workspace,
+                                               approved_at__isnull=False).values_list(
+            "line_item_id", "side"):
+        approved.setdefault(line_id, set()).add(side)
     panels = []
     for i, line in enumerate(lines, 1):
         line_templates = templates.get(line.catalog_variant_id, [])
@@ -146,7 +169,9 @@ def print_panel(*, workspace, order_id: int) -> Panel:
             versions=counts.get(line.pk, 0), render=renders.get(line.pk),
             fields=_editor_fields(line, line_templates),
             artwork_sides=sides_for(source, [t.side for t in line_templates]) if source
-            else []))
+            else [],
+            design_sides=[t.side for t in line_templates] if source != "seller" else [],
+            approved_sides=approved.get(line.pk, set())))
     return Panel(order=order, lines=panels, locked_reason=locked_reason(order))
 
 
@@ -201,3 +226,85 @@ def zip_entries(*, workspace, order_id: int) -> tuple[Order, list[tuple[str, Pri
             entries.append((download_name(pf, positions.get(pf.line_item_id, 0)), pf))
     entries.sort(key=lambda e: e[0])
     return order, entries
+
+
+# --- the design editor (issue 17) -------------------------------------------------------------
+
+def design_photo_get(*, workspace, photo_id: int) -> DesignPhoto:
+    photo = DesignPhoto.objects.filter(workspace=workspace, pk=photo_id).first()
+    if photo is None:
+        raise NotFound("No such photo in this workspace.")
+    return photo
+
+
+def _layer_data(spec, layer_id: str, layer) -> dict:
+    box = [layer.box.x, layer.box.y, layer.box.w, layer.box.h]
+    if isinstance(layer, TextLayer):
+        return {"id": layer_id, "type": "text", "label": layer.label, "box": box,
+                "fonts": design.allowed_fonts(spec, layer),
+                "colors": design.allowed_colors(spec, layer), "max_chars": layer.max_chars,
+                "required": layer.required, "align": layer.align}
+    return {"id": layer_id, "type": "photo", "label": layer.label, "box": box,
+            "required": layer.required, "mask": layer.mask}
+
+
+def editor_page(request, t) -> dict:
+    """What the editor page shows: the layers (for the canvas, as JSON), the state to start
+    from (the saved design, else the template with the buyer's personalisation), the
+    photos, the versions of the side (history) and the 3D shape."""
+    from django.urls import reverse
+
+    from fulfillment.printfiles.services import _values, approved_sides
+
+    saved = Design.objects.filter(line_item_id=t.line.pk, side=t.side).select_related(
+        "approved_print_file").first()
+    values, _ = _values(t.line)
+    state = saved.state if saved is not None and saved.state else design.initial_state(
+        t.spec, values)
+    photos = [{"id": p.pk, "url": reverse("fulfillment:design_photo", args=[p.pk]),
+               "width": p.width_px, "height": p.height_px, "name": p.name}
+              for p in DesignPhoto.objects.filter(line_item_id=t.line.pk,
+                                                  workspace_id=t.order.workspace_id)
+              .order_by("pk")]
+    versions = list(PrintFile.objects.filter(line_item_id=t.line.pk, side=t.side,
+                                             workspace_id=t.order.workspace_id)
+                    .order_by("-version"))
+    rendering = Render.objects.filter(line_item_id=t.line.pk, status__in=[
+        RenderStatus.PENDING, RenderStatus.RUNNING]).exists()
+    args = [t.order.pk, t.line.pk, t.side]
+    newest = versions[0] if versions else None
+    approved = saved.approved_print_file if saved is not None and saved.is_approved else None
+    locked = t.locked_reason
+    editor_data = {
+        "area": {"width_in": t.spec.width_in, "height_in": t.spec.height_in},
+        "layers": [_layer_data(t.spec, i, layer) for i, layer in design.editable(t.spec).items()],
+        "state": state, "photos": photos,
+        "locked": bool(locked or approved),
+        "urls": {"preview": reverse("fulfillment:design_preview", args=args),
+                 "photos": reverse("fulfillment:design_photo_upload", args=args)},
+    }
+    current = {e.get("id"): e for e in state.get("layers", []) if isinstance(e, dict)}
+    layers = []
+    for data in editor_data["layers"]:
+        cur = dict(current.get(data["id"], {}))
+        box = cur.get("box") or data["box"]
+        crop = cur.get("crop") or [0, 0, 1, 1]
+        zoom = round(1 / max(0.05, min(crop[2] - crop[0], crop[3] - crop[1])), 2)
+        layers.append({**data, "cur": cur, "x": box[0], "y": box[1], "w": box[2], "h": box[3],
+                       "zoom": zoom, "cx": round((crop[0] + crop[2]) / 2, 3),
+                       "cy": round((crop[1] + crop[3]) / 2, 3)})
+    shape = t.product.shape
+    return {
+        "editor_layers": layers,
+        "order": t.order, "line": t.line, "side": t.side, "target": t, "product": t.product,
+        "editor_data": editor_data, "versions": versions, "newest": newest,
+        "approved": approved, "approved_sides": approved_sides(t.line.pk),
+        "rendering": rendering, "locked_reason": locked, "shape": shape,
+        "state_json": json.dumps(state),
+        "three_texture": reverse("fulfillment:preview", args=[newest.pk])
+        if newest is not None and newest.preview else "",
+        "three_fallback": reverse("fulfillment:mockup", args=[newest.pk])
+        if newest is not None and newest.mockup else (
+            reverse("fulfillment:preview", args=[newest.pk])
+            if newest is not None and newest.preview else ""),
+    }

@@ -33,6 +33,8 @@ from django_scopes import scope, scopes_disabled
 from PIL import Image
 
 from fulfillment.models import (
+    Design,
+    DesignPhoto,
     DesignTemplate,
     OutputFormat,
     PrintFile,
@@ -41,6 +43,8 @@ from fulfillment.models import (
     RenderStatus,
 )
 from fulfillment.printfiles import conf, loading, output
+from fulfillment.printfiles.design import DesignRefused
+from fulfillment.printfiles.design import apply as design_apply
 from fulfillment.printfiles.problems import Code, ImageRefused, Problem
 from fulfillment.printfiles.render import render
 from fulfillment.printfiles.signing import signed_url as signed_url  # providers' file links
@@ -198,6 +202,10 @@ def render_run(*, render_id: int, now: datetime | None = None) -> str:
                                                             workspace_id=job.workspace_id)
         inputs = {"personalization": list(line.personalization or []),
                   "images": list(line.images or [])}
+        designs = {d.side: d.state for d in Design.objects.filter(line_item_id=line.pk)
+                   if d.state}
+        if designs:
+            inputs["designs"] = designs  # the editor's edits rendered (issue 17)
         outputs = _render_line(line)
     except Exception as exc:  # a bug or an outage: keep the row, let the sweep retry
         log.exception("render %s failed", render_id)
@@ -290,6 +298,24 @@ def _assets(template: DesignTemplate) -> dict[str, Image.Image]:
     return out
 
 
+def approved_sides(line_id: int) -> set[str]:
+    """The line's sides whose design the seller approved: renders leave them alone."""
+    return set(Design.objects.filter(line_item_id=line_id, approved_at__isnull=False)
+               .values_list("side", flat=True))
+
+
+def design_photos(line_id: int, photos: dict[str, int]) -> dict[str, bytes]:
+    """The editor's photos (personalisation key -> the uploaded bytes) for a render."""
+    files = {p.pk: p for p in DesignPhoto.objects.filter(line_item_id=line_id,
+                                                         pk__in=set(photos.values()))}
+    out = {}
+    for key, photo_id in photos.items():
+        if photo_id in files:
+            with files[photo_id].file.open("rb") as fh:
+                out[key] = loading.read_capped(fh, max_bytes=conf.max_upload_bytes())
+    return out
+
+
 def seller_sides(line_id: int) -> set[str]:
     """The line's sides whose newest print file is the seller's artwork."""
     newest: dict[str, str] = {}
@@ -311,8 +337,10 @@ def _templates(line: LineItem) -> list[DesignTemplate]:
 
 
 def _render_line(line: LineItem) -> list[Output]:
-    skip_sides = seller_sides(line.pk)  # the seller's artwork replaced the render there
+    # the seller's artwork replaced the render there; an approved design stays as approved
+    skip_sides = seller_sides(line.pk) | approved_sides(line.pk)
     values, urls = _values(line)
+    designs = {d.side: d for d in Design.objects.filter(line_item_id=line.pk)}
     templates = _templates(line)
     if not templates:
         return [] if "front" in skip_sides else [_passthrough(line, urls)]
@@ -324,7 +352,20 @@ def _render_line(line: LineItem) -> list[Output]:
             spec = parse_spec(template.spec)
         except SpecError as exc:
             raise RuntimeError(f"design template {template.pk} is invalid: {exc}") from exc
-        outputs.append(_render_template(template, spec, values, urls))
+        design = designs.get(template.side)
+        side_values, photos = values, {}
+        if design is not None and design.state:
+            try:  # checked when saved; checked again in case the template changed since
+                applied = design_apply(spec, design.state, photo_ids=set(
+                    DesignPhoto.objects.filter(line_item_id=line.pk).values_list("pk",
+                                                                                 flat=True)))
+            except DesignRefused as exc:
+                log.warning("line %s %s: design no longer fits the template: %s", line.pk,
+                            template.side, exc.message)
+            else:
+                spec, side_values = applied.spec, {**values, **applied.values}
+                photos = design_photos(line.pk, applied.photos)
+        outputs.append(_render_template(template, spec, side_values, urls, photos))
     return outputs
 
 
@@ -339,9 +380,11 @@ def _image_url(key: str, values: dict[str, str], urls: dict[str, str]) -> str:
 
 
 def _render_template(template: DesignTemplate, spec: TemplateSpec, values: dict[str, str],
-                     urls: dict[str, str]) -> Output:
-    images: dict[str, object] = {}
+                     urls: dict[str, str], photos: dict[str, bytes] | None = None) -> Output:
+    images: dict[str, object] = dict(photos or {})  # the editor's photos win over links
     for key in spec.image_keys:
+        if key in images:
+            continue
         url = _image_url(key, values, urls)
         if not url:
             continue

@@ -15,8 +15,12 @@ points (1 pt = 1/72 in, so at 300 DPI 1 pt = 300/72 px).
          "size_pt": 96, "min_size_pt": 24, "color": "#202020", "align": "center",
          "valign": "middle", "rotation": 0, "required": true}
       ],
-      "mockup": {"asset": "mug-photo", "box": [310, 220, 400, 480], "blend": "multiply"}
+      "mockup": {"asset": "mug-photo", "box": [310, 220, 400, 480], "blend": "multiply"},
+      "fonts": ["dejavu-sans", "dejavu-serif"], "colors": ["#202020", "#b91c1c"]
     }
+
+`fonts` and `colors` are what the design editor offers for text layers, besides each
+layer's own font and colour (fulfillment/printfiles/design.py refuses anything else).
 
 `key` names the personalisation field that feeds the layer (matched without
 regard to case or surrounding spaces). An image layer with `asset` instead of
@@ -129,6 +133,8 @@ class TemplateSpec:
     mockup: Mockup | None = None
     min_effective_dpi: int = MIN_EFFECTIVE_DPI
     assets: tuple[str, ...] = field(default=())
+    fonts: tuple[str, ...] = ()  # the design editor's choices, besides each layer's own
+    colors: tuple[tuple[int, int, int, int], ...] = ()
 
     @property
     def size_px(self) -> tuple[int, int]:
@@ -323,8 +329,24 @@ def parse_spec(data: dict) -> TemplateSpec:
                             blend=r.text("blend", "multiply", choices=BLENDS))
             if asset:
                 assets.append(asset)
+    fonts_allowed: list[str] = []
+    raw_fonts = data.get("fonts", [])
+    if not isinstance(raw_fonts, list) or any(f not in font_keys for f in raw_fonts):
+        errors["fonts"] = "A list of shipped fonts: " + ", ".join(font_keys) + "."
+    else:
+        fonts_allowed = list(dict.fromkeys(raw_fonts))
+    colors_allowed: list[tuple[int, int, int, int]] = []
+    raw_colors = data.get("colors", [])
+    if not isinstance(raw_colors, list) or len(raw_colors) > 64:
+        errors["colors"] = "A list of at most 64 colours (#rrggbb)."
+    else:
+        for i, value in enumerate(raw_colors):
+            rgba = _Reader(errors, {"c": value}, f"colors[{i}]").color("c")
+            if rgba is not None:
+                colors_allowed.append(rgba)
     if errors:
         raise SpecError(errors)
     return TemplateSpec(width_in=width, height_in=height, dpi=dpi, layers=tuple(layers),
                         mockup=mockup, min_effective_dpi=min_dpi,
-                        assets=tuple(dict.fromkeys(assets)))
+                        assets=tuple(dict.fromkeys(assets)), fonts=tuple(fonts_allowed),
+                        colors=tuple(dict.fromkeys(colors_allowed)))

@@ -8,18 +8,20 @@ exception is `signed_download`, for providers: the link itself is the
 permission (signed, expiring; fulfillment/printfiles/signing.py).
 """
 
+import json
 import mimetypes
 import tempfile
 import zipfile
 
 from django.contrib import messages
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fulfillment.printfiles import artwork as artwork_service
-from fulfillment.printfiles import conf, selectors, services, signing
+from fulfillment.printfiles import conf, editor, selectors, services, signing
+from fulfillment.printfiles import design as design_rules
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import HoldReason, OrderState
@@ -218,3 +220,113 @@ def signed_download(request, token: str):
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
+
+
+# --- the design editor (issue 17; docs/print-files.md, "The design editor") -------------------
+
+def _json_error(exc: PodhubError) -> JsonResponse:
+    return JsonResponse({"error": {"code": exc.code, "message": exc.message, **exc.detail}},
+                        status=exc.status)
+
+
+@workspace_view
+@require_GET
+def design(request, order_id: int, line_id: int, side: str):
+    """The editor page: the template's layers on a canvas, the live preview, the versions."""
+    t = editor.editor_target(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                             side=side)
+    return render(request, "fulfillment/design.html", selectors.editor_page(request, t))
+
+
+@upload_limit(design_rules.MAX_STATE_BYTES)
+@workspace_view
+@require_POST
+def design_preview(request, order_id: int, line_id: int, side: str):
+    """The edit state (JSON) checked and rendered at preview size: a PNG, or 400 with the
+    reason (nothing stored), 409 once submitted."""
+    # another workspace's item is a 404 before its body is read (the walker checks)
+    editor.editor_target(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side)
+    try:
+        state = editor.parse_body(request.body)
+        result = editor.design_preview(workspace=request.workspace, order_id=order_id,
+                                       line_id=line_id, side=side, state=state)
+    except PodhubError as exc:
+        if exc.status == 404:
+            raise
+        return _json_error(exc)
+    response = HttpResponse(result.content, content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Design-Problems"] = json.dumps([p.as_dict() for p in result.problems])
+    return response
+
+
+@upload_limit(artwork_service.BODY_LIMIT)
+@workspace_view
+@require_POST
+def design_photo_upload(request, order_id: int, line_id: int, side: str):
+    """A photo for a photo layer (multipart `file`): JSON {id, url, width, height}."""
+    try:
+        photo = editor.photo_upload(workspace=request.workspace, order_id=order_id,
+                                    line_id=line_id, side=side,
+                                    upload=request.FILES.get("file"))
+    except PodhubError as exc:
+        if exc.status == 404:
+            raise
+        return _json_error(exc)
+    return JsonResponse({"id": photo.pk, "url": reverse("fulfillment:design_photo",
+                                                        args=[photo.pk]),
+                         "width": photo.width_px, "height": photo.height_px}, status=201)
+
+
+def _design_url(order_id, line_id, side) -> str:
+    return reverse("fulfillment:design", args=[order_id, line_id, side])
+
+
+@workspace_view
+@require_POST
+def design_finish(request, order_id: int, line_id: int, side: str):
+    """Finish & preview: the design (form field `state`, JSON) saved and rendered at 300 DPI."""
+    editor.editor_target(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side)  # 404 for another workspace's item, before the body
+    raw = request.POST.get("state", "")
+    state = editor.parse_body(raw.encode())
+    editor.design_finish(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side, state=state, actor=Actor.seller(request.user),
+                         user=request.user)
+    messages.success(request, "Rendering the 300 DPI print file: the new version shows "
+                     "below when it is ready.")
+    return redirect(_design_url(order_id, line_id, side) + "#versions")
+
+
+@workspace_view
+@require_POST
+def design_approve(request, order_id: int, line_id: int, side: str):
+    editor.editor_target(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side)  # 404 for another workspace's item, before the form
+    pf_id = request.POST.get("print_file_id", "")
+    if not pf_id.isdigit():
+        raise ValidationFailed("Which version? Reload the page and try again.")
+    d = editor.design_approve(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                              side=side, print_file_id=int(pf_id),
+                              actor=Actor.seller(request.user), user=request.user)
+    messages.success(request, f"Version {d.approved_print_file.version} approved: it is the "
+                     "one submitted to production.")
+    return redirect(_design_url(order_id, line_id, side) + "#versions")
+
+
+@workspace_view
+@require_POST
+def design_reopen(request, order_id: int, line_id: int, side: str):
+    editor.design_reopen(workspace=request.workspace, order_id=order_id, line_id=line_id,
+                         side=side, actor=Actor.seller(request.user))
+    messages.success(request, "Reopened: edit the design, then finish and approve it again.")
+    return redirect(_design_url(order_id, line_id, side))
+
+
+@workspace_view
+@require_GET
+def design_photo(request, photo_id: int):
+    photo = selectors.design_photo_get(workspace=request.workspace, photo_id=photo_id)
+    return _stream(photo.file, filename=f"photo-{photo.pk}.{photo.file.name.rsplit('.', 1)[-1]}",
+                   attachment=False)

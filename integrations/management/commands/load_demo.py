@@ -93,7 +93,8 @@ def _name_print(width_in: float, height_in: float) -> dict:
         {"type": "text", "key": "Name", "box": [0.5, 0.5, width_in - 1, height_in - 1],
          "font": "dejavu-sans-bold", "size_pt": 120, "min_size_pt": 18, "color": "#1d232b",
          "align": "center", "valign": "middle", "required": True},
-    ]}
+    ], "fonts": ["dejavu-sans", "dejavu-serif", "liberation-sans-bold"],
+        "colors": ["#1d232b", "#b91c1c", "#1d4ed8", "#15803d"]}
 
 
 DEMO_TEMPLATES = {"Mug 11 oz": _name_print(8.5, 3.5), "Classic T-shirt": _name_print(10, 4)}
