@@ -41,7 +41,6 @@ from django_scopes import scope, scopes_disabled
 from fulfillment import routing
 from fulfillment.models import HoldStatus, ProviderConnection, ProviderHold
 from fulfillment.providers import (
-    FactoryItem,
     FactoryOrder,
     ProviderRefused,
     ProviderUnavailable,
@@ -110,21 +109,11 @@ def _digest(order: Order, items: list[dict], lines: dict[int, LineItem],
 
 
 def factory_order(hold: ProviderHold) -> FactoryOrder:
-    """What the provider holds: the order as it is now, the hold's lines."""
-    from fulfillment.submission import _newest_files, _properties
+    """What the provider holds: the order as it is now, the hold's lines — the payload a
+    submission sends (a hold has the order, items and reference a Submission has)."""
+    from fulfillment.submission import factory_order as payload
 
-    order = hold.order
-    lines = LineItem.objects.in_bulk([i["line_item_id"] for i in hold.items])
-    files = _newest_files([order.pk])
-    return FactoryOrder(
-        reference=hold.reference, recipient=dict(order.shipping_address or {}),
-        order_number=order.number,
-        items=[FactoryItem(line_item_id=i["line_item_id"], sku=i["provider_sku"],
-                           quantity=i["quantity"], files=files.get(i["line_item_id"], []),
-                           title=lines[i["line_item_id"]].title
-                           if i["line_item_id"] in lines else "",
-                           properties=_properties(lines.get(i["line_item_id"])))
-               for i in hold.items])
+    return payload(hold)
 
 
 # --- step 1: decide and claim, under the order's lock ------------------------------------

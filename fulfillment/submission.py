@@ -489,7 +489,8 @@ def _newest_files(order_ids: list[int]) -> dict[int, list[dict]]:
 
 def factory_order(sub: Submission, *, lines: dict[int, LineItem] | None = None,
                   files: dict[int, list[dict]] | None = None) -> FactoryOrder:
-    """What the provider gets. `lines`/`files`: already read for a batch."""
+    """What the provider gets (for a Submission, or a ProviderHold: fulfillment/holds.py).
+    `lines`/`files`: already read for a batch."""
     order = sub.order
     if lines is None:
         lines = {line.pk: line for line in LineItem.objects.filter(
