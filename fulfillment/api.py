@@ -6,7 +6,7 @@ import mimetypes
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -400,3 +400,104 @@ class LineDesignPreviewApi(WorkspaceApi):
         response["Cache-Control"] = "private, no-store"
         response["X-Design-Problems"] = json.dumps([p.as_dict() for p in result.problems])
         return response
+
+
+class DesignSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "LineDesign"
+
+    side = serializers.CharField()
+    layers = serializers.ListField(child=serializers.DictField(),
+                                   help_text="The saved edits (as sent to preview).")
+    approved_print_file_id = serializers.IntegerField(allow_null=True, help_text=(
+        "The version that goes to production; null: not approved (the newest goes)."))
+    approved_at = serializers.DateTimeField(allow_null=True)
+
+
+def _design_answer(design) -> dict:
+    return {"side": design.side, "layers": list((design.state or {}).get("layers") or []),
+            "approved_print_file_id": design.approved_print_file_id,
+            "approved_at": design.approved_at}
+
+
+class LineDesignApi(WorkspaceApi):
+    """The design editor over the API (docs/print-files.md, "The design editor").
+    `GET ?side=`: the side's saved design. `POST` (JSON, the preview's body): check it
+    like the preview, save it and render it at 300 DPI as a new print-file version (202;
+    the version shows in the print files when rendered). 400 with the reason when the
+    template does not allow it; 409 once submitted or approved."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
+    parser_classes = [JSONParser]
+
+    @extend_schema(parameters=[OpenApiParameter("side", str)],
+                   responses={200: DesignSerializer, 404: ErrorSerializer})
+    def get(self, request, order_id: int, line_id: int):
+        t = printfile_editor.editor_target(workspace=self.workspace, order_id=order_id,
+                                           line_id=line_id,
+                                           side=request.query_params.get("side", "front"))
+        design = printfile_editor.design_of(t)
+        if design is None:
+            raise NotFound("This side has no saved design yet.")
+        return Response(DesignSerializer(_design_answer(design)).data)
+
+    @extend_schema(request=LineDesignPreviewApi.InputSerializer,
+                   responses={202: DesignSerializer, 400: ErrorSerializer,
+                              404: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request, order_id: int, line_id: int):
+        if len(request.body) > printfile_design.MAX_STATE_BYTES:
+            raise printfile_editor.EditRefused("The design is over 64 KB.", field="state")
+        printfile_selectors.line_get(workspace=self.workspace, order_id=order_id,
+                                     line_id=line_id)  # 404 before the body is judged
+        data = LineDesignPreviewApi.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        state = dict(request.data)
+        state.pop("side", None)
+        design = printfile_editor.design_finish(
+            workspace=self.workspace, order_id=order_id, line_id=line_id,
+            side=data.validated_data["side"], state=state,
+            actor=Actor.seller(request.user), user=request.user)
+        return Response(DesignSerializer(_design_answer(design)).data, status=202)
+
+
+class LineDesignApproveApi(WorkspaceApi):
+    """POST {"side", "print_file_id"}: approve the side's newest clean version: it is the
+    one submitted, and renders leave the side alone. 409 while it renders, for an older
+    version or one with problems, or once submitted. `{"side", "reopen": true}` lifts the
+    approval to edit again."""
+
+    idempotent = True  # Idempotency-Key (docs/api.md)
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LineDesignApproveInput"
+
+        side = serializers.SlugField(max_length=32, default="front")
+        print_file_id = IdField(required=False, help_text="The newest version's id.")
+        reopen = serializers.BooleanField(default=False)
+
+        def validate(self, data):
+            if not data["reopen"] and "print_file_id" not in data:
+                raise serializers.ValidationError(
+                    {"print_file_id": "Which version: send the newest version's id."})
+            return data
+
+    @extend_schema(request=InputSerializer,
+                   responses={200: DesignSerializer, 400: ErrorSerializer,
+                              404: ErrorSerializer, 409: ErrorSerializer})
+    def post(self, request, order_id: int, line_id: int):
+        printfile_selectors.line_get(workspace=self.workspace, order_id=order_id,
+                                     line_id=line_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        actor = Actor.seller(request.user)
+        if v["reopen"]:
+            design = printfile_editor.design_reopen(
+                workspace=self.workspace, order_id=order_id, line_id=line_id, side=v["side"],
+                actor=actor)
+        else:
+            design = printfile_editor.design_approve(
+                workspace=self.workspace, order_id=order_id, line_id=line_id, side=v["side"],
+                print_file_id=v["print_file_id"], actor=actor, user=request.user)
+        return Response(DesignSerializer(_design_answer(design)).data)

@@ -255,7 +255,8 @@ def catalog_order(request):
                 or [exc.message]
             return render(request, "quotes/checkout_review.html", ctx, status=400)
         messages.success(request, f"Order {order.number} is placed. We e-mailed you its "
-                                  "specifications; pay it to send it to production.")
+                                  "specifications; design each item from Print files below "
+                                  "(its design editor), then pay it to send it to production.")
         return redirect("orders:detail", order_id=order.pk)
     return render(request, "quotes/checkout_review.html", ctx)
 

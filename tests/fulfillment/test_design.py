@@ -252,6 +252,35 @@ def test_the_api_refuses_a_submitted_order(api_client_for, owner, workspace, ord
     assert resp.status_code == 409
 
 
+def test_the_api_finishes_approves_and_reopens_a_design(api_client_for, owner, workspace,
+                                                        order, line, design_template,
+                                                        sent_tasks):
+    """The editor's finish, approve and reopen through the API, checked the same way."""
+    api = api_client_for(owner)
+    base = f"/api/v1/orders/{order.pk}/lines/{line.pk}/design/"
+    assert api.get(base, {"side": "front"}).status_code == 404  # nothing saved yet
+    outside = {"side": "front", "layers": [{**TEXT, "box": [7, 0.5, 4.5, 2.5]}]}
+    before = _snapshot(workspace, order)
+    refused = api.post(base, outside, format="json")
+    assert refused.status_code == 400 and _snapshot(workspace, order) == before
+    state = {"layers": [{**TEXT, "text": "Bea"}]}
+    done = api.post(base, {"side": "front", **state}, format="json",
+                    HTTP_IDEMPOTENCY_KEY="finish-1")
+    assert done.status_code == 202, done.content
+    assert done.json()["layers"] == state["layers"]
+    _run(workspace, order)
+    with scope(workspace=workspace):
+        pf = PrintFile.objects.get(line_item=line, side="front")
+    assert api.post(base + "approve/", {"side": "front"}, format="json").status_code == 400
+    approved = api.post(base + "approve/", {"side": "front", "print_file_id": pf.pk},
+                        format="json")
+    assert approved.status_code == 200 and approved.json()["approved_print_file_id"] == pf.pk
+    assert api.get(base, {"side": "front"}).json()["approved_print_file_id"] == pf.pk
+    assert api.post(base, {"side": "front", **state}, format="json").status_code == 409
+    reopened = api.post(base + "approve/", {"side": "front", "reopen": True}, format="json")
+    assert reopened.status_code == 200 and reopened.json()["approved_print_file_id"] is None
+
+
 def test_the_panel_links_to_the_editor_and_the_page_prefills_the_buyer(
         client_for, owner, order, line, design_template):
     c = client_for(owner)
