@@ -353,6 +353,19 @@ class LineArtworkApi(WorkspaceApi):
                         status=201)
 
 
+def _design_body(view, request, order_id: int, line_id: int) -> tuple[str, dict]:
+    """The editor's JSON body (the side, and the edit state): bounded before it is read,
+    and another workspace's item a 404 before it is judged (the walker checks)."""
+    if len(request.body) > printfile_design.MAX_STATE_BYTES:
+        raise printfile_editor.EditRefused("The design is over 64 KB.", field="state")
+    printfile_selectors.line_get(workspace=view.workspace, order_id=order_id, line_id=line_id)
+    data = LineDesignPreviewApi.InputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    state = dict(request.data)
+    state.pop("side", None)
+    return data.validated_data["side"], state
+
+
 class LineDesignPreviewApi(WorkspaceApi):
     """POST /api/v1/orders/<id>/lines/<id>/design/preview/ (JSON): the design editor's edit
     state checked against the side's template and rendered at preview size by the production
@@ -385,18 +398,10 @@ class LineDesignPreviewApi(WorkspaceApi):
         409: OpenApiResponse(ErrorSerializer, description="The order went to production, or "
                              "the design is approved.")})
     def post(self, request, order_id: int, line_id: int):
-        if len(request.body) > printfile_design.MAX_STATE_BYTES:
-            raise printfile_editor.EditRefused("The design is over 64 KB.", field="state")
-        # another workspace's item is a 404 before the body is judged (the walker checks)
-        printfile_selectors.line_get(workspace=self.workspace, order_id=order_id,
-                                     line_id=line_id)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        raw = dict(request.data)
-        raw.pop("side", None)
+        side, state = _design_body(self, request, order_id, line_id)
         result = printfile_editor.design_preview(
-            workspace=self.workspace, order_id=order_id, line_id=line_id,
-            side=data.validated_data["side"], state=raw)
+            workspace=self.workspace, order_id=order_id, line_id=line_id, side=side,
+            state=state)
         response = HttpResponse(result.content, content_type="image/png")
         response["Cache-Control"] = "private, no-store"
         response["X-Design-Problems"] = json.dumps([p.as_dict() for p in result.problems])
@@ -446,18 +451,10 @@ class LineDesignApi(WorkspaceApi):
                    responses={202: DesignSerializer, 400: ErrorSerializer,
                               404: ErrorSerializer, 409: ErrorSerializer})
     def post(self, request, order_id: int, line_id: int):
-        if len(request.body) > printfile_design.MAX_STATE_BYTES:
-            raise printfile_editor.EditRefused("The design is over 64 KB.", field="state")
-        printfile_selectors.line_get(workspace=self.workspace, order_id=order_id,
-                                     line_id=line_id)  # 404 before the body is judged
-        data = LineDesignPreviewApi.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        state = dict(request.data)
-        state.pop("side", None)
+        side, state = _design_body(self, request, order_id, line_id)
         design = printfile_editor.design_finish(
-            workspace=self.workspace, order_id=order_id, line_id=line_id,
-            side=data.validated_data["side"], state=state,
-            actor=Actor.seller(request.user), user=request.user)
+            workspace=self.workspace, order_id=order_id, line_id=line_id, side=side,
+            state=state, actor=Actor.seller(request.user), user=request.user)
         return Response(DesignSerializer(_design_answer(design)).data, status=202)
 
 

@@ -13,11 +13,13 @@ class FulfillmentConfig(AppConfig):
         from fulfillment.printfiles import services
         from fulfillment.printfiles import views as printfile_views
         from orders import events, hooks, panels
+        from quotes import checkout
         from quotes import services as quotes_services
 
         events.subscribe(task=tasks.render_for_event_task, types=services.RENDER_EVENTS)
         # A paid catalog order goes to production at once where the workspace asks for it.
-        events.subscribe(task=tasks.launch_paid_order_task, types={"order.paid"})
+        events.subscribe(task=tasks.launch_paid_order_task, types={"order.paid"},
+                         when=checkout.workspace_launches)
         # A provider that holds orders during the countdown (ShineOn) gets them on hold
         # when the countdown starts, and every change until it ends (fulfillment/holds.py).
         events.subscribe(task=tasks.hold_for_event_task, types=holds.HOLD_EVENTS)

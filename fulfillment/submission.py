@@ -360,9 +360,11 @@ def launch_sweep(*, now: datetime | None = None) -> int:
 
     now = now or timezone.now()
     launched = 0
-    for workspace_id, order_id in orders_to_launch(paid_before=now - timedelta(minutes=1)):
-        with scopes_disabled():
-            workspace = Workspace.objects.get(pk=workspace_id)
+    due = orders_to_launch(paid_before=now - timedelta(minutes=1))
+    with scopes_disabled():
+        workspaces = Workspace.objects.in_bulk({ws for ws, _ in due})
+    for workspace_id, order_id in due:
+        workspace = workspaces[workspace_id]
         with scope(workspace=workspace):
             launched += launch_paid_catalog_order(workspace=workspace, order_id=order_id,
                                                   now=now) is not None

@@ -249,6 +249,14 @@ def launches_when_paid(order: Order) -> bool:
         workspace_id=order.workspace_id, order_id=order.pk).exists()
 
 
+def workspace_launches(workspace_id: int, type: str) -> bool:
+    """orders.events `when`: ring the launch task for a paid order only in a workspace that
+    launches catalog orders (one read per workspace and payment, not a task per order)."""
+    from podhub.workspaces.models import Workspace
+
+    return Workspace.objects.filter(pk=workspace_id, launch_catalog_orders=True).exists()
+
+
 def orders_to_launch(*, paid_before) -> list[tuple[int, int]]:
     """(workspace id, order id) of paid catalog orders still waiting for submission in
     workspaces that launch them when paid, paid before `paid_before` (all workspaces)."""

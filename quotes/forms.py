@@ -218,10 +218,10 @@ class CatalogOrderForm(forms.Form):
     def lines(self):
         from quotes.checkout import CheckoutLine
 
-        c = self.cleaned_data
+        c = getattr(self, "cleaned_data", {})  # an empty POST leaves the form unbound
         return [CheckoutLine(variant_id=c[f"line_{n}_variant"],
-                             quantity=c[f"line_{n}_quantity"] or 1,
-                             personalization=c[f"line_{n}_personalization"])
+                             quantity=c.get(f"line_{n}_quantity") or 1,
+                             personalization=c.get(f"line_{n}_personalization", ""))
                 for n in range(CHECKOUT_ROWS) if c.get(f"line_{n}_variant")]
 
     def addresses(self) -> tuple[dict, dict | None]:

@@ -16,7 +16,7 @@ from orders.models import Store
 from podhub.core.exceptions import ValidationFailed
 from podhub.core.views import workspace_view
 from quotes import calc, checkout, pricing, selectors, services
-from quotes.forms import CHECKOUT_ROWS, CatalogOrderForm, DeclineForm, SkuRuleForm
+from quotes.forms import CatalogOrderForm, DeclineForm, SkuRuleForm
 from quotes.models import OPEN_QUOTE_STATUSES, QuoteStatus
 
 # --- catalog ----------------------------------------------------------------------------------
@@ -263,13 +263,10 @@ def catalog_order(request):
 
 def _draft_or_none(request, form, stamps):
     """The live price of the items that are filled in, whatever else is missing."""
-    cleaned = getattr(form, "cleaned_data", {})  # an empty POST leaves the form unbound
-    lines = [checkout.CheckoutLine(variant_id=v, quantity=cleaned.get(
-        f"line_{n}_quantity") or 1) for n in range(CHECKOUT_ROWS)
-        if (v := cleaned.get(f"line_{n}_variant"))]
+    lines = form.lines()
     if not lines:
         return None
-    country = cleaned.get("address_country_code", "")
+    country = getattr(form, "cleaned_data", {}).get("address_country_code", "")
     try:
         return checkout.checkout_draft(workspace=request.workspace, lines=lines,
                                        country_code=country, stamps=stamps)

@@ -7,6 +7,7 @@ after every request that may have changed it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -42,6 +43,22 @@ def read_json(path: Path):
 def int_keys(mapping: dict) -> dict:
     """JSON object keys are strings; the sandboxes key their rows by integer id."""
     return {int(k): v for k, v in mapping.items()}
+
+
+def next_ids(obj, names) -> dict[str, int]:
+    """The next value of each of `obj`'s itertools.count attributes (read without using
+    it up: the counter is made again from that value)."""
+    ids = {}
+    for name in names:
+        ids[name] = next(getattr(obj, name))
+        setattr(obj, name, itertools.count(ids[name]))
+    return ids
+
+
+def restore_ids(obj, names, saved: dict) -> None:
+    for name, value in (saved or {}).items():
+        if name in names:
+            setattr(obj, name, itertools.count(int(value)))
 
 
 def saving(app, save: Callable[[dict], None]):

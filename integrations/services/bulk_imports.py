@@ -259,6 +259,5 @@ def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,
     if job is None:
         return f"ignored: no import waits for {operation_id}"
     ImportJob.objects.filter(pk=job.pk).update(next_check_at=now)
-    workspace_id, job_id = job.workspace_id, job.pk
-    import_job_task.delay(workspace_id=workspace_id, job_id=job_id)  # sent after commit
-    return f"bulk operation finished: import {job_id} rung"
+    import_job_task.delay(workspace_id=job.workspace_id, job_id=job.pk)  # sent after commit
+    return f"bulk operation finished: import {job.pk} rung"

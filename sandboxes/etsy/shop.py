@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from sandboxes.state import int_keys
+from sandboxes.state import int_keys, next_ids, restore_ids
 
 ACCESS_SECONDS = 3600  # Etsy: "access tokens ... valid for one hour"
 CODE_SECONDS = 600
@@ -155,10 +155,7 @@ class EtsySandbox:
         """Shops with their receipts, the live grants and the next ids: what a restarted
         sandbox needs so a connected shop's refresh token still works."""
         with self.lock:
-            counters = {}
-            for name in self._COUNTERS:
-                counters[name] = next(getattr(self, name))
-                setattr(self, name, itertools.count(counters[name]))
+            counters = next_ids(self, self._COUNTERS)
             return {"shops": {k: asdict(v) for k, v in self.shops.items()},
                     "access": self.access, "refresh": self.refresh, "counters": counters}
 
@@ -168,9 +165,7 @@ class EtsySandbox:
                           for k, v in (data.get("shops") or {}).items()}
             self.access = dict(data.get("access") or {})
             self.refresh = dict(data.get("refresh") or {})
-            for name, value in (data.get("counters") or {}).items():
-                if name in self._COUNTERS:
-                    setattr(self, name, itertools.count(int(value)))
+            restore_ids(self, self._COUNTERS, data.get("counters"))
 
     # --- shops and receipts -------------------------------------------------------------
 

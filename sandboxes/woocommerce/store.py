@@ -16,7 +16,7 @@ from decimal import Decimal
 from urllib.parse import quote, unquote
 
 from integrations.woocommerce.signature import sign
-from sandboxes.state import int_keys
+from sandboxes.state import int_keys, next_ids, restore_ids
 from sandboxes.woocommerce.products import ProductsMixin
 from sandboxes.woocommerce.rest import RestError, fmt
 
@@ -127,10 +127,7 @@ class WooStore(ProductsMixin):
         """What a restarted sandbox needs to go on as the same store: its keys, orders,
         notes, refunds, products, webhooks and next ids (not deliveries in flight)."""
         with self.lock:
-            counters = {}
-            for name in self._COUNTERS:
-                counters[name] = next(getattr(self, name))
-                setattr(self, name, itertools.count(counters[name]))
+            counters = next_ids(self, self._COUNTERS)
             return {"home_url": self.home_url, "consumer_key": self.consumer_key,
                     "consumer_secret": self.consumer_secret,
                     "auto_deliver": self.auto_deliver, "orders": self.orders,
@@ -144,9 +141,7 @@ class WooStore(ProductsMixin):
         store.auto_deliver = bool(data.get("auto_deliver"))
         for name in ("orders", "notes", "refunds", "webhooks", "products"):
             setattr(store, name, int_keys(data.get(name) or {}))
-        for name, value in (data.get("counters") or {}).items():
-            if name in cls._COUNTERS:
-                setattr(store, name, itertools.count(int(value)))
+        restore_ids(store, cls._COUNTERS, data.get("counters"))
         store._last = float(data.get("last") or 0)
         return store
 
