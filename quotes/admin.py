@@ -29,6 +29,7 @@ from quotes.forms import (
 )
 from quotes.models import (
     AcceptedPrice,
+    CatalogOrder,
     ExchangeRate,
     OrderPrice,
     Product,
@@ -40,6 +41,7 @@ from quotes.models import (
     ShippingMethod,
     ShippingRate,
     ShippingZone,
+    StampsChoice,
     Variant,
     VariantProvider,
 )
@@ -338,6 +340,27 @@ class SetupFeeChargeAdmin(ReadOnlyAdmin):
     list_display = ("product", "workspace", "order", "amount", "created_at")
     money_fields = {"amount": "currency"}
     list_select_related = ("product", "workspace", "order")
+
+
+@admin.register(StampsChoice)
+class StampsChoiceAdmin(ReadOnlyAdmin):
+    """A seller's stamps choice on a product's first catalog order (docs/pricing.md,
+    "Made-to-order checkout"): unlabeled waives the setup fee, custom charges it once."""
+
+    list_display = ("product", "workspace", "choice", "chosen_by", "chosen_at")
+    list_select_related = ("product", "workspace", "chosen_by")
+    list_filter = ("choice", "workspace")
+
+
+@admin.register(CatalogOrder)
+class CatalogOrderAdmin(ReadOnlyAdmin):
+    """Orders sellers placed from the catalog, with the specifications they confirmed."""
+
+    list_display = ("order", "workspace", "confirmed_by", "confirmed_at")
+    list_select_related = ("order", "workspace", "confirmed_by")
+    list_filter = ("workspace",)
+    fields = ("order", "workspace", "confirmed_by", "confirmed_at", "billing_address",
+              "specifications")
 
 
 @admin.register(OrderPrice)

@@ -183,3 +183,27 @@ def test_the_api_asks_for_the_stamps_choice_by_product(api_client_for, owner, ca
                       format="json")
     assert placed.status_code == 201
     assert placed.json()["specifications"]["setup_fees"][0]["stamps"] == "unlabeled"
+
+
+def test_staff_see_catalog_orders_and_stamps_choices_in_the_admin(client, owner, workspace,
+                                                                 catalog):
+    from podhub.accounts.models import User
+    from quotes.checkout import CheckoutLine, catalog_order_place
+
+    with scope(workspace=workspace):
+        order = catalog_order_place(
+            workspace=workspace, by=owner, confirmed=True,
+            lines=[CheckoutLine(variant_id=catalog.stamp_40.pk, quantity=2)],
+            shipping_address={"name": "Ana Lima", "address1": "1 Main St",
+                              "city": "Springfield", "province": "IL", "zip": "62701",
+                              "country_code": "US"},
+            stamps={catalog.stamp.pk: Stamps.UNLABELED})
+        spec = CatalogOrder.objects.get(order=order)
+    client.force_login(User.objects.create_superuser(email="staff@podhub.test", password="x"))
+    listed = client.get("/admin/quotes/catalogorder/").content.decode()
+    assert order.number in listed
+    page = client.get(f"/admin/quotes/catalogorder/{spec.pk}/change/").content.decode()
+    assert "Custom stamp" in page and "Springfield" in page
+    choices = client.get("/admin/quotes/stampschoice/").content.decode()
+    assert "Unlabeled (no setup fee)" in choices
+    assert client.get("/admin/quotes/stampschoice/add/").status_code == 403
