@@ -1,4 +1,5 @@
 import os
+import threading
 
 import pytest
 from django_scopes import scope, scopes_disabled
@@ -153,9 +154,59 @@ def _chromium():
         browser.close()
 
 
+class _RequestsInFlight:
+    """Counts the live server's connections still being handled.
+
+    A page can have a request in flight when its test ends (an htmx poll, a fragment
+    loaded after the page's load event). Closing the browser does not stop the server
+    thread handling it; if the test database is flushed meanwhile, that thread's reads
+    and the flush's TRUNCATE deadlock (seen in CI). So the page fixture waits for them."""
+
+    def __init__(self, httpd):
+        self.handling = 0
+        self.changed = threading.Condition()
+        process_request = httpd.process_request
+        process_request_thread = httpd.process_request_thread
+
+        def counted_process_request(request, client_address):
+            with self.changed:  # in the accepting thread, before the handler thread starts
+                self.handling += 1
+            try:
+                process_request(request, client_address)
+            except BaseException:
+                self._done()
+                raise
+
+        def counted_process_request_thread(request, client_address):
+            try:
+                process_request_thread(request, client_address)
+            finally:
+                self._done()
+
+        httpd.process_request = counted_process_request
+        httpd.process_request_thread = counted_process_request_thread
+
+    def _done(self):
+        with self.changed:
+            self.handling -= 1
+            self.changed.notify_all()
+
+    def wait_until_idle(self, timeout=30):
+        with self.changed:
+            return self.changed.wait_for(lambda: self.handling == 0, timeout=timeout)
+
+
+def _requests_in_flight(live_server):
+    httpd = live_server.thread.httpd
+    if not hasattr(httpd, "podhub_in_flight"):
+        httpd.podhub_in_flight = _RequestsInFlight(httpd)
+    return httpd.podhub_in_flight
+
+
 @pytest.fixture
 def page(_chromium, live_server):
     """A fresh browser context on the live server; `page.goto("/path")` works."""
+    in_flight = _requests_in_flight(live_server)
     context = _chromium.new_context(base_url=live_server.url, viewport={"width": 1280,
                                                                          "height": 900})
     context.set_default_timeout(10_000)
@@ -166,7 +217,8 @@ def page(_chromium, live_server):
     pg.on("console", lambda msg: violations.append(msg.text) if msg.type == "error" and
           "Content Security Policy" in msg.text else None)
     yield pg
-    context.close()
+    context.close()  # the browser's connections close, so their handler threads end
+    assert in_flight.wait_until_idle(), "the live server is still handling a request"
     assert not violations, f"the page broke its Content-Security-Policy: {violations}"
 
 
