@@ -135,7 +135,23 @@ def _client(port, requests, deadline, rate, queue):
     queue.put((lat, codes, results, time.perf_counter() - start))
 
 
-def run_load(port, per_client, seconds, rate_total=0.0):
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every process in a process group, reaped children
+    included: the web workers' own cost, which the machine's other load barely moves."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after "pid (comm)": state ppid pgrp ... utime stime cutime cstime (fields 14-17)
+        if int(fields[2]) == pgid:
+            total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(port, per_client, seconds, rate_total=0.0, web_pgid=None):
+    cpu_before = group_cpu_seconds(web_pgid) if web_pgid else 0.0
     q = mp.Queue()
     deadline = time.perf_counter() + seconds
     n = len(per_client)
@@ -154,7 +170,9 @@ def run_load(port, per_client, seconds, rate_total=0.0):
             codes[k] = codes.get(k, 0) + v
     results = [r for o in out for r in o[2]]
     elapsed = max(o[3] for o in out)
+    web_cpu = group_cpu_seconds(web_pgid) - cpu_before if web_pgid else 0.0
     return {"n": len(lat), "rps": len(lat) / elapsed, "codes": codes, "results": results,
+            "web_cpu_ms": web_cpu * 1000 / len(lat) if lat else 0.0,
             "p50": statistics.median(lat) * 1000 if lat else 0,
             "p99": sorted(lat)[int(len(lat) * 0.99) - 1] * 1000 if lat else 0}
 
@@ -252,15 +270,18 @@ def main() -> None:
             all_pod.append(backlog)
         best_ref = best_pod = 0.0
         ratios = []
+        cpu = {"ref": [], "pod": []}
         for r in range(args.rounds):
             # alternate which endpoint goes first (A B, B A, ...): the worker's backlog and
             # the machine's other load then fall on both alike
             if r % 2:
-                pod = run_load(port, pod_sets[r], args.seconds)
-                ref = run_load(port, ref_sets[r], args.seconds)
+                pod = run_load(port, pod_sets[r], args.seconds, web_pgid=gunicorn.pid)
+                ref = run_load(port, ref_sets[r], args.seconds, web_pgid=gunicorn.pid)
             else:
-                ref = run_load(port, ref_sets[r], args.seconds)
-                pod = run_load(port, pod_sets[r], args.seconds)
+                ref = run_load(port, ref_sets[r], args.seconds, web_pgid=gunicorn.pid)
+                pod = run_load(port, pod_sets[r], args.seconds, web_pgid=gunicorn.pid)
+            cpu["ref"].append(ref["web_cpu_ms"])
+            cpu["pod"].append(pod["web_cpu_ms"])
             all_pod.append(pod)
             ratios.append(pod["rps"] / ref["rps"])
             best_ref, best_pod = max(best_ref, ref["rps"]), max(best_pod, pod["rps"])
@@ -292,6 +313,9 @@ def main() -> None:
         print(f"\nreference peak {best_ref:.0f}/s, PodHub peak {best_pod:.0f}/s, ratio "
               f"{ratio:.2f} (goal >= 1.0); median of the rounds' ratios "
               f"{statistics.median(ratios):.2f}")
+        print(f"web workers' CPU per request (median of the rounds): reference "
+              f"{statistics.median(cpu['ref']):.2f} ms, PodHub {statistics.median(cpu['pod']):.2f}"
+              f" ms")
         print(f"p99 at half peak: {paced['p99']:.1f} ms (goal < 50 ms)")
         print(f"good events sent {len(good)}, stored {len(stored)}, missing {len(missing)}, "
               f"stored twice {len(twice)}, stored but never sent good {len(extra)}; "

@@ -1,6 +1,23 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from integrations import views, webhooks
+
+
+class PlatformConverter:
+    """A platform's slug, never "providers": these routes are tried before every other
+    app's (podhub/urls.py), and /webhooks/providers/<code>/ is fulfillment's, whatever
+    the provider's code (a slug, so possibly all digits)."""
+
+    regex = "(?!providers/)[-a-zA-Z0-9_]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(PlatformConverter, "platform")
 
 app_name = "integrations"
 urlpatterns = [
@@ -9,7 +26,7 @@ urlpatterns = [
     path("webhooks/woocommerce/<id:store_id>/", webhooks.store_webhook,
          {"platform": "woocommerce"}, name="woocommerce_webhook"),
     # a platform that finds its store by our store id needs no view of its own
-    path("webhooks/<slug:platform>/<id:store_id>/", webhooks.store_webhook,
+    path("webhooks/<platform:platform>/<id:store_id>/", webhooks.store_webhook,
          name="store_webhook"),
     path("stores/", views.store_list, name="stores"),
     path("stores/connect/<slug:platform>/", views.connect_store, name="connect"),

@@ -22,6 +22,13 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: the stores' webhooks are the busiest URLs, and Django tries patterns in
+    # order (resolving /webhooks/shopify/ behind every dashboard route cost ~0.2 ms a
+    # request; docs/benchmarks.md "Webhook intake with 50 active rules"). Its routes are
+    # under webhooks/ and stores/ only, which no other app uses but for
+    # webhooks/stripe/ and webhooks/providers/<code>/ (non-numeric, so never
+    # webhooks/<platform>/<store id>/).
+    path("", include("integrations.urls")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
@@ -36,7 +43,6 @@ urlpatterns = [
     path("", include("quotes.urls")),
     path("", include("billing.urls")),
     path("", include("fulfillment.urls")),
-    path("", include("integrations.urls")),
     path("", include("webhooks.urls")),
     path("", include("automation.urls")),
     path("", include("insights.urls")),
