@@ -196,6 +196,7 @@ class EtsySandbox:
                     else:
                         record["failed"] = True
                 self.sent.append(record)
+                del self.sent[:-1000]  # a demo sandbox runs for days: the recent ones
 
     def pending(self) -> list[dict]:
         """The deliveries waiting for a retry: webhook-id, event, attempts made, when next."""
