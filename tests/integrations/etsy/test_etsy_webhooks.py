@@ -186,3 +186,40 @@ def test_after_a_failed_first_delivery_podhub_holds_the_receipt_once(
     assert len(orders) == 1
     with scope(workspace=workspace):
         assert orders[0].line_items.get().personalization[0]["value"] == "Ana"
+
+
+def test_waiting_deliveries_are_seen_and_sent_over_the_control_api_and_survive_a_restart(
+        etsy_sandbox):
+    """GET /_sandbox/webhooks lists what waits; POST /_sandbox/webhooks/deliver makes the
+    attempts due; a restarted sandbox (its snapshot) keeps the waiting deliveries and never
+    reuses a webhook-id (PodHub would take a new event for a retry of an old one)."""
+    from sandboxes.etsy.shop import EtsySandbox
+    from tests.integrations.etsy.conftest import control
+
+    sandbox = etsy_sandbox.sandbox
+    now = [1_800_000_000.0]
+    sandbox.clock = lambda: now[0]
+    answers = [503]
+    sandbox.sender = lambda url, body, headers: answers.pop(0) if answers else 204
+    control(etsy_sandbox, "webhooks", {"url": "http://podhub.test/webhooks/etsy/",
+                                       "secret": OLD})
+    shop = sandbox.new_shop(name="ControlShop")
+    sandbox.new_receipt(shop.shop_id)
+    [waiting] = control(etsy_sandbox, "webhooks", method="GET")["pending"]
+    assert (waiting["attempts"], waiting["due"]) == (1, now[0] + 5)
+
+    restarted = EtsySandbox(clock=lambda: now[0])
+    restarted.restore(json.loads(json.dumps(sandbox.snapshot())))
+    assert [d["webhook_id"] for d in restarted.pending()] == [waiting["webhook_id"]]
+    restarted.subscribe(url="http://podhub.test/webhooks/etsy/", secret=OLD)
+    ids = []
+    restarted.sender = lambda url, body, headers: ids.append(headers["webhook-id"]) or 200
+    restarted.new_receipt(shop.shop_id)
+    assert restarted.sent[-1]["status"] == 200
+    assert ids and ids[0] != waiting["webhook_id"]  # a new event, a new id
+    assert restarted.pending()[0]["webhook_id"] == waiting["webhook_id"]  # not yet due
+
+    now[0] += 5
+    assert control(etsy_sandbox, "webhooks/deliver") == {"made": 1}
+    assert control(etsy_sandbox, "webhooks", method="GET")["pending"] == []
+    assert [(s["attempt"], s["status"]) for s in sandbox.sent] == [(1, 503), (2, 204)]
