@@ -191,7 +191,7 @@ def etsy_webhook(request):
     refused = _refuse_early(request)
     if refused is not None:
         return refused
-    secrets = [s for s in (settings.ETSY_WEBHOOK_SECRET,) if s]
+    secrets = etsy_hooks.secrets_of(settings.ETSY_WEBHOOK_SECRET)
     if not secrets:
         return _refuse(404, "not_configured", "This PodHub takes no Etsy webhooks "
                        "(ETSY_WEBHOOK_SECRET is not set).")

@@ -26,6 +26,13 @@ TOLERANCE_SECONDS = 300  # a delivery older (or newer) than this is refused: a r
 RECEIPT_URL = re.compile(r"/shops/(\d+)/receipts/(\d+)/?$")
 
 
+def secrets_of(setting: str) -> list[str]:
+    """The secrets `ETSY_WEBHOOK_SECRET` names: one, or several separated by commas or
+    spaces while a secret is rotated (the new one and the old one, both accepted until the
+    old one is removed; a `whsec_…` secret is base64 and holds neither)."""
+    return [s for s in re.split(r"[,\s]+", setting or "") if s]
+
+
 def signing_key(secret: str) -> bytes:
     """The HMAC key of a `whsec_…` secret (its base64 part, decoded); a secret that is not
     base64 is used as it is (the operator pasted a raw one)."""
@@ -54,7 +61,8 @@ def verify(*, secrets: list[str], webhook_id: str, timestamp: str, signature: st
         return "webhook-timestamp is not a number"
     if abs(now - sent) > TOLERANCE_SECONDS:
         return "webhook-timestamp is outside the allowed window (a replay?)"
-    given = [part.split(",", 1)[-1] for part in signature.split() if part]
+    # only v1 entries (Standard Webhooks: a receiver ignores versions it does not know)
+    given = [part[3:] for part in signature.split() if part.startswith("v1,")]
     for secret in secrets:
         if not secret:
             continue

@@ -487,7 +487,9 @@ ETSY_CONNECT_URL = env.str("ETSY_CONNECT_URL", default=f"{_etsy_sandbox}/oauth/c
                            if ETSY_SANDBOX else "https://www.etsy.com/oauth/connect")
 # The signing secret (`whsec_…`) of the app's webhook endpoint /webhooks/etsy/, set up in
 # Etsy's developer portal (commercial apps only); the sandbox's in the embedded default.
-# Empty: Etsy webhooks are refused (404) and the poll sweep alone reads receipts.
+# Empty: Etsy webhooks are refused (404) and the poll sweep alone reads receipts. Several,
+# separated by commas, while a secret is rotated: a delivery signed with any is accepted
+# (docs/etsy.md "Rotating the signing secret").
 ETSY_WEBHOOK_SECRET = env.str("ETSY_WEBHOOK_SECRET",
                               default="whsec_cG9kaHViLXNhbmRib3gtd2ViaG9va3M="
                               if ETSY_SANDBOX else "")

@@ -21,7 +21,9 @@ Every /v3/ call needs x-api-key and counts against the limits (rate-limit header
       · GET shops/<id>/receipts/<rid> · POST shops/<id>/broken_receipts {"raw": anything}
       (answered as given after the receipts of every getShopReceipts page)
       · POST webhooks {"url", "secret"} (the app's endpoint: order.paid on every new
-      receipt, order.canceled on a cancel, signed as Etsy signs)
+      receipt, order.canceled on a cancel, signed as Etsy signs; a failed attempt is
+      retried on Etsy's schedule) · GET webhooks (deliveries waiting, every attempt)
+      · POST webhooks/deliver (the attempts due now; `run_etsy_sandbox` does it every s)
       · POST shops/<id>/revoke · POST expire (every access token)
       · POST limits {"per_second", "per_day"} · GET limits · GET log
 """
@@ -206,6 +208,11 @@ class EtsySandboxServer:
         if route == "webhooks" and method == "POST":  # the app's endpoint (developer portal)
             sb.subscribe(url=str(data.get("url") or ""), secret=str(data.get("secret") or ""))
             return _json(start, 200, {"url": sb.webhook_url})
+        if route == "webhooks" and method == "GET":  # what waits for a retry, every attempt
+            return _json(start, 200, {"url": sb.webhook_url, "pending": sb.pending(),
+                                      "sent": sb.sent[-500:]})
+        if route == "webhooks/deliver" and method == "POST":  # the retries due now
+            return _json(start, 200, {"made": sb.deliver_due()})
         m = re.fullmatch(r"shops/(\d+)/broken_receipts", route)
         if m and method == "POST":  # answered as given in getShopReceipts (tests)
             with sb.lock:

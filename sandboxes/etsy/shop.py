@@ -8,6 +8,10 @@ limits, in memory (one lock). The shapes are Etsy Open API v3's, from its refere
 - x-limit-per-second / x-remaining-this-second / x-limit-per-day / x-remaining-today, and
   429 without those headers when a limit is reached:
   https://developers.etsy.com/documentation/essentials/rate-limits
+- webhooks: the flat payload, Standard Webhooks signing, and retries of a delivery not
+  answered 2xx (immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h):
+  https://developers.etsy.com/documentation/essentials/webhooks (the schedule as restated
+  by the AsyncAPI description at https://apis.io/apis/etsy/webhooks/)
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from sandboxes.state import int_keys, next_ids, restore_ids
 ACCESS_SECONDS = 3600  # Etsy: "access tokens ... valid for one hour"
 CODE_SECONDS = 600
 PERSONALIZATION_PROPERTY = 54  # the property id Etsy gives a listing's personalization
+# Etsy's retries of a delivery not answered 2xx, each counted from the attempt before: the
+# first attempt is immediate, then these seven, then the delivery is given up (8 attempts).
+RETRY_DELAYS = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
 class EtsyApiError(Exception):
@@ -65,6 +72,19 @@ class Shop:
     #: entries answered as they are, after the real receipts of every getShopReceipts
     #: page (a test's broken answer: not an object, a receipt without its fields)
     broken: list = field(default_factory=list)
+
+
+@dataclass
+class Delivery:
+    """One webhook message: its id and body stay the same on every attempt; each attempt
+    is signed afresh with its own webhook-timestamp (a retry 10 hours later must still
+    pass a receiver's five-minute window)."""
+    webhook_id: str
+    event_type: str
+    receipt_id: int
+    body: str
+    due: float
+    attempt: int = 0  # attempts made
 
 
 @dataclass
@@ -115,7 +135,8 @@ class EtsySandbox:
         self.webhook_url, self.webhook_secret = "", ""
         self.sender = None
         self._event_ids = itertools.count(1)
-        self.sent: list[dict] = []  # every delivery: {"event_type", "status"}
+        self.sent: list[dict] = []  # every attempt: {"event_type", "attempt", "status"}
+        self.outbox: list[Delivery] = []  # deliveries waiting for their next attempt
 
     # --- webhooks (https://developers.etsy.com/documentation/essentials/webhooks) ---------
 
@@ -126,30 +147,68 @@ class EtsySandbox:
         """One delivery as Etsy sends it: the flat payload (etsy/open-api discussion
         #1564), signed in the Standard Webhooks form (webhook-id, webhook-timestamp,
         webhook-signature = v1,base64 HMAC-SHA256 of id.timestamp.body with the secret's
-        base64 part). Etsy retries failures later (5 s … 10 h); the sandbox does not."""
+        base64 part). Its first attempt is made now ("delivered immediately"); a failure
+        is retried by `deliver_due` on Etsy's schedule (RETRY_DELAYS)."""
         if not self.webhook_url:
             return
         body = json.dumps({
             "event_type": event_type, "shop_id": int(shop_id),
             "resource_url": f"https://api.etsy.com/v3/application/shops/{shop_id}/receipts/"
-                            f"{receipt_id}"}).encode()
-        webhook_id = f"msg_sandbox{next(self._event_ids):08d}"
-        stamp = str(int(self.clock()))
-        headers = {"Content-Type": "application/json", "webhook-id": webhook_id,
-                   "webhook-timestamp": stamp,
-                   "webhook-signature": _signature(self.webhook_secret, webhook_id, stamp,
-                                                   body)}
-        status = 0
-        try:
-            status = (self.sender or _post)(self.webhook_url, body, headers)
-        except Exception:  # noqa: BLE001 - a sandbox: the receiver being down is fine
-            status = 0
-        self.sent.append({"event_type": event_type, "receipt_id": receipt_id,
-                          "status": status})
+                            f"{receipt_id}"})
+        with self.lock:
+            self.outbox.append(Delivery(
+                webhook_id=f"msg_sandbox{next(self._event_ids):08d}", event_type=event_type,
+                receipt_id=int(receipt_id), body=body, due=self.clock()))
+        self.deliver_due()
+
+    def deliver_due(self) -> int:
+        """Make every attempt due by the sandbox's clock, oldest first; returns how many were
+        made. Not 2xx (or no answer): the next attempt is due RETRY_DELAYS[n] later, and
+        after the last one the delivery is given up. Sends happen outside the lock."""
+        made = 0
+        while True:
+            with self.lock:
+                now = self.clock()
+                due = [d for d in self.outbox if d.due <= now]
+                if not due:
+                    return made
+                d = min(due, key=lambda x: x.due)
+                self.outbox.remove(d)
+                url, secret = self.webhook_url, self.webhook_secret
+            stamp = str(int(now))
+            body = d.body.encode()
+            headers = {"Content-Type": "application/json", "webhook-id": d.webhook_id,
+                       "webhook-timestamp": stamp,
+                       "webhook-signature": _signature(secret, d.webhook_id, stamp, body)}
+            try:
+                status = (self.sender or _post)(url, body, headers)
+            except Exception:  # noqa: BLE001 - unreachable, or the answer lost: a failure
+                status = 0
+            made += 1
+            with self.lock:
+                d.attempt += 1
+                record = {"event_type": d.event_type, "receipt_id": d.receipt_id,
+                          "attempt": d.attempt, "status": status}
+                if not 200 <= status < 300:
+                    if d.attempt <= len(RETRY_DELAYS):
+                        d.due = self.clock() + RETRY_DELAYS[d.attempt - 1]
+                        self.outbox.append(d)
+                    else:
+                        record["failed"] = True
+                self.sent.append(record)
+                del self.sent[:-1000]  # a demo sandbox runs for days: the recent ones
+
+    def pending(self) -> list[dict]:
+        """The deliveries waiting for a retry: webhook-id, event, attempts made, when next."""
+        with self.lock:
+            return [{"webhook_id": d.webhook_id, "event_type": d.event_type,
+                     "receipt_id": d.receipt_id, "attempts": d.attempt, "due": d.due}
+                    for d in sorted(self.outbox, key=lambda x: x.due)]
 
     # --- on disk (sandboxes/state.py) ---------------------------------------------------
 
-    _COUNTERS = ("_ids", "_receipt_ids", "_tx_ids", "_ship_ids")
+    # the webhook ids too: a restarted sandbox reusing one would be taken for a retry
+    _COUNTERS = ("_ids", "_receipt_ids", "_tx_ids", "_ship_ids", "_event_ids")
 
     def snapshot(self) -> dict:
         """Shops with their receipts, the live grants and the next ids: what a restarted
@@ -157,7 +216,8 @@ class EtsySandbox:
         with self.lock:
             counters = next_ids(self, self._COUNTERS)
             return {"shops": {k: asdict(v) for k, v in self.shops.items()},
-                    "access": self.access, "refresh": self.refresh, "counters": counters}
+                    "access": self.access, "refresh": self.refresh, "counters": counters,
+                    "outbox": [asdict(d) for d in self.outbox]}
 
     def restore(self, data: dict) -> None:
         with self.lock:
@@ -166,6 +226,7 @@ class EtsySandbox:
             self.access = dict(data.get("access") or {})
             self.refresh = dict(data.get("refresh") or {})
             restore_ids(self, self._COUNTERS, data.get("counters"))
+            self.outbox = [Delivery(**d) for d in data.get("outbox") or []]
 
     # --- shops and receipts -------------------------------------------------------------
 

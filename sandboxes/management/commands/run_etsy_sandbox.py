@@ -48,6 +48,14 @@ class Command(BaseCommand):
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
         signal.signal(signal.SIGINT, lambda *a: stop.set())
+
+        def retry_webhooks():  # Etsy's retries of failed deliveries (5 s ... 10 h)
+            while not stop.wait(1):
+                if sandbox.deliver_due():
+                    server.save()
+
+        threading.Thread(target=retry_webhooks, name="etsy-webhook-retries",
+                         daemon=True).start()
         every = opts["generate_every"]
         rnd = random.Random()  # noqa: S311 - demo data
         while not stop.wait(every if every > 0 else 3600):

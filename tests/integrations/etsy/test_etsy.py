@@ -600,7 +600,7 @@ def test_a_paid_receipt_arrives_by_webhook_and_is_imported_once(
     # (made from this thread: the delivery must reach this test's database transaction)
     receipt = sandbox.new_receipt(int(etsy_shop.shop_domain), {"personalization": "Ana"})
     assert sandbox.sent == [{"event_type": "order.paid", "receipt_id": receipt["receipt_id"],
-                             "status": 200}]
+                             "attempt": 1, "status": 200}]
     assert sent[1].get("duplicate") is False, sent[1]
     with scope(workspace=workspace):
         [row] = InboundWebhook.objects.filter(connection=etsy_shop)
