@@ -11,7 +11,8 @@ waiting on Shopify is due when `next_check_at` has passed — the poll).
 
 Reading the file: streamed, joined into orders by `__parentId`, mapped with the same
 function as every other Shopify order (`platform.map_order`), and applied through
-`apply_store_order` (idempotent on the store's order id) in batches: one transaction per
+`apply_store_orders` (apply_store_order for a batch: idempotent on the store's order
+id, the new orders made together; docs/shopify.md) in batches: one transaction per
 batch carries the orders and the new offset together, so a crash resumes at the first
 order not committed, and nothing is applied twice.
 """
@@ -30,7 +31,6 @@ from integrations.models import (
     ImportMethod,
     JobStatus,
     StoreConnection,
-    StoreOrderRecord,
 )
 from integrations.platforms.base import StorePlatform
 from podhub.core import outbound
@@ -196,7 +196,7 @@ def _apply_batch(job: ImportJob, conn: StoreConnection, platform: StorePlatform,
     """Map the batch's orders (outside any transaction: mapping may ask the store about a
     partially fulfilled order), re-read on their own the orders a broken line touched,
     then apply them all and save the position in one transaction."""
-    from integrations.services.imports import apply_mapped, map_order, record_page
+    from integrations.services.imports import apply_mapped_many, map_order, record_page
 
     now = timezone.now()
     mapped: list = []  # (data, facts) or "failed"
@@ -226,23 +226,10 @@ def _apply_batch(job: ImportJob, conn: StoreConnection, platform: StorePlatform,
                     f"read ({problems[0]['reason']}); the orders they name were read again "
                     "one by one.")
     with transaction.atomic():
-        _records_for(conn, mapped)
-        outcomes = [m if isinstance(m, str) else apply_mapped(platform, conn, m, now)
-                    for m in mapped]
+        outcomes = apply_mapped_many(platform, conn, mapped, now)
         job.problems = (list(job.problems or []) + problems)[:ImportJob.PROBLEMS_KEPT]
         return record_page(job=job, conn=conn, outcomes=outcomes, cursor=end,
                            finished=finished)
-
-
-def _records_for(conn: StoreConnection, mapped: list) -> None:
-    """The batch's StoreOrderRecord rows in one INSERT … ON CONFLICT DO NOTHING, so that
-    applying each order finds its row to lock instead of creating it (a savepoint and an
-    insert per order). An empty row is what `apply_store_order` would make itself."""
-    ids = {m[1].external_id for m in mapped if not isinstance(m, str) and m[1].external_id}
-    if ids:
-        StoreOrderRecord.objects.bulk_create(
-            [StoreOrderRecord(workspace_id=conn.workspace_id, connection=conn, external_id=e)
-             for e in sorted(ids)], ignore_conflicts=True)
 
 
 def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,
