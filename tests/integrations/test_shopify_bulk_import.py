@@ -313,3 +313,104 @@ def test_the_file_url_goes_through_the_outbound_policy(connection, large, worksp
         assert (job.status, job.method, job.imported) == (JobStatus.DONE, ImportMethod.PAGES, 10)
         assert "outbound policy refused the bulk file" in job.error
     assert large.shop.stats.get("bulk_downloads", 0) == 0
+
+
+# --- a batch of orders applied together (apply_store_orders, orders_import) -------------
+
+
+def _snapshot():
+    """What a seller sees of the store's orders: each order's state, hold, lines and
+    timeline, the records' view of the store, and the events' subscribers' input."""
+    from integrations.models import StoreOrderRecord
+    from orders.models import OrderEvent
+
+    orders = {o.external_id: (o.state, o.hold_reason, o.store_paid, o.number,
+                              o.total_amount, sorted(o.data_problems or {}),
+                              sorted(o.line_items.values_list("sku", "quantity")),
+                              list(OrderEvent.objects.filter(order=o).order_by("pk")
+                                   .values_list("type", "message")))
+              for o in Order.objects.all()}
+    # (a batch makes its records first, so the refused order keeps an empty one: what
+    # apply_store_order makes before reading an order, and changes nothing)
+    records = sorted(StoreOrderRecord.objects.exclude(order=None, store_updated_at=None)
+                     .values_list("external_id", "order__external_id", "financial_status",
+                                  "fulfilled", "cancelled", "store_updated_at"))
+    return orders, records
+
+
+def _batch_items(connection, shop, workspace):
+    """A batch as the bulk file gives it: new orders, one without an address (held for
+    its data), one already fulfilled (skipped), one PodHub has (a newer version), one
+    nobody can name (refused), and a new one named twice."""
+    from integrations.services.orders import apply_store_order
+
+    client = client_for(connection)
+    made = [_store(shop, 1)[0], _store(shop, 1)[0],
+            shop.create_order({"shipping_address": None}, webhooks=False),
+            shop.create_order({"fulfillment_status": "fulfilled"}, webhooks=False),
+            _store(shop, 1)[0], _store(shop, 1)[0]]
+    known = made[4]
+    data, facts = PLATFORM.map_order(client, PLATFORM.read_order(client, str(known["id"])))
+    apply_store_order(connection=connection, data=data, facts=facts)  # imported earlier
+    shop.update_order(known["id"], {"note": "gift wrap"}, webhooks=False)
+    items = [PLATFORM.map_order(client, PLATFORM.read_order(client, str(o["id"])))
+             for o in made]
+    bad = items[5][0]
+    items[5] = ({**bad, "external_id": "", "number": ""}, items[5][1])
+    items.append(items[0])  # named twice (a line the file had twice)
+    return items
+
+
+def test_a_batch_is_applied_as_one_by_one(connection, large, workspace):
+    """apply_store_orders gives each order the outcome apply_store_order gives it, and
+    leaves the same orders, lines, timelines and records; the unreadable order fails
+    alone, the others are kept."""
+    from django.db import transaction
+
+    from integrations.services.orders import apply_store_order, apply_store_orders
+    from podhub.core.exceptions import ValidationFailed
+
+    with scope(workspace=workspace):
+        items = _batch_items(connection, large.shop, workspace)
+        now = timezone.now()
+        one_by_one = []
+        with transaction.atomic():
+            for data, facts in items:
+                try:
+                    with transaction.atomic():
+                        one_by_one.append(apply_store_order(connection=connection, data=data,
+                                                            facts=facts, now=now))
+                except ValidationFailed:
+                    one_by_one.append("failed")
+            expected = _snapshot()
+            transaction.set_rollback(True)
+        together = ["failed" if isinstance(r, ValidationFailed) else r
+                    for r in apply_store_orders(connection=connection, items=items, now=now)]
+        assert together == one_by_one == ["created", "created", "created", "skipped:fulfilled",
+                                          "updated", "failed", "unchanged"]
+        assert _snapshot() == expected
+        held = Order.objects.get(external_id=items[2][1].external_id)
+        assert (held.state, held.hold_reason) == ("on_hold", "data_problem")
+
+
+def test_a_batch_costs_the_same_queries_for_5_or_50_orders(connection, large, workspace):
+    """The bulk import's budget (issue 16: <= 10 SQL queries per order): a batch of new
+    orders is a fixed number of queries, whatever its size."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.services.orders import apply_store_orders
+
+    client = client_for(connection)
+    made = _store(large.shop, 55)
+    with scope(workspace=workspace):
+        items = [PLATFORM.map_order(client, PLATFORM.read_order(client, str(o["id"])))
+                 for o in made]
+        counts = []
+        for batch in (items[:5], items[5:]):
+            with CaptureQueriesContext(db) as seen:
+                outcomes = apply_store_orders(connection=connection, items=batch)
+            assert set(outcomes) == {"created"}
+            counts.append(len(seen))
+        assert counts[1] <= counts[0] <= 16  # the first reads the workspace once more
+        assert Order.objects.count() == 55
