@@ -244,6 +244,18 @@ def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,
                                     status__in=[JobStatus.PENDING, JobStatus.RUNNING])
            .only("pk", "workspace_id").first())
     if job is None:
+        # A late finish of an operation the import replaced (failed, expired, or no
+        # longer known: a new one was started) names an id no job holds any more, so it
+        # cannot move the current one; say which operation is awaited instead.
+        current = (ImportJob.objects.filter(connection=connection,
+                                            status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+                   .exclude(bulk_operation_id="").values_list("pk", "bulk_operation_id")
+                   .first())
+        if current is not None:
+            log.info("bulk_operations/finish for %s ignored: import %s now waits for %s",
+                     operation_id, *current)
+            return (f"ignored: {operation_id} was replaced; import {current[0]} waits for "
+                    f"{current[1]}")
         return f"ignored: no import waits for {operation_id}"
     ImportJob.objects.filter(pk=job.pk).update(next_check_at=now)
     import_job_task.delay(workspace_id=job.workspace_id, job_id=job.pk)  # sent after commit

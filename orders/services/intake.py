@@ -220,7 +220,8 @@ def _create_orders(*, workspace, store: Store, inps: dict[int, inputs.OrderInput
                    actor: Actor, now: datetime) -> dict[int, Order]:
     """_create_order for many new store orders (call inside transaction.atomic): one
     INSERT for the orders (their ids come back on PostgreSQL and SQLite alike), one for
-    their lines, one for their order.imported events."""
+    their lines, one for their order.imported events (each subscription rung once for
+    them all: events.dispatch `batch`)."""
     if not inps:
         return {}
     keys = list(inps)
@@ -235,7 +236,7 @@ def _create_orders(*, workspace, store: Store, inps: dict[int, inputs.OrderInput
     record_events([NewEvent(**_intake_event(order, store=store, inp=inps[i], actor=actor,
                                             event_type="order.imported",
                                             source=store.platform))
-                   for order, i in zip(orders, keys, strict=True)])
+                   for order, i in zip(orders, keys, strict=True)], batch=True)
     return {i: _after_create(order, inps[i], actor=actor, now=now)
             for order, i in zip(orders, keys, strict=True)}
 

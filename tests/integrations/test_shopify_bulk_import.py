@@ -414,3 +414,28 @@ def test_a_batch_costs_the_same_queries_for_5_or_50_orders(connection, large, wo
             counts.append(len(seen))
         assert counts[1] <= counts[0] <= 16  # the first reads the workspace once more
         assert Order.objects.count() == 55
+
+
+def test_a_late_finish_of_a_replaced_operation_changes_nothing(connection, large, workspace,
+                                                               django_capture_on_commit_callbacks):
+    """Operation 1 failed and the import started operation 2; operation 1's finish webhook
+    arriving now neither rings nor moves the import, and says which operation it awaits."""
+    _store(large.shop, 10)
+    with scope(workspace=workspace):
+        job = import_job_run(job_id=_job(connection).pk)
+        _finish(large, 1, status="FAILED", error_code="TIMEOUT")
+        job = import_job_run(job_id=job.pk)
+        assert job.bulk_operation_id == "gid://shopify/BulkOperation/2"
+        before = ImportJob.objects.get(pk=job.pk)
+        with django_capture_on_commit_callbacks() as rung:
+            said = bulk_imports.bulk_operation_finished(
+                connection=connection, operation_id="gid://shopify/BulkOperation/1")
+        assert said == (f"ignored: gid://shopify/BulkOperation/1 was replaced; import "
+                        f"{job.pk} waits for gid://shopify/BulkOperation/2")
+        assert rung == []
+        after = ImportJob.objects.get(pk=job.pk)
+        assert (after.next_check_at, after.bulk_operation_id, after.bulk_status) == (
+            before.next_check_at, before.bulk_operation_id, before.bulk_status)
+        _finish(large, 2)
+        job = import_job_run(job_id=job.pk)
+        assert (job.status, job.imported) == (JobStatus.DONE, 10)
