@@ -95,7 +95,12 @@ def bulk_run(*, job: ImportJob, conn: StoreConnection, platform: StorePlatform,
                 state, busy = platform.bulk_start(client)
             except platform.refused_errors as exc:
                 return _fall_back(job, conn, f"Shopify refused the bulk operation: {exc}")
-            if state is None:
+            if state is None:  # another bulk query of the app runs in the shop
+                waited = timezone.now() - (job.started_at or timezone.now())
+                limit = conf.bulk_wait_for_other_seconds()
+                if waited >= timedelta(seconds=limit):
+                    return _fall_back(job, conn, f"{busy}; still running after "
+                                                 f"{limit // 60} min of waiting")
                 _save(job, error=busy[:2000])
                 return _wait(job)
             _save(job, bulk_operation_id=state.id, bulk_status=state.status,
@@ -227,9 +232,22 @@ def _apply_batch(job: ImportJob, conn: StoreConnection, platform: StorePlatform,
                     "one by one.")
     with transaction.atomic():
         outcomes = apply_mapped_many(platform, conn, mapped, now)
-        job.problems = (list(job.problems or []) + problems)[:ImportJob.PROBLEMS_KEPT]
+        job.problems = _merged(job.problems, problems)
         return record_page(job=job, conn=conn, outcomes=outcomes, cursor=end,
                            finished=finished)
+
+
+def _merged(kept: list | None, new: list[dict]) -> list[dict]:
+    """The job's problems with the batch's added, each once: a line met again (the same
+    reason — its byte offset — and text), as when a new operation's file is read after a
+    crash or an expired file, replaces its older entry instead of being listed twice (the
+    `failed` counter started again with the new file)."""
+    merged: dict[tuple, dict] = {}
+    for problem in [*(kept or []), *new]:
+        key = (problem.get("reason"), problem.get("text"))
+        merged.pop(key, None)
+        merged[key] = problem
+    return list(merged.values())[:ImportJob.PROBLEMS_KEPT]
 
 
 def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,

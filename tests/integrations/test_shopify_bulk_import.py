@@ -439,3 +439,67 @@ def test_a_late_finish_of_a_replaced_operation_changes_nothing(connection, large
         _finish(large, 2)
         job = import_job_run(job_id=job.pk)
         assert (job.status, job.imported) == (JobStatus.DONE, 10)
+
+
+def test_an_import_waits_for_another_bulk_query_only_so_long(connection, large, workspace,
+                                                             settings):
+    """Another bulk query of the app runs in the shop: the import waits (and says why),
+    and once it has waited SHOPIFY_BULK_WAIT_FOR_OTHER_SECONDS since it started it reads
+    pages instead."""
+    settings.SHOPIFY_BULK_WAIT_FOR_OTHER_SECONDS = 600
+    _store(large.shop, 10)
+    with scope(workspace=workspace):
+        client = client_for(connection)
+        other = client.execute(queries.BULK_RUN,
+                               {"query": "{ orders { edges { node { id } } } }"})
+        assert not other["bulkOperationRunQuery"]["userErrors"]
+        job = import_job_run(job_id=_job(connection).pk)
+        assert (job.status, job.method, job.bulk_operation_id, job.heartbeat_at) == (
+            JobStatus.RUNNING, ImportMethod.BULK, "", None)
+        assert "another bulk query" in job.error
+        # 9 minutes after it started: still waiting
+        ImportJob.objects.filter(pk=job.pk).update(
+            started_at=timezone.now() - timedelta(minutes=9))
+        job = import_job_run(job_id=job.pk)
+        assert (job.method, job.heartbeat_at, job.imported) == (ImportMethod.BULK, None, 0)
+        # 11 minutes: pages instead, with the reason on the job and the store
+        ImportJob.objects.filter(pk=job.pk).update(
+            started_at=timezone.now() - timedelta(minutes=11))
+        job = import_job_run(job_id=job.pk)
+        assert (job.status, job.method, job.imported) == (JobStatus.DONE, ImportMethod.PAGES, 10)
+        assert "after 10 min of waiting" in job.error
+        assert "page by page" in StoreConnection.objects.get(pk=connection.pk).last_error
+
+
+def test_a_broken_line_read_again_from_a_new_file_is_counted_once(connection, large,
+                                                                  workspace, monkeypatch):
+    """The file goes away after the batch with a broken line committed (an expired URL
+    met on resuming after a crash): a new operation is read from the start, and the same
+    broken line is one problem and one failure, not two."""
+    from integrations.shopify import bulk
+
+    _store(large.shop, 12)
+    monkeypatch.setattr(conf, "BULK_BATCH", 5)
+    broken = [{"after": 2, "text": "<html>oops</html>"}]
+    real = bulk_imports._apply_batch
+    calls = []
+
+    def file_gone_on_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise bulk.BulkFileGone("the file's URL expired")
+        return real(*args, **kwargs)
+
+    with scope(workspace=workspace):
+        job = import_job_run(job_id=_job(connection).pk)
+        _finish(large, 1, inject=broken)
+        monkeypatch.setattr(bulk_imports, "_apply_batch", file_gone_on_the_second)
+        job = import_job_run(job_id=job.pk)
+        assert job.bulk_operation_id == "gid://shopify/BulkOperation/2"
+        assert len(job.problems) == 1  # from the first file's committed batch
+        _finish(large, 2, inject=broken)
+        job = import_job_run(job_id=job.pk)
+        assert (job.status, job.imported, job.failed) == (JobStatus.DONE, 12, 1)
+        assert len(job.problems) == 1
+        assert job.problems[0]["operation"] == "gid://shopify/BulkOperation/2"
+        assert Order.objects.count() == 12
