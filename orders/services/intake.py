@@ -162,7 +162,8 @@ def orders_import(*, workspace, store: Store, items: list[dict], actor: Actor,
 
     The orders new to PodHub are made together — the existence check, the seller's
     import filters, the orders, their lines and their order.imported events in one query
-    each (the events still reach every subscriber, one by one) — under one savepoint:
+    each (every event still reaches every subscriber; one message per subscription
+    for the batch) — under one savepoint:
     if a concurrent import made one of them meanwhile (the unique constraint), none of
     them is made that way and each goes through order_import. An order PodHub already
     has, or one named twice, goes through order_import after the new ones, in turn."""
