@@ -19,7 +19,7 @@ class AutomationConfig(AppConfig):
             events.subscribe(task=tasks.rules_for_event_task, types=types,
                              when=engine.wants_event)
         # "Skip import" acts before the order exists.
-        hooks.register_import_filter(engine.import_filter)
+        hooks.register_import_filter(engine.import_filter, many=engine.import_filter_many)
         # "Route items to a provider": routing tries the chosen provider first.
         routing.register_preference(engine.route_preference)
         # "Set shipping method": paying, by hand or by auto-pay, uses it unless the seller

@@ -85,10 +85,23 @@ BULK_BATCH = 200
 BULK_MAX_ATTEMPTS = 2
 # The largest bulk file PodHub reads (the outbound policy's cap for the download).
 BULK_MAX_BYTES = 20 * 1024 ** 3
+# A job that cannot start its operation because another bulk query of the app runs in the
+# shop waits at most this long after it started, then reads pages instead.
+DEFAULT_BULK_WAIT_FOR_OTHER_SECONDS = 3600
 
 
 def bulk_import_min_orders() -> int:
     value = getattr(settings, "SHOPIFY_BULK_IMPORT_MIN_ORDERS", None)
     if value is None:
         value = env.int("SHOPIFY_BULK_IMPORT_MIN_ORDERS", default=DEFAULT_BULK_IMPORT_MIN_ORDERS)
+    return int(value)
+
+
+def bulk_wait_for_other_seconds() -> int:
+    """How long a bulk import waits for another bulk query of the app (setting
+    SHOPIFY_BULK_WAIT_FOR_OTHER_SECONDS) before it falls back to pages."""
+    value = getattr(settings, "SHOPIFY_BULK_WAIT_FOR_OTHER_SECONDS", None)
+    if value is None:
+        value = env.int("SHOPIFY_BULK_WAIT_FOR_OTHER_SECONDS",
+                        default=DEFAULT_BULK_WAIT_FOR_OTHER_SECONDS)
     return int(value)

@@ -157,11 +157,17 @@ def subscriptions() -> list[Subscription]:
     return list(_subscriptions)
 
 
-def dispatch(events) -> None:
+def dispatch(events, *, batch: bool = False) -> None:
     """Ring every subscription for each event (call inside the transaction that wrote
-    them: the messages leave after commit)."""
+    them: the messages leave after commit).
+
+    `batch` (a bulk import's batch of new orders, orders.services.orders_import): a
+    subscription that would get several of these events of one workspace gets one
+    message for them all (orders.tasks.order_events_task runs its task for each event,
+    in order, in one worker) instead of one message per event."""
     rung: set[tuple[int, int]] = set()  # coalesced: one per task and workspace here
     asked: dict[tuple[int, int, str], bool] = {}  # `when`, once per workspace and type here
+    grouped: dict[tuple[int, int], tuple[Subscription, list]] = {}
     for event in events:
         for sub in _subscriptions:
             if not sub.wants(event.type):
@@ -172,13 +178,29 @@ def dispatch(events) -> None:
                     asked[key] = sub.when(event.workspace_id, event.type)
                 if not asked[key]:
                     continue
-            if not sub.coalesce:
+            if not sub.coalesce and batch:
+                grouped.setdefault((id(sub), event.workspace_id), (sub, []))[1].append(
+                    [event.pk, event.type])
+            elif not sub.coalesce:
                 sub.task.follow_up(workspace_id=event.workspace_id, event_id=event.pk,
                                    type=event.type)
             elif (id(sub.task), event.workspace_id) not in rung:
                 rung.add((id(sub.task), event.workspace_id))
                 sub.task.follow_up_once(key=f"{sub.coalesce}:{event.workspace_id}",
                                         workspace_id=event.workspace_id)
+    for (_, workspace_id), (sub, rings) in grouped.items():
+        if len(rings) == 1:
+            sub.task.follow_up(workspace_id=workspace_id, event_id=rings[0][0],
+                               type=rings[0][1])
+        else:
+            _events_task().follow_up(workspace_id=workspace_id, task=sub.task.name,
+                                     events=rings)
+
+
+def _events_task():
+    from orders.tasks import order_events_task  # the task module imports the services
+
+    return order_events_task
 
 
 # --- who acts ---------------------------------------------------------------------------

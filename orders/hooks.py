@@ -150,14 +150,20 @@ def platform_choices() -> list[tuple[str, str]]:
 # --- import filters (automation's "skip import" rules) ------------------------------------
 
 _import_filters: list[Callable] = []
+# fn -> many(store, inps) -> [(inp, reason), ...]: the same filter for a batch of orders
+_import_filters_many: dict[Callable, Callable] = {}
 
 
-def register_import_filter(fn: Callable) -> None:
+def register_import_filter(fn: Callable, *, many: Callable | None = None) -> None:
     """fn(store, inp) -> (inp, reason): consulted by order_import for an order new to
     PodHub, before anything is written; it may drop lines (a new OrderInput) and says
-    why ("" when it kept everything). Registered by automation (docs/rules.md)."""
+    why ("" when it kept everything). `many(store, inps)` is the same for a batch
+    (orders_import), a list of (inp, reason) in order; without it, fn for each.
+    Registered by automation (docs/rules.md)."""
     if fn not in _import_filters:
         _import_filters.append(fn)
+    if many is not None:
+        _import_filters_many[fn] = many
 
 
 def filter_import(store, inp):
@@ -168,3 +174,16 @@ def filter_import(store, inp):
         if reason:
             reasons.append(reason)
     return inp, "; ".join(reasons)
+
+
+def filter_imports(store, inps: list) -> list[tuple]:
+    """filter_import for many orders of one store: [(inp, reasons), ...] in order."""
+    reasons: list[list[str]] = [[] for _ in inps]
+    for fn in _import_filters:
+        many = _import_filters_many.get(fn)
+        got = many(store, inps) if many is not None else [fn(store, inp) for inp in inps]
+        inps = [inp for inp, _ in got]
+        for said, (_, reason) in zip(reasons, got, strict=True):
+            if reason:
+                said.append(reason)
+    return [(inp, "; ".join(said)) for inp, said in zip(inps, reasons, strict=True)]

@@ -11,7 +11,8 @@ waiting on Shopify is due when `next_check_at` has passed — the poll).
 
 Reading the file: streamed, joined into orders by `__parentId`, mapped with the same
 function as every other Shopify order (`platform.map_order`), and applied through
-`apply_store_order` (idempotent on the store's order id) in batches: one transaction per
+`apply_store_orders` (apply_store_order for a batch: idempotent on the store's order
+id, the new orders made together; docs/shopify.md) in batches: one transaction per
 batch carries the orders and the new offset together, so a crash resumes at the first
 order not committed, and nothing is applied twice.
 """
@@ -30,7 +31,6 @@ from integrations.models import (
     ImportMethod,
     JobStatus,
     StoreConnection,
-    StoreOrderRecord,
 )
 from integrations.platforms.base import StorePlatform
 from podhub.core import outbound
@@ -95,7 +95,12 @@ def bulk_run(*, job: ImportJob, conn: StoreConnection, platform: StorePlatform,
                 state, busy = platform.bulk_start(client)
             except platform.refused_errors as exc:
                 return _fall_back(job, conn, f"Shopify refused the bulk operation: {exc}")
-            if state is None:
+            if state is None:  # another bulk query of the app runs in the shop
+                waited = timezone.now() - (job.started_at or timezone.now())
+                limit = conf.bulk_wait_for_other_seconds()
+                if waited >= timedelta(seconds=limit):
+                    return _fall_back(job, conn, f"{busy}; still running after "
+                                                 f"{limit // 60} min of waiting")
                 _save(job, error=busy[:2000])
                 return _wait(job)
             _save(job, bulk_operation_id=state.id, bulk_status=state.status,
@@ -196,7 +201,7 @@ def _apply_batch(job: ImportJob, conn: StoreConnection, platform: StorePlatform,
     """Map the batch's orders (outside any transaction: mapping may ask the store about a
     partially fulfilled order), re-read on their own the orders a broken line touched,
     then apply them all and save the position in one transaction."""
-    from integrations.services.imports import apply_mapped, map_order, record_page
+    from integrations.services.imports import apply_mapped_many, map_order, record_page
 
     now = timezone.now()
     mapped: list = []  # (data, facts) or "failed"
@@ -226,23 +231,23 @@ def _apply_batch(job: ImportJob, conn: StoreConnection, platform: StorePlatform,
                     f"read ({problems[0]['reason']}); the orders they name were read again "
                     "one by one.")
     with transaction.atomic():
-        _records_for(conn, mapped)
-        outcomes = [m if isinstance(m, str) else apply_mapped(platform, conn, m, now)
-                    for m in mapped]
-        job.problems = (list(job.problems or []) + problems)[:ImportJob.PROBLEMS_KEPT]
+        outcomes = apply_mapped_many(platform, conn, mapped, now)
+        job.problems = _merged(job.problems, problems)
         return record_page(job=job, conn=conn, outcomes=outcomes, cursor=end,
                            finished=finished)
 
 
-def _records_for(conn: StoreConnection, mapped: list) -> None:
-    """The batch's StoreOrderRecord rows in one INSERT … ON CONFLICT DO NOTHING, so that
-    applying each order finds its row to lock instead of creating it (a savepoint and an
-    insert per order). An empty row is what `apply_store_order` would make itself."""
-    ids = {m[1].external_id for m in mapped if not isinstance(m, str) and m[1].external_id}
-    if ids:
-        StoreOrderRecord.objects.bulk_create(
-            [StoreOrderRecord(workspace_id=conn.workspace_id, connection=conn, external_id=e)
-             for e in sorted(ids)], ignore_conflicts=True)
+def _merged(kept: list | None, new: list[dict]) -> list[dict]:
+    """The job's problems with the batch's added, each once: a line met again (the same
+    reason — its byte offset — and text), as when a new operation's file is read after a
+    crash or an expired file, replaces its older entry instead of being listed twice (the
+    `failed` counter started again with the new file)."""
+    merged: dict[tuple, dict] = {}
+    for problem in [*(kept or []), *new]:
+        key = (problem.get("reason"), problem.get("text"))
+        merged.pop(key, None)
+        merged[key] = problem
+    return list(merged.values())[:ImportJob.PROBLEMS_KEPT]
 
 
 def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,
@@ -257,6 +262,18 @@ def bulk_operation_finished(*, connection: StoreConnection, operation_id: str,
                                     status__in=[JobStatus.PENDING, JobStatus.RUNNING])
            .only("pk", "workspace_id").first())
     if job is None:
+        # A late finish of an operation the import replaced (failed, expired, or no
+        # longer known: a new one was started) names an id no job holds any more, so it
+        # cannot move the current one; say which operation is awaited instead.
+        current = (ImportJob.objects.filter(connection=connection,
+                                            status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+                   .exclude(bulk_operation_id="").values_list("pk", "bulk_operation_id")
+                   .first())
+        if current is not None:
+            log.info("bulk_operations/finish for %s ignored: import %s now waits for %s",
+                     operation_id, *current)
+            return (f"ignored: {operation_id} was replaced; import {current[0]} waits for "
+                    f"{current[1]}")
         return f"ignored: no import waits for {operation_id}"
     ImportJob.objects.filter(pk=job.pk).update(next_check_at=now)
     import_job_task.delay(workspace_id=job.workspace_id, job_id=job.pk)  # sent after commit

@@ -19,6 +19,7 @@ from integrations.shopify.mapping import StoreFacts
 from orders import services as order_services
 from orders.events import Actor
 from orders.models import Order
+from podhub.core.exceptions import ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +126,97 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
                                         now=now)
         rec.save()
         return outcome
+
+
+def _take_facts(rec: StoreOrderRecord, facts: StoreFacts, updated_at: datetime | None,
+                now: datetime) -> None:
+    """What apply_store_order writes on the record for a version it applies."""
+    rec.store_updated_at = updated_at or rec.store_updated_at
+    rec.financial_status = facts.financial_status or rec.financial_status
+    rec.fulfilled = facts.fulfilled
+    rec.cancelled = rec.cancelled or facts.cancelled
+    if facts.paid and rec.paid_at is None:
+        rec.paid_at = now
+
+
+def apply_store_orders(*, connection: StoreConnection, items: list[tuple[dict, StoreFacts]],
+                       label: str = "Shopify", now: datetime | None = None) -> list:
+    """apply_store_order for a batch of one store's orders (the bulk import), with the
+    same outcome for each: a list in the order of `items`, each the word
+    apply_store_order returns or the ValidationFailed it would have raised (the caller
+    counts that order as failed; the others are kept).
+
+    The records are made (one INSERT … ON CONFLICT DO NOTHING), locked and read in one
+    query each, the orders they do not point to yet looked for in one; the orders new to
+    PodHub go through orders_import together and their records are saved in one UPDATE.
+    Anything else — an order PodHub already has (an update, a cancel), an older version,
+    an order named twice in the batch — goes through apply_store_order after them, in
+    turn, exactly as one by one."""
+    now = now or timezone.now()
+    actor = Actor.store(label)
+    results: list = [None] * len(items)
+    ids = sorted({facts.external_id for _, facts in items if facts.external_id})
+    with transaction.atomic():
+        if ids:
+            StoreOrderRecord.objects.bulk_create(
+                [StoreOrderRecord(workspace_id=connection.workspace_id, connection=connection,
+                                  external_id=e) for e in ids], ignore_conflicts=True)
+        # locked in id order, as every path that locks several records must
+        recs = {rec.external_id: rec for rec in (
+            StoreOrderRecord.objects.select_for_update(of=("self",)).select_related("order")
+            .filter(connection=connection, external_id__in=ids).order_by("pk"))} if ids else {}
+        orphans = [e for e, rec in recs.items() if rec.order is None]
+        if orphans:  # maybe imported before the record existed (or by another path)
+            for order in Order.objects.filter(store_id=connection.store_id,
+                                              external_id__in=orphans):
+                recs[order.external_id].order = order
+        new: dict[int, StoreOrderRecord] = {}
+        single: list[int] = []
+        seen: set[str] = set()
+        for i, (_, facts) in enumerate(items):
+            rec = recs.get(facts.external_id)
+            updated_at = _moment(facts.updated_at)
+            if (rec is None or facts.external_id in seen or rec.order is not None
+                    or getattr(facts, "test", False) or not facts.importable
+                    or (updated_at and rec.store_updated_at
+                        and updated_at <= rec.store_updated_at)):
+                single.append(i)  # not a plain new order: as one by one
+            else:
+                new[i] = rec
+            seen.add(facts.external_id)
+        made = order_services.orders_import(
+            workspace=connection.workspace, store=connection.store, actor=actor, now=now,
+            items=[_import_data(*items[i]) for i in new]) if new else []
+        saved: list[StoreOrderRecord] = []
+        for (i, rec), got in zip(new.items(), made, strict=True):
+            if isinstance(got, order_services.NothingToMake):
+                results[i] = "skipped:nothing left to make"
+            elif isinstance(got, Exception):  # ValidationFailed: the record stays as it was
+                results[i] = got
+                continue
+            else:
+                rec.order, created = got
+                results[i] = "created" if created else "updated"
+            facts = items[i][1]
+            _take_facts(rec, facts, _moment(facts.updated_at), now)
+            rec.updated_at = now
+            saved.append(rec)
+        if saved:
+            StoreOrderRecord.objects.bulk_update(
+                saved, ["order", "store_updated_at", "financial_status", "fulfilled",
+                        "cancelled", "paid_at", "updated_at"])
+        for i in single:
+            data, facts = items[i]
+            try:
+                results[i] = apply_store_order(connection=connection, data=data, facts=facts,
+                                               label=label, now=now)
+            except ValidationFailed as exc:
+                results[i] = exc
+    return results
+
+
+def _import_data(data: dict, facts: StoreFacts) -> dict:
+    """The order as apply_store_order gives it to order_import."""
+    if getattr(facts, "nothing_left", False):
+        data = {**data, "line_items": []}
+    return {**data, "store_paid": facts.store_paid}

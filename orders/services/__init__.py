@@ -7,7 +7,8 @@ late or repeated events from stores and providers change nothing.
 
 The path, one named service per arrow of PRODUCT.md's table:
 
-    order_import / order_create_manual / csv_import    -> in_quotation (order.imported/created)
+    order_import (orders_import: a batch) / order_create_manual / csv_import
+                         -> in_quotation (order.imported/created)
     order_mark_priced    in_quotation -> to_order       (order.priced; then the loss guard)
     order_mark_paid      to_order -> awaiting_submission (order.paid; sets submit_at)
     order_submit         awaiting_submission -> in_production (order.submitted)
@@ -66,6 +67,7 @@ from orders.services.intake import (
     csv_import,
     order_create_manual,
     order_import,
+    orders_import,
     outside_store,
 )
 from orders.services.lines import (
@@ -102,6 +104,7 @@ __all__ = [
     "order_create_manual", "order_edit", "order_hold", "order_import", "order_mark_paid",
     "order_mark_priced", "order_mark_shipped", "order_redact_buyer", "order_release_hold",
     "order_request_info", "order_store_cancel_result", "order_store_cancelled",
-    "order_submit", "order_transition", "orders_submit_locked", "outside_store",
+    "order_submit", "order_transition", "orders_import", "orders_submit_locked",
+    "outside_store",
     "record_event", "record_events", "search_text_for", "store_cancel_awaited",
 ]

@@ -15,7 +15,7 @@ from orders.services.holds import _hold_for_data
 from orders.services.pricing import order_mark_priced
 from orders.services.rows import _ORDER_VALUES, _line_item, search_text_for
 from orders.services.store_changes import _apply_store_version
-from orders.services.timeline import record_event
+from orders.services.timeline import NewEvent, record_event, record_events
 from podhub.core.exceptions import Conflict, NotFound, PodhubError, ValidationFailed
 
 S = OrderState
@@ -42,7 +42,18 @@ def outside_store(workspace) -> Store:
 def _create_order(*, workspace, store: Store, inp: inputs.OrderInput, actor: Actor,
                   auto_submit: bool, event_type: str, source: str, now: datetime) -> Order:
     """Insert the order and its lines (call inside transaction.atomic)."""
-    order = Order.objects.create(
+    order = _new_order(workspace=workspace, store=store, inp=inp, auto_submit=auto_submit,
+                       now=now)
+    order.save(force_insert=True)
+    LineItem.objects.bulk_create([_line_item(order, line) for line in inp.lines_to_make])
+    record_event(**_intake_event(order, store=store, inp=inp, actor=actor,
+                                 event_type=event_type, source=source))
+    return _after_create(order, inp, actor=actor, now=now)
+
+
+def _new_order(*, workspace, store: Store, inp: inputs.OrderInput, auto_submit: bool,
+               now: datetime) -> Order:
+    return Order(
         workspace=workspace, store=store, external_id=inp.external_id,
         state=S.IN_QUOTATION, auto_submit=auto_submit, placed_at=inp.placed_at or now,
         store_updated_at=inp.updated_at, store_paid=inp.store_paid,
@@ -51,8 +62,12 @@ def _create_order(*, workspace, store: Store, inp: inputs.OrderInput, actor: Act
                                     buyer_email=inp.buyer_email, skus=inp.skus),
         **{name: getattr(inp, attr) for name, attr in _ORDER_VALUES.items()},
     )
+
+
+def _intake_event(order: Order, *, store: Store, inp: inputs.OrderInput, actor: Actor,
+                  event_type: str, source: str) -> dict:
+    """The order.imported / order.created entry of a new order (record_event's arguments)."""
     lines = inp.lines_to_make
-    LineItem.objects.bulk_create([_line_item(order, line) for line in lines])
     how = "Imported from" if event_type == "order.imported" else "Entered in"
     via = f" ({inp.channel})" if inp.channel else ""
     unpaid = "" if inp.store_paid else " Waiting for the buyer's payment in the store."
@@ -60,12 +75,19 @@ def _create_order(*, workspace, store: Store, inp: inputs.OrderInput, actor: Act
     done = (" Already fulfilled in the store, not made again: "
             + ", ".join(f"{ln.fulfilled_quantity} × {ln.title}" for ln in skipped) + "."
             if skipped else "")
-    record_event(order=order, type=event_type, actor=actor, to_state=S.IN_QUOTATION,
-                 message=f"{how} {store.name}{via}.{unpaid}{done}",
-                 data={"source": source, "lines": len(lines), "store_paid": inp.store_paid,
-                       **({"fulfilled_in_store": {ln.external_id or ln.title:
-                                                  ln.fulfilled_quantity for ln in skipped}}
-                          if skipped else {})})
+    return {"order": order, "type": event_type, "actor": actor, "to_state": S.IN_QUOTATION,
+            "message": f"{how} {store.name}{via}.{unpaid}{done}",
+            "data": {"source": source, "lines": len(lines), "store_paid": inp.store_paid,
+                     **({"fulfilled_in_store": {ln.external_id or ln.title:
+                                                ln.fulfilled_quantity for ln in skipped}}
+                        if skipped else {})}}
+
+
+def _after_create(order: Order, inp: inputs.OrderInput, *, actor: Actor,
+                  now: datetime) -> Order:
+    """What a new order's own data decides at once: a hold for its data problems, and
+    the price when every line is a catalog product."""
+    lines = inp.lines_to_make
     if inp.problems:
         _hold_for_data(order, inp.problems, actor=actor, now=now)
     if lines and all(line.catalog_variant_id for line in lines):
@@ -129,6 +151,95 @@ def order_import(*, workspace, store: Store, data: dict, actor: Actor,
                               money_first=money_first)
     except _LockMoneyFirst:
         return _import_locked(workspace, store, inp, actor=actor, now=now, money_first=True)
+
+
+def orders_import(*, workspace, store: Store, items: list[dict], actor: Actor,
+                  now: datetime | None = None) -> list:
+    """order_import for many orders of one store (a bulk import's batch), with the same
+    outcome for each: a list in the order of `items`, each (order, created) or the
+    exception order_import would have raised for it (NothingToMake, ValidationFailed;
+    anything else is raised, as order_import does).
+
+    The orders new to PodHub are made together — the existence check, the seller's
+    import filters, the orders, their lines and their order.imported events in one query
+    each (every event still reaches every subscriber; one message per subscription
+    for the batch) — under one savepoint:
+    if a concurrent import made one of them meanwhile (the unique constraint), none of
+    them is made that way and each goes through order_import. An order PodHub already
+    has, or one named twice, goes through order_import after the new ones, in turn."""
+    now = now or timezone.now()
+    _require_store(workspace, store)
+    results: list = [None] * len(items)
+    fresh: dict[int, inputs.OrderInput] = {}
+    single: list[int] = []
+    for i, data in enumerate(items):
+        try:
+            fresh[i] = inputs.validate_order_input(data, default_currency=store.currency,
+                                                   lenient=True)
+        except ValidationFailed as exc:
+            results[i] = exc
+    known = set(Order.objects.filter(
+        workspace_id=store.workspace_id, store=store,
+        external_id__in={inp.external_id for inp in fresh.values()},
+    ).values_list("external_id", flat=True)) if fresh else set()
+    seen: set[str] = set()
+    for i, inp in list(fresh.items()):
+        if inp.external_id in known or inp.external_id in seen:
+            del fresh[i]
+            single.append(i)
+        else:
+            seen.add(inp.external_id)
+    to_make: dict[int, inputs.OrderInput] = {}
+    for (i, _), (inp, skipped) in zip(fresh.items(),
+                                      hooks.filter_imports(store, list(fresh.values())),
+                                      strict=True):
+        if skipped and not inp.lines_to_make:
+            results[i] = NothingToMake(f"Not imported: {skipped}")
+        elif not inp.lines_to_make:
+            results[i] = NothingToMake("Nothing left to make: every item was removed, "
+                                       "refunded or fulfilled in the store.")
+        else:
+            to_make[i] = inp
+    try:
+        with transaction.atomic():
+            made = _create_orders(workspace=workspace, store=store, inps=to_make,
+                                  actor=actor, now=now)
+        for i, order in made.items():
+            results[i] = (order, True)
+    except IntegrityError:  # a concurrent import made one of them: one by one
+        single.extend(to_make)
+    for i in sorted(single):
+        try:
+            results[i] = order_import(workspace=workspace, store=store, data=items[i],
+                                      actor=actor, now=now)
+        except (NothingToMake, ValidationFailed) as exc:
+            results[i] = exc
+    return results
+
+
+def _create_orders(*, workspace, store: Store, inps: dict[int, inputs.OrderInput],
+                   actor: Actor, now: datetime) -> dict[int, Order]:
+    """_create_order for many new store orders (call inside transaction.atomic): one
+    INSERT for the orders (their ids come back on PostgreSQL and SQLite alike), one for
+    their lines, one for their order.imported events (each subscription rung once for
+    them all: events.dispatch `batch`)."""
+    if not inps:
+        return {}
+    keys = list(inps)
+    orders = Order.objects.bulk_create([
+        _new_order(workspace=workspace, store=store, inp=inps[i],
+                   auto_submit=store.auto_submits, now=now) for i in keys])
+    for order in orders:
+        order.store = store  # as Order.objects.create leaves it: no query to reach it
+    LineItem.objects.bulk_create([_line_item(order, line)
+                                  for order, i in zip(orders, keys, strict=True)
+                                  for line in inps[i].lines_to_make])
+    record_events([NewEvent(**_intake_event(order, store=store, inp=inps[i], actor=actor,
+                                            event_type="order.imported",
+                                            source=store.platform))
+                   for order, i in zip(orders, keys, strict=True)], batch=True)
+    return {i: _after_create(order, inps[i], actor=actor, now=now)
+            for order, i in zip(orders, keys, strict=True)}
 
 
 class _LockMoneyFirst(Exception):

@@ -52,9 +52,10 @@ class NewEvent:
     data: dict | None = None
 
 
-def record_events(entries: list[NewEvent]) -> list[OrderEvent]:
+def record_events(entries: list[NewEvent], *, batch: bool = False) -> list[OrderEvent]:
     """record_event for many entries at once: one INSERT, then the subscribed tasks of
-    each event in the order given, after commit (as record_event)."""
+    each event in the order given, after commit (as record_event); with `batch`, one
+    message per subscription for them all (events.dispatch)."""
     if not entries:
         return []
     made = OrderEvent.objects.bulk_create([
@@ -63,5 +64,5 @@ def record_events(entries: list[NewEvent]) -> list[OrderEvent]:
                    to_state=e.to_state, actor_type=e.actor.type, actor_user=e.actor.user,
                    actor_label=e.actor.label[:120], message=e.message, data=e.data or {})
         for e in entries])
-    events.dispatch(made)
+    events.dispatch(made, batch=batch)
     return made

@@ -425,3 +425,32 @@ def test_submit_now_goes_through_routing(workspace, store, catalog, make_rule,
     assert order.state == S.IN_PRODUCTION, firing.changes
     submitted = [e for e in timeline(workspace, order) if e.type == OrderEvents.SUBMITTED]
     assert submitted[0].actor_label == "Auto: rule Rush"
+
+
+def test_skip_import_rules_apply_to_a_bulk_import_batch(workspace, store, catalog, make_rule,
+                                                        django_capture_on_commit_callbacks):
+    """orders_import (the bulk import's batch) reads the skip-import rules once and skips
+    as order_import does: the whole order, some of its items, or nothing."""
+    from tests.quotes.conftest import STORE_ACTOR, T0, order_data
+
+    rule = make_rule(name="No digital", trigger="imported",
+                     conditions=[{"field": "sku", "op": "starts_with", "value": "DIGITAL-"}],
+                     actions=[{"type": "skip_import", "value": "items"}])
+    items = [order_data(line("DIGITAL-EBOOK", 1), external_id="only-digital"),
+             order_data(line("DIGITAL-EBOOK", 1), line("MUG11-WHITE", 1), external_id="mixed"),
+             order_data(line("MUG11-WHITE", 1), external_id="plain")]
+    with scope(workspace=workspace), django_capture_on_commit_callbacks(execute=True):
+        got = order_services.orders_import(workspace=workspace, store=store, items=items,
+                                           actor=STORE_ACTOR, now=T0)
+    assert isinstance(got[0], order_services.NothingToMake)
+    assert got[0].message == "Not imported: skipped by rule No digital"
+    (mixed, created), (plain, plain_created) = got[1], got[2]
+    assert created and plain_created
+    with scope(workspace=workspace):
+        assert not Order.objects.filter(external_id="only-digital").exists()
+        assert [ln.sku for ln in mixed.line_items.all()] == ["MUG11-WHITE"]
+        assert [ln.sku for ln in plain.line_items.all()] == ["MUG11-WHITE"]
+        assert RuleFiring.objects.get(rule=rule, external_id="only-digital").order is None
+    [entry] = fired(workspace, mixed)
+    assert entry.message.endswith("Skipped at import: DIGITAL-EBOOK.")
+    assert fired(workspace, plain) == []

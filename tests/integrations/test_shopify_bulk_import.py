@@ -313,3 +313,194 @@ def test_the_file_url_goes_through_the_outbound_policy(connection, large, worksp
         assert (job.status, job.method, job.imported) == (JobStatus.DONE, ImportMethod.PAGES, 10)
         assert "outbound policy refused the bulk file" in job.error
     assert large.shop.stats.get("bulk_downloads", 0) == 0
+
+
+# --- a batch of orders applied together (apply_store_orders, orders_import) -------------
+
+
+def _snapshot():
+    """What a seller sees of the store's orders: each order's state, hold, lines and
+    timeline, the records' view of the store, and the events' subscribers' input."""
+    from integrations.models import StoreOrderRecord
+    from orders.models import OrderEvent
+
+    orders = {o.external_id: (o.state, o.hold_reason, o.store_paid, o.number,
+                              o.total_amount, sorted(o.data_problems or {}),
+                              sorted(o.line_items.values_list("sku", "quantity")),
+                              list(OrderEvent.objects.filter(order=o).order_by("pk")
+                                   .values_list("type", "message")))
+              for o in Order.objects.all()}
+    # (a batch makes its records first, so the refused order keeps an empty one: what
+    # apply_store_order makes before reading an order, and changes nothing)
+    records = sorted(StoreOrderRecord.objects.exclude(order=None, store_updated_at=None)
+                     .values_list("external_id", "order__external_id", "financial_status",
+                                  "fulfilled", "cancelled", "store_updated_at"))
+    return orders, records
+
+
+def _batch_items(connection, shop, workspace):
+    """A batch as the bulk file gives it: new orders, one without an address (held for
+    its data), one already fulfilled (skipped), one PodHub has (a newer version), one
+    nobody can name (refused), and a new one named twice."""
+    from integrations.services.orders import apply_store_order
+
+    client = client_for(connection)
+    made = [_store(shop, 1)[0], _store(shop, 1)[0],
+            shop.create_order({"shipping_address": None}, webhooks=False),
+            shop.create_order({"fulfillment_status": "fulfilled"}, webhooks=False),
+            _store(shop, 1)[0], _store(shop, 1)[0]]
+    known = made[4]
+    data, facts = PLATFORM.map_order(client, PLATFORM.read_order(client, str(known["id"])))
+    apply_store_order(connection=connection, data=data, facts=facts)  # imported earlier
+    shop.update_order(known["id"], {"note": "gift wrap"}, webhooks=False)
+    items = [PLATFORM.map_order(client, PLATFORM.read_order(client, str(o["id"])))
+             for o in made]
+    bad = items[5][0]
+    items[5] = ({**bad, "external_id": "", "number": ""}, items[5][1])
+    items.append(items[0])  # named twice (a line the file had twice)
+    return items
+
+
+def test_a_batch_is_applied_as_one_by_one(connection, large, workspace):
+    """apply_store_orders gives each order the outcome apply_store_order gives it, and
+    leaves the same orders, lines, timelines and records; the unreadable order fails
+    alone, the others are kept."""
+    from django.db import transaction
+
+    from integrations.services.orders import apply_store_order, apply_store_orders
+    from podhub.core.exceptions import ValidationFailed
+
+    with scope(workspace=workspace):
+        items = _batch_items(connection, large.shop, workspace)
+        now = timezone.now()
+        one_by_one = []
+        with transaction.atomic():
+            for data, facts in items:
+                try:
+                    with transaction.atomic():
+                        one_by_one.append(apply_store_order(connection=connection, data=data,
+                                                            facts=facts, now=now))
+                except ValidationFailed:
+                    one_by_one.append("failed")
+            expected = _snapshot()
+            transaction.set_rollback(True)
+        together = ["failed" if isinstance(r, ValidationFailed) else r
+                    for r in apply_store_orders(connection=connection, items=items, now=now)]
+        assert together == one_by_one == ["created", "created", "created", "skipped:fulfilled",
+                                          "updated", "failed", "unchanged"]
+        assert _snapshot() == expected
+        held = Order.objects.get(external_id=items[2][1].external_id)
+        assert (held.state, held.hold_reason) == ("on_hold", "data_problem")
+
+
+def test_a_batch_costs_a_few_queries_not_a_few_per_order(connection, large, workspace):
+    """The bulk import's budget (issue 16: <= 10 SQL queries per order): a batch of new
+    orders is a few queries, whatever its size (SQLite splits a large INSERT by its
+    variable limit: a couple more there)."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.services.orders import apply_store_orders
+
+    client = client_for(connection)
+    made = _store(large.shop, 55)
+    with scope(workspace=workspace):
+        items = [PLATFORM.map_order(client, PLATFORM.read_order(client, str(o["id"])))
+                 for o in made]
+        counts = []
+        for batch in (items[:5], items[5:]):
+            with CaptureQueriesContext(db) as seen:
+                outcomes = apply_store_orders(connection=connection, items=batch)
+            assert set(outcomes) == {"created"}
+            counts.append(len(seen))
+        assert counts[0] <= 16 and counts[1] <= 20, counts
+        assert Order.objects.count() == 55
+
+
+def test_a_late_finish_of_a_replaced_operation_changes_nothing(connection, large, workspace,
+                                                               django_capture_on_commit_callbacks):
+    """Operation 1 failed and the import started operation 2; operation 1's finish webhook
+    arriving now neither rings nor moves the import, and says which operation it awaits."""
+    _store(large.shop, 10)
+    with scope(workspace=workspace):
+        job = import_job_run(job_id=_job(connection).pk)
+        _finish(large, 1, status="FAILED", error_code="TIMEOUT")
+        job = import_job_run(job_id=job.pk)
+        assert job.bulk_operation_id == "gid://shopify/BulkOperation/2"
+        before = ImportJob.objects.get(pk=job.pk)
+        with django_capture_on_commit_callbacks() as rung:
+            said = bulk_imports.bulk_operation_finished(
+                connection=connection, operation_id="gid://shopify/BulkOperation/1")
+        assert said == (f"ignored: gid://shopify/BulkOperation/1 was replaced; import "
+                        f"{job.pk} waits for gid://shopify/BulkOperation/2")
+        assert rung == []
+        after = ImportJob.objects.get(pk=job.pk)
+        assert (after.next_check_at, after.bulk_operation_id, after.bulk_status) == (
+            before.next_check_at, before.bulk_operation_id, before.bulk_status)
+        _finish(large, 2)
+        job = import_job_run(job_id=job.pk)
+        assert (job.status, job.imported) == (JobStatus.DONE, 10)
+
+
+def test_an_import_waits_for_another_bulk_query_only_so_long(connection, large, workspace,
+                                                             settings):
+    """Another bulk query of the app runs in the shop: the import waits (and says why),
+    and once it has waited SHOPIFY_BULK_WAIT_FOR_OTHER_SECONDS since it started it reads
+    pages instead."""
+    settings.SHOPIFY_BULK_WAIT_FOR_OTHER_SECONDS = 600
+    _store(large.shop, 10)
+    with scope(workspace=workspace):
+        client = client_for(connection)
+        other = client.execute(queries.BULK_RUN,
+                               {"query": "{ orders { edges { node { id } } } }"})
+        assert not other["bulkOperationRunQuery"]["userErrors"]
+        job = import_job_run(job_id=_job(connection).pk)
+        assert (job.status, job.method, job.bulk_operation_id, job.heartbeat_at) == (
+            JobStatus.RUNNING, ImportMethod.BULK, "", None)
+        assert "another bulk query" in job.error
+        # 9 minutes after it started: still waiting
+        ImportJob.objects.filter(pk=job.pk).update(
+            started_at=timezone.now() - timedelta(minutes=9))
+        job = import_job_run(job_id=job.pk)
+        assert (job.method, job.heartbeat_at, job.imported) == (ImportMethod.BULK, None, 0)
+        # 11 minutes: pages instead, with the reason on the job and the store
+        ImportJob.objects.filter(pk=job.pk).update(
+            started_at=timezone.now() - timedelta(minutes=11))
+        job = import_job_run(job_id=job.pk)
+        assert (job.status, job.method, job.imported) == (JobStatus.DONE, ImportMethod.PAGES, 10)
+        assert "after 10 min of waiting" in job.error
+        assert "page by page" in StoreConnection.objects.get(pk=connection.pk).last_error
+
+
+def test_a_broken_line_read_again_from_a_new_file_is_counted_once(connection, large,
+                                                                  workspace, monkeypatch):
+    """The file goes away after the batch with a broken line committed (an expired URL
+    met on resuming after a crash): a new operation is read from the start, and the same
+    broken line is one problem and one failure, not two."""
+    from integrations.shopify import bulk
+
+    _store(large.shop, 12)
+    monkeypatch.setattr(conf, "BULK_BATCH", 5)
+    broken = [{"after": 2, "text": "<html>oops</html>"}]
+    real = bulk_imports._apply_batch
+    calls = []
+
+    def file_gone_on_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise bulk.BulkFileGone("the file's URL expired")
+        return real(*args, **kwargs)
+
+    with scope(workspace=workspace):
+        job = import_job_run(job_id=_job(connection).pk)
+        _finish(large, 1, inject=broken)
+        monkeypatch.setattr(bulk_imports, "_apply_batch", file_gone_on_the_second)
+        job = import_job_run(job_id=job.pk)
+        assert job.bulk_operation_id == "gid://shopify/BulkOperation/2"
+        assert len(job.problems) == 1  # from the first file's committed batch
+        _finish(large, 2, inject=broken)
+        job = import_job_run(job_id=job.pk)
+        assert (job.status, job.imported, job.failed) == (JobStatus.DONE, 12, 1)
+        assert len(job.problems) == 1
+        assert job.problems[0]["operation"] == "gid://shopify/BulkOperation/2"
+        assert Order.objects.count() == 12

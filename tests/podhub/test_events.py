@@ -341,3 +341,61 @@ def test_a_refused_send_is_retried_later_and_given_up_with_its_reason(
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert mail.send_now(email_id=email.pk, now=now + timedelta(days=30)) is None
     assert mailoutbox == []
+
+
+def _own_product(n: int) -> dict:
+    """order_data(n) of a product of its own (each order asks for its own quote)."""
+    data = order_data(n)
+    data["line_items"] = [{**data["line_items"][0], "store_product_id": f"90{n}"}]
+    return data
+
+
+def test_a_bulk_import_batch_rings_each_subscription_once_and_every_event_is_handled(
+        broker, workspace, store, monkeypatch):
+    """orders_import (a bulk import's batch): one message per subscription for the
+    batch's order.imported events, not one per order; the message runs the subscribed
+    task for every event, and one that fails is sent again on its own."""
+    from quotes import services as quotes_services
+
+    cache.delete(f"{doorbell.PREFIX}webhooks:fanout:{workspace.pk}")
+    with scope(workspace=workspace):
+        made = services.orders_import(workspace=workspace, store=store, actor=STORE,
+                                      items=[_own_product(n) for n in (1, 2, 3)])
+    assert [created for _, created in made] == [True, True, True]
+    with scopes_disabled():
+        ids = list(OrderEvent.objects.filter(type=OrderEvents.IMPORTED).order_by("pk")
+                   .values_list("pk", flat=True))
+    sent = broker.take()
+    subscribed = sorted(sub.task.name for sub in events.subscriptions()
+                        if sub.wants("order.imported") and not sub.coalesce and sub.when is None)
+    batches = sorted((kw["task"], kw["events"]) for name, kw in sent
+                     if name == "orders.tasks.order_events_task")
+    assert batches == [(name, [[pk, "order.imported"] for pk in ids]) for name in subscribed]
+    assert not [kw for name, kw in sent if "event_id" in kw]  # nothing per order
+    assert ("webhooks.tasks.order_events_fanout_task", {"workspace_id": workspace.pk}) in sent
+
+    # a worker takes the pricing batch; the second order's evaluation fails once
+    real = quotes_services.order_evaluate_for_event
+
+    def fails_on_the_second(*, workspace, event_id):
+        if event_id == ids[1]:
+            raise RuntimeError("database went away")
+        return real(workspace=workspace, event_id=event_id)
+
+    monkeypatch.setattr(quotes_services, "order_evaluate_for_event", fails_on_the_second)
+    pricing = next(kw for name, kw in sent if name == "orders.tasks.order_events_task"
+                   and kw["task"] == "quotes.tasks.order_evaluate_task")
+    assert broker.run("orders.tasks.order_events_task", pricing) == 2
+    with scopes_disabled():
+        asked = set(OrderEvent.objects.filter(type=OrderEvents.QUOTE_REQUESTED)
+                    .values_list("order__external_id", flat=True))
+    assert asked == {"ext-1", "ext-3"}
+    again = [(name, kw) for name, kw in broker.take() if name == "quotes.tasks.order_evaluate_task"]
+    assert again == [("quotes.tasks.order_evaluate_task",
+                      {"workspace_id": workspace.pk, "event_id": ids[1],
+                       "type": "order.imported"})]
+    monkeypatch.setattr(quotes_services, "order_evaluate_for_event", real)
+    broker.run(*again[0])  # its own message, as a worker takes it
+    with scopes_disabled():
+        assert OrderEvent.objects.filter(type=OrderEvents.QUOTE_REQUESTED,
+                                         order__external_id="ext-2").exists()
