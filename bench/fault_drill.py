@@ -77,6 +77,7 @@ FACTORY_KEY = "drill-factory-key"
 FACTORY_SECRET = "drill-factory-secret"
 SKU = "DRILL-MUG"
 T0 = time.monotonic()
+EMERGENCY_STOPS: list = []  # services to stop if the watchdog's clean-up hangs
 
 
 def say(text: str) -> None:
@@ -89,6 +90,8 @@ def say(text: str) -> None:
 class Proc:
     """One supervised process: restarted `restart_after` seconds after it dies, unless
     the drill stopped it."""
+
+    running: set[Proc] = set()  # every Proc started, for the watchdog's last resort
 
     def __init__(self, name: str, argv: list[str], env: dict, logs: Path,
                  restart_after: float = 2.0):
@@ -106,6 +109,7 @@ class Proc:
                                          start_new_session=True, stdout=log, stderr=log)
         self.starts += 1
         self.died_at = None
+        Proc.running.add(self)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -317,11 +321,14 @@ class Orders:
 # --- faults ------------------------------------------------------------------------------
 
 
-def schedule(seed: int, *, start: float, end: float, short: bool) -> list[tuple]:
-    """(at seconds, fault, argument): seeded, printed, replayable."""
+def schedule(seed: int, *, start: float, end: float, short: bool,
+             ci: bool = False) -> list[tuple]:
+    """(at seconds, fault, argument): seeded, printed, replayable. `ci`: the short set
+    with outages of 5-10 s, so that a one-minute drill settles within CI's budget."""
     rnd = random.Random(seed)
     span = end - start
-    outage = (12, 20) if short else (60, 150)
+    short = short or ci
+    outage = (5, 10) if ci else (12, 20) if short else (60, 150)
     faults = [
         ("kill", "worker1"), ("kill", "worker2"), ("kill", "web1"), ("kill", "web2"),
         ("kill", "beat"), ("restart_redis", None), ("restart_postgres", None),
@@ -550,6 +557,34 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
 # --- main --------------------------------------------------------------------------------
 
 
+def watchdog(seconds: float) -> None:
+    """The drill never hangs (CI): after `seconds` the main thread is interrupted, so its
+    `finally` stops every process and service it started and the drill fails; if that
+    itself hangs for 60 s more, the process exits anyway (its children's sessions were
+    started by it and are killed by the `finally` or orphaned into init)."""
+
+    def fire():
+        say(f"TIMEOUT: the drill ran for more than {seconds:.0f} s; stopping everything")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(60)
+        say("TIMEOUT: clean-up did not finish within 60 s; killing what is left, exiting")
+        for proc in list(Proc.running):
+            proc.kill()
+        for stop in EMERGENCY_STOPS:
+            with contextlib.suppress(Exception):
+                stop()
+        os._exit(124)
+
+    def interrupt(*_):
+        raise TimeoutError(f"drill timeout ({seconds:.0f} s)")
+
+    signal.signal(signal.SIGUSR1, interrupt)
+    t = threading.Timer(seconds, fire)
+    t.daemon = True
+    t.start()
+
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=1)
@@ -559,16 +594,29 @@ def main() -> None:
     ap.add_argument("--step", type=float, default=None, help="factory seconds per stage")
     ap.add_argument("--settle-minutes", type=float, default=None)
     ap.add_argument("--no-faults", action="store_true")
+    ap.add_argument("--ci", action="store_true",
+                    help="CI: 1 minute of arrivals, 40 orders, every fault once with 5-10 s "
+                         "outages, sweeps every 20 s (bench/drill_ci_settings.py), settling "
+                         "up to 2.5 min, and a hard timeout (--timeout)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds before the drill gives up, stops everything and fails "
+                         "(default: 420 with --ci, none otherwise)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # stop what we started first
-    minutes = args.minutes or (1.0 if args.short else 10.0)
-    n_orders = args.orders or (150 if args.short else 5000)
-    step = args.step or (2.0 if args.short else 5.0)
-    settle = args.settle_minutes or (8.0 if args.short else 15.0)
+    short = args.short or args.ci
+    minutes = args.minutes or (1.0 if short else 10.0)
+    n_orders = args.orders or (40 if args.ci else 150 if short else 5000)
+    step = args.step or (1.0 if args.ci else 2.0 if short else 5.0)
+    settle = args.settle_minutes or (2.5 if args.ci else 8.0 if short else 15.0)
+    timeout = args.timeout or (420.0 if args.ci else None)
+    if timeout:
+        watchdog(timeout)
     window = minutes * 60
     services = Services()
+    EMERGENCY_STOPS.append(services.stop)
     say(f"machine: {os.cpu_count()} CPUs; {subprocess.getoutput('uptime').strip()}")
-    env = {**os.environ, **services.start(), "DJANGO_SETTINGS_MODULE": "bench.drill_settings",
+    settings_module = "bench.drill_ci_settings" if args.ci else "bench.drill_settings"
+    env = {**os.environ, **services.start(), "DJANGO_SETTINGS_MODULE": settings_module,
            "PODHUB_METRICS_TOKEN": "drill"}
     env["LOG_LEVEL"] = "WARNING"
     os.environ.update(env)
@@ -625,7 +673,7 @@ def main() -> None:
         threading.Thread(target=supervise, daemon=True).start()
         fault_from_rel = window / 3
         events = [] if args.no_faults else schedule(args.seed, start=fault_from_rel,
-                                                    end=window, short=args.short)
+                                                    end=window, short=args.short, ci=args.ci)
         say(f"{n_orders} orders over {window:.0f} s ({n_orders / window:.1f}/s); clean until "
             f"{fault_from_rel:.0f} s, then the fault schedule (seed {args.seed}):")
         for at, fault, arg in events:
@@ -698,4 +746,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except TimeoutError as exc:
+        print(f"RESULT: FAIL ({exc})")
+        sys.exit(1)

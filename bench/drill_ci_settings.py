@@ -1,0 +1,19 @@
+"""Settings for `bench/fault_drill.py --ci` (about a minute of arrivals, in CI): the drill's
+settings (bench/drill_settings.py) with every sweep that picks up lost work ticking every
+20 s instead of 60 s or 5 min, and the providers' polling safety net at 30 s.
+
+Why: in a one-minute drill a doorbell lost in a fault (a Redis restart drops the queue,
+a PostgreSQL restart fails the task) is found by the next tick of its sweep; at
+production's intervals that is up to 5 minutes (pricing) after the fault, longer than CI
+can wait. The code paths are production's; only the timers are shorter. The sweeps'
+leases follow (half an interval, podhub/core/sweeps.py). The full drill keeps
+production's intervals (docs/benchmarks.md, "Fault drill").
+"""
+
+from bench.drill_settings import *  # noqa: F403
+from bench.drill_settings import CELERY_BEAT_SCHEDULE
+
+FULFILLMENT_POLL_SAFETY_NET_HOURS = 30 / 3600
+for _name in ("quotes-pricing-sweep", "billing-sweep", "printfiles-render-sweep",
+              "fulfillment-submit-sweep", "fulfillment-poll-sweep", "integrations-sweep"):
+    CELERY_BEAT_SCHEDULE[_name]["schedule"] = 20.0
