@@ -1,6 +1,7 @@
 """Settings for `bench/fault_drill.py --ci` (about a minute of arrivals, in CI): the drill's
 settings (bench/drill_settings.py) with every sweep that picks up lost work ticking every
-20 s instead of 60 s or 5 min, and the providers' polling safety net at 30 s.
+20 s instead of 60 s or 5 min (the stores' reconcile every 30 s instead of 10 min), and the
+providers' polling safety net at 30 s.
 
 Why: in a one-minute drill a doorbell lost in a fault (a Redis restart drops the queue,
 a PostgreSQL restart fails the task) is found by the next tick of its sweep; at
@@ -17,3 +18,7 @@ FULFILLMENT_POLL_SAFETY_NET_HOURS = 30 / 3600
 for _name in ("quotes-pricing-sweep", "billing-sweep", "printfiles-render-sweep",
               "fulfillment-submit-sweep", "fulfillment-poll-sweep", "integrations-sweep"):
     CELERY_BEAT_SCHEDULE[_name]["schedule"] = 20.0
+# A WooCommerce webhook lost in a fault is never retried by the store (WooCommerce does not
+# retry deliveries); the reconcile sweep re-reads the store's changed orders, every 10 min
+# in production, here every 30 s.
+CELERY_BEAT_SCHEDULE["integrations-reconcile"]["schedule"] = 30.0

@@ -76,6 +76,8 @@ SECRET = "drill-webhook-secret"
 FACTORY_KEY = "drill-factory-key"
 FACTORY_SECRET = "drill-factory-secret"
 SKU = "DRILL-MUG"
+WOO_KEY = "ck_drill"
+WOO_SECRET = "cs_drill"
 T0 = time.monotonic()
 EMERGENCY_STOPS: list = []  # services to stop if the watchdog's clean-up hangs
 
@@ -189,12 +191,21 @@ class Balancer:
             upstream.close()
 
 
+_clients = threading.local()
+
+
 def http(method: str, url: str, body: dict | None = None, timeout: float = 10.0):
+    """JSON over HTTP, retried. One client per thread: a new httpx client per call builds
+    an SSL context each time (tens of ms of CPU), which was most of the order generator's
+    cost at 1 order/s."""
     import httpx
 
+    client = getattr(_clients, "client", None)
+    if client is None:
+        client = _clients.client = httpx.Client()
     for attempt in range(20):
         try:
-            r = httpx.request(method, url, json=body, timeout=timeout)
+            r = client.request(method, url, json=body, timeout=timeout)
             return r.json()
         except (httpx.HTTPError, ValueError):
             time.sleep(0.2 * (attempt + 1))
@@ -280,6 +291,8 @@ class Orders:
                                 "price": "20.00", "quantity": 1,
                                 "properties": [{"name": "Name", "value": "Ana"}]}]}
 
+    seconds = 0.0  # how long run() took
+
     def create(self, n: int) -> None:
         reorder = n > 1
         if reorder:  # hold the batch's webhooks, then release them newest first
@@ -303,26 +316,88 @@ class Orders:
             http("POST", f"{self.shop_url}/_sandbox/webhooks/release", {"reverse": True})
             self.reordered += n
 
-    def run(self, *, rate: float, seconds: float, stop: threading.Event) -> None:
+    def run(self, *, rate: float, seconds: float, stop: threading.Event,
+            threads: int = 1) -> None:
+        """Orders at `rate` a second for `seconds`, from `threads` threads at once (each
+        request to the sandbox waits for its answer; one thread reached about 1 order/s
+        on the loaded machine, docs/benchmarks.md)."""
         started = time.monotonic()
-        batch = 0
-        while not stop.is_set():
-            elapsed = time.monotonic() - started
-            if elapsed >= seconds:
-                return
-            due = int(elapsed * rate) + 1 - len(self.created)
-            if due > 0:
-                batch += 1
-                self.create(3 if batch % 20 == 0 else 1)
-            else:
-                time.sleep(0.02)
+        taken = batch = 0
+
+        def loop():
+            nonlocal taken, batch
+            while not stop.is_set():
+                elapsed = time.monotonic() - started
+                if elapsed >= seconds:
+                    return
+                with self.lock:
+                    due = int(elapsed * rate) + 1 - taken
+                    if due > 0:
+                        batch += 1
+                        n = 3 if batch % 20 == 0 else 1
+                        taken += n
+                if due > 0:
+                    self.create(n)
+                else:
+                    time.sleep(0.02)
+
+        workers = [threading.Thread(target=loop, daemon=True) for _ in range(threads - 1)]
+        for w in workers:
+            w.start()
+        loop()
+        for w in workers:
+            w.join()
+        self.seconds = time.monotonic() - started
+
+
+class WooOrders(Orders):
+    """The same for the WooCommerce sandbox (sandboxes/woocommerce): an order created
+    there is delivered to PodHub as a signed `order.created` webhook (and each change as
+    `order.updated`); the sandbox, like WooCommerce, never retries a failed delivery, so
+    an order whose webhook a fault lost is found by PodHub's reconcile sweep. Duplicates
+    and out-of-order batches through the sandbox's controls (`next`, `hold`, `release`),
+    which act on the next event of the whole store: one order at a time."""
+
+    def __init__(self, woo_url: str, rnd: random.Random):
+        super().__init__(woo_url, rnd)
+        self.woo_lock = threading.Lock()
+
+    def _spec(self) -> dict:
+        address = {"first_name": "Ana", "last_name": "Lima", "address_1": "1 Main St",
+                   "city": "Springfield", "state": "IL", "postcode": "62701", "country": "US"}
+        return {"status": "processing", "currency": "USD", "shipping": address,
+                "billing": {**address, "email": "ana@example.com"}, "shipping_total": "4.90",
+                "line_items": [{"name": "Drill mug", "sku": SKU, "price": "20.00",
+                                "quantity": 1, "meta": {"Name": "Ana"}}]}
+
+    def create(self, n: int) -> None:
+        reorder = n > 1
+        base = f"{self.shop_url}/_sandbox"
+        with self.woo_lock:
+            if reorder:
+                http("POST", f"{base}/hold", {})
+            made = []
+            for _ in range(n):
+                dup = self.rnd.random() < 0.10
+                if dup:
+                    http("POST", f"{base}/next", {"duplicate": 1})
+                order = http("POST", f"{base}/orders", self._spec())
+                with self.lock:
+                    self.created[str(order["id"])] = time.time()
+                    self.duplicated += dup
+                made.append(order["id"])
+            if reorder:
+                for oid in made:
+                    http("POST", f"{base}/orders/{oid}/update", {"customer_note": "gift wrap"})
+                http("POST", f"{base}/release", {"newest_first": True})
+                self.reordered += n
 
 
 # --- faults ------------------------------------------------------------------------------
 
 
 def schedule(seed: int, *, start: float, end: float, short: bool,
-             ci: bool = False) -> list[tuple]:
+             ci: bool = False, woo: bool = False) -> list[tuple]:
     """(at seconds, fault, argument): seeded, printed, replayable. `ci`: the short set
     with outages of 5-10 s, so that a one-minute drill settles within CI's budget."""
     rnd = random.Random(seed)
@@ -339,14 +414,17 @@ def schedule(seed: int, *, start: float, end: float, short: bool,
         faults += [("kill", "worker1"), ("kill", "worker2"), ("kill", "web1"),
                    ("kill", "beat"), ("restart_redis", None), ("restart_postgres", None)]
     events = [(round(start + rnd.uniform(0, span * 0.85), 1), f, arg) for f, arg in faults]
+    if woo:  # drawn after the others: a seed's other faults stay where they were
+        events += [(round(start + rnd.uniform(0, span * 0.85), 1), "woo_lost_answers", n)
+                   for n in ([3] if short else [3, 5])]
     return sorted(events, key=lambda e: e[0])
 
 
 class Faults:
     def __init__(self, procs: dict[str, Proc], services: Services, shop_url: str,
-                 factory_url: str):
+                 factory_url: str, woo_url: str | None = None):
         self.procs, self.services = procs, services
-        self.shop_url, self.factory_url = shop_url, factory_url
+        self.shop_url, self.factory_url, self.woo_url = shop_url, factory_url, woo_url
         self.longest = 0.0
         self.timers: list[threading.Timer] = []
 
@@ -384,6 +462,11 @@ class Faults:
             say(f"FAULT factory down (500) for {arg:.0f} s")
             self.later(arg, lambda: (http("POST", f"{self.factory_url}/_faults",
                                           {"mode": "none"}), say("      factory back")))
+        elif fault == "woo_lost_answers":
+            # the next writes to the WooCommerce store are done but answered 504 (a lost
+            # answer): PodHub's retries must not add a second note or tracking entry
+            http("POST", f"{self.woo_url}/_sandbox/down", {"lose_next": arg})
+            say(f"FAULT WooCommerce store loses the answers of its next {arg} writes (504)")
         elif fault == "push_429":
             http("POST", f"{self.shop_url}/_sandbox/settings",
                  {"bucket_max": 25, "restore_rate": 2, "throttled_status": 429})
@@ -466,8 +549,9 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
     factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
     per_order = Counter(int(e[1][2:].split("-")[0]) for e in factory if e[1].startswith("PH"))
     paid = [r[1] for r in ours if r[2] in ("in_production", "shipped", "completed")]
+    every_id = {r[0] for r in db_rows(dsn, "SELECT id FROM orders_order")}  # any store's
     check("every paid order at the factory exactly once",
-          all(per_order.get(o) == 1 for o in paid) and set(per_order) <= set(by_id)
+          all(per_order.get(o) == 1 for o in paid) and set(per_order) <= every_id
           and len(paid) == len(created),
           f"{len(paid)} orders in production or later, {len(factory)} factory orders, "
           f"{sum(1 for o in paid if per_order.get(o, 0) == 0)} missing, "
@@ -514,7 +598,7 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
           f"product captured once per order in production, product + shipping once per "
           f"shipped order; mismatched {len(wrong)} {wrong[:5]}")
     p = progress(dsn)
-    check("nothing left due or retrying", settled(p, len(created)),
+    check("nothing left due or retrying", settled(p, len(every_id)),
           f"order states {p['states']}; waiting: inbox {p['inbox']}, outbox {p['outbox']}, "
           f"sends {p['sends']}, provider webhooks {p['provider_webhooks']}")
     # what a straggler last went through, to start the diagnosis from
@@ -554,7 +638,194 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
     return ok, lines
 
 
+def woo_checks(dsn: str, orders: WooOrders, woo_url: str, factory_url: str, store_id: int,
+               fault_from: float) -> tuple[bool, list[str]]:
+    """The checks of checks() for the WooCommerce store's orders: each once in PodHub,
+    each paid one at the factory exactly once, each parcel's tracking in the store exactly
+    once (one note naming the number and one `_podhub_tracking` entry; both are what the
+    buyer and the Shipment Tracking extension read), captures per order."""
+    lines, ok = [], True
+
+    def check(name: str, passed: bool, detail: str) -> None:
+        nonlocal ok
+        ok &= passed
+        lines.append(f"  [{'ok' if passed else 'FAIL'}] WooCommerce: {name}: {detail}")
+
+    created = set(orders.created)
+    ours = db_rows(dsn, "SELECT external_id, id, state FROM orders_order WHERE store_id = %s",
+                   (store_id,))
+    ext = Counter(r[0] for r in ours)
+    check("every store order exists once",
+          set(ext) == created and max(ext.values(), default=1) == 1,
+          f"{len(created)} created in the store, {len(ext)} in PodHub, missing "
+          f"{len(created - set(ext))}, extra {len(set(ext) - created)}, twice "
+          f"{sum(1 for v in ext.values() if v > 1)}")
+    for store_order in sorted(created - set(ext))[:5]:  # where a missing order got stuck
+        log = http("GET", f"{woo_url}/_sandbox/log", timeout=60)
+        sent = [(w["topic"], w.get("status"), w.get("dropped")) for w in log
+                if str(w.get("order_id")) == store_order]
+        got = db_rows(dsn, "SELECT topic, status, attempts, result, left(error, 200) FROM "
+                           "integrations_inboundwebhook WHERE resource_id = %s", (store_order,))
+        lines.append(f"      missing WooCommerce order {store_order}: the store sent {sent}; "
+                     f"PodHub's inbox has {got}")
+    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
+    per_order = Counter(int(e[1][2:].split("-")[0]) for e in factory if e[1].startswith("PH"))
+    paid = [r[1] for r in ours if r[2] in ("in_production", "shipped", "completed")]
+    check("every paid order at the factory exactly once",
+          all(per_order.get(o) == 1 for o in paid) and len(paid) == len(created),
+          f"{len(paid)} orders in production or later, "
+          f"{sum(1 for o in paid if per_order.get(o, 0) == 0)} missing, "
+          f"{sum(1 for o in paid if per_order.get(o, 0) > 1)} twice")
+    by_id = {r[1]: r for r in ours}
+    parcels = db_rows(dsn, "SELECT s.order_id, s.tracking_number FROM fulfillment_shipment s "
+                           "JOIN orders_order o ON o.id = s.order_id WHERE o.store_id = %s "
+                           "AND s.status <> 'pending'", (store_id,))
+    want: dict[str, Counter] = {}
+    for order_id, number in parcels:
+        want.setdefault(by_id[order_id][0], Counter())[number] += 1
+    twice = missing = extra = 0
+    for store_order in created:
+        order = http("GET", f"{woo_url}/_sandbox/orders/{store_order}")
+        entries = next((m["value"] for m in order.get("meta_data") or []
+                        if m.get("key") == "_podhub_tracking"), None) or []
+        got = Counter(e["tracking_number"] for e in entries)
+        expected = want.get(store_order, Counter())
+        noted = Counter(n for n in expected for note in order.get("notes") or []
+                        if n in (note.get("note") or ""))
+        twice += sum(1 for v in got.values() if v > 1) + sum(1 for v in noted.values() if v > 1)
+        missing += sum(1 for k in expected if got.get(k, 0) == 0 or noted.get(k, 0) == 0)
+        extra += sum(1 for k in got if k not in expected)
+    check("every parcel's tracking in the store exactly once (note and meta)",
+          not (twice or missing or extra),
+          f"{len(parcels)} parcels shipped; in the store: twice {twice}, missing {missing}, "
+          f"unknown {extra}")
+    captures = dict(db_rows(dsn, "SELECT e.order_id, count(*) FROM billing_ledgerentry e "
+                                 "JOIN orders_order o ON o.id = e.order_id WHERE o.store_id = "
+                                 "%s AND e.kind = 'capture' GROUP BY e.order_id", (store_id,)))
+    shipped = {r[1] for r in ours if r[2] in ("shipped", "completed")}
+    wrong = [o for o in paid if captures.get(o, 0) != (2 if o in shipped else 1)]
+    check("every order's captures match its state", not wrong,
+          f"mismatched {len(wrong)} {wrong[:5]}")
+    accepted = dict(db_rows(dsn, "SELECT s.order_id, extract(epoch FROM s.sent_at) FROM "
+                                 "fulfillment_submission s JOIN orders_order o ON o.id = "
+                                 "s.order_id WHERE o.store_id = %s AND s.sent_at IS NOT NULL",
+                            (store_id,)))
+    for label, when in (("clean", lambda t: t < fault_from),
+                        ("faults", lambda t: t >= fault_from)):
+        ids = [(r[1], orders.created[r[0]]) for r in ours if r[0] in orders.created
+               and when(orders.created[r[0]])]
+        to_factory = [float(accepted[o]) - t for o, t in ids if o in accepted]
+        lines.append(f"  WooCommerce {label}: {len(ids)} orders; store -> factory p50 "
+                     f"{pct(to_factory, .5):.1f} s, p99 {pct(to_factory, .99):.1f} s")
+    return ok, lines
+
+
+def connect_woo(env: dict, workspace_id: int, woo_url: str, dsn: str) -> int:
+    """The WooCommerce store connected as an operator does (`connect_store`), auto-pay and
+    submit after 0 hours like the Shopify store; returns once PodHub's webhooks are
+    registered in the store (an outbox job of the workers: the store pings the web)."""
+    conn = json.loads(manage(env, "connect_store", "woocommerce", "--workspace",
+                             str(workspace_id), "--name", "Drill Woo store", "--url", woo_url,
+                             "--consumer-key", WOO_KEY, "--consumer-secret", WOO_SECRET,
+                             "--no-import", "--json"))
+    manage(env, "shell", "--no-imports", "-c", f"""
+from django_scopes import scopes_disabled
+from orders.models import Store
+with scopes_disabled():
+    Store.objects.filter(pk={conn["store_id"]}).update(auto_pay=True, submit_mode="after_hours",
+                                                        submit_after_hours=0)
+""")
+    for _ in range(240):
+        done = db_rows(dsn, "SELECT count(*) FROM integrations_outboxmessage WHERE store_id = %s "
+                            "AND kind = 'webhooks_register' AND status = 'done'",
+                       (conn["store_id"],))[0][0]
+        if done:
+            return conn["store_id"]
+        time.sleep(0.5)
+    raise RuntimeError("PodHub did not register its webhooks in the WooCommerce store")
+
+
 # --- main --------------------------------------------------------------------------------
+
+
+def generator_only(*, n_orders: int, window: float, seed: int, woo_share: float,
+                   threads: int) -> int:
+    """The order generator alone, as the drill runs it: the Shopify and WooCommerce
+    sandboxes from their start commands, their webhooks going to a sink in this process
+    that answers 200 at once (instead of PodHub), orders at the drill's rate. Prints the
+    rate reached; exit status 1 when it fell more than 5 % short."""
+    import tempfile
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received = Counter()
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received[self.path] += 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
+    tmp = Path(tempfile.mkdtemp(prefix="podhub-drill-generator."))
+    logs = tmp / "logs"
+    logs.mkdir()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "podhub.settings.base",
+           "PODHUB_VAR_DIR": str(tmp / "var"), "LOG_LEVEL": "WARNING"}
+    shop_port, woo_port = free_port(), free_port()
+    shop_url, woo_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{woo_port}"
+    procs = [
+        Proc("shop", [PY, "manage.py", "run_shopify_sandbox", "--port", str(shop_port),
+                      "--shop-domain", SHOP, "--db", str(tmp / "shop.sqlite3"),
+                      "--access-token", TOKEN, "--webhook-secret", SECRET,
+                      "--webhook-url", f"{sink_url}/webhooks/shopify/"], env, logs),
+        Proc("woo", [PY, "manage.py", "run_woocommerce_sandbox", "--port", str(woo_port),
+                     "--consumer-key", WOO_KEY, "--consumer-secret", WOO_SECRET], env, logs)]
+    stop = threading.Event()
+    try:
+        for p in procs:
+            p.start()
+        http("GET", f"{shop_url}/_sandbox/stats")
+        http("GET", f"{woo_url}/_sandbox/log")
+        import httpx
+
+        for topic in ("order.created", "order.updated"):  # as PodHub registers them
+            httpx.post(f"{woo_url}/wp-json/wc/v3/webhooks", auth=(WOO_KEY, WOO_SECRET),
+                       json={"name": topic, "topic": topic, "secret": "sink",
+                             "delivery_url": f"{sink_url}/webhooks/woocommerce/",
+                             "status": "active"}, timeout=30).raise_for_status()
+        orders = Orders(shop_url, random.Random(seed + 1000))
+        woo_orders = WooOrders(woo_url, random.Random(seed + 2000))
+        n_woo = round(n_orders * woo_share)
+        say(f"generator alone: {n_orders} orders over {window:.0f} s "
+            f"({n_orders / window:.1f}/s), {n_woo} of them WooCommerce, {threads} threads "
+            f"for Shopify; {subprocess.getoutput('uptime').strip()}")
+        woo_gen = threading.Thread(target=woo_orders.run, kwargs={
+            "rate": n_woo / window, "seconds": window, "stop": stop}, daemon=True)
+        if n_woo:
+            woo_gen.start()
+        orders.run(rate=(n_orders - n_woo) / window, seconds=window, stop=stop,
+                   threads=threads)
+        woo_gen.join()
+        made = len(orders.created) + len(woo_orders.created)
+        took = max(orders.seconds, woo_orders.seconds)
+        say(f"generator alone: {made} orders in {took:.1f} s = {made / took:.2f} orders/s "
+            f"(target {n_orders / window:.2f}); Shopify {len(orders.created)}, WooCommerce "
+            f"{len(woo_orders.created)}; webhooks received so far {dict(received)}; "
+            f"{subprocess.getoutput('uptime').strip()}")
+        return 0 if made >= 0.95 * n_orders else 1
+    finally:
+        stop.set()
+        for p in procs:
+            p.stop()
+        sink.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def watchdog(seconds: float) -> None:
@@ -601,6 +872,14 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds before the drill gives up, stops everything and fails "
                          "(default: 420 with --ci, none otherwise)")
+    ap.add_argument("--woo-share", type=float, default=0.25,
+                    help="share of the orders that arrive through the WooCommerce store "
+                         "(0: Shopify only)")
+    ap.add_argument("--generator-threads", type=int, default=4,
+                    help="threads creating orders in the sandboxes at once")
+    ap.add_argument("--generator-only", action="store_true",
+                    help="measure the order generator alone: the sandboxes and a webhook "
+                         "sink that answers 200, no PodHub")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # stop what we started first
     short = args.short or args.ci
@@ -612,6 +891,9 @@ def main() -> None:
     if timeout:
         watchdog(timeout)
     window = minutes * 60
+    if args.generator_only:
+        sys.exit(generator_only(n_orders=n_orders, window=window, seed=args.seed,
+                                woo_share=args.woo_share, threads=args.generator_threads))
     services = Services()
     EMERGENCY_STOPS.append(services.stop)
     say(f"machine: {os.cpu_count()} CPUs; {subprocess.getoutput('uptime').strip()}")
@@ -625,9 +907,14 @@ def main() -> None:
     logs.mkdir()
     say(f"PostgreSQL and Redis up, migrated; logs in {logs}")
     shop_port, factory_port, web_ports = free_port(), free_port(), [free_port(), free_port()]
+    woo_port = free_port()
     lb = Balancer(web_ports)
     base = f"http://127.0.0.1:{lb.port}"
+    env["PODHUB_PUBLIC_URL"] = base  # where the WooCommerce store sends its webhooks
+    os.environ["PODHUB_PUBLIC_URL"] = base
     shop_url, factory_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{factory_port}"
+    woo_url = f"http://127.0.0.1:{woo_port}"
+    woo = args.woo_share > 0
     store = setup_data(env, shop_url)
     procs: dict[str, Proc] = {
         "shop": Proc("shop", [PY, "manage.py", "run_shopify_sandbox", "--port", str(shop_port),
@@ -641,6 +928,10 @@ def main() -> None:
                                     "--step-seconds", str(step), "--connect", "--route-catalog"],
                         env, logs),
     }
+    if woo:  # as scripts/run.sh starts it (REST keys of its own, webhooks as they happen)
+        procs["woo"] = Proc("woo", [PY, "manage.py", "run_woocommerce_sandbox", "--port",
+                                    str(woo_port), "--consumer-key", WOO_KEY,
+                                    "--consumer-secret", WOO_SECRET], env, logs)
     for i, port in enumerate(web_ports, 1):
         procs[f"web{i}"] = Proc(f"web{i}", [GUNICORN, "podhub.wsgi", "--config",
                                             "python:podhub.gunicorn_conf", "--bind",
@@ -664,6 +955,12 @@ def main() -> None:
             http("GET", f"http://127.0.0.1:{port}/healthz")
         say(f"up: Shopify sandbox {shop_url}, factory {factory_url} (a stage every {step} s), "
             f"web :{web_ports[0]} :{web_ports[1]} behind :{lb.port}, 2 workers, beat")
+        woo_store = None
+        if woo:
+            http("GET", f"{woo_url}/_sandbox/log")
+            woo_store = connect_woo(env, store["workspace_id"], woo_url, dsn)
+            say(f"WooCommerce sandbox {woo_url} connected (store {woo_store}), webhooks "
+                f"registered")
 
         def supervise():
             while not stop_all.wait(0.5):
@@ -673,52 +970,70 @@ def main() -> None:
         threading.Thread(target=supervise, daemon=True).start()
         fault_from_rel = window / 3
         events = [] if args.no_faults else schedule(args.seed, start=fault_from_rel,
-                                                    end=window, short=args.short, ci=args.ci)
+                                                    end=window, short=args.short, ci=args.ci,
+                                                    woo=woo)
         say(f"{n_orders} orders over {window:.0f} s ({n_orders / window:.1f}/s); clean until "
             f"{fault_from_rel:.0f} s, then the fault schedule (seed {args.seed}):")
         for at, fault, arg in events:
-            what = "" if arg is None else arg if isinstance(arg, str) else f"{arg:.0f} s"
+            what = ("" if arg is None else arg if isinstance(arg, str) else f"{arg} writes"
+                    if fault == "woo_lost_answers" else f"{arg:.0f} s")
             print(f"           +{at:6.1f} s  {fault} {what}")
         orders = Orders(shop_url, random.Random(args.seed + 1000))
-        faults = Faults(procs, services, shop_url, factory_url)
+        woo_orders = WooOrders(woo_url, random.Random(args.seed + 2000))
+        faults = Faults(procs, services, shop_url, factory_url, woo_url)
         t_start = time.time()
         fault_from = t_start + fault_from_rel
-        gen = threading.Thread(target=orders.run, kwargs={"rate": n_orders / window,
-                                                          "seconds": window, "stop": stop_all},
-                               daemon=True)
+        n_woo = round(n_orders * args.woo_share)
+        gen = threading.Thread(target=orders.run, kwargs={
+            "rate": (n_orders - n_woo) / window, "seconds": window, "stop": stop_all,
+            "threads": args.generator_threads}, daemon=True)
         gen.start()
+        woo_gen = threading.Thread(target=woo_orders.run, kwargs={
+            "rate": n_woo / window, "seconds": window, "stop": stop_all}, daemon=True)
+        if woo:
+            woo_gen.start()
         started = time.monotonic()
         for at, fault, arg in events:
             while time.monotonic() - started < at:
                 time.sleep(0.1)
             faults.apply(fault, arg)
         last_print = 0.0
-        while gen.is_alive():
+        while gen.is_alive() or woo_gen.is_alive():
             if time.monotonic() - last_print > 15:
-                say(f"{len(orders.created)} orders created; {progress(dsn)}")
+                say(f"{len(orders.created)} + {len(woo_orders.created)} orders created; "
+                    f"{progress(dsn)}")
                 last_print = time.monotonic()
             time.sleep(0.5)
         for t in faults.timers:
             t.join()
         arrivals_end = time.monotonic()
-        say(f"arrivals done: {len(orders.created)} orders ({orders.duplicated} with a "
-            f"duplicate delivery, {orders.reordered} delivered newest first); settling")
+        total = len(orders.created) + len(woo_orders.created)
+        say(f"arrivals done: Shopify {len(orders.created)} orders ({orders.duplicated} with a "
+            f"duplicate delivery, {orders.reordered} delivered newest first), WooCommerce "
+            f"{len(woo_orders.created)} ({woo_orders.duplicated} duplicated, "
+            f"{woo_orders.reordered} newest first), {total / (orders.seconds or 1):.1f} "
+            f"orders/s reached; settling")
         while time.monotonic() - arrivals_end < settle * 60:
             p = progress(dsn)
-            if settled(p, len(orders.created)):
+            if settled(p, total):
                 break
             if time.monotonic() - last_print > 15:
                 say(f"settling: {p}")
                 last_print = time.monotonic()
             time.sleep(1.0)
         say(f"settled after {time.monotonic() - arrivals_end:.0f} s" if settled(
-            progress(dsn), len(orders.created)) else "NOT settled")
+            progress(dsn), total) else "NOT settled")
         # freeze PodHub before the checks: they read the database, then the store and the
         # factory, and an order moving on in between would count as a mismatch
         for name in ("beat", "worker1", "worker2", "web1", "web2"):
             procs[name].stop()
         ok, lines = checks(dsn, orders, shop_url, factory_url, store["store_id"], fault_from,
                            t_start)
+        if woo:
+            woo_ok, woo_lines = woo_checks(dsn, woo_orders, woo_url, factory_url, woo_store,
+                                           fault_from)
+            ok &= woo_ok
+            lines += woo_lines
         print("\n".join(lines))
         restarts = {name: p.starts - 1 for name, p in procs.items() if p.starts > 1}
         sweeps = db_rows(dsn, "SELECT name, runs, skipped FROM core_sweeprun ORDER BY name")
