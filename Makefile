@@ -15,9 +15,9 @@ smoke:
 # about a minute of orders through PodHub on PostgreSQL and Redis while workers, web, beat,
 # Redis and PostgreSQL are killed; fails on any lost or doubled order. Needs what
 # `make test` installs (PostgreSQL, Redis, the venv). DRILL_SEED replays a schedule; the
-# drill stops itself after 420 s, `timeout` is the last resort.
+# drill stops itself after 540 s, `timeout` is the last resort.
 drill:
-	@scripts/bootstrap.sh && timeout -k 30 540 .venv/bin/python bench/fault_drill.py --ci --seed $${DRILL_SEED:-1}
+	@scripts/bootstrap.sh && timeout -k 30 660 .venv/bin/python bench/fault_drill.py --ci --seed $${DRILL_SEED:-1}
 
 lint:
 	@scripts/bootstrap.sh && .venv/bin/ruff check . && .venv/bin/lint-imports
