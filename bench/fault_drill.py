@@ -9,12 +9,15 @@ made -> shipped -> tracking pushed, on real processes that a seeded schedule kil
    (`manage.py run_shopify_sandbox`, signed webhooks, Shopify-like retries), the sandbox
    factory (`manage.py run_sandbox_factory --connect --route-catalog`, a step every
    --step seconds, signed callbacks), 2 web processes (`gunicorn podhub.wsgi`, 2 workers
-   each) behind a small TCP balancer in this process (a connection goes to the next web
-   that accepts it, as a load balancer with health checks would), 2 workers (`celery
+   each, 1 with --ci) behind a small TCP balancer in this process (a connection goes to
+   the next web that accepts it, as a load balancer with health checks would), 2 workers (`celery
    worker -Q celery,sweeps`) and beat (`celery beat`), each restarted 2 s after it dies
    (a supervisor: systemd Restart=always);
-3. orders arrive in the store at a steady rate; 10 % of their webhooks are delivered
-   twice; every 20th batch is held and released newest first with an orders/updated
+   and the WooCommerce sandbox (`manage.py run_woocommerce_sandbox`), connected with
+   `connect_store woocommerce` (PodHub registers its webhooks; the store pings the web);
+3. orders arrive in the stores at a steady rate (a quarter in WooCommerce, --woo-share;
+   the Shopify ones from 4 threads, --generator-threads); 10 % of their webhooks are
+   delivered twice; every 20th batch is held and released newest first with an update
    for each (out of order);
 4. the first third of the arrival window runs clean, then the fault schedule — seeded,
    printed, replayable with --seed — SIGKILLs workers, web processes and beat, restarts
@@ -31,6 +34,12 @@ made -> shipped -> tracking pushed, on real processes that a seeded schedule kil
 
 Compressed (said in the output): providers' polling safety net (2 min instead of 6 h,
 bench/drill_settings.py). Everything else runs at production intervals.
+
+--ci (CI, `make drill`): 1 minute, 40 orders, every fault once with 5-10 s outages, one
+gunicorn worker per web process, the sweeps that find lost work every 20-30 s
+(bench/drill_ci_settings.py), settling for at most 2.5 min, and a watchdog (--timeout,
+540 s) that stops everything and fails. --generator-only: the order generator alone
+(the sandboxes and a webhook sink, no PodHub), for its own rate.
 
 Reproduce: .venv/bin/python bench/fault_drill.py --seed 1
                (10 minutes of arrivals, then up to 15 of settling)
@@ -223,10 +232,14 @@ def manage(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def setup_data(env: dict, shop_url: str) -> dict:
+def setup_data(env: dict, shop_url: str, top_ups: list[str] | None = None) -> dict:
     """Workspace, balance, catalog (one mug, US shipping) and the connected store: the
     operator's commands (`create_workspace`, `connect_store`) run in one Django start-up
-    (`call_command`), which saves CI two start-ups of half a minute on a loaded machine."""
+    (`call_command`), which saves CI two start-ups of half a minute on a loaded machine.
+
+    `top_ups` (amounts): the balance comes from Stripe top-ups instead of an adjustment —
+    one Checkout Session each (`billing.topups.top_up_start`, the dashboard's "Top up"),
+    returned as `top_ups` [{id, session}] for the drill to pay on the sandbox's page."""
     script = f"""
 import io, json
 from decimal import Decimal
@@ -259,8 +272,18 @@ with scopes_disabled():
     ShippingRate.objects.create(method=m, zone=zone, currency="USD",
                                 first_item_amount=Decimal("5.00"),
                                 additional_item_amount=Decimal("2.00"))
-    ledger.credit(workspace_id=ws, kind="adjustment", amount=Decimal("10000000.00"),
-                  key="drill:credit", memo="Drill credit")
+    amounts = {top_ups or []!r}
+    if not amounts:
+        ledger.credit(workspace_id=ws, kind="adjustment", amount=Decimal("10000000.00"),
+                      key="drill:credit", memo="Drill credit")
+    from billing.topups import top_up_start
+    from podhub.workspaces.models import Membership, Workspace
+    owner = Membership.objects.filter(workspace_id=ws).first()
+    workspace = Workspace.objects.get(pk=ws)
+    made = [top_up_start(workspace=workspace, by=owner, amount=Decimal(a),
+                         success_url="http://127.0.0.1/billing/?topup=TOPUP_ID",
+                         cancel_url="http://127.0.0.1/billing/") for a in amounts]
+    top_ups = [{{"id": t.pk, "session": t.stripe_session_id}} for t in made]
 conn = command("connect_store", "--workspace", str(ws), "--platform", "shopify", "--name",
                "Drill store", "--shop-domain", "{SHOP}", "--access-token", "{TOKEN}",
                "--webhook-secret", "{SECRET}", "--api-base", "{shop_url}", "--no-import",
@@ -268,7 +291,7 @@ conn = command("connect_store", "--workspace", str(ws), "--platform", "shopify",
 with scopes_disabled():
     Store.objects.filter(workspace_id=ws).update(auto_pay=True, submit_mode="after_hours",
                                                  submit_after_hours=0)
-print("DRILL " + json.dumps({{"workspace_id": ws, **conn}}))
+print("DRILL " + json.dumps({{"workspace_id": ws, "top_ups": top_ups, **conn}}))
 """
     out = manage(env, "shell", "--no-imports", "-c", script)
     return json.loads(next(ln for ln in out.splitlines() if ln.startswith("DRILL "))[6:])
@@ -726,6 +749,56 @@ def woo_checks(dsn: str, orders: WooOrders, woo_url: str, factory_url: str, stor
     return ok, lines
 
 
+class TopUps:
+    """The balance's Stripe top-ups, paid on the Stripe sandbox's checkout page (card
+    4242…) one after the other across the arrival window, faults included: the page
+    answers at once, PodHub credits on the signed `checkout.session.completed` /
+    `payment_intent.succeeded` events, which the sandbox retries like Stripe."""
+
+    def __init__(self, stripe_url: str, top_ups: list[dict]):
+        self.stripe_url, self.top_ups = stripe_url, top_ups
+        self.paid: list[int] = []
+
+    def pay(self, top_up: dict) -> None:
+        import httpx
+
+        for attempt in range(20):
+            try:
+                r = httpx.post(f"{self.stripe_url}/checkout/{top_up['session']}",
+                               data={"card_number": "4242 4242 4242 4242", "action": "pay"},
+                               timeout=30)
+                if r.status_code in (200, 302, 303):
+                    self.paid.append(top_up["id"])
+                    say(f"Stripe top-up {top_up['id']} paid on the checkout page")
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"could not pay top-up {top_up['id']}")
+
+    def run(self, *, seconds: float, stop: threading.Event) -> None:
+        """Pays `top_ups` evenly across `seconds`, the first after one share (the drill
+        pays its first top-up itself, before the first order)."""
+        started = time.monotonic()
+        for i, top_up in enumerate(self.top_ups):
+            while not stop.is_set() and time.monotonic() - started < (i + 1) * seconds / (
+                    len(self.top_ups) + 1):
+                time.sleep(0.2)
+            self.pay(top_up)
+
+
+def top_up_checks(dsn: str, top_ups: TopUps) -> tuple[bool, list[str]]:
+    """Every top-up paid on Stripe credited exactly once, and none credited unpaid."""
+    rows = db_rows(dsn, "SELECT t.id, t.status, (SELECT count(*) FROM billing_ledgerentry e "
+                        "WHERE e.top_up_id = t.id AND e.kind = 'top_up') FROM billing_topup t")
+    wrong = [r for r in rows if ((r[2] != 1 or r[1] != "paid") if r[0] in top_ups.paid
+                                 else r[2] != 0)]
+    ok = not wrong and len(top_ups.paid) == len(top_ups.top_ups)
+    return ok, [f"  [{'ok' if ok else 'FAIL'}] every Stripe top-up credited exactly once: "
+                f"{len(top_ups.paid)} paid of {len(top_ups.top_ups)}; (id, status, credits) "
+                f"wrong: {wrong[:5]}"]
+
+
 def connect_woo(env: dict, workspace_id: int, woo_url: str, dsn: str) -> int:
     """The WooCommerce store connected as an operator does (`connect_store`), auto-pay and
     submit after 0 hours like the Shopify store; returns once PodHub's webhooks are
@@ -886,6 +959,8 @@ def main() -> None:
     ap.add_argument("--woo-share", type=float, default=0.25,
                     help="share of the orders that arrive through the WooCommerce store "
                          "(0: Shopify only)")
+    ap.add_argument("--no-stripe", action="store_true",
+                    help="fund the balance by an adjustment instead of Stripe top-ups")
     ap.add_argument("--generator-threads", type=int, default=4,
                     help="threads creating orders in the sandboxes at once")
     ap.add_argument("--generator-only", action="store_true",
@@ -929,6 +1004,14 @@ def main() -> None:
     shop_url, factory_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{factory_port}"
     woo_url = f"http://127.0.0.1:{woo_port}"
     woo = args.woo_share > 0
+    stripe_url = f"http://127.0.0.1:{free_port()}"
+    env.pop("STRIPE_SECRET_KEY", None)  # PodHub talks to the Stripe sandbox (settings)
+    env["STRIPE_API_BASE"] = os.environ["STRIPE_API_BASE"] = stripe_url
+    # the balance: top-ups of at most BILLING_TOP_UP_MAX, 1.5 x what the orders cost
+    # (a mug $8 + shipping $5 + handling $1), the first paid before the first order
+    need = n_orders * 14 * 1.5
+    k = max(3, -(-int(need) // 10000))
+    amounts = [] if args.no_stripe else [str(-(-int(need) // k))] * k
     procs: dict[str, Proc] = {
         "shop": Proc("shop", [PY, "manage.py", "run_shopify_sandbox", "--port", str(shop_port),
                               "--shop-domain", SHOP, "--db", str(services.base / "shop.sqlite3"),
@@ -941,6 +1024,10 @@ def main() -> None:
                                     "--step-seconds", str(step), "--connect", "--route-catalog"],
                         env, logs),
     }
+    if amounts:  # as scripts/run.sh starts it
+        procs["stripe"] = Proc("stripe", [PY, "-m", "sandboxes.stripe", "--port",
+                                          stripe_url.rsplit(":", 1)[1], "--webhook-url",
+                                          f"{base}/webhooks/stripe/"], env, logs)
     if woo:  # as scripts/run.sh starts it (REST keys of its own, webhooks as they happen)
         procs["woo"] = Proc("woo", [PY, "manage.py", "run_woocommerce_sandbox", "--port",
                                     str(woo_port), "--consumer-key", WOO_KEY,
@@ -966,7 +1053,10 @@ def main() -> None:
         for name, p in procs.items():
             if name != "factory":
                 p.start()
-        store = setup_data(env, shop_url)
+        if amounts:
+            http("GET", f"{stripe_url}/sandbox/events")
+        store = setup_data(env, shop_url, top_ups=amounts)
+        top_ups = TopUps(stripe_url, store.get("top_ups") or [])
         procs["factory"].start()
         for url in (f"{shop_url}/_sandbox/stats", f"{factory_url}/_sandbox/stats"):
             http("GET", url)
@@ -1007,6 +1097,14 @@ def main() -> None:
             "rate": (n_orders - n_woo) / window, "seconds": window, "stop": stop_all,
             "threads": args.generator_threads}, daemon=True)
         gen.start()
+        payer = threading.Thread(target=top_ups.run, kwargs={"seconds": window,
+                                                             "stop": stop_all}, daemon=True)
+        if amounts:
+            say(f"balance: {len(amounts)} Stripe top-ups of ${amounts[0]}, paid at 0, "
+                f"1/{len(amounts)}, ... of the window")
+            top_ups.pay(top_ups.top_ups[0])  # before the first order
+            top_ups.top_ups = top_ups.top_ups[1:]
+            payer.start()
         woo_gen = threading.Thread(target=woo_orders.run, kwargs={
             "rate": n_woo / window, "seconds": window, "stop": stop_all}, daemon=True)
         if woo:
@@ -1017,7 +1115,7 @@ def main() -> None:
                 time.sleep(0.1)
             faults.apply(fault, arg)
         last_print = 0.0
-        while gen.is_alive() or woo_gen.is_alive():
+        while gen.is_alive() or woo_gen.is_alive() or payer.is_alive():
             if time.monotonic() - last_print > 15:
                 say(f"{len(orders.created)} + {len(woo_orders.created)} orders created; "
                     f"{progress(dsn)}")
@@ -1048,6 +1146,11 @@ def main() -> None:
             procs[name].stop()
         ok, lines = checks(dsn, orders, shop_url, factory_url, store["store_id"], fault_from,
                            t_start)
+        if amounts:
+            top_ups.top_ups = store["top_ups"]
+            st_ok, st_lines = top_up_checks(dsn, top_ups)
+            ok &= st_ok
+            lines += st_lines
         if woo:
             woo_ok, woo_lines = woo_checks(dsn, woo_orders, woo_url, factory_url, woo_store,
                                            fault_from)
