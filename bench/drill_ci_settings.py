@@ -22,3 +22,10 @@ for _name in ("quotes-pricing-sweep", "billing-sweep", "printfiles-render-sweep"
 # retry deliveries); the reconcile sweep re-reads the store's changed orders, every 10 min
 # in production, here every 30 s.
 CELERY_BEAT_SCHEDULE["integrations-reconcile"]["schedule"] = 30.0
+# A push or a send claimed by a worker that is then SIGKILLed (or whose PostgreSQL
+# restarts) is taken again when its lease ends: 5 minutes in production, here 60 s (the
+# sandboxes answer at once, so no push or send in the drill lasts near that; a second
+# claim while the first still ran would show as a push or a factory order twice).
+INTEGRATIONS_OUTBOX_LEASE_SECONDS = 60
+FULFILLMENT_SEND_LEASE_SECONDS = 60
+
