@@ -1,7 +1,8 @@
 """Settings for `bench/fault_drill.py --ci` (about a minute of arrivals, in CI): the drill's
 settings (bench/drill_settings.py) with every sweep that picks up lost work ticking every
-20 s instead of 60 s or 5 min (the stores' reconcile every 30 s instead of 10 min), and the
-providers' polling safety net at 30 s.
+20 s instead of 60 s or 5 min (the stores' reconcile every 30 s instead of 10 min), the
+providers' polling safety net at 30 s, and the leases of a claimed store push or factory
+send at 60 s instead of 5 min.
 
 Why: in a one-minute drill a doorbell lost in a fault (a Redis restart drops the queue,
 a PostgreSQL restart fails the task) is found by the next tick of its sweep; at
