@@ -70,7 +70,7 @@ from podhub.workspaces.models import Workspace
 log = logging.getLogger(__name__)
 
 LOCAL_ADAPTERS = (Adapter.OWN, Adapter.MANUAL)
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=5)  # a send's claim; FULFILLMENT_SEND_LEASE_SECONDS overrides it
 BATCH = 100
 SEND_BATCH = 100
 SEND_BUDGET = 40.0  # seconds of sending per task (submission_send_task's soft limit: 60 s)
@@ -422,7 +422,9 @@ def _claim(*, now: datetime, submission_id: int | None = None, limit: int = SEND
                         .values_list("pk", flat=True)[:limit - len(ids)])
         if ids:
             Submission.objects.filter(pk__in=ids).update(
-                status=SubmissionStatus.SENDING, lease_until=now + LEASE,
+                status=SubmissionStatus.SENDING, lease_until=now + timedelta(
+                    seconds=getattr(settings, "FULFILLMENT_SEND_LEASE_SECONDS",
+                                    LEASE.total_seconds())),
                 attempts=F("attempts") + 1)
     return ids
 

@@ -124,6 +124,8 @@ class WooClient:
                 raise WooRefused(f"{method} {endpoint}: {exc.message}") from None
             except httpx.HTTPError as exc:
                 error: WooError = WooError(f"{method} {endpoint}: {exc.__class__.__name__}")
+                if method == "POST" and not isinstance(exc, httpx.ConnectError):
+                    raise error from None  # it may have been done: see below
             else:
                 if resp.status_code < 300:
                     return resp
@@ -134,6 +136,12 @@ class WooClient:
                 if resp.status_code != 429 and resp.status_code < 500:
                     raise WooUserError(text, status=resp.status_code, code=code)
                 error = WooError(text, status=resp.status_code, code=code)
+                if method == "POST" and resp.status_code != 429:
+                    # A POST creates (a note, a webhook, a refund): after a 5xx or a timeout
+                    # it may have been done, its answer lost (a proxy's 504). Sent again
+                    # here it would be done twice (the fault drill found two tracking
+                    # notes); the outbox retries later and its handlers look first.
+                    raise error
             attempt += 1
             if attempt > self.max_retries:
                 raise error

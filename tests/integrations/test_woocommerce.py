@@ -547,6 +547,26 @@ def test_a_lost_answer_does_not_add_a_second_note(woo_conn, woo_store, workspace
     assert len(woo_store.store.meta(remote["id"], "_podhub_tracking")) == 1
 
 
+def test_a_tracking_note_whose_answer_was_lost_is_not_posted_twice(woo_conn, woo_store,
+                                                                    workspace, imported):
+    """The note is made in the store and its answer lost (a proxy's 504): the client does
+    not send the POST again (found by bench/fault_drill.py: two tracking notes); the
+    outbox's next attempt finds the note and adds only the tracking meta."""
+    remote, order = imported
+    woo_store.store.lose_next, woo_store.store.lose_route = 1, r"/notes$"
+    with scope(workspace=workspace):
+        msg = outbox_deliver(message_id=order_event_handle(
+            event_id=_shipped(order, 22, "JD22", []).pk).pk)
+        assert msg.status == OutboxStatus.PENDING and "HTTP 504" in msg.last_error
+        assert len(woo_store.store.list_notes(remote["id"])) == 1
+        msg = outbox_deliver(message_id=msg.pk, now=msg.next_attempt_at)
+        assert msg.status == OutboxStatus.DONE, msg.last_error
+    notes = woo_store.store.list_notes(remote["id"])
+    assert len(notes) == 1 and "JD22" in notes[0]["note"]
+    assert [e["tracking_number"] for e in woo_store.store.meta(
+        remote["id"], "_podhub_tracking")] == ["JD22"]
+
+
 def test_a_push_retries_while_the_store_is_down(woo_conn, woo_store, workspace, imported):
     remote, order = imported
     woo_store.store.fail_next = 10
