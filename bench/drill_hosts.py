@@ -247,6 +247,8 @@ def main() -> None:
     if not shutil.which("ip"):
         sys.exit("needs iproute2 (ip netns, veth, bridge)")
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # the finally below cleans up
+    # Ctrl-C too, also when started in the background by a shell that ignores SIGINT
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGHUP, lambda *a: sys.exit(129))
     window = args.minutes * 60
     net = Network()
