@@ -153,9 +153,11 @@ class Balancer:
     """A TCP balancer on 127.0.0.1: each connection goes to the next backend that
     accepts it (a dead web process is skipped, as a load balancer's health check would)."""
 
-    def __init__(self, backends: list[int]):
+    def __init__(self, backends: list[int] | list[tuple[str, int]], host: str = "127.0.0.1"):
+        # a backend is a port on 127.0.0.1 or a (host, port): bench/drill_hosts.py
+        # listens on its bridge and reaches web processes on other hosts' addresses
         self.backends = backends
-        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock = socket.create_server((host, 0))
         self.port = self.sock.getsockname()[1]
         self.turn = 0
         threading.Thread(target=self._accept, daemon=True).start()
@@ -171,9 +173,10 @@ class Balancer:
     def _serve(self, client: socket.socket) -> None:
         upstream = None
         for i in range(len(self.backends) * 2):
-            port = self.backends[(self.turn + i) % len(self.backends)]
+            backend = self.backends[(self.turn + i) % len(self.backends)]
             try:
-                upstream = socket.create_connection(("127.0.0.1", port), timeout=1)
+                upstream = socket.create_connection(
+                    backend if isinstance(backend, tuple) else ("127.0.0.1", backend), timeout=1)
                 break
             except OSError:
                 time.sleep(0.05 * i)

@@ -14,7 +14,9 @@ podhub/celery.py):
   interval, like a lost task;
 - a tick sent by beat (its message carries the `podhub_beat` header, set in
   settings) is also skipped when the same sweep started less than half an
-  interval ago: two beats tick every sweep about once per interval between them.
+  interval ago: two beats start a sweep at most once per half interval between them
+  (about once per interval while their clocks keep a steady distance;
+  bench/drill_hosts.py prints how often each ran).
   A sweep rung by code (catalog changes ring the pricing sweep) only waits for
   the lease, never for the interval.
 

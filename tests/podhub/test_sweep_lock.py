@@ -101,6 +101,44 @@ def test_a_run_killed_mid_sweep_holds_it_for_one_interval_at_most():
 
 
 @pytest.mark.django_db
+def test_two_beats_out_of_phase_start_a_sweep_at_most_once_per_half_interval():
+    """What bench/drill_hosts.py measured with two beats on two hosts: each beat ticks
+    every interval on its own clock, and a tick starts whenever a worker takes it. A
+    tick less than half an interval after the last start is skipped, one later runs: so
+    two beats start a sweep never more often than once per half interval — about once
+    per interval when their clocks keep a steady distance, up to twice when the starts
+    drift around the half-interval mark — each run under the lease, never two at once
+    (docs/operations.md "Scale-out: N web, N workers, one beat")."""
+    sweep = sweeps.sweeps()["webhooks-sweep"]
+    half = sweep.interval.total_seconds() / 2  # 7.5 s
+    lease = sweeps.lease_for(sweep, 300)
+    t0 = timezone.now()
+
+    def ticks(times):
+        started = []
+        for at, who in sorted(times):
+            now = t0 + timedelta(seconds=at)
+            holder = sweeps.acquire(sweep, lease=lease, beat=True, now=now)
+            if holder:
+                started.append((at, who))
+                sweeps.release(sweep, holder, now=now + timedelta(seconds=1))
+        return started
+
+    # a steady distance of 8 s: the later beat's ticks run, the earlier one's are skipped
+    steady = [(at, "one") for at in (0, 15, 30, 45)] + [(at, "two") for at in (8, 23, 38, 53)]
+    assert ticks(steady) == [(0, "one"), (8, "two"), (23, "two"), (38, "two"), (53, "two")]
+    # starts that drift around the half-interval mark (a busy worker takes a tick late)
+    drifting = [(at, "one") for at in (70, 85.2, 100.4, 115.6)] + [(at, "two") for at in
+                                                                 (77.6, 92.8, 108, 123.2)]
+    started = ticks(drifting)
+    assert started == sorted(drifting)  # all eight run: twice per interval
+    gaps = [b[0] - a[0] for a, b in zip(started, started[1:], strict=False)]
+    assert min(gaps) >= half
+    run = SweepRun.objects.get(name="webhooks-sweep")
+    assert (run.runs, run.skipped) == (13, 3)
+
+
+@pytest.mark.django_db
 def test_a_late_release_does_not_free_the_next_holders_lease():
     sweep = sweeps.sweeps()["billing-sweep"]
     lease = timedelta(seconds=60)
