@@ -50,7 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.pgtools import as_pg, find_pg_bin, free_port  # noqa: E402
+from bench.pgtools import as_pg, find_pg_bin, free_port, proc_stats  # noqa: E402
 
 TARGET_P95_MS = 100.0
 TARGET_DEEP_RATIO = 1.5
@@ -147,12 +147,8 @@ class Postgres:
         (the postmaster's reaped children)."""
         postmaster = (self.data / "postmaster.pid").read_text().split()[0]
         total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if stat.parent.name == postmaster:  # utime stime cutime cstime
+        for pid, fields in proc_stats():
+            if pid == postmaster:  # utime stime cutime cstime
                 total += sum(int(x) for x in fields[11:15])
             elif fields[1] == postmaster:  # a backend or helper: utime stime
                 total += int(fields[11]) + int(fields[12])

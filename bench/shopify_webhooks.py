@@ -53,6 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pgtools import proc_stats  # noqa: E402
 from bench.shopify_services import Services, free_port  # noqa: E402
 
 print = functools.partial(print, flush=True)  # progress shows as it happens
@@ -138,15 +139,8 @@ def _client(port, requests, deadline, rate, queue):
 def group_cpu_seconds(pgid: int) -> float:
     """CPU time (user + system) of every process in a process group, reaped children
     included: the web workers' own cost, which the machine's other load barely moves."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # after "pid (comm)": state ppid pgrp ... utime stime cutime cstime (fields 14-17)
-        if int(fields[2]) == pgid:
-            total += sum(int(f) for f in fields[11:15])
+    total = sum(sum(int(f) for f in fields[11:15])
+                for _pid, fields in proc_stats() if int(fields[2]) == pgid)
     return total / os.sysconf("SC_CLK_TCK")
 
 

@@ -67,12 +67,7 @@ def apply_store_order(*, connection: StoreConnection, data: dict, facts: StoreFa
             return "stale"
         same_version = bool(updated_at and rec.store_updated_at
                             and updated_at == rec.store_updated_at)
-        rec.store_updated_at = updated_at or rec.store_updated_at
-        rec.financial_status = facts.financial_status or rec.financial_status
-        rec.fulfilled = facts.fulfilled
-        rec.cancelled = rec.cancelled or facts.cancelled
-        if facts.paid and rec.paid_at is None:
-            rec.paid_at = now
+        _take_facts(rec, facts, updated_at, now)
         order = rec.order
         if order is None:
             # Maybe imported before the record existed (or by another path).
