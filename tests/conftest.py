@@ -155,41 +155,38 @@ def _chromium():
 
 
 class _RequestsInFlight:
-    """Counts the live server's connections still being handled.
+    """Counts the requests the live server is handling.
 
     A page can have a request in flight when its test ends (an htmx poll, a fragment
     loaded after the page's load event). Closing the browser does not stop the server
     thread handling it; if the test database is flushed meanwhile, that thread's reads
-    and the flush's TRUNCATE deadlock (seen in CI). So the page fixture waits for them."""
+    and the flush's TRUNCATE deadlock (seen in CI). So the page fixture waits for them.
+    A request counts from its request line until its answer is written: a connection
+    kept alive between requests is not a request."""
 
     def __init__(self, httpd):
         self.handling = 0
         self.changed = threading.Condition()
-        process_request = httpd.process_request
-        process_request_thread = httpd.process_request_thread
+        tracker = self
 
-        def counted_process_request(request, client_address):
-            with self.changed:  # in the accepting thread, before the handler thread starts
-                self.handling += 1
-            try:
-                process_request(request, client_address)
-            except BaseException:
-                self._done()
-                raise
+        class CountedHandler(httpd.RequestHandlerClass):
+            def parse_request(self):
+                with tracker.changed:
+                    tracker.handling += 1
+                self.podhub_counted = True
+                return super().parse_request()
 
-        def counted_process_request_thread(request, client_address):
-            try:
-                process_request_thread(request, client_address)
-            finally:
-                self._done()
+            def handle_one_request(self):
+                self.podhub_counted = False
+                try:
+                    super().handle_one_request()
+                finally:
+                    if self.podhub_counted:
+                        with tracker.changed:
+                            tracker.handling -= 1
+                            tracker.changed.notify_all()
 
-        httpd.process_request = counted_process_request
-        httpd.process_request_thread = counted_process_request_thread
-
-    def _done(self):
-        with self.changed:
-            self.handling -= 1
-            self.changed.notify_all()
+        httpd.RequestHandlerClass = CountedHandler
 
     def wait_until_idle(self, timeout=30):
         with self.changed:
@@ -217,7 +214,7 @@ def page(_chromium, live_server):
     pg.on("console", lambda msg: violations.append(msg.text) if msg.type == "error" and
           "Content Security Policy" in msg.text else None)
     yield pg
-    context.close()  # the browser's connections close, so their handler threads end
+    context.close()  # no new request can start
     assert in_flight.wait_until_idle(), "the live server is still handling a request"
     assert not violations, f"the page broke its Content-Security-Policy: {violations}"
 
