@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
@@ -319,30 +320,52 @@ def order_evaluate_for_event(*, workspace: Workspace, event_id: int) -> Order | 
     return order_evaluate(workspace=workspace, order_id=order_id)
 
 
-def pricing_sweep(*, limit: int = 200, now: datetime | None = None) -> int:
-    """Beat: evaluate waiting orders nobody has evaluated (a lost follow-up)."""
+def pricing_sweep(*, limit: int = 200, now: datetime | None = None,
+                  budget_seconds: float = 60.0) -> int:
+    """Beat: evaluate waiting orders nobody has evaluated (a lost follow-up).
+
+    Batch after batch, in placed order, while a batch comes back full and the time
+    budget lasts: when Redis is lost with thousands of follow-ups queued, one batch of
+    200 per 5-minute tick took most of an hour to catch up (docs/benchmarks.md "The
+    full drill at 8.3 orders/s"). Each batch starts after the last order looked at, so
+    an order that cannot be priced now is not taken again in the same sweep."""
+    deadline = time.monotonic() + budget_seconds
+    after: tuple | None = None
+    done = 0
+    while True:
+        due = _pricing_due(limit=limit, after=after)
+        with scopes_disabled():
+            workspaces = Workspace.objects.in_bulk({ws for _, ws, _ in due})
+        for order_id, ws_id, _ in due:
+            workspace = workspaces[ws_id]
+            with scope(workspace=workspace):
+                try:
+                    if order_evaluate(workspace=workspace, order_id=order_id, now=now,
+                                      skip_locked=True) is not None:
+                        done += 1
+                except Exception:
+                    log.exception("order %s: pricing failed in the sweep", order_id)
+        if len(due) < limit or time.monotonic() >= deadline:
+            return done
+        order_id, _, placed_at = due[-1]
+        after = (placed_at, order_id)
+
+
+def _pricing_due(*, limit: int, after: tuple | None) -> list[tuple]:
+    """(order id, workspace id, placed at) of waiting orders with lines to evaluate, in
+    placed order, after `after` = (placed at, order id) when given."""
     with scopes_disabled():
         pending = LineItem.objects.filter(order=OuterRef("pk")).filter(
             Q(unmapped_reason=PENDING_REASON)
             | Q(unmapped_reason="", catalog_variant_id__isnull=True))
         explained = LineItem.objects.filter(order=OuterRef("pk")).exclude(unmapped_reason="")
         has_lines = LineItem.objects.filter(order=OuterRef("pk"))
-        due = list(
-            Order.objects.filter(waiting_q()).filter(
-                Exists(pending) | (Exists(has_lines) & ~Exists(explained)))
-            .order_by("placed_at", "pk").values_list("pk", "workspace_id")[:limit])
-        workspaces = Workspace.objects.in_bulk({ws for _, ws in due})
-    done = 0
-    for order_id, ws_id in due:
-        workspace = workspaces[ws_id]
-        with scope(workspace=workspace):
-            try:
-                if order_evaluate(workspace=workspace, order_id=order_id, now=now,
-                                  skip_locked=True) is not None:
-                    done += 1
-            except Exception:
-                log.exception("order %s: pricing failed in the sweep", order_id)
-    return done
+        due = Order.objects.filter(waiting_q()).filter(
+            Exists(pending) | (Exists(has_lines) & ~Exists(explained)))
+        if after is not None:
+            due = due.filter(Q(placed_at__gt=after[0]) | Q(placed_at=after[0], pk__gt=after[1]))
+        return list(due.order_by("placed_at", "pk")
+                    .values_list("pk", "workspace_id", "placed_at")[:limit])
 
 
 def catalog_recheck() -> int:

@@ -3,7 +3,7 @@
 import pytest
 from django_scopes import scope
 
-from orders.models import LineItem, OrderState
+from orders.models import LineItem, Order, OrderState
 from quotes import services
 from quotes.models import Quote, QuoteLine, QuoteStatus, RuleKind
 from tests.factories import ProductFactory, StoreFactory, VariantFactory
@@ -185,6 +185,25 @@ def test_the_sweep_prices_an_order_whose_follow_up_was_lost(workspace, store, ca
         order.refresh_from_db()
         assert order.state == S.TO_ORDER
     assert services.pricing_sweep() == 0
+
+
+def test_the_sweep_goes_on_while_it_finds_full_batches_within_its_budget(workspace, store,
+                                                                         catalog):
+    # given five orders whose pricing follow-ups were lost (Redis restarted, say)
+    from orders import services as order_services
+    from tests.quotes.conftest import STORE_ACTOR, order_data
+
+    with scope(workspace=workspace):
+        orders = [order_services.order_import(
+            workspace=workspace, store=store, data=order_data(("MUG11-WHITE", 1)),
+            actor=STORE_ACTOR)[0] for _ in range(5)]
+    # a sweep with no time left stops after its first batch of two
+    assert services.pricing_sweep(limit=2, budget_seconds=0) == 2
+    # a sweep with time takes every batch, not one per tick
+    assert services.pricing_sweep(limit=2) == 3
+    with scope(workspace=workspace):
+        assert {Order.objects.get(pk=o.pk).state for o in orders} == {S.TO_ORDER}
+    assert services.pricing_sweep(limit=2) == 0
 
 
 def test_a_sku_fixed_in_the_store_prices_the_waiting_order(
