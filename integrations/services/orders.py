@@ -141,7 +141,7 @@ def apply_store_orders(*, connection: StoreConnection, items: list[tuple[dict, S
     apply_store_order returns or the ValidationFailed it would have raised (the caller
     counts that order as failed; the others are kept).
 
-    The records are made (one INSERT … ON CONFLICT DO NOTHING), locked and read in one
+    The records are made (one bulk insert that skips existing ones), locked and read in one
     query each, the orders they do not point to yet looked for in one; the orders new to
     PodHub go through orders_import together and their records are saved in one UPDATE.
     Anything else — an order PodHub already has (an update, a cancel), an older version,
