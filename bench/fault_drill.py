@@ -72,7 +72,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pgtools import as_pg, free_port  # noqa: E402
+from bench.pgtools import as_pg, free_port, proc_stats  # noqa: E402
 from bench.shopify_services import Services  # noqa: E402
 
 print = functools.partial(print, flush=True)  # progress shows as it happens
@@ -147,6 +147,58 @@ class Proc:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+CPU_ROLES = {"web1": "PodHub web", "web2": "PodHub web", "worker1": "PodHub workers",
+             "worker2": "PodHub workers", "beat": "PodHub beat", "shop": "Shopify sandbox",
+             "woo": "WooCommerce sandbox", "stripe": "Stripe sandbox",
+             "factory": "factory sandbox"}
+
+
+class CpuLedger:
+    """CPU seconds (user + system, reaped children included) by role, sampled every few
+    seconds by process group: a killed process's time is kept from its last sample. It
+    says where the machine's cores went (PodHub, the sandboxes, PostgreSQL, the drill's
+    own generator), which the end-to-end rate alone cannot."""
+
+    def __init__(self, procs: dict[str, Proc], roles: dict[str, str]):
+        self.procs, self.roles = procs, roles
+        self.seen: dict[int, tuple[str, float]] = {}  # process group -> (role, seconds)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> None:
+        groups = {p.proc.pid: self.roles.get(name, name) for name, p in self.procs.items()
+                  if p.proc is not None}
+        groups[os.getpgrp()] = "drill (generator, checks)"
+        by_group: dict[int, tuple[str, float]] = {}
+        for pid, fields in proc_stats():
+            pgid = int(fields[2])
+            role = groups.get(pgid)
+            if role is None:  # PostgreSQL and Redis run as daemons, in groups of their own
+                with contextlib.suppress(OSError):
+                    comm = Path(f"/proc/{pid}/comm").read_text()
+                    role = "PostgreSQL" if "postgres" in comm else "Redis" if "redis" in \
+                        comm else None
+            if role is None:
+                continue
+            cpu = by_group.get(pgid, (role, 0.0))[1] + sum(int(f) for f in fields[11:15]) \
+                / self.tick
+            by_group[pgid] = (role, cpu)
+        for pgid, (role, cpu) in by_group.items():
+            self.seen[pgid] = (role, max(cpu, self.seen.get(pgid, (role, 0.0))[1]))
+
+    def run(self, stop: threading.Event, every: float = 5.0) -> None:
+        while not stop.wait(every):
+            self.sample()
+
+    def summary(self) -> str:
+        self.sample()
+        total: dict[str, float] = {}
+        for role, seconds in self.seen.values():
+            total[role] = total.get(role, 0.0) + seconds
+        whole = sum(total.values()) or 1
+        return ", ".join(f"{role} {seconds:.0f} s ({100 * seconds / whole:.0f} %)"
+                         for role, seconds in sorted(total.items(), key=lambda kv: -kv[1]))
 
 
 class Balancer:
@@ -533,15 +585,23 @@ def progress(dsn: str) -> dict:
                (SELECT count(*) FROM fulfillment_submission
                  WHERE status IN ('pending', 'sending')),
                (SELECT count(*) FROM fulfillment_providerwebhook
-                 WHERE result IN ('pending', 'failed'))""")[0]
-    return {"states": states, "inbox": pending[0], "outbox": pending[1], "sends": pending[2],
-            "provider_webhooks": pending[3]}
+                 WHERE result IN ('pending', 'failed')),
+               -- an order that moved on while its holds did not (billing's sweep catches it)
+               (SELECT count(*) FROM billing_ordercharge c
+                  JOIN orders_order o ON o.id = c.order_id
+                  LEFT JOIN billing_hold ph ON ph.id = c.product_hold_id
+                  LEFT JOIN billing_hold sh ON sh.id = c.shipping_hold_id
+                 WHERE (o.state IN ('in_production', 'shipped', 'completed') AND ph.is_open)
+                    OR (o.state IN ('shipped', 'completed') AND sh.is_open))""")[0]
+    return {"states": states, "orders": sum(states.values()), "inbox": pending[0],
+            "outbox": pending[1], "sends": pending[2], "provider_webhooks": pending[3],
+            "charges": pending[4]}
 
 
 def settled(p: dict, created: int) -> bool:
     done = p["states"].get("shipped", 0) + p["states"].get("completed", 0)
     return (done == created and not p["inbox"] and not p["outbox"] and not p["sends"]
-            and not p["provider_webhooks"])
+            and not p["provider_webhooks"] and not p["charges"])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -551,49 +611,125 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+class Report:
+    """The checks' lines and verdict, shared by every store's checks."""
+
+    def __init__(self, prefix: str = ""):
+        self.prefix, self.lines, self.ok = prefix, [], True
+
+    def check(self, name: str, passed: bool, detail: str) -> None:
+        self.ok &= passed
+        self.lines.append(f"  [{'ok' if passed else 'FAIL'}] {self.prefix}{name}: {detail}")
+
+    def note(self, line: str) -> None:
+        self.lines.append(f"      {line}")
+
+
+def store_order_checks(report: Report, dsn: str, *, created: set[str], ours: list[tuple],
+                       store_id: int, factory: list[dict]) -> list[int]:
+    """One store's orders: each once in PodHub, each paid one at the factory exactly once
+    (counted among this store's orders, as the factory holds every store's), and the
+    money: what was captured for each order is what its state says. Returns the store's
+    orders in production or later."""
+    ext = Counter(r[0] for r in ours)
+    report.check("every store order exists once",
+                 set(ext) == created and max(ext.values(), default=1) == 1,
+                 f"{len(created)} created in the store, {len(ext)} in PodHub, missing "
+                 f"{len(created - set(ext))}, extra {len(set(ext) - created)}, twice "
+                 f"{sum(1 for v in ext.values() if v > 1)}")
+    per_order = Counter(int(e[1][2:].split("-")[0]) for e in factory if e[1].startswith("PH"))
+    paid = [r[1] for r in ours if r[2] in ("in_production", "shipped", "completed")]
+    report.check("every paid order at the factory exactly once",
+                 all(per_order.get(o) == 1 for o in paid) and len(paid) == len(created),
+                 f"{len(paid)} of the store's {len(created)} orders in production or later; "
+                 f"at the factory: missing {sum(1 for o in paid if per_order.get(o, 0) == 0)},"
+                 f" twice {sum(1 for o in paid if per_order.get(o, 0) > 1)}")
+    # captured = product in production; product + shipping once shipped (a parcel's share
+    # of shipping may be captured before the order is shipped); holds closed when all is in
+    money = db_rows(dsn, """
+        SELECT o.id, o.state, c.product_amount, c.shipping_amount, ph.is_open, sh.is_open,
+               coalesce((SELECT sum(e.amount) FROM billing_ledgerentry e
+                         WHERE e.order_id = o.id AND e.kind = 'capture'), 0)
+        FROM orders_order o JOIN billing_ordercharge c ON c.order_id = o.id
+        LEFT JOIN billing_hold ph ON ph.id = c.product_hold_id
+        LEFT JOIN billing_hold sh ON sh.id = c.shipping_hold_id
+        WHERE o.store_id = %s""", (store_id,))
+    wrong = []
+    for order_id, state, product, shipping, product_open, shipping_open, captured in money:
+        if state in ("shipped", "completed"):
+            right = captured == product + shipping and not product_open and not shipping_open
+        elif state == "in_production":
+            right = product <= captured <= product + shipping and not product_open
+        else:
+            right = captured == 0
+        if not right:
+            wrong.append((order_id, state, f"captured {captured} of {product} + {shipping}"))
+    report.check("every order's captures match its state", not wrong,
+                 f"{len(money)} orders paid; product captured in production, product and "
+                 f"shipping once shipped; mismatched {len(wrong)} {wrong[:5]}")
+    return paid
+
+
+def unknown_at_factory(report: Report, dsn: str, factory: list[dict]) -> None:
+    """Every factory order names an order PodHub has (of any store)."""
+    every_id = {r[0] for r in db_rows(dsn, "SELECT id FROM orders_order")}
+    named = {int(e[1][2:].split("-")[0]) for e in factory if e[1].startswith("PH")}
+    report.check("the factory holds no order PodHub does not know", named <= every_id,
+                 f"{len(factory)} factory orders, unknown {len(named - every_id)}")
+
+
+def latency_lines(report: Report, dsn: str, *, label: str, created: dict[str, float],
+                  ours: list[tuple], store_id: int, fault_from: float) -> None:
+    """Store creation -> accepted at the factory, and -> tracking pushed to the store, for
+    the orders that arrived before the faults began and for those after."""
+    accepted = dict(db_rows(dsn, "SELECT s.order_id, extract(epoch FROM s.sent_at) FROM "
+                                 "fulfillment_submission s JOIN orders_order o ON o.id = "
+                                 "s.order_id WHERE o.store_id = %s AND s.sent_at IS NOT NULL",
+                            (store_id,)))
+    pushed = dict(db_rows(dsn, "SELECT order_id, extract(epoch FROM max(done_at)) FROM "
+                               "integrations_outboxmessage WHERE store_id = %s AND kind = "
+                               "'fulfillment_create' AND status = 'done' GROUP BY order_id",
+                          (store_id,)))
+    for part, when in (("clean", lambda t: t < fault_from), ("faults", lambda t: t >= fault_from)):
+        ids = [(r[1], created[r[0]]) for r in ours if r[0] in created and when(created[r[0]])]
+        if not ids:
+            continue
+        to_factory = [float(accepted[o]) - t for o, t in ids if o in accepted]
+        to_store = [float(pushed[o]) - t for o, t in ids if o in pushed]
+        span = (max(t for _, t in ids) - min(t for _, t in ids)) or 1
+        done_in = [float(accepted[o]) for o, _ in ids if o in accepted]
+        through = len(done_in) / ((max(done_in) - min(t for _, t in ids)) or 1) if done_in \
+            else 0
+        report.lines.append(
+            f"  {label}{part}: {len(ids)} orders arrived over {span:.0f} s "
+            f"({len(ids) / span:.1f}/s); store -> factory p50 {pct(to_factory, .5):.1f} s, "
+            f"p95 {pct(to_factory, .95):.1f} s, p99 {pct(to_factory, .99):.1f} s, max "
+            f"{max(to_factory, default=float('nan')):.1f} s; store -> tracking in the store "
+            f"p50 {pct(to_store, .5):.1f} s, p99 {pct(to_store, .99):.1f} s; throughput "
+            f"(arrived -> accepted) {through:.1f} orders/s")
+
+
 def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: int,
            fault_from: float, t_start: float) -> tuple[bool, list[str]]:
-    lines, ok = [], True
-
-    def check(name: str, passed: bool, detail: str) -> None:
-        nonlocal ok
-        ok &= passed
-        lines.append(f"  [{'ok' if passed else 'FAIL'}] {name}: {detail}")
-
+    report = Report()
     created = set(orders.created)
-    ours = db_rows(dsn, "SELECT external_id, id, state, placed_at FROM orders_order "
-                        "WHERE store_id = %s", (store_id,))
-    ext = Counter(r[0] for r in ours)
-    check("every store order exists once", set(ext) == created and max(ext.values()) == 1,
-          f"{len(created)} created in the store, {len(ext)} in PodHub, missing "
-          f"{len(created - set(ext))}, extra {len(set(ext) - created)}, twice "
-          f"{sum(1 for v in ext.values() if v > 1)}")
-    for store_order in sorted(created - set(ext))[:5]:  # where a missing order got stuck
+    ours = db_rows(dsn, "SELECT external_id, id, state FROM orders_order WHERE store_id = %s",
+                   (store_id,))
+    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
+    store_order_checks(report, dsn, created=created, ours=ours, store_id=store_id,
+                       factory=factory)
+    ext = {r[0] for r in ours}
+    for store_order in sorted(created - ext)[:5]:  # where a missing order got stuck
         log = http("GET", f"{shop_url}/_sandbox/webhooks", timeout=60)
         sent = [(w["topic"], w["status"], w["attempts"], w["last_code"]) for w in log["log"]
                 if w["resource_id"] == store_order]
         got = db_rows(dsn, "SELECT topic, status, attempts, result, left(error, 200) FROM "
                            "integrations_inboundwebhook WHERE resource_id = %s", (store_order,))
-        lines.append(f"      missing store order {store_order}: the store sent {sent} "
-                     f"({log['pending']} deliveries queued in the store); PodHub's inbox has "
-                     f"{got}")
-    by_id = {r[1]: r for r in ours}
-    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
-    per_order = Counter(int(e[1][2:].split("-")[0]) for e in factory if e[1].startswith("PH"))
-    paid = [r[1] for r in ours if r[2] in ("in_production", "shipped", "completed")]
-    every_id = {r[0] for r in db_rows(dsn, "SELECT id FROM orders_order")}  # any store's
-    check("every paid order at the factory exactly once",
-          all(per_order.get(o) == 1 for o in paid) and set(per_order) <= every_id
-          and len(paid) == len(created),
-          f"{len(paid)} orders in production or later, {len(factory)} factory orders, "
-          f"{sum(1 for o in paid if per_order.get(o, 0) == 0)} missing, "
-          f"{sum(1 for v in per_order.values() if v > 1)} twice")
-    parcels = db_rows(dsn, "SELECT s.order_id, s.tracking_number FROM fulfillment_shipment s "
-                           "JOIN orders_order o ON o.id = s.order_id WHERE o.store_id = %s "
-                           "AND s.status <> 'pending'", (store_id,))
-    want: dict[str, Counter] = {}
-    for order_id, number in parcels:
-        want.setdefault(by_id[order_id][0], Counter())[number] += 1
+        report.note(f"missing store order {store_order}: the store sent {sent} "
+                    f"({log['pending']} deliveries queued in the store); PodHub's inbox has "
+                    f"{got}")
+    unknown_at_factory(report, dsn, factory)
+    want = _parcels(dsn, store_id, ours)
     twice = missing = extra = 0
     for store_order in created:
         got = Counter(f["tracking_number"] for f in http(
@@ -602,9 +738,10 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
         twice += sum(1 for v in got.values() if v > 1)
         missing += sum(1 for k in expected if got.get(k, 0) == 0)
         extra += sum(1 for k in got if k not in expected)
-    check("every parcel's tracking in the store exactly once", not (twice or missing or extra),
-          f"{len(parcels)} parcels shipped; in the store: twice {twice}, missing {missing}, "
-          f"unknown {extra}")
+    report.check("every parcel's tracking in the store exactly once",
+                 not (twice or missing or extra),
+                 f"{sum(map(len, want.values()))} parcels shipped; in the store: twice "
+                 f"{twice}, missing {missing}, unknown {extra}")
     books = db_rows(dsn, """
         SELECT a.workspace_id,
                a.balance_amount = coalesce((SELECT sum(balance_delta) FROM billing_ledgerentry e
@@ -618,21 +755,14 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
         FROM billing_account a""")
     keys = db_rows(dsn, "SELECT count(*) - count(DISTINCT idempotency_key) "
                         "FROM billing_ledgerentry")[0][0]
-    check("ledger invariants", all(all(r[1:]) for r in books) and keys == 0,
-          f"{len(books)} accounts: balance = sum of entries, held = sum of entries = open "
-          f"holds: {[tuple(r[1:]) for r in books]}; idempotency keys twice: {keys}")
-    captures = dict(db_rows(dsn, "SELECT e.order_id, count(*) FROM billing_ledgerentry e "
-                                 "JOIN orders_order o ON o.id = e.order_id WHERE o.store_id = "
-                                 "%s AND e.kind = 'capture' GROUP BY e.order_id", (store_id,)))
-    shipped = {r[1] for r in ours if r[2] in ("shipped", "completed")}
-    wrong = [o for o in paid if captures.get(o, 0) != (2 if o in shipped else 1)]
-    check("every order's captures match its state", not wrong,
-          f"product captured once per order in production, product + shipping once per "
-          f"shipped order; mismatched {len(wrong)} {wrong[:5]}")
+    report.check("ledger invariants", all(all(r[1:]) for r in books) and keys == 0,
+                 f"{len(books)} accounts: balance = sum of entries, held = sum of entries = "
+                 f"open holds: {[tuple(r[1:]) for r in books]}; idempotency keys twice: {keys}")
     p = progress(dsn)
-    check("nothing left due or retrying", settled(p, len(every_id)),
-          f"order states {p['states']}; waiting: inbox {p['inbox']}, outbox {p['outbox']}, "
-          f"sends {p['sends']}, provider webhooks {p['provider_webhooks']}")
+    report.check("nothing left due or retrying", settled(p, p["orders"]),
+                 f"order states {p['states']}; waiting: inbox {p['inbox']}, outbox "
+                 f"{p['outbox']}, sends {p['sends']}, provider webhooks "
+                 f"{p['provider_webhooks']}, charges behind their order {p['charges']}")
     # what a straggler last went through, to start the diagnosis from
     for order_id, state, events in db_rows(dsn, """
             SELECT o.id, o.state, (SELECT string_agg(e.type, ' > ' ORDER BY e.id)
@@ -640,34 +770,22 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
             FROM orders_order o WHERE o.store_id = %s
             AND o.state NOT IN ('shipped', 'completed') ORDER BY o.id LIMIT 10""",
                                            (store_id,)):
-        lines.append(f"      straggler order {order_id} ({state}): {events}")
-    # latency: store creation -> accepted at the factory, and -> tracking pushed to the store
-    accepted = dict(db_rows(dsn, "SELECT s.order_id, extract(epoch FROM s.sent_at) FROM "
-                                 "fulfillment_submission s JOIN orders_order o ON o.id = "
-                                 "s.order_id WHERE o.store_id = %s AND s.sent_at IS NOT NULL",
-                            (store_id,)))
-    pushed = dict(db_rows(dsn, "SELECT order_id, extract(epoch FROM max(done_at)) FROM "
-                               "integrations_outboxmessage WHERE store_id = %s AND kind = "
-                               "'fulfillment_create' AND status = 'done' GROUP BY order_id",
-                          (store_id,)))
-    for label, when in (("clean", lambda t: t < fault_from), ("faults", lambda t: t >= fault_from)):
-        ids = [(r[1], orders.created[r[0]]) for r in ours if when(orders.created[r[0]])]
-        to_factory = [float(accepted[o]) - t for o, t in ids if o in accepted]
-        to_store = [float(pushed[o]) - t for o, t in ids if o in pushed]
-        span = (max((orders.created[r[0]] for r in ours if when(orders.created[r[0]])),
-                    default=0) - min((orders.created[r[0]] for r in ours
-                                      if when(orders.created[r[0]])), default=0)) or 1
-        done_in = [float(accepted[o]) for o, _ in ids if o in accepted]
-        through = len(done_in) / ((max(done_in) - min(t for _, t in ids)) or 1) if done_in \
-            else 0
-        lines.append(
-            f"  {label}: {len(ids)} orders arrived over {span:.0f} s "
-            f"({len(ids) / span:.1f}/s); store -> factory p50 {pct(to_factory, .5):.1f} s, "
-            f"p95 {pct(to_factory, .95):.1f} s, p99 {pct(to_factory, .99):.1f} s, max "
-            f"{max(to_factory, default=float('nan')):.1f} s; store -> tracking in the store "
-            f"p50 {pct(to_store, .5):.1f} s, p99 {pct(to_store, .99):.1f} s; throughput "
-            f"(arrived -> accepted) {through:.1f} orders/s")
-    return ok, lines
+        report.note(f"straggler order {order_id} ({state}): {events}")
+    latency_lines(report, dsn, label="", created=orders.created, ours=ours, store_id=store_id,
+                  fault_from=fault_from)
+    return report.ok, report.lines
+
+
+def _parcels(dsn: str, store_id: int, ours: list[tuple]) -> dict[str, Counter]:
+    """Store order id -> the tracking numbers of its parcels that left the factory."""
+    by_id = {r[1]: r[0] for r in ours}
+    want: dict[str, Counter] = {}
+    for order_id, number in db_rows(
+            dsn, "SELECT s.order_id, s.tracking_number FROM fulfillment_shipment s "
+                 "JOIN orders_order o ON o.id = s.order_id WHERE o.store_id = %s "
+                 "AND s.status <> 'pending'", (store_id,)):
+        want.setdefault(by_id[order_id], Counter())[number] += 1
+    return want
 
 
 def woo_checks(dsn: str, orders: WooOrders, woo_url: str, factory_url: str, store_id: int,
@@ -676,45 +794,22 @@ def woo_checks(dsn: str, orders: WooOrders, woo_url: str, factory_url: str, stor
     each paid one at the factory exactly once, each parcel's tracking in the store exactly
     once (one note naming the number and one `_podhub_tracking` entry; both are what the
     buyer and the Shipment Tracking extension read), captures per order."""
-    lines, ok = [], True
-
-    def check(name: str, passed: bool, detail: str) -> None:
-        nonlocal ok
-        ok &= passed
-        lines.append(f"  [{'ok' if passed else 'FAIL'}] WooCommerce: {name}: {detail}")
-
+    report = Report("WooCommerce: ")
     created = set(orders.created)
     ours = db_rows(dsn, "SELECT external_id, id, state FROM orders_order WHERE store_id = %s",
                    (store_id,))
-    ext = Counter(r[0] for r in ours)
-    check("every store order exists once",
-          set(ext) == created and max(ext.values(), default=1) == 1,
-          f"{len(created)} created in the store, {len(ext)} in PodHub, missing "
-          f"{len(created - set(ext))}, extra {len(set(ext) - created)}, twice "
-          f"{sum(1 for v in ext.values() if v > 1)}")
-    for store_order in sorted(created - set(ext))[:5]:  # where a missing order got stuck
+    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
+    store_order_checks(report, dsn, created=created, ours=ours, store_id=store_id,
+                       factory=factory)
+    for store_order in sorted(created - {r[0] for r in ours})[:5]:
         log = http("GET", f"{woo_url}/_sandbox/log", timeout=60)
         sent = [(w["topic"], w.get("status"), w.get("dropped")) for w in log
                 if str(w.get("order_id")) == store_order]
         got = db_rows(dsn, "SELECT topic, status, attempts, result, left(error, 200) FROM "
                            "integrations_inboundwebhook WHERE resource_id = %s", (store_order,))
-        lines.append(f"      missing WooCommerce order {store_order}: the store sent {sent}; "
-                     f"PodHub's inbox has {got}")
-    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
-    per_order = Counter(int(e[1][2:].split("-")[0]) for e in factory if e[1].startswith("PH"))
-    paid = [r[1] for r in ours if r[2] in ("in_production", "shipped", "completed")]
-    check("every paid order at the factory exactly once",
-          all(per_order.get(o) == 1 for o in paid) and len(paid) == len(created),
-          f"{len(paid)} orders in production or later, "
-          f"{sum(1 for o in paid if per_order.get(o, 0) == 0)} missing, "
-          f"{sum(1 for o in paid if per_order.get(o, 0) > 1)} twice")
-    by_id = {r[1]: r for r in ours}
-    parcels = db_rows(dsn, "SELECT s.order_id, s.tracking_number FROM fulfillment_shipment s "
-                           "JOIN orders_order o ON o.id = s.order_id WHERE o.store_id = %s "
-                           "AND s.status <> 'pending'", (store_id,))
-    want: dict[str, Counter] = {}
-    for order_id, number in parcels:
-        want.setdefault(by_id[order_id][0], Counter())[number] += 1
+        report.note(f"missing WooCommerce order {store_order}: the store sent {sent}; "
+                    f"PodHub's inbox has {got}")
+    want = _parcels(dsn, store_id, ours)
     twice = missing = extra = 0
     for store_order in created:
         order = http("GET", f"{woo_url}/_sandbox/orders/{store_order}")
@@ -727,29 +822,13 @@ def woo_checks(dsn: str, orders: WooOrders, woo_url: str, factory_url: str, stor
         twice += sum(1 for v in got.values() if v > 1) + sum(1 for v in noted.values() if v > 1)
         missing += sum(1 for k in expected if got.get(k, 0) == 0 or noted.get(k, 0) == 0)
         extra += sum(1 for k in got if k not in expected)
-    check("every parcel's tracking in the store exactly once (note and meta)",
-          not (twice or missing or extra),
-          f"{len(parcels)} parcels shipped; in the store: twice {twice}, missing {missing}, "
-          f"unknown {extra}")
-    captures = dict(db_rows(dsn, "SELECT e.order_id, count(*) FROM billing_ledgerentry e "
-                                 "JOIN orders_order o ON o.id = e.order_id WHERE o.store_id = "
-                                 "%s AND e.kind = 'capture' GROUP BY e.order_id", (store_id,)))
-    shipped = {r[1] for r in ours if r[2] in ("shipped", "completed")}
-    wrong = [o for o in paid if captures.get(o, 0) != (2 if o in shipped else 1)]
-    check("every order's captures match its state", not wrong,
-          f"mismatched {len(wrong)} {wrong[:5]}")
-    accepted = dict(db_rows(dsn, "SELECT s.order_id, extract(epoch FROM s.sent_at) FROM "
-                                 "fulfillment_submission s JOIN orders_order o ON o.id = "
-                                 "s.order_id WHERE o.store_id = %s AND s.sent_at IS NOT NULL",
-                            (store_id,)))
-    for label, when in (("clean", lambda t: t < fault_from),
-                        ("faults", lambda t: t >= fault_from)):
-        ids = [(r[1], orders.created[r[0]]) for r in ours if r[0] in orders.created
-               and when(orders.created[r[0]])]
-        to_factory = [float(accepted[o]) - t for o, t in ids if o in accepted]
-        lines.append(f"  WooCommerce {label}: {len(ids)} orders; store -> factory p50 "
-                     f"{pct(to_factory, .5):.1f} s, p99 {pct(to_factory, .99):.1f} s")
-    return ok, lines
+    report.check("every parcel's tracking in the store exactly once (note and meta)",
+                 not (twice or missing or extra),
+                 f"{sum(map(len, want.values()))} parcels shipped; in the store: twice "
+                 f"{twice}, missing {missing}, unknown {extra}")
+    latency_lines(report, dsn, label="WooCommerce ", created=orders.created, ours=ours,
+                  store_id=store_id, fault_from=fault_from)
+    return report.ok, report.lines
 
 
 class TopUps:
@@ -1080,6 +1159,8 @@ def main() -> None:
                     p.supervise()
 
         threading.Thread(target=supervise, daemon=True).start()
+        cpu = CpuLedger(procs, CPU_ROLES)
+        threading.Thread(target=cpu.run, args=(stop_all,), daemon=True).start()
         fault_from_rel = window / 3
         events = [] if args.no_faults else schedule(args.seed, start=fault_from_rel,
                                                     end=window, short=args.short, ci=args.ci,
@@ -1172,6 +1253,7 @@ def main() -> None:
         print(f"  restarts by the supervisor: {restarts}; longest store/factory fault "
               f"{faults.longest:.0f} s; sweeps (runs, skipped): "
               f"{ {n: (r, s) for n, r, s in sweeps} }")
+        print(f"  CPU: {cpu.summary()}")
         print(f"  factory: {http('GET', f'{factory_url}/_sandbox/stats')}")
         print(f"  store: {http('GET', f'{shop_url}/_sandbox/stats')}")
         print(f"  load: {subprocess.getoutput('uptime').strip()}")
