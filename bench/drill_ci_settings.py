@@ -6,10 +6,11 @@ send at 60 s instead of 5 min.
 
 Why: in a one-minute drill a doorbell lost in a fault (a Redis restart drops the queue,
 a PostgreSQL restart fails the task) is found by the next tick of its sweep; at
-production's intervals that is up to 5 minutes (pricing) after the fault, longer than CI
-can wait. The code paths are production's; only the timers are shorter. The sweeps'
-leases follow (half an interval, podhub/core/sweeps.py). The full drill keeps
-production's intervals (docs/benchmarks.md, "Fault drill").
+production's intervals that is up to a minute after the fault (10 minutes for a
+WooCommerce webhook, which only the reconcile finds), longer than CI can wait. The
+code paths are production's; only the timers are shorter. The sweeps' leases follow
+(half an interval, podhub/core/sweeps.py). The full drill keeps production's intervals
+(docs/benchmarks.md, "Fault drill").
 """
 
 from bench.drill_settings import *  # noqa: F403

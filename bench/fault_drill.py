@@ -72,6 +72,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import task_cpu  # noqa: E402
 from bench.pgtools import as_pg, free_port, proc_stats  # noqa: E402
 from bench.shopify_services import Services  # noqa: E402
 
@@ -181,8 +182,9 @@ class CpuLedger:
                         comm else None
             if role is None:
                 continue
-            cpu = by_group.get(pgid, (role, 0.0))[1] + sum(int(f) for f in fields[11:15]) \
-                / self.tick
+            # the drill reaps the processes it kills: their time would count twice
+            own = fields[11:13] if pgid == os.getpgrp() else fields[11:15]
+            cpu = by_group.get(pgid, (role, 0.0))[1] + sum(int(f) for f in own) / self.tick
             by_group[pgid] = (role, cpu)
         for pgid, (role, cpu) in by_group.items():
             self.seen[pgid] = (role, max(cpu, self.seen.get(pgid, (role, 0.0))[1]))
@@ -1072,6 +1074,9 @@ def main() -> None:
     env = {**os.environ, **services.start(), "DJANGO_SETTINGS_MODULE": settings_module,
            "PODHUB_METRICS_TOKEN": "drill"}
     env["LOG_LEVEL"] = "WARNING"
+    task_cpu_dir = services.base / "task-cpu"  # CPU per task name (bench/task_cpu.py)
+    task_cpu_dir.mkdir()
+    env["PODHUB_TASK_CPU_DIR"] = str(task_cpu_dir)
     os.environ.update(env)
     dsn = env["DATABASE_URL"]
     logs = services.base / "logs"
@@ -1254,6 +1259,7 @@ def main() -> None:
               f"{faults.longest:.0f} s; sweeps (runs, skipped): "
               f"{ {n: (r, s) for n, r, s in sweeps} }")
         print(f"  CPU: {cpu.summary()}")
+        print(f"  workers' CPU by task: {task_cpu.summary(task_cpu_dir)}")
         print(f"  factory: {http('GET', f'{factory_url}/_sandbox/stats')}")
         print(f"  store: {http('GET', f'{shop_url}/_sandbox/stats')}")
         print(f"  load: {subprocess.getoutput('uptime').strip()}")

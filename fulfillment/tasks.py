@@ -9,7 +9,9 @@ from podhub.celery import WorkspaceTask
 def render_task(*, workspace_id: int, render_id: int) -> str:
     """Render one line item's print files (fulfillment.printfiles.services.render_run)."""
     from fulfillment.printfiles.services import render_run
+    from podhub.core.doorbell import answered
 
+    answered(f"render:{render_id}")
     return render_run(render_id=render_id)
 
 

@@ -5,6 +5,7 @@ from celery import shared_task
 from django_scopes import scopes_disabled
 
 from podhub.celery import WorkspaceTask
+from podhub.core.doorbell import SWEEP_TTL, answered, ring_once
 
 
 @shared_task(base=WorkspaceTask, acks_late=True)
@@ -33,6 +34,7 @@ def reconcile_store_task(*, workspace_id: int, connection_id: int) -> dict:
 def outbox_deliver_task(*, workspace_id: int, message_id: int) -> None:
     from integrations.services.outbox import outbox_deliver
 
+    answered(f"outbox:{message_id}")
     outbox_deliver(message_id=message_id)
 
 
@@ -40,6 +42,7 @@ def outbox_deliver_task(*, workspace_id: int, message_id: int) -> None:
 def order_event_task(*, workspace_id: int, event_id: int, type: str = "") -> None:
     from integrations.services.outbox import order_event_handle
 
+    answered(f"order-event:{event_id}")
     order_event_handle(event_id=event_id)
 
 
@@ -78,9 +81,11 @@ def integrations_sweep_task() -> dict:
     for ws, job in jobs:
         import_job_task.delay(workspace_id=ws, job_id=job)
     for ws, msg in outbox:
-        outbox_deliver_task.delay(workspace_id=ws, message_id=msg)
+        ring_once(outbox_deliver_task, key=f"outbox:{msg}", ttl=SWEEP_TTL, from_sweep=True,
+                  workspace_id=ws, message_id=msg)
     for ws, event in pushes:
-        order_event_task.delay(workspace_id=ws, event_id=event)
+        ring_once(order_event_task, key=f"order-event:{event}", ttl=SWEEP_TTL,
+                  from_sweep=True, workspace_id=ws, event_id=event)
     return {"inbox": len(inbox), "imports": len(jobs), "outbox": len(outbox),
             "events": len(pushes), "pruned": pruned}
 

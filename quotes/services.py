@@ -321,14 +321,15 @@ def order_evaluate_for_event(*, workspace: Workspace, event_id: int) -> Order | 
 
 
 def pricing_sweep(*, limit: int = 200, now: datetime | None = None,
-                  budget_seconds: float = 60.0) -> int:
+                  budget_seconds: float = 45.0) -> int:
     """Beat: evaluate waiting orders nobody has evaluated (a lost follow-up).
 
     Batch after batch, in placed order, while a batch comes back full and the time
-    budget lasts: when Redis is lost with thousands of follow-ups queued, one batch of
-    200 per 5-minute tick took most of an hour to catch up (docs/benchmarks.md "The
-    full drill at 8.3 orders/s"). Each batch starts after the last order looked at, so
-    an order that cannot be priced now is not taken again in the same sweep."""
+    budget lasts (45 s of each minute's tick): when Redis is lost with thousands of
+    follow-ups queued, one batch of 200 per 5-minute tick took most of an hour to catch
+    up (docs/benchmarks.md "The full drill at 8.3 orders/s"). Each batch starts after
+    the last order looked at, so an order that cannot be priced now is not taken again
+    in the same sweep."""
     deadline = time.monotonic() + budget_seconds
     after: tuple | None = None
     done = 0

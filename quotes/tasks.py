@@ -28,7 +28,7 @@ def orders_evaluate_task(*, workspace_id: int, order_ids: list[int]) -> int:
 
 @shared_task
 def pricing_sweep_task() -> int:
-    """Beat, every 5 min (and rung after catalog changes): evaluate waiting orders whose
+    """Beat, every 60 s (and rung after catalog changes): evaluate waiting orders whose
     follow-up pricing was lost. The sweep disables scopes itself, per workspace."""
     from quotes.services import pricing_sweep  # services import this module
 

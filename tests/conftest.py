@@ -63,9 +63,14 @@ def pytest_fixture_setup(fixturedef, request):
 def _no_doorbell_from_the_last_test():
     """Webhook intake coalesces doorbells per process with timers; on SQLite ids are reused
     after a rollback, so a timer left by one test would ring inside the next one's mocks."""
+    from django.core.cache import cache
+
     from integrations.webhooks import reset_rings
 
     reset_rings()
+    # a sweep's ring keeps its key for minutes (podhub/core/doorbell.py SWEEP_TTL), and
+    # the next test's rows have the same ids
+    cache.clear()
     yield
     reset_rings()
 

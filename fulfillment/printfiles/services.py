@@ -54,6 +54,7 @@ from orders import services as order_services
 from orders.events import Actor
 from orders.inputs import display_value
 from orders.models import HoldReason, LineItem, Order, OrderState
+from podhub.core.doorbell import SWEEP_TTL, ring_once
 from podhub.core.exceptions import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -531,7 +532,8 @@ def render_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
                 | Q(status=RenderStatus.RUNNING, started_at__lte=stale))
             .order_by("updated_at").values_list("workspace_id", "pk")[:limit])
     for workspace_id, pk in due:
-        render_task.delay(workspace_id=workspace_id, render_id=pk)
+        ring_once(render_task, key=f"render:{pk}", ttl=SWEEP_TTL, from_sweep=True,
+                  workspace_id=workspace_id, render_id=pk)
     return len(due)
 
 

@@ -4,7 +4,8 @@ A message is claimed with a lease (`next_attempt_at` pushed forward) in a short
 transaction, the HTTP call runs outside any lock, and the outcome is written
 in another short transaction. Transient failures retry with exponential
 backoff and jitter; a store that is down for hours gets everything once it is
-back. Refusals (user errors) fail for good and show on the sync health page.
+back: the first push it takes again brings its others forward from their backoff
+(`_store_answers`). Refusals (user errors) fail for good and show on the sync health page.
 One dispatch for every store platform: the platform makes the call
 (`registry.platform_for(connection).push`); the bookkeeping is here.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -287,6 +289,40 @@ def outbox_deliver(*, message_id: int, client=None,
                    retry_after=retry_after)
 
 
+# How many waiting pushes one answer brings forward at once; the integrations sweep
+# (every 30 s) takes the rest as they fall due.
+BRING_FORWARD = 200
+_CLOCKS = timedelta(seconds=5)  # clocks of hosts that share the database differ a little
+
+
+def _store_answers(*, store_id: int, now: datetime) -> list[int]:
+    """A push went through, so the store answers again: its other pushes still waiting
+    out a backoff from the outage go now, not up to an hour later (the backoff's cap).
+
+    A message being sent is never touched: its claim set its wait to one lease from a
+    moment before `now`, or its `updated_at` after `now`. So only waits set before `now`
+    that end later than a lease from `now` are brought forward (a margin for clocks)."""
+    from integrations.tasks import outbox_deliver_task
+    from podhub.core.doorbell import SWEEP_TTL, ring_once
+
+    waiting = Q(store_id=store_id, status=OutboxStatus.PENDING, attempts__gt=0,
+                updated_at__lt=now - _CLOCKS,
+                next_attempt_at__gt=now + timedelta(seconds=lease_seconds()) + _CLOCKS)
+    rows = list(OutboxMessage.objects.filter(waiting).order_by("next_attempt_at")
+                .values_list("pk", "workspace_id")[:BRING_FORWARD])
+    if not rows:
+        return []
+    # the condition again in the update itself: a message claimed meanwhile is left
+    # alone, and its doorbell below finds nothing due
+    moved = OutboxMessage.objects.filter(waiting, pk__in=[pk for pk, _ in rows]).update(
+        next_attempt_at=now)
+    for pk, workspace_id in rows:
+        ring_once(outbox_deliver_task, key=f"outbox:{pk}", ttl=SWEEP_TTL, from_sweep=True,
+                  workspace_id=workspace_id, message_id=pk)
+    log.info("store %s answers again: %d waiting pushes brought forward", store_id, moved)
+    return [pk for pk, _ in rows]
+
+
 def _record(conn: StoreConnection, msg: OutboxMessage, *, status: str, error: str,
             result: dict, retry_after: float | None = None) -> OutboxMessage:
     """Done, failed, or pending again: after a backoff, or `retry_after` seconds when the
@@ -306,6 +342,8 @@ def _record(conn: StoreConnection, msg: OutboxMessage, *, status: str, error: st
         else:
             fields["next_attempt_at"] = done + timedelta(seconds=_backoff(msg.attempts))
     OutboxMessage.objects.filter(pk=msg.pk).update(**fields)
+    if status == OutboxStatus.DONE:
+        _store_answers(store_id=msg.store_id, now=done)
     if fields["status"] == OutboxStatus.FAILED:
         StoreConnection.objects.filter(pk=conn.pk).update(
             last_error=f"{msg.get_kind_display()} failed: {error}"[:2000], last_error_at=done)
@@ -444,11 +482,17 @@ def order_event_handle(*, event_id: int) -> OutboxMessage | None:
 
 
 def order_events_missing(*, now: datetime | None = None, days: int = 2,
-                         workspace_id: int | None = None) -> list:
+                         workspace_id: int | None = None, limit: int = 1000,
+                         chunk: int = 1000, budget_seconds: float = 10.0) -> list:
     """(workspace id, event id) of recent order events that push to a connected store
     (shipments, cancels that affect the buyer; and where the platform takes them, orders
     submitted to production or whose last parcel shipped) that have no outbox message
-    yet (a lost doorbell)."""
+    yet (a lost doorbell).
+
+    The whole window is read, `chunk` events at a time by id, until `limit` are found or
+    `budget_seconds` have passed: a busy store has far more than one chunk of such
+    events in two days, and reading only the oldest chunk would never find a newer
+    event whose doorbell was lost."""
     from orders.models import OrderEvent
 
     now = now or timezone.now()
@@ -457,16 +501,32 @@ def order_events_missing(*, now: datetime | None = None, days: int = 2,
         types = platform.pushed_events()
         if types:
             pushed |= Q(type__in=types, order__store__platform=code)
-    events = list(OrderEvent.objects.filter(
+    recent = OrderEvent.objects.filter(
         pushed, created_at__gte=now - timedelta(days=days),
         **({"workspace_id": workspace_id} if workspace_id is not None else {}),
-    ).values_list("workspace_id", "pk", "type", "data", "order__store_id",
-                  "order__external_id", "order__store__platform")[:1000])
-    if not events:
-        return []
+    ).order_by("pk")
+    out: list[tuple[int, int]] = []
+    after, started = 0, time.monotonic()
+    while len(out) < limit:
+        events = list(recent.filter(pk__gt=after).values_list(
+            "workspace_id", "pk", "type", "data", "order__store_id", "order__external_id",
+            "order__store__platform")[:chunk])
+        if not events:
+            break
+        after = events[-1][1]
+        out += _without_message(events)
+        if len(events) < chunk or time.monotonic() - started > budget_seconds:
+            break
+    return out[:limit]
+
+
+def _without_message(events: list[tuple]) -> list[tuple[int, int]]:
+    """The events (rows of order_events_missing) whose push has no outbox message."""
     keyed = [(ws, pk, t, d or {}, store, _event_key(t, d or {}, ext, platform))
              for ws, pk, t, d, store, ext, platform in events]
     keyed = [row for row in keyed if row[-1]]
+    if not keyed:
+        return []
     stores = {store for *_, store, _key in keyed}
     have = set(OutboxMessage.objects.filter(
         store_id__in=stores, key__in={key for *_, key in keyed}).values_list("store_id", "key"))

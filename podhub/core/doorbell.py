@@ -15,11 +15,20 @@ from django.core.cache import cache
 log = logging.getLogger(__name__)
 
 PREFIX = "doorbell:"
+# How long a sweep's ring for one row silences the next tick's, unless the task
+# answered meanwhile: a few ticks, so a ring lost with the broker costs minutes at most.
+SWEEP_TTL = 300
 
 
-def ring_once(task, *, key: str, ttl: int = 30, **kwargs) -> bool:
+def ring_once(task, *, key: str, ttl: int = 30, from_sweep: bool = False, **kwargs) -> bool:
     """Send task(**kwargs) (a follow-up) unless one for `key` is waiting. True if sent.
-    Call it once the change has committed (PodhubTask.follow_up_once does)."""
+    Call it once the change has committed (PodhubTask.follow_up_once does).
+
+    `from_sweep`: a sweep's ring for one row, sent with `delay`. When the workers are
+    behind, a row stays due while its ring waits in the queue; without the key every
+    tick would queue it again, and the backlog would grow by the sweep's own rings
+    (the fault drill saw thousands). A ring lost with the broker is rung again once
+    `ttl` has passed (`SWEEP_TTL`), or at once when the cache went with it."""
     try:
         waiting = not cache.add(PREFIX + key, 1, ttl)
     except Exception:  # no cache: ring every time rather than lose the work
@@ -27,7 +36,7 @@ def ring_once(task, *, key: str, ttl: int = 30, **kwargs) -> bool:
         waiting = False
     if waiting:
         return False
-    task.follow_up(**kwargs)
+    (task.delay if from_sweep else task.follow_up)(**kwargs)
     return True
 
 

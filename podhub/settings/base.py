@@ -356,8 +356,8 @@ CELERY_BEAT_SCHEDULE = {
     "orders-csv-import-sweep": {"task": "orders.tasks.csv_import_sweep_task", "schedule": 60.0},
     # every 60 s: rules' "apply to existing orders" jobs whose task was lost
     "automation-apply-sweep": {"task": "automation.tasks.apply_sweep_task", "schedule": 60.0},
-    # every 5 min: orders whose follow-up pricing was lost
-    "quotes-pricing-sweep": {"task": "quotes.tasks.pricing_sweep_task", "schedule": 5 * 60.0},
+    # every 60 s: orders whose follow-up pricing was lost (docs/pricing.md)
+    "quotes-pricing-sweep": {"task": "quotes.tasks.pricing_sweep_task", "schedule": 60.0},
     # every 60 s: Stripe events, captures/releases and recharges whose task was lost
     "billing-sweep": {"task": "billing.tasks.billing_sweep_task", "schedule": 60.0},
     # every 60 s: print-file renders whose task was lost

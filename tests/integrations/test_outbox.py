@@ -96,6 +96,62 @@ def test_a_push_retries_with_backoff_until_the_store_is_back(connection, sandbox
     assert len(shop.fulfillments(remote["id"])) == 1
 
 
+def test_the_first_push_the_store_takes_again_brings_its_waiting_pushes_forward(
+        connection, sandbox, workspace, imported, monkeypatch):
+    """After an outage, parcels pushed while the store was down do not sit out their
+    backoff (up to an hour) once the store answers; one being sent is left alone."""
+    from integrations import tasks
+
+    remote, order = imported
+    shop = sandbox.shop
+    other = shop.create_order({"line_items": [
+        {"title": "Mug", "sku": "MUG", "price": "10.00", "quantity": 1}]})
+    shop.deliver_due()
+    rung = []
+    monkeypatch.setattr(tasks.outbox_deliver_task, "delay",
+                        lambda **kw: rung.append(kw["message_id"]))
+    shop.down_until = shop.clock() + 3600
+    now = timezone.now()
+    with scope(workspace=workspace):
+        inbox_drain(connection_id=connection.pk)
+        second = Order.objects.select_related("store").get(external_id=str(other["id"]))
+        mug, tee = order.line_items.order_by("id")
+        waiting = []
+        for ref, item in (("S1", mug), ("S2", mug), ("S3", tee)):
+            msg = push_fulfillment(store=order.store, order=order, shipment_ref=ref,
+                                   carrier="UPS", number=f"1Z{ref}", url="",
+                                   line_items=[{"line_item_id": item.pk, "quantity": 1}])
+            assert outbox_deliver(message_id=msg.pk).status == OutboxStatus.PENDING
+            waiting.append(msg.pk)
+        # several failures later: each waits out a long backoff, set a while ago
+        OutboxMessage.objects.filter(pk__in=waiting).update(
+            attempts=6, next_attempt_at=now + timedelta(minutes=40),
+            updated_at=now - timedelta(minutes=5))
+        in_flight = push_fulfillment(store=second.store, order=second, shipment_ref="S4",
+                                     carrier="UPS", number="1ZS4", url="")
+        OutboxMessage.objects.filter(pk=in_flight.pk).update(
+            attempts=3, next_attempt_at=now + timedelta(seconds=300))  # claimed: its lease
+        shop.down_until = 0
+        fresh = push_fulfillment(store=second.store, order=second, shipment_ref="S5",
+                                 carrier="UPS", number="1ZS5", url="")
+        rung.clear()
+        assert outbox_deliver(message_id=fresh.pk).status == OutboxStatus.DONE
+        assert sorted(rung) == sorted(waiting)
+        due = {pk for _, pk in outbox_due()}
+        assert set(waiting) <= due and in_flight.pk not in due
+        assert OutboxMessage.objects.get(pk=in_flight.pk).next_attempt_at == \
+            now + timedelta(seconds=300)
+        for pk in waiting:
+            assert outbox_deliver(message_id=pk).status == OutboxStatus.DONE
+        # nothing waits any more: the next push done brings nothing forward
+        rung.clear()
+        OutboxMessage.objects.filter(pk=in_flight.pk).update(next_attempt_at=now)
+        outbox_deliver(message_id=in_flight.pk)
+        assert rung == []
+    numbers = [f["tracking_number"] for f in shop.fulfillments(remote["id"])]
+    assert sorted(numbers) == ["1ZS1", "1ZS2", "1ZS3"]
+
+
 def test_a_lost_answer_does_not_create_a_second_fulfillment(connection, sandbox, workspace,
                                                             imported):
     remote, order = imported

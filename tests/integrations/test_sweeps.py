@@ -5,13 +5,15 @@ from unittest import mock
 
 import pytest
 from django.utils import timezone
-from django_scopes import scope
+from django_scopes import scope, scopes_disabled
 
 from integrations import tasks, webhooks
 from integrations.models import ImportJob, InboundWebhook, OutboxMessage
 from integrations.services.inbox import inbox_due
-from integrations.services.outbox import push_fulfillment
+from integrations.services.outbox import order_events_missing, push_fulfillment
 from orders.models import Order
+from podhub.core import doorbell
+from podhub.core.doorbell import answered
 from tests.integrations.conftest import post_webhook
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +56,20 @@ def test_due_outbox_messages_are_rung(connection, sandbox, workspace):
             next_attempt_at=timezone.now() - timedelta(seconds=1))
     with mock.patch.object(tasks.outbox_deliver_task, "delay") as deliver:
         assert tasks.integrations_sweep_task()["outbox"] == 1
-    deliver.assert_called_once_with(workspace_id=workspace.pk, message_id=msg.pk)
+        deliver.assert_called_once_with(workspace_id=workspace.pk, message_id=msg.pk)
+        # workers far behind: the ring still waits in the queue, so the next ticks do
+        # not queue the message again (the fault drill's queue grew by thousands so)
+        tasks.integrations_sweep_task()
+        tasks.integrations_sweep_task()
+        assert deliver.call_count == 1
+        # the task started (and failed, say): the next tick rings again
+        answered(f"outbox:{msg.pk}")
+        tasks.integrations_sweep_task()
+        assert deliver.call_count == 2
+        # a ring lost with the broker is rung again once its key has expired
+        with mock.patch.object(doorbell.cache, "add", return_value=True):
+            tasks.integrations_sweep_task()
+        assert deliver.call_count == 3
 
 
 def test_doorbells_are_coalesced_with_a_trailing_ring():
@@ -98,6 +113,7 @@ def test_a_lost_loss_guard_doorbell_is_found_by_the_sweep(connection, sandbox, w
                                     actor=Actor.system("Loss guard"))
     with mock.patch.object(tasks.order_event_task, "delay") as ring:
         assert tasks.integrations_sweep_task()["events"] == 1
+        tasks.integrations_sweep_task()  # its ring still waits: not rung twice
     (kwargs,) = [c.kwargs for c in ring.call_args_list]
     tasks.order_event_task(**kwargs)
     with scope(workspace=workspace):
@@ -116,3 +132,30 @@ def test_old_processed_deliveries_are_pruned(connection, sandbox, workspace, web
         assert tasks.integrations_sweep_task()["pruned"] == 1
     with scope(workspace=workspace):
         assert list(InboundWebhook.objects.values_list("status", flat=True)) == ["failed"]
+
+
+def test_the_sweep_reads_every_recent_event_not_only_the_oldest_chunk(connection, sandbox,
+                                                                      workspace):
+    """A busy store has more pushed events in two days than one read takes: a newer one
+    whose doorbell was lost is still found."""
+    from orders import services as order_services
+    from orders.events import Actor
+
+    made = []
+    for _ in range(3):
+        made.append(sandbox.shop.create_order({}))
+    sandbox.shop.deliver_due()
+    with scope(workspace=workspace):
+        tasks.inbox_drain_task(workspace_id=workspace.pk, connection_id=connection.pk)
+        orders = list(Order.objects.filter(
+            external_id__in=[str(r["id"]) for r in made]).order_by("pk"))
+        for order in orders:
+            order_services.order_cancel(order_id=order.pk, reason="loss_guard",
+                                        actor=Actor.system("Loss guard"))
+        events = [o.events.get(type="order.cancelled").pk for o in orders]
+        for event in events[:2]:  # pushed; the last one's doorbell was lost
+            tasks.order_event_task(workspace_id=workspace.pk, event_id=event)
+    with scopes_disabled():  # as the sweep runs
+        assert order_events_missing(chunk=1) == [(workspace.pk, events[2])]
+        assert order_events_missing(chunk=1, budget_seconds=0) == []  # its budget spent
+        assert order_events_missing(chunk=2) == [(workspace.pk, events[2])]
