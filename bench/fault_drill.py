@@ -1047,6 +1047,9 @@ def main() -> None:
                     help="fund the balance by an adjustment instead of Stripe top-ups")
     ap.add_argument("--generator-threads", type=int, default=4,
                     help="threads creating orders in the sandboxes at once")
+    ap.add_argument("--pg-stats", action="store_true",
+                    help="print the statements PostgreSQL spent its time on "
+                         "(pg_stat_statements)")
     ap.add_argument("--generator-only", action="store_true",
                     help="measure the order generator alone: the sandboxes and a webhook "
                          "sink that answers 200, no PodHub")
@@ -1067,6 +1070,9 @@ def main() -> None:
     if args.generator_only:
         sys.exit(generator_only(n_orders=n_orders, window=window, seed=args.seed,
                                 woo_share=args.woo_share, threads=args.generator_threads))
+    if args.pg_stats:  # the statements PostgreSQL's time went to, printed at the end
+        os.environ["BENCH_PG_OPTS"] = ("-c shared_preload_libraries=pg_stat_statements "
+                                       "-c pg_stat_statements.max=2000")
     services = Services()
     EMERGENCY_STOPS.append(services.stop)
     say(f"machine: {os.cpu_count()} CPUs; {subprocess.getoutput('uptime').strip()}")
@@ -1079,6 +1085,11 @@ def main() -> None:
     env["PODHUB_TASK_CPU_DIR"] = str(task_cpu_dir)
     os.environ.update(env)
     dsn = env["DATABASE_URL"]
+    if args.pg_stats:
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     logs = services.base / "logs"
     logs.mkdir()
     say(f"PostgreSQL and Redis up, migrated; logs in {logs}")
@@ -1260,6 +1271,13 @@ def main() -> None:
               f"{ {n: (r, s) for n, r, s in sweeps} }")
         print(f"  CPU: {cpu.summary()}")
         print(f"  workers' CPU by task: {task_cpu.summary(task_cpu_dir)}")
+        if args.pg_stats:
+            for calls, total, mean, query in db_rows(dsn, r"""
+                    SELECT calls, round(total_exec_time / 1000),
+                           round(mean_exec_time::numeric, 2),
+                           left(regexp_replace(query, '\s+', ' ', 'g'), 300)
+                    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15"""):
+                print(f"  PostgreSQL: {total} s, {calls} calls, {mean} ms each: {query}")
         print(f"  factory: {http('GET', f'{factory_url}/_sandbox/stats')}")
         print(f"  store: {http('GET', f'{shop_url}/_sandbox/stats')}")
         print(f"  load: {subprocess.getoutput('uptime').strip()}")

@@ -37,7 +37,9 @@ class Services:
                                "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
                        check=True, capture_output=True)
         opts = (f"-p {self.pg_port} -k {self.base} -c listen_addresses=127.0.0.1 "
-                "-c max_connections=100 -c shared_buffers=256MB -c jit=off")
+                "-c max_connections=100 -c shared_buffers=256MB -c jit=off "
+                # e.g. pg_stat_statements for bench/fault_drill.py --pg-stats
+                + os.environ.get("BENCH_PG_OPTS", ""))
         subprocess.run(as_pg([str(self.bin / "pg_ctl"), "-D", str(data), "-l",
                                str(self.base / "pg.log"), "-w", "-t", "60", "start", "-o", opts]),
                        check=True, capture_output=True)

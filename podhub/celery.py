@@ -7,7 +7,7 @@ periodic sweeps pick up rows whose task was lost.
 import functools
 import os
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from celery.contrib.django.task import DjangoTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podhub.settings.base")
@@ -15,6 +15,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podhub.settings.base")
 app = Celery("podhub", task_cls="podhub.celery:PodhubTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect(weak=False)
+@signals.task_postrun.connect(weak=False)
+def _database_between_tasks(sender=None, **_):
+    """Between tasks, as between requests: a connection that failed (a PostgreSQL
+    restart) or is older than CONN_MAX_AGE is closed, the others are kept
+    (CELERY_DB_REUSE_MAX in settings turns off the fixup's close after every task). Not
+    for a task run in-process (`apply`): it runs inside its caller's transaction."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 class PodhubTask(DjangoTask):

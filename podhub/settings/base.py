@@ -341,6 +341,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Celery's Django fixup closes every database connection before and after each task
+# unless this is set, so each task started a PostgreSQL backend of its own (the fault
+# drill counted 18 connections an order, most of PostgreSQL's CPU). Set past reach, the
+# fixup keeps them; podhub/celery.py closes one between tasks the way Django does
+# between requests instead: when it failed, or once it is older than CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 10**9
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic sweep, in one place. Each picks up rows that are due or whose
 # task was lost (the broker is a doorbell), so a lost task costs one interval.

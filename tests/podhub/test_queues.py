@@ -73,3 +73,39 @@ def test_no_other_worker_command_forgets_the_sweeps_queue():
         for line in path.read_text(errors="replace").splitlines():
             if "podhub worker" in line and not line.lstrip().startswith("#"):
                 assert "sweeps" in line, f"{path.name}: {line.strip()}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_keeps_its_database_connection_from_task_to_task(monkeypatch):
+    """Celery's Django fixup closed every connection around every task: each task
+    started a PostgreSQL backend (the fault drill counted 18 an order). A connection is
+    now closed between tasks only as Django closes one between requests."""
+    from celery.fixups.django import DjangoWorkerFixup
+    from django.db import connection
+
+    from podhub.celery import _database_between_tasks
+
+    app.loader.import_default_modules()
+    task = app.tasks["podhub.core.tasks.heartbeat_task"]
+    fixup = DjangoWorkerFixup(app)
+
+    def between_tasks():
+        fixup.on_task_postrun(sender=task)
+        _database_between_tasks(sender=task)
+        fixup.on_task_prerun(sender=task)
+        _database_between_tasks(sender=task)
+
+    connection.ensure_connection()
+    first = connection.connection
+    between_tasks()
+    if connection.settings_dict["CONN_MAX_AGE"]:  # PostgreSQL: kept for a minute
+        assert connection.connection is first
+        monkeypatch.setattr(connection, "close_at", 0.0)  # older than CONN_MAX_AGE
+        between_tasks()
+        assert connection.connection is None
+        connection.ensure_connection()
+        connection.errors_occurred = True  # the database went away under a task
+        monkeypatch.setattr(connection, "is_usable", lambda: False)
+        between_tasks()
+    assert connection.connection is None  # the next task connects afresh
+    connection.ensure_connection()
