@@ -22,7 +22,10 @@ made -> shipped -> tracking pushed, on real processes that a seeded schedule kil
 4. the first third of the arrival window runs clean, then the fault schedule — seeded,
    printed, replayable with --seed — SIGKILLs workers, web processes and beat, restarts
    Redis (its queue lost) and PostgreSQL (connections dropped), takes the store's API
-   and the factory down (503/500) for a while, and answers pushes with 429;
+   and the factory down (503/500) for a while, and answers pushes with 429; the
+   WooCommerce store loses the answers of some writes (done, answered 504), and its
+   REST API answers WordPress' maintenance page (503) and a host's rate limit (429) for
+   a while;
 5. after the last arrival and the last fault, everything is left to settle, PodHub's
    processes are stopped (the checks read a still picture), then the checks: every store
    order exists once in PodHub; every one reached the factory exactly once; every
@@ -44,9 +47,11 @@ gunicorn worker per web process, the sweeps that find lost work every 20-30 s
 Reproduce: .venv/bin/python bench/fault_drill.py --seed 1
                (10 minutes of arrivals, then up to 15 of settling)
            .venv/bin/python bench/fault_drill.py --short --seed 1
-               (1 minute of arrivals, then up to 8 of settling: a pricing doorbell lost
-               in a fault waits for the 5-minute pricing sweep, whose timer a killed
-               beat restarts; about 8 minutes in all on a busy 2-core machine)
+               (1 minute of arrivals, then up to 8 of settling; about 8 minutes in all
+               on a busy 2-core machine)
+           --pg-stats: also the statements PostgreSQL's time went to. Every run prints
+               the CPU by role (PodHub's web, workers, PostgreSQL, the sandboxes, the
+               drill) and the workers' CPU by task name (bench/task_cpu.py).
 Exit status 1 when a check fails. Loopback only.
 """
 
@@ -503,6 +508,10 @@ def schedule(seed: int, *, start: float, end: float, short: bool,
     if woo:  # drawn after the others: a seed's other faults stay where they were
         events += [(round(start + rnd.uniform(0, span * 0.85), 1), "woo_lost_answers", n)
                    for n in ([3] if short else [3, 5])]
+        # ... and these after those: the WooCommerce store's REST API in maintenance
+        # (503) and behind a host's rate limit (429)
+        events += [(round(start + rnd.uniform(0, span * 0.85), 1), fault,
+                    rnd.uniform(*outage)) for fault in ("woo_down", "woo_429")]
     return sorted(events, key=lambda e: e[0])
 
 
@@ -553,6 +562,11 @@ class Faults:
             # answer): PodHub's retries must not add a second note or tracking entry
             http("POST", f"{self.woo_url}/_sandbox/down", {"lose_next": arg})
             say(f"FAULT WooCommerce store loses the answers of its next {arg} writes (504)")
+        elif fault in ("woo_down", "woo_429"):
+            status = 429 if fault == "woo_429" else 503
+            http("POST", f"{self.woo_url}/_sandbox/down", {"seconds": arg, "status": status})
+            self.longest = max(self.longest, arg)
+            say(f"FAULT WooCommerce store's REST API answers {status} for {arg:.0f} s")
         elif fault == "push_429":
             http("POST", f"{self.shop_url}/_sandbox/settings",
                  {"bucket_max": 25, "restore_rate": 2, "throttled_status": 429})
@@ -627,12 +641,15 @@ class Report:
         self.lines.append(f"      {line}")
 
 
-def store_order_checks(report: Report, dsn: str, *, created: set[str], ours: list[tuple],
-                       store_id: int, factory: list[dict]) -> list[int]:
+def store_order_checks(report: Report, dsn: str, *, created: set[str], store_id: int,
+                       factory_url: str) -> list[tuple]:
     """One store's orders: each once in PodHub, each paid one at the factory exactly once
     (counted among this store's orders, as the factory holds every store's), and the
     money: what was captured for each order is what its state says. Returns the store's
-    orders in production or later."""
+    orders in PodHub: (external id, id, state)."""
+    ours = db_rows(dsn, "SELECT external_id, id, state FROM orders_order WHERE store_id = %s",
+                   (store_id,))
+    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
     ext = Counter(r[0] for r in ours)
     report.check("every store order exists once",
                  set(ext) == created and max(ext.values(), default=1) == 1,
@@ -669,11 +686,12 @@ def store_order_checks(report: Report, dsn: str, *, created: set[str], ours: lis
     report.check("every order's captures match its state", not wrong,
                  f"{len(money)} orders paid; product captured in production, product and "
                  f"shipping once shipped; mismatched {len(wrong)} {wrong[:5]}")
-    return paid
+    return ours
 
 
-def unknown_at_factory(report: Report, dsn: str, factory: list[dict]) -> None:
+def unknown_at_factory(report: Report, dsn: str, factory_url: str) -> None:
     """Every factory order names an order PodHub has (of any store)."""
+    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
     every_id = {r[0] for r in db_rows(dsn, "SELECT id FROM orders_order")}
     named = {int(e[1][2:].split("-")[0]) for e in factory if e[1].startswith("PH")}
     report.check("the factory holds no order PodHub does not know", named <= every_id,
@@ -715,11 +733,8 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
            fault_from: float, t_start: float) -> tuple[bool, list[str]]:
     report = Report()
     created = set(orders.created)
-    ours = db_rows(dsn, "SELECT external_id, id, state FROM orders_order WHERE store_id = %s",
-                   (store_id,))
-    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
-    store_order_checks(report, dsn, created=created, ours=ours, store_id=store_id,
-                       factory=factory)
+    ours = store_order_checks(report, dsn, created=created, store_id=store_id,
+                              factory_url=factory_url)
     ext = {r[0] for r in ours}
     for store_order in sorted(created - ext)[:5]:  # where a missing order got stuck
         log = http("GET", f"{shop_url}/_sandbox/webhooks", timeout=60)
@@ -730,7 +745,7 @@ def checks(dsn: str, orders: Orders, shop_url: str, factory_url: str, store_id: 
         report.note(f"missing store order {store_order}: the store sent {sent} "
                     f"({log['pending']} deliveries queued in the store); PodHub's inbox has "
                     f"{got}")
-    unknown_at_factory(report, dsn, factory)
+    unknown_at_factory(report, dsn, factory_url)
     want = _parcels(dsn, store_id, ours)
     twice = missing = extra = 0
     for store_order in created:
@@ -798,11 +813,8 @@ def woo_checks(dsn: str, orders: WooOrders, woo_url: str, factory_url: str, stor
     buyer and the Shipment Tracking extension read), captures per order."""
     report = Report("WooCommerce: ")
     created = set(orders.created)
-    ours = db_rows(dsn, "SELECT external_id, id, state FROM orders_order WHERE store_id = %s",
-                   (store_id,))
-    factory = http("GET", f"{factory_url}/_sandbox/orders", timeout=60)["orders"]
-    store_order_checks(report, dsn, created=created, ours=ours, store_id=store_id,
-                       factory=factory)
+    ours = store_order_checks(report, dsn, created=created, store_id=store_id,
+                              factory_url=factory_url)
     for store_order in sorted(created - {r[0] for r in ours})[:5]:
         log = http("GET", f"{woo_url}/_sandbox/log", timeout=60)
         sent = [(w["topic"], w.get("status"), w.get("dropped")) for w in log

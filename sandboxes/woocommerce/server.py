@@ -13,7 +13,9 @@
       refunds) · POST deliver · POST hold · POST release {"newest_first"} · POST next
       {"duplicate": n, "drop": bool} · POST down {"fail_next": n (answer 500 before
       acting), "lose_next": n (act, then answer 504: a lost answer), "lose_route": a
-      regex of the REST route whose writes are lost (default: any)} · GET log
+      regex of the REST route whose writes are lost (default: any), "seconds": n with
+      "status": 503 (WordPress' maintenance page) or 429 (a host's rate limit): every
+      REST call answers that, with Retry-After, for n seconds} · GET log
   POST /_sandbox/stores {"seed_orders": n}   a new store of its own at /stores/<slug>/
       (PodHub's "Try a sandbox store"): its own REST keys, n processing orders, webhooks
       sent as they happen; answers {"url", "consumer_key", "consumer_secret"}. Every path
@@ -35,6 +37,24 @@ from sandboxes import state, wsgi
 from sandboxes.woocommerce.store import RestError, WooStore
 
 API = "/wp-json/wc/v3/"
+
+
+# What WordPress answers in maintenance mode (wp_maintenance(): 503, Retry-After: 600),
+# and what a host's rate limiter in front of it answers (429, Retry-After, plain text):
+# neither is the REST API's JSON.
+_MAINTENANCE = (b"<!DOCTYPE html><html><head><title>Maintenance</title></head><body>"
+                b"<p>Briefly unavailable for scheduled maintenance. Check back in a "
+                b"minute.</p></body></html>")
+
+
+def _down(start, status: int):
+    if status == 429:
+        start("429 Too Many Requests", [("Content-Type", "text/plain; charset=utf-8"),
+                                        ("Retry-After", "5")])
+        return [b"Too Many Requests"]
+    start("503 Service Unavailable", [("Content-Type", "text/html; charset=UTF-8"),
+                                      ("Retry-After", "600")])
+    return [_MAINTENANCE]
 
 
 def _json(start, status: int, body, headers: list | None = None):
@@ -120,6 +140,8 @@ class WooSandboxServer:
                                           "message": "No route was found matching the URL "
                                                      "and request method."})
             s.requests += 1
+            if s.clock() < s.down_until:
+                return _down(start, s.down_status)
             if s.fail_next > 0:
                 s.fail_next -= 1
                 return _json(start, 500, {"code": "internal_server_error",
@@ -307,10 +329,17 @@ class WooSandboxServer:
             s.next_delivery(duplicate=data.get("duplicate", 0), drop=data.get("drop", False))
             return _json(start, 200, s.plan)
         if route == "down":
-            s.fail_next = int(data.get("fail_next") or 0)
-            s.lose_next = int(data.get("lose_next") or 0)
-            s.lose_route = str(data.get("lose_route") or "")
-            return _json(start, 200, {"fail_next": s.fail_next, "lose_next": s.lose_next})
+            # each fault on its own: an outage does not cancel writes still to be lost
+            if "fail_next" in data or "lose_next" in data:
+                s.fail_next = int(data.get("fail_next") or 0)
+                s.lose_next = int(data.get("lose_next") or 0)
+                s.lose_route = str(data.get("lose_route") or "")
+            if "seconds" in data:
+                s.down_until = s.clock() + float(data["seconds"] or 0)
+                s.down_status = 429 if int(data.get("status") or 503) == 429 else 503
+            return _json(start, 200, {"fail_next": s.fail_next, "lose_next": s.lose_next,
+                                      "down_until": s.down_until,
+                                      "status": s.down_status})
         if route == "log":
             return _json(start, 200, s.log[-500:])
         return _json(start, 404, {"error": "unknown control route"})

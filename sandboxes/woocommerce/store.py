@@ -110,6 +110,10 @@ class WooStore(ProductsMixin):
         self.fail_next = 0  # REST answers 500 this many times
         self.lose_next = 0  # REST writes are done but answered 504 this many times
         self.lose_route = ""  # ... of the routes this regex finds ("": any)
+        # REST answers `down_status` until this store-clock time: 503 (WordPress'
+        # maintenance page) or 429 (a host's rate limit), each with Retry-After
+        self.down_until = 0.0
+        self.down_status = 503
         self.auto_deliver = False
         self._ids = itertools.count(first_id)
         self._line_ids = itertools.count(1)

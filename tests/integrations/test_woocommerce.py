@@ -690,3 +690,27 @@ def test_completion_puts_back_tracking_a_concurrent_push_overwrote(woo_conn, woo
     assert sorted(e["tracking_number"] for e in shop.meta(remote["id"], "_podhub_tracking")) \
         == ["JD51", "JD52"]
     assert shop.get_order(remote["id"])["status"] == "completed"
+
+
+def test_a_push_waits_out_maintenance_and_a_rate_limit(woo_conn, woo_store, workspace,
+                                                       imported):
+    """The store's REST API answers WordPress' maintenance page (503, HTML) and then a
+    host's rate limit (429, plain text), as the fault drill's WooCommerce outages do:
+    the push waits with the status in its error, and is made once when the store is
+    back."""
+    remote, order = imported
+    store = woo_store.store
+    store.down_until, store.down_status = store.clock() + 3600, 503
+    with scope(workspace=workspace):
+        msg = order_event_handle(event_id=_shipped(order, 41, "JD41", []).pk)
+        msg = outbox_deliver(message_id=msg.pk)
+        assert msg.status == OutboxStatus.PENDING and "HTTP 503" in msg.last_error
+        store.down_status = 429
+        msg = outbox_deliver(message_id=msg.pk, now=msg.next_attempt_at)
+        assert msg.status == OutboxStatus.PENDING and "HTTP 429" in msg.last_error
+        store.down_until = 0.0
+        msg = outbox_deliver(message_id=msg.pk, now=msg.next_attempt_at)
+        assert msg.status == OutboxStatus.DONE, msg.last_error
+    assert [e["tracking_number"] for e in store.meta(remote["id"], "_podhub_tracking")] == \
+        ["JD41"]
+    assert len(store.list_notes(remote["id"])) == 1
