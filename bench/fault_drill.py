@@ -1222,16 +1222,22 @@ def main() -> None:
         if woo:
             woo_gen.start()
         started = time.monotonic()
-        for at, fault, arg in events:
-            while time.monotonic() - started < at:
-                time.sleep(0.1)
-            faults.apply(fault, arg)
         last_print = 0.0
-        while gen.is_alive() or woo_gen.is_alive() or payer.is_alive():
+
+        def report_progress() -> None:  # every 15 s while orders arrive
+            nonlocal last_print
             if time.monotonic() - last_print > 15:
                 say(f"{len(orders.created)} + {len(woo_orders.created)} orders created; "
                     f"{progress(dsn)}")
                 last_print = time.monotonic()
+
+        for at, fault, arg in events:
+            while time.monotonic() - started < at:
+                report_progress()
+                time.sleep(0.1)
+            faults.apply(fault, arg)
+        while gen.is_alive() or woo_gen.is_alive() or payer.is_alive():
+            report_progress()
             time.sleep(0.5)
         for t in faults.timers:
             t.join()

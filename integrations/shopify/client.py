@@ -41,6 +41,15 @@ class ShopifyUnavailable(ShopifyError):
     retryable = True
 
 
+class ShopifyThrottled(ShopifyUnavailable):
+    """The cost bucket needs longer to refill than the caller will wait (`max_wait`):
+    try again after `retry_after` seconds. Raised before a call is sent, never after."""
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ShopifyAuthError(ShopifyError):
     """401/403: the token is revoked, expired or lacks a scope."""
 
@@ -96,7 +105,7 @@ class AdminClient:
         self, *, base_url: str, token: str | Callable[[], str], api_version: str,
         timeout: float = 10.0, max_retries: int = 6, backoff_base: float = 0.5,
         backoff_max: float = 30.0, sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, max_wait: float | None = None,
     ):
         self.url = f"{base_url.rstrip('/')}/admin/api/{api_version}/graphql.json"
         self._token = token
@@ -106,6 +115,12 @@ class AdminClient:
         self.backoff_max = backoff_max
         self.sleep = sleep
         self.clock = clock
+        # the longest wait for the cost bucket before a call; beyond it ShopifyThrottled
+        # (a worker slot is not held asleep for a push: integrations/platforms/shopify.py)
+        # — unless this client has sent a mutation already, whose follow-up must not be
+        # left half done
+        self.max_wait = max_wait
+        self.wrote = False
         self.http = outbound.client(timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
         self.bucket = Bucket()
         self.stats = Stats()
@@ -129,6 +144,9 @@ class AdminClient:
         if have < cost:
             # one point spare: the store's bucket and ours are floats restored by time
             wait = (cost + 1 - have) / self.bucket.restore_rate
+            if self.max_wait is not None and wait > self.max_wait and not self.wrote:
+                raise ShopifyThrottled(f"THROTTLED: the store's cost bucket needs {wait:.1f} s "
+                                       "to refill", retry_after=wait)
             self.stats.waited_seconds += wait
             self.sleep(wait)
 
@@ -165,6 +183,7 @@ class AdminClient:
             headers = {"X-Shopify-Access-Token": token, "Content-Type": "application/json",
                        "Accept": "application/json"}
             self.stats.calls += 1
+            self.wrote = self.wrote or query.lstrip().startswith("mutation")
             try:
                 resp = self.http.post(self.url, content=payload, headers=headers,
                                       timeout=self.timeout)

@@ -152,6 +152,46 @@ def test_the_first_push_the_store_takes_again_brings_its_waiting_pushes_forward(
     assert sorted(numbers) == ["1ZS1", "1ZS2", "1ZS3"]
 
 
+def test_a_push_hands_a_long_wait_for_the_cost_bucket_back_to_the_outbox(
+        connection, sandbox, workspace, imported):
+    """Shopify's cost bucket is drained and refills slowly: the push does not sleep in a
+    worker slot for minutes; it waits in the outbox (not counted as a failed attempt)
+    and is made once when the bucket has refilled."""
+    remote, order = imported
+    shop = sandbox.shop
+    shop.settings.restore_rate = 1.0
+    shop.bucket, shop.bucket_at = 0.0, shop.clock()
+    with scope(workspace=workspace):
+        msg = push_fulfillment(store=order.store, order=order, shipment_ref="S1",
+                               carrier="UPS", number="1ZB1", url="")
+        msg = outbox_deliver(message_id=msg.pk)
+        assert msg.status == OutboxStatus.PENDING and msg.attempts == 0
+        assert "THROTTLED" in msg.last_error
+        assert msg.next_attempt_at > timezone.now() + timedelta(seconds=30)  # the refill
+        shop.settings.restore_rate = 5000.0
+        msg = outbox_deliver(message_id=msg.pk, now=msg.next_attempt_at)
+    assert msg.status == OutboxStatus.DONE, msg.last_error
+    assert [f["tracking_number"] for f in shop.fulfillments(remote["id"])] == ["1ZB1"]
+
+
+def test_the_client_waits_for_the_bucket_once_it_has_written():
+    """Past `max_wait` a call is refused before it is sent — unless the client sent a
+    mutation already: then it waits, so a push is never left half done."""
+    from integrations.shopify.client import AdminClient, Bucket, ShopifyThrottled
+
+    slept = []
+    client = AdminClient(base_url="http://127.0.0.1:9", token="t", api_version="2025-07",
+                         sleep=slept.append, clock=lambda: 100.0, max_wait=2.0)
+    client.bucket = Bucket(maximum=1000, available=0, restore_rate=10, at=100.0)
+    with pytest.raises(ShopifyThrottled) as refused:
+        client._wait_for(100)
+    assert refused.value.retry_after == pytest.approx(10.1) and slept == []
+    client.wrote = True
+    client._wait_for(100)
+    assert slept == [pytest.approx(10.1)]
+    client.close()
+
+
 def test_a_lost_answer_does_not_create_a_second_fulfillment(connection, sandbox, workspace,
                                                             imported):
     remote, order = imported
