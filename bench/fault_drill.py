@@ -167,32 +167,35 @@ class CpuLedger:
     says where the machine's cores went (PodHub, the sandboxes, PostgreSQL, the drill's
     own generator), which the end-to-end rate alone cannot."""
 
-    def __init__(self, procs: dict[str, Proc], roles: dict[str, str]):
+    def __init__(self, procs: dict[str, Proc], roles: dict[str, str], base: Path):
         self.procs, self.roles = procs, roles
-        self.seen: dict[int, tuple[str, float]] = {}  # process group -> (role, seconds)
+        # this drill's PostgreSQL and Redis (not another run's on the same machine), by
+        # their pid files: the postmaster and its children, the Redis server
+        self.pid_files = {"PostgreSQL": base / "data" / "postmaster.pid",
+                          "Redis": base / "redis.pid"}
+        self.seen: dict[tuple[int, str], float] = {}  # (process group, role) -> seconds
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def sample(self) -> None:
         groups = {p.proc.pid: self.roles.get(name, name) for name, p in self.procs.items()
                   if p.proc is not None}
         groups[os.getpgrp()] = "drill (generator, checks)"
-        by_group: dict[int, tuple[str, float]] = {}
+        daemons: dict[int, str] = {}  # PostgreSQL and Redis run as daemons of their own
+        for role, pid_file in self.pid_files.items():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                daemons[int(pid_file.read_text().split()[0])] = role
+        by_group: dict[tuple[int, str], float] = {}
         for pid, fields in proc_stats():
             pgid = int(fields[2])
-            role = groups.get(pgid)
-            if role is None:  # PostgreSQL and Redis run as daemons, in groups of their own
-                with contextlib.suppress(OSError):
-                    comm = Path(f"/proc/{pid}/comm").read_text()
-                    role = "PostgreSQL" if "postgres" in comm else "Redis" if "redis" in \
-                        comm else None
+            role = daemons.get(int(pid)) or daemons.get(int(fields[1])) or groups.get(pgid)
             if role is None:
                 continue
             # the drill reaps the processes it kills: their time would count twice
             own = fields[11:13] if pgid == os.getpgrp() else fields[11:15]
-            cpu = by_group.get(pgid, (role, 0.0))[1] + sum(int(f) for f in own) / self.tick
-            by_group[pgid] = (role, cpu)
-        for pgid, (role, cpu) in by_group.items():
-            self.seen[pgid] = (role, max(cpu, self.seen.get(pgid, (role, 0.0))[1]))
+            key = (pgid, role)
+            by_group[key] = by_group.get(key, 0.0) + sum(int(f) for f in own) / self.tick
+        for key, cpu in by_group.items():
+            self.seen[key] = max(cpu, self.seen.get(key, 0.0))
 
     def run(self, stop: threading.Event, every: float = 5.0) -> None:
         while not stop.wait(every):
@@ -201,7 +204,7 @@ class CpuLedger:
     def summary(self) -> str:
         self.sample()
         total: dict[str, float] = {}
-        for role, seconds in self.seen.values():
+        for (_pgid, role), seconds in self.seen.items():
             total[role] = total.get(role, 0.0) + seconds
         whole = sum(total.values()) or 1
         return ", ".join(f"{role} {seconds:.0f} s ({100 * seconds / whole:.0f} %)"
@@ -1187,7 +1190,7 @@ def main() -> None:
                     p.supervise()
 
         threading.Thread(target=supervise, daemon=True).start()
-        cpu = CpuLedger(procs, CPU_ROLES)
+        cpu = CpuLedger(procs, CPU_ROLES, services.base)
         threading.Thread(target=cpu.run, args=(stop_all,), daemon=True).start()
         fault_from_rel = window / 3
         events = [] if args.no_faults else schedule(args.seed, start=fault_from_rel,
